@@ -1,0 +1,713 @@
+"""The `qnn` dialect: integer quantized neural networks on tensors.
+
+Tensors are NCHW as in ONNX (1-D networks use H = 1); every value is an integer and
+every op is exact integer arithmetic (see `../shared/DESIGN.md` §2). The import
+produces the fine-grained ops (conv, requant, add, pools, ...); the `fuse` pass wraps
+them into numbered `qnn.layer` ops, the unit that tiling and code generation work on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xdsl.dialects.builtin import (
+    I64,
+    DenseArrayBase,
+    DenseIntOrFPElementsAttr,
+    IntegerAttr,
+    IntegerType,
+    Signedness,
+    StringAttr,
+    TensorType,
+    i64,
+)
+from xdsl.ir import Attribute, Dialect, Region, SSAValue
+from xdsl.irdl import (
+    IRDLOperation,
+    ParsePropInAttrDict,
+    irdl_op_definition,
+    operand_def,
+    opt_operand_def,
+    prop_def,
+    region_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+)
+from xdsl.parser import Parser
+from xdsl.printer import Printer
+from xdsl.traits import (
+    HasParent,
+    IsolatedFromAbove,
+    IsTerminator,
+    Pure,
+)
+from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.str_enum import StrEnum
+
+ACC_TYPE = IntegerType(32, Signedness.SIGNED)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def int_range(ty: Attribute) -> tuple[int, int]:
+    """Inclusive value range of an integer element type (signless counts as signed)."""
+    if not isinstance(ty, IntegerType):
+        raise VerifyException(f"expected an integer element type, got {ty}")
+    width = ty.width.data
+    if ty.signedness.data == Signedness.UNSIGNED:
+        return 0, (1 << width) - 1
+    return -(1 << (width - 1)), (1 << (width - 1)) - 1
+
+
+def tensor_type(value: SSAValue | Attribute) -> TensorType[Attribute]:
+    ty = value.type if isinstance(value, SSAValue) else value
+    if not isinstance(ty, TensorType):
+        raise VerifyException(f"expected a ranked tensor, got {ty}")
+    return ty
+
+
+def shape_of(value: SSAValue | Attribute) -> tuple[int, ...]:
+    return tuple(tensor_type(value).get_shape())
+
+
+def element_type(value: SSAValue | Attribute) -> IntegerType:
+    ty = tensor_type(value).element_type
+    if not isinstance(ty, IntegerType):
+        raise VerifyException(f"expected integer elements, got {ty}")
+    return ty
+
+
+def _check_activation(what: str, value: SSAValue, rank: int) -> IntegerType:
+    """Activations are ranked integer tensors of at most 8 bits."""
+    shape = shape_of(value)
+    if len(shape) != rank:
+        raise VerifyException(f"{what} must have rank {rank}, got shape {list(shape)}")
+    ty = element_type(value)
+    if ty.width.data > 8:
+        raise VerifyException(f"{what} must have at most 8-bit elements, got {ty}")
+    return ty
+
+
+def _check_si32(what: str, value: SSAValue) -> None:
+    if element_type(value) != ACC_TYPE:
+        raise VerifyException(f"{what} must have si32 elements, got {element_type(value)}")
+
+
+def _ints(attr: DenseArrayBase) -> tuple[int, ...]:
+    return tuple(attr.get_values())  # type: ignore[arg-type]
+
+
+def _check_array(name: str, values: Sequence[int], length: int, minimum: int) -> None:
+    if len(values) != length:
+        raise VerifyException(f"{name} must have {length} entries, got {len(values)}")
+    if any(v < minimum for v in values):
+        raise VerifyException(f"{name} entries must be >= {minimum}, got {list(values)}")
+
+
+def window_output_size(
+    size: int, kernel: int, stride: int, pad_begin: int, pad_end: int, dilation: int = 1
+) -> int:
+    """Output extent of a sliding window (ONNX floor convention)."""
+    return (size + pad_begin + pad_end - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _array(values: Sequence[int]) -> DenseArrayBase:
+    return DenseArrayBase.from_list(i64, values)
+
+
+class _WindowOp(IRDLOperation):
+    """Shared accessors of ops with a 2-D sliding window over NCHW tensors."""
+
+    strides = prop_def(DenseArrayBase.constr(i64))
+    pads = prop_def(DenseArrayBase.constr(i64))
+    """Zero padding as [top, left, bottom, right]."""
+
+    def stride_hw(self) -> tuple[int, int]:
+        sh, sw = _ints(self.strides)
+        return sh, sw
+
+    def pads_tlbr(self) -> tuple[int, int, int, int]:
+        t, l, b, r = _ints(self.pads)
+        return t, l, b, r
+
+    def _verify_window(self, kernel: tuple[int, int], dilation: tuple[int, int]) -> None:
+        _check_array("strides", _ints(self.strides), 2, 1)
+        _check_array("pads", _ints(self.pads), 4, 0)
+        in_shape = shape_of(self.operands[0])
+        out_shape = shape_of(self.results[0])
+        t, l, b, r = self.pads_tlbr()
+        sh, sw = self.stride_hw()
+        for axis, (size, k, s, p0, p1, d) in enumerate(
+            ((in_shape[2], kernel[0], sh, t, b, dilation[0]), (in_shape[3], kernel[1], sw, l, r, dilation[1]))
+        ):
+            if d * (k - 1) + 1 > size + p0 + p1:
+                raise VerifyException(
+                    f"window {k} (dilation {d}) is larger than the padded input extent {size + p0 + p1}"
+                )
+            expected = window_output_size(size, k, s, p0, p1, d)
+            if out_shape[2 + axis] != expected:
+                raise VerifyException(
+                    f"output {'HW'[axis]} must be {expected} for input {size}, kernel {k}, "
+                    f"stride {s}, pads {p0}+{p1}, dilation {d}; got {out_shape[2 + axis]}"
+                )
+
+
+# --------------------------------------------------------------------------- ops
+
+
+@irdl_op_definition
+class ConstantOp(IRDLOperation):
+    """An integer tensor constant: weights, biases and per-channel requant constants.
+
+    ```mlir
+    %w = qnn.constant dense<[[1, -2], [3, 4]]> : tensor<2x2xsi8>
+    ```
+    """
+
+    name = "qnn.constant"
+    value = prop_def(DenseIntOrFPElementsAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+
+    def __init__(self, value: DenseIntOrFPElementsAttr):
+        super().__init__(properties={"value": value}, result_types=[value.get_type()])
+
+    def verify_(self) -> None:
+        if self.value.get_type() != self.result.type:
+            raise VerifyException(
+                f"result type {self.result.type} differs from the value's type {self.value.get_type()}"
+            )
+        element_type(self.result)
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_attribute(self.value)
+        printer.print_op_attributes(self.attributes)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> ConstantOp:
+        value = parser.parse_attribute()
+        if not isinstance(value, DenseIntOrFPElementsAttr):
+            parser.raise_error("expected a dense integer elements attribute")
+        attrs = parser.parse_optional_attr_dict()
+        op = cls(value)
+        op.attributes.update(attrs)
+        return op
+
+
+@irdl_op_definition
+class ConvOp(_WindowOp):
+    """2-D convolution with int32 accumulation: `acc[n,o,y,x] = bias[o] + Σ w[o,c,i,j]·in[...]`.
+
+    Weights are OIHW with I = C_in / groups (depthwise: groups = C_in = C_out).
+    Padding is zero in the activation's integer domain.
+    """
+
+    name = "qnn.conv"
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    bias = opt_operand_def(TensorType)
+    output = result_def(TensorType)
+    dilations = prop_def(DenseArrayBase.constr(i64))
+    groups = prop_def(IntegerAttr[I64])
+
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = (
+        "$input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)"
+    )
+
+    def __init__(
+        self,
+        input: SSAValue,
+        weight: SSAValue,
+        bias: SSAValue | None,
+        result_type: Attribute,
+        strides: Sequence[int],
+        pads: Sequence[int],
+        dilations: Sequence[int] = (1, 1),
+        groups: int = 1,
+    ):
+        super().__init__(
+            operands=[input, weight, bias],
+            result_types=[result_type],
+            properties={
+                "strides": _array(strides),
+                "pads": _array(pads),
+                "dilations": _array(dilations),
+                "groups": IntegerAttr(groups, i64),
+            },
+        )
+
+    def kernel_hw(self) -> tuple[int, int]:
+        shape = shape_of(self.weight)
+        return shape[2], shape[3]
+
+    def is_depthwise(self) -> bool:
+        c_in = shape_of(self.input)[1]
+        return self.groups.value.data == c_in > 1 and shape_of(self.weight)[0] == c_in
+
+    def verify_(self) -> None:
+        _check_activation("input", self.input, 4)
+        n, c_in, _, _ = shape_of(self.input)
+        w_shape = shape_of(self.weight)
+        if len(w_shape) != 4:
+            raise VerifyException(f"weight must be OIHW (rank 4), got shape {list(w_shape)}")
+        if element_type(self.weight).width.data > 8 or element_type(self.weight).signedness.data != Signedness.SIGNED:
+            raise VerifyException(f"weight must have si8 (or narrower signed) elements, got {element_type(self.weight)}")
+        groups = self.groups.value.data
+        c_out = w_shape[0]
+        if groups < 1 or c_in % groups or c_out % groups:
+            raise VerifyException(
+                f"groups {groups} must divide input channels {c_in} and output channels {c_out}"
+            )
+        if w_shape[1] != c_in // groups:
+            raise VerifyException(
+                f"weight has {w_shape[1]} input channels per group, expected {c_in // groups} "
+                f"({c_in} channels / {groups} groups)"
+            )
+        if self.bias is not None:
+            _check_si32("bias", self.bias)
+            if shape_of(self.bias) != (c_out,):
+                raise VerifyException(f"bias must have shape [{c_out}], got {list(shape_of(self.bias))}")
+        _check_si32("result", self.output)
+        out_shape = shape_of(self.output)
+        if len(out_shape) != 4 or out_shape[:2] != (n, c_out):
+            raise VerifyException(f"result must be {n}x{c_out}xHxW, got {list(out_shape)}")
+        _check_array("dilations", _ints(self.dilations), 2, 1)
+        dh, dw = _ints(self.dilations)
+        self._verify_window(self.kernel_hw(), (dh, dw))
+
+
+@irdl_op_definition
+class LinearOp(IRDLOperation):
+    """Fully connected layer with int32 accumulation: `acc[n,m] = bias[m] + Σ_k w[m,k]·in[n,k]`."""
+
+    name = "qnn.linear"
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    bias = opt_operand_def(TensorType)
+    output = result_def(TensorType)
+
+    assembly_format = (
+        "$input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)"
+    )
+
+    def __init__(self, input: SSAValue, weight: SSAValue, bias: SSAValue | None, result_type: Attribute):
+        super().__init__(operands=[input, weight, bias], result_types=[result_type])
+
+    def verify_(self) -> None:
+        _check_activation("input", self.input, 2)
+        n, k = shape_of(self.input)
+        w_shape = shape_of(self.weight)
+        if len(w_shape) != 2 or w_shape[1] != k:
+            raise VerifyException(f"weight must have shape [M, {k}], got {list(w_shape)}")
+        if element_type(self.weight).width.data > 8 or element_type(self.weight).signedness.data != Signedness.SIGNED:
+            raise VerifyException(f"weight must have si8 (or narrower signed) elements, got {element_type(self.weight)}")
+        m = w_shape[0]
+        if self.bias is not None:
+            _check_si32("bias", self.bias)
+            if shape_of(self.bias) != (m,):
+                raise VerifyException(f"bias must have shape [{m}], got {list(shape_of(self.bias))}")
+        _check_si32("result", self.output)
+        if shape_of(self.output) != (n, m):
+            raise VerifyException(f"result must have shape [{n}, {m}], got {list(shape_of(self.output))}")
+
+
+class Rounding(StrEnum):
+    """How `qnn.requant` rounds its exact quotient to an integer."""
+
+    FLOOR = "floor"
+    TRUNC = "trunc"  # toward zero, as ONNX integer `Div` does
+
+
+@irdl_op_definition
+class RequantOp(IRDLOperation):
+    """Requantization: `y = clip(round(((x·mul[c] + add[c]) · scale) / divisor), min, max)`.
+
+    `mul`/`add` are per-channel (channel axis 1) or per-tensor (one entry) constants —
+    batch-norm folded into integers. `divisor` is usually a power of two (a shift) but
+    any positive integer is allowed: some exporters divide by 2^d - 1, and the result
+    must be exact. `intermediate_bits` (32 or 64) is the width the products need; the
+    golden model checks that no value exceeds it.
+    """
+
+    name = "qnn.requant"
+    input = operand_def(TensorType)
+    mul = operand_def(TensorType)
+    add = operand_def(TensorType)
+    output = result_def(TensorType)
+    scale = prop_def(IntegerAttr[I64])
+    divisor = prop_def(IntegerAttr[I64])
+    min = prop_def(IntegerAttr[I64])
+    max = prop_def(IntegerAttr[I64])
+    rounding = prop_def(StringAttr)
+    intermediate_bits = prop_def(IntegerAttr[I64])
+
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = (
+        "$input `,` $mul `,` $add attr-dict `:` functional-type(operands, results)"
+    )
+
+    def __init__(
+        self,
+        input: SSAValue,
+        mul: SSAValue,
+        add: SSAValue,
+        result_type: Attribute,
+        *,
+        scale: int,
+        divisor: int,
+        min: int,
+        max: int,
+        rounding: Rounding = Rounding.FLOOR,
+        intermediate_bits: int = 32,
+    ):
+        super().__init__(
+            operands=[input, mul, add],
+            result_types=[result_type],
+            properties={
+                "scale": IntegerAttr(scale, i64),
+                "divisor": IntegerAttr(divisor, i64),
+                "min": IntegerAttr(min, i64),
+                "max": IntegerAttr(max, i64),
+                "rounding": StringAttr(rounding.value),
+                "intermediate_bits": IntegerAttr(intermediate_bits, i64),
+            },
+        )
+
+    def shift(self) -> int | None:
+        """log2(divisor) when the divisor is a power of two, else None."""
+        d = self.divisor.value.data
+        return d.bit_length() - 1 if d & (d - 1) == 0 else None
+
+    def verify_(self) -> None:
+        in_shape = shape_of(self.input)
+        if shape_of(self.output) != in_shape:
+            raise VerifyException(
+                f"result shape {list(shape_of(self.output))} differs from input shape {list(in_shape)}"
+            )
+        element_type(self.input)
+        channels = in_shape[1] if len(in_shape) > 1 else 1
+        for what, value in (("mul", self.mul), ("add", self.add)):
+            shape = shape_of(value)
+            if shape not in ((channels,), (1,)):
+                raise VerifyException(
+                    f"{what} must have shape [{channels}] (per channel) or [1] (per tensor), got {list(shape)}"
+                )
+            if element_type(value).width.data not in (32, 64):
+                raise VerifyException(f"{what} must have 32- or 64-bit elements, got {element_type(value)}")
+        if self.divisor.value.data < 1:
+            raise VerifyException(f"divisor must be positive, got {self.divisor.value.data}")
+        if self.rounding.data not in tuple(Rounding):
+            raise VerifyException(
+                f"rounding must be one of {', '.join(tuple(Rounding))}, got '{self.rounding.data}'"
+            )
+        if self.intermediate_bits.value.data not in (32, 64):
+            raise VerifyException(
+                f"intermediate_bits must be 32 or 64, got {self.intermediate_bits.value.data}"
+            )
+        lo, hi = self.min.value.data, self.max.value.data
+        if lo > hi:
+            raise VerifyException(f"min {lo} is greater than max {hi}")
+        type_lo, type_hi = int_range(element_type(self.output))
+        if lo < type_lo or hi > type_hi:
+            raise VerifyException(
+                f"clip range [{lo}, {hi}] does not fit the result type {element_type(self.output)} "
+                f"[{type_lo}, {type_hi}]"
+            )
+
+
+@irdl_op_definition
+class AddOp(IRDLOperation):
+    """Residual add with per-input requantization, int32 result:
+    `y = Σ_i floor((x_i · mul[i] + add[i]) / 2^shift[i])`.
+
+    The sum is brought back to 8 bits by a following `qnn.requant`.
+    """
+
+    name = "qnn.add"
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    output = result_def(TensorType)
+    mul = prop_def(DenseArrayBase.constr(i64))
+    add = prop_def(DenseArrayBase.constr(i64))
+    shift = prop_def(DenseArrayBase.constr(i64))
+
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
+
+    def __init__(
+        self,
+        lhs: SSAValue,
+        rhs: SSAValue,
+        result_type: Attribute,
+        mul: Sequence[int] = (1, 1),
+        add: Sequence[int] = (0, 0),
+        shift: Sequence[int] = (0, 0),
+    ):
+        super().__init__(
+            operands=[lhs, rhs],
+            result_types=[result_type],
+            properties={"mul": _array(mul), "add": _array(add), "shift": _array(shift)},
+        )
+
+    def verify_(self) -> None:
+        lhs_shape = shape_of(self.lhs)
+        if shape_of(self.rhs) != lhs_shape:
+            raise VerifyException(
+                f"operands must have the same shape, got {list(lhs_shape)} and {list(shape_of(self.rhs))}"
+            )
+        _check_activation("lhs", self.lhs, len(lhs_shape))
+        _check_activation("rhs", self.rhs, len(lhs_shape))
+        if shape_of(self.output) != lhs_shape:
+            raise VerifyException(f"result must have shape {list(lhs_shape)}, got {list(shape_of(self.output))}")
+        _check_si32("result", self.output)
+        for name in ("mul", "add", "shift"):
+            if len(_ints(getattr(self, name))) != 2:
+                raise VerifyException(f"{name} must have one entry per operand (2)")
+        if any(not 0 <= s <= 31 for s in _ints(self.shift)):
+            raise VerifyException(f"shift entries must be in [0, 31], got {list(_ints(self.shift))}")
+
+
+@irdl_op_definition
+class MaxPoolOp(_WindowOp):
+    """Max pooling; padded positions never win (they are not part of the window)."""
+
+    name = "qnn.max_pool"
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+    kernel = prop_def(DenseArrayBase.constr(i64))
+
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue, result_type: Attribute, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int] = (0, 0, 0, 0)):
+        super().__init__(
+            operands=[input],
+            result_types=[result_type],
+            properties={"kernel": _array(kernel), "strides": _array(strides), "pads": _array(pads)},
+        )
+
+    def kernel_hw(self) -> tuple[int, int]:
+        kh, kw = _ints(self.kernel)
+        return kh, kw
+
+    def verify_(self) -> None:
+        ty = _check_activation("input", self.input, 4)
+        if element_type(self.output) != ty:
+            raise VerifyException(f"result element type {element_type(self.output)} differs from input {ty}")
+        if shape_of(self.output)[:2] != shape_of(self.input)[:2]:
+            raise VerifyException("result must keep the batch and channel dimensions of the input")
+        _check_array("kernel", _ints(self.kernel), 2, 1)
+        kh, kw = self.kernel_hw()
+        t, l, b, r = self.pads_tlbr()
+        if max(t, b) >= kh or max(l, r) >= kw:
+            raise VerifyException(f"pads {[t, l, b, r]} must be smaller than the kernel {[kh, kw]}")
+        self._verify_window((kh, kw), (1, 1))
+
+
+@irdl_op_definition
+class SumPoolOp(_WindowOp):
+    """Sum over each window (zero padding), int32 result.
+
+    Average pooling is `qnn.sum_pool` followed by `qnn.requant` dividing by the
+    window size (or whatever the exporter's integer rule is).
+    """
+
+    name = "qnn.sum_pool"
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+    kernel = prop_def(DenseArrayBase.constr(i64))
+
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue, result_type: Attribute, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int] = (0, 0, 0, 0)):
+        super().__init__(
+            operands=[input],
+            result_types=[result_type],
+            properties={"kernel": _array(kernel), "strides": _array(strides), "pads": _array(pads)},
+        )
+
+    def kernel_hw(self) -> tuple[int, int]:
+        kh, kw = _ints(self.kernel)
+        return kh, kw
+
+    def verify_(self) -> None:
+        _check_activation("input", self.input, 4)
+        _check_si32("result", self.output)
+        if shape_of(self.output)[:2] != shape_of(self.input)[:2]:
+            raise VerifyException("result must keep the batch and channel dimensions of the input")
+        _check_array("kernel", _ints(self.kernel), 2, 1)
+        self._verify_window(self.kernel_hw(), (1, 1))
+
+
+@irdl_op_definition
+class PadOp(IRDLOperation):
+    """Constant padding of the spatial dimensions: pads = [top, left, bottom, right]."""
+
+    name = "qnn.pad"
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+    pads = prop_def(DenseArrayBase.constr(i64))
+    value = prop_def(IntegerAttr[I64])
+
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue, result_type: Attribute, pads: Sequence[int], value: int = 0):
+        super().__init__(
+            operands=[input],
+            result_types=[result_type],
+            properties={"pads": _array(pads), "value": IntegerAttr(value, i64)},
+        )
+
+    def pads_tlbr(self) -> tuple[int, int, int, int]:
+        t, l, b, r = _ints(self.pads)
+        return t, l, b, r
+
+    def verify_(self) -> None:
+        ty = _check_activation("input", self.input, 4)
+        if element_type(self.output) != ty:
+            raise VerifyException(f"result element type {element_type(self.output)} differs from input {ty}")
+        _check_array("pads", _ints(self.pads), 4, 0)
+        t, l, b, r = self.pads_tlbr()
+        n, c, h, w = shape_of(self.input)
+        expected = (n, c, h + t + b, w + l + r)
+        if shape_of(self.output) != expected:
+            raise VerifyException(f"result shape must be {list(expected)}, got {list(shape_of(self.output))}")
+        lo, hi = int_range(ty)
+        if not lo <= self.value.value.data <= hi:
+            raise VerifyException(f"pad value {self.value.value.data} does not fit {ty}")
+
+
+@irdl_op_definition
+class ReshapeOp(IRDLOperation):
+    """Row-major reshape of an NCHW tensor (ONNX Flatten/Reshape): same elements, new shape."""
+
+    name = "qnn.reshape"
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+
+    assembly_format = "$input attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue, result_type: Attribute):
+        super().__init__(operands=[input], result_types=[result_type])
+
+    def verify_(self) -> None:
+        in_ty, out_ty = tensor_type(self.input), tensor_type(self.output)
+        if in_ty.element_type != out_ty.element_type:
+            raise VerifyException(f"element type changes from {in_ty.element_type} to {out_ty.element_type}")
+        element_type(self.input)
+        if in_ty.element_count() != out_ty.element_count():
+            raise VerifyException(
+                f"element count changes from {in_ty.element_count()} to {out_ty.element_count()}"
+            )
+
+
+@irdl_op_definition
+class LayerOp(IRDLOperation):
+    """A deployable layer: the unit of tiling and code generation.
+
+    Its operands are every tensor the layer reads (activations first, then constants);
+    the body computes the layer from the block arguments and yields its output.
+    `index` numbers the layers in network order, so layer N is the golden `out_layerN`.
+
+    ```mlir
+    %y = qnn.layer 0 (%x, %w, %k, %l) : (...) -> tensor<...> {
+    ^bb0(%a: ..., %b: ..., %c: ..., %d: ...):
+      ...
+      qnn.yield %r : tensor<...>
+    }
+    ```
+    """
+
+    name = "qnn.layer"
+    index = prop_def(IntegerAttr[I64])
+    inputs = var_operand_def(TensorType)
+    output = result_def(TensorType)
+    body = region_def("single_block")
+    traits = traits_def(IsolatedFromAbove())
+
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$index `(` $inputs `)` attr-dict `:` functional-type($inputs, $output) $body"
+
+    def __init__(self, index: int, inputs: Sequence[SSAValue], result_type: Attribute, body: Region):
+        super().__init__(
+            operands=[inputs],
+            result_types=[result_type],
+            properties={"index": IntegerAttr(index, i64)},
+            regions=[body],
+        )
+
+    def compute_ops(self) -> list[IRDLOperation]:
+        """The body's ops, terminator excluded."""
+        return [op for op in self.body.block.ops if not isinstance(op, YieldOp)]  # type: ignore[misc]
+
+    def anchor(self) -> IRDLOperation:
+        """The op that gives the layer its kind: conv, linear, pool or add."""
+        for op in self.body.block.ops:
+            if isinstance(op, ConvOp | LinearOp | MaxPoolOp | SumPoolOp | AddOp):
+                return op
+        raise VerifyException("layer has no conv, linear, pool or add op")
+
+    def kind(self) -> str:
+        """conv | depthwise | pointwise | linear | maxpool | avgpool | add."""
+        op = self.anchor()
+        if isinstance(op, ConvOp):
+            if op.is_depthwise():
+                return "depthwise"
+            return "pointwise" if op.kernel_hw() == (1, 1) and op.groups.value.data == 1 else "conv"
+        return {LinearOp: "linear", MaxPoolOp: "maxpool", SumPoolOp: "avgpool", AddOp: "add"}[type(op)]
+
+    def verify_(self) -> None:
+        block = self.body.block
+        if tuple(a.type for a in block.args) != tuple(v.type for v in self.inputs):
+            raise VerifyException("block argument types must match the layer's operand types")
+        terminator = block.last_op
+        if not isinstance(terminator, YieldOp):
+            raise VerifyException("layer body must end with qnn.yield")
+        if terminator.value.type != self.output.type:
+            raise VerifyException(
+                f"yielded type {terminator.value.type} differs from the layer's result type {self.output.type}"
+            )
+        anchors = [op for op in block.ops if isinstance(op, ConvOp | LinearOp | MaxPoolOp | SumPoolOp | AddOp)]
+        if len(anchors) != 1:
+            raise VerifyException(
+                f"layer must contain exactly one conv, linear, pool or add op, found {len(anchors)}"
+            )
+
+
+@irdl_op_definition
+class YieldOp(IRDLOperation):
+    """Terminator of `qnn.layer`: the layer's output."""
+
+    name = "qnn.yield"
+    value = operand_def(TensorType)
+    traits = traits_def(IsTerminator(), HasParent(LayerOp))
+
+    assembly_format = "$value attr-dict `:` type($value)"
+
+    def __init__(self, value: SSAValue):
+        super().__init__(operands=[value])
+
+
+QNN = Dialect(
+    "qnn",
+    [
+        ConstantOp,
+        ConvOp,
+        LinearOp,
+        RequantOp,
+        AddOp,
+        MaxPoolOp,
+        SumPoolOp,
+        PadOp,
+        ReshapeOp,
+        LayerOp,
+        YieldOp,
+    ],
+    [],
+)

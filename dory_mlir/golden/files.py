@@ -1,0 +1,74 @@
+"""Reading golden data: DORY's txt files (`input.txt`, `out_layerN.txt`, `output.txt`).
+
+A file is a header line naming the tensor and its shape (`# relu1 (shape [100, 100, 32]),`
+— the `#` is sometimes missing, the shape may carry a leading batch 1) followed by
+one decimal value per line (`81.000,\\` or `0,`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dory_mlir.diagnostics import DoryError
+
+_SHAPE = re.compile(r"shape\s*\[([^\]]*)\]")
+_VALUE = re.compile(r"^\s*(-?\d+(?:\.\d*)?)\s*,?\s*\\?\s*$")
+
+
+@dataclass(frozen=True)
+class GoldenTensor:
+    name: str
+    shape: tuple[int, ...]
+    values: np.ndarray  # int64, in file order
+
+
+def read_dory_txt(path: Path) -> GoldenTensor:
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as e:
+        raise DoryError(f"cannot read: {e.strerror}", str(path)) from None
+    if not lines:
+        raise DoryError("empty golden file", str(path))
+    header = lines[0]
+    match = _SHAPE.search(header)
+    if match is None:
+        raise DoryError(f"header has no shape: '{header[:80]}'", str(path))
+    shape = tuple(int(s) for s in match.group(1).split(",") if s.strip())
+    name = header.split("(shape")[0].lstrip("# ").strip()
+    values = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        value = _VALUE.match(line)
+        if value is None:
+            raise DoryError(f"line {number}: expected one number, got '{line[:40]}'", str(path))
+        number_text = value.group(1)
+        as_float = float(number_text)
+        if as_float != int(as_float):
+            raise DoryError(f"line {number}: {number_text} is not an integer", str(path))
+        values.append(int(as_float))
+    # The header's shape is informative only: some exporters write a wrong one (dscnn_test).
+    return GoldenTensor(name, shape, np.array(values, dtype=np.int64))
+
+
+def write_dory_txt(path: Path, name: str, shape: tuple[int, ...], values: np.ndarray) -> None:
+    """Writes the format `read_dory_txt` reads (one integer per line)."""
+    body = "".join(f"{int(v)},\n" for v in np.asarray(values).reshape(-1))
+    path.write_text(f"# {name} (shape [{', '.join(str(s) for s in shape)}]),\n{body}")
+
+
+def to_layout(tensor: np.ndarray, layout: str) -> np.ndarray:
+    """A network tensor (NCHW, batch 1) flattened in a file layout: 'HWC', 'CHW' or 'flat'."""
+    if tensor.ndim == 4 and layout == "HWC":
+        return np.transpose(tensor[0], (1, 2, 0)).reshape(-1)
+    return tensor.reshape(-1)
+
+
+def from_hwc(values: np.ndarray, nchw: tuple[int, ...]) -> np.ndarray:
+    """A DORY input file's HWC values as the network's NCHW input."""
+    n, c, h, w = nchw
+    return np.transpose(values.reshape(h, w, c), (2, 0, 1)).reshape(nchw)

@@ -1,0 +1,116 @@
+"""`fuse`: group `qnn` ops into the deployable layers that tiling and codegen work on.
+
+A layer is one conv, linear, pool or add op (the anchor) with the `qnn.requant` chain
+that consumes its result; a zero `qnn.pad` in front of convolutions is folded into
+their padding first. Layers are numbered in network order, so `qnn.layer N` is the
+golden `out_layerN`. Running the pass again changes nothing.
+"""
+
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
+from xdsl.ir import Block, Operation, Region, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from dory_mlir.diagnostics import DoryError
+from dory_mlir.dialects import qnn
+from dory_mlir.ir_utils import op_where
+
+ANCHORS = (qnn.ConvOp, qnn.LinearOp, qnn.MaxPoolOp, qnn.SumPoolOp, qnn.AddOp)
+
+
+def fold_pads(block: Block) -> None:
+    """Moves each zero `qnn.pad` into the padding of the convolutions that read it."""
+    for pad in [op for op in block.ops if isinstance(op, qnn.PadOp)]:
+        users = [use.operation for use in pad.output.uses]
+        if pad.value.value.data != 0 or not all(
+            isinstance(user, qnn.ConvOp) and user.input == pad.output and user.weight != pad.output for user in users
+        ):
+            raise DoryError(
+                "padding can only be folded into convolutions that read it with pad value 0", op_where(pad)
+            )
+        for conv in users:
+            assert isinstance(conv, qnn.ConvOp)
+            pads = [a + b for a, b in zip(conv.pads_tlbr(), pad.pads_tlbr(), strict=True)]
+            folded = qnn.ConvOp(
+                pad.input, conv.weight, conv.bias, conv.output.type, conv.stride_hw(), pads,
+                tuple(conv.dilations.get_values()), conv.groups.value.data,  # type: ignore[arg-type]
+            )
+            folded.location = conv.location
+            Rewriter.replace_op(conv, folded)
+        Rewriter.erase_op(pad)
+
+
+def layer_group(anchor: Operation) -> list[Operation]:
+    """The anchor and the requant ops that only it feeds, in order."""
+    group = [anchor]
+    while True:
+        result = group[-1].results[0]
+        uses = list(result.uses)
+        if len(uses) != 1:
+            return group
+        user = uses[0].operation
+        if not isinstance(user, qnn.RequantOp) or user.input != result or user.parent is not anchor.parent:
+            return group
+        group.append(user)
+
+
+def wrap_layer(group: list[Operation]) -> qnn.LayerOp:
+    """Replaces `group` by a `qnn.layer` whose operands are every value it reads from outside."""
+    inside = {result for op in group for result in op.results}
+    anchor = group[0]
+    activations = [v for v in anchor.operands if not isinstance(v.owner, qnn.ConstantOp)]
+    external: list[SSAValue] = []
+    for value in activations + [v for op in group for v in op.operands]:
+        if value not in inside and value not in external:
+            external.append(value)
+    body = Block(arg_types=[v.type for v in external])
+    mapping: dict[SSAValue, SSAValue] = dict(zip(external, body.args, strict=True))
+    for op in group:
+        body.add_op(op.clone(value_mapper=mapping))
+    last = group[-1].results[0]
+    body.add_op(qnn.YieldOp(mapping[last]))
+    layer = qnn.LayerOp(-1, external, last.type, Region(body))
+    layer.location = anchor.location
+    # At the anchor's place, so that block order (= layer numbering) is network order.
+    Rewriter.insert_op(layer, InsertPoint.before(anchor))
+    last.replace_all_uses_with(layer.output)
+    for op in reversed(group):
+        Rewriter.erase_op(op)
+    return layer
+
+
+def hoist_constants(block: Block) -> None:
+    """Moves `qnn.constant`s to the top, so every layer can stand where its anchor stood."""
+    first = block.first_op
+    for op in [op for op in block.ops if isinstance(op, qnn.ConstantOp)]:
+        if op is not first:
+            op.detach()
+            Rewriter.insert_op(op, InsertPoint.before(first) if first is not None else InsertPoint.at_end(block))
+        else:
+            first = op.next_op
+
+
+def fuse_block(block: Block) -> None:
+    hoist_constants(block)
+    fold_pads(block)
+    for op in list(block.ops):
+        if isinstance(op, ANCHORS):
+            wrap_layer(layer_group(op))
+    for index, layer in enumerate(op for op in block.ops if isinstance(op, qnn.LayerOp)):
+        layer.index = IntegerAttr(index, i64)
+
+
+@dataclass(frozen=True)
+class FusePass(ModulePass):
+    """Groups `qnn` ops into numbered `qnn.layer`s (idempotent)."""
+
+    name = "fuse"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for function in op.walk():
+            if isinstance(function, func.FuncOp) and function.body.blocks:
+                fuse_block(function.body.block)

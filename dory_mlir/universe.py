@@ -1,0 +1,21 @@
+"""The `xdsl.universe` entry point: makes `qnn` and our passes known to any xDSL tool."""
+
+from xdsl.universe import Universe
+
+
+def _qnn():
+    from dory_mlir.dialects.qnn import QNN
+
+    return QNN
+
+
+def _fuse():
+    from dory_mlir.passes.fuse import FusePass
+
+    return FusePass
+
+
+DORY_UNIVERSE = Universe(
+    all_dialects={"qnn": _qnn},
+    all_passes={"fuse": _fuse},
+)

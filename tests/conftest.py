@@ -1,0 +1,35 @@
+"""Shared fixtures: the reference networks of ../shared (when present) and our own examples."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from dory_mlir.examples.nemo_builder import example_networks, write_example
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MODELS = Path(os.environ.get("DORY_SHARED_MODELS", REPO.parent / "shared" / "models"))
+DORY_NETWORKS = sorted(p for p in (SHARED_MODELS / "dory").glob("*") if p.is_dir())
+EXAMPLE_NAMES = sorted(example_networks())
+
+needs_shared = pytest.mark.skipif(not DORY_NETWORKS, reason=f"reference networks not found at {SHARED_MODELS}")
+
+
+def onnx_file(folder: Path) -> Path:
+    (model,) = folder.glob("*.onnx")
+    return model
+
+
+@pytest.fixture(scope="session")
+def examples_dir(tmp_path_factory) -> Path:
+    """Every generated example network with its golden files, written once per session."""
+    root = tmp_path_factory.mktemp("examples")
+    for name, build in example_networks().items():
+        write_example(build(0), root / name, 0)
+    return root
+
+
+def tool(name: str) -> str:
+    """A console script of this environment (the venv's bin need not be on PATH)."""
+    return str(Path(sys.executable).parent / name)

@@ -1,0 +1,38 @@
+"""`dory-golden MODEL --check DIR`: the golden model against a folder of golden files."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from dory_mlir.diagnostics import DoryError
+from dory_mlir.golden.check import check_folder
+from dory_mlir.pipeline import load_network
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="dory-golden",
+        description="Run the exact integer golden model of a network and compare every layer with golden files.",
+    )
+    parser.add_argument("model", type=Path, help="network (.onnx or .mlir)")
+    parser.add_argument("--check", type=Path, required=True, metavar="DIR",
+                        help="folder with input.txt / out_layerN.txt (or input_K.txt / out_K_layerN.txt)")
+    parser.add_argument("--input-type", metavar="TYPE",
+                        help="input element type: ui8 or si8, optionally ':BITS' (default: a DORY config "
+                             "beside the model, else ui8)")
+    args = parser.parse_args(argv)
+    try:
+        report = check_folder(load_network(args.model, args.input_type), args.check)
+    except DoryError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(report.table())
+    compared = sum(r.compared for r in report.rows)
+    mismatched = sum(1 for r in report.rows if not r.skipped and (r.mismatches or r.note))
+    verdict = "PASS: bit-exact" if report.passed() else "FAIL"
+    print(f"{verdict}: {len(report.rows)} tensors, {compared} values compared, {mismatched} tensors differ")
+    return 0 if report.passed() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

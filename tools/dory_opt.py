@@ -1,0 +1,111 @@
+"""`dory-opt`: the compiler driver, xDSL's `xdsl-opt` with an ONNX frontend.
+
+`dory-opt model.onnx --fuse` (every registered pass is also a flag, applied in
+command-line order after any `-p` pipeline); `.onnx` and `.mlir` inputs; all of
+xdsl-opt's options (`-p`, `--print-op-generic`, `--print-between-passes`, ...).
+User errors print one `error:` line and exit 1; `-o` is written only on success.
+"""
+
+import argparse
+import io
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.utils.exceptions import DiagnosticException, ParseError
+from xdsl.xdsl_opt_main import xDSLOptMain
+
+from dory_mlir.diagnostics import DoryError
+from dory_mlir.frontend.onnx_import import import_onnx_file
+from dory_mlir.universe import DORY_UNIVERSE
+
+
+class _DeferredOutput(io.StringIO):
+    """Collects the output; the base driver's close() must not discard it."""
+
+    def close(self) -> None:
+        pass
+
+
+class DoryOptMain(xDSLOptMain):
+    def __init__(self, args: Sequence[str] | None = None):
+        super().__init__(description="dory-mlir: quantized networks to PULP code", args=args)
+
+    def register_all_frontends(self) -> None:
+        super().register_all_frontends()
+        self.available_frontends["onnx"] = self.import_onnx
+
+    def import_onnx(self, stream: IO[bytes]) -> ModuleOp:
+        stream.close()
+        return import_onnx_file(Path(self.args.input_file), self.args.input_type)
+
+    def register_all_arguments(self, arg_parser: argparse.ArgumentParser) -> None:
+        super().register_all_arguments(arg_parser)
+        arg_parser.add_argument(
+            "--input-type",
+            metavar="TYPE",
+            help="ONNX import: input element type ui8 or si8, optionally ':BITS' "
+            "(default: a DORY config beside the model, else ui8)",
+        )
+        ours = set(DORY_UNIVERSE.all_passes)
+        for name in self.available_passes:
+            try:
+                arg_parser.add_argument(
+                    f"--{name}",
+                    dest="pass_flags",
+                    action="append_const",
+                    const=name,
+                    help=f"run the '{name}' pass" if name in ours else argparse.SUPPRESS,
+                )
+            except argparse.ArgumentError:
+                continue  # a pass named like an existing option stays reachable through -p
+
+    def setup_pipeline(self) -> None:
+        flags = getattr(self.args, "pass_flags", None) or []
+        if flags:
+            self.args.passes = ",".join([p for p in [self.args.passes] if p] + flags)
+        super().setup_pipeline()
+
+    def prepare_output(self) -> IO[str]:
+        return sys.stdout if self.args.output_file is None else _DeferredOutput()
+
+    def run(self) -> None:
+        if self.args.input_file is not None and self.args.frontend is None:
+            extension = Path(self.args.input_file).suffix.lstrip(".")
+            if extension not in self.available_frontends:
+                raise DoryError(
+                    f"unknown input kind '.{extension}' (expected {', '.join('.' + f for f in self.available_frontends)})",
+                    self.args.input_file,
+                )
+        output = self.prepare_output()
+        self.prepare_output = lambda: output  # type: ignore[method-assign]
+        super().run()
+        if isinstance(output, _DeferredOutput):
+            Path(self.args.output_file).write_text(output.getvalue())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        driver = DoryOptMain(args=argv)
+    except ValueError as e:  # an unknown pass or bad pass options in the pipeline
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    try:
+        driver.run()
+    except DoryError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (ParseError, DiagnosticException) as e:
+        lines = [line for line in str(e).strip().splitlines() if line.strip()]
+        print(f"error: {' | '.join(lines[:3])}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"error: {e.filename}: {e.strerror}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

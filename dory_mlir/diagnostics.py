@@ -17,3 +17,13 @@ class DoryError(Exception):
 
 def warn(message: str, where: str | None = None) -> None:
     print(f"warning: {where}: {message}" if where else f"warning: {message}", file=sys.stderr)
+
+
+def one_line(error: Exception) -> str:
+    """xDSL parse/verify errors as one line: `file:line:col: message` or the first line."""
+    from xdsl.utils.exceptions import ParseError
+
+    if isinstance(error, ParseError):
+        return f"{str(error).strip().splitlines()[0]}: {error.msg}"
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__

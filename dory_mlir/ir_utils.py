@@ -1,7 +1,10 @@
 """Small helpers shared by passes and tools for naming IR ops in messages."""
 
-from xdsl.dialects.builtin import NameLoc
+from xdsl.dialects.builtin import ModuleOp, NameLoc
 from xdsl.ir import Operation
+from xdsl.utils.exceptions import VerifyException
+
+from dory_mlir.diagnostics import DoryError
 
 
 def loc_name(op: Operation) -> str | None:
@@ -14,3 +17,17 @@ def op_where(op: Operation) -> str:
     """`qnn.conv at loc("Conv_3")`: how diagnostics name an op."""
     name = loc_name(op)
     return f'{op.name} at loc("{name}")' if name else op.name
+
+
+def verify_module(module: ModuleOp, source: str) -> None:
+    """Verifies `module`; a failure names the innermost failing op (`DoryError`, one line)."""
+    try:
+        module.verify()
+    except VerifyException as error:
+        for op in module.walk():
+            try:
+                op.verify(verify_nested_ops=False)
+            except VerifyException as inner:
+                result = f" (%{op.results[0].name_hint})" if op.results and op.results[0].name_hint else ""
+                raise DoryError(f"{op_where(op)}{result}: {inner}", source) from None
+        raise DoryError(str(error).strip().splitlines()[0], source) from None

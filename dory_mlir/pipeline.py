@@ -6,11 +6,12 @@ from xdsl.context import Context
 from xdsl.dialects import builtin, func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
-from xdsl.utils.exceptions import ParseError, VerifyException
+from xdsl.utils.exceptions import ParseError
 
-from dory_mlir.diagnostics import DoryError
+from dory_mlir.diagnostics import DoryError, one_line
 from dory_mlir.dialects.qnn import QNN
 from dory_mlir.frontend.onnx_import import import_onnx_file
+from dory_mlir.ir_utils import verify_module
 from dory_mlir.passes.fuse import FusePass
 
 
@@ -26,11 +27,11 @@ def load_network(path: Path, input_type: str | None = None) -> ModuleOp:
     if path.suffix == ".mlir":
         try:
             module = Parser(make_context(), path.read_text(), str(path)).parse_module()
-            module.verify()
         except OSError as e:
             raise DoryError(f"cannot read: {e.strerror}", str(path)) from None
-        except (ParseError, VerifyException) as e:
-            raise DoryError(str(e).strip().splitlines()[0], str(path)) from None
+        except ParseError as e:
+            raise DoryError(one_line(e)) from None
+        verify_module(module, str(path))
     else:
         module = import_onnx_file(path, input_type)
     FusePass().apply(make_context(), module)

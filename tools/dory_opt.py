@@ -17,8 +17,9 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.utils.exceptions import DiagnosticException, ParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
-from dory_mlir.diagnostics import DoryError
+from dory_mlir.diagnostics import DoryError, one_line
 from dory_mlir.frontend.onnx_import import import_onnx_file
+from dory_mlir.ir_utils import verify_module
 from dory_mlir.universe import DORY_UNIVERSE
 
 
@@ -40,6 +41,12 @@ class DoryOptMain(xDSLOptMain):
     def import_onnx(self, stream: IO[bytes]) -> ModuleOp:
         stream.close()
         return import_onnx_file(Path(self.args.input_file), self.args.input_type)
+
+    def parse_chunk(self, chunk: IO[bytes], file_extension: str, start_offset: int = 0) -> ModuleOp | None:
+        module = super().parse_chunk(chunk, file_extension, start_offset)
+        if module is not None and not self.args.verify_diagnostics and not self.args.disable_verify:
+            verify_module(module, self.args.input_file or "<stdin>")
+        return module
 
     def register_all_arguments(self, arg_parser: argparse.ArgumentParser) -> None:
         super().register_all_arguments(arg_parser)
@@ -98,8 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except (ParseError, DiagnosticException) as e:
-        lines = [line for line in str(e).strip().splitlines() if line.strip()]
-        print(f"error: {' | '.join(lines[:3])}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 1
     except OSError as e:
         print(f"error: {e.filename}: {e.strerror}", file=sys.stderr)

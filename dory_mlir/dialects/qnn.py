@@ -69,7 +69,10 @@ def tensor_type(value: SSAValue | Attribute) -> TensorType[Attribute]:
 
 
 def shape_of(value: SSAValue | Attribute) -> tuple[int, ...]:
-    return tuple(tensor_type(value).get_shape())
+    shape = tuple(tensor_type(value).get_shape())
+    if any(d < 1 for d in shape):
+        raise VerifyException(f"dimensions must be static and positive, got {tensor_type(value)}")
+    return shape
 
 
 def element_type(value: SSAValue | Attribute) -> IntegerType:
@@ -132,11 +135,16 @@ class _WindowOp(IRDLOperation):
         t, l, b, r = _ints(self.pads)
         return t, l, b, r
 
-    def _verify_window(self, kernel: tuple[int, int], dilation: tuple[int, int]) -> None:
+    def _verify_arrays(self) -> None:
         _check_array("strides", _ints(self.strides), 2, 1)
         _check_array("pads", _ints(self.pads), 4, 0)
+
+    def _verify_window(self, kernel: tuple[int, int], dilation: tuple[int, int]) -> None:
+        self._verify_arrays()
         in_shape = shape_of(self.operands[0])
         out_shape = shape_of(self.results[0])
+        if len(out_shape) != 4:
+            raise VerifyException(f"result must have rank 4, got shape {list(out_shape)}")
         t, l, b, r = self.pads_tlbr()
         sh, sw = self.stride_hw()
         for axis, (size, k, s, p0, p1, d) in enumerate(
@@ -498,14 +506,14 @@ class MaxPoolOp(_WindowOp):
         ty = _check_activation("input", self.input, 4)
         if element_type(self.output) != ty:
             raise VerifyException(f"result element type {element_type(self.output)} differs from input {ty}")
+        _check_array("kernel", _ints(self.kernel), 2, 1)
+        self._verify_window(self.kernel_hw(), (1, 1))
         if shape_of(self.output)[:2] != shape_of(self.input)[:2]:
             raise VerifyException("result must keep the batch and channel dimensions of the input")
-        _check_array("kernel", _ints(self.kernel), 2, 1)
         kh, kw = self.kernel_hw()
         t, l, b, r = self.pads_tlbr()
         if max(t, b) >= kh or max(l, r) >= kw:
             raise VerifyException(f"pads {[t, l, b, r]} must be smaller than the kernel {[kh, kw]}")
-        self._verify_window((kh, kw), (1, 1))
 
 
 @irdl_op_definition
@@ -538,10 +546,10 @@ class SumPoolOp(_WindowOp):
     def verify_(self) -> None:
         _check_activation("input", self.input, 4)
         _check_si32("result", self.output)
-        if shape_of(self.output)[:2] != shape_of(self.input)[:2]:
-            raise VerifyException("result must keep the batch and channel dimensions of the input")
         _check_array("kernel", _ints(self.kernel), 2, 1)
         self._verify_window(self.kernel_hw(), (1, 1))
+        if shape_of(self.output)[:2] != shape_of(self.input)[:2]:
+            raise VerifyException("result must keep the batch and channel dimensions of the input")
 
 
 @irdl_op_definition
@@ -598,6 +606,7 @@ class ReshapeOp(IRDLOperation):
 
     def verify_(self) -> None:
         in_ty, out_ty = tensor_type(self.input), tensor_type(self.output)
+        shape_of(self.input), shape_of(self.output)
         if in_ty.element_type != out_ty.element_type:
             raise VerifyException(f"element type changes from {in_ty.element_type} to {out_ty.element_type}")
         element_type(self.input)
@@ -632,7 +641,7 @@ class LayerOp(IRDLOperation):
     traits = traits_def(IsolatedFromAbove())
 
     irdl_options = (ParsePropInAttrDict(),)
-    assembly_format = "$index `(` $inputs `)` attr-dict `:` functional-type($inputs, $output) $body"
+    assembly_format = "$index ` ` `(` $inputs `)` attr-dict `:` functional-type($inputs, $output) $body"
 
     def __init__(self, index: int, inputs: Sequence[SSAValue], result_type: Attribute, body: Region):
         super().__init__(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -68,7 +69,6 @@ class Pending:
 
     chain: Chain
     onnx_shape: tuple[int, ...]
-    node: str
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,12 @@ def import_onnx_file(path: str | Path, input_type: str | None = None) -> ModuleO
     return OnnxImporter(model, path.name, spec).run()
 
 
+def ssa_name(name: str) -> str:
+    """An SSA name hint from an ONNX tensor name (`bn1.kappa` → `bn1_kappa`)."""
+    hint = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return hint if hint[:1].isalpha() else f"t{hint}"
+
+
 def name_loc(name: str) -> NameLoc:
     return NameLoc(StringAttr(name), NoneAttr())
 
@@ -155,6 +161,7 @@ class OnnxImporter:
         self.model_name = model_name
         self.input_type, self.input_range = parse_element_type(input_type)
         self.env: dict[str, Value] = {}
+        self.constants: list[Operation] = []  # emitted first, so weights head the function
         self.ops: list[Operation] = []
         self.node_name = ""
         self.node_op = ""
@@ -207,7 +214,7 @@ class OnnxImporter:
         self.node_name = ""
 
         results = self.network_outputs()
-        for op in self.ops:
+        for op in self.constants + self.ops:
             block.add_op(op)
         block.add_op(func.ReturnOp(*results))
         function = func.FuncOp.from_region(
@@ -351,17 +358,22 @@ class OnnxImporter:
         ty = TensorType(element, list(values.shape))
         op = qnn.ConstantOp(_elements_attr(values, ty))
         op.location = name_loc(name)
-        self.ops.append(op)
+        op.result.name_hint = ssa_name(name)
+        self.constants.append(op)
         return op.result
 
     def input_name(self, node: onnx.NodeProto, index: int) -> str:
         return node.input[index]
 
+    def pending(self, chain: Chain, onnx_shape: tuple[int, ...]) -> Pending:
+        """A chain that the current node extended: its requant will carry this node's name."""
+        return Pending(dataclasses.replace(chain, where=self.node_name), onnx_shape)
+
     def as_chain(self, value: Value) -> Pending:
         if isinstance(value, Pending):
             return value
         if isinstance(value, Act):
-            return Pending(Chain.over(value), value.onnx_shape, self.node_name)
+            return self.pending(Chain.over(value), value.onnx_shape)
         raise self.error("expected a tensor operand")
 
     def activation(self, name: str) -> Act:
@@ -385,17 +397,17 @@ class OnnxImporter:
         chain = value.chain.simplified()
         if isinstance(chain, Act):
             return chain
-        return self.emit_chain(chain, value.onnx_shape, activation, value.node)  # type: ignore[arg-type]
+        return self.emit_chain(chain, value.onnx_shape, activation)  # type: ignore[arg-type]
 
-    def emit_chain(self, chain: Chain, onnx_shape: tuple[int, ...], activation: bool, node: str) -> Act:
+    def emit_chain(self, chain: Chain, onnx_shape: tuple[int, ...], activation: bool) -> Act:
         if id(chain) in self.materialized:
             return self.materialized[id(chain)][1]
         source = chain.x
         if isinstance(source, Chain):
             simplified = source.simplified()
-            source = simplified if isinstance(simplified, Act) else self.emit_chain(simplified, onnx_shape, False, node)  # type: ignore[arg-type]
+            source = simplified if isinstance(simplified, Act) else self.emit_chain(simplified, onnx_shape, False)  # type: ignore[arg-type]
         assert isinstance(source, Act)
-        consumer, self.node_name = self.node_name, node
+        consumer, self.node_name = self.node_name, chain.where
         try:
             act = self.emit_requant(chain, source, onnx_shape, activation)
         finally:
@@ -501,7 +513,7 @@ class OnnxImporter:
         vec = self.channel_vector(const, pending.onnx_shape, "multiplier")
         chain = pending.chain.mul(vec if vec.size > 1 else int(vec[0]))
         chain = dataclasses.replace(chain, onnx_int=self.onnx_is_int(const, pending))
-        return [Pending(chain, pending.onnx_shape, self.node_name)]
+        return [self.pending(chain, pending.onnx_shape)]
 
     def div(self, node: onnx.NodeProto) -> list[Value]:
         a, b = self.lookup(node.input[0]), self.lookup(node.input[1])
@@ -514,7 +526,7 @@ class OnnxImporter:
         if int(divisor[0]) == 0:
             raise self.error("division by zero")
         chain = dataclasses.replace(pending.chain, onnx_int=self.onnx_is_int(b, pending))
-        return [Pending(chain.div(int(divisor[0])), pending.onnx_shape, self.node_name)]
+        return [self.pending(chain.div(int(divisor[0])), pending.onnx_shape)]
 
     def add(self, node: onnx.NodeProto) -> list[Value]:
         if any(a.name.startswith(("in1_", "in2_", "out_")) for a in node.attribute):
@@ -524,7 +536,7 @@ class OnnxImporter:
             pending, const = split
             vec = self.channel_vector(const, pending.onnx_shape, "offset")
             chain = dataclasses.replace(pending.chain, onnx_int=self.onnx_is_int(const, pending))
-            return [Pending(chain.add(vec), pending.onnx_shape, self.node_name)]
+            return [self.pending(chain.add(vec), pending.onnx_shape)]
         if len(node.input) != 2:
             raise self.error("Add must have two inputs")
         sides = [self.add_operand(name) for name in node.input]
@@ -540,7 +552,7 @@ class OnnxImporter:
             per_tensor = chain.k.size == 1 and chain.l.size == 1
             if per_tensor and chain.rounding is None and chain.lo is None and chain.hi is None and chain.f.denominator == 1:
                 source = chain.x if isinstance(chain.x, Act) else self.materialize(
-                    Pending(chain.x, value.onnx_shape, value.node), activation=True  # type: ignore[arg-type]
+                    Pending(chain.x, value.onnx_shape), activation=True  # type: ignore[arg-type]
                 )
                 if qnn.element_type(source.ssa).width.data <= 8:
                     m = chain.f.numerator
@@ -568,7 +580,7 @@ class OnnxImporter:
                 total, as_int_vector([out_mul]), as_int_vector([out_add]), Fraction(1, 2 ** int(attrs["out_shift"]))  # type: ignore[arg-type]
             ).floor()
         levels = int(attrs.get("out_n_levels", 256))  # type: ignore[arg-type]
-        return Pending(chain.clip(0, levels - 1), total.onnx_shape, self.node_name)
+        return self.pending(chain.clip(0, levels - 1), total.onnx_shape)
 
     def emit_add(self, sides: list[tuple[Act, int, int]], shifts: tuple[int, int]) -> Act:
         (lhs, m1, a1), (rhs, m2, a2) = sides
@@ -587,14 +599,14 @@ class OnnxImporter:
 
     def floor(self, node: onnx.NodeProto) -> list[Value]:
         pending = self.as_chain(self.lookup(node.input[0]))
-        return [Pending(pending.chain.floor(), pending.onnx_shape, self.node_name)]
+        return [self.pending(pending.chain.floor(), pending.onnx_shape)]
 
     def cast(self, node: onnx.NodeProto) -> list[Value]:
         to = int(self.attributes(node)["to"])  # type: ignore[arg-type]
         pending = self.as_chain(self.lookup(node.input[0]))
         if to not in ONNX_FLOAT_TYPES and to not in (ONNX_INT64, onnx.TensorProto.INT32):
             raise self.error(f"Cast to {onnx.TensorProto.DataType.Name(to)} is not supported")
-        return [Pending(pending.chain.cast(to not in ONNX_FLOAT_TYPES), pending.onnx_shape, self.node_name)]
+        return [self.pending(pending.chain.cast(to not in ONNX_FLOAT_TYPES), pending.onnx_shape)]
 
     def clip(self, node: onnx.NodeProto) -> list[Value]:
         attrs = self.attributes(node)
@@ -612,11 +624,11 @@ class OnnxImporter:
             else:
                 bounds.append(int(round(float(bound))))
         pending = self.as_chain(self.lookup(node.input[0]))
-        return [Pending(pending.chain.clip(bounds[0], bounds[1]), pending.onnx_shape, self.node_name)]
+        return [self.pending(pending.chain.clip(bounds[0], bounds[1]), pending.onnx_shape)]
 
     def relu(self, node: onnx.NodeProto) -> list[Value]:
         pending = self.as_chain(self.lookup(node.input[0]))
-        return [Pending(pending.chain.clip(0, None), pending.onnx_shape, self.node_name)]
+        return [self.pending(pending.chain.clip(0, None), pending.onnx_shape)]
 
     def scalar_constant(self, name: str, what: str) -> float:
         value = self.lookup(name)
@@ -690,7 +702,7 @@ class OnnxImporter:
         op = self.emit(qnn.ConvOp(x.ssa, weight, bias, ty, strides, pads, dilations, groups))
         acc_range = self.accumulator_range(w.reshape(c_out, -1), bias_ints, x.range)
         onnx_shape = (n, c_out, wo) if len(x.onnx_shape) == 3 else (n, c_out, ho, wo)
-        return [Pending(Chain.over(Act(op.results[0], acc_range, onnx_shape)), onnx_shape, self.node_name)]
+        return [self.pending(Chain.over(Act(op.results[0], acc_range, onnx_shape)), onnx_shape)]
 
     @staticmethod
     def accumulator_range(w: np.ndarray, bias: np.ndarray, x: Range) -> Range:
@@ -719,7 +731,7 @@ class OnnxImporter:
         weight = self.const_op(w, SI8, w_name)
         op = self.emit(qnn.LinearOp(x.ssa, weight, bias, TensorType(SI32, [1, m])))
         act = Act(op.results[0], self.accumulator_range(w, bias_ints, x.range), (1, m))
-        return [Pending(Chain.over(act), (1, m), self.node_name)]
+        return [self.pending(Chain.over(act), (1, m))]
 
     def matmul(self, node: onnx.NodeProto) -> list[Value]:
         w = self.lookup(node.input[1])
@@ -800,7 +812,7 @@ class OnnxImporter:
         count = kernel[0] * kernel[1]
         total = Range.scalar(min(x.range.min(), 0) * count, max(x.range.max(), 0) * count)
         chain = Chain.over(Act(op.results[0], total, onnx_shape)).mul(Fraction(1, count))
-        return Pending(chain, onnx_shape, self.node_name)
+        return self.pending(chain, onnx_shape)
 
     def pad(self, node: onnx.NodeProto) -> list[Value]:
         attrs = self.attributes(node)

@@ -90,6 +90,7 @@ class Chain:
     lo: int | None = None
     hi: int | None = None
     onnx_int: bool = False
+    where: str = ""  # the ONNX node that last extended the chain, for names and messages
 
     @staticmethod
     def over(x: object, onnx_int: bool = False) -> Chain:

@@ -109,22 +109,16 @@ def test_division_by_zero(tiny: Path):
     check_both_tools(mutate(tiny, zero_divisor), tiny, "node 'Div_", "division by zero")
 
 
-def test_non_integer_weights(tiny: Path):
-    def fractional(model):
+@pytest.mark.parametrize(
+    "value, message", [(0.5, "is not integer-valued"), (200, "outside [-128, 127]")], ids=["fraction", "beyond-int8"]
+)
+def test_bad_weights(tiny: Path, value: float, message: str):
+    def set_first_weight(model):
         name, w = first_weight(model)
-        w.flat[0] = 0.5
+        w.flat[0] = value
         set_initializer(model, name, w)
 
-    check_both_tools(mutate(tiny, fractional), tiny, "node 'Conv_0'", "is not integer-valued")
-
-
-def test_weights_beyond_int8(tiny: Path):
-    def too_large(model):
-        name, w = first_weight(model)
-        w.flat[0] = 200
-        set_initializer(model, name, w)
-
-    check_both_tools(mutate(tiny, too_large), tiny, "node 'Conv_0'", "outside [-128, 127]")
+    check_both_tools(mutate(tiny, set_first_weight), tiny, "node 'Conv_0'", message)
 
 
 def test_input_of_wrong_size(tiny: Path):

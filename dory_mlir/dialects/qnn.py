@@ -479,11 +479,9 @@ class AddOp(IRDLOperation):
             raise VerifyException(f"shift entries must be in [0, 31], got {list(_ints(self.shift))}")
 
 
-@irdl_op_definition
-class MaxPoolOp(_WindowOp):
-    """Max pooling; padded positions never win (they are not part of the window)."""
+class _PoolOp(_WindowOp):
+    """Shared definition of the pooling ops: one input, a kernel, strides and pads."""
 
-    name = "qnn.max_pool"
     input = operand_def(TensorType)
     output = result_def(TensorType)
     kernel = prop_def(DenseArrayBase.constr(i64))
@@ -491,7 +489,14 @@ class MaxPoolOp(_WindowOp):
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "$input attr-dict `:` functional-type(operands, results)"
 
-    def __init__(self, input: SSAValue, result_type: Attribute, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int] = (0, 0, 0, 0)):
+    def __init__(
+        self,
+        input: SSAValue,
+        result_type: Attribute,
+        kernel: Sequence[int],
+        strides: Sequence[int],
+        pads: Sequence[int] = (0, 0, 0, 0),
+    ):
         super().__init__(
             operands=[input],
             result_types=[result_type],
@@ -502,14 +507,25 @@ class MaxPoolOp(_WindowOp):
         kh, kw = _ints(self.kernel)
         return kh, kw
 
-    def verify_(self) -> None:
-        ty = _check_activation("input", self.input, 4)
-        if element_type(self.output) != ty:
-            raise VerifyException(f"result element type {element_type(self.output)} differs from input {ty}")
+    def _verify_pool(self) -> None:
+        _check_activation("input", self.input, 4)
         _check_array("kernel", _ints(self.kernel), 2, 1)
         self._verify_window(self.kernel_hw(), (1, 1))
         if shape_of(self.output)[:2] != shape_of(self.input)[:2]:
             raise VerifyException("result must keep the batch and channel dimensions of the input")
+
+
+@irdl_op_definition
+class MaxPoolOp(_PoolOp):
+    """Max pooling; padded positions never win (they are not part of the window)."""
+
+    name = "qnn.max_pool"
+
+    def verify_(self) -> None:
+        ty = element_type(self.input)
+        if element_type(self.output) != ty:
+            raise VerifyException(f"result element type {element_type(self.output)} differs from input {ty}")
+        self._verify_pool()
         kh, kw = self.kernel_hw()
         t, l, b, r = self.pads_tlbr()
         if max(t, b) >= kh or max(l, r) >= kw:
@@ -517,7 +533,7 @@ class MaxPoolOp(_WindowOp):
 
 
 @irdl_op_definition
-class SumPoolOp(_WindowOp):
+class SumPoolOp(_PoolOp):
     """Sum over each window (zero padding), int32 result.
 
     Average pooling is `qnn.sum_pool` followed by `qnn.requant` dividing by the
@@ -525,31 +541,10 @@ class SumPoolOp(_WindowOp):
     """
 
     name = "qnn.sum_pool"
-    input = operand_def(TensorType)
-    output = result_def(TensorType)
-    kernel = prop_def(DenseArrayBase.constr(i64))
-
-    irdl_options = (ParsePropInAttrDict(),)
-    assembly_format = "$input attr-dict `:` functional-type(operands, results)"
-
-    def __init__(self, input: SSAValue, result_type: Attribute, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int] = (0, 0, 0, 0)):
-        super().__init__(
-            operands=[input],
-            result_types=[result_type],
-            properties={"kernel": _array(kernel), "strides": _array(strides), "pads": _array(pads)},
-        )
-
-    def kernel_hw(self) -> tuple[int, int]:
-        kh, kw = _ints(self.kernel)
-        return kh, kw
 
     def verify_(self) -> None:
-        _check_activation("input", self.input, 4)
         _check_si32("result", self.output)
-        _check_array("kernel", _ints(self.kernel), 2, 1)
-        self._verify_window(self.kernel_hw(), (1, 1))
-        if shape_of(self.output)[:2] != shape_of(self.input)[:2]:
-            raise VerifyException("result must keep the batch and channel dimensions of the input")
+        self._verify_pool()
 
 
 @irdl_op_definition

@@ -1,0 +1,301 @@
+"""The L1 tiling model of one layer: plain shapes in, the optimal tile out. No IR here.
+
+A layer computes an output tensor of `c_out × h_out × w_out` (HWC in memory). A tile is
+`(co, ho, wo, ci)`: output channels, output rows, output columns, and the slice of input
+channels (the reduction) that is in L1 at once. The loops run spatial tiles outermost,
+then output-channel tiles, then input-channel slices; when `ci < c_in` the int32 partial
+sums of the output tile stay in L1 and are requantized after the last slice (DORY cannot
+split the reduction, so a layer whose one-output-channel slice does not fit fails there).
+
+Every buffer the kernels need is in L1 at once (`footprint`):
+
+| buffer | bytes | double-buffered when |
+|---|---|---|
+| input | `hi · wi · ci` (the halo: `hi = min((ho-1)·sh + dh·(kh-1) + 1, h_in)`; two inputs for add) | the input tile changes between iterations |
+| weights | `co · kh · kw · ci` (depthwise `co · kh · kw`) | there is more than one weight tile |
+| output | `ho · wo · co · out_bytes` | there is more than one output tile |
+| constants | `co · const_bytes` (bias, per-channel mul/add) | more than one output-channel tile |
+| partial sums | `ho · wo · co · 4` | never (lives across the input-channel slices) |
+| im2col | `2 · cores · kh · kw · ci` (PULP-NN: 2 pixels per core) for k > 1 convs; `cores · hi · kw` for depthwise | never |
+
+Each buffer is rounded up to `ALIGN` bytes. Border tiles are never larger than the
+interior tile, so the footprint of the interior tile bounds every tile.
+
+The objective (maximized) is "use L1 well" plus performance terms in the spirit of DORY,
+each a fraction of the L1 budget so that the terms, not a few bytes, decide between tilings:
+
+| term | weight | why |
+|---|---|---|
+| bytes of L1 used | 1 per byte | larger tiles: fewer DMA transfers, less halo re-fetch, less loop overhead |
+| `ci == c_in` | budget / 2 | splitting the reduction re-fetches inputs per output-channel tile and adds a partial-sum pass |
+| `co % 4 == 0` or `co == c_out` | budget / 4 | the matrix kernel computes 4 output channels at once |
+| `ho % cores == 0` or `ho == h_out` | budget / 4 | output rows are split evenly over the cores |
+| `ho · wo ≥ 16` (or the whole output) | budget / 4 | enough pixels per tile to keep 8 cores busy |
+| `wo == w_out` | budget / 4 | full-width HWC rows: each row of a tile is one contiguous DMA burst |
+| `wo % 2 == 0` or `wo == w_out` | budget / 8 | the kernel computes 2 pixels at once |
+| `c_out % co == 0`, `h_out % ho == 0`, `w_out % wo == 0` | budget / 8 each | no ragged last tile |
+
+The same expressions serve three backends: Python ints (checks, brute-force tests), numpy
+arrays (the search over a grid of tiles) and Z3 terms (the statement Z3 certifies optimal),
+so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import z3
+
+ALIGN = 4
+KINDS = ("conv", "pointwise", "depthwise", "linear", "maxpool", "avgpool", "add")
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """What the tiler needs to know of a layer (linear layers: h = w = k = 1)."""
+
+    kind: str
+    c_in: int
+    c_out: int
+    h_in: int
+    w_in: int
+    h_out: int
+    w_out: int
+    kh: int = 1
+    kw: int = 1
+    sh: int = 1
+    sw: int = 1
+    dh: int = 1
+    dw: int = 1
+    out_bytes: int = 1
+    const_bytes: int = 0
+    """Bytes of per-channel constants per output channel (bias + requant mul/add)."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown layer kind '{self.kind}'")
+
+    @property
+    def splits_reduction(self) -> bool:
+        """Only conv and linear layers may slice their input channels."""
+        return self.kind in ("conv", "pointwise", "linear")
+
+    @property
+    def has_weights(self) -> bool:
+        return self.kind in ("conv", "pointwise", "depthwise", "linear")
+
+    def describe(self) -> str:
+        if self.kind == "linear":
+            return f"linear, {self.c_in}->{self.c_out}"
+        if self.kind in ("conv", "pointwise", "depthwise"):
+            stride = f"/s{self.sh}" if self.sh > 1 or self.sw > 1 else ""
+            return f"{self.kind} {self.kh}x{self.kw}{stride}, {self.c_in}->{self.c_out}, {self.h_in}x{self.w_in}"
+        if self.kind in ("maxpool", "avgpool"):
+            return f"{self.kind} {self.kh}x{self.kw}, {self.c_in} channels, {self.h_in}x{self.w_in}"
+        return f"add, {self.c_out} channels, {self.h_out}x{self.w_out}"
+
+
+@dataclass(frozen=True)
+class L1Target:
+    """The L1 side of the target: bytes the tiler may use, cores, double buffering."""
+
+    l1_bytes: int
+    cores: int = 8
+    double_buffer: bool = True
+
+
+@dataclass(frozen=True)
+class Tile:
+    co: int
+    ho: int
+    wo: int
+    ci: int
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+class _Python:
+    """Backend over Python ints."""
+
+    @staticmethod
+    def Divides(n: int, x):  # noqa: N802
+        return n % x == 0
+
+    @staticmethod
+    def align(value):
+        return -(-value // ALIGN) * ALIGN
+
+    @staticmethod
+    def If(cond, a, b):  # noqa: N802 - mirrors z3.If
+        return a if cond else b
+
+    @staticmethod
+    def And(*conds):  # noqa: N802
+        return all(conds)
+
+    @staticmethod
+    def Or(*conds):  # noqa: N802
+        return any(conds)
+
+    @staticmethod
+    def Min(a, b):  # noqa: N802
+        return min(a, b)
+
+
+class Z3Terms:
+    """Backend over Z3 integer terms, kept linear where possible for fast proofs:
+    divisibility by a variable becomes a choice among the divisors, rounding up to the
+    alignment an auxiliary integer with linear bounds (collected in `side`)."""
+
+    If = staticmethod(z3.If)
+    And = staticmethod(z3.And)
+    Or = staticmethod(z3.Or)
+
+    def __init__(self) -> None:
+        self.side: list[z3.BoolRef] = []
+
+    @staticmethod
+    def Min(a, b):  # noqa: N802
+        return z3.If(a < b, a, b)
+
+    @staticmethod
+    def Divides(n: int, x):  # noqa: N802
+        return z3.Or([x == d for d in divisors(n)])
+
+    def align(self, value):
+        units = z3.FreshInt("aligned")
+        self.side += [units * ALIGN >= value, units * ALIGN <= value + (ALIGN - 1)]
+        return units * ALIGN
+
+
+class _NumPy(_Python):
+    """Backend over numpy arrays: evaluates a whole grid of tiles at once (the search)."""
+
+    If = staticmethod(np.where)
+
+    @staticmethod
+    def And(*conds):  # noqa: N802
+        return np.logical_and.reduce(np.broadcast_arrays(*conds))
+
+    @staticmethod
+    def Or(*conds):  # noqa: N802
+        return np.logical_or.reduce(np.broadcast_arrays(*conds))
+
+    Min = staticmethod(np.minimum)
+
+
+PY = _Python()
+NP = _NumPy()
+
+
+def input_extent(out: int, stride: int, kernel: int, dilation: int, size: int, B=PY):
+    """Input rows (or columns) an output tile of `out` rows reads, clamped to the input."""
+    return B.Min((out - 1) * stride + dilation * (kernel - 1) + 1, size)
+
+
+def footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[str, object]:
+    """Bytes of each L1 buffer for a tile (B: the PY, NP or a Z3Terms backend)."""
+    co, ho, wo, ci = tile.co, tile.ho, tile.wo, tile.ci
+    db = 2 if target.double_buffer else 1
+    whole_spatial = B.And(ho == layer.h_out, wo == layer.w_out)
+    hi = input_extent(ho, layer.sh, layer.kh, layer.dh, layer.h_in, B)
+    wi = input_extent(wo, layer.sw, layer.kw, layer.dw, layer.w_in, B)
+    one_input = B.And(whole_spatial, ci == layer.c_in)
+    one_weight = B.And(co == layer.c_out, ci == layer.c_in)
+    one_output = B.And(whole_spatial, co == layer.c_out)
+    inputs = 2 if layer.kind == "add" else 1
+    buffers: dict[str, object] = {
+        "input": B.If(one_input, 1, db) * B.align(inputs * hi * wi * ci),
+        "output": B.If(one_output, 1, db) * B.align(ho * wo * co * layer.out_bytes),
+    }
+    if layer.has_weights:
+        per_channel = layer.kh * layer.kw * (1 if layer.kind == "depthwise" else ci)
+        buffers["weights"] = B.If(one_weight, 1, db) * B.align(co * per_channel)
+    if layer.const_bytes:
+        buffers["constants"] = B.If(co == layer.c_out, 1, db) * B.align(co * layer.const_bytes)
+    if layer.splits_reduction:
+        buffers["partial sums"] = B.If(ci == layer.c_in, 0, B.align(ho * wo * co * 4))
+    if layer.kind == "conv" and (layer.kh, layer.kw) != (1, 1):
+        buffers["im2col"] = B.align(2 * target.cores * layer.kh * layer.kw * ci)
+    if layer.kind == "depthwise":
+        buffers["im2col"] = B.align(target.cores * hi * layer.kw)
+    return buffers
+
+
+def total_bytes(layer: LayerShape, tile, target: L1Target, B=PY):
+    return sum(footprint(layer, tile, target, B).values())
+
+
+def domain(layer: LayerShape, tile, B=PY) -> list:
+    """The legal tiles: bounds, and the channel ties of layers that cannot split the reduction."""
+    constraints = [
+        tile.co >= 1, tile.co <= layer.c_out,
+        tile.ho >= 1, tile.ho <= layer.h_out,
+        tile.wo >= 1, tile.wo <= layer.w_out,
+        tile.ci >= 1, tile.ci <= layer.c_in,
+    ]
+    if not layer.splits_reduction:
+        constraints.append(tile.ci == tile.co)  # depthwise, pools, add: channel c of input → c of output
+    return constraints
+
+
+def objective(layer: LayerShape, tile, target: L1Target, B=PY):
+    """The value to maximize (see the table in the module docstring)."""
+    budget = target.l1_bytes
+    co, ho, wo, ci = tile.co, tile.ho, tile.wo, tile.ci
+    terms = [
+        (budget // 2, ci == layer.c_in),
+        (budget // 4, B.Or(co % 4 == 0, co == layer.c_out)),
+        (budget // 4, B.Or(ho % target.cores == 0, ho == layer.h_out)),
+        (budget // 4, B.Or(ho * wo >= 16, B.And(ho == layer.h_out, wo == layer.w_out))),
+        (budget // 4, wo == layer.w_out),
+        (budget // 8, B.Or(wo % 2 == 0, wo == layer.w_out)),
+        (budget // 8, B.Divides(layer.c_out, co)),
+        (budget // 8, B.Divides(layer.h_out, ho)),
+        (budget // 8, B.Divides(layer.w_out, wo)),
+    ]
+    return total_bytes(layer, tile, target, B) + sum(B.If(cond, weight, 0) for weight, cond in terms)
+
+
+def is_legal(layer: LayerShape, tile: Tile, target: L1Target) -> bool:
+    return all(domain(layer, tile)) and total_bytes(layer, tile, target) <= target.l1_bytes
+
+
+@dataclass(frozen=True)
+class TilingResult:
+    tile: Tile
+    objective: int
+    buffers: dict[str, int]
+    z3_checks: int = field(default=0, compare=False)
+
+
+class DoesNotFit(Exception):
+    """No legal tile fits the budget; `buffers` is the smallest footprint any tile needs."""
+
+    def __init__(self, layer: LayerShape, target: L1Target, buffers: dict[str, int]):
+        self.layer = layer
+        self.budget = target.l1_bytes
+        self.buffers = buffers
+        self.needed = sum(buffers.values())
+        super().__init__(f"smallest L1 tiling needs {self.needed} B > budget {self.budget} B")
+
+
+def smallest_footprint(layer: LayerShape, target: L1Target) -> dict[str, int]:
+    """The smallest footprint of any legal tile.
+
+    Between the points where a buffer stops being double-buffered (a dimension at its
+    full size) the footprint grows with every tile size, so the minimum is at a corner
+    where each size is 1 or full.
+    """
+    corners = [
+        Tile(co, ho, wo, ci)
+        for co in {1, layer.c_out}
+        for ho in {1, layer.h_out}
+        for wo in {1, layer.w_out}
+        for ci in {1, layer.c_in}
+    ]
+    legal = [t for t in corners if all(domain(layer, t))]
+    return min((footprint(layer, t, target) for t in legal), key=lambda b: sum(b.values()))

@@ -1,0 +1,107 @@
+"""The L1 tiling model alone (no IR): Z3's optimum against brute force, footprints, no-fit."""
+
+import itertools
+import random
+
+import pytest
+
+from dory_mlir.tiling.model import (
+    DoesNotFit,
+    L1Target,
+    LayerShape,
+    Tile,
+    domain,
+    footprint,
+    is_legal,
+    objective,
+    smallest_footprint,
+    total_bytes,
+)
+from dory_mlir.tiling.solve import solve_l1
+
+
+def random_layer(rng: random.Random) -> LayerShape:
+    kind = rng.choice(["conv", "pointwise", "depthwise", "linear", "maxpool", "avgpool", "add"])
+    c_in = rng.randint(1, 12)
+    if kind == "linear":
+        return LayerShape("linear", rng.randint(1, 40), rng.randint(1, 12), 1, 1, 1, 1,
+                          out_bytes=rng.choice([1, 4]), const_bytes=rng.choice([0, 8]))
+    k = 1 if kind in ("pointwise", "add") else rng.choice([1, 2, 3, 5])
+    s = 1 if kind == "add" else rng.choice([1, 2])
+    h_in, w_in = rng.randint(k, 10), rng.randint(k, 10)
+    pad = rng.randint(0, k // 2)
+    h_out, w_out = (h_in + 2 * pad - k) // s + 1, (w_in + 2 * pad - k) // s + 1
+    c_out = rng.randint(1, 12) if kind in ("conv", "pointwise") else c_in
+    const = rng.choice([0, 8, 12]) if kind in ("conv", "pointwise", "depthwise") else 0
+    return LayerShape(kind, c_in, c_out, h_in, w_in, h_out, w_out, k, k, s, s, const_bytes=const)
+
+
+def brute_force(layer: LayerShape, target: L1Target) -> int | None:
+    best = None
+    for co, ho, wo, ci in itertools.product(
+        range(1, layer.c_out + 1), range(1, layer.h_out + 1), range(1, layer.w_out + 1), range(1, layer.c_in + 1)
+    ):
+        tile = Tile(co, ho, wo, ci)
+        if is_legal(layer, tile, target):
+            value = objective(layer, tile, target)
+            best = value if best is None or value > best else best
+    return best
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_z3_optimum_equals_brute_force(seed: int):
+    rng = random.Random(seed)
+    layer = random_layer(rng)
+    target = L1Target(rng.choice([64, 128, 256, 512, 1024, 4096]), cores=rng.choice([1, 2, 8]),
+                      double_buffer=rng.random() < 0.8)
+    expected = brute_force(layer, target)
+    if expected is None:
+        with pytest.raises(DoesNotFit) as error:
+            solve_l1(layer, target)
+        assert error.value.needed > target.l1_bytes
+        return
+    result = solve_l1(layer, target)
+    assert result.objective == expected, f"seed {seed}: {layer} {target}"
+    assert is_legal(layer, result.tile, target)
+
+
+def test_smallest_footprint_is_the_minimum_over_all_tiles():
+    rng = random.Random(7)
+    for _ in range(30):
+        layer = random_layer(rng)
+        target = L1Target(10**6)
+        tiles = [Tile(*t) for t in itertools.product(range(1, layer.c_out + 1), range(1, layer.h_out + 1),
+                                                      range(1, layer.w_out + 1), range(1, layer.c_in + 1))]
+        minimum = min(total_bytes(layer, t, target) for t in tiles if all(domain(layer, t)))
+        assert sum(smallest_footprint(layer, target).values()) == minimum
+
+
+def test_conv_footprint_by_hand():
+    # 3x3 conv, 16 -> 32 channels, 16x16, tile 8 channels x 4 rows x 16 columns x all 16 inputs.
+    layer = LayerShape("conv", 16, 32, 16, 16, 16, 16, 3, 3, const_bytes=8)
+    buffers = footprint(layer, Tile(8, 4, 16, 16), L1Target(10**6, cores=8))
+    assert buffers == {
+        "input": 2 * 6 * 16 * 16,  # 4 rows + 2 halo rows, all 16 columns (clamped), 16 channels
+        "output": 2 * 4 * 16 * 8,
+        "weights": 2 * 8 * 3 * 3 * 16,
+        "constants": 2 * 8 * 8,
+        "partial sums": 0,
+        "im2col": 2 * 8 * 3 * 3 * 16,
+    }
+
+
+def test_reduction_split_when_one_channel_does_not_fit():
+    """A 10000-input FC in 8 kB: DORY fails, the input-channel split fits it."""
+    layer = LayerShape("linear", 10000, 2, 1, 1, 1, 1, out_bytes=4)
+    result = solve_l1(layer, L1Target(8000))
+    assert result.tile.ci < 10000
+    assert sum(result.buffers.values()) <= 8000
+    assert result.buffers["partial sums"] > 0
+
+
+def test_does_not_fit_reports_the_smallest_footprint():
+    layer = LayerShape("conv", 256, 256, 18, 18, 18, 18, 3, 3, const_bytes=8)
+    with pytest.raises(DoesNotFit) as error:
+        solve_l1(layer, L1Target(100, cores=8))
+    assert error.value.needed == sum(smallest_footprint(layer, L1Target(100)).values()) > 100
+    assert set(error.value.buffers) >= {"input", "weights", "output", "im2col"}

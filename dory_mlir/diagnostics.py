@@ -19,7 +19,7 @@ def warn(message: str, where: str | None = None) -> None:
     print(f"warning: {where}: {message}" if where else f"warning: {message}", file=sys.stderr)
 
 
-def one_line(error: Exception) -> str:
+def one_line(error: BaseException) -> str:
     """xDSL parse/verify errors as one line: `file:line:col: message` or the first line."""
     from xdsl.utils.exceptions import ParseError
 

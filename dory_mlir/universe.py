@@ -15,7 +15,13 @@ def _fuse():
     return FusePass
 
 
+def _tile():
+    from dory_mlir.passes.tile import TilePass
+
+    return TilePass
+
+
 DORY_UNIVERSE = Universe(
     all_dialects={"qnn": _qnn},
-    all_passes={"fuse": _fuse},
+    all_passes={"fuse": _fuse, "tile": _tile},
 )

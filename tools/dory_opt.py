@@ -8,13 +8,14 @@ User errors print one `error:` line and exit 1; `-o` is written only on success.
 
 import argparse
 import io
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.utils.exceptions import DiagnosticException, ParseError
+from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException, ParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from dory_mlir.diagnostics import DoryError, one_line
@@ -28,6 +29,15 @@ class _DeferredOutput(io.StringIO):
 
     def close(self) -> None:
         pass
+
+
+def with_tile_report(pipeline: str, path: str) -> str:
+    """Adds report="path" to every tile pass of a pipeline."""
+    option = f'report="{path}"'
+    if not re.search(r"(^|,)tile(\{|,|$)", pipeline):
+        raise DoryError("--tile-report needs the tile pass (--tile or -p tile)")
+    pipeline = re.sub(r"(^|,)tile\{", lambda m: f"{m.group(1)}tile{{{option} ", pipeline)
+    return re.sub(r"(^|,)tile(?=,|$)", lambda m: f"{m.group(1)}tile{{{option}}}", pipeline)
 
 
 class DoryOptMain(xDSLOptMain):
@@ -56,6 +66,11 @@ class DoryOptMain(xDSLOptMain):
             help="ONNX import: input element type ui8 or si8, optionally ':BITS' "
             "(default: a DORY config beside the model, else ui8)",
         )
+        arg_parser.add_argument(
+            "--tile-report",
+            metavar="FILE.json",
+            help="write the per-layer tiling report of the tile pass (same as tile{report=\"FILE\"})",
+        )
         ours = set(DORY_UNIVERSE.all_passes)
         for name in self.available_passes:
             try:
@@ -73,6 +88,8 @@ class DoryOptMain(xDSLOptMain):
         flags = getattr(self.args, "pass_flags", None) or []
         if flags:
             self.args.passes = ",".join([p for p in [self.args.passes] if p] + flags)
+        if self.args.tile_report:
+            self.args.passes = with_tile_report(self.args.passes, self.args.tile_report)
         super().setup_pipeline()
 
     def prepare_output(self) -> IO[str]:
@@ -96,7 +113,10 @@ class DoryOptMain(xDSLOptMain):
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         driver = DoryOptMain(args=argv)
-    except ValueError as e:  # an unknown pass or bad pass options in the pipeline
+    except (ValueError, ArgSpecParseError) as e:  # an unknown pass or bad pass options
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return 1
+    except DoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     try:

@@ -1,0 +1,201 @@
+"""`tile`: places every layer's tensors in L3/L2/L1 and chooses its tiles (Z3-certified).
+
+Runs `fuse` first when the layers are not fused yet. Each `qnn.layer` gets a `tiling`
+attribute (L3→L2 slice, L2→L1 tile, tile counts, bytes used, where weights live), the
+function an `l2_plan` (budgets, peak, every L2 buffer with its lifetime and offset).
+`report=FILE.json` writes the per-layer report.
+
+    dory-opt net.onnx -p 'tile{l1-size=35000 l2-size=380000 cores=8 double-buffer=true}'
+    dory-opt net.onnx -p 'tile{target=gap9 report=tiles.json}'
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, IntegerAttr, ModuleOp, StringAttr, i64
+from xdsl.ir import Attribute, SSAValue
+from xdsl.passes import ModulePass
+
+from dory_mlir.diagnostics import DoryError
+from dory_mlir.dialects import qnn
+from dory_mlir.ir_utils import loc_name
+from dory_mlir.passes.fuse import ANCHORS, FusePass
+from dory_mlir.target import Target, load_target
+from dory_mlir.tiling.layers import layer_shape, nbytes, weight_bytes
+from dory_mlir.tiling.memory_plan import LayerDoesNotFit, NetLayer, NetTensor, L2Plan, plan_network
+from dory_mlir.tiling.model import L1Target
+from dory_mlir.tiling.traffic import Grid, l2_l1_bytes
+
+TILING = "tiling"
+L2_PLAN = "l2_plan"
+
+
+def _int(value: int) -> IntegerAttr:
+    return IntegerAttr(value, i64)
+
+
+def _ints(values) -> Attribute:
+    from xdsl.dialects.builtin import DenseArrayBase
+
+    return DenseArrayBase.from_list(i64, list(values))
+
+
+def _pads(layer: qnn.LayerOp) -> tuple[int, int, int, int]:
+    anchor = layer.anchor()
+    return anchor.pads_tlbr() if isinstance(anchor, qnn.ConvOp | qnn.MaxPoolOp | qnn.SumPoolOp) else (0, 0, 0, 0)
+
+
+def _grouped(n: int) -> str:
+    return f"{n:,}"
+
+
+def does_not_fit_message(error: LayerDoesNotFit, layer: qnn.LayerOp) -> str:
+    what = "L1 tiling" if error.level == "L1" else "L2 working set"
+    parts = ", ".join(f"{name} {_grouped(size)}" for name, size in error.buffers.items() if size)
+    return (
+        f"layer {error.layer.index} '{error.layer.name}' ({error.layer.shape.describe()}): smallest {what} needs "
+        f"{_grouped(sum(error.buffers.values()))} B ({parts}) > budget {_grouped(error.budget)} B"
+    )
+
+
+class NetworkView:
+    """The layers of one function as the planner sees them: tensors, lifetimes, shapes."""
+
+    def __init__(self, function: func.FuncOp):
+        block = function.body.block
+        self.layers = [op for op in block.ops if isinstance(op, qnn.LayerOp)]
+        self.tensor_of: dict[SSAValue, str] = {block.args[0]: "input"}
+        for layer in self.layers:
+            self.tensor_of[layer.output] = f"layer{layer.index.value.data}"
+        for op in block.ops:
+            if isinstance(op, qnn.ReshapeOp):
+                self.tensor_of[op.output] = self.tensor_of[op.input]  # a view of the same buffer
+        count = len(self.layers)
+        first = {"input": -1} | {f"layer{l.index.value.data}": l.index.value.data for l in self.layers}
+        last = dict(first)
+        for layer in self.layers:
+            for value in self.activations(layer):
+                last[self.tensor_of[value]] = max(last[self.tensor_of[value]], layer.index.value.data)
+        returned = block.last_op
+        assert isinstance(returned, func.ReturnOp)
+        for value in returned.operands:
+            last[self.tensor_of[value]] = count
+        values = {name: value for value, name in self.tensor_of.items() if value.owner is not None and not isinstance(value.owner, qnn.ReshapeOp)}
+        values["input"] = block.args[0]
+        self.tensors = {
+            name: NetTensor(name, nbytes(value), qnn.shape_of(value)[2] if len(qnn.shape_of(value)) == 4 else 1, first[name], last[name])
+            for name, value in values.items()
+        }
+        self.net_layers = [
+            NetLayer(
+                layer.index.value.data,
+                loc_name(layer) or f"layer{layer.index.value.data}",
+                layer_shape(layer),
+                tuple(self.tensor_of[v] for v in self.activations(layer)),
+                self.tensor_of[layer.output],
+                weight_bytes(layer),
+            )
+            for layer in self.layers
+        ]
+
+    @staticmethod
+    def activations(layer: qnn.LayerOp) -> list[SSAValue]:
+        return [v for v in layer.inputs if not isinstance(v.owner, qnn.ConstantOp)]
+
+
+def annotate(view: NetworkView, plan: L2Plan, target: Target, function: func.FuncOp) -> list[dict]:
+    """Writes the decisions into the IR; returns the report rows."""
+    rows = []
+    for layer, net, decision in zip(view.layers, view.net_layers, plan.layers, strict=True):
+        shape, tile = net.shape, decision.l1.tile
+        grid = Grid.of(shape, tile, decision.co2, decision.ho2)
+        l1_bytes = sum(decision.l1.buffers.values())
+        l2_bytes = sum(decision.l2_working.values())
+        layer.attributes[TILING] = DictionaryAttr({
+            "l1_tile": _ints((tile.co, tile.ho, tile.wo, tile.ci)),
+            "l1_tiles": _ints(grid.counts()),
+            "l1_bytes": _int(l1_bytes),
+            "l2_tile": _ints((decision.co2, decision.ho2)),
+            "weights": StringAttr(decision.weights_in),
+            "streamed": ArrayAttr([StringAttr(n) for n in decision.streamed]),
+        })
+        moved = l2_l1_bytes(shape, grid, _pads(layer))
+        l3 = _l3_bytes(net, view, plan, decision)
+        rows.append({
+            "layer": net.index, "name": net.name, "kind": shape.kind,
+            "input_hwc": [shape.h_in, shape.w_in, shape.c_in], "output_hwc": [shape.h_out, shape.w_out, shape.c_out],
+            "kernel": [shape.kh, shape.kw], "stride": [shape.sh, shape.sw],
+            "l3_l2_tile": {"co": decision.co2, "ho": decision.ho2},
+            "l2_l1_tile": {"co": tile.co, "ho": tile.ho, "wo": tile.wo, "ci": tile.ci},
+            "tiles": dict(zip(("co", "ho", "wo", "ci"), grid.counts(), strict=True)),
+            "weights_in": decision.weights_in, "streamed_from_l3": list(decision.streamed),
+            "l1_bytes": l1_bytes, "l1_buffers": decision.l1.buffers, "l2_working_bytes": l2_bytes,
+            "dma_l2_l1_bytes": sum(moved.values()), "dma_l2_l1": moved, "dma_l3_l2_bytes": l3,
+            "solver_seconds": round(decision.solver_seconds, 4), "z3_checks": decision.l1.z3_checks,
+        })
+    function.attributes[L2_PLAN] = DictionaryAttr({
+        "target": StringAttr(target.name),
+        "l1_budget": _int(target.l1_budget),
+        "l2_budget": _int(plan.budget),
+        "l2_peak": _int(plan.peak),
+        "weights": StringAttr("L2" if plan.weights_resident else "L3"),
+        "buffers": ArrayAttr([
+            DictionaryAttr({"name": StringAttr(b.name), "offset": _int(b.offset), "bytes": _int(b.bytes),
+                            "first": _int(b.first), "last": _int(b.last)})
+            for b in sorted(plan.buffers, key=lambda b: (b.first, b.offset))
+        ]),
+    })
+    return rows
+
+
+def _l3_bytes(net: NetLayer, view: NetworkView, plan: L2Plan, decision) -> int:
+    """Bytes the layer moves between L3 and L2."""
+    shape = net.shape
+    slices = -(-shape.h_out // decision.ho2)
+    moved = 0
+    if decision.weights_in in ("L3", "L3-stream"):
+        moved += net.weight_bytes * (slices if decision.weights_in == "L3-stream" else 1)
+    for name in net.inputs:
+        if name in plan.l3_tensors:
+            tensor = view.tensors[name]
+            moved += tensor.bytes if slices == 1 else tensor.bytes // tensor.rows * sum(
+                min(decision.l1_shape.h_in, tensor.rows) for _ in range(slices))
+    if net.output in plan.l3_tensors:
+        moved += view.tensors[net.output].bytes
+    return moved
+
+
+@dataclass(frozen=True)
+class TilePass(ModulePass):
+    """Tiles every layer for the target (see the module docstring for the options)."""
+
+    name = "tile"
+
+    target: str = "gap8"
+    l1_size: int | None = None
+    l2_size: int | None = None
+    cores: int | None = None
+    double_buffer: bool = True
+    report: str | None = None
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        target = load_target(self.target).with_options(self.l1_size, self.l2_size, self.cores, self.double_buffer)
+        if any(isinstance(o, ANCHORS) and not isinstance(o.parent_op(), qnn.LayerOp) for o in op.walk()):
+            FusePass().apply(ctx, op)
+        rows = []
+        for function in [f for f in op.walk() if isinstance(f, func.FuncOp) and f.body.blocks]:
+            view = NetworkView(function)
+            l1 = L1Target(target.l1_budget, target.cores, target.double_buffer)
+            try:
+                plan = plan_network(view.net_layers, view.tensors, target.l2_budget, l1)
+            except LayerDoesNotFit as error:
+                raise DoryError(does_not_fit_message(error, view.layers[error.layer.index])) from None
+            rows += annotate(view, plan, target, function)
+        if self.report:
+            Path(self.report).write_text(json.dumps({"target": target.name, "layers": rows}, indent=2) + "\n")

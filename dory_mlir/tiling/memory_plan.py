@@ -1,0 +1,269 @@
+"""The L3/L2 level: where weights and activations live, L3→L2 slices, and the L2 plan.
+
+Plain data in (tensors with lifetimes, layers with shapes), a plan out; no IR here.
+
+- Weights stay in L2 for the whole run when all of them fit beside the activations.
+  Otherwise they live in L3 (HyperRAM) and each layer copies its own into an L2 buffer —
+  whole, or, when they do not fit, in slices of `co2` output channels, double-buffered.
+- An activation stays in L2 from the layer that writes it to the last layer that reads
+  it (a residual branch lives until its add). When the layers' working sets do not fit,
+  the largest activation live at the worst layer moves to L3 and is streamed by rows: its
+  producer writes `ho2`-row slices, its consumers read the slices they need (with halo),
+  both double-buffered. Weights and activations may stream at once (DORY refuses that).
+- The L2 plan gives every buffer an offset (first fit, largest first, among buffers
+  whose lifetimes overlap); `check_plan` verifies it independently of how it was made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+from dory_mlir.tiling.model import DoesNotFit, L1Target, LayerShape, TilingResult, input_extent
+from dory_mlir.tiling.solve import solve_l1
+
+L2_ALIGN = 4
+
+
+def _aligned(n: int) -> int:
+    return -(-n // L2_ALIGN) * L2_ALIGN
+
+
+@dataclass(frozen=True)
+class NetTensor:
+    """An activation: its bytes, rows (H of HWC, 1 for vectors), and lifetime in layers."""
+
+    name: str
+    bytes: int
+    rows: int
+    first: int  # producing layer (-1: the network input)
+    last: int  # last reading layer (number of layers: a network output)
+
+
+@dataclass(frozen=True)
+class NetLayer:
+    index: int
+    name: str
+    shape: LayerShape
+    inputs: tuple[str, ...]
+    output: str
+    weight_bytes: int
+
+
+@dataclass
+class Buffer:
+    name: str
+    bytes: int
+    first: int
+    last: int
+    offset: int = -1
+
+    def overlaps_in_time(self, other: Buffer) -> bool:
+        return self.first <= other.last and other.first <= self.last
+
+
+@dataclass
+class LayerDecision:
+    """A layer's L3/L2 decisions and its L1 tiling on the L2 slice."""
+
+    weights_in: str  # "none", "L2" (resident), "L3" (copied whole per layer) or "L3-stream" (co2 slices)
+    co2: int  # output channels per L2 slice
+    ho2: int  # output rows per L2 slice
+    streamed: tuple[str, ...]  # activations of this layer that live in L3
+    l1_shape: LayerShape
+    l1: TilingResult
+    l2_working: dict[str, int] = field(default_factory=dict)
+    solver_seconds: float = 0.0
+
+
+@dataclass
+class L2Plan:
+    budget: int
+    weights_resident: bool
+    buffers: list[Buffer]
+    layers: list[LayerDecision]
+    l3_tensors: frozenset[str]
+
+    @property
+    def peak(self) -> int:
+        return max((b.offset + b.bytes for b in self.buffers), default=0)
+
+
+class LayerDoesNotFit(Exception):
+    """A layer's smallest footprint at `level` (L1 or L2), buffer by buffer, exceeds the budget."""
+
+    def __init__(self, layer: NetLayer, level: str, buffers: dict[str, int], budget: int):
+        self.layer = layer
+        self.level = level
+        self.buffers = buffers
+        self.budget = budget
+        super().__init__(f"layer {layer.index}: {level} needs {sum(buffers.values())} B > {budget} B")
+
+
+def place(buffers: list[Buffer]) -> None:
+    """First-fit offsets, largest first, never overlapping a buffer alive at the same time."""
+    placed: list[Buffer] = []
+    for buffer in sorted(buffers, key=lambda b: (-b.bytes, b.first, b.name)):
+        offset = 0
+        for other in sorted((p for p in placed if p.overlaps_in_time(buffer)), key=lambda p: p.offset):
+            if offset + buffer.bytes <= other.offset:
+                break
+            offset = max(offset, _aligned(other.offset + other.bytes))
+        buffer.offset = offset
+        placed.append(buffer)
+
+
+def check_plan(buffers: list[Buffer], budget: int) -> list[str]:
+    """Problems of a plan: overlaps of buffers alive at once, buffers past the budget."""
+    problems = []
+    for i, a in enumerate(buffers):
+        if a.offset < 0 or a.offset + a.bytes > budget:
+            problems.append(f"{a.name} [{a.offset}, {a.offset + a.bytes}) exceeds the L2 budget {budget}")
+        for b in buffers[i + 1 :]:
+            if a.overlaps_in_time(b) and a.offset < b.offset + b.bytes and b.offset < a.offset + a.bytes:
+                problems.append(f"{a.name} and {b.name} overlap in L2 while both are alive")
+    return problems
+
+
+def _slice_rows(shape: LayerShape, ho2: int) -> int:
+    """Input rows an output slice of `ho2` rows reads (with halo)."""
+    return input_extent(ho2, shape.sh, shape.kh, shape.dh, shape.h_in)
+
+
+def _working_set(layer: NetLayer, tensors: dict[str, NetTensor], streamed: set[str], weights_resident: bool,
+                 co2: int, ho2: int) -> dict[str, int]:
+    """The L2 buffers a layer needs beyond the resident activations, for slices (co2, ho2)."""
+    shape = layer.shape
+    working: dict[str, int] = {}
+    if not weights_resident and layer.weight_bytes:
+        per_channel = layer.weight_bytes / shape.c_out
+        whole = co2 == shape.c_out
+        working["weights"] = _aligned(int(per_channel * co2 + 0.5)) * (1 if whole else 2)
+    rows_split = ho2 < shape.h_out
+    for name in layer.inputs:
+        if name in streamed:
+            t = tensors[name]
+            per_row = t.bytes // t.rows
+            rows = _slice_rows(shape, ho2) if shape.h_in == t.rows else t.rows
+            working[f"{name} (in)"] = _aligned(per_row * rows) * (2 if rows_split else 1)
+    if layer.output in streamed:
+        t = tensors[layer.output]
+        per_row = t.bytes // t.rows
+        working[f"{layer.output} (out)"] = _aligned(per_row * ho2) * (2 if rows_split else 1)
+    return working
+
+
+def _l3_traffic(layer: NetLayer, tensors: dict[str, NetTensor], streamed: set[str], weights_resident: bool,
+                co2: int, ho2: int) -> int:
+    """Bytes moved between L3 and L2 by the layer with slices (co2, ho2)."""
+    shape = layer.shape
+    slices = -(-shape.h_out // ho2)
+    traffic = 0
+    if not weights_resident:
+        traffic += layer.weight_bytes * (slices if co2 < shape.c_out else 1)
+    for name in layer.inputs:
+        if name in streamed:
+            t = tensors[name]
+            rows = sum(_slice_rows(shape, min(ho2, shape.h_out - s * ho2)) for s in range(slices)) if shape.h_in == t.rows else t.rows
+            traffic += t.bytes // t.rows * rows
+    if layer.output in streamed:
+        traffic += tensors[layer.output].bytes
+    return traffic
+
+
+def _choose_slices(layer: NetLayer, tensors: dict[str, NetTensor], streamed: set[str], weights_resident: bool,
+                   available: int) -> tuple[int, int] | None:
+    """The (co2, ho2) with the least L3 traffic whose working set fits `available` bytes."""
+    shape = layer.shape
+    row_options = range(shape.h_out, 0, -1) if any(n in streamed for n in (*layer.inputs, layer.output)) else [shape.h_out]
+    channel_options = range(shape.c_out, 0, -1) if not weights_resident and layer.weight_bytes else [shape.c_out]
+    best: tuple[int, int, int] | None = None
+    for ho2 in row_options:
+        for co2 in channel_options:
+            if sum(_working_set(layer, tensors, streamed, weights_resident, co2, ho2).values()) <= available:
+                cost = _l3_traffic(layer, tensors, streamed, weights_resident, co2, ho2)
+                if best is None or (cost, -co2 * ho2) < (best[0], -best[1] * best[2]):
+                    best = (cost, co2, ho2)
+                break  # smaller co2 only costs more for this ho2
+    return None if best is None else (best[1], best[2])
+
+
+def _resident_live(tensors: dict[str, NetTensor], streamed: set[str], index: int) -> int:
+    return sum(_aligned(t.bytes) for t in tensors.values() if t.name not in streamed and t.first <= index <= t.last)
+
+
+def plan_network(layers: list[NetLayer], tensors: dict[str, NetTensor], budget: int, l1: L1Target) -> L2Plan:
+    """Decides placements and slices for every layer, solves L1 on the slices, places L2."""
+    total_weights = sum(_aligned(layer.weight_bytes) for layer in layers)
+    streamed: set[str] = set()
+    weights_resident = all(
+        _resident_live(tensors, streamed, layer.index) + total_weights <= budget for layer in layers
+    )
+    while True:
+        slices, overflow = {}, None
+        for layer in layers:
+            available = budget - _resident_live(tensors, streamed, layer.index) - (total_weights if weights_resident else 0)
+            choice = _choose_slices(layer, tensors, streamed, weights_resident, available)
+            if choice is None:
+                overflow = layer
+                break
+            slices[layer.index] = choice
+        if overflow is None:
+            buffers = _buffers(layers, tensors, streamed, weights_resident, slices)
+            place(buffers)
+            if max(b.offset + b.bytes for b in buffers) <= budget:
+                return _decide(layers, tensors, streamed, weights_resident, slices, buffers, budget, l1)
+            overflow = _worst_layer(layers, buffers, budget)
+        candidates = [t for t in tensors.values() if t.name not in streamed and t.first <= overflow.index <= t.last]
+        if not candidates:
+            smallest = _working_set(overflow, tensors, streamed | set(overflow.inputs) | {overflow.output},
+                                    weights_resident, 1, 1)
+            resident = budget - _resident_live(tensors, streamed, overflow.index)
+            raise LayerDoesNotFit(overflow, "L2", {**smallest, "resident activations": budget - resident}, budget)
+        streamed.add(max(candidates, key=lambda t: (t.bytes, t.name)).name)
+
+
+def _worst_layer(layers: list[NetLayer], buffers: list[Buffer], budget: int) -> NetLayer:
+    """The layer during which the placed buffers reach highest."""
+    def top(index: int) -> int:
+        return max((b.offset + b.bytes for b in buffers if b.first <= index <= b.last), default=0)
+    return max(layers, key=lambda layer: top(layer.index))
+
+
+def _buffers(layers, tensors, streamed, weights_resident, slices) -> list[Buffer]:
+    last_index = len(layers)
+    buffers = [Buffer(t.name, _aligned(t.bytes), max(t.first, 0), t.last) for t in tensors.values() if t.name not in streamed]
+    if weights_resident:
+        buffers += [Buffer(f"weights of layer {l.index}", _aligned(l.weight_bytes), 0, last_index)
+                    for l in layers if l.weight_bytes]
+    for layer in layers:
+        co2, ho2 = slices[layer.index]
+        for what, size in _working_set(layer, tensors, streamed, weights_resident, co2, ho2).items():
+            buffers.append(Buffer(f"layer {layer.index} {what}", size, layer.index, layer.index))
+    return buffers
+
+
+def _decide(layers, tensors, streamed, weights_resident, slices, buffers, budget, l1: L1Target) -> L2Plan:
+    decisions = []
+    for layer in layers:
+        co2, ho2 = slices[layer.index]
+        shape = layer.shape
+        sub = dataclasses.replace(
+            shape,
+            c_out=co2,
+            c_in=shape.c_in if shape.splits_reduction else co2,
+            h_out=ho2,
+            h_in=_slice_rows(shape, ho2) if ho2 < shape.h_out else shape.h_in,
+        )
+        weights_in = "none" if not layer.weight_bytes else "L2" if weights_resident else "L3" if co2 == shape.c_out else "L3-stream"
+        io = tuple(n for n in (*layer.inputs, layer.output) if n in streamed)
+        working = _working_set(layer, tensors, streamed, weights_resident, co2, ho2)
+        start = time.perf_counter()
+        try:
+            result = solve_l1(sub, l1)
+        except DoesNotFit as error:
+            raise LayerDoesNotFit(layer, "L1", error.buffers, error.budget) from None
+        seconds = time.perf_counter() - start
+        decisions.append(LayerDecision(weights_in, co2, ho2, io, sub, result, working, seconds))
+    return L2Plan(budget, weights_resident, buffers, decisions, frozenset(streamed))

@@ -1,0 +1,76 @@
+"""DMA bytes a tiled layer moves, counted tile by tile (border tiles exact).
+
+Loop order as in the model: spatial tiles outermost, output-channel tiles, then
+input-channel slices. The input tile is fetched once per spatial tile when the reduction
+is whole (it stays in L1 across output-channel tiles) and once per (spatial, channel,
+slice) tile otherwise; weights once per weight tile and spatial tile, unless a single
+weight tile stays in L1 for the whole layer; outputs are written once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dory_mlir.tiling.model import LayerShape, Tile
+
+
+def spans(size: int, step: int) -> list[tuple[int, int]]:
+    """[start, stop) of each tile along one dimension; the last one may be ragged."""
+    return [(start, min(start + step, size)) for start in range(0, size, step)]
+
+
+def input_rows(start: int, stop: int, stride: int, kernel: int, dilation: int, pad_begin: int, size: int) -> int:
+    """Input rows (clamped to the real input, padding excluded) read by output rows [start, stop)."""
+    first = start * stride - pad_begin
+    last = (stop - 1) * stride - pad_begin + dilation * (kernel - 1)
+    return max(0, min(last, size - 1) - max(first, 0) + 1)
+
+
+def nested_spans(size: int, outer: int, inner: int) -> list[tuple[int, int]]:
+    """Tiles of `inner` inside slices of `outer` (L1 tiles inside an L2 slice)."""
+    return [span for a, b in spans(size, outer) for span in ((x + a, y + a) for x, y in spans(b - a, inner))]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The tiles of a layer along each dimension, as [start, stop) spans."""
+
+    co: list[tuple[int, int]]
+    ho: list[tuple[int, int]]
+    wo: list[tuple[int, int]]
+    ci: list[tuple[int, int]]
+
+    @staticmethod
+    def of(shape: LayerShape, tile: Tile, co2: int | None = None, ho2: int | None = None) -> Grid:
+        """The grid of L1 tiles, nested in L2 slices of co2 channels and ho2 rows."""
+        return Grid(
+            nested_spans(shape.c_out, co2 or shape.c_out, tile.co),
+            nested_spans(shape.h_out, ho2 or shape.h_out, tile.ho),
+            spans(shape.w_out, tile.wo),
+            spans(shape.c_in, tile.ci) if shape.splits_reduction else [(0, shape.c_in)],
+        )
+
+    def counts(self) -> tuple[int, int, int, int]:
+        return len(self.co), len(self.ho), len(self.wo), len(self.ci)
+
+
+def l2_l1_bytes(shape: LayerShape, grid: Grid, pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> dict[str, int]:
+    """Bytes moved L2 → L1 (input, weights, constants) and L1 → L2 (output) for the layer."""
+    t, l, _, _ = pads
+    rows = [input_rows(a, b, shape.sh, shape.kh, shape.dh, t, shape.h_in) for a, b in grid.ho]
+    cols = [input_rows(a, b, shape.sw, shape.kw, shape.dw, l, shape.w_in) for a, b in grid.wo]
+    spatial_in = sum(rows) * sum(cols)  # Σ over spatial tiles of rows × cols
+    n_spatial = len(rows) * len(cols)
+    n_co, _, _, n_ci = grid.counts()
+    inputs = 2 if shape.kind == "add" else 1
+    refetch = n_co if shape.splits_reduction and n_ci > 1 else 1
+    moved = {"input": inputs * spatial_in * shape.c_in * refetch,
+             "output": shape.h_out * shape.w_out * shape.c_out * shape.out_bytes}
+    if shape.has_weights:
+        per_channel = shape.kh * shape.kw * (1 if shape.kind == "depthwise" else shape.c_in)
+        weights = shape.c_out * per_channel
+        moved["weights"] = weights if (n_co, n_ci) == (1, 1) else weights * n_spatial
+    if shape.const_bytes:
+        constants = shape.c_out * shape.const_bytes
+        moved["constants"] = constants if n_co == 1 else constants * n_spatial
+    return moved

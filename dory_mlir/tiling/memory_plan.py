@@ -17,11 +17,10 @@ Plain data in (tensors with lifetimes, layers with shapes), a plan out; no IR he
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 
 from dory_mlir.tiling.model import DoesNotFit, L1Target, LayerShape, TilingResult, input_extent
-from dory_mlir.tiling.solve import solve_l1
+from dory_mlir.tiling.solve import solve_all
 
 L2_ALIGN = 4
 
@@ -245,25 +244,24 @@ def _buffers(layers, tensors, streamed, weights_resident, slices) -> list[Buffer
 
 
 def _decide(layers, tensors, streamed, weights_resident, slices, buffers, budget, l1: L1Target) -> L2Plan:
-    decisions = []
+    subs = []
     for layer in layers:
         co2, ho2 = slices[layer.index]
         shape = layer.shape
-        sub = dataclasses.replace(
+        subs.append(dataclasses.replace(
             shape,
             c_out=co2,
             c_in=shape.c_in if shape.splits_reduction else co2,
             h_out=ho2,
             h_in=_slice_rows(shape, ho2) if ho2 < shape.h_out else shape.h_in,
-        )
-        weights_in = "none" if not layer.weight_bytes else "L2" if weights_resident else "L3" if co2 == shape.c_out else "L3-stream"
+        ))
+    decisions = []
+    for layer, sub, (result, seconds) in zip(layers, subs, solve_all(subs, l1), strict=True):
+        if isinstance(result, DoesNotFit):
+            raise LayerDoesNotFit(layer, "L1", result.buffers, result.budget)
+        co2, ho2 = slices[layer.index]
+        weights_in = "none" if not layer.weight_bytes else "L2" if weights_resident else "L3" if co2 == layer.shape.c_out else "L3-stream"
         io = tuple(n for n in (*layer.inputs, layer.output) if n in streamed)
         working = _working_set(layer, tensors, streamed, weights_resident, co2, ho2)
-        start = time.perf_counter()
-        try:
-            result = solve_l1(sub, l1)
-        except DoesNotFit as error:
-            raise LayerDoesNotFit(layer, "L1", error.buffers, error.budget) from None
-        seconds = time.perf_counter() - start
         decisions.append(LayerDecision(weights_in, co2, ho2, io, sub, result, working, seconds))
     return L2Plan(budget, weights_resident, buffers, decisions, frozenset(streamed))

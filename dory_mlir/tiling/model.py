@@ -21,12 +21,12 @@ Every buffer the kernels need is in L1 at once (`footprint`):
 Each buffer is rounded up to `ALIGN` bytes. Border tiles are never larger than the
 interior tile, so the footprint of the interior tile bounds every tile.
 
-The objective (maximized) is "use L1 well" plus performance terms in the spirit of DORY,
+The objective (maximized) is "use L1 well" (data in the tiles) plus performance terms in the spirit of DORY,
 each a fraction of the L1 budget so that the terms, not a few bytes, decide between tilings:
 
 | term | weight | why |
 |---|---|---|
-| bytes of L1 used | 1 per byte | larger tiles: fewer DMA transfers, less halo re-fetch, less loop overhead |
+| bytes of the input, output and weight tiles | 1 per byte | larger tiles: fewer DMA transfers, less halo re-fetch, less loop overhead (second buffers, partial sums and im2col are overhead and do not count) |
 | `ci == c_in` | budget / 2 | splitting the reduction re-fetches inputs per output-channel tile and adds a partial-sum pass |
 | `co % 4 == 0` or `co == c_out` | budget / 4 | the matrix kernel computes 4 output channels at once |
 | `ho % cores == 0` or `ho == h_out` | budget / 4 | output rows are split evenly over the cores |
@@ -154,7 +154,8 @@ class Z3Terms:
     And = staticmethod(z3.And)
     Or = staticmethod(z3.Or)
 
-    def __init__(self) -> None:
+    def __init__(self, ctx: z3.Context | None = None) -> None:
+        self.ctx = ctx
         self.side: list[z3.BoolRef] = []
 
     @staticmethod
@@ -166,7 +167,7 @@ class Z3Terms:
         return z3.Or([x == d for d in divisors(n)])
 
     def align(self, value):
-        units = z3.FreshInt("aligned")
+        units = z3.FreshInt("aligned", ctx=self.ctx)
         self.side += [units * ALIGN >= value, units * ALIGN <= value + (ALIGN - 1)]
         return units * ALIGN
 
@@ -242,8 +243,28 @@ def domain(layer: LayerShape, tile, B=PY) -> list:
     return constraints
 
 
+def tile_data_bytes(layer: LayerShape, tile, B=PY):
+    """One copy of the input, output and weight tiles: the data a tile computes on.
+
+    Buffers that are pure overhead (second buffers, partial sums, im2col) do not count:
+    the objective must not reward spending L1 on them.
+    """
+    co, ho, wo, ci = tile.co, tile.ho, tile.wo, tile.ci
+    hi = input_extent(ho, layer.sh, layer.kh, layer.dh, layer.h_in, B)
+    wi = input_extent(wo, layer.sw, layer.kw, layer.dw, layer.w_in, B)
+    data = (2 if layer.kind == "add" else 1) * hi * wi * ci + ho * wo * co * layer.out_bytes
+    if layer.has_weights:
+        data = data + co * layer.kh * layer.kw * (1 if layer.kind == "depthwise" else ci)
+    return data
+
+
 def objective(layer: LayerShape, tile, target: L1Target, B=PY):
     """The value to maximize (see the table in the module docstring)."""
+    return tile_data_bytes(layer, tile, B) + bonus(layer, tile, target, B)
+
+
+def bonus(layer: LayerShape, tile, target: L1Target, B=PY):
+    """The performance terms of the objective."""
     budget = target.l1_bytes
     co, ho, wo, ci = tile.co, tile.ho, tile.wo, tile.ci
     terms = [
@@ -257,7 +278,7 @@ def objective(layer: LayerShape, tile, target: L1Target, B=PY):
         (budget // 8, B.Divides(layer.h_out, ho)),
         (budget // 8, B.Divides(layer.w_out, wo)),
     ]
-    return total_bytes(layer, tile, target, B) + sum(B.If(cond, weight, 0) for weight, cond in terms)
+    return sum(B.If(cond, weight, 0) for weight, cond in terms)
 
 
 def is_legal(layer: LayerShape, tile: Tile, target: L1Target) -> bool:

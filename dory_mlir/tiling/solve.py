@@ -12,6 +12,9 @@ The result is always Z3's optimum of the model, whatever the search covers.
 from __future__ import annotations
 
 import functools
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import z3
@@ -20,6 +23,7 @@ from dory_mlir.tiling.model import (
     NP,
     PY,
     Z3Terms,
+    bonus,
     DoesNotFit,
     L1Target,
     LayerShape,
@@ -29,6 +33,7 @@ from dory_mlir.tiling.model import (
     footprint,
     objective,
     smallest_footprint,
+    tile_data_bytes,
     total_bytes,
 )
 
@@ -59,8 +64,8 @@ def search(layer: LayerShape, target: L1Target) -> tuple[Tile, int] | None:
     """The best legal tile, searched exhaustively over (co, ho, wo).
 
     The input-channel slice is c_in, or, below c_in, the largest that fits: no term of
-    the objective but the footprint depends on a slice below c_in, and the footprint
-    grows with it. Slices are only searched for tiles whose bound beats the best so far.
+    the objective but the tile data depends on a slice below c_in, and the data (like the
+    footprint) grows with it. Slices are only searched for tiles whose bound beats the best so far.
     """
     co, ho, wo = np.meshgrid(
         np.arange(1, layer.c_out + 1), np.arange(1, layer.h_out + 1), np.arange(1, layer.w_out + 1), indexing="ij"
@@ -69,8 +74,9 @@ def search(layer: LayerShape, target: L1Target) -> tuple[Tile, int] | None:
     best = _best_cell(layer, target, whole)
     if not layer.splits_reduction or layer.c_in == 1:
         return best
-    # Bound for slices below c_in: the whole budget plus every term but the reduction's.
-    other_terms = objective(layer, whole, target, NP) - total_bytes(layer, whole, target, NP) - target.l1_bytes // 2
+    # Bound for slices below c_in: the whole budget plus every term but the reduction's
+    # (the tile data never exceeds the footprint, which fits the budget).
+    other_terms = objective(layer, whole, target, NP) - tile_data_bytes(layer, whole, NP) - target.l1_bytes // 2
     promising = target.l1_bytes + other_terms > (best[1] if best else -1)
     if not promising.any():
         return best
@@ -85,15 +91,20 @@ def search(layer: LayerShape, target: L1Target) -> tuple[Tile, int] | None:
 def z3_better_tile(layer: LayerShape, target: L1Target, value: int) -> Tile | None:
     """A legal tile whose objective exceeds `value`, or None when Z3 proves there is none.
 
-    A fresh solver per question: Z3's incremental mode (push/pop) is several times
-    slower on these nonlinear problems.
+    A fresh solver (in its own context, so layers can be proven in parallel threads) per
+    question: Z3's incremental mode (push/pop) is several times slower on these problems.
+    The tile data never exceeds the budget, so the performance terms alone must exceed
+    `value - budget`: stating that redundant bound prunes Z3's search early.
     """
-    tile = Tile(*z3.Ints("co ho wo ci"))
-    terms = Z3Terms()
-    solver = z3.SolverFor("QF_NIA")
+    ctx = z3.Context()
+    tile = Tile(*z3.Ints("co ho wo ci", ctx=ctx))
+    terms = Z3Terms(ctx)
+    solver = z3.SolverFor("QF_NIA", ctx=ctx)
     solver.add(*domain(layer, tile, terms))
     solver.add(total_bytes(layer, tile, target, terms) <= target.l1_bytes)
-    solver.add(objective(layer, tile, target, terms) > value)
+    performance = bonus(layer, tile, target, terms)
+    solver.add(tile_data_bytes(layer, tile, terms) + performance > value)
+    solver.add(performance > value - target.l1_bytes)
     solver.add(*terms.side)
     result = solver.check()
     if result == z3.unknown:
@@ -102,6 +113,25 @@ def z3_better_tile(layer: LayerShape, target: L1Target, value: int) -> Tile | No
         return None
     model = solver.model()
     return Tile(*(model.eval(v).as_long() for v in (tile.co, tile.ho, tile.wo, tile.ci)))
+
+
+def solve_all(layers: list[LayerShape], target: L1Target) -> list[tuple[TilingResult | DoesNotFit, float]]:
+    """Solves many layers, distinct shapes in parallel threads (Z3 and numpy release the
+    GIL); each result comes with the seconds its shape took (0 for a repeated shape)."""
+    distinct = list(dict.fromkeys(layers))
+
+    def attempt(layer: LayerShape) -> tuple[TilingResult | DoesNotFit, float]:
+        start = time.perf_counter()
+        try:
+            result: TilingResult | DoesNotFit = solve_l1(layer, target)
+        except DoesNotFit as error:
+            result = error
+        return result, time.perf_counter() - start
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        results = dict(zip(distinct, pool.map(attempt, distinct), strict=True))
+    first = {layer: layers.index(layer) for layer in distinct}
+    return [results[layer] if first[layer] == i else (results[layer][0], 0.0) for i, layer in enumerate(layers)]
 
 
 @functools.lru_cache(maxsize=4096)

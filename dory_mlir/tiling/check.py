@@ -1,0 +1,611 @@
+"""An independent check of the `tile` pass's decisions, re-derived from the IR alone.
+
+The pass decides with the tiling model (`tiling/model.py`, interior tile only, Z3) and
+plans L2 with `tiling/memory_plan.py`. This module shares no code with either: it reads
+what the pass wrote (`tiling` on every `qnn.layer`, `l2_plan` on the function) and the
+layer bodies, recomputes everything itself, and reports every disagreement:
+
+1. L1: every tile of every layer fits the L1 budget, border tiles with their real extents
+   (the input rows and columns they actually read, padding excluded); the interior tile's
+   footprint is the recorded `l1_bytes` and no border tile needs more;
+2. coverage: the tiles partition the output, and the input-channel slices the reduction;
+3. L2: no two buffers alive at once share a byte, every buffer lies within the budget, the
+   recorded peak is the highest end, and every activation kept in L2 (and, when weights
+   are resident, every layer's constants) has a buffer holding it for its whole lifetime;
+4. the attribute values are sane: sizes within their dimensions, tile counts, where the
+   weights and the streamed activations live.
+
+Tiles nest as the generated code runs them: L2 slices of `co2` output channels × `ho2`
+output rows, L1 tiles of `co × ho × wo × ci` inside each slice, the last tile of each
+slice ragged. Each L2 slice is executed as a layer of its own (as DORY calls its L2 layer
+function once per L3 tile), so the whole tensor that decides whether an L1 buffer is
+double-buffered is the slice, not the layer's tensor.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ArrayAttr, DenseArrayBase, DictionaryAttr, IntegerAttr, ModuleOp, StringAttr
+from xdsl.ir import Attribute, SSAValue
+
+from dory_mlir.dialects import qnn
+
+ALIGN = 4
+"""Every L1 buffer starts on a word: its bytes are rounded up to a multiple of 4."""
+
+REDUCING = ("conv", "pointwise", "linear")
+"""Kinds whose input channels are a reduction that may be sliced (with int32 partial sums)."""
+
+WEIGHTED = ("conv", "pointwise", "depthwise", "linear")
+
+Span = tuple[int, int]
+
+
+def _align(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+def _element_bytes(value: SSAValue) -> int:
+    return max(1, qnn.element_type(value).width.data // 8)
+
+
+def _tensor_bytes(value: SSAValue) -> int:
+    count = 1
+    for d in qnn.shape_of(value):
+        count *= d
+    return count * _element_bytes(value)
+
+
+# --------------------------------------------------------------------------- layer geometry
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One spatial axis of a layer's window (H or W): extents, kernel, stride, dilation, leading pad."""
+
+    size_in: int
+    size_out: int
+    kernel: int = 1
+    stride: int = 1
+    dilation: int = 1
+    pad: int = 0
+
+    def halo(self, out: int) -> int:
+        """Input rows the interior tile of `out` output rows holds: its receptive field, at most the input."""
+        return min((out - 1) * self.stride + self.dilation * (self.kernel - 1) + 1, self.size_in)
+
+    def rows_read(self, span: Span) -> int:
+        """Input rows output rows [start, stop) really read: a border tile's padding is not fetched."""
+        start, stop = span
+        first = start * self.stride - self.pad
+        last = (stop - 1) * self.stride - self.pad + self.dilation * (self.kernel - 1)
+        return max(0, min(last, self.size_in - 1) - max(first, 0) + 1)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """What a layer's L1 footprint depends on, read from its anchor op and body."""
+
+    kind: str
+    c_in: int
+    c_out: int
+    h: Axis
+    w: Axis
+    out_bytes: int
+    const_bytes: int
+    """Bytes of per-output-channel constants (bias, per-channel requant mul/add) per channel."""
+
+    @property
+    def reduces(self) -> bool:
+        return self.kind in REDUCING
+
+    @property
+    def im2col_conv(self) -> bool:
+        """A k > 1 convolution: PULP-NN's im2col buffer holds 2 pixels' patches per core."""
+        return self.kind == "conv" and (self.h.kernel, self.w.kernel) != (1, 1)
+
+
+def _chw(value: SSAValue) -> tuple[int, int, int]:
+    """Channels, rows, columns of an NCHW tensor; vectors (N×C) are 1×1 images."""
+    shape = qnn.shape_of(value)
+    c, h, w = (shape[1:] + (1, 1))[:3]
+    return c, h, w
+
+
+def _per_channel_bytes(layer: qnn.LayerOp, c_out: int) -> int:
+    """Bytes per output channel of the constants that come in one value per channel."""
+    total = 0
+    for op in layer.compute_ops():
+        if isinstance(op, qnn.ConvOp | qnn.LinearOp) and op.bias is not None:
+            total += _element_bytes(op.bias)  # the verifier guarantees shape [C_out]
+        if isinstance(op, qnn.RequantOp):
+            total += sum(_element_bytes(v) for v in (op.mul, op.add) if c_out > 1 and qnn.shape_of(v) == (c_out,))
+    return total
+
+
+def geometry(layer: qnn.LayerOp) -> Geometry:
+    """The layer's shapes, window and per-channel constants, as its anchor op states them."""
+    anchor = layer.anchor()
+    c_in, h_in, w_in = _chw(anchor.operands[0])
+    if isinstance(anchor, qnn.LinearOp):
+        c_out, h_out, w_out = qnn.shape_of(anchor.weight)[0], 1, 1
+    else:
+        c_out, h_out, w_out = _chw(anchor.results[0])
+    kernel, strides, pads, dilations = (1, 1), (1, 1), (0, 0, 0, 0), (1, 1)
+    if isinstance(anchor, qnn.ConvOp | qnn.MaxPoolOp | qnn.SumPoolOp):
+        kernel, strides, pads = anchor.kernel_hw(), anchor.stride_hw(), anchor.pads_tlbr()
+    if isinstance(anchor, qnn.ConvOp):
+        dilations = tuple(anchor.dilations.get_values())
+    return Geometry(
+        layer.kind(), c_in, c_out,
+        Axis(h_in, h_out, kernel[0], strides[0], dilations[0], pads[0]),
+        Axis(w_in, w_out, kernel[1], strides[1], dilations[1], pads[1]),
+        _element_bytes(layer.output),
+        _per_channel_bytes(layer, c_out),
+    )
+
+
+# --------------------------------------------------------------------------- the pass's decisions
+
+
+class Malformed(Exception):
+    """An attribute the pass should have written is missing or has the wrong type."""
+
+
+def _field(attrs: DictionaryAttr, key: str, kind: type[Attribute]) -> Attribute:
+    value = attrs.data.get(key)
+    if not isinstance(value, kind):
+        raise Malformed(f"'{key}' is missing or not a {kind.__name__}")
+    return value
+
+
+def _int(attrs: DictionaryAttr, key: str) -> int:
+    return _field(attrs, key, IntegerAttr).value.data  # type: ignore[attr-defined]
+
+
+def _ints(attrs: DictionaryAttr, key: str, length: int) -> tuple[int, ...]:
+    values = tuple(_field(attrs, key, DenseArrayBase).get_values())  # type: ignore[attr-defined]
+    if len(values) != length:
+        raise Malformed(f"'{key}' has {len(values)} entries, expected {length}")
+    return values  # type: ignore[return-value]
+
+
+def _str(attrs: DictionaryAttr, key: str) -> str:
+    return _field(attrs, key, StringAttr).data  # type: ignore[attr-defined]
+
+
+def _strs(attrs: DictionaryAttr, key: str) -> tuple[str, ...]:
+    items = _field(attrs, key, ArrayAttr).data  # type: ignore[attr-defined]
+    if not all(isinstance(item, StringAttr) for item in items):
+        raise Malformed(f"'{key}' must be an array of strings")
+    return tuple(item.data for item in items)
+
+
+@dataclass(frozen=True)
+class LayerTiling:
+    """A layer's `tiling` attribute."""
+
+    co: int
+    ho: int
+    wo: int
+    ci: int
+    counts: tuple[int, ...]
+    l1_bytes: int
+    co2: int
+    ho2: int
+    weights: str
+    streamed: tuple[str, ...]
+
+    @staticmethod
+    def read(layer: qnn.LayerOp) -> LayerTiling:
+        attrs = layer.attributes.get("tiling")
+        if not isinstance(attrs, DictionaryAttr):
+            raise Malformed("no 'tiling' attribute (was the tile pass run?)")
+        co, ho, wo, ci = _ints(attrs, "l1_tile", 4)
+        co2, ho2 = _ints(attrs, "l2_tile", 2)
+        return LayerTiling(co, ho, wo, ci, _ints(attrs, "l1_tiles", 4), _int(attrs, "l1_bytes"), co2, ho2,
+                           _str(attrs, "weights"), _strs(attrs, "streamed"))
+
+    def describe(self) -> str:
+        return f"co={self.co} ho={self.ho} wo={self.wo} ci={self.ci}"
+
+
+@dataclass(frozen=True)
+class PlanBuffer:
+    """One entry of `l2_plan.buffers`: bytes [offset, offset + bytes) from layer `first` to `last`."""
+
+    name: str
+    offset: int
+    bytes: int
+    first: int
+    last: int
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.bytes
+
+    def clashes_with(self, other: PlanBuffer) -> bool:
+        alive_together = self.first <= other.last and other.first <= self.last
+        return alive_together and self.offset < other.end and other.offset < self.end
+
+    def describe(self) -> str:
+        return f"'{self.name}' [{self.offset}, {self.end}) layers {self.first}..{self.last}"
+
+
+@dataclass(frozen=True)
+class L2PlanAttr:
+    """The function's `l2_plan` attribute."""
+
+    l1_budget: int
+    l2_budget: int
+    l2_peak: int
+    weights: str
+    buffers: tuple[PlanBuffer, ...]
+
+    @staticmethod
+    def read(function: func.FuncOp) -> L2PlanAttr:
+        attrs = function.attributes.get("l2_plan")
+        if not isinstance(attrs, DictionaryAttr):
+            raise Malformed("no 'l2_plan' attribute (was the tile pass run?)")
+        buffers = []
+        for entry in _field(attrs, "buffers", ArrayAttr).data:  # type: ignore[attr-defined]
+            if not isinstance(entry, DictionaryAttr):
+                raise Malformed("'buffers' must be an array of dictionaries")
+            buffers.append(PlanBuffer(_str(entry, "name"), *(_int(entry, k) for k in ("offset", "bytes", "first", "last"))))
+        return L2PlanAttr(_int(attrs, "l1_budget"), _int(attrs, "l2_budget"), _int(attrs, "l2_peak"),
+                          _str(attrs, "weights"), tuple(buffers))
+
+
+# --------------------------------------------------------------------------- L1: tiles and footprints
+
+
+def spans(size: int, step: int) -> list[Span]:
+    """[start, stop) of each tile along one dimension; the last one may be ragged."""
+    return [(start, min(start + step, size)) for start in range(0, size, step)]
+
+
+def nested_spans(size: int, outer: int, inner: int) -> list[Span]:
+    """L1 tiles of `inner` inside each L2 slice of `outer`: tiles never cross a slice boundary."""
+    return [(a + x, a + y) for a, b in spans(size, outer) for x, y in spans(b - a, inner)]
+
+
+def grid(g: Geometry, t: LayerTiling) -> dict[str, list[Span]]:
+    """The tiles of the layer along each dimension (co, ho, wo, ci); the grid is their product.
+
+    Layers that do not reduce over channels read input channel c for output channel c, so
+    their only input-channel "slice" is all of them, tied to the output-channel tile.
+    """
+    return {
+        "co": nested_spans(g.c_out, t.co2, t.co),
+        "ho": nested_spans(g.h.size_out, t.ho2, t.ho),
+        "wo": spans(g.w.size_out, t.wo),
+        "ci": spans(g.c_in, t.ci) if g.reduces else [(0, g.c_in)],
+    }
+
+
+@dataclass(frozen=True)
+class TileExtent:
+    """The actual extents of one tile: outputs co × ho × wo, input slice ci, input rows × columns."""
+
+    co: int
+    ho: int
+    wo: int
+    ci: int
+    rows_in: int
+    cols_in: int
+
+    def describe(self) -> str:
+        return f"co={self.co} ho={self.ho} wo={self.wo} ci={self.ci} (input {self.rows_in}x{self.cols_in})"
+
+
+def interior_tile(g: Geometry, t: LayerTiling) -> TileExtent:
+    return TileExtent(t.co, t.ho, t.wo, t.ci, g.h.halo(t.ho), g.w.halo(t.wo))
+
+
+def distinct_tiles(g: Geometry, t: LayerTiling, tiles: dict[str, list[Span]]) -> list[TileExtent]:
+    """Every different tile of the grid, border tiles included.
+
+    The grid is the product of the per-dimension spans, so its different tiles are the
+    product of each dimension's different (extent, input extent) pairs: a handful of
+    footprints to compute instead of one per tile.
+    """
+    rows = sorted({(b - a, g.h.rows_read((a, b))) for a, b in tiles["ho"]})
+    cols = sorted({(b - a, g.w.rows_read((a, b))) for a, b in tiles["wo"]})
+    channels = sorted({b - a for a, b in tiles["co"]})
+    slices = sorted({b - a for a, b in tiles["ci"]})
+    return [
+        TileExtent(co, ho, wo, ci if g.reduces else co, rows_in, cols_in)
+        for co, (ho, rows_in), (wo, cols_in), ci in itertools.product(channels, rows, cols, slices)
+    ]
+
+
+def footprint(g: Geometry, t: LayerTiling, tile: TileExtent, cores: int, double_buffer: bool) -> dict[str, int]:
+    """Bytes of each L1 buffer while `tile` is computed (the model docstring's table).
+
+    Whether a buffer is double-buffered is a property of the loop, not of one tile: it is
+    when its tile is not the whole L2 slice (the next tile's data then arrives during the
+    computation), decided from the nominal tile sizes.
+    """
+    slice_c_in = g.c_in if g.reduces else t.co2
+    whole_rows = t.ho == t.ho2 and t.wo == g.w.size_out
+    whole_co, whole_ci = t.co == t.co2, t.ci == slice_c_in
+
+    def copies(whole: bool) -> int:
+        return 1 if whole or not double_buffer else 2
+
+    inputs = 2 if g.kind == "add" else 1
+    buffers = {
+        "input": copies(whole_rows and whole_ci) * _align(inputs * tile.rows_in * tile.cols_in * tile.ci),
+        "output": copies(whole_rows and whole_co) * _align(tile.ho * tile.wo * tile.co * g.out_bytes),
+    }
+    if g.kind in WEIGHTED:
+        per_channel = g.h.kernel * g.w.kernel * (1 if g.kind == "depthwise" else tile.ci)
+        buffers["weights"] = copies(whole_co and whole_ci) * _align(tile.co * per_channel)
+    if g.const_bytes:
+        buffers["constants"] = copies(whole_co) * _align(tile.co * g.const_bytes)
+    if g.reduces and t.ci < g.c_in:
+        buffers["partial sums"] = _align(tile.ho * tile.wo * tile.co * 4)
+    if g.im2col_conv:
+        buffers["im2col"] = _align(2 * cores * g.h.kernel * g.w.kernel * tile.ci)
+    if g.kind == "depthwise":
+        buffers["im2col"] = _align(cores * tile.rows_in * g.w.kernel)
+    return buffers
+
+
+def _listing(buffers: dict[str, int]) -> str:
+    return ", ".join(f"{name} {size}" for name, size in buffers.items())
+
+
+def sanity_problems(g: Geometry, t: LayerTiling) -> list[str]:
+    """Tile and slice sizes must lie within their dimensions; L1 tiles within their L2 slice."""
+    bounds = {"co": (t.co, t.co2), "ho": (t.ho, t.ho2), "wo": (t.wo, g.w.size_out), "ci": (t.ci, g.c_in),
+              "co2": (t.co2, g.c_out), "ho2": (t.ho2, g.h.size_out)}
+    problems = [f"{key}={value} is outside 1..{bound}" for key, (value, bound) in bounds.items()
+                if not 1 <= value <= bound]
+    if not g.reduces and t.ci != t.co:
+        problems.append(f"a {g.kind} layer reads the channels it writes, but ci={t.ci} != co={t.co}")
+    return problems
+
+
+def coverage_problems(g: Geometry, t: LayerTiling, tiles: dict[str, list[Span]]) -> list[str]:
+    """Each dimension's spans partition it, so their product covers each output element once
+    (and each input channel of the reduction once); the counts are the recorded ones."""
+    sizes = {"co": (g.c_out, t.co), "ho": (g.h.size_out, t.ho), "wo": (g.w.size_out, t.wo),
+             "ci": (g.c_in, t.ci if g.reduces else g.c_in)}
+    problems = []
+    for key, (size, step) in sizes.items():
+        position = 0
+        for start, stop in tiles[key]:
+            if start != position or not 0 < stop - start <= step:
+                problems.append(f"{key} tile [{start}, {stop}) does not continue the tiles at {position}")
+            position = stop
+        if position != size:
+            problems.append(f"{key} tiles cover [0, {position}) of [0, {size})")
+    counts = tuple(len(tiles[key]) for key in ("co", "ho", "wo", "ci"))
+    if counts != t.counts:
+        problems.append(f"l1_tiles = {list(t.counts)}, but the grid has {list(counts)} tiles per dimension")
+    return problems
+
+
+def l1_problems(g: Geometry, t: LayerTiling, tiles: dict[str, list[Span]], budget: int, cores: int,
+                double_buffer: bool) -> list[str]:
+    """Every tile fits L1; the interior tile is the recorded footprint and the largest one."""
+    interior = interior_tile(g, t)
+    interior_buffers = footprint(g, t, interior, cores, double_buffer)
+    interior_bytes = sum(interior_buffers.values())
+    problems = []
+    if interior_bytes != t.l1_bytes:
+        problems.append(f"interior tile {interior.describe()} needs {interior_bytes} B "
+                        f"({_listing(interior_buffers)}), but l1_bytes = {t.l1_bytes}")
+    for tile in distinct_tiles(g, t, tiles):
+        buffers = footprint(g, t, tile, cores, double_buffer)
+        needed = sum(buffers.values())
+        if needed > budget:
+            problems.append(f"tile {tile.describe()} needs {needed} B ({_listing(buffers)}) > L1 budget {budget} B")
+        elif needed > interior_bytes:
+            problems.append(f"border tile {tile.describe()} needs {needed} B ({_listing(buffers)}), "
+                            f"more than the interior tile's {interior_bytes} B")
+    return problems
+
+
+# --------------------------------------------------------------------------- L2: activations and the plan
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A tensor between layers: its bytes and the layers from its producer to its last reader."""
+
+    name: str
+    bytes: int
+    first: int
+    last: int
+
+
+class Network:
+    """A function's layers and activations, with lifetimes re-derived from the IR.
+
+    The network input is alive from layer 0, a layer's output from its own index; both
+    until the last layer that reads them (a `qnn.reshape` is a view of the same buffer),
+    and until `end` (one past the last layer, when the caller reads them) if returned.
+    """
+
+    def __init__(self, function: func.FuncOp):
+        block = function.body.block
+        self.layers = [op for op in block.ops if isinstance(op, qnn.LayerOp)]
+        self.end = len(self.layers)
+        self.name_of: dict[SSAValue, str] = {}
+        values: dict[str, SSAValue] = {}
+        first = {"input": 0}
+        if block.args:
+            self.name_of[block.args[0]], values["input"] = "input", block.args[0]
+        for op in block.ops:
+            if isinstance(op, qnn.LayerOp):
+                name = f"layer{op.index.value.data}"
+                self.name_of[op.output], values[name], first[name] = name, op.output, op.index.value.data
+            elif isinstance(op, qnn.ReshapeOp) and op.input in self.name_of:
+                self.name_of[op.output] = self.name_of[op.input]
+        last = dict(first)
+        for layer in self.layers:
+            for name in self.activations(layer):
+                last[name] = max(last[name], layer.index.value.data)
+        if isinstance(block.last_op, func.ReturnOp):
+            for value in block.last_op.operands:
+                if value in self.name_of:
+                    last[self.name_of[value]] = self.end
+        self.tensors = {name: Activation(name, _tensor_bytes(value), first[name], last[name])
+                        for name, value in values.items()}
+
+    def activations(self, layer: qnn.LayerOp) -> list[str]:
+        """Names of the activations the layer reads."""
+        return [self.name_of[v] for v in layer.inputs if v in self.name_of]
+
+    def touched(self, layer: qnn.LayerOp) -> set[str]:
+        """Names of the activations the layer reads or writes."""
+        return {*self.activations(layer), self.name_of[layer.output]}
+
+    @staticmethod
+    def constant_bytes(layer: qnn.LayerOp) -> int:
+        """Bytes of the weights, biases and requant constants the layer reads."""
+        return sum(_tensor_bytes(v) for v in layer.inputs if isinstance(v.owner, qnn.ConstantOp))
+
+    def unnamed_inputs(self, layer: qnn.LayerOp) -> list[SSAValue]:
+        """Operands that are neither an activation nor a constant: the checker cannot place them."""
+        return [v for v in layer.inputs if v not in self.name_of and not isinstance(v.owner, qnn.ConstantOp)]
+
+
+def placement_problems(net: Network, layer: qnn.LayerOp, g: Geometry, t: LayerTiling, plan: L2PlanAttr) -> list[str]:
+    """Where the layer's weights and streamed activations live agrees with the plan and the IR."""
+    problems = []
+    has_constants = net.constant_bytes(layer) > 0
+    if not has_constants:
+        expected = "none"
+    elif plan.weights == "L2":
+        expected = "L2"
+    else:
+        expected = "L3" if t.co2 == g.c_out else "L3-stream"
+    if t.weights != expected:
+        problems.append(f"weights = '{t.weights}', expected '{expected}' "
+                        f"(l2_plan weights '{plan.weights}', co2={t.co2} of {g.c_out} channels)")
+    foreign = sorted(set(t.streamed) - net.touched(layer))
+    if foreign:
+        problems.append(f"streams {foreign}, which the layer neither reads nor writes")
+    return problems
+
+
+def streamed_problems(net: Network, tilings: dict[int, LayerTiling]) -> tuple[set[str], list[str]]:
+    """The activations in L3, and every layer that touches one but does not say it streams it."""
+    streamed = {name for t in tilings.values() for name in t.streamed}
+    problems = []
+    for layer in net.layers:
+        index = layer.index.value.data
+        if index in tilings:
+            missing = sorted((net.touched(layer) & streamed) - set(tilings[index].streamed))
+            if missing:
+                problems.append(f"layer {index}: touches {missing}, which live in L3, but does not stream them")
+    return streamed, problems
+
+
+def plan_problems(plan: L2PlanAttr) -> list[str]:
+    """Buffers lie within the budget, never share bytes while alive together; the peak is right."""
+    problems = []
+    for b in plan.buffers:
+        if b.offset < 0 or b.bytes < 0 or b.end > plan.l2_budget:
+            problems.append(f"L2 buffer {b.describe()} lies outside [0, {plan.l2_budget})")
+        if b.first > b.last:
+            problems.append(f"L2 buffer {b.describe()} ends before it starts")
+    for a, b in itertools.combinations(plan.buffers, 2):
+        if a.clashes_with(b):
+            problems.append(f"L2 buffers {a.describe()} and {b.describe()} overlap while both are alive")
+    peak = max((b.end for b in plan.buffers), default=0)
+    if plan.l2_peak != peak:
+        problems.append(f"l2_peak = {plan.l2_peak}, but the buffers reach {peak}")
+    return problems
+
+
+def _holds(buffer: PlanBuffer | None, what: str, size: int, first: int, last: int) -> list[str]:
+    """`buffer` holds `size` bytes from layer `first` to layer `last`."""
+    if buffer is None:
+        return [f"{what} ({size} B, layers {first}..{last}) has no L2 buffer"]
+    problems = []
+    if buffer.bytes < size:
+        problems.append(f"L2 buffer {buffer.describe()} has {buffer.bytes} B for {what} of {size} B")
+    if buffer.first > first or buffer.last < last:
+        problems.append(f"L2 buffer {buffer.describe()} does not live over {what}'s lifetime {first}..{last}")
+    return problems
+
+
+def residency_problems(net: Network, plan: L2PlanAttr, streamed: set[str]) -> list[str]:
+    """Every activation not in L3 (and every layer's constants when weights stay in L2) has a buffer."""
+    by_name: dict[str, PlanBuffer] = {}
+    problems = []
+    for b in plan.buffers:
+        if b.name in by_name:
+            problems.append(f"two L2 buffers are named '{b.name}'")
+        by_name[b.name] = b
+    for tensor in net.tensors.values():
+        if tensor.name not in streamed:
+            problems += _holds(by_name.get(tensor.name), f"activation '{tensor.name}'", tensor.bytes,
+                               tensor.first, tensor.last)
+    if plan.weights == "L2":
+        for layer in net.layers:
+            size = net.constant_bytes(layer)
+            name = f"weights of layer {layer.index.value.data}"
+            if size:
+                problems += _holds(by_name.get(name), f"'{name}'", size, 0, net.end - 1)
+    return problems
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def layer_problems(net: Network, layer: qnn.LayerOp, plan: L2PlanAttr, cores: int, double_buffer: bool,
+                   tilings: dict[int, LayerTiling]) -> list[str]:
+    """Everything about one layer; its tiling is recorded in `tilings` when it can be read."""
+    try:
+        t = LayerTiling.read(layer)
+    except Malformed as error:
+        return [str(error)]
+    tilings[layer.index.value.data] = t
+    g = geometry(layer)
+    problems = [f"reads %{v.name_hint or '?'}, which is neither an activation nor a constant"
+                for v in net.unnamed_inputs(layer)]
+    problems += placement_problems(net, layer, g, t, plan)
+    sane = sanity_problems(g, t)
+    if sane:
+        return problems + sane  # the grid of nonsensical sizes is meaningless
+    tiles = grid(g, t)
+    return problems + coverage_problems(g, t, tiles) + l1_problems(g, t, tiles, plan.l1_budget, cores, double_buffer)
+
+
+def check_function(function: func.FuncOp, cores: int, double_buffer: bool) -> list[str]:
+    net = Network(function)
+    where = f"@{function.sym_name.data}"
+    try:
+        plan = L2PlanAttr.read(function)
+    except Malformed as error:
+        return [f"{where}: {error}"]
+    tilings: dict[int, LayerTiling] = {}
+    problems = []
+    for layer in net.layers:
+        index = layer.index.value.data
+        problems += [f"{where} layer {index}: {p}" for p in layer_problems(net, layer, plan, cores, double_buffer, tilings)]
+    streamed, stream_problems = streamed_problems(net, tilings)
+    problems += [f"{where} {p}" for p in stream_problems]
+    problems += [f"{where}: {p}" for p in plan_problems(plan) + residency_problems(net, plan, streamed)]
+    return problems
+
+
+def check_tiling(module: ModuleOp, cores: int = 8, double_buffer: bool = True) -> list[str]:
+    """Every problem of the `tile` pass's decisions in `module` (empty: all verified).
+
+    `cores` and `double_buffer` must be the target's, as the pass used them.
+    """
+    problems = []
+    for function in module.walk():
+        if isinstance(function, func.FuncOp) and function.body.blocks:
+            if any(isinstance(op, qnn.LayerOp) for op in function.body.block.ops):
+                problems += check_function(function, cores, double_buffer)
+    return problems

@@ -1,0 +1,57 @@
+// RUN: dory-opt %s --tile | filecheck %s
+// RUN: dory-opt %s -p 'tile{l1-size=2000 l2-size=6000}' | filecheck %s --check-prefix=SMALL
+// RUN: dory-opt %s --tile | dory-opt --tile | filecheck %s
+
+// One layer of every kind: conv, depthwise, pointwise, add, max pool, average pool, linear.
+// With the default GAP8 budgets every layer is a single tile and all weights stay in L2;
+// with 2,000 B of L1 and 6,000 B of L2 activations move to L3 and stream by rows, the
+// conv splits its reduction (ci < c_in) and weights are copied from L3 per layer.
+
+func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> {
+  %w0 = qnn.constant dense<1> : tensor<16x8x3x3xsi8>
+  %k16 = qnn.constant dense<1> : tensor<16xsi32>
+  %l16 = qnn.constant dense<0> : tensor<16xsi32>
+  %wd = qnn.constant dense<1> : tensor<16x1x3x3xsi8>
+  %wp = qnn.constant dense<1> : tensor<16x16x1x1xsi8>
+  %one = qnn.constant dense<1> : tensor<1xsi32>
+  %zero = qnn.constant dense<0> : tensor<1xsi32>
+  %wl = qnn.constant dense<1> : tensor<10x16xsi8>
+  %a0 = qnn.conv %x, %w0 {strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, groups = 1 : i64} : (tensor<1x8x16x16xui8>, tensor<16x8x3x3xsi8>) -> tensor<1x16x16x16xsi32> loc("Conv_0")
+  %y0 = qnn.requant %a0, %k16, %l16 {scale = 1 : i64, divisor = 64 : i64, min = 0 : i64, max = 255 : i64, rounding = "floor", intermediate_bits = 32 : i64} : (tensor<1x16x16x16xsi32>, tensor<16xsi32>, tensor<16xsi32>) -> tensor<1x16x16x16xui8>
+  %a1 = qnn.conv %y0, %wd {strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, groups = 16 : i64} : (tensor<1x16x16x16xui8>, tensor<16x1x3x3xsi8>) -> tensor<1x16x16x16xsi32> loc("Conv_1")
+  %y1 = qnn.requant %a1, %k16, %l16 {scale = 1 : i64, divisor = 16 : i64, min = 0 : i64, max = 255 : i64, rounding = "floor", intermediate_bits = 32 : i64} : (tensor<1x16x16x16xsi32>, tensor<16xsi32>, tensor<16xsi32>) -> tensor<1x16x16x16xui8>
+  %a2 = qnn.conv %y1, %wp {strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, groups = 1 : i64} : (tensor<1x16x16x16xui8>, tensor<16x16x1x1xsi8>) -> tensor<1x16x16x16xsi32> loc("Conv_2")
+  %y2 = qnn.requant %a2, %k16, %l16 {scale = 1 : i64, divisor = 16 : i64, min = 0 : i64, max = 255 : i64, rounding = "floor", intermediate_bits = 32 : i64} : (tensor<1x16x16x16xsi32>, tensor<16xsi32>, tensor<16xsi32>) -> tensor<1x16x16x16xui8>
+  %s = qnn.add %y2, %y0 {mul = array<i64: 1, 1>, add = array<i64: 0, 0>, shift = array<i64: 0, 0>} : (tensor<1x16x16x16xui8>, tensor<1x16x16x16xui8>) -> tensor<1x16x16x16xsi32> loc("Add_3")
+  %y3 = qnn.requant %s, %one, %zero {scale = 1 : i64, divisor = 2 : i64, min = 0 : i64, max = 255 : i64, rounding = "floor", intermediate_bits = 32 : i64} : (tensor<1x16x16x16xsi32>, tensor<1xsi32>, tensor<1xsi32>) -> tensor<1x16x16x16xui8>
+  %p = qnn.max_pool %y3 {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>} : (tensor<1x16x16x16xui8>) -> tensor<1x16x8x8xui8> loc("MaxPool_4")
+  %g = qnn.sum_pool %p {kernel = array<i64: 8, 8>, strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>} : (tensor<1x16x8x8xui8>) -> tensor<1x16x1x1xsi32> loc("AveragePool_5")
+  %y5 = qnn.requant %g, %one, %zero {scale = 1 : i64, divisor = 64 : i64, min = 0 : i64, max = 255 : i64, rounding = "floor", intermediate_bits = 32 : i64} : (tensor<1x16x1x1xsi32>, tensor<1xsi32>, tensor<1xsi32>) -> tensor<1x16x1x1xui8>
+  %f = qnn.reshape %y5 : (tensor<1x16x1x1xui8>) -> tensor<1x16xui8> loc("Flatten_6")
+  %o = qnn.linear %f, %wl : (tensor<1x16xui8>, tensor<10x16xsi8>) -> tensor<1x10xsi32> loc("Gemm_7")
+  func.return %o : tensor<1x10xsi32>
+}
+
+// CHECK:      func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> attributes {l2_plan = {target = "gap8", l1_budget = 36700 : i64, l2_budget = 400000 : i64, l2_peak = 14400 : i64, weights = "L2", buffers = [{name = "layer0", offset = 0 : i64, bytes = 4096 : i64, first = 0 : i64, last = 3 : i64}, {name = "input", offset = 4096 : i64, bytes = 2048 : i64, first = 0 : i64, last = 0 : i64},
+// CHECK:      qnn.layer 0 {{.*}} {tiling = {l1_tile = array<i64: 16, 16, 16, 8>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 8576 : i64, l2_tile = array<i64: 16, 16>, weights = "L2", streamed = []}}
+// CHECK:        qnn.conv
+// CHECK:      qnn.layer 1 {{.*}} {tiling = {l1_tile = array<i64: 16, 16, 16, 16>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 8848 : i64, l2_tile = array<i64: 16, 16>, weights = "L2", streamed = []}}
+// CHECK:        qnn.conv {{.*}} groups = 16
+// CHECK:      qnn.layer 2 {{.*}} {tiling = {l1_tile = array<i64: 16, 16, 16, 16>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 8576 : i64, l2_tile = array<i64: 16, 16>, weights = "L2", streamed = []}}
+// CHECK:      qnn.layer 3 {{.*}} {tiling = {l1_tile = array<i64: 16, 16, 16, 16>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 12288 : i64, l2_tile = array<i64: 16, 16>, weights = "L2", streamed = []}}
+// CHECK:        qnn.add
+// CHECK:      qnn.layer 4 {{.*}} {tiling = {l1_tile = array<i64: 16, 8, 8, 16>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 5120 : i64, l2_tile = array<i64: 16, 8>, weights = "none", streamed = []}}
+// CHECK:        qnn.max_pool
+// CHECK:      qnn.layer 5 {{.*}} {tiling = {l1_tile = array<i64: 16, 1, 1, 16>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 1040 : i64, l2_tile = array<i64: 16, 1>, weights = "L2", streamed = []}}
+// CHECK:        qnn.sum_pool
+// CHECK:      qnn.layer 6 {{.*}} {tiling = {l1_tile = array<i64: 10, 1, 1, 16>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 216 : i64, l2_tile = array<i64: 10, 1>, weights = "L2", streamed = []}}
+// CHECK:        qnn.linear
+
+// SMALL:      l2_plan = {target = "gap8", l1_budget = 2000 : i64, l2_budget = 6000 : i64, l2_peak = 5904 : i64, weights = "L3",
+// SMALL:      qnn.layer 0 {{.*}} {tiling = {l1_tile = array<i64: 1, 5, 16, 3>, l1_tiles = array<i64: 16, 4, 1, 3>, l1_bytes = 1656 : i64, l2_tile = array<i64: 16, 5>, weights = "L3", streamed = ["layer0"]}}
+// SMALL:      qnn.layer 1 {{.*}} {tiling = {l1_tile = array<i64: 16, 1, 16, 16>, l1_tiles = array<i64: 1, 16, 1, 1>, l1_bytes = 1368 : i64, l2_tile = array<i64: 16, 1>, weights = "L3", streamed = ["layer0"]}}
+// SMALL:      qnn.layer 2 {{.*}} {tiling = {l1_tile = array<i64: 16, 2, 16, 16>, l1_tiles = array<i64: 1, 8, 1, 1>, l1_bytes = 1408 : i64, l2_tile = array<i64: 16, 2>, weights = "L3", streamed = ["layer2"]}}
+// SMALL:      qnn.layer 3 {{.*}} {tiling = {l1_tile = array<i64: 16, 1, 16, 16>, l1_tiles = array<i64: 1, 16, 1, 1>, l1_bytes = 768 : i64, l2_tile = array<i64: 16, 1>, weights = "L3", streamed = ["layer2", "layer0"]}}
+// SMALL:      qnn.layer 4 {{.*}} {tiling = {l1_tile = array<i64: 16, 1, 8, 16>, l1_tiles = array<i64: 1, 8, 1, 1>, l1_bytes = 1280 : i64, l2_tile = array<i64: 16, 8>, weights = "none", streamed = []}}
+// SMALL:      qnn.layer 5 {{.*}} weights = "L3"
+// SMALL:      qnn.layer 6 {{.*}} weights = "L3"

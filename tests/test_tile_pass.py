@@ -1,0 +1,45 @@
+"""The tile pass on whole networks: the design card's command, the report, idempotent fusion."""
+
+import json
+import subprocess
+from pathlib import Path
+
+from conftest import tool
+
+
+def opt(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([tool("dory-opt"), *args], capture_output=True, text=True)
+
+
+def test_tile_fuses_first_and_fuse_stays_idempotent(examples_dir: Path):
+    model = str(examples_dir / "mobile_block" / "model.onnx")
+    direct = opt(model, "--tile")
+    assert direct.returncode == 0, direct.stderr
+    assert direct.stdout == opt(model, "--fuse", "--tile").stdout == opt(model, "--fuse", "--fuse", "--tile").stdout
+    assert direct.stdout.count("tiling = {") == 5
+
+
+def test_report(examples_dir: Path, tmp_path: Path):
+    model = str(examples_dir / "residual" / "model.onnx")
+    report = tmp_path / "tiles.json"
+    done = opt(model, "-p", "tile{l1-size=4000 l2-size=3000}", "--tile-report", str(report))
+    assert done.returncode == 0, done.stderr
+    layers = json.loads(report.read_text())["layers"]
+    assert [row["layer"] for row in layers] == list(range(6))
+    for row in layers:
+        assert row["l1_bytes"] <= 4000
+        assert row["dma_l2_l1_bytes"] >= row["dma_l2_l1"]["output"] > 0
+        assert set(row) >= {"input_hwc", "output_hwc", "l3_l2_tile", "l2_l1_tile", "tiles", "l2_working_bytes",
+                            "dma_l3_l2_bytes", "solver_seconds"}
+    assert any(row["streamed_from_l3"] for row in layers), "3,000 B of L2 must force L3 streaming"
+
+
+def test_tile_report_needs_the_tile_pass(examples_dir: Path, tmp_path: Path):
+    done = opt(str(examples_dir / "residual" / "model.onnx"), "--fuse", "--tile-report", str(tmp_path / "r.json"))
+    assert done.returncode == 1 and done.stderr.startswith("error: --tile-report needs the tile pass")
+
+
+def test_gap9_target(examples_dir: Path):
+    done = opt(str(examples_dir / "residual" / "model.onnx"), "-p", "tile{target=gap9}")
+    assert done.returncode == 0, done.stderr
+    assert 'target = "gap9", l1_budget = 100700' in done.stdout

@@ -212,6 +212,8 @@ def plan_network(layers: list[NetLayer], tensors: dict[str, NetTensor], budget: 
             buffers = _buffers(layers, tensors, streamed, weights_resident, slices)
             place(buffers)
             if max(b.offset + b.bytes for b in buffers) <= budget:
+                if problems := check_plan(buffers, budget):
+                    raise AssertionError(f"the L2 placement is wrong: {problems[0]}")
                 return _decide(layers, tensors, streamed, weights_resident, slices, buffers, budget, l1)
             overflow = _worst_layer(layers, buffers, budget)
         candidates = [t for t in tensors.values() if t.name not in streamed and t.first <= overflow.index <= t.last]

@@ -3,12 +3,13 @@
 from pathlib import Path
 
 from xdsl.context import Context
-from xdsl.dialects import builtin, func
+from xdsl.dialects import arith, builtin, func, memref, scf
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
 from xdsl.utils.exceptions import ParseError
 
 from dory_mlir.diagnostics import DoryError, one_line
+from dory_mlir.dialects.dma import DMA
 from dory_mlir.dialects.qnn import QNN
 from dory_mlir.frontend.onnx_import import import_onnx_file
 from dory_mlir.ir_utils import verify_module
@@ -17,7 +18,7 @@ from dory_mlir.passes.fuse import FusePass
 
 def make_context() -> Context:
     ctx = Context()
-    for dialect in (builtin.Builtin, func.Func, QNN):
+    for dialect in (builtin.Builtin, func.Func, arith.Arith, memref.MemRef, scf.Scf, QNN, DMA):
         ctx.load_dialect(dialect)
     return ctx
 

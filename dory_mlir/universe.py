@@ -9,6 +9,12 @@ def _qnn():
     return QNN
 
 
+def _dma():
+    from dory_mlir.dialects.dma import DMA
+
+    return DMA
+
+
 def _fuse():
     from dory_mlir.passes.fuse import FusePass
 
@@ -22,6 +28,6 @@ def _tile():
 
 
 DORY_UNIVERSE = Universe(
-    all_dialects={"qnn": _qnn},
+    all_dialects={"qnn": _qnn, "dma": _dma},
     all_passes={"fuse": _fuse, "tile": _tile},
 )

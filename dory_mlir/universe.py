@@ -15,6 +15,12 @@ def _dma():
     return DMA
 
 
+def _pulp():
+    from dory_mlir.dialects.pulp import PULP
+
+    return PULP
+
+
 def _fuse():
     from dory_mlir.passes.fuse import FusePass
 
@@ -28,6 +34,6 @@ def _tile():
 
 
 DORY_UNIVERSE = Universe(
-    all_dialects={"qnn": _qnn, "dma": _dma},
+    all_dialects={"qnn": _qnn, "dma": _dma, "pulp": _pulp},
     all_passes={"fuse": _fuse, "tile": _tile},
 )

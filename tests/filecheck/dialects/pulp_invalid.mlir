@@ -1,0 +1,80 @@
+// RUN: dory-opt %s --split-input-file --verify-diagnostics | filecheck %s
+
+func.func @unknown(%a: memref<4xui8, "L1">) {
+  pulp.kernel "dory_softmax" (%a) [] {roles = ["in"], params = {}} : memref<4xui8, "L1">
+  func.return
+}
+
+// CHECK: unknown kernel 'dory_softmax' (known: dory_conv2d, dory_pointwise, dory_depthwise, dory_linear, dory_maxpool, dory_sumpool, dory_add)
+
+// -----
+
+func.func @missing(%a: memref<4xui8, "L1">) {
+  pulp.kernel "dory_maxpool" (%a) [] {roles = ["in"], params = {}} : memref<4xui8, "L1">
+  func.return
+}
+
+// CHECK: dory_maxpool needs buffers ['out']
+
+// -----
+
+func.func @scalars(%a: memref<4xui8, "L1">, %b: memref<4xui8, "L1">) {
+  pulp.kernel "dory_maxpool" (%a, %b) [] {roles = ["in", "out"], params = {}} : memref<4xui8, "L1">, memref<4xui8, "L1">
+  func.return
+}
+
+// CHECK: dory_maxpool takes index operands ['pad_t', 'pad_l', 'pad_b', 'pad_r'], got []
+
+// -----
+
+func.func @level(%a: memref<4xui8, "L2">, %b: memref<4xui8, "L1">) {
+  pulp.kernel "dory_add" (%a, %a, %b) [] {roles = ["a", "b", "out"], params = {}} : memref<4xui8, "L2">, memref<4xui8, "L2">, memref<4xui8, "L1">
+  func.return
+}
+
+// CHECK: kernels work on L1 buffers, got memref<4xui8, "L2">
+
+// -----
+
+func.func @count(%a: memref<4xui8, "L1">, %b: memref<4xui8, "L1">) {
+  pulp.kernel "dory_add" (%a, %a, %b) [] {roles = ["a", "b"], params = {}} : memref<4xui8, "L1">, memref<4xui8, "L1">, memref<4xui8, "L1">
+  func.return
+}
+
+// CHECK: 2 roles for 3 operands
+
+// -----
+
+func.func @twice(%a: memref<4xui8, "L1">, %b: memref<4xui8, "L1">) {
+  pulp.kernel "dory_add" (%a, %a, %b) [] {roles = ["a", "a", "out"], params = {}} : memref<4xui8, "L1">, memref<4xui8, "L1">, memref<4xui8, "L1">
+  func.return
+}
+
+// CHECK: a buffer role appears twice: ['a', 'a', 'out']
+
+// -----
+
+func.func @extra(%a: memref<4xui8, "L1">, %b: memref<4xui8, "L1">) {
+  pulp.kernel "dory_add" (%a, %a, %b, %b) [] {roles = ["a", "b", "out", "weights"], params = {}} : memref<4xui8, "L1">, memref<4xui8, "L1">, memref<4xui8, "L1">, memref<4xui8, "L1">
+  func.return
+}
+
+// CHECK: dory_add has no buffer role ['weights']
+
+// -----
+
+func.func @layer_in_l1(%a: memref<4xui8, "L1">, %b: memref<4xui8, "L2">) {
+  pulp.layer 0 "dory_maxpool" (%a, %b) {roles = ["in", "out"], params = {}} : memref<4xui8, "L1">, memref<4xui8, "L2">
+  func.return
+}
+
+// CHECK: a layer's buffers live in L2 or L3, not L1
+
+// -----
+
+func.func @layer_scratch(%a: memref<4xui8, "L2">, %b: memref<4xui8, "L2">, %c: memref<4xsi8, "L2">, %d: memref<4xui8, "L2">) {
+  pulp.layer 0 "dory_conv2d" (%a, %c, %b, %d) {roles = ["in", "weights", "out", "im2col"], params = {}} : memref<4xui8, "L2">, memref<4xsi8, "L2">, memref<4xui8, "L2">, memref<4xui8, "L2">
+  func.return
+}
+
+// CHECK: dory_conv2d has no buffer role ['im2col']

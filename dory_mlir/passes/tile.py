@@ -3,7 +3,8 @@
 Runs `fuse` first when the layers are not fused yet. Each `qnn.layer` gets a `tiling`
 attribute (L3→L2 slice, L2→L1 tile, tile counts, bytes used, where weights live), the
 function an `l2_plan` (budgets, peak, every L2 buffer with its lifetime and offset).
-`report=FILE.json` writes the per-layer report.
+`report=FILE.json` writes the per-layer report. The independent checker re-verifies
+every tile (border tiles included) and the L2 plan after the pass (`verify=false` skips it).
 
     dory-opt net.onnx -p 'tile{l1-size=35000 l2-size=380000 cores=8 double-buffer=true}'
     dory-opt net.onnx -p 'tile{target=gap9 report=tiles.json}'
@@ -27,7 +28,8 @@ from dory_mlir.dialects import qnn
 from dory_mlir.ir_utils import loc_name
 from dory_mlir.passes.fuse import ANCHORS, FusePass
 from dory_mlir.target import Target, load_target
-from dory_mlir.tiling.layers import layer_shape, nbytes, weight_bytes
+from dory_mlir.tiling.check import check_tiling
+from dory_mlir.tiling.layers import constant_parts, layer_shape, nbytes
 from dory_mlir.tiling.memory_plan import LayerDoesNotFit, NetLayer, NetTensor, L2Plan, plan_network
 from dory_mlir.tiling.model import L1Target
 from dory_mlir.tiling.traffic import Grid, l2_l1_bytes
@@ -99,7 +101,7 @@ class NetworkView:
                 layer_shape(layer),
                 tuple(self.tensor_of[v] for v in self.activations(layer)),
                 self.tensor_of[layer.output],
-                weight_bytes(layer),
+                tuple((per_channel, fixed) for _, per_channel, fixed in constant_parts(layer)),
             )
             for layer in self.layers
         ]
@@ -183,6 +185,8 @@ class TilePass(ModulePass):
     cores: int | None = None
     double_buffer: bool = True
     report: str | None = None
+    verify: bool = True
+    """Re-check every decision with the independent checker (`tiling/check.py`, no Z3)."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         target = load_target(self.target).with_options(self.l1_size, self.l2_size, self.cores, self.double_buffer)
@@ -197,5 +201,7 @@ class TilePass(ModulePass):
             except LayerDoesNotFit as error:
                 raise DoryError(does_not_fit_message(error, view.layers[error.layer.index])) from None
             rows += annotate(view, plan, target, function)
+        if self.verify and (problems := check_tiling(op, target.cores, target.double_buffer)):
+            raise AssertionError("the tiling checker rejects the tile pass's result:\n" + "\n".join(problems))
         if self.report:
             Path(self.report).write_text(json.dumps({"target": target.name, "layers": rows}, indent=2) + "\n")

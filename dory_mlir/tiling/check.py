@@ -10,8 +10,9 @@ layer bodies, recomputes everything itself, and reports every disagreement:
    footprint is the recorded `l1_bytes` and no border tile needs more;
 2. coverage: the tiles partition the output, and the input-channel slices the reduction;
 3. L2: no two buffers alive at once share a byte, every buffer lies within the budget, the
-   recorded peak is the highest end, and every activation kept in L2 (and, when weights
-   are resident, every layer's constants) has a buffer holding it for its whole lifetime;
+   recorded peak is the highest end, every activation kept in L2 (and, when weights are
+   resident, every layer's constants) has a buffer holding it for its whole lifetime, and
+   every layer has the L2 buffers its L3 weights and streamed activations are staged in;
 4. the attribute values are sane: sizes within their dimensions, tile counts, where the
    weights and the streamed activations live.
 
@@ -24,6 +25,7 @@ double-buffered is the slice, not the layer's tensor.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -209,9 +211,6 @@ class LayerTiling:
         return LayerTiling(co, ho, wo, ci, _ints(attrs, "l1_tiles", 4), _int(attrs, "l1_bytes"), co2, ho2,
                            _str(attrs, "weights"), _strs(attrs, "streamed"))
 
-    def describe(self) -> str:
-        return f"co={self.co} ho={self.ho} wo={self.wo} ci={self.ci}"
-
 
 @dataclass(frozen=True)
 class PlanBuffer:
@@ -244,6 +243,11 @@ class L2PlanAttr:
     l2_peak: int
     weights: str
     buffers: tuple[PlanBuffer, ...]
+
+    @functools.cached_property
+    def by_name(self) -> dict[str, PlanBuffer]:
+        """The buffers by name (the first of a duplicated name: `plan_problems` reports duplicates)."""
+        return {b.name: b for b in reversed(self.buffers)}
 
     @staticmethod
     def read(function: func.FuncOp) -> L2PlanAttr:
@@ -416,12 +420,16 @@ def l1_problems(g: Geometry, t: LayerTiling, tiles: dict[str, list[Span]], budge
 
 @dataclass(frozen=True)
 class Activation:
-    """A tensor between layers: its bytes and the layers from its producer to its last reader."""
+    """A tensor between layers: its bytes, rows (H), and the layers from its producer to its last reader."""
 
     name: str
     bytes: int
+    rows: int
     first: int
     last: int
+
+    def row_bytes(self) -> int:
+        return self.bytes // self.rows
 
 
 class Network:
@@ -455,7 +463,7 @@ class Network:
             for value in block.last_op.operands:
                 if value in self.name_of:
                     last[self.name_of[value]] = self.end
-        self.tensors = {name: Activation(name, _tensor_bytes(value), first[name], last[name])
+        self.tensors = {name: Activation(name, _tensor_bytes(value), _chw(value)[1], first[name], last[name])
                         for name, value in values.items()}
 
     def activations(self, layer: qnn.LayerOp) -> list[str]:
@@ -485,7 +493,7 @@ def placement_problems(net: Network, layer: qnn.LayerOp, g: Geometry, t: LayerTi
     elif plan.weights == "L2":
         expected = "L2"
     else:
-        expected = "L3" if t.co2 == g.c_out else "L3-stream"
+        expected = "L3-stream" if t.co2 < g.c_out else "L3"
     if t.weights != expected:
         problems.append(f"weights = '{t.weights}', expected '{expected}' "
                         f"(l2_plan weights '{plan.weights}', co2={t.co2} of {g.c_out} channels)")
@@ -519,6 +527,8 @@ def plan_problems(plan: L2PlanAttr) -> list[str]:
     for a, b in itertools.combinations(plan.buffers, 2):
         if a.clashes_with(b):
             problems.append(f"L2 buffers {a.describe()} and {b.describe()} overlap while both are alive")
+    names = [b.name for b in plan.buffers]
+    problems += [f"two L2 buffers are named '{name}'" for name in sorted(set(names)) if names.count(name) > 1]
     peak = max((b.end for b in plan.buffers), default=0)
     if plan.l2_peak != peak:
         problems.append(f"l2_peak = {plan.l2_peak}, but the buffers reach {peak}")
@@ -531,7 +541,7 @@ def _holds(buffer: PlanBuffer | None, what: str, size: int, first: int, last: in
         return [f"{what} ({size} B, layers {first}..{last}) has no L2 buffer"]
     problems = []
     if buffer.bytes < size:
-        problems.append(f"L2 buffer {buffer.describe()} has {buffer.bytes} B for {what} of {size} B")
+        problems.append(f"L2 buffer {buffer.describe()} holds {buffer.bytes} B, but {what} needs {size} B")
     if buffer.first > first or buffer.last < last:
         problems.append(f"L2 buffer {buffer.describe()} does not live over {what}'s lifetime {first}..{last}")
     return problems
@@ -539,12 +549,8 @@ def _holds(buffer: PlanBuffer | None, what: str, size: int, first: int, last: in
 
 def residency_problems(net: Network, plan: L2PlanAttr, streamed: set[str]) -> list[str]:
     """Every activation not in L3 (and every layer's constants when weights stay in L2) has a buffer."""
-    by_name: dict[str, PlanBuffer] = {}
+    by_name = plan.by_name
     problems = []
-    for b in plan.buffers:
-        if b.name in by_name:
-            problems.append(f"two L2 buffers are named '{b.name}'")
-        by_name[b.name] = b
     for tensor in net.tensors.values():
         if tensor.name not in streamed:
             problems += _holds(by_name.get(tensor.name), f"activation '{tensor.name}'", tensor.bytes,
@@ -558,17 +564,53 @@ def residency_problems(net: Network, plan: L2PlanAttr, streamed: set[str]) -> li
     return problems
 
 
+def constant_slice_bytes(layer: qnn.LayerOp, c_out: int, co2: int) -> int:
+    """Bytes of the constants an L2 slice of `co2` output channels needs: `co2` channels of
+    every per-channel constant (leading dimension C_out), all of every per-tensor one."""
+    total = 0
+    for value in layer.inputs:
+        if isinstance(value.owner, qnn.ConstantOp):
+            size = _tensor_bytes(value)
+            total += size // c_out * co2 if qnn.shape_of(value)[0] == c_out else size
+    return total
+
+
+def working_problems(net: Network, layer: qnn.LayerOp, g: Geometry, t: LayerTiling, plan: L2PlanAttr) -> list[str]:
+    """The layer's own L2 buffers (alive at its index, named "layer N ..." as the pass names them).
+
+    Weights in L3 are copied into "layer N weights": all of them, or, streamed in slices of
+    `co2` output channels, two slices (double-buffered). A streamed activation is staged in
+    "layer N T (in)" / "layer N T (out)": the input rows that `ho2` output rows read (halo
+    included; a tensor the layer does not read by rows, e.g. a flattened one, whole), or
+    `ho2` output rows; two of them when the L2 slice is not the whole layer.
+    """
+    index = layer.index.value.data
+    needs: dict[str, int] = {}
+    if t.weights == "L3":
+        needs["weights"] = net.constant_bytes(layer)
+    elif t.weights == "L3-stream":
+        needs["weights"] = 2 * constant_slice_bytes(layer, g.c_out, t.co2)
+    slots = 2 if t.ho2 < g.h.size_out else 1
+    for name in sorted(set(net.activations(layer)) & set(t.streamed)):
+        tensor = net.tensors[name]
+        rows = g.h.halo(t.ho2) if tensor.rows == g.h.size_in else tensor.rows
+        needs[f"{name} (in)"] = slots * rows * tensor.row_bytes()
+    output = net.name_of[layer.output]
+    if output in t.streamed:
+        needs[f"{output} (out)"] = slots * t.ho2 * net.tensors[output].row_bytes()
+    problems = []
+    for what, size in needs.items():
+        name = f"layer {index} {what}"
+        problems += _holds(plan.by_name.get(name), f"'{name}'", size, index, index)
+    return problems
+
+
 # --------------------------------------------------------------------------- entry point
 
 
-def layer_problems(net: Network, layer: qnn.LayerOp, plan: L2PlanAttr, cores: int, double_buffer: bool,
-                   tilings: dict[int, LayerTiling]) -> list[str]:
-    """Everything about one layer; its tiling is recorded in `tilings` when it can be read."""
-    try:
-        t = LayerTiling.read(layer)
-    except Malformed as error:
-        return [str(error)]
-    tilings[layer.index.value.data] = t
+def layer_problems(net: Network, layer: qnn.LayerOp, t: LayerTiling, plan: L2PlanAttr, cores: int,
+                   double_buffer: bool) -> list[str]:
+    """Everything about one layer and its tiling."""
     g = geometry(layer)
     problems = [f"reads %{v.name_hint or '?'}, which is neither an activation nor a constant"
                 for v in net.unnamed_inputs(layer)]
@@ -577,10 +619,12 @@ def layer_problems(net: Network, layer: qnn.LayerOp, plan: L2PlanAttr, cores: in
     if sane:
         return problems + sane  # the grid of nonsensical sizes is meaningless
     tiles = grid(g, t)
-    return problems + coverage_problems(g, t, tiles) + l1_problems(g, t, tiles, plan.l1_budget, cores, double_buffer)
+    return (problems + coverage_problems(g, t, tiles) + l1_problems(g, t, tiles, plan.l1_budget, cores, double_buffer)
+            + working_problems(net, layer, g, t, plan))
 
 
 def check_function(function: func.FuncOp, cores: int, double_buffer: bool) -> list[str]:
+    """Every problem of one function's layers and L2 plan, prefixed with where it is."""
     net = Network(function)
     where = f"@{function.sym_name.data}"
     try:
@@ -591,7 +635,13 @@ def check_function(function: func.FuncOp, cores: int, double_buffer: bool) -> li
     problems = []
     for layer in net.layers:
         index = layer.index.value.data
-        problems += [f"{where} layer {index}: {p}" for p in layer_problems(net, layer, plan, cores, double_buffer, tilings)]
+        try:
+            tilings[index] = LayerTiling.read(layer)
+        except Malformed as error:
+            problems.append(f"{where} layer {index}: {error}")
+            continue
+        found = layer_problems(net, layer, tilings[index], plan, cores, double_buffer)
+        problems += [f"{where} layer {index}: {p}" for p in found]
     streamed, stream_problems = streamed_problems(net, tilings)
     problems += [f"{where} {p}" for p in stream_problems]
     problems += [f"{where}: {p}" for p in plan_problems(plan) + residency_problems(net, plan, streamed)]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from xdsl.ir import SSAValue
+
+from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import qnn
+from dory_mlir.ir_utils import op_where
 from dory_mlir.tiling.model import LayerShape
 
 
@@ -15,18 +19,30 @@ def nbytes(value) -> int:
 
 
 def _per_channel_bytes(layer: qnn.LayerOp, channels: int) -> int:
-    """Bytes per output channel of the constants that are per channel (bias, requant mul/add)."""
-    total = 0
+    """Bytes per output channel of the per-channel constants (bias, requant mul/add)."""
+    return sum(per_channel for role, per_channel, _ in constant_parts(layer) if role != "weights")
+
+
+def constant_parts(layer: qnn.LayerOp) -> list[tuple[str, int, int]]:
+    """(role, bytes per output channel, fixed bytes) of each constant the layer reads, in the
+    order the kernels take them: a slice of `co` channels needs `co · per_channel + fixed`."""
+    channels = qnn.shape_of(layer.anchor().results[0])[1]
+    parts: list[tuple[str, int, int]] = []
     for op in layer.compute_ops():
-        values = []
-        if isinstance(op, qnn.ConvOp | qnn.LinearOp) and op.bias is not None:
-            values.append(op.bias)
+        values: list[tuple[str, SSAValue]] = []
+        if isinstance(op, qnn.ConvOp | qnn.LinearOp):
+            values.append(("weights", op.weight))
+            if op.bias is not None:
+                values.append(("bias", op.bias))
         if isinstance(op, qnn.RequantOp):
-            values += [op.mul, op.add]
-        for value in values:
-            if qnn.shape_of(value) == (channels,) and channels > 1:
-                total += qnn.element_type(value).width.data // 8
-    return total
+            values += [("mul", op.mul), ("add", op.add)]
+        for role, value in values:
+            size = nbytes(value)
+            if role == "weights" or qnn.shape_of(value) == (channels,):
+                parts.append((role, size // channels, 0))
+            else:
+                parts.append((role, 0, size))
+    return parts
 
 
 def layer_shape(layer: qnn.LayerOp) -> LayerShape:
@@ -40,6 +56,8 @@ def layer_shape(layer: qnn.LayerOp) -> LayerShape:
     _, c_in, h_in, w_in = qnn.shape_of(anchor.operands[0])
     _, c_out, h_out, w_out = qnn.shape_of(anchor.results[0])
     if isinstance(anchor, qnn.ConvOp):
+        if 1 < anchor.groups.value.data and kind != "depthwise":
+            raise DoryError(f"grouped convolution ({anchor.groups.value.data} groups) has no kernel", op_where(layer))
         kh, kw = anchor.kernel_hw()
         sh, sw = anchor.stride_hw()
         dh, dw = anchor.dilations.get_values()
@@ -52,6 +70,5 @@ def layer_shape(layer: qnn.LayerOp) -> LayerShape:
     return LayerShape("add", c_in, c_out, h_in, w_in, h_out, w_out, out_bytes=out_bytes)
 
 
-def weight_bytes(layer: qnn.LayerOp) -> int:
-    """Bytes of the constants a layer reads: weights, bias, requant constants."""
-    return sum(nbytes(v) for v in layer.inputs if isinstance(v.owner, qnn.ConstantOp))
+def aligned(n: int, alignment: int = 4) -> int:
+    return -(-n // alignment) * alignment

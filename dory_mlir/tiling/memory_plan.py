@@ -47,7 +47,16 @@ class NetLayer:
     shape: LayerShape
     inputs: tuple[str, ...]
     output: str
-    weight_bytes: int
+    constants: tuple[tuple[int, int], ...] = ()
+    """(bytes per output channel, fixed bytes) of each constant (weights, bias, requant)."""
+
+    def constant_bytes(self, channels: int) -> int:
+        """L2 bytes of the constants of `channels` output channels, each constant aligned."""
+        return sum(_aligned(per_channel * channels + fixed) for per_channel, fixed in self.constants)
+
+    @property
+    def weight_bytes(self) -> int:
+        return self.constant_bytes(self.shape.c_out)
 
 
 @dataclass
@@ -136,9 +145,7 @@ def _working_set(layer: NetLayer, tensors: dict[str, NetTensor], streamed: set[s
     shape = layer.shape
     working: dict[str, int] = {}
     if not weights_resident and layer.weight_bytes:
-        per_channel = layer.weight_bytes / shape.c_out
-        whole = co2 == shape.c_out
-        working["weights"] = _aligned(int(per_channel * co2 + 0.5)) * (1 if whole else 2)
+        working["weights"] = layer.constant_bytes(co2) * (1 if co2 == shape.c_out else 2)
     rows_split = ho2 < shape.h_out
     for name in layer.inputs:
         if name in streamed:
@@ -194,7 +201,7 @@ def _resident_live(tensors: dict[str, NetTensor], streamed: set[str], index: int
 
 def plan_network(layers: list[NetLayer], tensors: dict[str, NetTensor], budget: int, l1: L1Target) -> L2Plan:
     """Decides placements and slices for every layer, solves L1 on the slices, places L2."""
-    total_weights = sum(_aligned(layer.weight_bytes) for layer in layers)
+    total_weights = sum(layer.weight_bytes for layer in layers)
     streamed: set[str] = set()
     weights_resident = all(
         _resident_live(tensors, streamed, layer.index) + total_weights <= budget for layer in layers
@@ -236,7 +243,7 @@ def _buffers(layers, tensors, streamed, weights_resident, slices) -> list[Buffer
     last_index = len(layers)
     buffers = [Buffer(t.name, _aligned(t.bytes), max(t.first, 0), t.last) for t in tensors.values() if t.name not in streamed]
     if weights_resident:
-        buffers += [Buffer(f"weights of layer {l.index}", _aligned(l.weight_bytes), 0, last_index)
+        buffers += [Buffer(f"weights of layer {l.index}", l.weight_bytes, 0, last_index)
                     for l in layers if l.weight_bytes]
     for layer in layers:
         co2, ho2 = slices[layer.index]

@@ -33,7 +33,13 @@ def _tile():
     return TilePass
 
 
+def _bufferize_network():
+    from dory_mlir.passes.bufferize_network import BufferizeNetworkPass
+
+    return BufferizeNetworkPass
+
+
 DORY_UNIVERSE = Universe(
     all_dialects={"qnn": _qnn, "dma": _dma, "pulp": _pulp},
-    all_passes={"fuse": _fuse, "tile": _tile},
+    all_passes={"fuse": _fuse, "tile": _tile, "bufferize-network": _bufferize_network},
 )

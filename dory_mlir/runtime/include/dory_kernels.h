@@ -1,0 +1,109 @@
+/*
+ * dory-mlir int8 kernel library: the compute of one L1 tile, HWC layout, run by every
+ * core of the cluster (each core takes its share of the work by pi_core_id()).
+ *
+ * Semantics (exactly those of the qnn dialect, see dory_mlir/dialects/qnn.py):
+ *   conv/linear accumulate in int32: acc = bias[c] + sum(w * x) (zero padding);
+ *   requant: y = clip(round(((acc * mul[c] + add[c]) * scale) / divisor), min, max)
+ *            round = floor (or toward zero when `trunc`), computed in 32- or 64-bit
+ *            (`wide`) arithmetic; mul/add are per channel or one value (per tensor).
+ *   add:     sum = floor((a * m0 + a0) >> s0) + floor((b * m1 + a1) >> s1), then requant.
+ *   max pool: padding never wins; sum pool: window sum with zero padding, then requant.
+ *
+ * Memory layout of a tile (all dense, row-major):
+ *   activations [h][w][c]; conv weights [co][kh][kw][ci]; depthwise weights [c][kh][kw];
+ *   linear weights [co][ci]; per-channel constants [co].
+ *   The `ci` of a tile may be a slice of the layer's input channels (reduction split):
+ *   the weights of the tile are then [co][kh][kw][ci_slice], and `acc` holds int32
+ *   partial sums [h][w][co] across slices (first slice initializes with the bias,
+ *   last slice requantizes into `out`).
+ */
+#ifndef DORY_KERNELS_H
+#define DORY_KERNELS_H
+
+#include <stdint.h>
+
+typedef enum { DORY_U8 = 0, DORY_I8 = 1, DORY_I32 = 2 } dory_dtype_t;
+
+typedef struct {
+    const void *mul;          /* int32_t[] or int64_t[] (const_bits), per channel or 1 value */
+    const void *add;
+    uint8_t mul_per_channel;  /* 1: mul[c] for output channel c of the tile; 0: mul[0] */
+    uint8_t add_per_channel;
+    uint8_t const_bits;       /* 32 or 64 */
+    uint8_t wide;             /* 1: 64-bit intermediate, 0: 32-bit */
+    uint8_t trunc;            /* 1: round toward zero, 0: floor */
+    int8_t shift;             /* log2(divisor) when divisor is a power of two, else -1 */
+    int64_t scale;
+    int64_t divisor;          /* > 0 */
+    int32_t min, max;
+} dory_requant_t;
+
+typedef struct {
+    const void *in;           /* [in_h][in_w][in_c], in_type */
+    dory_dtype_t in_type;     /* DORY_U8 or DORY_I8 */
+    uint16_t in_h, in_w, in_c;
+    const int8_t *weights;    /* conv [out_c][kh][kw][in_c]; depthwise [out_c][kh][kw] */
+    const int32_t *bias;      /* [out_c] or NULL */
+    uint16_t out_h, out_w, out_c;
+    uint8_t kh, kw, sh, sw, dh, dw;
+    uint8_t pad_t, pad_l, pad_b, pad_r;  /* zero padding around this input tile */
+    int32_t *acc;             /* partial sums [out_h][out_w][out_c] when the reduction is split, else NULL */
+    uint8_t first_slice;      /* with acc: this slice starts the sum (bias + products) */
+    uint8_t last_slice;       /* with acc: this slice ends it (requantize / copy into out) */
+    const dory_requant_t *rq; /* NULL: out is DORY_I32 accumulators */
+    void *out;                /* [out_h][out_w][out_c], out_type */
+    dory_dtype_t out_type;
+    int8_t *im2col;           /* scratch: 2 * NUM_CORES * kh * kw * in_c bytes (conv), NUM_CORES * in_h * kw (depthwise) */
+} dory_conv_t;
+
+typedef struct {
+    const void *in;           /* [in_c], in_type */
+    dory_dtype_t in_type;
+    uint16_t in_c, out_c;
+    const int8_t *weights;    /* [out_c][in_c] */
+    const int32_t *bias;      /* [out_c] or NULL */
+    int32_t *acc;             /* partial sums [out_c] when the reduction is split, else NULL */
+    uint8_t first_slice, last_slice;
+    const dory_requant_t *rq; /* NULL: out is DORY_I32 */
+    void *out;
+    dory_dtype_t out_type;
+} dory_linear_t;
+
+typedef struct {
+    const void *in;
+    dory_dtype_t in_type;
+    uint16_t in_h, in_w, c;
+    uint16_t out_h, out_w;
+    uint8_t kh, kw, sh, sw;
+    uint8_t pad_t, pad_l, pad_b, pad_r;
+    const dory_requant_t *rq; /* sum pool only (NULL for max pool) */
+    void *out;
+    dory_dtype_t out_type;
+} dory_pool_t;
+
+typedef struct {
+    const void *a, *b;        /* [h][w][c] each */
+    dory_dtype_t a_type, b_type;
+    uint16_t h, w, c;
+    int32_t mul[2], add[2];
+    uint8_t shift[2];
+    const dory_requant_t *rq; /* NULL: out is DORY_I32 sums */
+    void *out;
+    dory_dtype_t out_type;
+} dory_add_t;
+
+/* Each function is called by all cores of the team with the same arguments; each core
+ * computes its share and returns (the caller places the barrier after it). */
+void dory_conv2d(const dory_conv_t *p);      /* im2col + 4x2-blocked matrix product */
+void dory_pointwise(const dory_conv_t *p);   /* 1x1, no im2col */
+void dory_depthwise(const dory_conv_t *p);
+void dory_linear(const dory_linear_t *p);
+void dory_maxpool(const dory_pool_t *p);
+void dory_sumpool(const dory_pool_t *p);
+void dory_add(const dory_add_t *p);
+
+/* The requantization of one value of output channel c (exposed for tests). */
+int32_t dory_requant(const dory_requant_t *rq, int32_t acc, int c);
+
+#endif

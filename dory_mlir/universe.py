@@ -39,7 +39,14 @@ def _bufferize_network():
     return BufferizeNetworkPass
 
 
+def _tile_layers():
+    from dory_mlir.passes.tile_layers import TileLayersPass
+
+    return TileLayersPass
+
+
 DORY_UNIVERSE = Universe(
     all_dialects={"qnn": _qnn, "dma": _dma, "pulp": _pulp},
-    all_passes={"fuse": _fuse, "tile": _tile, "bufferize-network": _bufferize_network},
+    all_passes={"fuse": _fuse, "tile": _tile, "bufferize-network": _bufferize_network,
+                "tile-layers": _tile_layers},
 )

@@ -87,4 +87,18 @@ class WaitOp(IRDLOperation):
         super().__init__(operands=[token])
 
 
-DMA = Dialect("dma", [CopyOp, WaitOp], [TokenType])
+@irdl_op_definition
+class CompletedOp(IRDLOperation):
+    """A token of no transfer (waiting on it returns at once): what a branch that copies
+    nothing yields where the other branch yields a copy's token."""
+
+    name = "dma.completed"
+    token = result_def(TokenType)
+
+    assembly_format = "attr-dict"
+
+    def __init__(self):
+        super().__init__(result_types=[TokenType()])
+
+
+DMA = Dialect("dma", [CopyOp, WaitOp, CompletedOp], [TokenType])

@@ -1,0 +1,476 @@
+"""`tile-layers`: each `pulp.layer` becomes a function that runs its tiles on the cluster.
+
+The tile grid of the `tiling` decision is laid out at compile time as a table (one row a
+tile: output and input offsets and sizes, border padding, reduction-slice flags; border
+tiles exact), and an `scf.for` walks it: `memref.subview`s of the L2 tensors, `dma.copy`
+into L1, the kernel (`pulp.kernel`, all cores), `dma.copy` of the output back.
+
+With double buffering (the default) every L1 buffer has two slots: the copies of tile
+t+1 are issued before tile t computes and waited after it, and the output of tile t is
+written back while tile t+1 computes (its wait comes one iteration later). The layer
+function carries `pulp.cluster`: the code generator runs it on every core of the team,
+issuing DMA from core 0, with the `pulp.barrier`s of the IR between copies and compute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects import arith, func, memref, scf
+from xdsl.dialects.builtin import (
+    DYNAMIC_INDEX,
+    ArrayAttr,
+    BytesAttr,
+    DenseIntOrFPElementsAttr,
+    DictionaryAttr,
+    IndexType,
+    IntegerAttr,
+    MemRefType,
+    ModuleOp,
+    NoneAttr,
+    StridedLayoutAttr,
+    StringAttr,
+    TensorType,
+    UnitAttr,
+    i8,
+    i32,
+)
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from dory_mlir.diagnostics import DoryError
+from dory_mlir.dialects import dma, pulp
+from dory_mlir.ir_utils import op_where
+from dory_mlir.passes.tile import TILING
+from dory_mlir.tiling.traffic import Grid, input_rows, spans  # noqa: F401 - spans documents the grid
+
+ALIGN = 4
+COLUMNS = ("co0", "con", "h0", "hn", "w0", "wn", "ci0", "cin", "ih0", "ihn", "iw0", "iwn",
+           "pad_t", "pad_l", "pad_b", "pad_r", "first", "last")
+COL = {name: i for i, name in enumerate(COLUMNS)}
+CONV_KERNELS = ("dory_conv2d", "dory_pointwise", "dory_depthwise")
+
+
+def _aligned(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+def _param(params: DictionaryAttr, name: str, default: int = 0) -> int:
+    value = params.data.get(name)
+    return value.value.data if isinstance(value, IntegerAttr) else default  # type: ignore[union-attr]
+
+
+def _ints(attr: Attribute) -> list[int]:
+    return list(attr.get_values())  # type: ignore[attr-defined]
+
+
+def _shape(value: SSAValue) -> list[int]:
+    ty = value.type
+    assert isinstance(ty, MemRefType)
+    return list(ty.get_shape())
+
+
+def _elem_bytes(value: SSAValue) -> int:
+    ty = value.type
+    assert isinstance(ty, MemRefType)
+    return max(1, ty.element_type.width.data // 8)  # type: ignore[attr-defined]
+
+
+@dataclass
+class LayerGeometry:
+    """A layer's dimensions in HWC terms (linear: H = W = 1) and its window."""
+
+    kernel: str
+    h_in: int
+    w_in: int
+    c_in: int
+    h_out: int
+    w_out: int
+    c_out: int
+    kh: int = 1
+    kw: int = 1
+    sh: int = 1
+    sw: int = 1
+    dh: int = 1
+    dw: int = 1
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    @staticmethod
+    def of(layer: pulp.LayerOp) -> LayerGeometry:
+        params = layer.params
+        activation = layer.buffer("in") or layer.buffer("a")
+        out = layer.buffer("out")
+        assert activation is not None and out is not None
+        in_shape, out_shape = _shape(activation), _shape(out)
+        if len(in_shape) == 1:
+            return LayerGeometry(layer.kernel.data, 1, 1, in_shape[0], 1, 1, out_shape[0])
+        pads = tuple(_param(params, p) for p in ("pad_t", "pad_l", "pad_b", "pad_r"))
+        return LayerGeometry(
+            layer.kernel.data, *in_shape, *out_shape,
+            _param(params, "kh", 1), _param(params, "kw", 1), _param(params, "sh", 1), _param(params, "sw", 1),
+            _param(params, "dh", 1), _param(params, "dw", 1), pads,  # type: ignore[arg-type]
+        )
+
+    @property
+    def splits_reduction(self) -> bool:
+        return self.kernel in ("dory_conv2d", "dory_pointwise", "dory_linear")
+
+
+def tile_table(geometry: LayerGeometry, l1_tile: list[int]) -> np.ndarray:
+    """One row per tile (spatial tiles outermost, then channels, then reduction slices)."""
+    g = geometry
+    co, ho, wo, ci = l1_tile
+    grid = Grid(spans(g.c_out, co), spans(g.h_out, ho), spans(g.w_out, wo),
+                spans(g.c_in, ci) if g.splits_reduction else [(0, g.c_in)])
+    rows = []
+    t, l, _, _ = g.pads
+    for h0, h1 in grid.ho:
+        for w0, w1 in grid.wo:
+            for c0, c1 in grid.co:
+                for i0, i1 in grid.ci if g.splits_reduction else [(c0, c1)]:
+                    first_h, last_h = h0 * g.sh - t, (h1 - 1) * g.sh - t + g.dh * (g.kh - 1)
+                    first_w, last_w = w0 * g.sw - l, (w1 - 1) * g.sw - l + g.dw * (g.kw - 1)
+                    ih0, iw0 = max(first_h, 0), max(first_w, 0)
+                    ihn = input_rows(h0, h1, g.sh, g.kh, g.dh, t, g.h_in)
+                    iwn = input_rows(w0, w1, g.sw, g.kw, g.dw, l, g.w_in)
+                    rows.append([
+                        c0, c1 - c0, h0, h1 - h0, w0, w1 - w0, i0, i1 - i0, ih0, ihn, iw0, iwn,
+                        max(0, -first_h), max(0, -first_w), max(0, last_h - (g.h_in - 1)), max(0, last_w - (g.w_in - 1)),
+                        int(i0 == 0), int(i1 == g.c_in),
+                    ])
+    return np.array(rows, dtype=np.int32)
+
+
+@dataclass
+class BodyBuilder:
+    """Appends ops to a block; index constants are created once per block."""
+
+    block: Block
+    constants: dict[int, SSAValue] = field(default_factory=dict)
+
+    def add(self, op: Operation) -> Operation:
+        self.block.add_op(op)
+        return op
+
+    def index(self, value: int) -> SSAValue:
+        if value not in self.constants:
+            self.constants[value] = self.add(arith.ConstantOp(IntegerAttr(value, IndexType()))).results[0]
+        return self.constants[value]
+
+    def binary(self, op_class, a: SSAValue, b: SSAValue) -> SSAValue:
+        return self.add(op_class(a, b)).results[0]
+
+    def child(self, block: Block) -> BodyBuilder:
+        return BodyBuilder(block)
+
+
+@dataclass
+class LayerLowering:
+    """Builds the tiled function of one `pulp.layer`."""
+
+    layer: pulp.LayerOp
+    double_buffer: bool
+    cores: int
+
+    def __post_init__(self) -> None:
+        self.params = self.layer.params
+        tiling = self.params.data.get(TILING)
+        if not isinstance(tiling, DictionaryAttr):
+            raise DoryError("tile-layers needs the tile pass's decisions", op_where(self.layer))
+        self.tiling = tiling
+        streamed = tiling.data["streamed"]
+        if (isinstance(streamed, ArrayAttr) and streamed.data) or tiling.data["weights"].data in ("L3", "L3-stream"):  # type: ignore[attr-defined]
+            raise DoryError("tile-layers does not lower layers with weights or activations in L3 yet", op_where(self.layer))
+        self.geometry = LayerGeometry.of(self.layer)
+        self.l1_tile = _ints(tiling.data["l1_tile"])
+        self.table = tile_table(self.geometry, self.l1_tile)
+        self.roles = [r.data for r in self.layer.roles.data]
+        self.index = self.layer.index.value.data
+        # Per-tensor constants (one value) are the same for every tile: copied into L1 once.
+        self.invariant = [r for r in ("bias", "mul", "add") if r in self.roles and _shape(self.layer.buffer(r))[0] == 1
+                          and self.geometry.c_out > 1]  # type: ignore[arg-type]
+
+    # --------------------------------------------------------------- L1 buffers
+
+    def l1_sizes(self) -> dict[str, int]:
+        """Bytes of one slot of each L1 buffer: the largest tile of each role."""
+        g, tab = self.geometry, self.table
+        c = COL
+        sizes: dict[str, int] = {}
+        per_pixel_in = _elem_bytes(self.layer.buffer("in") or self.layer.buffer("a"))  # type: ignore[arg-type]
+        in_bytes = int((tab[:, c["ihn"]] * tab[:, c["iwn"]] * tab[:, c["cin"]]).max()) * per_pixel_in
+        for role in ("in", "a", "b"):
+            if role in self.roles:
+                sizes[role] = _aligned(in_bytes)
+        sizes["out"] = _aligned(int((tab[:, c["hn"]] * tab[:, c["wn"]] * tab[:, c["con"]]).max()) * _elem_bytes(self.layer.buffer("out")))  # type: ignore[arg-type]
+        max_co, max_ci = int(tab[:, c["con"]].max()), int(tab[:, c["cin"]].max())
+        if "weights" in self.roles:
+            per_channel = g.kh * g.kw * (1 if g.kernel == "dory_depthwise" else max_ci)
+            sizes["weights"] = _aligned(max_co * per_channel)
+        for role in ("bias", "mul", "add"):
+            value = self.layer.buffer(role)
+            if value is not None:
+                sizes[role] = _aligned((1 if role in self.invariant else max_co) * _elem_bytes(value))
+        if g.splits_reduction and (tab[:, c["cin"]] < g.c_in).any():
+            sizes["acc"] = _aligned(int((tab[:, c["hn"]] * tab[:, c["wn"]] * tab[:, c["con"]]).max()) * 4)
+        if g.kernel == "dory_conv2d":
+            sizes["im2col"] = _aligned(2 * self.cores * g.kh * g.kw * max_ci)
+        if g.kernel == "dory_depthwise":
+            sizes["im2col"] = _aligned(self.cores * int(tab[:, c["ihn"]].max()) * g.kw)
+        return sizes
+
+    def slots(self, role: str) -> int:
+        """Double-buffered roles get two slots; scratch and tile-invariant buffers one."""
+        if role in ("acc", "im2col") or role in self.invariant or not self.double_buffer:
+            return 1
+        return 2
+
+    # --------------------------------------------------------------- the function
+
+    def build(self) -> func.FuncOp:
+        arg_types = [v.type for v in self.layer.buffers]
+        block = Block(arg_types=arg_types)
+        for arg, role in zip(block.args, self.roles, strict=True):
+            arg.name_hint = role
+        self.args = dict(zip(self.roles, block.args, strict=True))
+        b = BodyBuilder(block)
+        self.table_value = b.add(memref.GetGlobalOp(self.table_name(), self.table_type())).results[0]
+        self.buffers: dict[str, tuple[SSAValue, int]] = {}
+        for role, size in self.l1_sizes().items():
+            buffer = b.add(memref.AllocOp([], [], MemRefType(i8, [size * self.slots(role)], NoneAttr(), StringAttr("L1")),
+                                          alignment=IntegerAttr(ALIGN, 64))).results[0]
+            buffer.name_hint = f"l1_{role}"
+            self.buffers[role] = (buffer, size)
+        self.weights_3d = self.weights_view(b)
+        self.copy_invariants(b)
+        n_tiles = len(self.table)
+        if self.double_buffer:
+            self.pipelined_loop(b, n_tiles)
+        else:
+            self.simple_loop(b, n_tiles)
+        for buffer, _ in reversed(list(self.buffers.values())):
+            b.add(memref.DeallocOp.get(buffer))
+        b.add(func.ReturnOp())
+        function = func.FuncOp.from_region(f"layer{self.index}", arg_types, [], Region(block))
+        function.attributes["pulp.cluster"] = UnitAttr()
+        function.attributes["pulp.layer"] = IntegerAttr(self.index, 64)
+        function.sym_visibility = StringAttr("private")
+        return function
+
+    def table_name(self) -> str:
+        return f"layer{self.index}_tiles"
+
+    def table_type(self) -> MemRefType:
+        return MemRefType(i32, list(self.table.shape), NoneAttr(), StringAttr("L2"))
+
+    def table_global(self) -> memref.GlobalOp:
+        data = DenseIntOrFPElementsAttr(TensorType(i32, list(self.table.shape)), BytesAttr(self.table.astype("<i4").tobytes()))
+        return memref.GlobalOp.get(StringAttr(self.table_name()), self.table_type(), data, constant=UnitAttr(),
+                                   alignment=ALIGN)
+
+    def weights_view(self, b: BodyBuilder) -> SSAValue | None:
+        """Conv weights OHWI as [co][kh·kw][ci], so a tile is one ≤ 3-D block."""
+        weights = self.args.get("weights")
+        if weights is None:
+            return None
+        shape = _shape(weights)
+        if len(shape) == 4:
+            ty = MemRefType(weights.type.element_type, [shape[0], shape[1] * shape[2], shape[3]], NoneAttr(),  # type: ignore[attr-defined]
+                            weights.type.memory_space)  # type: ignore[attr-defined]
+            assoc = ArrayAttr([ArrayAttr([IntegerAttr(i, 64) for i in group]) for group in ([0], [1, 2], [3])])
+        elif len(shape) == 3:
+            ty = MemRefType(weights.type.element_type, [shape[0], shape[1] * shape[2]], NoneAttr(), weights.type.memory_space)  # type: ignore[attr-defined]
+            assoc = ArrayAttr([ArrayAttr([IntegerAttr(i, 64) for i in group]) for group in ([0], [1, 2])])
+        else:
+            return weights
+        return b.add(memref.CollapseShapeOp.build(operands=[weights], result_types=[ty], properties={"reassociation": assoc})).results[0]
+
+    # --------------------------------------------------------------- per-tile pieces
+
+    def tile_row(self, b: BodyBuilder, tile: SSAValue) -> dict[str, SSAValue]:
+        """The table row of tile `tile` as index values."""
+        row = {}
+        for name, column in COL.items():
+            loaded = b.add(memref.LoadOp.get(self.table_value, [tile, b.index(column)])).results[0]
+            row[name] = b.add(arith.IndexCastOp(loaded, IndexType())).results[0]
+        return row
+
+    def l1_view(self, b: BodyBuilder, role: str, slot: SSAValue | None, sizes: list[SSAValue], element: Attribute) -> SSAValue:
+        buffer, size = self.buffers[role]
+        offset = b.index(0) if slot is None or self.slots(role) == 1 else b.binary(arith.MuliOp, slot, b.index(size))
+        ty = MemRefType(element, [DYNAMIC_INDEX] * len(sizes), NoneAttr(), StringAttr("L1"))
+        view = b.add(memref.ViewOp(buffer, offset, sizes, ty)).results[0]
+        view.name_hint = f"{role}_tile"
+        return view
+
+    def l2_block(self, b: BodyBuilder, source: SSAValue, offsets: list[SSAValue], sizes: list[SSAValue]) -> SSAValue:
+        ty = source.type
+        assert isinstance(ty, MemRefType)
+        shape = list(ty.get_shape())
+        strides = [int(np.prod(shape[i + 1 :])) for i in range(len(shape))]
+        result = MemRefType(ty.element_type, [DYNAMIC_INDEX] * len(shape), StridedLayoutAttr(strides, None), ty.memory_space)
+        op = memref.SubviewOp.get(source, offsets, sizes, [1] * len(shape), result)
+        return b.add(op).results[0]
+
+    def input_regions(self, b: BodyBuilder, row: dict[str, SSAValue]) -> dict[str, tuple[list[SSAValue], list[SSAValue]]]:
+        """(offsets, sizes) in L2 of the blocks each input role of a tile needs."""
+        g, r = self.geometry, row
+        regions: dict[str, tuple[list[SSAValue], list[SSAValue]]] = {}
+        for role in ("in", "a", "b"):
+            if role not in self.args:
+                continue
+            if len(_shape(self.args[role])) == 1:
+                regions[role] = ([r["ci0"]], [r["cin"]])
+            elif role in ("a", "b"):
+                regions[role] = ([r["h0"], r["w0"], r["co0"]], [r["hn"], r["wn"], r["con"]])
+            else:
+                regions[role] = ([r["ih0"], r["iw0"], r["ci0"]], [r["ihn"], r["iwn"], r["cin"]])
+        if self.weights_3d is not None:
+            shape = _shape(self.weights_3d)
+            if g.kernel == "dory_depthwise":
+                regions["weights"] = ([r["co0"], b.index(0)], [r["con"], b.index(shape[1])])
+            elif len(shape) == 3:
+                regions["weights"] = ([r["co0"], b.index(0), r["ci0"]], [r["con"], b.index(shape[1]), r["cin"]])
+            else:
+                regions["weights"] = ([r["co0"], r["ci0"]], [r["con"], r["cin"]])
+        for role in ("bias", "mul", "add"):
+            if role in self.buffers and role not in self.invariant:
+                regions[role] = ([r["co0"]], [r["con"]])
+        return regions
+
+    def copy_inputs(self, b: BodyBuilder, row: dict[str, SSAValue], slot: SSAValue | None) -> list[SSAValue]:
+        tokens = []
+        for role, (offsets, sizes) in self.input_regions(b, row).items():
+            source = self.weights_3d if role == "weights" else self.args[role]
+            assert source is not None
+            block = self.l2_block(b, source, offsets, sizes)
+            view = self.l1_view(b, role, slot, sizes, source.type.element_type)  # type: ignore[attr-defined]
+            tokens.append(b.add(dma.CopyOp(block, view)).results[0])
+        return tokens
+
+    def kernel(self, b: BodyBuilder, row: dict[str, SSAValue], slot: SSAValue | None) -> SSAValue:
+        """Invokes the kernel on the tile's L1 views; returns the output view."""
+        g, r = self.geometry, row
+        buffers: dict[str, SSAValue] = {}
+        for role, (_, sizes) in self.input_regions(b, row).items():
+            source = self.weights_3d if role == "weights" else self.args[role]
+            buffers[role] = self.l1_view(b, role, slot, sizes, source.type.element_type)  # type: ignore[union-attr]
+        out_element = self.args["out"].type.element_type  # type: ignore[attr-defined]
+        out_sizes = [r["con"]] if len(_shape(self.args["out"])) == 1 else [r["hn"], r["wn"], r["con"]]
+        buffers["out"] = self.l1_view(b, "out", slot, out_sizes, out_element)
+        for role in self.invariant:
+            buffers[role] = self.l1_view(b, role, None, [b.index(1)], self.args[role].type.element_type)  # type: ignore[attr-defined]
+        if "acc" in self.buffers:
+            buffers["acc"] = self.l1_view(b, "acc", None, out_sizes, i32)
+        if "im2col" in self.buffers:
+            buffers["im2col"] = self.l1_view(b, "im2col", None, [b.index(self.buffers["im2col"][1])], i8)
+        scalars: dict[str, SSAValue] = {}
+        _, _, index_roles = pulp.KERNELS[g.kernel]
+        for role in index_roles:
+            scalars[role] = r[role]
+        params = {k: v for k, v in self.params.data.items() if k != TILING}
+        b.add(pulp.KernelOp(g.kernel, buffers, scalars, params))
+        return buffers["out"]
+
+    def copy_output(self, b: BodyBuilder, row: dict[str, SSAValue], out_view: SSAValue) -> SSAValue:
+        r = row
+        if len(_shape(self.args["out"])) == 1:
+            block = self.l2_block(b, self.args["out"], [r["co0"]], [r["con"]])
+        else:
+            block = self.l2_block(b, self.args["out"], [r["h0"], r["w0"], r["co0"]], [r["hn"], r["wn"], r["con"]])
+        return b.add(dma.CopyOp(out_view, block)).results[0]
+
+    def copy_invariants(self, b: BodyBuilder) -> None:
+        for role in self.invariant:
+            view = self.l1_view(b, role, None, [b.index(1)], self.args[role].type.element_type)  # type: ignore[attr-defined]
+            source = self.args[role]
+            block = self.l2_block(b, source, [b.index(0)], [b.index(1)])
+            b.add(dma.WaitOp(b.add(dma.CopyOp(block, view)).results[0]))
+        if self.invariant:
+            b.add(pulp.BarrierOp())
+
+    # --------------------------------------------------------------- the loops
+
+    def compute(self, b: BodyBuilder, row: dict[str, SSAValue], slot: SSAValue | None) -> SSAValue:
+        """Barrier (inputs visible to all cores), kernel, barrier (output complete)."""
+        b.add(pulp.BarrierOp())
+        out_view = self.kernel(b, row, slot)
+        b.add(pulp.BarrierOp())
+        return out_view
+
+    def write_back(self, b: BodyBuilder, row: dict[str, SSAValue], out_view: SSAValue) -> SSAValue:
+        """Copies the output tile back after the last reduction slice (else a completed token)."""
+        if "acc" not in self.buffers:
+            return self.copy_output(b, row, out_view)
+        is_last = b.add(arith.CmpiOp(row["last"], b.index(1), "eq")).results[0]
+        then_block, else_block = Block(), Block()
+        then_b = b.child(then_block)
+        then_block.add_op(scf.YieldOp(self.copy_output(then_b, row, out_view)))
+        else_block.add_op(completed := dma.CompletedOp())
+        else_block.add_op(scf.YieldOp(completed.token))
+        return b.add(scf.IfOp(is_last, [dma.TokenType()], [then_block], [else_block])).results[0]
+
+    def simple_loop(self, b: BodyBuilder, n_tiles: int) -> None:
+        """Single buffering: copy in, wait, compute, copy out, wait — tile after tile."""
+        body = Block(arg_types=[IndexType()])
+        lb = b.child(body)
+        row = self.tile_row(lb, body.args[0])
+        for token in self.copy_inputs(lb, row, None):
+            lb.add(dma.WaitOp(token))
+        out_view = self.compute(lb, row, None)
+        lb.add(dma.WaitOp(self.write_back(lb, row, out_view)))
+        lb.add(scf.YieldOp())
+        b.add(scf.ForOp(b.index(0), b.index(n_tiles), b.index(1), [], body))
+
+    def pipelined_loop(self, b: BodyBuilder, n_tiles: int) -> None:
+        """Ping-pong: tile t+1's copies fly while tile t computes; tile t's output while t+1 does."""
+        first = self.copy_inputs(b, self.tile_row(b, b.index(0)), b.index(0))
+        start = b.add(dma.CompletedOp()).results[0]
+        token_types = [dma.TokenType()] * (len(first) + 1)
+        body = Block(arg_types=[IndexType(), *token_types])
+        lb = b.child(body)
+        tile, incoming, previous_out = body.args[0], body.args[1:-1], body.args[-1]
+        slot = lb.binary(arith.RemUIOp, tile, lb.index(2))
+        next_tile = lb.binary(arith.AddiOp, tile, lb.index(1))
+        has_next = lb.add(arith.CmpiOp(next_tile, lb.index(n_tiles), "ult")).results[0]
+        prefetch, none = Block(), Block()
+        pb = lb.child(prefetch)
+        next_slot = pb.binary(arith.SubiOp, pb.index(1), slot)
+        prefetch.add_op(scf.YieldOp(*self.copy_inputs(pb, self.tile_row(pb, next_tile), next_slot)))
+        nothing = [dma.CompletedOp() for _ in first]
+        for op in nothing:
+            none.add_op(op)
+        none.add_op(scf.YieldOp(*(op.token for op in nothing)))
+        issued = lb.add(scf.IfOp(has_next, [dma.TokenType()] * len(first), [prefetch], [none])).results
+        for token in incoming:
+            lb.add(dma.WaitOp(token))
+        row = self.tile_row(lb, tile)
+        out_view = self.compute(lb, row, slot)
+        lb.add(dma.WaitOp(previous_out))  # tile t-1's output went out while tile t computed
+        lb.add(scf.YieldOp(*issued, self.write_back(lb, row, out_view)))
+        loop = b.add(scf.ForOp(b.index(0), b.index(n_tiles), b.index(1), [*first, start], body))
+        b.add(dma.WaitOp(loop.results[-1]))
+
+
+@dataclass(frozen=True)
+class TileLayersPass(ModulePass):
+    """Each `pulp.layer` becomes a tiled cluster function (see the module docstring)."""
+
+    name = "tile-layers"
+
+    double_buffer: bool = True
+    cores: int = 8
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for network in [f for f in op.ops if isinstance(f, func.FuncOp)]:
+            for layer in [o for o in network.walk() if isinstance(o, pulp.LayerOp)]:
+                lowering = LayerLowering(layer, self.double_buffer, self.cores)
+                function = lowering.build()
+                Rewriter.insert_op(lowering.table_global(), InsertPoint.before(network))
+                Rewriter.insert_op(function, InsertPoint.before(network))
+                call = func.CallOp(function.sym_name.data, list(layer.buffers), [])
+                call.location = layer.location
+                Rewriter.replace_op(layer, call)

@@ -45,8 +45,21 @@ def _tile_layers():
     return TileLayersPass
 
 
+def _lower_to_pulp():
+    from dory_mlir.passes.lower_to_pulp import LowerToPulpPass
+
+    return LowerToPulpPass
+
+
+def _pulp_c():
+    from dory_mlir.backend.pulp_c import PulpCTarget
+
+    return PulpCTarget
+
+
 DORY_UNIVERSE = Universe(
     all_dialects={"qnn": _qnn, "dma": _dma, "pulp": _pulp},
     all_passes={"fuse": _fuse, "tile": _tile, "bufferize-network": _bufferize_network,
-                "tile-layers": _tile_layers},
+                "tile-layers": _tile_layers, "lower-to-pulp": _lower_to_pulp},
+    all_targets={"pulp-c": _pulp_c},
 )

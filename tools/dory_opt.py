@@ -92,8 +92,21 @@ class DoryOptMain(xDSLOptMain):
             self.args.passes = with_tile_report(self.args.passes, self.args.tile_report)
         super().setup_pipeline()
 
+    def writes_directory(self) -> bool:
+        """`-t pulp-c -o DIR` writes an application into DIR, not a file."""
+        return self.args.target.split("{")[0] == "pulp-c"
+
     def prepare_output(self) -> IO[str]:
-        return sys.stdout if self.args.output_file is None else _DeferredOutput()
+        return sys.stdout if self.args.output_file is None or self.writes_directory() else _DeferredOutput()
+
+    def output_resulting_program(self, prog: ModuleOp) -> str:
+        if self.writes_directory():
+            from dory_mlir.backend.pulp_c import PulpCTarget
+
+            output = io.StringIO()
+            PulpCTarget(output_dir=self.args.output_file or "out").emit(self.ctx, prog, output)
+            return output.getvalue()
+        return super().output_resulting_program(prog)
 
     def run(self) -> None:
         if self.args.input_file is not None and self.args.frontend is None:

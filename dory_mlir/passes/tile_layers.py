@@ -40,6 +40,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
+from xdsl.transforms.dead_code_elimination import dce
 
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import dma, pulp
@@ -167,6 +168,19 @@ class BodyBuilder:
         return BodyBuilder(block)
 
 
+class TileRow(dict):
+    """Columns of one tile's table row as index values, loaded on first use."""
+
+    def __init__(self, b: BodyBuilder, table: SSAValue, tile: SSAValue):
+        super().__init__()
+        self.b, self.table, self.tile = b, table, tile
+
+    def __missing__(self, name: str) -> SSAValue:
+        loaded = self.b.add(memref.LoadOp.get(self.table, [self.tile, self.b.index(COL[name])])).results[0]
+        self[name] = self.b.add(arith.IndexCastOp(loaded, IndexType())).results[0]
+        return self[name]
+
+
 @dataclass
 class LayerLowering:
     """Builds the tiled function of one `pulp.layer`."""
@@ -290,13 +304,9 @@ class LayerLowering:
 
     # --------------------------------------------------------------- per-tile pieces
 
-    def tile_row(self, b: BodyBuilder, tile: SSAValue) -> dict[str, SSAValue]:
-        """The table row of tile `tile` as index values."""
-        row = {}
-        for name, column in COL.items():
-            loaded = b.add(memref.LoadOp.get(self.table_value, [tile, b.index(column)])).results[0]
-            row[name] = b.add(arith.IndexCastOp(loaded, IndexType())).results[0]
-        return row
+    def tile_row(self, b: BodyBuilder, tile: SSAValue) -> TileRow:
+        """The table row of tile `tile`; each column is loaded where it is first used."""
+        return TileRow(b, self.table_value, tile)
 
     def l1_view(self, b: BodyBuilder, role: str, slot: SSAValue | None, sizes: list[SSAValue], element: Attribute) -> SSAValue:
         buffer, size = self.buffers[role]
@@ -315,7 +325,7 @@ class LayerLowering:
         op = memref.SubviewOp.get(source, offsets, sizes, [1] * len(shape), result)
         return b.add(op).results[0]
 
-    def input_regions(self, b: BodyBuilder, row: dict[str, SSAValue]) -> dict[str, tuple[list[SSAValue], list[SSAValue]]]:
+    def input_regions(self, b: BodyBuilder, row: TileRow) -> dict[str, tuple[list[SSAValue], list[SSAValue]]]:
         """(offsets, sizes) in L2 of the blocks each input role of a tile needs."""
         g, r = self.geometry, row
         regions: dict[str, tuple[list[SSAValue], list[SSAValue]]] = {}
@@ -474,3 +484,4 @@ class TileLayersPass(ModulePass):
                 call = func.CallOp(function.sym_name.data, list(layer.buffers), [])
                 call.location = layer.location
                 Rewriter.replace_op(layer, call)
+        dce(op)  # the table columns and index constants a tile does not use

@@ -1,0 +1,26 @@
+"""`lower-to-pulp`: the tiled network down to memrefs, tile loops, DMA and kernel calls.
+
+Composes `bufferize-network` (tensors → memrefs in L2/L3 per the L2 plan, layers →
+`pulp.layer`) and `tile-layers` (each layer → a cluster function with its tile loop).
+"""
+
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass
+
+from dory_mlir.passes.bufferize_network import BufferizeNetworkPass
+from dory_mlir.passes.tile_layers import TileLayersPass
+
+
+@dataclass(frozen=True)
+class LowerToPulpPass(ModulePass):
+    name = "lower-to-pulp"
+
+    double_buffer: bool = True
+    cores: int = 8
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        BufferizeNetworkPass().apply(ctx, op)
+        TileLayersPass(self.double_buffer, self.cores).apply(ctx, op)

@@ -1,0 +1,36 @@
+/*
+ * dory-mlir DMA helper: the `dma.copy` of the IR (a 1-, 2- or 3-D block, strided on the
+ * L2 side, dense on the L1 side) on the PMSIS cluster DMA, and L3 <-> L2 copies through
+ * the cluster RAM API. One copy is one token (`dory_dma_t`); `dory_dma_wait` completes it.
+ *
+ * A block whose rows are contiguous runs as one 1-D or 2-D transfer. A 3-D block whose
+ * rows are not contiguous (channels and columns both tiled) is one 2-D transfer per row:
+ * all rows but the last complete before the call returns, the last flies.
+ */
+#ifndef DORY_DMA_H
+#define DORY_DMA_H
+
+#include <stdint.h>
+
+#include "pmsis.h"
+
+typedef struct {
+    int kind;                 /* 0: completed, 1: cluster DMA, 2: RAM read (L3 -> L2), 3: RAM write */
+    pi_cl_dma_cmd_t cmd;
+    pi_cl_ram_req_t req;
+} dory_dma_t;
+
+/* A token of no transfer. */
+void dory_dma_done(dory_dma_t *token);
+
+/* Copies a block of d0 x d1 x d2 elements of `elem` bytes between L2 (`ext`, strides
+ * ext_s0, ext_s1 in elements, innermost stride 1) and dense L1 (`loc`). */
+void dory_dma_copy(void *ext, void *loc, int d0, int d1, int d2, int ext_s0, int ext_s1, int elem,
+                   pi_cl_dma_dir_e dir, dory_dma_t *token);
+
+/* L3 (`ram_addr`) <-> L2 (`l2`) copy of `bytes`, from the cluster. */
+void dory_ram_copy(struct pi_device *ram, uint32_t ram_addr, void *l2, int bytes, int to_l2, dory_dma_t *token);
+
+void dory_dma_wait(dory_dma_t *token);
+
+#endif

@@ -39,7 +39,7 @@ func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> {
 // The first tile's copies before the loop:
 // CHECK:        [[IN0:%.*]] = dma.copy {{%.*}}, %in_tile : memref<?x?x?xui8, strided<[128, 8, 1], offset: ?>, "L2"> to memref<?x?x?xui8, "L1">
 // CHECK:        [[NONE:%.*]] = dma.completed
-// CHECK-NEXT:   {{.*}} = scf.for [[T:%.*]] = {{%.*}} to {{%.*}} step {{%.*}} iter_args([[IN:%.*]] = [[IN0]], {{.*}}, [[PREV:%.*]] = [[NONE]]) -> (!dma.token, !dma.token, !dma.token, !dma.token, !dma.token) {
+// CHECK:        {{.*}} = scf.for [[T:%.*]] = {{%.*}} to {{%.*}} step {{%.*}} iter_args([[IN:%.*]] = [[IN0]], {{.*}}, [[PREV:%.*]] = [[NONE]]) -> (!dma.token, !dma.token, !dma.token, !dma.token, !dma.token) {
 // CHECK:          [[SLOT:%.*]] = arith.remui [[T]], {{%.*}} : index
 // CHECK:          [[NEXT:%.*]] = arith.addi [[T]], {{%.*}} : index
 // CHECK:          [[HAS_NEXT:%.*]] = arith.cmpi ult, [[NEXT]], {{%.*}} : index

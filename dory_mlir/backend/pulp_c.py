@@ -431,12 +431,19 @@ class Application:
         for layer in layers:
             body += self.cluster_function(layer)
         body += self.network_function(network)
+        plan = network.attributes.get("l2_plan")
+        budgets = ""
+        if plan is not None:
+            l1 = plan.data["l1_budget"].value.data  # type: ignore[attr-defined]
+            io = sum(-(-size // 8) * 8 for _, size in self.io)
+            l2 = plan.data["l2_budget"].value.data + io  # type: ignore[attr-defined]
+            budgets = f"-DDORY_L1_SIZE={l1} -DDORY_L2_SIZE={l2}"
         return {
             "network.h": NETWORK_H,
             "network.c": self.network_c(body),
             "main.c": MAIN_C,
             "Makefile": MAKEFILE,
-            "Makefile.host": MAKEFILE_HOST,
+            "Makefile.host": MAKEFILE_HOST.replace("@BUDGETS@", budgets),
         }
 
     def network_c(self, body: list[str]) -> str:
@@ -670,12 +677,15 @@ include $(RULES_DIR)/pmsis_rules.mk
 """
 
 MAKEFILE_HOST = """# Host build with the project's PMSIS runtime: make -f Makefile.host && ./network
+# The runtime's L1 and L2 arenas have the sizes the tiler planned for (L1 without the
+# cluster stacks, L2 without the code-reserved space, plus the network's input/output).
 CC ?= gcc
 CFLAGS ?= -std=c11 -O2 -Wall -Wextra -Werror
+BUDGETS = @BUDGETS@
 SRCS = main.c network.c $(wildcard runtime/kernels/*.c) runtime/dma/dory_dma.c runtime/host/pmsis_host.c
 
 network: $(SRCS)
-\t$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -pthread -DDORY_HOST -Iruntime/host -Iruntime/include -o $@ $(SRCS)
+\t$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(BUDGETS) -pthread -DDORY_HOST -Iruntime/host -Iruntime/include -o $@ $(SRCS)
 """
 
 

@@ -272,6 +272,28 @@ class NetworkBuilder:
             operands=[value], result_types=[flat_ty], properties={"reassociation": reassociation}
         )).results[0]
 
+    def stage_weights(self, layer: qnn.LayerOp, output: SSAValue) -> dict[str, SSAValue]:
+        """Weights the plan keeps in L3 and copies whole per layer: copied into the layer's L2
+        buffer right before it runs."""
+        tiling = layer.attributes[TILING]
+        assert isinstance(tiling, DictionaryAttr)
+        if tiling.data["weights"].data != "L3":  # type: ignore[attr-defined]
+            return {}
+        arena = output.owner.source if isinstance(output.owner, memref.ViewOp) else None
+        if arena is None:
+            arena = next(op.results[0] for op in self.ops if isinstance(op, memref.AllocOp))
+        offset = self.offsets[f"layer {layer.index.value.data} weights"]
+        staged = {}
+        for role, value in self.constants(layer):
+            source = self.constant_global(layer, role, value)
+            ty = source.type
+            assert isinstance(ty, MemRefType)
+            view = self.view(arena, offset, MemRefType(ty.element_type, ty.get_shape(), NoneAttr(), StringAttr("L2")))
+            self.emit(dma.WaitOp(self.emit(dma.CopyOp(self.flat(source), self.flat(view))).results[0]))
+            staged[role] = view
+            offset += -(-self._bytes(ty) // ALIGN) * ALIGN
+        return staged
+
     @staticmethod
     def _bytes(ty: MemRefType) -> int:
         return int(np.prod(ty.get_shape())) * ty.element_type.width.data // 8  # type: ignore[attr-defined]
@@ -284,8 +306,9 @@ class NetworkBuilder:
             roles["a"], roles["b"] = buffers[activations[0]], buffers[activations[1]]
         else:
             roles["in"] = buffers[activations[0]]
+        staged = self.stage_weights(layer, buffers[layer.output])
         for role, value in self.constants(layer):
-            roles[role] = resident.get((index, role)) or self.constant_global(layer, role, value)
+            roles[role] = resident.get((index, role)) or staged.get(role) or self.constant_global(layer, role, value)
         roles["out"] = buffers[layer.output]
         op = pulp.LayerOp(index, KERNEL_OF[layer.kind()], roles, layer_params(layer))
         op.location = layer.location

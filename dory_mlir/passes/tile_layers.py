@@ -196,18 +196,33 @@ class LayerLowering:
             raise DoryError("tile-layers needs the tile pass's decisions", op_where(self.layer))
         self.tiling = tiling
         streamed = tiling.data["streamed"]
-        if (isinstance(streamed, ArrayAttr) and streamed.data) or tiling.data["weights"].data in ("L3", "L3-stream"):  # type: ignore[attr-defined]
-            raise DoryError("tile-layers does not lower layers with weights or activations in L3 yet", op_where(self.layer))
+        if (isinstance(streamed, ArrayAttr) and streamed.data) or tiling.data["weights"].data == "L3-stream":  # type: ignore[attr-defined]
+            raise DoryError("tile-layers does not lower activations streamed from L3 or weights streamed in "
+                            "slices yet", op_where(self.layer))
         self.geometry = LayerGeometry.of(self.layer)
         self.l1_tile = _ints(tiling.data["l1_tile"])
         self.table = tile_table(self.geometry, self.l1_tile)
         self.roles = [r.data for r in self.layer.roles.data]
         self.index = self.layer.index.value.data
-        # Per-tensor constants (one value) are the same for every tile: copied into L1 once.
-        self.invariant = [r for r in ("bias", "mul", "add") if r in self.roles and _shape(self.layer.buffer(r))[0] == 1
-                          and self.geometry.c_out > 1]  # type: ignore[arg-type]
+        self.invariant = self.tile_invariant_roles()
 
     # --------------------------------------------------------------- L1 buffers
+
+    def tile_invariant_roles(self) -> list[str]:
+        """Roles whose L1 tile is the same for every tile: one slot, copied once before the
+        loop (as the tiling model counts them: single-buffered when there is one tile)."""
+        columns = {"in": ("ih0", "ihn", "iw0", "iwn", "ci0", "cin"), "a": ("h0", "hn", "w0", "wn", "co0", "con"),
+                   "weights": ("co0", "con", "ci0", "cin"), "out": ("h0", "hn", "w0", "wn", "co0", "con")}
+        columns["b"] = columns["a"]
+        invariant = []
+        for role in self.roles:
+            if role in ("bias", "mul", "add"):
+                constant = _shape(self.layer.buffer(role))[0] == 1 or len(set(self.table[:, COL["co0"]])) == 1  # type: ignore[arg-type]
+            else:
+                constant = all(len(set(self.table[:, COL[c]])) == 1 for c in columns[role])
+            if constant:
+                invariant.append(role)
+        return invariant
 
     def l1_sizes(self) -> dict[str, int]:
         """Bytes of one slot of each L1 buffer: the largest tile of each role."""
@@ -227,7 +242,7 @@ class LayerLowering:
         for role in ("bias", "mul", "add"):
             value = self.layer.buffer(role)
             if value is not None:
-                sizes[role] = _aligned((1 if role in self.invariant else max_co) * _elem_bytes(value))
+                sizes[role] = _aligned(min(_shape(value)[0], max_co) * _elem_bytes(value))
         if g.splits_reduction and (tab[:, c["cin"]] < g.c_in).any():
             sizes["acc"] = _aligned(int((tab[:, c["hn"]] * tab[:, c["wn"]] * tab[:, c["con"]]).max()) * 4)
         if g.kernel == "dory_conv2d":
@@ -261,7 +276,8 @@ class LayerLowering:
         self.weights_3d = self.weights_view(b)
         self.copy_invariants(b)
         n_tiles = len(self.table)
-        if self.double_buffer:
+        per_tile = [r for r in self.roles if r not in self.invariant and r != "out"]
+        if self.double_buffer and per_tile:
             self.pipelined_loop(b, n_tiles)
         else:
             self.simple_loop(b, n_tiles)
@@ -347,13 +363,19 @@ class LayerLowering:
             else:
                 regions["weights"] = ([r["co0"], r["ci0"]], [r["con"], r["cin"]])
         for role in ("bias", "mul", "add"):
-            if role in self.buffers and role not in self.invariant:
-                regions[role] = ([r["co0"]], [r["con"]])
+            if role in self.buffers:
+                per_tensor = _shape(self.args[role])[0] == 1
+                regions[role] = ([b.index(0)], [b.index(1)]) if per_tensor else ([r["co0"]], [r["con"]])
         return regions
 
-    def copy_inputs(self, b: BodyBuilder, row: dict[str, SSAValue], slot: SSAValue | None) -> list[SSAValue]:
+    def copy_inputs(self, b: BodyBuilder, row: dict[str, SSAValue], slot: SSAValue | None,
+                    invariant: bool = False) -> list[SSAValue]:
+        """Copies the inputs of a tile that change from tile to tile (or, with `invariant`,
+        those that do not: once, before the loop)."""
         tokens = []
         for role, (offsets, sizes) in self.input_regions(b, row).items():
+            if (role in self.invariant) != invariant:
+                continue
             source = self.weights_3d if role == "weights" else self.args[role]
             assert source is not None
             block = self.l2_block(b, source, offsets, sizes)
@@ -371,8 +393,6 @@ class LayerLowering:
         out_element = self.args["out"].type.element_type  # type: ignore[attr-defined]
         out_sizes = [r["con"]] if len(_shape(self.args["out"])) == 1 else [r["hn"], r["wn"], r["con"]]
         buffers["out"] = self.l1_view(b, "out", slot, out_sizes, out_element)
-        for role in self.invariant:
-            buffers[role] = self.l1_view(b, role, None, [b.index(1)], self.args[role].type.element_type)  # type: ignore[attr-defined]
         if "acc" in self.buffers:
             buffers["acc"] = self.l1_view(b, "acc", None, out_sizes, i32)
         if "im2col" in self.buffers:
@@ -394,13 +414,9 @@ class LayerLowering:
         return b.add(dma.CopyOp(out_view, block)).results[0]
 
     def copy_invariants(self, b: BodyBuilder) -> None:
-        for role in self.invariant:
-            view = self.l1_view(b, role, None, [b.index(1)], self.args[role].type.element_type)  # type: ignore[attr-defined]
-            source = self.args[role]
-            block = self.l2_block(b, source, [b.index(0)], [b.index(1)])
-            b.add(dma.WaitOp(b.add(dma.CopyOp(block, view)).results[0]))
-        if self.invariant:
-            b.add(pulp.BarrierOp())
+        tokens = self.copy_inputs(b, self.tile_row(b, b.index(0)), None, invariant=True)
+        for token in tokens:
+            b.add(dma.WaitOp(token))
 
     # --------------------------------------------------------------- the loops
 

@@ -60,8 +60,11 @@ func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> {
 // CHECK-NEXT:   "memref.copy"(%layer6, %{{.*}})
 // CHECK-NEXT:   memref.dealloc %l2_arena : memref<14400xi8, "L2">
 
-// With weights in L3 they stay there; activations the plan streams get L3 buffers.
+// With weights in L3 each layer copies its own into its L2 buffer right before it runs;
+// activations the plan streams get L3 buffers.
 // L3:         %l2_arena = memref.alloc() {alignment = 4 : i64} : memref<5904xi8, "L2">
 // L3:         %layer0 = memref.alloc() {alignment = 4 : i64} : memref<16x16x16xui8, "L3">
-// L3-NEXT:    [[W:%.*]] = memref.get_global @layer0_weights : memref<16x3x3x8xsi8, "L3">
+// L3-NEXT:    [[WG:%.*]] = memref.get_global @layer0_weights : memref<16x3x3x8xsi8, "L3">
+// L3:         [[W:%.*]] = memref.view %l2_arena[{{%.*}}][] : memref<5904xi8, "L2"> to memref<16x3x3x8xsi8, "L2">
+// L3:         dma.copy {{%.*}}, {{%.*}} : memref<1152xsi8, "L3"> to memref<1152xsi8, "L2">
 // L3:         pulp.layer 0 "dory_conv2d" ({{%.*}}, [[W]], {{%.*}}, {{%.*}}, %layer0)

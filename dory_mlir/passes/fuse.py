@@ -3,7 +3,8 @@
 A layer is one conv, linear, pool or add op (the anchor) with the `qnn.requant` chain
 that consumes its result; a zero `qnn.pad` in front of convolutions is folded into
 their padding first. Layers are numbered in network order, so `qnn.layer N` is the
-golden `out_layerN`. Running the pass again changes nothing.
+golden `out_layerN`. A power-of-two division right after an add folds into the add's
+per-input shifts when that is exact. Running the pass again changes nothing.
 """
 
 from dataclasses import dataclass
@@ -42,6 +43,54 @@ def fold_pads(block: Block) -> None:
             folded.location = conv.location
             Rewriter.replace_op(conv, folded)
         Rewriter.erase_op(pad)
+
+
+def _is_scalar(value: SSAValue, expected: int) -> bool:
+    owner = value.owner
+    if not isinstance(owner, qnn.ConstantOp) or qnn.shape_of(value) != (1,):
+        return False
+    from dory_mlir.golden.interpreter import constant_array
+
+    return int(constant_array(owner)[0]) == expected
+
+
+def fold_shift_into_add(block: Block) -> None:
+    """`requant(add(a, b), /2^s)` → add with per-input shifts, when exact.
+
+    floor((m_a·a + m_b·b) / 2^s) = floor(m_a·a / 2^s) + (m_b / 2^s)·b whenever 2^s divides
+    m_b (and a_b); NEMO writes such adds (TCN), and the kernels requantize once per layer.
+    The requant must be a plain floor division by a power of two whose clip cannot bind.
+    """
+    for add in [op for op in block.ops if isinstance(op, qnn.AddOp)]:
+        uses = list(add.output.uses)
+        if len(uses) != 1 or not isinstance(rq := uses[0].operation, qnn.RequantOp):
+            continue
+        shift = rq.shift()
+        if (shift is None or rq.scale.value.data != 1 or rq.rounding.data != qnn.Rounding.FLOOR
+                or not _is_scalar(rq.mul, 1) or not _is_scalar(rq.add, 0) or any(add.shift.get_values())
+                or not list(rq.output.uses) or not isinstance(list(rq.output.uses)[0].operation, qnn.RequantOp)):
+            continue
+        muls, adds = list(add.mul.get_values()), list(add.add.get_values())
+        divisor = 1 << shift
+        exact = [m % divisor == 0 and a % divisor == 0 for m, a in zip(muls, adds, strict=True)]
+        if sum(not e for e in exact) > 1:
+            continue
+        bounds = []
+        for value, m, a in zip(add.operands, muls, adds, strict=True):
+            lo, hi = qnn.int_range(qnn.element_type(value))
+            bounds.append(sorted((lo * m + a, hi * m + a)))
+        total_lo, total_hi = sum(b[0] for b in bounds) >> shift, sum(b[1] for b in bounds) >> shift
+        if total_lo < rq.min.value.data or total_hi > rq.max.value.data:
+            continue  # the clip may bind: not an exact rewrite
+        new_mul = [m // divisor if e else m for m, e in zip(muls, exact, strict=True)]
+        new_add = [a // divisor if e else a for a, e in zip(adds, exact, strict=True)]
+        new_shift = [0 if e else shift for e in exact]
+        folded = qnn.AddOp(add.lhs, add.rhs, add.output.type, new_mul, new_add, new_shift)
+        folded.location = add.location
+        Rewriter.insert_op(folded, InsertPoint.before(add))
+        rq.output.replace_all_uses_with(folded.output)
+        Rewriter.erase_op(rq)
+        Rewriter.erase_op(add)
 
 
 def layer_group(anchor: Operation) -> list[Operation]:
@@ -97,6 +146,7 @@ def hoist_constants(block: Block) -> None:
 def fuse_block(block: Block) -> None:
     hoist_constants(block)
     fold_pads(block)
+    fold_shift_into_add(block)
     for op in list(block.ops):
         if isinstance(op, ANCHORS):
             wrap_layer(layer_group(op))

@@ -9,6 +9,9 @@
  *            (`wide`) arithmetic; mul/add are per channel or one value (per tensor).
  *   add:     sum = floor((a * m0 + a0) >> s0) + floor((b * m1 + a1) >> s1), then requant.
  *   max pool: padding never wins; sum pool: window sum with zero padding, then requant.
+ *   The requant is exact in its stated width: `wide` = 0 computes in 32 bits, which the qnn
+ *   semantics guarantee is enough for both intermediates (acc*mul + add and its product with
+ *   scale); `wide` = 1 in 64 bits. mul == NULL means 1 and add == NULL means 0.
  *
  * Memory layout of a tile (all dense, row-major):
  *   activations [h][w][c]; conv weights [co][kh][kw][ci]; depthwise weights [c][kh][kw];
@@ -17,6 +20,12 @@
  *   the weights of the tile are then [co][kh][kw][ci_slice], and `acc` holds int32
  *   partial sums [h][w][co] across slices (first slice initializes with the bias,
  *   last slice requantizes into `out`).
+ *
+ * Build: every .c file of dory_mlir/runtime/kernels; they include "pmsis.h" (pi_core_id) and use
+ * NUM_CORES (default 8). Portable C11 by default; the PULP SIMD code path (4-way int8 dot
+ * products with __builtin_pulp_sdotsp4 / __builtin_pulp_sdotusp4) with -DDORY_PULP_SIMD, or
+ * by itself on RISC-V when __PULP_SIMD__ or the SDK's ARCHI_CORE_HAS_PULPV2 is defined;
+ * -DDORY_NO_SIMD forces portable C.
  */
 #ifndef DORY_KERNELS_H
 #define DORY_KERNELS_H
@@ -33,7 +42,9 @@ typedef struct {
     uint8_t const_bits;       /* 32 or 64 */
     uint8_t wide;             /* 1: 64-bit intermediate, 0: 32-bit */
     uint8_t trunc;            /* 1: round toward zero, 0: floor */
-    int8_t shift;             /* log2(divisor) when divisor is a power of two, else -1 */
+    int8_t shift;             /* log2(divisor) when divisor is a power of two, else -1
+                                 (the shift is used when it is at most 31 (32-bit) / 62
+                                 (64-bit); the division by divisor otherwise) */
     int64_t scale;
     int64_t divisor;          /* > 0 */
     int32_t min, max;
@@ -54,7 +65,8 @@ typedef struct {
     const dory_requant_t *rq; /* NULL: out is DORY_I32 accumulators */
     void *out;                /* [out_h][out_w][out_c], out_type */
     dory_dtype_t out_type;
-    int8_t *im2col;           /* scratch: 2 * NUM_CORES * kh * kw * in_c bytes (conv), NUM_CORES * in_h * kw (depthwise) */
+    int8_t *im2col;           /* scratch: 2 * NUM_CORES * kh * kw * in_c bytes (conv), NUM_CORES * in_h * kw
+                                 (depthwise), unused (NULL) for pointwise; core k uses the k-th part */
 } dory_conv_t;
 
 typedef struct {
@@ -77,7 +89,7 @@ typedef struct {
     uint16_t out_h, out_w;
     uint8_t kh, kw, sh, sw;
     uint8_t pad_t, pad_l, pad_b, pad_r;
-    const dory_requant_t *rq; /* sum pool only (NULL for max pool) */
+    const dory_requant_t *rq; /* sum pool only (NULL for max pool; NULL for sum pool: out is DORY_I32) */
     void *out;
     dory_dtype_t out_type;
 } dory_pool_t;
@@ -91,13 +103,18 @@ typedef struct {
     const dory_requant_t *rq; /* NULL: out is DORY_I32 sums */
     void *out;
     dory_dtype_t out_type;
-} dory_add_t;
+} dory_add_t;                 /* out: the requant of the sum (channel c = the element's channel) */
 
 /* Each function is called by all cores of the team with the same arguments; each core
- * computes its share and returns (the caller places the barrier after it). */
+ * computes its share and returns (the caller places the barrier after it). There is no
+ * synchronization inside; a core writes only its own outputs (and partial sums, and its own
+ * part of the im2col scratch). The shares (contiguous chunks by pi_core_id()):
+ *   conv2d / pointwise / pools / add: output pixels, row-major over out_h * out_w (whole rows
+ *     when the chunk is a multiple of out_w, still balanced when out_h < NUM_CORES);
+ *   depthwise: (channel, output column) pairs; linear: output channels. */
 void dory_conv2d(const dory_conv_t *p);      /* im2col + 4x2-blocked matrix product */
-void dory_pointwise(const dory_conv_t *p);   /* 1x1, no im2col */
-void dory_depthwise(const dory_conv_t *p);
+void dory_pointwise(const dory_conv_t *p);   /* 1x1 (kh = kw = 1, any stride / padding), no im2col */
+void dory_depthwise(const dory_conv_t *p);   /* in_c == out_c, weights [c][kh][kw] */
 void dory_linear(const dory_linear_t *p);
 void dory_maxpool(const dory_pool_t *p);
 void dory_sumpool(const dory_pool_t *p);

@@ -1,0 +1,877 @@
+"""The C kernel library (dory_mlir/runtime/kernels) is bit-exact with the golden model.
+
+The kernels are compiled with gcc into shared libraries (once per session) together with
+`tests/kernels/shim.c`, which provides `pi_core_id()` from a global variable and runs a
+kernel once per core id; kernels have no synchronization inside, so running the cores one
+after the other -- here in a random order -- is a faithful schedule. Every random
+configuration (seeded) is run on each library variant:
+
+- `cores8`: NUM_CORES=8, portable C;
+- `cores1`: NUM_CORES=1, portable C;
+- `simd8`:  NUM_CORES=8, the PULP SIMD code path (`-DDORY_PULP_SIMD`), with the two PULP
+  builtins it uses defined in C by `tests/kernels/pulp_builtins.{h,c}`.
+
+The expected values come from the golden model itself: the `qnn` op of the layer is built
+(and verified) and evaluated by `dory_mlir.golden.interpreter.QnnFunctions`, NCHW, then
+converted to the kernels' HWC layout. The golden model raises when an int32 accumulator or
+a requant intermediate leaves its declared width, so every generated configuration is a
+legal one (in particular the 32-bit requants really fit 32 bits).
+
+A subset runs once more in a subprocess against a library built with
+`-fsanitize=address,undefined` (this file run as a script), and the sources are compiled
+with `-Wall -Wextra -Werror` in several configurations (-O0, -O3, pedantic C11, PULP SIMD).
+Where the Debian RISC-V toolchain and qemu are installed, a subset also runs as 32-bit
+RISC-V code under qemu-system-riscv32 (test_rv32_qemu).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+from xdsl.dialects.builtin import IntegerType, Signedness, TensorType
+from xdsl.utils.test_value import create_ssa_value
+
+from dory_mlir.dialects import qnn
+from dory_mlir.golden.interpreter import QnnFunctions
+
+REPO = Path(__file__).resolve().parents[1]
+KERNELS = REPO / "dory_mlir" / "runtime" / "kernels"
+INCLUDE = REPO / "dory_mlir" / "runtime" / "include"
+SHIM = REPO / "tests" / "kernels"
+SOURCES = sorted(KERNELS.glob("*.c"))
+
+WARNINGS = ["-std=c11", "-Wall", "-Wextra", "-Werror"]
+PULP_SIMD = ["-DDORY_PULP_SIMD", "-include", str(SHIM / "pulp_builtins.h")]  # + pulp_builtins.c
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
+
+U8, I8, I32 = 0, 1, 2  # dory_dtype_t
+NP_TYPE = {U8: np.uint8, I8: np.int8, I32: np.int32}
+RANGE = {U8: (0, 255), I8: (-128, 127), I32: (-(2**31), 2**31 - 1)}
+K_CONV2D, K_POINTWISE, K_DEPTHWISE, K_LINEAR, K_MAXPOOL, K_SUMPOOL, K_ADD = range(7)
+
+# ----------------------------------------------------------------------------- C structs (ctypes mirrors)
+
+u8, i8, u16, i32, i64, ptr, enum = (ctypes.c_uint8, ctypes.c_int8, ctypes.c_uint16, ctypes.c_int32,
+                                    ctypes.c_int64, ctypes.c_void_p, ctypes.c_int)
+
+
+class Requant(ctypes.Structure):
+    _fields_ = [("mul", ptr), ("add", ptr), ("mul_per_channel", u8), ("add_per_channel", u8),
+                ("const_bits", u8), ("wide", u8), ("trunc", u8), ("shift", i8), ("scale", i64),
+                ("divisor", i64), ("min", i32), ("max", i32)]
+
+
+class Conv(ctypes.Structure):
+    _fields_ = [("in_", ptr), ("in_type", enum), ("in_h", u16), ("in_w", u16), ("in_c", u16),
+                ("weights", ptr), ("bias", ptr), ("out_h", u16), ("out_w", u16), ("out_c", u16),
+                ("kh", u8), ("kw", u8), ("sh", u8), ("sw", u8), ("dh", u8), ("dw", u8),
+                ("pad_t", u8), ("pad_l", u8), ("pad_b", u8), ("pad_r", u8), ("acc", ptr),
+                ("first_slice", u8), ("last_slice", u8), ("rq", ptr), ("out", ptr),
+                ("out_type", enum), ("im2col", ptr)]
+
+
+class Linear(ctypes.Structure):
+    _fields_ = [("in_", ptr), ("in_type", enum), ("in_c", u16), ("out_c", u16), ("weights", ptr),
+                ("bias", ptr), ("acc", ptr), ("first_slice", u8), ("last_slice", u8), ("rq", ptr),
+                ("out", ptr), ("out_type", enum)]
+
+
+class Pool(ctypes.Structure):
+    _fields_ = [("in_", ptr), ("in_type", enum), ("in_h", u16), ("in_w", u16), ("c", u16),
+                ("out_h", u16), ("out_w", u16), ("kh", u8), ("kw", u8), ("sh", u8), ("sw", u8),
+                ("pad_t", u8), ("pad_l", u8), ("pad_b", u8), ("pad_r", u8), ("rq", ptr),
+                ("out", ptr), ("out_type", enum)]
+
+
+class Add(ctypes.Structure):
+    _fields_ = [("a", ptr), ("b", ptr), ("a_type", enum), ("b_type", enum), ("h", u16), ("w", u16),
+                ("c", u16), ("mul", i32 * 2), ("add", i32 * 2), ("shift", u8 * 2), ("rq", ptr),
+                ("out", ptr), ("out_type", enum)]
+
+
+def expected_layout() -> list[int]:
+    """sizeof and every field offset, in the order of dory_test_layout() in the shim."""
+    layout = []
+    for struct in (Requant, Conv, Linear, Pool, Add):
+        layout.append(ctypes.sizeof(struct))
+        layout += [getattr(struct, name).offset for name, _ in struct._fields_]
+    return layout
+
+
+def address(array: np.ndarray | None) -> int | None:
+    return None if array is None else array.ctypes.data
+
+
+# ----------------------------------------------------------------------------- building the libraries
+
+
+def compile_library(out: Path, num_cores: int, extra: list[str] = (), opt: str = "-O2") -> Path:
+    """The kernels + the shim (+ the host PULP builtins for the SIMD code path) as a shared library."""
+    shim = [SHIM / "shim.c"] + ([SHIM / "pulp_builtins.c"] if "-DDORY_PULP_SIMD" in extra else [])
+    cmd = ["gcc", *WARNINGS, opt, "-fPIC", "-shared", f"-DNUM_CORES={num_cores}", *extra,
+           f"-I{SHIM}", f"-I{INCLUDE}", *map(str, SOURCES + shim), "-o", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(cmd)}\n{done.stderr}")
+    return out
+
+
+class KernelLib:
+    """One build of the kernel library, loaded with ctypes."""
+
+    def __init__(self, name: str, path: Path):
+        self.name = name
+        self.dll = ctypes.CDLL(str(path))
+        self.cores = self.dll.dory_test_num_cores()
+        self.dll.dory_test_run.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int), ctypes.c_int]
+        self.dll.dory_test_layout.argtypes = [ctypes.POINTER(ctypes.c_size_t)]
+        self.dll.dory_requant.argtypes = [ctypes.POINTER(Requant), ctypes.c_int32, ctypes.c_int]
+        self.dll.dory_requant.restype = ctypes.c_int32
+        layout = (ctypes.c_size_t * 256)()
+        n = self.dll.dory_test_layout(layout)
+        assert list(layout[:n]) == expected_layout(), "ctypes mirrors differ from dory_kernels.h"
+
+    only: int | None = None  # run only this core (the share checks)
+
+    def run(self, kernel: int, params: ctypes.Structure, rng: np.random.Generator) -> None:
+        """All cores, in a random order, with the same arguments (or only core `self.only`)."""
+        order = rng.permutation(self.cores) if self.only is None else [self.only]
+        c_order = (ctypes.c_int * len(order))(*map(int, order))
+        scratch = self.scratch_parts(kernel, params)
+        before = ctypes.string_at(params.im2col, scratch * self.cores) if scratch else b""
+        assert self.dll.dory_test_run(kernel, ctypes.addressof(params), c_order, len(order)) == 0
+        if scratch and self.only is not None:  # a core writes only its own part of the scratch
+            after = ctypes.string_at(params.im2col, scratch * self.cores)
+            own = slice(self.only * scratch, (self.only + 1) * scratch)
+            assert before[: own.start] == after[: own.start] and before[own.stop:] == after[own.stop:], \
+                f"core {self.only} wrote outside its part of the im2col scratch"
+
+    @staticmethod
+    def scratch_parts(kernel: int, params: ctypes.Structure) -> int:
+        """Bytes of one core's part of the im2col scratch."""
+        if kernel == K_CONV2D:
+            return 2 * params.kh * params.kw * params.in_c
+        if kernel == K_DEPTHWISE:
+            return params.in_h * params.kw
+        return 0
+
+
+VARIANTS = {"cores8": (8, []), "cores1": (1, []), "simd8": (8, PULP_SIMD)}
+
+
+@pytest.fixture(scope="session")
+def libs(tmp_path_factory) -> list[KernelLib]:
+    root = tmp_path_factory.mktemp("kernels")
+    with ThreadPoolExecutor(len(VARIANTS)) as pool:
+        paths = dict(zip(VARIANTS, pool.map(lambda item: compile_library(root / f"lib{item[0]}.so", *item[1]),
+                                            VARIANTS.items())))
+    return [KernelLib(name, path) for name, path in paths.items()]
+
+
+# ----------------------------------------------------------------------------- golden model helpers
+
+GOLDEN = QnnFunctions()
+
+
+def int_type(kind: int | str) -> IntegerType:
+    if kind == U8:
+        return IntegerType(8, Signedness.UNSIGNED)
+    if kind == I8:
+        return IntegerType(8, Signedness.SIGNED)
+    return IntegerType(64 if kind == 64 else 32, Signedness.SIGNED)
+
+
+def value(shape, kind):
+    return create_ssa_value(TensorType(int_type(kind), list(shape)))
+
+
+def golden(op, *args: np.ndarray) -> np.ndarray:
+    """Evaluates one verified qnn op with the golden model's implementation."""
+    op.verify()
+    # the @impl-registered methods, called as the interpreter does (they do not use it)
+    run = {qnn.ConvOp: QnnFunctions.run_conv, qnn.LinearOp: QnnFunctions.run_linear,
+           qnn.RequantOp: QnnFunctions.run_requant, qnn.AddOp: QnnFunctions.run_add,
+           qnn.MaxPoolOp: QnnFunctions.run_max_pool, qnn.SumPoolOp: QnnFunctions.run_sum_pool}
+    (result,) = run[type(op)](GOLDEN, None, op, tuple(np.asarray(a, dtype=np.int64) for a in args)).values
+    return np.asarray(result, dtype=np.int64)
+
+
+def to_nchw(x_hwc: np.ndarray) -> np.ndarray:
+    return x_hwc.transpose(2, 0, 1)[None]
+
+
+def to_hwc(x_nchw: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x_nchw[0].transpose(1, 2, 0))
+
+
+def random_activations(rng, shape, kind: int) -> np.ndarray:
+    lo, hi = RANGE[kind]
+    return rng.integers(lo, hi + 1, size=shape).astype(NP_TYPE[kind])
+
+
+def garbage(rng, shape, dtype) -> np.ndarray:
+    """Uninitialized-looking memory: every value the kernel must write is overwritten."""
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
+
+
+def output_buffer(rng, shape, dtype, fill: int | None) -> np.ndarray:
+    """Garbage, or every element `fill` (to see which elements a core writes)."""
+    return garbage(rng, shape, dtype) if fill is None else np.full(shape, fill, dtype=dtype)
+
+
+def log_uniform(rng, hi: int) -> int:
+    """An integer in [0, hi], magnitudes spread over all bit widths."""
+    if hi <= 0:
+        return 0
+    if rng.random() < 0.1:
+        return hi  # the bound itself: the intermediates reach the edge of their width
+    return min(hi, int(2 ** rng.uniform(0, math.log2(hi + 1))))
+
+
+def signed(rng, hi: int, p_negative: float = 0.25) -> int:
+    v = log_uniform(rng, hi)
+    return -v if rng.random() < p_negative else v
+
+
+# ----------------------------------------------------------------------------- requant parameters
+
+
+@dataclass
+class RequantCase:
+    struct: Requant
+    arrays: list[np.ndarray]
+    out_type: int
+    config: dict
+    op_for: Callable  # shape -> qnn.RequantOp
+    mul: np.ndarray
+    add: np.ndarray
+
+    def apply(self, acc: np.ndarray) -> np.ndarray:
+        """The golden requant of an NCHW (or NC) int32 tensor."""
+        return golden(self.op_for(acc.shape), acc, self.mul, self.add)
+
+
+def make_requant(rng, acc: np.ndarray, out_type: int | None = None, wide: bool | None = None,
+                 avg_window: int | None = None) -> RequantCase:
+    """Random requant constants for which every intermediate of `acc` (NCHW/NC) fits the width."""
+    channels = acc.shape[1]
+    per_channel_max = [int(np.abs(acc[:, c]).max()) + 1 for c in range(channels)]
+    if wide is None:
+        wide = bool(rng.random() < 0.4)
+    bits = 64 if wide else 32
+    const_bits = 64 if rng.random() < (0.6 if wide else 0.2) else 32
+    mul_pc, add_pc = bool(rng.random() < 0.6), bool(rng.random() < 0.5)
+    limit = 2 ** (bits - 1) - 1
+    const_limit = 2 ** (const_bits - 1) - 1
+    if avg_window is not None and rng.random() < 0.6:  # average pooling: floor(sum / window)
+        scale, muls, adds, mul_pc, add_pc = 1, [1], [0], False, False
+        divisor = avg_window
+    else:
+        if wide:
+            scale = int(rng.choice([1, 2 ** int(rng.integers(1, 16)), int(rng.integers(2, 1000))]))
+        else:
+            scale = int(rng.choice([1, 1, int(rng.integers(2, 64))]))
+        budget = limit // scale  # |acc * mul + add| <= budget keeps both intermediates in range
+        amax = per_channel_max if mul_pc else [max(per_channel_max)]
+        muls = [signed(rng, min(const_limit, budget // (2 * a))) for a in amax]
+        room = [budget - per_channel_max[c] * abs(muls[c if mul_pc else 0]) for c in range(channels)]
+        add_room = room if add_pc else [min(room)]
+        adds = [signed(rng, min(const_limit, r), 0.5) for r in add_room]
+        typical = sorted(per_channel_max[c] * abs(muls[c if mul_pc else 0]) * scale for c in range(channels))
+        target = max(1, typical[len(typical) // 2] // 200)
+        divisor = 1
+        if rng.random() < 0.6:  # a power of two
+            shift = max(0, round(math.log2(target)) + int(rng.integers(-1, 2)))
+            if not wide and rng.random() < 0.05:
+                shift = int(rng.integers(31, 41))  # a divisor beyond every 32-bit value
+            divisor = 2 ** min(shift, 62)
+        else:
+            choice = rng.random()
+            if choice < 0.35:
+                divisor = 2 ** max(2, round(math.log2(target + 1))) - 1  # 2^d - 1 (some exporters)
+            elif choice < 0.55:
+                divisor = int(rng.integers(1, 12))
+            elif choice < 0.95:
+                divisor = max(1, int(target * rng.uniform(0.5, 2.0)))
+            else:  # beyond every 32-bit value / a huge 64-bit one
+                divisor = 3 * 2**31 if not wide else int(rng.integers(2**40, 2**62))
+    if out_type is None:
+        out_type = int(rng.choice([U8, U8, I8, I8, I32]))
+    lo, hi = RANGE[out_type]
+    if rng.random() < 0.3:  # a narrower clip (ReLU6-like)
+        lo, hi = (int(rng.integers(lo, lo + 20)), int(rng.integers(hi - 150, hi + 1))) if out_type != I32 else \
+                 (int(rng.integers(-(2**20), 0)), int(rng.integers(1, 2**20)))
+    trunc = bool(rng.random() < 0.5)
+    shift = divisor.bit_length() - 1 if divisor & (divisor - 1) == 0 else -1
+    const_np = np.int64 if const_bits == 64 else np.int32
+    mul_arr, add_arr = np.array(muls, dtype=const_np), np.array(adds, dtype=const_np)
+    struct = Requant(mul=address(mul_arr), add=address(add_arr), mul_per_channel=int(len(muls) > 1),
+                     add_per_channel=int(len(adds) > 1), const_bits=const_bits, wide=int(wide), trunc=int(trunc),
+                     shift=shift, scale=scale, divisor=divisor, min=lo, max=hi)
+    config = dict(wide=wide, const_bits=const_bits, mul=muls if len(muls) < 6 else f"{len(muls)} values",
+                  add=adds if len(adds) < 6 else f"{len(adds)} values", scale=scale, divisor=divisor, shift=shift,
+                  trunc=trunc, min=lo, max=hi, out_type=out_type)
+
+    def op_for(shape):
+        c = shape[1]
+        return qnn.RequantOp(value(shape, I32), value((len(muls),) if len(muls) == 1 else (c,), const_bits),
+                             value((len(adds),) if len(adds) == 1 else (c,), const_bits), TensorType(int_type(out_type), list(shape)),
+                             scale=scale, divisor=divisor, min=lo, max=hi,
+                             rounding=qnn.Rounding.TRUNC if trunc else qnn.Rounding.FLOOR, intermediate_bits=bits)
+
+    return RequantCase(struct, [mul_arr, add_arr], out_type, config, op_for,
+                       np.array(muls, dtype=np.int64), np.array(adds, dtype=np.int64))
+
+
+# ----------------------------------------------------------------------------- cases
+
+
+@dataclass
+class Case:
+    """One random configuration: `execute(lib, rng)` returns the kernel's output (HWC)."""
+
+    name: str
+    seed: int
+    config: dict
+    expected: np.ndarray
+    execute: Callable[[KernelLib, np.random.Generator], np.ndarray]
+    keep: list = field(default_factory=list)
+
+    def check_shares(self, lib: KernelLib) -> None:
+        """Run core by core: every output element is written by exactly one core (so the
+        cores need no synchronization), and each core writes only its part of the scratch."""
+        fills = (0x11, 0x22)
+        writers = np.zeros(self.expected.shape, dtype=np.int64)
+        for core in range(lib.cores):
+            lib.only = core
+            try:
+                written = [self.execute(lib, np.random.default_rng(self.seed), fill) != fill for fill in fills]
+            finally:
+                lib.only = None
+            writers += written[0] | written[1]
+        if not (writers == 1).all():
+            raise AssertionError(f"{self.name} seed={self.seed} lib={lib.name}: elements written by "
+                                 f"{sorted(set(writers.ravel().tolist()))} cores\nconfig: {self.config}")
+
+    def check(self, lib: KernelLib) -> None:
+        got = self.execute(lib, np.random.default_rng(self.seed + 7919))
+        if got.shape != self.expected.shape or not np.array_equal(got.astype(np.int64), self.expected):
+            bad = np.argwhere(got.astype(np.int64) != self.expected)[:5] if got.shape == self.expected.shape else []
+            detail = ", ".join(f"{tuple(map(int, i))}: got {int(got[tuple(i)])} expected {int(self.expected[tuple(i)])}"
+                               for i in bad)
+            raise AssertionError(f"{self.name} seed={self.seed} lib={lib.name} mismatch ({detail})\n"
+                                 f"config: {self.config}")
+
+
+def output_extent(size, k, s, p0, p1, d=1) -> int:
+    return (size + p0 + p1 - d * (k - 1) - 1) // s + 1
+
+
+def input_extent_for(rng, k, d, p0, p1, extra=6) -> int:
+    """An input size whose padded extent holds the dilated window."""
+    need = max(1, d * (k - 1) + 1 - p0 - p1)
+    return need + int(rng.integers(0, extra + 1))
+
+
+def slices_of(rng, channels: int, most: int = 3) -> list[tuple[int, int]]:
+    n = int(rng.integers(1, min(most, channels) + 1))
+    cuts = sorted(rng.choice(np.arange(1, channels), size=n - 1, replace=False).tolist()) if n > 1 else []
+    bounds = [0, *cuts, channels]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def requant_or_int32(rng, acc: np.ndarray, p_int32: float = 0.25, **kwargs):
+    """(RequantCase or None, golden output NCHW/NC, out_type)."""
+    if rng.random() < p_int32:
+        return None, acc, I32
+    rq = make_requant(rng, acc, **kwargs)
+    return rq, rq.apply(acc), rq.out_type
+
+
+def conv_case(seed: int, kind: str) -> Case:
+    """conv2d (im2col), pointwise or depthwise, with random geometry, types and requant."""
+    rng = np.random.default_rng(seed)
+    depthwise = kind == "depthwise"
+    if kind == "pointwise":
+        kh = kw = dh = dw = 1
+        pads = rng.integers(0, 2, 4).tolist() if rng.random() < 0.2 else [0, 0, 0, 0]
+    else:
+        kh, kw = (int(v) for v in rng.integers(1, 6, 2))
+        dh, dw = (int(rng.choice([1, 1, 1, 2, 3])) for _ in range(2))
+        pads = rng.integers(0, 4, 4).tolist()
+    sh, sw = (int(v) for v in rng.integers(1, 3, 2))
+    t, l, b, r = (int(p) for p in pads)
+    in_h, in_w = input_extent_for(rng, kh, dh, t, b), input_extent_for(rng, kw, dw, l, r)
+    in_c = int(rng.integers(1, 14))
+    out_c = in_c if depthwise else int(rng.integers(1, 12))
+    out_h, out_w = output_extent(in_h, kh, sh, t, b, dh), output_extent(in_w, kw, sw, l, r, dw)
+    in_type = int(rng.choice([U8, I8]))
+    x = random_activations(rng, (in_h, in_w, in_c), in_type)
+    w = rng.integers(-128, 128, size=(out_c, kh, kw, 1 if depthwise else in_c)).astype(np.int8)
+    bias = rng.integers(-(2**int(rng.integers(4, 24))), 2**20, size=out_c).astype(np.int32) if rng.random() < 0.7 else None
+    op = qnn.ConvOp(value((1, in_c, in_h, in_w), in_type), value((out_c, 1 if depthwise else in_c, kh, kw), I8),
+                    None if bias is None else value((out_c,), I32), TensorType(int_type(I32), [1, out_c, out_h, out_w]),
+                    strides=(sh, sw), pads=(t, l, b, r), dilations=(dh, dw), groups=in_c if depthwise else 1)
+    args = [to_nchw(x), w.transpose(0, 3, 1, 2)] + ([] if bias is None else [bias])
+    acc = golden(op, *args)
+    rq, y, out_type = requant_or_int32(rng, acc)
+    expected = to_hwc(y)
+    slices = [(0, in_c)] if depthwise else slices_of(rng, in_c)
+    use_acc = len(slices) > 1 or rng.random() < 0.2
+    kernel = {"conv": K_CONV2D, "pointwise": K_POINTWISE, "depthwise": K_DEPTHWISE}[kind]
+    config = dict(kind=kind, in_hwc=(in_h, in_w, in_c), out_hwc=(out_h, out_w, out_c), k=(kh, kw), s=(sh, sw),
+                  d=(dh, dw), pads_tlbr=(t, l, b, r), in_type=in_type, bias=bias is not None, slices=slices,
+                  acc=use_acc, requant=None if rq is None else rq.config)
+
+    def execute(lib: KernelLib, run_rng, fill: int | None = None) -> np.ndarray:
+        out = output_buffer(run_rng, (out_h, out_w, out_c), NP_TYPE[out_type], fill)
+        acc_buf = garbage(run_rng, (out_h, out_w, out_c), np.int32) if use_acc else None
+        for n, (c0, c1) in enumerate(slices):
+            xs = np.ascontiguousarray(x[:, :, c0:c1])
+            ws = np.ascontiguousarray(w if depthwise else w[:, :, :, c0:c1])
+            ci = c1 - c0
+            if kind == "conv":
+                scratch = garbage(run_rng, 2 * lib.cores * kh * kw * ci, np.int8)
+            elif depthwise:
+                scratch = garbage(run_rng, lib.cores * in_h * kw, np.int8)
+            else:
+                scratch = None
+            params = Conv(in_=address(xs), in_type=in_type, in_h=in_h, in_w=in_w, in_c=ci, weights=address(ws),
+                          bias=address(bias), out_h=out_h, out_w=out_w, out_c=out_c, kh=kh, kw=kw, sh=sh, sw=sw,
+                          dh=dh, dw=dw, pad_t=t, pad_l=l, pad_b=b, pad_r=r, acc=address(acc_buf),
+                          first_slice=int(n == 0), last_slice=int(n == len(slices) - 1),
+                          rq=None if rq is None else ctypes.addressof(rq.struct), out=address(out),
+                          out_type=out_type, im2col=address(scratch))
+            lib.run(kernel, params, run_rng)
+        return out
+
+    return Case(kind, seed, config, expected, execute, [rq])
+
+
+def linear_case(seed: int) -> Case:
+    rng = np.random.default_rng(seed)
+    k, m = int(rng.integers(1, 80)), int(rng.integers(1, 40))
+    in_type = int(rng.choice([U8, I8]))
+    x = random_activations(rng, (k,), in_type)
+    w = rng.integers(-128, 128, size=(m, k)).astype(np.int8)
+    bias = rng.integers(-(2**22), 2**22, size=m).astype(np.int32) if rng.random() < 0.7 else None
+    op = qnn.LinearOp(value((1, k), in_type), value((m, k), I8), None if bias is None else value((m,), I32),
+                      TensorType(int_type(I32), [1, m]))
+    acc = golden(op, x[None], w, *([] if bias is None else [bias]))
+    rq, y, out_type = requant_or_int32(rng, acc)
+    slices = slices_of(rng, k, 4)
+    use_acc = len(slices) > 1 or rng.random() < 0.2
+    config = dict(in_c=k, out_c=m, in_type=in_type, bias=bias is not None, slices=slices, acc=use_acc,
+                  requant=None if rq is None else rq.config)
+
+    def execute(lib: KernelLib, run_rng, fill: int | None = None) -> np.ndarray:
+        out = output_buffer(run_rng, (m,), NP_TYPE[out_type], fill)
+        acc_buf = garbage(run_rng, (m,), np.int32) if use_acc else None
+        for n, (c0, c1) in enumerate(slices):
+            xs, ws = np.ascontiguousarray(x[c0:c1]), np.ascontiguousarray(w[:, c0:c1])
+            params = Linear(in_=address(xs), in_type=in_type, in_c=c1 - c0, out_c=m, weights=address(ws),
+                            bias=address(bias), acc=address(acc_buf), first_slice=int(n == 0),
+                            last_slice=int(n == len(slices) - 1),
+                            rq=None if rq is None else ctypes.addressof(rq.struct), out=address(out),
+                            out_type=out_type)
+            lib.run(K_LINEAR, params, run_rng)
+        return out
+
+    return Case("linear", seed, config, y[0], execute, [rq])
+
+
+def pool_case(seed: int, kind: str) -> Case:
+    rng = np.random.default_rng(seed)
+    kh, kw = (int(v) for v in rng.integers(1, 6, 2))
+    sh, sw = (int(v) for v in rng.integers(1, 3, 2))
+    if kind == "maxpool":  # pads smaller than the kernel (the op's rule)
+        t, b = (int(rng.integers(0, kh)) for _ in range(2))
+        l, r = (int(rng.integers(0, kw)) for _ in range(2))
+    else:
+        t, l, b, r = (int(p) for p in rng.integers(0, 4, 4))
+    in_h, in_w = input_extent_for(rng, kh, 1, t, b, 7), input_extent_for(rng, kw, 1, l, r, 7)
+    c = int(rng.integers(1, 14))
+    out_h, out_w = output_extent(in_h, kh, sh, t, b), output_extent(in_w, kw, sw, l, r)
+    in_type = int(rng.choice([U8, I8]))
+    x = random_activations(rng, (in_h, in_w, c), in_type)
+    op_class = qnn.MaxPoolOp if kind == "maxpool" else qnn.SumPoolOp
+    result = in_type if kind == "maxpool" else I32
+    op = op_class(value((1, c, in_h, in_w), in_type), TensorType(int_type(result), [1, c, out_h, out_w]),
+                  kernel=(kh, kw), strides=(sh, sw), pads=(t, l, b, r))
+    pooled = golden(op, to_nchw(x))
+    if kind == "maxpool":
+        rq, y, out_type = None, pooled, in_type
+    else:
+        rq, y, out_type = requant_or_int32(rng, pooled, 0.2, avg_window=kh * kw)
+    config = dict(kind=kind, in_hwc=(in_h, in_w, c), out_hw=(out_h, out_w), k=(kh, kw), s=(sh, sw),
+                  pads_tlbr=(t, l, b, r), in_type=in_type, requant=None if rq is None else rq.config)
+
+    def execute(lib: KernelLib, run_rng, fill: int | None = None) -> np.ndarray:
+        out = output_buffer(run_rng, (out_h, out_w, c), NP_TYPE[out_type], fill)
+        params = Pool(in_=address(x), in_type=in_type, in_h=in_h, in_w=in_w, c=c, out_h=out_h, out_w=out_w,
+                      kh=kh, kw=kw, sh=sh, sw=sw, pad_t=t, pad_l=l, pad_b=b, pad_r=r,
+                      rq=None if rq is None else ctypes.addressof(rq.struct), out=address(out), out_type=out_type)
+        lib.run(K_MAXPOOL if kind == "maxpool" else K_SUMPOOL, params, run_rng)
+        return out
+
+    return Case(kind, seed, config, to_hwc(y), execute, [rq])
+
+
+def add_term(rng, kind: int) -> tuple[int, int, int]:
+    """(mul, add, shift) with |floor((x * mul + add) / 2^shift)| <= 2^29 for every x of the type."""
+    xmax = 255 if kind == U8 else 128
+    shift = int(rng.integers(0, 32))
+    if rng.random() < 0.3:
+        shift, mul, add = 0, 1, 0  # the plain sum of the inputs
+        return mul, add, shift
+    mul = signed(rng, min(2**31 - 1, (2 ** (28 + shift)) // xmax))
+    add = signed(rng, min(2**31 - 1, 2 ** (28 + shift)), 0.5)
+    return mul, add, shift
+
+
+def add_case(seed: int) -> Case:
+    rng = np.random.default_rng(seed)
+    h, w, c = int(rng.integers(1, 10)), int(rng.integers(1, 10)), int(rng.integers(1, 14))
+    ta, tb = (int(rng.choice([U8, I8])) for _ in range(2))
+    a, b = random_activations(rng, (h, w, c), ta), random_activations(rng, (h, w, c), tb)
+    (m0, a0, s0), (m1, a1, s1) = add_term(rng, ta), add_term(rng, tb)
+    op = qnn.AddOp(value((1, c, h, w), ta), value((1, c, h, w), tb), TensorType(int_type(I32), [1, c, h, w]),
+                   mul=(m0, m1), add=(a0, a1), shift=(s0, s1))
+    total = golden(op, to_nchw(a), to_nchw(b))
+    rq, y, out_type = requant_or_int32(rng, total)
+    config = dict(hwc=(h, w, c), types=(ta, tb), mul=(m0, m1), add=(a0, a1), shift=(s0, s1),
+                  requant=None if rq is None else rq.config)
+
+    def execute(lib: KernelLib, run_rng, fill: int | None = None) -> np.ndarray:
+        out = output_buffer(run_rng, (h, w, c), NP_TYPE[out_type], fill)
+        params = Add(a=address(a), b=address(b), a_type=ta, b_type=tb, h=h, w=w, c=c, mul=(i32 * 2)(m0, m1),
+                     add=(i32 * 2)(a0, a1), shift=(u8 * 2)(s0, s1),
+                     rq=None if rq is None else ctypes.addressof(rq.struct), out=address(out), out_type=out_type)
+        lib.run(K_ADD, params, run_rng)
+        return out
+
+    return Case("add", seed, config, to_hwc(y), execute, [rq])
+
+
+def requant_case(seed: int) -> Case:
+    """dory_requant on single values: accumulators of every magnitude, up to the int32 extremes."""
+    rng = np.random.default_rng(seed)
+    channels = int(rng.integers(1, 9))
+    magnitude = int(rng.choice([8, 16, 24, 31]))
+    acc = rng.integers(-(2**magnitude), 2**magnitude, size=(64, channels), dtype=np.int64)
+    if magnitude == 31:
+        acc[0, 0], acc[1, 0] = -(2**31), 2**31 - 1
+    rq = make_requant(rng, acc)
+    expected = rq.apply(acc)
+
+    def execute(lib: KernelLib, run_rng, fill: int | None = None) -> np.ndarray:
+        del run_rng, fill
+        return np.array([[lib.dll.dory_requant(ctypes.byref(rq.struct), int(v), c) for c, v in enumerate(row)]
+                         for row in acc], dtype=np.int64)
+
+    return Case("requant", seed, dict(acc_bits=magnitude, channels=channels, requant=rq.config), expected, execute, [rq])
+
+
+# ----------------------------------------------------------------------------- the random tests
+
+COUNTS = {"conv": 60, "pointwise": 30, "depthwise": 45, "linear": 30, "maxpool": 25, "sumpool": 25, "add": 25,
+          "requant": 20}
+
+
+def make_case(name: str, seed: int) -> Case:
+    if name in ("conv", "pointwise", "depthwise"):
+        return conv_case(seed, name)
+    if name in ("maxpool", "sumpool"):
+        return pool_case(seed, name)
+    return {"linear": linear_case, "add": add_case, "requant": requant_case}[name](seed)
+
+
+ALL_CASES = [(name, 1000 * index + seed) for index, (name, n) in enumerate(COUNTS.items()) for seed in range(n)]
+
+
+@pytest.mark.parametrize("name,seed", ALL_CASES, ids=[f"{n}-{s}" for n, s in ALL_CASES])
+def test_random_configuration(libs: list[KernelLib], name: str, seed: int):
+    case = make_case(name, seed)
+    for lib in libs:
+        case.check(lib)
+
+
+SHARE_CASES = [(name, 1000 * index + seed) for index, name in enumerate(COUNTS) if name != "requant"
+               for seed in range(4)]
+
+
+@pytest.mark.parametrize("name,seed", SHARE_CASES, ids=[f"{n}-{s}" for n, s in SHARE_CASES])
+def test_cores_write_disjoint_shares(libs: list[KernelLib], name: str, seed: int):
+    make_case(name, seed).check_shares(libs[0])
+
+
+def test_at_least_200_configurations():
+    assert len(ALL_CASES) >= 200
+
+
+# ----------------------------------------------------------------------------- requant edge cases
+
+EDGES = [
+    # (wide, const_bits, acc, mul, add, scale, divisor, trunc): intermediates at the edge of the width
+    (0, 32, 2**30 + 50, 2, -200, 1, 1, 0),           # acc*mul leaves int32, + add comes back
+    (0, 32, -(2**31), 1, 0, 1, 2**31, 0),            # t = INT32_MIN, shift 31, floor -> -1
+    (0, 32, -(2**31), 1, 0, 1, 2**31, 1),            # trunc -> -1 (exactly divisible)
+    (0, 32, -(2**31) + 1, 1, 0, 1, 2**31, 1),        # trunc -> 0
+    (0, 32, -5, 1, 0, 1, 3 * 2**31, 0),              # divisor beyond int32: floor -> -1
+    (0, 32, -5, 1, 0, 1, 3 * 2**31, 1),              # trunc -> 0
+    (0, 32, -5, 1, 0, 1, 2**40, 0),                  # shift 40 in a 32-bit requant
+    (0, 64, 0, 2**40, 5, 3, 7, 0),                   # a 64-bit mul constant in a 32-bit requant (acc 0)
+    (0, 64, 0, 2**40, 0, 2**40, 7, 0),               # 64-bit mul and scale, intermediate 0
+    (0, 32, 2**31 - 1, 1, 0, 1, 2**31 - 1, 0),       # INT32_MAX / INT32_MAX
+    (0, 32, -(2**31), 1, 0, 1, 2**31 - 1, 0),        # floor(INT32_MIN / INT32_MAX) = -2
+    (0, 32, -(2**31), 1, 0, 1, 2**31 - 1, 1),        # trunc -> -1
+    (0, 32, -7, 1, 0, 1, 2, 0), (0, 32, -7, 1, 0, 1, 2, 1), (0, 32, -7, 1, 0, 1, 3, 0), (0, 32, -7, 1, 0, 1, 3, 1),
+    (1, 64, 2**31 - 1, 2**32 + 4, -(2**33), 1, 2**40, 0),  # acc*mul leaves int64, + add comes back
+    (1, 64, -(2**31), 2**32, 0, 1, 2**62, 0),        # t = INT64_MIN, shift 62
+    (1, 64, -(2**31), 2**32, 0, 1, 2**62, 1),
+    (1, 64, -(2**31), 2**32, 0, 1, 3, 0),            # INT64_MIN / 3, floor and trunc
+    (1, 64, -(2**31), 2**32, 0, 1, 3, 1),
+    (1, 64, -(2**31), 2**32, 0, 1, 1, 1),            # INT64_MIN / 1 (clipped)
+    (1, 32, -(2**31), -(2**31), 0, 1, 2**62, 0),     # (-2^31)^2 = 2^62 with 32-bit constants
+    (1, 32, 12345, -(2**31), -(2**31), 2**8, 2**45 - 1, 0),
+    (1, 32, -12345, 2**31 - 1, 2**31 - 1, 2**8, 2**45 - 1, 1),
+]
+
+
+@pytest.mark.parametrize("edge", range(len(EDGES)))
+def test_requant_edge_values(libs: list[KernelLib], edge: int):
+    wide, const_bits, acc, mul, add, scale, divisor, trunc = EDGES[edge]
+    bits = 64 if wide else 32
+    t = (acc * mul + add) * scale
+    assert -(2 ** (bits - 1)) <= t < 2 ** (bits - 1), "an illegal edge case (the golden model rejects it)"
+    for lo, hi in ((-(2**31), 2**31 - 1), (-128, 127)):
+        out_kind = I32 if hi > 127 else I8
+        const_np = np.int64 if const_bits == 64 else np.int32
+        mul_arr, add_arr = np.array([mul], dtype=const_np), np.array([add], dtype=const_np)
+        op = qnn.RequantOp(value((1, 1), I32), value((1,), const_bits), value((1,), const_bits),
+                           TensorType(int_type(out_kind), [1, 1]), scale=scale, divisor=divisor, min=lo, max=hi,
+                           rounding=qnn.Rounding.TRUNC if trunc else qnn.Rounding.FLOOR, intermediate_bits=bits)
+        expected = int(golden(op, np.array([[acc]]), np.array([mul]), np.array([add]))[0, 0])
+        shifts = [divisor.bit_length() - 1, -1] if divisor & (divisor - 1) == 0 else [-1]
+        for shift in shifts:  # the shift and the division path must agree
+            rq = Requant(mul=address(mul_arr), add=address(add_arr), mul_per_channel=0, add_per_channel=0,
+                         const_bits=const_bits, wide=wide, trunc=trunc, shift=shift, scale=scale, divisor=divisor,
+                         min=lo, max=hi)
+            for lib in libs:
+                got = lib.dll.dory_requant(ctypes.byref(rq), acc, 0)
+                assert got == expected, f"edge {EDGES[edge]} shift={shift} clip=[{lo}, {hi}] lib={lib.name}: " \
+                                        f"got {got}, expected {expected}"
+
+
+def test_requant_null_constants_are_identity(libs: list[KernelLib]):
+    """mul == NULL means 1 and add == NULL means 0 (formats without a k or l)."""
+    rq = Requant(mul=None, add=None, const_bits=32, wide=0, trunc=0, shift=2, scale=3, divisor=4, min=-128, max=127)
+    for lib in libs:
+        assert [lib.dll.dory_requant(ctypes.byref(rq), v, 0) for v in (-9, -1, 0, 5, 1000)] == [-7, -1, 0, 3, 127]
+
+
+# ----------------------------------------------------------------------------- build checks
+
+
+WERROR_BUILDS = {
+    "O0": ["-O0"],
+    "O3-cores1": ["-O3", "-DNUM_CORES=1"],
+    "pedantic": ["-O2", "-pedantic"],
+    "pulp-simd": ["-O2", *PULP_SIMD],
+    "pulp-simd-O3": ["-O3", *PULP_SIMD],
+    "no-simd-forced": ["-O2", "-DDORY_PULP_SIMD", "-DDORY_NO_SIMD"],
+}
+
+
+@pytest.mark.parametrize("flags", WERROR_BUILDS.values(), ids=WERROR_BUILDS.keys())
+def test_kernels_compile_without_warnings(tmp_path: Path, flags: list[str]):
+    for source in SOURCES:
+        cmd = ["gcc", *WARNINGS, *flags, f"-I{SHIM}", f"-I{INCLUDE}", "-c", str(source), "-o",
+               str(tmp_path / (source.stem + ".o"))]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        assert done.returncode == 0, f"{' '.join(cmd)}\n{done.stderr}"
+
+
+# ----------------------------------------------------------------------------- 32-bit RISC-V (qemu)
+
+
+def buffer_sizes(kernel: int, p: ctypes.Structure, cores: int) -> tuple[dict[str, int], int]:
+    """Bytes of every buffer a parameter struct points to, and its channel count."""
+    esize = {U8: 1, I8: 1, I32: 4}
+    if kernel in (K_CONV2D, K_POINTWISE, K_DEPTHWISE):
+        n_out = p.out_h * p.out_w * p.out_c
+        per_channel = p.kh * p.kw * (1 if kernel == K_DEPTHWISE else p.in_c)
+        return dict(in_=p.in_h * p.in_w * p.in_c, weights=p.out_c * per_channel, bias=4 * p.out_c, acc=4 * n_out,
+                    out=n_out * esize[p.out_type], im2col=KernelLib.scratch_parts(kernel, p) * cores), p.out_c
+    if kernel == K_LINEAR:
+        return dict(in_=p.in_c, weights=p.out_c * p.in_c, bias=4 * p.out_c, acc=4 * p.out_c,
+                    out=p.out_c * esize[p.out_type]), p.out_c
+    if kernel in (K_MAXPOOL, K_SUMPOOL):
+        return dict(in_=p.in_h * p.in_w * p.c, out=p.out_h * p.out_w * p.c * esize[p.out_type]), p.c
+    n = p.h * p.w * p.c
+    return dict(a=n * esize[p.a_type], b=n * esize[p.b_type], out=n * esize[p.out_type]), p.c
+
+
+class Recorder:
+    """Stands in for a KernelLib: records the calls of a case for tests/kernels/rv32_driver.c."""
+
+    name, cores, only = "rv32", 8, None
+
+    def __init__(self):
+        self.buffers: list[bytes] = []
+        self.shared: dict[int, int] = {}  # acc / out: one buffer across the slices
+        self.words: list[int] = []
+        self.calls = 0
+
+    def buffer(self, addr: int | None, size: int, shared: bool = False) -> int:
+        if not addr:
+            return -1
+        if shared and addr in self.shared:
+            return self.shared[addr]
+        self.buffers.append(ctypes.string_at(addr, size))
+        if shared:
+            self.shared[addr] = len(self.buffers) - 1
+        return len(self.buffers) - 1
+
+    def requant(self, addr: int | None, channels: int) -> list[int]:
+        if not addr:
+            return [0]
+        rq = Requant.from_address(addr)
+        count = lambda per_channel: channels if per_channel else 1  # noqa: E731
+        return [1, self.buffer(rq.mul, count(rq.mul_per_channel) * rq.const_bits // 8),
+                self.buffer(rq.add, count(rq.add_per_channel) * rq.const_bits // 8),
+                rq.mul_per_channel, rq.add_per_channel, rq.const_bits, rq.wide, rq.trunc, rq.shift, rq.scale,
+                rq.divisor, rq.min, rq.max]
+
+    def run(self, kernel: int, params: ctypes.Structure, rng) -> None:
+        self.calls += 1
+        sizes, channels = buffer_sizes(kernel, params, self.cores)
+        words = [kernel]
+        for name, ctype in type(params)._fields_:
+            v = getattr(params, name)
+            if name == "rq":
+                words += self.requant(v, channels)
+            elif ctype is ptr:
+                words.append(self.buffer(v, sizes[name], shared=name in ("acc", "out")))
+            elif isinstance(v, ctypes.Array):
+                words += list(v)
+            else:
+                words.append(int(v))
+        self.words += words
+
+    def serialize(self, case: Case) -> bytes:
+        """The case in the format of cases.bin (see rv32_driver.c)."""
+        out = case.execute(self, np.random.default_rng(case.seed + 7919))
+        expected = case.expected.astype(out.dtype).tobytes()
+
+        def words(*values: int) -> bytes:
+            return np.array(values, dtype="<i8").tobytes()
+
+        data = [words(len(self.buffers))]
+        for buf in self.buffers:
+            data += [words(len(buf)), buf + bytes(-len(buf) % 8)]
+        data += [words(self.calls, *self.words), words(self.shared[out.ctypes.data], len(expected)),
+                 expected + bytes(-len(expected) % 8)]
+        return b"".join(data)
+
+
+RV32_CASES = [(name, 1000 * index + seed) for index, name in enumerate(COUNTS) if name != "requant"
+              for seed in range(3)]
+RV32_FLAGS = ["-O2", "-march=rv32imc", "-mabi=ilp32", "--specs=picolibc.specs", "--oslib=semihost",
+              "--crt0=semihost", "-Wl,--defsym=__flash=0x80000000", "-Wl,--defsym=__flash_size=0x400000",
+              "-Wl,--defsym=__ram=0x80400000", "-Wl,--defsym=__ram_size=0x400000"]
+
+
+def test_rv32_qemu(tmp_path: Path):
+    """Random configurations built for 32-bit RISC-V (rv32imc, ILP32: the cluster cores' base
+    ISA, without the PULP extensions) and run under qemu-system-riscv32, 8 cores in turn."""
+    gcc, qemu = shutil.which("riscv64-unknown-elf-gcc"), shutil.which("qemu-system-riscv32")
+    if gcc is None or qemu is None:
+        pytest.skip("needs gcc-riscv64-unknown-elf, picolibc-riscv64-unknown-elf and qemu-system-misc")
+    cases = [make_case(name, seed) for name, seed in RV32_CASES]
+    blob = [np.int64(len(cases)).tobytes()] + [Recorder().serialize(case) for case in cases]
+    (tmp_path / "cases.bin").write_bytes(b"".join(blob))
+    cmd = [gcc, *WARNINGS, *RV32_FLAGS, "-DNUM_CORES=8", f"-I{SHIM}", f"-I{INCLUDE}",
+           *map(str, SOURCES + [SHIM / "rv32_driver.c"]), "-o", str(tmp_path / "app.elf")]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode and "picolibc.specs" in done.stderr:
+        pytest.skip("picolibc for riscv64-unknown-elf is not installed")
+    assert done.returncode == 0, f"{' '.join(cmd)}\n{done.stderr}"
+    run = subprocess.run([qemu, "-machine", "virt", "-nographic", "-icount", "shift=0", "-semihosting-config",
+                          "enable=on,target=native", "-bios", "none", "-kernel", "app.elf"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300, stdin=subprocess.DEVNULL)
+    output = run.stdout + run.stderr  # semihosting prints to qemu's stderr
+    lines = [line.strip() for line in output.splitlines()]
+    bad = [f"{line}  <- {cases[int(line.split()[1])].name} seed={cases[int(line.split()[1])].seed}"
+           for line in lines if "MISMATCH" in line]
+    assert not bad and f"{len(cases)} passed, 0 failed" in lines, "\n".join(bad) or output
+
+
+def sanitizer_runtime() -> str | None:
+    found = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    return found if os.path.isabs(found) and os.path.exists(found) else None
+
+
+SANITIZED_SEEDS = 6  # per kernel family
+
+
+def test_sanitized_subset(tmp_path: Path):
+    """A subset of the random configurations against an ASan + UBSan build (in a subprocess:
+    the ASan runtime must be loaded first, with LD_PRELOAD)."""
+    runtime = sanitizer_runtime()
+    if runtime is None:
+        pytest.skip("gcc has no libasan")
+    env = dict(os.environ, LD_PRELOAD=runtime, ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
+               UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+    done = subprocess.run([sys.executable, __file__, "--sanitized", str(tmp_path), str(SANITIZED_SEEDS)],
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}"
+    assert "sanitized: all" in done.stdout
+
+
+def run_sanitized(folder: Path, seeds: int) -> int:
+    """Builds the sanitized libraries (NUM_CORES 8 and 1: with one core, its scratch is the
+    whole buffer, so any overflow of it is caught) and runs `seeds` configurations of every
+    family on both."""
+    with ThreadPoolExecutor(2) as pool:
+        paths = list(pool.map(lambda n: compile_library(folder / f"libsan{n}.so", n, SANITIZE, "-O1"), (8, 1)))
+    libs = [KernelLib(f"sanitized-cores{n}", path) for n, path in zip((8, 1), paths)]
+    count = 0
+    for index, name in enumerate(COUNTS):
+        for seed in range(seeds):
+            case = make_case(name, 1000 * index + seed)
+            for lib in libs:
+                case.check(lib)
+            count += 1
+    for edge in EDGES:
+        wide, const_bits, acc, mul, add, scale, divisor, trunc = edge
+        if not -(2 ** (63 if wide else 31)) <= (acc * mul + add) * scale < 2 ** (63 if wide else 31):
+            continue
+        const_np = np.int64 if const_bits == 64 else np.int32
+        m, a = np.array([mul], dtype=const_np), np.array([add], dtype=const_np)
+        rq = Requant(mul=address(m), add=address(a), const_bits=const_bits, wide=wide, trunc=trunc,
+                     shift=divisor.bit_length() - 1 if divisor & (divisor - 1) == 0 else -1, scale=scale,
+                     divisor=divisor, min=-(2**31), max=2**31 - 1)
+        for lib in libs:
+            lib.dll.dory_requant(ctypes.byref(rq), acc, 0)
+    print(f"sanitized: all {count} configurations bit-exact")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--sanitized":
+        sys.exit(run_sanitized(Path(sys.argv[2]), int(sys.argv[3])))
+    print(f"usage: {sys.argv[0]} --sanitized BUILD_DIR SEEDS_PER_FAMILY", file=sys.stderr)
+    sys.exit(2)

@@ -14,12 +14,14 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-# Generates the bundled example network, prints its fused qnn IR and checks every
-# layer of the golden model against goldens computed by onnx's reference evaluator.
+# Generates the bundled example network (goldens from onnx's reference evaluator), prints
+# its tiled qnn IR, compiles it to C for GAP8, builds and runs that on the host with the
+# project's PMSIS runtime, and compares every layer bit for bit.
 demo: setup
 	$(BIN)/python -m dory_mlir.examples.nemo_builder $(DEMO) --name residual
-	$(BIN)/dory-opt $(DEMO)/model.onnx --fuse
-	$(BIN)/dory-golden $(DEMO)/model.onnx --check $(DEMO)
+	$(BIN)/dory-opt $(DEMO)/model.onnx --tile --tile-report $(DEMO)/tiles.json
+	$(BIN)/dory-opt $(DEMO)/model.onnx --tile --lower-to-pulp -t pulp-c -o $(DEMO)/app
+	$(BIN)/dory-verify $(DEMO)/model.onnx --golden $(DEMO) --sanitize
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -50,3 +50,20 @@ func.func @network(%x: tensor<1x2x6x6xui8>) -> tensor<1x4xsi32> {
 // CHECK:          qnn.linear
 // CHECK:        func.return [[FC]] : tensor<1x4xsi32>
 // CHECK-NOT:    qnn.pad
+
+// An exact power-of-two division after an add becomes the add's per-input shifts, so the
+// layer requantizes once: floor((53·a + 128·b) / 128) = floor(53·a / 2^7) + b.
+func.func @shift_add(%a: tensor<1x2x4x4xui8>, %b: tensor<1x2x4x4xui8>) -> tensor<1x2x4x4xui8> {
+  %one = qnn.constant dense<1> : tensor<1xsi32>
+  %zero = qnn.constant dense<0> : tensor<1xsi32>
+  %sum = qnn.add %a, %b {mul = array<i64: 53, 128>, add = array<i64: 0, 0>, shift = array<i64: 0, 0>} : (tensor<1x2x4x4xui8>, tensor<1x2x4x4xui8>) -> tensor<1x2x4x4xsi32>
+  %s = qnn.requant %sum, %one, %zero {scale = 1 : i64, divisor = 128 : i64, min = 0 : i64, max = 361 : i64, rounding = "floor", intermediate_bits = 32 : i64} : (tensor<1x2x4x4xsi32>, tensor<1xsi32>, tensor<1xsi32>) -> tensor<1x2x4x4xsi32>
+  %y = qnn.requant %s, %one, %zero {scale = 27 : i64, divisor = 32 : i64, min = 0 : i64, max = 255 : i64, rounding = "floor", intermediate_bits = 32 : i64} : (tensor<1x2x4x4xsi32>, tensor<1xsi32>, tensor<1xsi32>) -> tensor<1x2x4x4xui8>
+  func.return %y : tensor<1x2x4x4xui8>
+}
+
+// CHECK-LABEL: func.func @shift_add
+// CHECK:         qnn.layer 0 (%a, %b, %one, %zero)
+// CHECK:           qnn.add {{%.*}}, {{%.*}} {mul = array<i64: 53, 1>, add = array<i64: 0, 0>, shift = array<i64: 7, 0>}
+// CHECK-NEXT:      qnn.requant {{.*}} {scale = 27 : i64, divisor = 32 : i64
+// CHECK-NEXT:      qnn.yield

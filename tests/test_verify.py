@@ -1,0 +1,59 @@
+"""The whole pipeline: ONNX → tile → lower-to-pulp → C → host build (ASan+UBSan) → every layer bit-exact."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import DORY_NETWORKS, EXAMPLE_NAMES, needs_shared, onnx_file, tool
+
+PIPELINES = {
+    "default": None,
+    "l1-8000": "tile{l1-size=8000},lower-to-pulp",
+    "single-buffer": "tile{double-buffer=false},lower-to-pulp{double-buffer=false}",
+}
+
+
+def verify(model: Path, golden: Path, pipeline: str | None, sanitize: bool = True) -> subprocess.CompletedProcess:
+    command = [tool("dory-verify"), str(model), "--golden", str(golden)]
+    command += ["--sanitize"] if sanitize else []
+    command += ["-p", pipeline] if pipeline else []
+    return subprocess.run(command, capture_output=True, text=True, timeout=900)
+
+
+def assert_bit_exact(done: subprocess.CompletedProcess) -> None:
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASS: bit-exact" in done.stdout
+    assert "FAIL" not in done.stdout
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_example_network_bit_exact_in_c(examples_dir: Path, name: str, pipeline: str):
+    assert_bit_exact(verify(examples_dir / name / "model.onnx", examples_dir / name, PIPELINES[pipeline]))
+
+
+@needs_shared
+@pytest.mark.parametrize("pipeline", ["default", "l1-8000"])
+@pytest.mark.parametrize("folder", DORY_NETWORKS, ids=lambda p: p.name)
+def test_reference_network_bit_exact_in_c(folder: Path, pipeline: str):
+    assert_bit_exact(verify(onnx_file(folder), folder, PIPELINES[pipeline]))
+
+
+def test_random_input_without_golden_files(examples_dir: Path):
+    done = subprocess.run([tool("dory-verify"), str(examples_dir / "residual" / "model.onnx"), "--seed", "3"],
+                          capture_output=True, text=True, timeout=600)
+    assert_bit_exact(done)
+    assert "random" in done.stdout
+
+
+def test_application_files_and_strict_build(examples_dir: Path, tmp_path: Path):
+    app = tmp_path / "app"
+    done = subprocess.run([tool("dory-opt"), str(examples_dir / "mobile_block" / "model.onnx"), "--tile",
+                           "--lower-to-pulp", "-t", "pulp-c", "-o", str(app)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    for name in ("network.c", "network.h", "main.c", "Makefile", "Makefile.host"):
+        assert (app / name).is_file()
+    built = subprocess.run(["make", "-s", "-f", "Makefile.host"], cwd=app, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr  # -std=c11 -Wall -Wextra -Werror
+    assert "DORY_L1_SIZE=36700" in (app / "Makefile.host").read_text()

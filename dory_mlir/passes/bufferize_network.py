@@ -300,12 +300,13 @@ class NetworkBuilder:
 
     def layer(self, layer: qnn.LayerOp, buffers: dict[SSAValue, SSAValue], resident: dict) -> None:
         index = layer.index.value.data
-        activations = [v for v in layer.inputs if not isinstance(v.owner, qnn.ConstantOp)]
+        outer = dict(zip(layer.body.block.args, layer.inputs, strict=True))
+        anchor = layer.anchor()
         roles: dict[str, SSAValue] = {}
-        if layer.kind() == "add":
-            roles["a"], roles["b"] = buffers[activations[0]], buffers[activations[1]]
+        if isinstance(anchor, qnn.AddOp):
+            roles["a"], roles["b"] = buffers[outer[anchor.lhs]], buffers[outer[anchor.rhs]]
         else:
-            roles["in"] = buffers[activations[0]]
+            roles["in"] = buffers[outer[anchor.operands[0]]]
         staged = self.stage_weights(layer, buffers[layer.output])
         for role, value in self.constants(layer):
             roles[role] = resident.get((index, role)) or staged.get(role) or self.constant_global(layer, role, value)

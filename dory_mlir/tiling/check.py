@@ -99,6 +99,8 @@ class Geometry:
     out_bytes: int
     const_bytes: int
     """Bytes of per-output-channel constants (bias, per-channel requant mul/add) per channel."""
+    fixed_const_bytes: int = 0
+    """Bytes of the per-tensor constants (one requant value for all channels), each aligned."""
 
     @property
     def reduces(self) -> bool:
@@ -128,6 +130,15 @@ def _per_channel_bytes(layer: qnn.LayerOp, c_out: int) -> int:
     return total
 
 
+def _fixed_bytes(layer: qnn.LayerOp, c_out: int) -> int:
+    """Bytes of the requant constants that hold one value for all channels (each aligned)."""
+    total = 0
+    for op in layer.compute_ops():
+        if isinstance(op, qnn.RequantOp):
+            total += sum(_align(_element_bytes(v)) for v in (op.mul, op.add) if not (c_out > 1 and qnn.shape_of(v) == (c_out,)))
+    return total
+
+
 def geometry(layer: qnn.LayerOp) -> Geometry:
     """The layer's shapes, window and per-channel constants, as its anchor op states them."""
     anchor = layer.anchor()
@@ -147,6 +158,7 @@ def geometry(layer: qnn.LayerOp) -> Geometry:
         Axis(w_in, w_out, kernel[1], strides[1], dilations[1], pads[1]),
         _element_bytes(layer.output),
         _per_channel_bytes(layer, c_out),
+        _fixed_bytes(layer, c_out),
     )
 
 
@@ -348,8 +360,9 @@ def footprint(g: Geometry, t: LayerTiling, tile: TileExtent, cores: int, double_
     if g.kind in WEIGHTED:
         per_channel = g.h.kernel * g.w.kernel * (1 if g.kind == "depthwise" else tile.ci)
         buffers["weights"] = copies(whole_co and whole_ci) * _align(tile.co * per_channel)
-    if g.const_bytes:
-        buffers["constants"] = copies(whole_co) * _align(tile.co * g.const_bytes)
+    if g.const_bytes or g.fixed_const_bytes:
+        per_channel = copies(whole_co) * _align(tile.co * g.const_bytes) if g.const_bytes else 0
+        buffers["constants"] = per_channel + g.fixed_const_bytes
     if g.reduces and t.ci < g.c_in:
         buffers["partial sums"] = _align(tile.ho * tile.wo * tile.co * 4)
     if g.im2col_conv:

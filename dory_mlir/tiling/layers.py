@@ -38,11 +38,16 @@ def constant_parts(layer: qnn.LayerOp) -> list[tuple[str, int, int]]:
             values += [("mul", op.mul), ("add", op.add)]
         for role, value in values:
             size = nbytes(value)
-            if role == "weights" or qnn.shape_of(value) == (channels,):
+            if role in ("weights", "bias") or (channels > 1 and qnn.shape_of(value) == (channels,)):
                 parts.append((role, size // channels, 0))
             else:
                 parts.append((role, 0, size))
     return parts
+
+
+def _fixed_bytes(layer: qnn.LayerOp) -> int:
+    """L1 bytes of the per-tensor constants, each aligned."""
+    return sum(aligned(fixed) for _, _, fixed in constant_parts(layer) if fixed)
 
 
 def layer_shape(layer: qnn.LayerOp) -> LayerShape:
@@ -52,7 +57,8 @@ def layer_shape(layer: qnn.LayerOp) -> LayerShape:
     if isinstance(anchor, qnn.LinearOp):
         _, k = qnn.shape_of(anchor.input)
         m = qnn.shape_of(anchor.weight)[0]
-        return LayerShape("linear", k, m, 1, 1, 1, 1, out_bytes=out_bytes, const_bytes=_per_channel_bytes(layer, m))
+        return LayerShape("linear", k, m, 1, 1, 1, 1, out_bytes=out_bytes, const_bytes=_per_channel_bytes(layer, m),
+                          fixed_const_bytes=_fixed_bytes(layer))
     _, c_in, h_in, w_in = qnn.shape_of(anchor.operands[0])
     _, c_out, h_out, w_out = qnn.shape_of(anchor.results[0])
     if isinstance(anchor, qnn.ConvOp):
@@ -62,12 +68,15 @@ def layer_shape(layer: qnn.LayerOp) -> LayerShape:
         sh, sw = anchor.stride_hw()
         dh, dw = anchor.dilations.get_values()
         return LayerShape(kind, c_in, c_out, h_in, w_in, h_out, w_out, kh, kw, sh, sw, dh, dw,  # type: ignore[arg-type]
-                          out_bytes=out_bytes, const_bytes=_per_channel_bytes(layer, c_out))
+                          out_bytes=out_bytes, const_bytes=_per_channel_bytes(layer, c_out),
+                          fixed_const_bytes=_fixed_bytes(layer))
     if isinstance(anchor, qnn.MaxPoolOp | qnn.SumPoolOp):
         kh, kw = anchor.kernel_hw()
         sh, sw = anchor.stride_hw()
-        return LayerShape(kind, c_in, c_out, h_in, w_in, h_out, w_out, kh, kw, sh, sw, out_bytes=out_bytes)
-    return LayerShape("add", c_in, c_out, h_in, w_in, h_out, w_out, out_bytes=out_bytes)
+        return LayerShape(kind, c_in, c_out, h_in, w_in, h_out, w_out, kh, kw, sh, sw, out_bytes=out_bytes,
+                          const_bytes=_per_channel_bytes(layer, c_out), fixed_const_bytes=_fixed_bytes(layer))
+    return LayerShape("add", c_in, c_out, h_in, w_in, h_out, w_out, out_bytes=out_bytes,
+                      const_bytes=_per_channel_bytes(layer, c_out), fixed_const_bytes=_fixed_bytes(layer))
 
 
 def aligned(n: int, alignment: int = 4) -> int:

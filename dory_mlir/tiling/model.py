@@ -14,7 +14,7 @@ Every buffer the kernels need is in L1 at once (`footprint`):
 | input | `hi · wi · ci` (the halo: `hi = min((ho-1)·sh + dh·(kh-1) + 1, h_in)`; two inputs for add) | the input tile changes between iterations |
 | weights | `co · kh · kw · ci` (depthwise `co · kh · kw`) | there is more than one weight tile |
 | output | `ho · wo · co · out_bytes` | there is more than one output tile |
-| constants | `co · const_bytes` (bias, per-channel mul/add) | more than one output-channel tile |
+| constants | `co · const_bytes` (bias, per-channel mul/add) + the per-tensor constants | more than one output-channel tile (per-tensor: never) |
 | partial sums | `ho · wo · co · 4` | never (lives across the input-channel slices) |
 | im2col | `2 · cores · kh · kw · ci` (PULP-NN: 2 pixels per core) for k > 1 convs; `cores · hi · kw` for depthwise | never |
 
@@ -71,6 +71,8 @@ class LayerShape:
     out_bytes: int = 1
     const_bytes: int = 0
     """Bytes of per-channel constants per output channel (bias + requant mul/add)."""
+    fixed_const_bytes: int = 0
+    """Bytes of per-tensor constants (one requant value for all channels, each aligned)."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -215,8 +217,9 @@ def footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[str, obje
     if layer.has_weights:
         per_channel = layer.kh * layer.kw * (1 if layer.kind == "depthwise" else ci)
         buffers["weights"] = B.If(one_weight, 1, db) * B.align(co * per_channel)
-    if layer.const_bytes:
-        buffers["constants"] = B.If(co == layer.c_out, 1, db) * B.align(co * layer.const_bytes)
+    if layer.const_bytes or layer.fixed_const_bytes:
+        per_channel = B.If(co == layer.c_out, 1, db) * B.align(co * layer.const_bytes) if layer.const_bytes else 0
+        buffers["constants"] = per_channel + layer.fixed_const_bytes
     if layer.splits_reduction:
         buffers["partial sums"] = B.If(ci == layer.c_in, 0, B.align(ho * wo * co * 4))
     if layer.kind == "conv" and (layer.kh, layer.kw) != (1, 1):

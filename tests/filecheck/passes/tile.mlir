@@ -38,11 +38,11 @@ func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> {
 // CHECK:      qnn.layer 1 {{.*}} {tiling = {l1_tile = array<i64: 16, 16, 16, 16>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 8848 : i64, l2_tile = array<i64: 16, 16>, weights = "L2", streamed = []}}
 // CHECK:        qnn.conv {{.*}} groups = 16
 // CHECK:      qnn.layer 2 {{.*}} {tiling = {l1_tile = array<i64: 16, 16, 16, 16>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 8576 : i64, l2_tile = array<i64: 16, 16>, weights = "L2", streamed = []}}
-// CHECK:      qnn.layer 3 {{.*}} {tiling = {l1_tile = array<i64: 16, 16, 16, 16>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 12288 : i64, l2_tile = array<i64: 16, 16>, weights = "L2", streamed = []}}
+// CHECK:      qnn.layer 3 {{.*}} {tiling = {l1_tile = array<i64: 16, 16, 16, 16>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 12296 : i64, l2_tile = array<i64: 16, 16>, weights = "L2", streamed = []}}
 // CHECK:        qnn.add
 // CHECK:      qnn.layer 4 {{.*}} {tiling = {l1_tile = array<i64: 16, 8, 8, 16>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 5120 : i64, l2_tile = array<i64: 16, 8>, weights = "none", streamed = []}}
 // CHECK:        qnn.max_pool
-// CHECK:      qnn.layer 5 {{.*}} {tiling = {l1_tile = array<i64: 16, 1, 1, 16>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 1040 : i64, l2_tile = array<i64: 16, 1>, weights = "L2", streamed = []}}
+// CHECK:      qnn.layer 5 {{.*}} {tiling = {l1_tile = array<i64: 16, 1, 1, 16>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 1048 : i64, l2_tile = array<i64: 16, 1>, weights = "L2", streamed = []}}
 // CHECK:        qnn.sum_pool
 // CHECK:      qnn.layer 6 {{.*}} {tiling = {l1_tile = array<i64: 10, 1, 1, 16>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 216 : i64, l2_tile = array<i64: 10, 1>, weights = "L2", streamed = []}}
 // CHECK:        qnn.linear
@@ -51,7 +51,7 @@ func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> {
 // SMALL:      qnn.layer 0 {{.*}} {tiling = {l1_tile = array<i64: 1, 5, 16, 3>, l1_tiles = array<i64: 16, 4, 1, 3>, l1_bytes = 1656 : i64, l2_tile = array<i64: 16, 5>, weights = "L3", streamed = ["layer0"]}}
 // SMALL:      qnn.layer 1 {{.*}} {tiling = {l1_tile = array<i64: 16, 1, 16, 16>, l1_tiles = array<i64: 1, 16, 1, 1>, l1_bytes = 1368 : i64, l2_tile = array<i64: 16, 1>, weights = "L3", streamed = ["layer0"]}}
 // SMALL:      qnn.layer 2 {{.*}} {tiling = {l1_tile = array<i64: 16, 2, 16, 16>, l1_tiles = array<i64: 1, 8, 1, 1>, l1_bytes = 1408 : i64, l2_tile = array<i64: 16, 2>, weights = "L3", streamed = ["layer2"]}}
-// SMALL:      qnn.layer 3 {{.*}} {tiling = {l1_tile = array<i64: 16, 1, 16, 16>, l1_tiles = array<i64: 1, 16, 1, 1>, l1_bytes = 768 : i64, l2_tile = array<i64: 16, 1>, weights = "L3", streamed = ["layer2", "layer0"]}}
+// SMALL:      qnn.layer 3 {{.*}} {tiling = {l1_tile = array<i64: 16, 1, 16, 16>, l1_tiles = array<i64: 1, 16, 1, 1>, l1_bytes = 776 : i64, l2_tile = array<i64: 16, 1>, weights = "L3", streamed = ["layer2", "layer0"]}}
 // SMALL:      qnn.layer 4 {{.*}} {tiling = {l1_tile = array<i64: 16, 1, 8, 16>, l1_tiles = array<i64: 1, 8, 1, 1>, l1_bytes = 1280 : i64, l2_tile = array<i64: 16, 8>, weights = "none", streamed = []}}
 // SMALL:      qnn.layer 5 {{.*}} weights = "L3"
 // SMALL:      qnn.layer 6 {{.*}} weights = "L3"

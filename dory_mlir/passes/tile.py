@@ -137,6 +137,8 @@ def annotate(view: NetworkView, plan: L2Plan, target: Target, function: func.Fun
             "l2_l1_tile": {"co": tile.co, "ho": tile.ho, "wo": tile.wo, "ci": tile.ci},
             "tiles": dict(zip(("co", "ho", "wo", "ci"), grid.counts(), strict=True)),
             "weights_in": decision.weights_in, "streamed_from_l3": list(decision.streamed),
+            "input_bytes": sum(view.tensors[n].bytes for n in net.inputs),
+            "output_bytes": view.tensors[net.output].bytes, "constant_bytes": net.weight_bytes,
             "l1_bytes": l1_bytes, "l1_buffers": decision.l1.buffers, "l2_working_bytes": l2_bytes,
             "dma_l2_l1_bytes": sum(moved.values()), "dma_l2_l1": moved, "dma_l3_l2_bytes": l3,
             "solver_seconds": round(decision.solver_seconds, 4), "z3_checks": decision.l1.z3_checks,

@@ -1,10 +1,10 @@
 """DMA bytes a tiled layer moves, counted tile by tile (border tiles exact).
 
 Loop order as in the model: spatial tiles outermost, output-channel tiles, then
-input-channel slices. The input tile is fetched once per spatial tile when the reduction
-is whole (it stays in L1 across output-channel tiles) and once per (spatial, channel,
-slice) tile otherwise; weights once per weight tile and spatial tile, unless a single
-weight tile stays in L1 for the whole layer; outputs are written once.
+input-channel slices. As `tile-layers` lowers it: a buffer whose tile is the same for
+every tile of the layer is fetched once; any other is fetched for every tile (so the
+input of a conv split over output channels is fetched once per channel tile); outputs
+are written once.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def l2_l1_bytes(shape: LayerShape, grid: Grid, pads: tuple[int, int, int, int] =
     n_spatial = len(rows) * len(cols)
     n_co, _, _, n_ci = grid.counts()
     inputs = 2 if shape.kind == "add" else 1
-    refetch = n_co if shape.splits_reduction and n_ci > 1 else 1
+    one_input_tile = n_spatial == 1 and (n_ci == 1 if shape.splits_reduction else n_co == 1)
+    refetch = n_co if shape.splits_reduction and not one_input_tile else 1
     moved = {"input": inputs * spatial_in * shape.c_in * refetch,
              "output": shape.h_out * shape.w_out * shape.c_out * shape.out_bytes}
     if shape.has_weights:
@@ -72,5 +73,5 @@ def l2_l1_bytes(shape: LayerShape, grid: Grid, pads: tuple[int, int, int, int] =
         moved["weights"] = weights if (n_co, n_ci) == (1, 1) else weights * n_spatial
     if shape.const_bytes:
         constants = shape.c_out * shape.const_bytes
-        moved["constants"] = constants if n_co == 1 else constants * n_spatial
+        moved["constants"] = constants if n_co == 1 else constants * n_spatial * n_ci
     return moved

@@ -1,0 +1,72 @@
+"""Compile time per pass and DMA traffic against its lower bound, for every shared network.
+
+    .venv/bin/python bench/compile.py [--models ../shared/models/dory] [--l1-size N] [--l2-size N]
+
+Per network: seconds for import, fuse, tile, bufferize-network, tile-layers and writing the C
+application (total = ONNX → C written), then the DMA bytes the tiling moves L2↔L1 and
+L3↔L2 for the whole network next to the lower bound (every input, weight and output byte
+moved once), with their ratio. Nothing is asserted: it measures.
+"""
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from dory_mlir.backend.pulp_c import write_application
+from dory_mlir.frontend.onnx_import import import_onnx_file
+from dory_mlir.passes.bufferize_network import BufferizeNetworkPass
+from dory_mlir.passes.fuse import FusePass
+from dory_mlir.passes.tile import TilePass
+from dory_mlir.passes.tile_layers import TileLayersPass
+from dory_mlir.pipeline import make_context
+
+
+def lower_bounds(row: dict) -> tuple[int, int]:
+    """Every input, constant and output byte moved once between L2 and L1; and between L3 and
+    L2, once each: the constants that live in L3 and the activations streamed from L3."""
+    l2_l1 = row["input_bytes"] + row["constant_bytes"] + row["output_bytes"]
+    l3_l2 = row["constant_bytes"] if row["weights_in"] in ("L3", "L3-stream") else 0
+    return l2_l1, l3_l2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "models" / "dory")
+    parser.add_argument("--l1-size", type=int)
+    parser.add_argument("--l2-size", type=int)
+    args = parser.parse_args()
+    header = (f"{'network':44s} {'import':>7s} {'fuse':>6s} {'tile':>6s} {'bufferize':>9s} {'tile-layers':>11s} "
+              f"{'emit C':>7s} {'total s':>7s}   {'L2<->L1 MB':>10s} {'bound':>7s} {'ratio':>6s}   "
+              f"{'L3<->L2 MB':>10s} {'bound':>7s}")
+    print(header)
+    for folder in sorted(p for p in args.models.glob("*") if p.is_dir()):
+        model = next(folder.glob("*.onnx"))
+        ctx = make_context()
+        times = []
+        start = time.perf_counter()
+        module = import_onnx_file(model)
+        times.append(time.perf_counter() - start)
+        with tempfile.TemporaryDirectory() as tmp:
+            report = Path(tmp) / "tiles.json"
+            for step in (FusePass(), TilePass(l1_size=args.l1_size, l2_size=args.l2_size, report=str(report)),
+                         BufferizeNetworkPass(), TileLayersPass()):
+                t0 = time.perf_counter()
+                step.apply(ctx, module)
+                times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            write_application(module, Path(tmp) / "app")
+            times.append(time.perf_counter() - t0)
+            rows = json.loads(report.read_text())["layers"]
+        moved = sum(r["dma_l2_l1_bytes"] for r in rows)
+        bound = sum(lower_bounds(r)[0] for r in rows)
+        l3 = sum(r["dma_l3_l2_bytes"] for r in rows)
+        l3_bound = sum(lower_bounds(r)[1] for r in rows)
+        cells = " ".join(f"{t:{w}.2f}" for t, w in zip(times, (7, 6, 6, 9, 11, 7), strict=True))
+        print(f"{folder.name:44s} {cells} {sum(times):7.2f}   {moved / 1e6:10.3f} {bound / 1e6:7.3f} "
+              f"{moved / bound:6.2f}   {l3 / 1e6:10.3f} {l3_bound / 1e6:7.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -12,6 +12,9 @@ PIPELINES = {
     "default": None,
     "l1-8000": "tile{l1-size=8000},lower-to-pulp",
     "single-buffer": "tile{double-buffer=false},lower-to-pulp{double-buffer=false}",
+    # activations streamed by rows and weights in channel slices from L3
+    "l3-streaming": "tile{l1-size=8000 l2-size=64000},lower-to-pulp",
+    "tiny-l2": "tile{l1-size=2000 l2-size=3000},lower-to-pulp",
 }
 
 
@@ -28,14 +31,14 @@ def assert_bit_exact(done: subprocess.CompletedProcess) -> None:
     assert "FAIL" not in done.stdout
 
 
-@pytest.mark.parametrize("pipeline", PIPELINES)
+@pytest.mark.parametrize("pipeline", ["default", "l1-8000", "single-buffer", "tiny-l2"])
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
 def test_example_network_bit_exact_in_c(examples_dir: Path, name: str, pipeline: str):
     assert_bit_exact(verify(examples_dir / name / "model.onnx", examples_dir / name, PIPELINES[pipeline]))
 
 
 @needs_shared
-@pytest.mark.parametrize("pipeline", ["default", "l1-8000"])
+@pytest.mark.parametrize("pipeline", ["default", "l1-8000", "l3-streaming"])
 @pytest.mark.parametrize("folder", DORY_NETWORKS, ids=lambda p: p.name)
 def test_reference_network_bit_exact_in_c(folder: Path, pipeline: str):
     assert_bit_exact(verify(onnx_file(folder), folder, PIPELINES[pipeline]))

@@ -85,6 +85,7 @@ class Printer:
     indent: int = 0
     counter: int = 0
     in_cluster: bool = False
+    l3_outputs: list[tuple[str, str, str]] = field(default_factory=list)
 
     def line(self, text: str) -> None:
         self.out.append("    " * self.indent + text)
@@ -311,9 +312,14 @@ class Printer:
             m = self.memref(value)
             args.append(m.ptr)
         self.line(f"{callee}({', '.join(args)});")
+        function = next(f for f in self.module.ops if isinstance(f, func.FuncOp) and f.sym_name.data == callee)
+        out_index = next(i for i, a in enumerate(function.body.block.args) if a.name_hint == "out")
+        out = self.memref(op.arguments[out_index])
         layer = callee.removeprefix("layer")
-        out = self.memref(op.arguments[-1])
-        self.line(f"dory_layer_done({layer}, {out.ptr}, {self.byte_count(out)});")
+        if out.level == "L3":  # read back from L3 by the fabric controller after the run
+            self.l3_outputs.append((layer, out.ptr, self.byte_count(out)))
+        else:
+            self.line(f"dory_layer_done({layer}, {out.ptr}, {self.byte_count(out)});")
 
 
 @dataclass
@@ -447,7 +453,7 @@ class Application:
         }
 
     def network_c(self, body: list[str]) -> str:
-        lines = ['#include <stdint.h>', '#include <string.h>', '#include "pmsis.h"', '#include "dory_kernels.h"',
+        lines = ['#include <stdint.h>', '#include <stdlib.h>', '#include <string.h>', '#include "pmsis.h"', '#include "dory_kernels.h"',
                  '#include "dory_dma.h"', '#include "network.h"', "", "#ifndef NUM_CORES", "#define NUM_CORES 8",
                  "#endif", "", "static struct pi_device ram;", ""]
         self.l3_globals = []
@@ -548,6 +554,7 @@ class Application:
         p.indent = 1
         p.token_storage(block)
         p.print_block(block)
+        self.l3_outputs = p.l3_outputs
         return ["static void network_cluster(void *arg) {", "    (void)arg;"] + p.out + ["}", ""]
 
     def init_and_run(self) -> list[str]:
@@ -572,6 +579,10 @@ class Application:
                   "    pi_cluster_task(&task, network_cluster, NULL);", "    pi_cluster_send_task_to_cl(cluster, &task);"]
         for i, size in self.io[1:]:
             lines.append(f"    memcpy(io[{i}], state.io{i}, {size});")
+        for layer, ptr, size in self.l3_outputs:  # layer outputs that live in L3
+            lines += ["    {", f"        void *copy = malloc({size});",
+                      f"        pi_ram_read(&ram, (uint32_t)(uintptr_t){ptr}, copy, {size});",
+                      f"        dory_layer_done({layer}, copy, {size});", "        free(copy);", "    }"]
         for i, size in self.io:
             lines.append(f"    pi_l2_free(state.io{i}, {size});")
         lines += ["}", "", "void network_free(void) {"]

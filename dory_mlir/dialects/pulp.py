@@ -67,6 +67,8 @@ def _check_roles(op: IRDLOperation, callee: str, buffers: Sequence[SSAValue], sc
     if not tiled:
         required = tuple(r for r in required if r not in SCRATCH)
         optional = tuple(r for r in optional if r not in SCRATCH)
+        # L2 buffers for the slices of tensors streamed from L3 (weights: all the constants).
+        optional += tuple(f"{r}_slice" for r in (*required, *optional) if r not in ("bias", "mul", "add"))
         index_roles = ()
     roles = _roles(op)
     if len(roles) != len(buffers) + len(scalars):
@@ -118,9 +120,11 @@ class LayerOp(IRDLOperation):
 
     def verify_(self) -> None:
         _check_roles(self, self.kernel.data, self.buffers, [], tiled=False)
-        for value in self.buffers:
+        for role, value in zip(_roles(self), self.buffers, strict=True):
             if memory_level(value.type) == "L1":
                 raise VerifyException("a layer's buffers live in L2 or L3, not L1")
+            if role.endswith("_slice") and memory_level(value.type) != "L2":
+                raise VerifyException(f"slice buffer '{role}' must be in L2")
 
 
 @irdl_op_definition

@@ -129,6 +129,8 @@ class NetworkBuilder:
             raise DoryError("bufferize-network needs a tiled network: run --tile first", op_where(self.function))
         self.plan = plan
         self.offsets = {b.data["name"].data: b.data["offset"].value.data for b in plan.data["buffers"].data}  # type: ignore[attr-defined]
+        self.sizes = {b.data["name"].data: b.data["bytes"].value.data for b in plan.data["buffers"].data}  # type: ignore[attr-defined]
+        self.tensor_names: dict[SSAValue, str] = {}
         self.weights_resident = plan.data["weights"].data == "L2"  # type: ignore[attr-defined]
         self.ops: list[Operation] = []
         self.globals: list[Operation] = []
@@ -171,6 +173,7 @@ class NetworkBuilder:
         buffers: dict[SSAValue, SSAValue] = {}
 
         def place(value: SSAValue, name: str) -> SSAValue:
+            self.tensor_names[value] = name
             if name in self.offsets:
                 return self.view(arena, self.offsets[name], memref_of(value, "L2"))
             return self.emit(memref.AllocOp([], [], memref_of(value, "L3"), alignment=IntegerAttr(ALIGN, 64))).results[0]
@@ -182,11 +185,12 @@ class NetworkBuilder:
             if isinstance(op, qnn.ReshapeOp):
                 source = buffers[op.input]
                 buffers[op.output] = self.reshaped(source, op, arena)
+                self.tensor_names[op.output] = self.tensor_names[op.input]
             elif isinstance(op, qnn.LayerOp):
                 out = place(op.output, f"layer{op.index.value.data}")
                 out.name_hint = f"layer{op.index.value.data}"
                 buffers[op.output] = out
-                self.layer(op, buffers, resident)
+                self.layer(op, buffers, resident, arena)
         for value, destination in zip(returned.operands, body.args[1:], strict=True):
             self.copy_out(buffers[value], destination)
         self.emit(memref.DeallocOp.get(arena))
@@ -272,6 +276,24 @@ class NetworkBuilder:
             operands=[value], result_types=[flat_ty], properties={"reassociation": reassociation}
         )).results[0]
 
+    def slice_buffers(self, layer: qnn.LayerOp, roles: dict[str, SSAValue], buffers: dict[SSAValue, SSAValue],
+                      arena: SSAValue) -> dict[str, SSAValue]:
+        """L2 byte buffers (views of the arena) for the slices of what the layer streams from L3."""
+        index = layer.index.value.data
+        names = {buffer: self.tensor_names[value] for value, buffer in buffers.items() if value in self.tensor_names}
+        slices: dict[str, SSAValue] = {}
+        for role in ("in", "a", "b", "out"):
+            buffer = roles.get(role)
+            if buffer is None or dma.memory_level(buffer.type) != "L3":
+                continue
+            key = f"layer {index} {names[buffer]} ({'out' if role == 'out' else 'in'})"
+            slices[f"{role}_slice"] = self.view(arena, self.offsets[key], MemRefType(i8, [self.sizes[key]], NoneAttr(), StringAttr("L2")))
+        weights = roles.get("weights")
+        if weights is not None and dma.memory_level(weights.type) == "L3":
+            key = f"layer {index} weights"
+            slices["weights_slice"] = self.view(arena, self.offsets[key], MemRefType(i8, [self.sizes[key]], NoneAttr(), StringAttr("L2")))
+        return slices
+
     def stage_weights(self, layer: qnn.LayerOp, output: SSAValue) -> dict[str, SSAValue]:
         """Weights the plan keeps in L3 and copies whole per layer: copied into the layer's L2
         buffer right before it runs."""
@@ -298,7 +320,7 @@ class NetworkBuilder:
     def _bytes(ty: MemRefType) -> int:
         return int(np.prod(ty.get_shape())) * ty.element_type.width.data // 8  # type: ignore[attr-defined]
 
-    def layer(self, layer: qnn.LayerOp, buffers: dict[SSAValue, SSAValue], resident: dict) -> None:
+    def layer(self, layer: qnn.LayerOp, buffers: dict[SSAValue, SSAValue], resident: dict, arena: SSAValue) -> None:
         index = layer.index.value.data
         outer = dict(zip(layer.body.block.args, layer.inputs, strict=True))
         anchor = layer.anchor()
@@ -311,6 +333,7 @@ class NetworkBuilder:
         for role, value in self.constants(layer):
             roles[role] = resident.get((index, role)) or staged.get(role) or self.constant_global(layer, role, value)
         roles["out"] = buffers[layer.output]
+        roles |= self.slice_buffers(layer, roles, buffers, arena)
         op = pulp.LayerOp(index, KERNEL_OF[layer.kind()], roles, layer_params(layer))
         op.location = layer.location
         self.emit(op)

@@ -120,29 +120,39 @@ class LayerGeometry:
         return self.kernel in ("dory_conv2d", "dory_pointwise", "dory_linear")
 
 
-def tile_table(geometry: LayerGeometry, l1_tile: list[int]) -> np.ndarray:
-    """One row per tile (spatial tiles outermost, then channels, then reduction slices)."""
+SLICE_COLUMNS = ("start", "count", "co0", "con", "h0", "hn", "ih0", "ihn", "last_co")
+SCOL = {name: i for i, name in enumerate(SLICE_COLUMNS)}
+
+
+def tile_table(geometry: LayerGeometry, l1_tile: list[int], co2: int, ho2: int) -> tuple[np.ndarray, np.ndarray]:
+    """The tiles (one row each) and the L2 slices they are grouped in (rows of `co2` channels
+    by `ho2` output rows; rows outer). Within a slice: spatial tiles, channel tiles, then
+    reduction slices."""
     g = geometry
     co, ho, wo, ci = l1_tile
-    grid = Grid(spans(g.c_out, co), spans(g.h_out, ho), spans(g.w_out, wo),
-                spans(g.c_in, ci) if g.splits_reduction else [(0, g.c_in)])
-    rows = []
     t, l, _, _ = g.pads
-    for h0, h1 in grid.ho:
-        for w0, w1 in grid.wo:
-            for c0, c1 in grid.co:
-                for i0, i1 in grid.ci if g.splits_reduction else [(c0, c1)]:
-                    first_h, last_h = h0 * g.sh - t, (h1 - 1) * g.sh - t + g.dh * (g.kh - 1)
-                    first_w, last_w = w0 * g.sw - l, (w1 - 1) * g.sw - l + g.dw * (g.kw - 1)
-                    ih0, iw0 = max(first_h, 0), max(first_w, 0)
-                    ihn = input_rows(h0, h1, g.sh, g.kh, g.dh, t, g.h_in)
-                    iwn = input_rows(w0, w1, g.sw, g.kw, g.dw, l, g.w_in)
-                    rows.append([
-                        c0, c1 - c0, h0, h1 - h0, w0, w1 - w0, i0, i1 - i0, ih0, ihn, iw0, iwn,
-                        max(0, -first_h), max(0, -first_w), max(0, last_h - (g.h_in - 1)), max(0, last_w - (g.w_in - 1)),
-                        int(i0 == 0), int(i1 == g.c_in),
-                    ])
-    return np.array(rows, dtype=np.int32)
+    tiles, slices = [], []
+    for s_h0, s_h1 in spans(g.h_out, ho2):
+        for s_c0, s_c1 in spans(g.c_out, co2):
+            first = len(tiles)
+            for h0, h1 in ((a + s_h0, b + s_h0) for a, b in spans(s_h1 - s_h0, ho)):
+                for w0, w1 in spans(g.w_out, wo):
+                    for c0, c1 in ((a + s_c0, b + s_c0) for a, b in spans(s_c1 - s_c0, co)):
+                        for i0, i1 in spans(g.c_in, ci) if g.splits_reduction else [(c0, c1)]:
+                            first_h, last_h = h0 * g.sh - t, (h1 - 1) * g.sh - t + g.dh * (g.kh - 1)
+                            first_w, last_w = w0 * g.sw - l, (w1 - 1) * g.sw - l + g.dw * (g.kw - 1)
+                            tiles.append([
+                                c0, c1 - c0, h0, h1 - h0, w0, w1 - w0, i0, i1 - i0,
+                                max(first_h, 0), input_rows(h0, h1, g.sh, g.kh, g.dh, t, g.h_in),
+                                max(first_w, 0), input_rows(w0, w1, g.sw, g.kw, g.dw, l, g.w_in),
+                                max(0, -first_h), max(0, -first_w),
+                                max(0, last_h - (g.h_in - 1)), max(0, last_w - (g.w_in - 1)),
+                                int(i0 == 0), int(i1 == g.c_in),
+                            ])
+            slices.append([first, len(tiles) - first, s_c0, s_c1 - s_c0, s_h0, s_h1 - s_h0,
+                           max(s_h0 * g.sh - t, 0), input_rows(s_h0, s_h1, g.sh, g.kh, g.dh, t, g.h_in),
+                           int(s_c1 == g.c_out)])
+    return np.array(tiles, dtype=np.int32), np.array(slices, dtype=np.int32)
 
 
 @dataclass
@@ -169,14 +179,14 @@ class BodyBuilder:
 
 
 class TileRow(dict):
-    """Columns of one tile's table row as index values, loaded on first use."""
+    """Columns of one row of a table (tiles, or L2 slices) as index values, loaded on first use."""
 
-    def __init__(self, b: BodyBuilder, table: SSAValue, tile: SSAValue):
+    def __init__(self, b: BodyBuilder, table: SSAValue, tile: SSAValue, columns: dict[str, int] | None = None):
         super().__init__()
-        self.b, self.table, self.tile = b, table, tile
+        self.b, self.table, self.tile, self.columns = b, table, tile, columns or COL
 
     def __missing__(self, name: str) -> SSAValue:
-        loaded = self.b.add(memref.LoadOp.get(self.table, [self.tile, self.b.index(COL[name])])).results[0]
+        loaded = self.b.add(memref.LoadOp.get(self.table, [self.tile, self.b.index(self.columns[name])])).results[0]
         self[name] = self.b.add(arith.IndexCastOp(loaded, IndexType())).results[0]
         return self[name]
 
@@ -195,32 +205,38 @@ class LayerLowering:
         if not isinstance(tiling, DictionaryAttr):
             raise DoryError("tile-layers needs the tile pass's decisions", op_where(self.layer))
         self.tiling = tiling
-        streamed = tiling.data["streamed"]
-        if (isinstance(streamed, ArrayAttr) and streamed.data) or tiling.data["weights"].data == "L3-stream":  # type: ignore[attr-defined]
-            raise DoryError("tile-layers does not lower activations streamed from L3 or weights streamed in "
-                            "slices yet", op_where(self.layer))
         self.geometry = LayerGeometry.of(self.layer)
         self.l1_tile = _ints(tiling.data["l1_tile"])
-        self.table = tile_table(self.geometry, self.l1_tile)
-        self.roles = [r.data for r in self.layer.roles.data]
+        co2, ho2 = _ints(tiling.data["l2_tile"])
+        self.table, self.slice_table = tile_table(self.geometry, self.l1_tile, co2, ho2)
+        self.all_roles = [r.data for r in self.layer.roles.data]
+        self.roles = [r for r in self.all_roles if not r.endswith("_slice")]
         self.index = self.layer.index.value.data
         self.invariant = self.tile_invariant_roles()
+        # Roles streamed from L3: their tiles come from L2 slice buffers, filled per slice.
+        self.streamed = [r for r in self.roles if dma.memory_level(self.layer.buffer(r).type) == "L3"]  # type: ignore[union-attr]
+        self.slice_sources: dict[str, tuple[SSAValue, list[SSAValue]]] = {}
 
     # --------------------------------------------------------------- L1 buffers
 
     def tile_invariant_roles(self) -> list[str]:
-        """Roles whose L1 tile is the same for every tile: one slot, copied once before the
-        loop (as the tiling model counts them: single-buffered when there is one tile)."""
+        """Roles whose L1 tile is the same for every tile of an L2 slice: one slot, copied once
+        per slice before its tiles (as the tiling model counts them: single-buffered when
+        the slice has one tile)."""
         columns = {"in": ("ih0", "ihn", "iw0", "iwn", "ci0", "cin"), "a": ("h0", "hn", "w0", "wn", "co0", "con"),
                    "weights": ("co0", "con", "ci0", "cin"), "out": ("h0", "hn", "w0", "wn", "co0", "con")}
         columns["b"] = columns["a"]
+        groups = [self.table[start : start + count] for start, count in self.slice_table[:, :2]]
+
+        def constant(cols: tuple[str, ...]) -> bool:  # within every L2 slice
+            return all(len({tuple(row) for row in group[:, [COL[c] for c in cols]]}) == 1 for group in groups)
+
         invariant = []
         for role in self.roles:
             if role in ("bias", "mul", "add"):
-                constant = _shape(self.layer.buffer(role))[0] == 1 or len(set(self.table[:, COL["co0"]])) == 1  # type: ignore[arg-type]
-            else:
-                constant = all(len(set(self.table[:, COL[c]])) == 1 for c in columns[role])
-            if constant:
+                if _shape(self.layer.buffer(role))[0] == 1 or constant(("co0", "con")):  # type: ignore[arg-type]
+                    invariant.append(role)
+            elif constant(columns[role]):
                 invariant.append(role)
         return invariant
 
@@ -262,9 +278,9 @@ class LayerLowering:
     def build(self) -> func.FuncOp:
         arg_types = [v.type for v in self.layer.buffers]
         block = Block(arg_types=arg_types)
-        for arg, role in zip(block.args, self.roles, strict=True):
+        for arg, role in zip(block.args, self.all_roles, strict=True):
             arg.name_hint = role
-        self.args = dict(zip(self.roles, block.args, strict=True))
+        self.args = dict(zip(self.all_roles, block.args, strict=True))
         b = BodyBuilder(block)
         self.table_value = b.add(memref.GetGlobalOp(self.table_name(), self.table_type())).results[0]
         self.buffers: dict[str, tuple[SSAValue, int]] = {}
@@ -274,13 +290,10 @@ class LayerLowering:
             buffer.name_hint = f"l1_{role}"
             self.buffers[role] = (buffer, size)
         self.weights_3d = self.weights_view(b)
-        self.copy_invariants(b)
-        n_tiles = len(self.table)
-        per_tile = [r for r in self.roles if r not in self.invariant and r != "out"]
-        if self.double_buffer and per_tile:
-            self.pipelined_loop(b, n_tiles)
+        if self.streamed:
+            self.slice_loop(b)
         else:
-            self.simple_loop(b, n_tiles)
+            self.tile_loop(b, b.index(0), b.index(len(self.table)))
         for buffer, _ in reversed(list(self.buffers.values())):
             b.add(memref.DeallocOp.get(buffer))
         b.add(func.ReturnOp())
@@ -295,11 +308,6 @@ class LayerLowering:
 
     def table_type(self) -> MemRefType:
         return MemRefType(i32, list(self.table.shape), NoneAttr(), StringAttr("L2"))
-
-    def table_global(self) -> memref.GlobalOp:
-        data = DenseIntOrFPElementsAttr(TensorType(i32, list(self.table.shape)), BytesAttr(self.table.astype("<i4").tobytes()))
-        return memref.GlobalOp.get(StringAttr(self.table_name()), self.table_type(), data, constant=UnitAttr(),
-                                   alignment=ALIGN)
 
     def weights_view(self, b: BodyBuilder) -> SSAValue | None:
         """Conv weights OHWI as [co][kh·kw][ci], so a tile is one ≤ 3-D block."""
@@ -317,6 +325,101 @@ class LayerLowering:
         else:
             return weights
         return b.add(memref.CollapseShapeOp.build(operands=[weights], result_types=[ty], properties={"reassociation": assoc})).results[0]
+
+    # --------------------------------------------------------------- L2 slices streamed from L3
+
+    def source(self, role: str) -> tuple[SSAValue, list[SSAValue] | None]:
+        """Where a role's tiles are cut from: its L2 tensor, or the current slice's L2 buffer
+        (with the slice's origin, to subtract from the tile's offsets)."""
+        if role in self.slice_sources:
+            view, origin = self.slice_sources[role]
+            return view, origin
+        memref_value = self.weights_3d if role == "weights" else self.args[role]
+        assert memref_value is not None
+        return memref_value, None
+
+    def slice_loop(self, b: BodyBuilder) -> None:
+        """Each L2 slice: copy its streamed inputs from L3 into L2, run its tiles, write its
+        streamed output back to L3 (after the last channel slice of its rows)."""
+        table = b.add(memref.GetGlobalOp(self.slice_table_name(), self.slice_table_type())).results[0]
+        body = Block(arg_types=[IndexType()])
+        sb = b.child(body)
+        row = TileRow(sb, table, body.args[0], SCOL)
+        tokens = []
+        for role in self.streamed:
+            if role == "out":
+                continue
+            if role in ("weights", "bias", "mul", "add"):
+                continue
+            rows, origin_rows = (row["ihn"], row["ih0"]) if role == "in" else (row["hn"], row["h0"])
+            source = self.args[role]
+            shape = _shape(source)
+            sizes = [rows, sb.index(shape[1]), sb.index(shape[2])] if len(shape) == 3 else [sb.index(shape[0])]
+            offsets = [origin_rows, sb.index(0), sb.index(0)] if len(shape) == 3 else [sb.index(0)]
+            view = self.slice_view(sb, f"{role}_slice", 0, sizes, source.type.element_type)  # type: ignore[attr-defined]
+            tokens.append(sb.add(dma.CopyOp(self.l3_block(sb, source, offsets, sizes), view)).results[0])
+            self.slice_sources[role] = (view, offsets)
+        offset = 0
+        for role in ("weights", "bias", "mul", "add"):
+            if role not in self.streamed:
+                continue
+            source = self.weights_3d if role == "weights" else self.args[role]
+            assert source is not None
+            shape = _shape(source)
+            per_tensor = role != "weights" and shape[0] == 1
+            sizes = [sb.index(1)] if per_tensor else [row["con"], *(sb.index(d) for d in shape[1:])]
+            offsets = [sb.index(0)] * len(shape) if per_tensor else [row["co0"], *(sb.index(0) for _ in shape[1:])]
+            view = self.slice_view(sb, "weights_slice", offset, sizes, source.type.element_type)  # type: ignore[attr-defined]
+            tokens.append(sb.add(dma.CopyOp(self.l3_block(sb, source, offsets, sizes), view)).results[0])
+            self.slice_sources[role] = (view, offsets)
+            max_co = int(self.slice_table[:, SCOL["con"]].max())
+            per_channel = int(np.prod(shape[1:])) * _elem_bytes(source)
+            offset += _aligned(per_channel * (1 if per_tensor else max_co))
+        if "out" in self.streamed:
+            shape = _shape(self.args["out"])
+            sizes = [row["hn"], sb.index(shape[1]), sb.index(shape[2])] if len(shape) == 3 else [sb.index(shape[0])]
+            origin = [row["h0"], sb.index(0), sb.index(0)] if len(shape) == 3 else [sb.index(0)]
+            view = self.slice_view(sb, "out_slice", 0, sizes, self.args["out"].type.element_type)  # type: ignore[attr-defined]
+            self.slice_sources["out"] = (view, origin)
+        for token in tokens:
+            sb.add(dma.WaitOp(token))
+        first = row["start"]
+        self.tile_loop(sb, first, sb.binary(arith.AddiOp, first, row["count"]))
+        if "out" in self.streamed:
+            view, origin = self.slice_sources["out"]
+            shape = _shape(self.args["out"])
+            sizes = [row["hn"], sb.index(shape[1]), sb.index(shape[2])] if len(shape) == 3 else [sb.index(shape[0])]
+            last = sb.add(arith.CmpiOp(row["last_co"], sb.index(1), "eq")).results[0]
+            write, skip = Block(), Block()
+            wb = sb.child(write)
+            wb.add(dma.WaitOp(wb.add(dma.CopyOp(view, self.l3_block(wb, self.args["out"], origin, sizes))).results[0]))
+            write.add_op(scf.YieldOp())
+            skip.add_op(scf.YieldOp())
+            sb.add(scf.IfOp(last, [], [write], [skip]))
+        self.slice_sources.clear()
+        sb.add(scf.YieldOp())
+        b.add(scf.ForOp(b.index(0), b.index(len(self.slice_table)), b.index(1), [], body))
+
+    def slice_view(self, b: BodyBuilder, role: str, offset: int, sizes: list[SSAValue], element: Attribute) -> SSAValue:
+        ty = MemRefType(element, [DYNAMIC_INDEX] * len(sizes), NoneAttr(), StringAttr("L2"))
+        return b.add(memref.ViewOp(self.args[role], b.index(offset), sizes, ty)).results[0]
+
+    def l3_block(self, b: BodyBuilder, source: SSAValue, offsets: list[SSAValue], sizes: list[SSAValue]) -> SSAValue:
+        """A block of an L3 tensor (contiguous: whole rows, or whole channels' constants)."""
+        return self.l2_block(b, source, offsets, sizes)
+
+    def slice_table_name(self) -> str:
+        return f"layer{self.index}_slices"
+
+    def slice_table_type(self) -> MemRefType:
+        return MemRefType(i32, list(self.slice_table.shape), NoneAttr(), StringAttr("L2"))
+
+    def globals(self) -> list[memref.GlobalOp]:
+        tables = [(self.table_name(), self.table)] + ([(self.slice_table_name(), self.slice_table)] if self.streamed else [])
+        return [memref.GlobalOp.get(StringAttr(name), MemRefType(i32, list(t.shape), NoneAttr(), StringAttr("L2")),
+                                    DenseIntOrFPElementsAttr(TensorType(i32, list(t.shape)), BytesAttr(t.astype("<i4").tobytes())),
+                                    constant=UnitAttr(), alignment=ALIGN)
+                for name, t in tables]
 
     # --------------------------------------------------------------- per-tile pieces
 
@@ -336,7 +439,10 @@ class LayerLowering:
         ty = source.type
         assert isinstance(ty, MemRefType)
         shape = list(ty.get_shape())
-        strides = [int(np.prod(shape[i + 1 :])) for i in range(len(shape))]
+        if any(d < 0 for d in shape):  # a slice buffer: dense, sizes known at run time
+            strides: list[int | None] = [None] * (len(shape) - 1) + [1]
+        else:
+            strides = [int(np.prod(shape[i + 1 :])) for i in range(len(shape))]
         result = MemRefType(ty.element_type, [DYNAMIC_INDEX] * len(shape), StridedLayoutAttr(strides, None), ty.memory_space)
         op = memref.SubviewOp.get(source, offsets, sizes, [1] * len(shape), result)
         return b.add(op).results[0]
@@ -368,6 +474,11 @@ class LayerLowering:
                 regions[role] = ([b.index(0)], [b.index(1)]) if per_tensor else ([r["co0"]], [r["con"]])
         return regions
 
+    def relative(self, b: BodyBuilder, offsets: list[SSAValue], origin: list[SSAValue] | None) -> list[SSAValue]:
+        if origin is None:
+            return offsets
+        return [b.binary(arith.SubiOp, o, base) for o, base in zip(offsets, origin, strict=True)]
+
     def copy_inputs(self, b: BodyBuilder, row: dict[str, SSAValue], slot: SSAValue | None,
                     invariant: bool = False) -> list[SSAValue]:
         """Copies the inputs of a tile that change from tile to tile (or, with `invariant`,
@@ -376,9 +487,8 @@ class LayerLowering:
         for role, (offsets, sizes) in self.input_regions(b, row).items():
             if (role in self.invariant) != invariant:
                 continue
-            source = self.weights_3d if role == "weights" else self.args[role]
-            assert source is not None
-            block = self.l2_block(b, source, offsets, sizes)
+            source, origin = self.source(role)
+            block = self.l2_block(b, source, self.relative(b, offsets, origin), sizes)
             view = self.l1_view(b, role, slot, sizes, source.type.element_type)  # type: ignore[attr-defined]
             tokens.append(b.add(dma.CopyOp(block, view)).results[0])
         return tokens
@@ -388,8 +498,8 @@ class LayerLowering:
         g, r = self.geometry, row
         buffers: dict[str, SSAValue] = {}
         for role, (_, sizes) in self.input_regions(b, row).items():
-            source = self.weights_3d if role == "weights" else self.args[role]
-            buffers[role] = self.l1_view(b, role, slot, sizes, source.type.element_type)  # type: ignore[union-attr]
+            source, _ = self.source(role)
+            buffers[role] = self.l1_view(b, role, slot, sizes, source.type.element_type)  # type: ignore[attr-defined]
         out_element = self.args["out"].type.element_type  # type: ignore[attr-defined]
         out_sizes = [r["con"]] if len(_shape(self.args["out"])) == 1 else [r["hn"], r["wn"], r["con"]]
         buffers["out"] = self.l1_view(b, "out", slot, out_sizes, out_element)
@@ -407,14 +517,16 @@ class LayerLowering:
 
     def copy_output(self, b: BodyBuilder, row: dict[str, SSAValue], out_view: SSAValue) -> SSAValue:
         r = row
+        destination, origin = self.source("out")
         if len(_shape(self.args["out"])) == 1:
-            block = self.l2_block(b, self.args["out"], [r["co0"]], [r["con"]])
+            offsets, sizes = [r["co0"]], [r["con"]]
         else:
-            block = self.l2_block(b, self.args["out"], [r["h0"], r["w0"], r["co0"]], [r["hn"], r["wn"], r["con"]])
+            offsets, sizes = [r["h0"], r["w0"], r["co0"]], [r["hn"], r["wn"], r["con"]]
+        block = self.l2_block(b, destination, self.relative(b, offsets, origin), sizes)
         return b.add(dma.CopyOp(out_view, block)).results[0]
 
-    def copy_invariants(self, b: BodyBuilder) -> None:
-        tokens = self.copy_inputs(b, self.tile_row(b, b.index(0)), None, invariant=True)
+    def copy_invariants(self, b: BodyBuilder, first: SSAValue) -> None:
+        tokens = self.copy_inputs(b, self.tile_row(b, first), None, invariant=True)
         for token in tokens:
             b.add(dma.WaitOp(token))
 
@@ -439,7 +551,16 @@ class LayerLowering:
         else_block.add_op(scf.YieldOp(completed.token))
         return b.add(scf.IfOp(is_last, [dma.TokenType()], [then_block], [else_block])).results[0]
 
-    def simple_loop(self, b: BodyBuilder, n_tiles: int) -> None:
+    def tile_loop(self, b: BodyBuilder, first: SSAValue, end: SSAValue) -> None:
+        """The tiles [first, end): tile-invariant inputs once, then the per-tile loop."""
+        self.copy_invariants(b, first)
+        per_tile = [r for r in self.roles if r not in self.invariant and r != "out"]
+        if self.double_buffer and per_tile:
+            self.pipelined_loop(b, first, end)
+        else:
+            self.simple_loop(b, first, end)
+
+    def simple_loop(self, b: BodyBuilder, first: SSAValue, end: SSAValue) -> None:
         """Single buffering: copy in, wait, compute, copy out, wait — tile after tile."""
         body = Block(arg_types=[IndexType()])
         lb = b.child(body)
@@ -449,19 +570,19 @@ class LayerLowering:
         out_view = self.compute(lb, row, None)
         lb.add(dma.WaitOp(self.write_back(lb, row, out_view)))
         lb.add(scf.YieldOp())
-        b.add(scf.ForOp(b.index(0), b.index(n_tiles), b.index(1), [], body))
+        b.add(scf.ForOp(first, end, b.index(1), [], body))
 
-    def pipelined_loop(self, b: BodyBuilder, n_tiles: int) -> None:
+    def pipelined_loop(self, b: BodyBuilder, first_tile: SSAValue, end: SSAValue) -> None:
         """Ping-pong: tile t+1's copies fly while tile t computes; tile t's output while t+1 does."""
-        first = self.copy_inputs(b, self.tile_row(b, b.index(0)), b.index(0))
+        first = self.copy_inputs(b, self.tile_row(b, first_tile), b.index(0))
         start = b.add(dma.CompletedOp()).results[0]
         token_types = [dma.TokenType()] * (len(first) + 1)
         body = Block(arg_types=[IndexType(), *token_types])
         lb = b.child(body)
         tile, incoming, previous_out = body.args[0], body.args[1:-1], body.args[-1]
-        slot = lb.binary(arith.RemUIOp, tile, lb.index(2))
+        slot = lb.binary(arith.RemUIOp, lb.binary(arith.SubiOp, tile, first_tile), lb.index(2))
         next_tile = lb.binary(arith.AddiOp, tile, lb.index(1))
-        has_next = lb.add(arith.CmpiOp(next_tile, lb.index(n_tiles), "ult")).results[0]
+        has_next = lb.add(arith.CmpiOp(next_tile, end, "ult")).results[0]
         prefetch, none = Block(), Block()
         pb = lb.child(prefetch)
         next_slot = pb.binary(arith.SubiOp, pb.index(1), slot)
@@ -477,7 +598,7 @@ class LayerLowering:
         out_view = self.compute(lb, row, slot)
         lb.add(dma.WaitOp(previous_out))  # tile t-1's output went out while tile t computed
         lb.add(scf.YieldOp(*issued, self.write_back(lb, row, out_view)))
-        loop = b.add(scf.ForOp(b.index(0), b.index(n_tiles), b.index(1), [*first, start], body))
+        loop = b.add(scf.ForOp(first_tile, end, b.index(1), [*first, start], body))
         b.add(dma.WaitOp(loop.results[-1]))
 
 
@@ -495,7 +616,8 @@ class TileLayersPass(ModulePass):
             for layer in [o for o in network.walk() if isinstance(o, pulp.LayerOp)]:
                 lowering = LayerLowering(layer, self.double_buffer, self.cores)
                 function = lowering.build()
-                Rewriter.insert_op(lowering.table_global(), InsertPoint.before(network))
+                for table in lowering.globals():
+                    Rewriter.insert_op(table, InsertPoint.before(network))
                 Rewriter.insert_op(function, InsertPoint.before(network))
                 call = func.CallOp(function.sym_name.data, list(layer.buffers), [])
                 call.location = layer.location

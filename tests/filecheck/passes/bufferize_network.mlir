@@ -67,4 +67,5 @@ func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> {
 // L3-NEXT:    [[WG:%.*]] = memref.get_global @layer0_weights : memref<16x3x3x8xsi8, "L3">
 // L3:         [[W:%.*]] = memref.view %l2_arena[{{%.*}}][] : memref<5904xi8, "L2"> to memref<16x3x3x8xsi8, "L2">
 // L3:         dma.copy {{%.*}}, {{%.*}} : memref<1152xsi8, "L3"> to memref<1152xsi8, "L2">
-// L3:         pulp.layer 0 "dory_conv2d" ({{%.*}}, [[W]], {{%.*}}, {{%.*}}, %layer0)
+// The output streams to L3 through a slice buffer of the arena:
+// L3:         pulp.layer 0 "dory_conv2d" ({{%.*}}, [[W]], {{%.*}}, {{%.*}}, %layer0, {{%.*}}) {roles = ["in", "weights", "mul", "add", "out", "out_slice"]

@@ -44,7 +44,8 @@ func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> {
 // CHECK:        [[W0:%.*]] = dma.copy {{%.*}}, %weights_tile : memref<?x?x?xsi8, strided<[72, 8, 1], offset: ?>, "L2"> to memref<?x?x?xsi8, "L1">
 // CHECK:        [[NONE:%.*]] = dma.completed
 // CHECK:        {{.*}} = scf.for [[T:%.*]] = {{%.*}} to {{%.*}} step {{%.*}} iter_args([[W:%.*]] = [[W0]], {{.*}}, [[PREV:%.*]] = [[NONE]]) -> (!dma.token, !dma.token, !dma.token, !dma.token) {
-// CHECK:          [[SLOT:%.*]] = arith.remui [[T]], {{%.*}} : index
+// CHECK:          [[REL:%.*]] = arith.subi [[T]], {{%.*}} : index
+// CHECK:          [[SLOT:%.*]] = arith.remui [[REL]], {{%.*}} : index
 // CHECK:          [[NEXT:%.*]] = arith.addi [[T]], {{%.*}} : index
 // CHECK:          [[HAS_NEXT:%.*]] = arith.cmpi ult, [[NEXT]], {{%.*}} : index
 // CHECK-NEXT:     {{.*}} = scf.if [[HAS_NEXT]] -> (!dma.token, !dma.token, !dma.token) {

@@ -1,6 +1,6 @@
 """200 seeded random single-layer networks through the whole pipeline, bit-exact in C.
 
-Each one is tiled (with a random L1 budget), lowered, printed as C, built against the
+Each one is tiled (with random L1 and L2 budgets; small L2 budgets stream from L3), lowered, printed as C, built against the
 kernels and the host runtime (compiled once into an archive), run, and its output
 compared with the golden model on the same IR. A failure names its seed:
 `dory_mlir.examples.random_layers.random_layer(seed)` rebuilds the case.
@@ -49,16 +49,16 @@ def dtype(value) -> np.dtype:
     return np.dtype(f"{'u' if ty.signedness.data == Signedness.UNSIGNED else 'i'}{max(1, ty.width.data // 8)}")
 
 
-def tiled(layer) -> tuple[object, int]:
-    """The layer tiled at its budget, or at the next larger one when nothing fits."""
-    budgets = [b for b in L1_BUDGETS if b >= layer.l1_size] + [36700]
-    for budget in sorted(set(budgets)):
-        module = layer.module.clone()
-        try:
-            TilePass(l1_size=budget).apply(make_context(), module)
-            return module, budget
-        except DoryError:
-            continue
+def tiled(layer) -> tuple[object, int, int]:
+    """The layer tiled at its budgets, or at the next larger ones when nothing fits."""
+    for l2 in dict.fromkeys([layer.l2_size, None]):
+        for budget in sorted({b for b in L1_BUDGETS if b >= layer.l1_size} | {36700}):
+            module = layer.module.clone()
+            try:
+                TilePass(l1_size=budget, l2_size=l2).apply(make_context(), module)
+                return module, budget, l2 or 400000
+            except DoryError:
+                continue
     raise AssertionError(f"{layer.describe()}: no budget fits")
 
 
@@ -68,11 +68,12 @@ def test_random_layer_bit_exact(seed: int, runtime_archive: Path, tmp_path: Path
     golden = layer.module.clone()
     FusePass().apply(make_context(), golden)
     _, outputs = run_network(golden, layer.input)
-    module, budget = tiled(layer)
+    module, budget, l2_budget = tiled(layer)
     LowerToPulpPass().apply(make_context(), module)
     write_application(module, tmp_path)
     binary = tmp_path / "network"
-    build = subprocess.run(["gcc", *CFLAGS, f"-DDORY_L1_SIZE={budget}", "main.c", "network.c",
+    io_bytes = 2 * (layer.input.size + 4 * int(np.prod(layer.module.body.block.ops.first.function_type.outputs.data[0].get_shape())))  # type: ignore[union-attr]
+    build = subprocess.run(["gcc", *CFLAGS, f"-DDORY_L1_SIZE={budget}", f"-DDORY_L2_SIZE={l2_budget + io_bytes + 64}", "main.c", "network.c",
                             str(runtime_archive), str(RUNTIME / "host" / "pmsis_host.c"), "-o", str(binary)],
                            cwd=tmp_path, capture_output=True, text=True)
     assert build.returncode == 0, f"{layer.describe()}: {build.stderr[-2000:]}"
@@ -85,4 +86,4 @@ def test_random_layer_bit_exact(seed: int, runtime_archive: Path, tmp_path: Path
     got = np.fromfile(tmp_path / "out_layer0.bin", dtype=dtype(returned.operands[0])).astype(np.int64)
     expected = to_layout(outputs[0], "HWC")
     mismatches = int(np.count_nonzero(got != expected)) if got.size == expected.size else expected.size
-    assert mismatches == 0, f"{layer.describe()} (L1 {budget} B): {mismatches} of {expected.size} values differ"
+    assert mismatches == 0, f"{layer.describe()} (tiled at L1 {budget} B, L2 {l2_budget} B): {mismatches} of {expected.size} values differ"

@@ -4,7 +4,8 @@ Each seed draws a layer kind (conv, depthwise, pointwise, strided/dilated/padded
 after a flatten, max pool, average pool, residual add), its shapes, signedness of input
 and output, weights and requantization constants (per channel or per tensor, a shift or
 an exact division, floor or trunc, 32- or 64-bit intermediates as the value ranges need)
-and an L1 budget. The golden model runs the same IR, so any difference is a bug.
+and L1 and L2 budgets (small L2 budgets stream from L3). The golden model runs the same
+IR, so any difference is a bug.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ SI8, UI8, SI32 = (IntegerType(8, Signedness.SIGNED), IntegerType(8, Signedness.U
 SI64 = IntegerType(64, Signedness.SIGNED)
 KINDS = ("conv", "depthwise", "pointwise", "linear", "maxpool", "avgpool", "add")
 L1_BUDGETS = (36700, 8000, 3000, 1500)
+L2_BUDGETS = (None, None, 16384, 4096)  # None: the target's; small ones stream from L3
 
 
 @dataclass
@@ -32,9 +34,10 @@ class RandomLayer:
     module: ModuleOp
     input: np.ndarray  # NCHW
     l1_size: int
+    l2_size: int | None
 
     def describe(self) -> str:
-        return f"seed {self.seed}: {self.kind}, L1 {self.l1_size} B"
+        return f"seed {self.seed}: {self.kind}, L1 {self.l1_size} B, L2 {self.l2_size or 'default'}"
 
 
 class _Builder:
@@ -135,4 +138,5 @@ def random_layer(seed: int) -> RandomLayer:
     module = ModuleOp([func.FuncOp.from_region("network", [x_type], [result.type], Region(block))])
     module.verify()
     x_values = rng.integers(in_lo, in_hi + 1, size=(1, c, h, w))
-    return RandomLayer(seed, kind, module, x_values, int(rng.choice(L1_BUDGETS)))
+    l2 = L2_BUDGETS[int(rng.integers(0, len(L2_BUDGETS)))]
+    return RandomLayer(seed, kind, module, x_values, int(rng.choice(L1_BUDGETS)), l2)

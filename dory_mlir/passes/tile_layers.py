@@ -283,19 +283,27 @@ class LayerLowering:
         self.args = dict(zip(self.all_roles, block.args, strict=True))
         b = BodyBuilder(block)
         self.table_value = b.add(memref.GetGlobalOp(self.table_name(), self.table_type())).results[0]
+        # One L1 allocation for the layer (exactly the tiling model's footprint), cut into buffers.
+        sizes = self.l1_sizes()
+        total = sum(size * self.slots(role) for role, size in sizes.items())
+        arena = b.add(memref.AllocOp([], [], MemRefType(i8, [total], NoneAttr(), StringAttr("L1")),
+                                     alignment=IntegerAttr(ALIGN, 64))).results[0]
+        arena.name_hint = "l1"
         self.buffers: dict[str, tuple[SSAValue, int]] = {}
-        for role, size in self.l1_sizes().items():
-            buffer = b.add(memref.AllocOp([], [], MemRefType(i8, [size * self.slots(role)], NoneAttr(), StringAttr("L1")),
-                                          alignment=IntegerAttr(ALIGN, 64))).results[0]
+        offset = 0
+        for role, size in sizes.items():
+            ty = MemRefType(i8, [size * self.slots(role)], NoneAttr(), StringAttr("L1"))
+            buffer = b.add(memref.ViewOp(arena, b.index(offset), [], ty)).results[0]
             buffer.name_hint = f"l1_{role}"
             self.buffers[role] = (buffer, size)
+            offset += size * self.slots(role)
+        self.l1_arena = arena
         self.weights_3d = self.weights_view(b)
         if self.streamed:
             self.slice_loop(b)
         else:
             self.tile_loop(b, b.index(0), b.index(len(self.table)))
-        for buffer, _ in reversed(list(self.buffers.values())):
-            b.add(memref.DeallocOp.get(buffer))
+        b.add(memref.DeallocOp.get(self.l1_arena))
         b.add(func.ReturnOp())
         function = func.FuncOp.from_region(f"layer{self.index}", arg_types, [], Region(block))
         function.attributes["pulp.cluster"] = UnitAttr()

@@ -33,10 +33,12 @@ func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> {
 
 // CHECK:      "memref.global"() <{sym_name = "layer0_tiles", type = memref<16x18xi32, "L2">
 // CHECK:      func.func private @layer0(%in: memref<16x16x8xui8, "L2">, %weights: memref<16x3x3x8xsi8, "L2">, %mul: memref<16xsi32, "L2">, %add: memref<16xsi32, "L2">, %out: memref<16x16x16xui8, "L2">) attributes {pulp.cluster, pulp.layer = 0 : i64}
-// The input tile is the whole input for every tile: one slot, copied once before the loop.
-// CHECK:        %l1_in = memref.alloc() {alignment = 4 : i64} : memref<2048xi8, "L1">
-// CHECK:        %l1_weights = memref.alloc() {alignment = 4 : i64} : memref<144xi8, "L1">
-// CHECK:        %l1_im2col = memref.alloc() {alignment = 4 : i64} : memref<1152xi8, "L1">
+// One L1 allocation of exactly the tiling model's footprint, cut into the buffers. The
+// input tile is the whole input for every tile: one slot, copied once before the loop.
+// CHECK:        %l1 = memref.alloc() {alignment = 4 : i64} : memref<3872xi8, "L1">
+// CHECK:        %l1_in = memref.view %l1[{{%.*}}][] : memref<3872xi8, "L1"> to memref<2048xi8, "L1">
+// CHECK:        %l1_weights = memref.view %l1[{{%.*}}][] : memref<3872xi8, "L1"> to memref<144xi8, "L1">
+// CHECK:        %l1_im2col = memref.view %l1[{{%.*}}][] : memref<3872xi8, "L1"> to memref<1152xi8, "L1">
 // CHECK:        memref.collapse_shape %weights {{\[\[}}0 : i64], [1 : i64, 2 : i64], [3 : i64]] : memref<16x3x3x8xsi8, "L2"> into memref<16x9x8xsi8, "L2">
 // CHECK:        [[IN_ONCE:%.*]] = dma.copy {{%.*}}, %in_tile : memref<?x?x?xui8, strided<[128, 8, 1], offset: ?>, "L2"> to memref<?x?x?xui8, "L1">
 // CHECK-NEXT:   dma.wait [[IN_ONCE]]

@@ -1,7 +1,12 @@
-"""Small helpers shared by passes and tools for naming IR ops in messages."""
+"""Small helpers shared by passes and tools: naming ops in messages, verifying, building blocks."""
 
-from xdsl.dialects.builtin import ModuleOp, NameLoc
-from xdsl.ir import Operation
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from xdsl.dialects import arith
+from xdsl.dialects.builtin import IndexType, IntegerAttr, ModuleOp, NameLoc
+from xdsl.ir import Block, Operation, SSAValue
 from xdsl.utils.exceptions import VerifyException
 
 from dory_mlir.diagnostics import DoryError
@@ -31,3 +36,26 @@ def verify_module(module: ModuleOp, source: str) -> None:
                 result = f" (%{op.results[0].name_hint})" if op.results and op.results[0].name_hint else ""
                 raise DoryError(f"{op_where(op)}{result}: {inner}", source) from None
         raise DoryError(str(error).strip().splitlines()[0], source) from None
+
+
+@dataclass
+class BodyBuilder:
+    """Appends ops to a block; index constants are created once per block."""
+
+    block: Block
+    constants: dict[int, SSAValue] = field(default_factory=dict)
+
+    def add(self, op: Operation) -> Operation:
+        self.block.add_op(op)
+        return op
+
+    def index(self, value: int) -> SSAValue:
+        if value not in self.constants:
+            self.constants[value] = self.add(arith.ConstantOp(IntegerAttr(value, IndexType()))).results[0]
+        return self.constants[value]
+
+    def binary(self, op_class, a: SSAValue, b: SSAValue) -> SSAValue:
+        return self.add(op_class(a, b)).results[0]
+
+    def child(self, block: Block) -> BodyBuilder:
+        return BodyBuilder(block)

@@ -34,8 +34,9 @@ from dory_mlir.universe import DORY_UNIVERSE
 DEFAULT_PIPELINE = "tile,lower-to-pulp"
 
 
-def compile_network(model: Path, pipeline: str, input_type: str | None) -> ModuleOp:
-    module = load_network(model, input_type)
+def compile_network(module: ModuleOp, pipeline: str) -> ModuleOp:
+    """The pipeline applied to a copy of the (fused) network."""
+    module = module.clone()
     passes = {name: factory for name, factory in DORY_UNIVERSE.all_passes.items()}
     try:
         PassPipeline.parse_spec(passes, pipeline).apply(make_context(), module)
@@ -80,7 +81,7 @@ def verify(args: argparse.Namespace) -> int:
     layers = {op.index.value.data: op for op in function.body.block.ops if isinstance(op, qnn.LayerOp)}
     in_type = function.function_type.inputs.data[0]
     in_shape = qnn.shape_of(in_type)
-    compiled = compile_network(args.model, args.passes or DEFAULT_PIPELINE, args.input_type)
+    compiled = compile_network(golden_module, args.passes or DEFAULT_PIPELINE)
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dory-verify-"))
     write_application(compiled, workdir)
     binary = build(workdir, args.sanitize)

@@ -17,13 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects import arith, func, memref
+from xdsl.dialects import func, memref
 from xdsl.dialects.builtin import (
     ArrayAttr,
     BytesAttr,
     DenseIntOrFPElementsAttr,
     DictionaryAttr,
-    IndexType,
     IntegerAttr,
     IntegerType,
     MemRefType,
@@ -42,7 +41,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import dma, pulp, qnn
 from dory_mlir.golden.interpreter import constant_array
-from dory_mlir.ir_utils import op_where
+from dory_mlir.ir_utils import BodyBuilder, op_where
 from dory_mlir.passes.tile import L2_PLAN, TILING
 
 KERNEL_OF = {
@@ -132,18 +131,14 @@ class NetworkBuilder:
         self.sizes = {b.data["name"].data: b.data["bytes"].value.data for b in plan.data["buffers"].data}  # type: ignore[attr-defined]
         self.tensor_names: dict[SSAValue, str] = {}
         self.weights_resident = plan.data["weights"].data == "L2"  # type: ignore[attr-defined]
-        self.ops: list[Operation] = []
         self.globals: list[Operation] = []
-        self.index_constants: dict[int, SSAValue] = {}
+        self.body = BodyBuilder(Block())
 
     def emit(self, op: Operation) -> Operation:
-        self.ops.append(op)
-        return op
+        return self.body.add(op)
 
     def index(self, value: int) -> SSAValue:
-        if value not in self.index_constants:
-            self.index_constants[value] = self.emit(arith.ConstantOp(IntegerAttr(value, IndexType()))).results[0]
-        return self.index_constants[value]
+        return self.body.index(value)
 
     def view(self, arena: SSAValue, offset: int, ty: MemRefType) -> SSAValue:
         return self.emit(memref.ViewOp(arena, self.index(offset), [], ty)).results[0]
@@ -167,6 +162,7 @@ class NetworkBuilder:
         arg_types = [memref_of(input_value, "L2")] + [memref_of(v, "L2") for v in returned.operands]
         body = Block(arg_types=arg_types)
         body.args[0].name_hint = "input"
+        self.body = BodyBuilder(body)
         peak = self.plan.data["l2_peak"].value.data  # type: ignore[attr-defined]
         arena = self.emit(memref.AllocOp([], [], MemRefType(i8, [max(peak, 1)], NoneAttr(), StringAttr("L2")), alignment=IntegerAttr(ALIGN, 64))).results[0]
         arena.name_hint = "l2_arena"
@@ -195,8 +191,6 @@ class NetworkBuilder:
             self.copy_out(buffers[value], destination)
         self.emit(memref.DeallocOp.get(arena))
         self.emit(func.ReturnOp())
-        for op in self.ops:
-            body.add_op(op)
         network = func.FuncOp.from_region("network", arg_types, [], Region(body))
         network.attributes[L2_PLAN] = self.plan
         return network
@@ -294,16 +288,13 @@ class NetworkBuilder:
             slices["weights_slice"] = self.view(arena, self.offsets[key], MemRefType(i8, [self.sizes[key]], NoneAttr(), StringAttr("L2")))
         return slices
 
-    def stage_weights(self, layer: qnn.LayerOp, output: SSAValue) -> dict[str, SSAValue]:
+    def stage_weights(self, layer: qnn.LayerOp, arena: SSAValue) -> dict[str, SSAValue]:
         """Weights the plan keeps in L3 and copies whole per layer: copied into the layer's L2
         buffer right before it runs."""
         tiling = layer.attributes[TILING]
         assert isinstance(tiling, DictionaryAttr)
         if tiling.data["weights"].data != "L3":  # type: ignore[attr-defined]
             return {}
-        arena = output.owner.source if isinstance(output.owner, memref.ViewOp) else None
-        if arena is None:
-            arena = next(op.results[0] for op in self.ops if isinstance(op, memref.AllocOp))
         offset = self.offsets[f"layer {layer.index.value.data} weights"]
         staged = {}
         for role, value in self.constants(layer):
@@ -329,7 +320,7 @@ class NetworkBuilder:
             roles["a"], roles["b"] = buffers[outer[anchor.lhs]], buffers[outer[anchor.rhs]]
         else:
             roles["in"] = buffers[outer[anchor.operands[0]]]
-        staged = self.stage_weights(layer, buffers[layer.output])
+        staged = self.stage_weights(layer, arena)
         for role, value in self.constants(layer):
             roles[role] = resident.get((index, role)) or staged.get(role) or self.constant_global(layer, role, value)
         roles["out"] = buffers[layer.output]

@@ -14,7 +14,7 @@ issuing DMA from core 0, with the `pulp.barrier`s of the IR between copies and c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
@@ -37,16 +37,16 @@ from xdsl.dialects.builtin import (
     i8,
     i32,
 )
-from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+from xdsl.ir import Attribute, Block, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.transforms.dead_code_elimination import dce
 
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import dma, pulp
-from dory_mlir.ir_utils import op_where
+from dory_mlir.ir_utils import BodyBuilder, op_where
 from dory_mlir.passes.tile import TILING
-from dory_mlir.tiling.traffic import Grid, input_rows, spans  # noqa: F401 - spans documents the grid
+from dory_mlir.tiling.traffic import input_rows, spans
 
 ALIGN = 4
 COLUMNS = ("co0", "con", "h0", "hn", "w0", "wn", "ci0", "cin", "ih0", "ihn", "iw0", "iwn",
@@ -153,29 +153,6 @@ def tile_table(geometry: LayerGeometry, l1_tile: list[int], co2: int, ho2: int) 
                            max(s_h0 * g.sh - t, 0), input_rows(s_h0, s_h1, g.sh, g.kh, g.dh, t, g.h_in),
                            int(s_c1 == g.c_out)])
     return np.array(tiles, dtype=np.int32), np.array(slices, dtype=np.int32)
-
-
-@dataclass
-class BodyBuilder:
-    """Appends ops to a block; index constants are created once per block."""
-
-    block: Block
-    constants: dict[int, SSAValue] = field(default_factory=dict)
-
-    def add(self, op: Operation) -> Operation:
-        self.block.add_op(op)
-        return op
-
-    def index(self, value: int) -> SSAValue:
-        if value not in self.constants:
-            self.constants[value] = self.add(arith.ConstantOp(IntegerAttr(value, IndexType()))).results[0]
-        return self.constants[value]
-
-    def binary(self, op_class, a: SSAValue, b: SSAValue) -> SSAValue:
-        return self.add(op_class(a, b)).results[0]
-
-    def child(self, block: Block) -> BodyBuilder:
-        return BodyBuilder(block)
 
 
 class TileRow(dict):

@@ -175,8 +175,13 @@ def network_function(module: ModuleOp) -> func.FuncOp:
     return functions[0]
 
 
-def run_network(module: ModuleOp, x: np.ndarray) -> tuple[list[np.ndarray], dict[int, np.ndarray]]:
-    """Runs the network on one NCHW input; returns its outputs and every layer's output."""
+def run_network(
+    module: ModuleOp, x: np.ndarray, functions: QnnFunctions | None = None
+) -> tuple[list[np.ndarray], dict[int, np.ndarray]]:
+    """Runs the network on one NCHW input; returns its outputs and every layer's output.
+
+    `functions` replaces the op implementations (e.g. a subclass that feeds each layer another
+    model's inputs)."""
     function = network_function(module)
     arg_type = function.function_type.inputs.data[0]
     shape = qnn.shape_of(arg_type)
@@ -185,7 +190,7 @@ def run_network(module: ModuleOp, x: np.ndarray) -> tuple[list[np.ndarray], dict
     lo, hi = qnn.int_range(qnn.element_type(arg_type))
     if x.size and (x.min() < lo or x.max() > hi):
         raise DoryError(f"input values reach [{x.min()}, {x.max()}], outside the input type's [{lo}, {hi}]")
-    functions = QnnFunctions()
+    functions = QnnFunctions() if functions is None else functions
     interpreter = Interpreter(module)
     interpreter.register_implementations(functions)
     interpreter.register_implementations(FuncFunctions())

@@ -18,6 +18,15 @@ def loc_name(op: Operation) -> str | None:
     return location.desc.data if isinstance(location, NameLoc) else None
 
 
+def layer_output_node(layer: Operation) -> str | None:
+    """The ONNX node whose output a `qnn.layer` yields (the layer's own loc names its anchor op)."""
+    terminator = layer.regions[0].block.last_op if layer.regions else None
+    if terminator is None or not terminator.operands:
+        return None
+    source = terminator.operands[0].owner
+    return loc_name(source) if isinstance(source, Operation) else None
+
+
 def op_where(op: Operation) -> str:
     """`qnn.conv at loc("Conv_3")`: how diagnostics name an op."""
     name = loc_name(op)

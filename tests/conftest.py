@@ -6,14 +6,19 @@ from pathlib import Path
 
 import pytest
 
+from dory_mlir.examples import quantlib_builder
 from dory_mlir.examples.nemo_builder import example_networks, write_example
+from dory_mlir.examples.quantlib_builder import example_networks as quantlib_networks
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MODELS = Path(os.environ.get("DORY_SHARED_MODELS", REPO.parent / "shared" / "models"))
 DORY_NETWORKS = sorted(p for p in (SHARED_MODELS / "dory").glob("*") if p.is_dir())
+MLPERF_NETWORKS = sorted(p for p in (SHARED_MODELS / "mlperf-tiny").glob("*") if p.is_dir())
 EXAMPLE_NAMES = sorted(example_networks())
+QUANTLIB_NAMES = sorted(quantlib_networks())
 
 needs_shared = pytest.mark.skipif(not DORY_NETWORKS, reason=f"reference networks not found at {SHARED_MODELS}")
+needs_mlperf = pytest.mark.skipif(not MLPERF_NETWORKS, reason=f"MLPerf Tiny networks not found at {SHARED_MODELS}")
 
 
 def onnx_file(folder: Path) -> Path:
@@ -27,6 +32,15 @@ def examples_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("examples")
     for name, build in example_networks().items():
         write_example(build(0), root / name, 0)
+    return root
+
+
+@pytest.fixture(scope="session")
+def quantlib_dir(tmp_path_factory) -> Path:
+    """Every generated QuantLib-format network with its npz goldens, written once per session."""
+    root = tmp_path_factory.mktemp("quantlib")
+    for name in quantlib_networks():
+        quantlib_builder.write_example(name, root / name, 0)
     return root
 
 

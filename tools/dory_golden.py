@@ -6,6 +6,7 @@ from pathlib import Path
 
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.golden.check import check_folder
+from dory_mlir.golden.npz import input_type_for, is_npz_folder
 from dory_mlir.pipeline import load_network
 
 
@@ -16,13 +17,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("model", type=Path, help="network (.onnx or .mlir)")
     parser.add_argument("--check", type=Path, required=True, metavar="DIR",
-                        help="folder with input.txt / out_layerN.txt (or input_K.txt / out_K_layerN.txt)")
+                        help="folder with DORY txt goldens (input.txt / out_layerN.txt, or input_K.txt / "
+                             "out_K_layerN.txt) or the npz form (inputs.npz, outputs.npz, activations.npz)")
     parser.add_argument("--input-type", metavar="TYPE",
                         help="input element type: ui8 or si8, optionally ':BITS' (default: a DORY config "
-                             "beside the model, else ui8)")
+                             "beside the model, si8 when an npz input holds negative values, else ui8)")
     args = parser.parse_args(argv)
     try:
-        report = check_folder(load_network(args.model, args.input_type), args.check)
+        input_type = args.input_type or (input_type_for(args.check) if is_npz_folder(args.check) else None)
+        report = check_folder(load_network(args.model, input_type), args.check, args.model)
     except DoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

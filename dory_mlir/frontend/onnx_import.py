@@ -180,6 +180,7 @@ class OnnxImporter:
             "Cast": self.cast,
             "Clip": self.clip,
             "Relu": self.relu,
+            "RequantShift": self.requant_shift,
             "MaxPool": self.max_pool,
             "AveragePool": self.average_pool,
             "GlobalAveragePool": self.global_average_pool,
@@ -297,9 +298,9 @@ class OnnxImporter:
                     self.model_name,
                 )
             shape.append(d.dim_value)
-        if len(shape) not in (3, 4) or shape[0] != 1:
+        if len(shape) not in (2, 3, 4) or shape[0] != 1:
             raise DoryError(
-                f"input '{value_info.name}' must be N×C×W or N×C×H×W with N = 1, got {shape}", self.model_name
+                f"input '{value_info.name}' must be N×K, N×C×W or N×C×H×W with N = 1, got {shape}", self.model_name
             )
         return TensorType(self.input_type, self.ir_shape(tuple(shape)))
 
@@ -629,6 +630,50 @@ class OnnxImporter:
     def relu(self, node: onnx.NodeProto) -> list[Value]:
         pending = self.as_chain(self.lookup(node.input[0]))
         return [self.pending(pending.chain.clip(0, None), pending.onnx_shape)]
+
+    def requant_shift(self, node: onnx.NodeProto) -> list[Value]:
+        """QuantLib/Deeploy `RequantShift(x, mul, add)`: clip(round((x·mul + add) / div)) to n levels.
+
+        The rounding (to nearest, ties up) is what reproduces the MLPerf Tiny activations.
+        """
+        if len(node.input) != 3:
+            raise self.error(f"RequantShift needs inputs (x, mul, add), got {len(node.input)}")
+        attrs = self.attributes(node)
+        for name in ("div", "n_levels_out"):
+            if name not in attrs:
+                raise self.error(f"RequantShift without the '{name}' attribute")
+        div = self.attribute_int(attrs["div"], "div")
+        levels = self.attribute_int(attrs["n_levels_out"], "n_levels_out")
+        signed = self.attribute_int(attrs.get("signed", 0), "signed")
+        if div <= 0:
+            raise self.error(f"RequantShift div must be positive, got {div}")
+        if not 2 <= levels <= 2**32:
+            raise self.error(f"RequantShift n_levels_out must be in [2, 2^32], got {levels}")
+        pending = self.as_chain(self.lookup(node.input[0]))
+        scaled = []
+        for index, what in ((1, "mul"), (2, "add")):
+            const = self.lookup(node.input[index])
+            if not isinstance(const, np.ndarray):
+                raise self.error(f"RequantShift {what} must be a constant")
+            scaled.append(self.channel_vector(const, pending.onnx_shape, what))
+        mul, add = scaled
+        # QuantLib rounds to nearest, ties up: floor((x·mul + add) / div + 1/2), kept exact for odd div too.
+        if div % 2:
+            mul, add, div = mul * 2, add * 2 + div, div * 2
+        else:
+            add = add + div // 2
+        chain = pending.chain.mul_affine(mul).add(add).div(div).floor()
+        lo, hi = (-(levels // 2), levels // 2 - 1) if signed else (0, levels - 1)
+        return [self.pending(chain.clip(lo, hi), pending.onnx_shape)]
+
+    def attribute_int(self, value: object, what: str) -> int:
+        """An integer attribute, also when an exporter stores it as a float tensor (QuantLib does)."""
+        if isinstance(value, onnx.TensorProto):
+            value = numpy_helper.to_array(value)
+        array = np.asarray(value, dtype=np.float64).reshape(-1)
+        if array.size != 1 or array[0] != round(array[0]):
+            raise self.error(f"attribute '{what}' must be one integer, got {array.tolist()[:4]}")
+        return int(array[0])
 
     def scalar_constant(self, name: str, what: str) -> float:
         value = self.lookup(name)

@@ -124,6 +124,11 @@ class Chain:
         scalar = Fraction(c.reshape(-1)[0]) if isinstance(c, np.ndarray) else Fraction(c)
         return dataclasses.replace(chain, f=chain.f * scalar)
 
+    def mul_affine(self, c: np.ndarray) -> Chain:
+        """Multiply `k` and `l` by an integer vector (or one value), so that later integer offsets fold exactly."""
+        chain = self._open()
+        return dataclasses.replace(chain, k=chain.k * c, l=chain.l * c)
+
     def add(self, c: np.ndarray) -> Chain:
         """Add a per-channel or scalar integer offset: folds into `l` as c / f."""
         chain = self._open()

@@ -21,6 +21,7 @@ from dory_mlir.dialects import qnn
 from dory_mlir.frontend.onnx_import import DROPPED_TAIL
 from dory_mlir.golden.files import GoldenTensor, from_hwc, read_dory_txt, to_layout
 from dory_mlir.golden.interpreter import network_function, run_network
+from dory_mlir.golden.npz import is_npz_folder, load_npz_goldens
 from dory_mlir.ir_utils import loc_name
 
 
@@ -71,8 +72,6 @@ class Report:
 
 
 def find_test_sets(folder: Path) -> list[TestSet]:
-    if not folder.is_dir():
-        raise DoryError("not a folder of golden files", str(folder))
     sets = []
     numbered = sorted(
         (int(m.group(1)), p) for p in folder.glob("input_*.txt") if (m := re.fullmatch(r"input_(\d+)\.txt", p.name))
@@ -136,10 +135,23 @@ def read_input(test: TestSet, shape: tuple[int, ...], layout: str) -> np.ndarray
     return from_hwc(golden.values, shape)
 
 
-def check_folder(module: ModuleOp, folder: Path) -> Report:
-    """Runs every test input of `folder` through `module` (fused) and compares each golden file."""
+def network_layers(module: ModuleOp) -> dict[int, qnn.LayerOp]:
     function = network_function(module)
-    layers = {op.index.value.data: op for op in function.body.block.ops if isinstance(op, qnn.LayerOp)}
+    return {op.index.value.data: op for op in function.body.block.ops if isinstance(op, qnn.LayerOp)}
+
+
+def check_folder(module: ModuleOp, folder: Path, model_path: Path | None = None) -> Report:
+    """Runs every test input of `folder` through `module` (fused) and compares each golden file.
+
+    `folder` holds DORY txt files or the npz form (`inputs.npz`, ...), whose intermediate
+    tensors are matched to layers through the ONNX graph at `model_path`.
+    """
+    if not folder.is_dir():
+        raise DoryError("not a folder of golden files", str(folder))
+    if is_npz_folder(folder):
+        return check_npz_folder(module, folder, model_path)
+    function = network_function(module)
+    layers = network_layers(module)
     in_shape = qnn.shape_of(function.function_type.inputs.data[0])
     report = Report()
     for test in find_test_sets(folder):
@@ -166,6 +178,36 @@ def check_folder(module: ModuleOp, folder: Path) -> Report:
                 Row(test.label, "output", "-", "-", hwc_shape(outputs[0].shape), golden.values.size, mismatches, layout, note)
             )
     return report
+
+
+def check_npz_folder(module: ModuleOp, folder: Path, model_path: Path | None) -> Report:
+    layers = network_layers(module)
+    goldens = load_npz_goldens(folder, layers, model_path)
+    report = Report()
+    for sample in goldens.samples:
+        outputs, layer_outputs = run_network(module, sample.input)
+        for index, (name, golden) in sample.layers.items():
+            layer = layers[index]
+            report.rows.append(npz_row(sample.label, str(index), layer.kind(), loc_name(layer) or "-", name,
+                                       layer_outputs[index], golden))
+        for position, (name, golden) in enumerate(sample.outputs):
+            if position >= len(outputs):
+                report.rows.append(Row(sample.label, "output", "-", "-", "-", 0, golden.size, "-",
+                                       f"'{name}': the network has {len(outputs)} outputs"))
+                continue
+            report.rows.append(npz_row(sample.label, "output", "-", "-", name, outputs[position], golden))
+    for name, why in goldens.skipped:
+        report.rows.append(Row("-", "-", "-", "-", "-", 0, 0, "-", f"skipped '{name}': {why}", True))
+    return report
+
+
+def npz_row(label: str, layer: str, op: str, node: str, name: str, tensor: np.ndarray, golden: np.ndarray) -> Row:
+    """An npz tensor is NCHW like the model's: compared element by element, shape included."""
+    if tensor.shape != golden.shape:
+        return Row(label, layer, op, node, hwc_shape(tensor.shape), 0, golden.size, "NCHW",
+                   f"'{name}': shape {list(golden.shape)}, the network's {list(tensor.shape)}")
+    mismatches = int(np.count_nonzero(tensor != golden))
+    return Row(label, layer, op, node, hwc_shape(tensor.shape), golden.size, mismatches, f"NCHW '{name}'")
 
 
 def _run_best_input_layout(module: ModuleOp, test: TestSet, in_shape: tuple[int, ...]):

@@ -1,0 +1,261 @@
+"""Generate QuantLib/Deeploy-format integer ONNX networks with npz golden data.
+
+The format of the MLPerf Tiny networks in `../shared/models/mlperf-tiny`: float32 tensors
+holding integers, integer `Conv`/`Gemm` with int8 weights and int32 bias, the custom
+`RequantShift(x, mul, add)` op (attributes `div`, `n_levels_out`, `signed` stored as float
+tensors) after every layer, `Add` of requantized branches followed by a `RequantShift`,
+`MaxPool`, `AveragePool`/`GlobalAveragePool`, `Reshape`. Goldens are `inputs.npz`,
+`outputs.npz` and `activations.npz` (NCHW int64) like Deeploy's; the activations are the
+integer tensors of the graph under their ONNX names (Deeploy's exports use PyTorch module
+names instead, which the golden reader matches by position).
+
+The goldens come from `onnx.reference.ReferenceEvaluator`, with `RequantShift` evaluated in
+exact int64 as `clip(floor((x·mul + add + div/2) / div))` (the rule the MLPerf Tiny
+activations follow). Every float32 value the other ops compute is checked to be an exact
+integer (or, for average pools, an exact multiple of 1/count), so the goldens are exact.
+
+    python -m dory_mlir.examples.quantlib_builder OUT_DIR [--name resnet8] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+from onnx.reference.op_run import OpRun
+
+OPSET = 11
+EXACT_LIMIT = 2**24
+INPUT_NAME = "input"
+DIV = 2**16
+
+
+class RequantShift(OpRun):
+    """QuantLib's requantization, exact in int64 (the reference for the goldens)."""
+
+    op_domain = ""
+
+    def _run(self, x, mul, add, div=None, n_levels_out=None, signed=None):  # noqa: D401 - OpRun API
+        d = int(np.asarray(div).reshape(-1)[0])
+        levels = int(np.asarray(n_levels_out).reshape(-1)[0])
+        lo, hi = (-(levels // 2), levels // 2 - 1) if int(np.asarray(signed).reshape(-1)[0]) else (0, levels - 1)
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        m = np.asarray(mul).astype(np.int64).reshape(shape if np.asarray(mul).size > 1 else (1,))
+        a = np.asarray(add).astype(np.int64).reshape(shape if np.asarray(add).size > 1 else (1,))
+        # Exact in float64: x is an integer or (after an average pool) a float32 mean with a
+        # few fractional bits, and |x·mul| stays far below 2^53.
+        xi = np.asarray(x, dtype=np.float64)
+        scaled = xi * m
+        if np.abs(scaled).max(initial=0) >= 2**40:
+            raise ValueError("RequantShift product too large for an exact float64 reference")
+        y = np.floor((scaled + a + d // 2) / d)
+        return (np.clip(y, lo, hi).astype(np.float32),)
+
+
+def _float_tensor(value: float | list[float]) -> TensorProto:
+    array = np.asarray(value, dtype=np.float32)
+    return numpy_helper.from_array(array)
+
+
+class QuantLibNetBuilder:
+    """Builds a network layer by layer, evaluating each node at once on the seeded input.
+
+    Requantization constants are calibrated on the actual accumulators so every layer's
+    output spreads over its range; `signed` picks int8 activations ([-128, 127]) instead of
+    uint8 ([0, 255]).
+    """
+
+    def __init__(self, seed: int, input_shape: Sequence[int], signed_input: bool = False):
+        self.rng = np.random.default_rng([seed, 7])
+        lo, hi = (-128, 127) if signed_input else (0, 255)
+        x = self.rng.integers(lo, hi + 1, size=tuple(input_shape)).astype(np.float32)
+        self.values: dict[str, np.ndarray] = {INPUT_NAME: x}
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[TensorProto] = []
+        self.recorded: list[str] = []  # integer tensors, in computation order
+        self.shape = tuple(input_shape)
+        self.last = INPUT_NAME
+        self.count = 0
+
+    # ------------------------------------------------------------------ plumbing
+
+    def node(self, op_type: str, inputs: Sequence[str], record: bool = True, **attrs) -> str:
+        name = f"{op_type}_{self.count}"
+        output = f"t{self.count}"
+        self.count += 1
+        node = helper.make_node(op_type, list(inputs), [output], name=name, **attrs)
+        self.nodes.append(node)
+        self.values[output] = self.evaluate(node, inputs)
+        if record:
+            self.recorded.append(output)
+        self.last = output
+        return output
+
+    def evaluate(self, node: onnx.NodeProto, inputs: Sequence[str]) -> np.ndarray:
+        graph = helper.make_graph(
+            [node], "one",
+            [helper.make_tensor_value_info(i, helper.np_dtype_to_tensor_dtype(self.values[i].dtype), None) for i in inputs],
+            [helper.make_value_info(node.output[0], onnx.TypeProto())],
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+        evaluator = ReferenceEvaluator(model, new_ops=[RequantShift])
+        (value,) = evaluator.run(None, {i: self.values[i] for i in inputs})
+        value = np.asarray(value)
+        if node.op_type not in ("AveragePool", "GlobalAveragePool") and (
+            np.abs(value).max(initial=0) >= EXACT_LIMIT or not np.array_equal(value, np.round(value))
+        ):
+            raise ValueError(f"{node.name}: float32 would not hold these integers exactly")
+        return value
+
+    def param(self, name: str, value: np.ndarray) -> str:
+        value = value.astype(np.float32)
+        self.initializers.append(numpy_helper.from_array(value, name))
+        self.values[name] = value
+        return name
+
+    def requant(self, acc: str, module: str, signed: bool, per_channel: bool = True) -> str:
+        """RequantShift calibrated so the seeded accumulators fill the 8-bit range."""
+        a = self.values[acc].astype(np.int64)
+        channels = a.shape[1]
+        axes = tuple(i for i in range(a.ndim) if i != 1)
+        spread = np.maximum(np.abs(a).max(axis=axes), 1) if per_channel else np.full(channels, max(np.abs(a).max(), 1))
+        target = 127 if signed else 255
+        mul = np.maximum(1, np.round(target * DIV / spread * self.rng.uniform(0.7, 1.3, size=channels))).astype(np.int64)
+        add = (self.rng.integers(-DIV // 4, DIV // 4, size=channels) if not signed else np.zeros(channels, np.int64))
+        if not per_channel:
+            mul, add = mul[:1], add[:1]
+        # Per-channel constants broadcast along axis 1: (C, 1, 1) for NCHW tensors, (C,) for N×C.
+        mul, add = (v.reshape((-1,) + (1,) * (a.ndim - 2)) for v in (mul, add))
+        index = len(self.initializers)
+        attrs = dict(div=_float_tensor(DIV), n_levels_out=_float_tensor([256.0]), signed=_float_tensor([1.0 if signed else 0.0]))
+        return self.node("RequantShift", [acc, self.param(f"{module}.mul{index}", mul), self.param(f"{module}.add{index}", add)],
+                         **attrs)
+
+    # ------------------------------------------------------------------ layers
+
+    def conv(self, module: str, c_out: int, k: int, stride: int = 1, groups: int = 1, x: str | None = None,
+             signed: bool = False, bias: bool = True) -> str:
+        x = x or self.last
+        c_in = self.values[x].shape[1]
+        w = self.rng.integers(-128, 128, size=(c_out, c_in // groups, k, k))
+        inputs = [x, self.param(f"{module}.weight", w)]
+        if bias:
+            inputs.append(self.param(f"{module}.bias", self.rng.integers(-2000, 2000, size=c_out)))
+        acc = self.node("Conv", inputs, kernel_shape=[k, k], strides=[stride, stride],
+                        pads=[k // 2] * 4, group=groups, dilations=[1, 1])
+        return self.requant(acc, module, signed)
+
+    def add(self, module: str, a: str, b: str, signed: bool) -> str:
+        total = self.node("Add", [a, b])
+        return self.requant(total, module, signed, per_channel=False)
+
+    def maxpool(self, k: int) -> str:
+        return self.node("MaxPool", [self.last], kernel_shape=[k, k], strides=[k, k], pads=[0] * 4)
+
+    def global_avgpool(self, module: str, signed: bool) -> str:
+        h, w = self.values[self.last].shape[2:]
+        if (h * w) & (h * w - 1):
+            raise ValueError("the window must hold a power of two of values so float32 means are exact")
+        mean = self.node("GlobalAveragePool", [self.last], record=False)  # a float mean
+        return self.requant(mean, module, signed, per_channel=False)
+
+    def linear(self, module: str, n_out: int, signed: bool) -> str:
+        x = self.last
+        if self.values[x].ndim != 2:
+            shape = f"{module}.shape"
+            self.values[shape] = np.array([1, -1], dtype=np.int64)
+            self.initializers.append(numpy_helper.from_array(self.values[shape], shape))
+            x = self.node("Reshape", [x, shape], record=False)
+        k = self.values[x].shape[1]
+        w = self.rng.integers(-128, 128, size=(n_out, k))
+        acc = self.node("Gemm", [x, self.param(f"{module}.weight", w), self.param(f"{module}.bias", self.rng.integers(-2000, 2000, size=n_out))],
+                        transB=1)
+        return self.requant(acc, module, signed, per_channel=False)
+
+    def build(self, name: str) -> tuple[onnx.ModelProto, dict[str, dict[str, np.ndarray]]]:
+        graph = helper.make_graph(
+            self.nodes, name, [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, list(self.shape))],
+            [helper.make_tensor_value_info(self.last, TensorProto.FLOAT, list(self.values[self.last].shape))],
+            self.initializers,
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="dory-mlir quantlib_builder")
+        as_int = lambda v: np.asarray(v).astype(np.int64)  # noqa: E731
+        goldens = {
+            "inputs": {"input_0": as_int(self.values[INPUT_NAME])},
+            "outputs": {"output_0": as_int(self.values[self.last])},
+            "activations": {tensor: as_int(self.values[tensor]) for tensor in self.recorded},
+        }
+        return model, goldens
+
+
+def resnet8(seed: int) -> QuantLibNetBuilder:
+    """A ResNet-8 in miniature (MLPerf Tiny's image classifier): signed activations, 3 residual stages."""
+    b = QuantLibNetBuilder(seed, (1, 3, 16, 16), signed_input=True)
+    x = b.conv("stem", 8, 3, signed=True)
+    for stage, (channels, stride) in enumerate(((8, 1), (16, 2), (16, 2))):
+        y = b.conv(f"stage{stage}.conv1", channels, 3, stride, x=x, signed=True)
+        y = b.conv(f"stage{stage}.conv2", channels, 3, x=y, signed=True)
+        skip = x if stride == 1 and channels == b.values[x].shape[1] else b.conv(f"stage{stage}.down", channels, 1, stride, x=x, signed=True)
+        x = b.add(f"stage{stage}.add", y, skip, signed=True)
+    b.global_avgpool("pool", signed=True)
+    b.linear("fc", 10, signed=True)
+    return b
+
+
+def mobilenet_v1_025(seed: int) -> QuantLibNetBuilder:
+    """MobileNetV1-0.25 in miniature (MLPerf Tiny's visual wake words): depthwise-separable blocks, unsigned activations."""
+    b = QuantLibNetBuilder(seed, (1, 3, 32, 32))
+    b.conv("conv0", 8, 3, 2)
+    for i, (channels, stride) in enumerate(((16, 1), (32, 2), (32, 1), (64, 2))):
+        c = b.values[b.last].shape[1]
+        b.conv(f"dw{i}", c, 3, stride, groups=c, bias=False)
+        b.conv(f"pw{i}", channels, 1)
+    b.global_avgpool("pool", signed=False)
+    b.linear("fc", 2, signed=True)
+    return b
+
+
+def kws_maxpool(seed: int) -> QuantLibNetBuilder:
+    """A DS-CNN-like keyword spotter with a max pool head, non-square input."""
+    b = QuantLibNetBuilder(seed, (1, 1, 24, 12))
+    b.conv("conv0", 16, 3, 2)
+    b.conv("dw0", 16, 3, groups=16)
+    b.conv("pw0", 24, 1)
+    b.maxpool(2)
+    b.linear("fc", 12, signed=True)
+    return b
+
+
+def example_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
+    return {"resnet8": resnet8, "mobilenet_v1_025": mobilenet_v1_025, "kws_maxpool": kws_maxpool}
+
+
+def write_example(name: str, out_dir: str | Path, seed: int = 0) -> Path:
+    """Writes `network.onnx`, `inputs.npz`, `outputs.npz` and `activations.npz` into `out_dir`."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model, goldens = example_networks()[name](seed).build(name)
+    onnx.save(model, out / "network.onnx")
+    for file, arrays in goldens.items():
+        np.savez(out / f"{file}.npz", **arrays)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--name", choices=sorted(example_networks()), help="one network (default: all, in subfolders)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    for name in [args.name] if args.name else sorted(example_networks()):
+        path = write_example(name, args.out_dir if args.name else args.out_dir / name, args.seed)
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

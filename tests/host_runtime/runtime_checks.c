@@ -303,7 +303,7 @@ static void premature_entry(void *arg)
     uint32_t early = kernel_sum(a->l1, a->n); /* bug: before the wait */
     pi_cl_dma_cmd_wait(&cmd);
     uint32_t late = kernel_sum(a->l1, a->n);
-    printf("premature sum %u, correct sum %u\n", early, late);
+    printf("premature sum %u, correct sum %u\n", (unsigned)early, (unsigned)late);
     CHECK(early == POISON * a->n);
     CHECK(late == kernel_sum(a->l2_src, a->n));
     CHECK(early != late);

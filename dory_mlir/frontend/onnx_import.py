@@ -38,6 +38,7 @@ from xdsl.ir import Block, Operation, Region, SSAValue
 
 from dory_mlir.diagnostics import DoryError, warn
 from dory_mlir.dialects import qnn
+from dory_mlir.frontend.qdq_legalize import is_quantized
 from dory_mlir.frontend.requant_chain import Chain, ChainError, Range, as_int_vector
 
 SI8 = IntegerType(8, Signedness.SIGNED)
@@ -132,6 +133,10 @@ def import_onnx_file(path: str | Path, input_type: str | None = None) -> ModuleO
     """Import a model file; the input type defaults to a DORY config beside it, else ui8."""
     path = Path(path)
     model = load_model(path)
+    if is_quantized(model):  # onnxruntime's QDQ / QOperator forms
+        from dory_mlir.frontend.qoperator_import import import_quantized  # it imports this module
+
+        return import_quantized(model, path, input_type)
     spec = input_type or input_type_from_dory_config(path) or "ui8"
     return OnnxImporter(model, path.name, spec).run()
 
@@ -438,8 +443,10 @@ class OnnxImporter:
         if rounding == qnn.Rounding.TRUNC and (lo >= 0 or divisor == 1):
             rounding = qnn.Rounding.FLOOR  # equal after clipping at lo >= 0, so use the cheaper shift
         channels = qnn.shape_of(source.ssa)[1]
-        mul = self.requant_constant(chain.k, channels, "mul")
-        add = self.requant_constant(chain.l, channels, "add")
+        # mul and add share one width: the kernels read both with the wider one's element size.
+        wide = not all(INT32_MIN <= int(v) <= INT32_MAX for v in [*chain.k, *chain.l])
+        mul = self.requant_constant(chain.k, channels, "mul", wide)
+        add = self.requant_constant(chain.l, channels, "add", wide)
         ty = TensorType(element, qnn.shape_of(source.ssa))
         op = qnn.RequantOp(
             source.ssa, mul, add, ty, scale=scale, divisor=divisor, min=lo, max=hi,
@@ -472,7 +479,7 @@ class OnnxImporter:
             return SI8
         return SI32
 
-    def requant_constant(self, values: np.ndarray, channels: int, what: str) -> SSAValue:
+    def requant_constant(self, values: np.ndarray, channels: int, what: str, wide: bool = False) -> SSAValue:
         ints = [int(v) for v in values]
         if len(set(ints)) == 1:
             ints = ints[:1]
@@ -481,7 +488,7 @@ class OnnxImporter:
         fits32 = all(INT32_MIN <= v <= INT32_MAX for v in ints)
         if not all(-(2**63) <= v < 2**63 for v in ints):
             raise self.error(f"requantization {what} exceeds 64 bits")
-        return self.const_op(np.array(ints, dtype=np.int64), SI32 if fits32 else SI64, f"{self.node_name}.{what}")
+        return self.const_op(np.array(ints, dtype=np.int64), SI64 if wide or not fits32 else SI32, f"{self.node_name}.{what}")
 
     def channel_vector(self, const: np.ndarray, onnx_shape: tuple[int, ...], what: str) -> np.ndarray:
         """A constant broadcast along the channel axis only → exact integer vector."""

@@ -28,6 +28,7 @@ from xdsl.irdl import (
     irdl_op_definition,
     operand_def,
     opt_operand_def,
+    opt_prop_def,
     prop_def,
     region_def,
     result_def,
@@ -210,7 +211,8 @@ class ConvOp(_WindowOp):
     """2-D convolution with int32 accumulation: `acc[n,o,y,x] = bias[o] + Σ w[o,c,i,j]·in[...]`.
 
     Weights are OIHW with I = C_in / groups (depthwise: groups = C_in = C_out).
-    Padding is zero in the activation's integer domain.
+    Padded positions hold `pad_value` (default 0) in the activation's integer domain:
+    formats with a zero point pad with it, so that padding means a real zero.
     """
 
     name = "qnn.conv"
@@ -220,6 +222,7 @@ class ConvOp(_WindowOp):
     output = result_def(TensorType)
     dilations = prop_def(DenseArrayBase.constr(i64))
     groups = prop_def(IntegerAttr[I64])
+    pad_value = opt_prop_def(IntegerAttr[I64])
 
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = (
@@ -236,17 +239,20 @@ class ConvOp(_WindowOp):
         pads: Sequence[int],
         dilations: Sequence[int] = (1, 1),
         groups: int = 1,
+        pad_value: int = 0,
     ):
-        super().__init__(
-            operands=[input, weight, bias],
-            result_types=[result_type],
-            properties={
-                "strides": _array(strides),
-                "pads": _array(pads),
-                "dilations": _array(dilations),
-                "groups": IntegerAttr(groups, i64),
-            },
-        )
+        properties = {
+            "strides": _array(strides),
+            "pads": _array(pads),
+            "dilations": _array(dilations),
+            "groups": IntegerAttr(groups, i64),
+        }
+        if pad_value:
+            properties["pad_value"] = IntegerAttr(pad_value, i64)
+        super().__init__(operands=[input, weight, bias], result_types=[result_type], properties=properties)
+
+    def padding_value(self) -> int:
+        return self.pad_value.value.data if self.pad_value is not None else 0
 
     def kernel_hw(self) -> tuple[int, int]:
         shape = shape_of(self.weight)
@@ -286,6 +292,9 @@ class ConvOp(_WindowOp):
         _check_array("dilations", _ints(self.dilations), 2, 1)
         dh, dw = _ints(self.dilations)
         self._verify_window(self.kernel_hw(), (dh, dw))
+        lo, hi = int_range(element_type(self.input))
+        if not lo <= self.padding_value() <= hi:
+            raise VerifyException(f"pad_value {self.padding_value()} is outside the input's range [{lo}, {hi}]")
 
 
 @irdl_op_definition

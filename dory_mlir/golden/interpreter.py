@@ -78,7 +78,7 @@ class QnnFunctions(InterpreterFunctions):
         x, w = args[0], args[1]
         groups = op.groups.value.data
         n, c_out, ho, wo = qnn.shape_of(op.output)
-        xp = pad_hw(x, op.pads_tlbr(), 0)
+        xp = pad_hw(x, op.pads_tlbr(), op.padding_value())
         c_in = x.shape[1]
         wg = w.reshape(groups, c_out // groups, c_in // groups, *w.shape[2:])
         acc = np.zeros((n, groups, c_out // groups, ho, wo), dtype=np.int64)

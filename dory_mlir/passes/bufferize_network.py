@@ -93,6 +93,8 @@ def layer_params(layer: qnn.LayerOp) -> dict[str, Attribute]:
         if isinstance(anchor, qnn.ConvOp):
             dh, dw = anchor.dilations.get_values()
             params |= {"dh": _int(dh), "dw": _int(dw)}  # type: ignore[arg-type]
+            if anchor.padding_value():
+                params["pad_value"] = _int(anchor.padding_value())
     if isinstance(anchor, qnn.AddOp):
         params |= {"in_mul": anchor.mul, "in_add": anchor.add, "in_shift": anchor.shift}
     requants = [op for op in layer.compute_ops() if isinstance(op, qnn.RequantOp)]

@@ -1,8 +1,8 @@
 """`fuse`: group `qnn` ops into the deployable layers that tiling and codegen work on.
 
 A layer is one conv, linear, pool or add op (the anchor) with the `qnn.requant` chain
-that consumes its result; a zero `qnn.pad` in front of convolutions is folded into
-their padding first. Layers are numbered in network order, so `qnn.layer N` is the
+that consumes its result; a `qnn.pad` in front of convolutions is folded into
+their padding (and pad value) first. Layers are numbered in network order, so `qnn.layer N` is the
 golden `out_layerN`. A power-of-two division right after an add folds into the add's
 per-input shifts when that is exact. Running the pass again changes nothing.
 """
@@ -24,21 +24,30 @@ ANCHORS = (qnn.ConvOp, qnn.LinearOp, qnn.MaxPoolOp, qnn.SumPoolOp, qnn.AddOp)
 
 
 def fold_pads(block: Block) -> None:
-    """Moves each zero `qnn.pad` into the padding of the convolutions that read it."""
+    """Moves each `qnn.pad` into the padding of the convolutions that read it.
+
+    A non-zero pad value (a zero point) becomes the conv's `pad_value`, which must then
+    agree with the conv's own padding: none, or padding by the same value.
+    """
     for pad in [op for op in block.ops if isinstance(op, qnn.PadOp)]:
+        value = pad.value.value.data
         users = [use.operation for use in pad.output.uses]
-        if pad.value.value.data != 0 or not all(
-            isinstance(user, qnn.ConvOp) and user.input == pad.output and user.weight != pad.output for user in users
-        ):
+        foldable = all(
+            isinstance(user, qnn.ConvOp) and user.input == pad.output and user.weight != pad.output
+            and (not any(user.pads_tlbr()) or user.padding_value() == value)
+            for user in users
+        )
+        if not foldable:
             raise DoryError(
-                "padding can only be folded into convolutions that read it with pad value 0", op_where(pad)
+                "padding can only be folded into convolutions that read it and pad with the same value",
+                op_where(pad),
             )
         for conv in users:
             assert isinstance(conv, qnn.ConvOp)
             pads = [a + b for a, b in zip(conv.pads_tlbr(), pad.pads_tlbr(), strict=True)]
             folded = qnn.ConvOp(
                 pad.input, conv.weight, conv.bias, conv.output.type, conv.stride_hw(), pads,
-                tuple(conv.dilations.get_values()), conv.groups.value.data,  # type: ignore[arg-type]
+                tuple(conv.dilations.get_values()), conv.groups.value.data, value,  # type: ignore[arg-type]
             )
             folded.location = conv.location
             Rewriter.replace_op(conv, folded)

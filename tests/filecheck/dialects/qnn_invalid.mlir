@@ -44,6 +44,17 @@ func.func @conv(%x: tensor<1x4x8x8xsi16>, %w: tensor<8x4x3x3xsi8>) {
 
 // -----
 
+// qnn.conv: a pad value the input type cannot hold
+// CHECK:      {{^//}} -----
+// CHECK-NEXT: {{^}}pad_value 300 is outside the input's range [0, 255]
+
+func.func @conv(%x: tensor<1x4x8x8xui8>, %w: tensor<8x4x3x3xsi8>) {
+  %y = qnn.conv %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, groups = 1 : i64, pad_value = 300 : i64} : (tensor<1x4x8x8xui8>, tensor<8x4x3x3xsi8>) -> tensor<1x8x8x8xsi32>
+  func.return
+}
+
+// -----
+
 // qnn.conv: weight not OIHW
 // CHECK:      {{^//}} -----
 // CHECK-NEXT: {{^}}weight must be OIHW (rank 4), got shape [8, 4, 9]

@@ -1,24 +1,41 @@
-"""The bare-metal rv32 PMSIS runtime (dory_mlir/runtime/rv32) under QEMU (DESIGN.md §7, issue 6).
+"""Generated code on 32-bit RISC-V under QEMU (DESIGN.md §7, issue 6).
 
-It keeps the host runtime's contract: the scenarios of tests/host_runtime/runtime_checks.c run
-under qemu-system-riscv32 and must pass, or stop with the host runtime's messages (prefix
-"pmsis-rv32: ") and exit statuses; plus what only the rv32 runtime has: cluster stacks of the
-target's sizes, cores switched at barriers, hidden emulation instructions.
+- The bare-metal PMSIS runtime (dory_mlir/runtime/rv32) keeps the host runtime's contract: the
+  scenarios of tests/host_runtime/runtime_checks.c run under qemu-system-riscv32 and must pass,
+  or stop with the host runtime's messages (prefix "pmsis-rv32: ") and exit statuses; plus what
+  only the rv32 runtime has: cluster stacks of the target's sizes, cores switched at barriers,
+  hidden emulation instructions.
+- Networks (the generated examples with tiny L1/L2 budgets that stream from L3, three shared
+  networks at 8 kB L1 and one at the default budgets) and seeded random single layers are
+  bit-exact with the golden model when built for rv32imc and run under QEMU.
+- The instruction counts are printed per layer and checked for consistency only (kernels inside
+  their layer, one kernel call per core, identical run after run), never as timings.
 
-Skipped only when the toolchain is absent.
+Skipped only when the toolchain is absent; `make test` installs it (`make riscv-toolchain`).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from conftest import DORY_NETWORKS, EXAMPLE_NAMES, needs_shared, onnx_file, tool
 from dory_mlir.backend import rv32
-from dory_mlir.backend.pulp_c import RUNTIME
+from dory_mlir.backend.pulp_c import RUNTIME, write_application
+from dory_mlir.diagnostics import DoryError
+from dory_mlir.examples.random_layers import random_layer
+from dory_mlir.golden.files import to_layout
+from dory_mlir.golden.interpreter import run_network
+from dory_mlir.passes.fuse import FusePass
+from dory_mlir.passes.lower_to_pulp import LowerToPulpPass
+from dory_mlir.pipeline import make_context
 from test_host_runtime import CHECKS_C, EXIT_BUDGET, NEGATIVE, POSITIVE, _budget_cases
+from test_random_layers import dtype, tiled
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLCHAIN = rv32.find_toolchain()
@@ -112,3 +129,122 @@ def test_emulated_hardware_is_not_counted(checks):
     assert run.returncode == 0 and "PASS rv32_hidden" in run.output, run.output
     small, large = (int(n) for n in re.search(r"counted (\d+) for 64 B, (\d+) for 60000 B", run.output).groups())
     assert small == large, run.output
+
+
+# ----------------------------------------------------------------------------- networks
+
+
+@pytest.fixture(scope="module")
+def kernels_archive(tmp_path_factory) -> Path:
+    """The kernel library for rv32, built once (it does not depend on the budgets)."""
+    root = tmp_path_factory.mktemp("rv32_kernels")
+    objects = []
+    for source in sorted((RUNTIME / "kernels").glob("*.c")):
+        obj = root / (source.stem + ".o")
+        gcc(*CFLAGS, *INCLUDES, "-c", str(source), "-o", str(obj))
+        objects.append(str(obj))
+    archive = root / "libdory_rv32.a"
+    subprocess.run([TOOLCHAIN.gcc.removesuffix("gcc") + "ar", "rcs", str(archive), *objects], check=True)
+    return archive
+
+
+def verify(model: Path, golden: Path, pipeline: str | None, keep: Path, kernels: Path | None = None) -> subprocess.CompletedProcess:
+    """dory-verify --target rv32-qemu; `kernels`: the prebuilt kernel archive instead of compiling
+    the kernels again (Makefile.rv32's DORY_RV32_KERNELS), which saves most of the build time."""
+    command = [tool("dory-verify"), str(model), "--golden", str(golden), "--target", "rv32-qemu", "--keep", str(keep)]
+    command += ["-p", pipeline] if pipeline else []
+    env = dict(os.environ, DORY_RV32_KERNELS=str(kernels)) if kernels else None
+    return subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
+
+
+def check_network(done: subprocess.CompletedProcess, app: Path) -> None:
+    """Bit-exact, and a consistent instruction table (printed, not judged)."""
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASS: bit-exact" in done.stdout and "FAIL" not in done.stdout
+    print(done.stdout)
+    counts = rv32.parse_perf((app / rv32.LOG).read_text())
+    layer_rows = re.findall(r"^(\d+)\s+\w+\s+[\d,]+ (?:MAC|pool op|add op)\s+[\d,]+\s", done.stdout, re.M)
+    assert sorted(int(i) for i in layer_rows) == sorted(counts.layers), done.stdout
+    assert re.search(r"^total\s+[\d,]+ MAC\s+[\d,]+\s+[\d.]+/MAC", done.stdout, re.M), done.stdout
+    for index, count in counts.layers.items():
+        assert 0 < count.kernels <= count.cluster, (index, count)
+        assert count.calls > 0 and count.calls % 8 == 0, (index, count)  # every core calls every tile's kernel
+    assert all(0 < used < size for used, size in counts.stacks.values()), counts.stacks
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_example_network_bit_exact_under_qemu(examples_dir: Path, name: str, kernels_archive: Path, tmp_path: Path):
+    """Tiny L1 and L2 budgets: many tiles, ragged borders, activations and weights streamed from L3."""
+    pipeline = "tile{l1-size=2000 l2-size=3000},lower-to-pulp"
+    app = tmp_path / "app"
+    check_network(verify(examples_dir / name / "model.onnx", examples_dir / name, pipeline, app, kernels_archive), app)
+
+
+SHARED_CASES = [("nemo_8-bits-1D_TCN_T", "l1-8000"), ("nemo_8-bits-2D_eegnet_1d_8b_1xW", "l1-8000"),
+                ("nemo_8-bits-2D_dscnn_test", "l1-8000"), ("nemo_8-bits-2D_dscnn_test", "default")]
+PIPELINES = {"default": None, "l1-8000": "tile{l1-size=8000},lower-to-pulp"}
+
+
+@needs_shared
+@pytest.mark.parametrize(("network", "pipeline"), SHARED_CASES, ids=[f"{n}-{p}" for n, p in SHARED_CASES])
+def test_shared_network_bit_exact_under_qemu(network: str, pipeline: str, kernels_archive: Path, tmp_path: Path):
+    folder = next((f for f in DORY_NETWORKS if f.name == network), None)
+    if folder is None:
+        pytest.skip(f"{network} is not among the shared networks")
+    app = tmp_path / "app"
+    check_network(verify(onnx_file(folder), folder, PIPELINES[pipeline], app, kernels_archive), app)
+
+
+def test_counts_are_identical_run_after_run(examples_dir: Path, tmp_path: Path):
+    """Also the build of Makefile.rv32 as it stands (kernels compiled from source)."""
+    app = tmp_path / "app"
+    check_network(verify(examples_dir / "residual" / "model.onnx", examples_dir / "residual", None, app), app)
+    first = (app / rv32.LOG).read_text()
+    again = rv32.run_app(app / "network.elf", TOOLCHAIN, app)
+    assert [line for line in again.splitlines() if line.startswith("dory-perf")] == \
+        [line for line in first.splitlines() if line.startswith("dory-perf")]
+
+
+def test_missing_toolchain_is_one_line_error(examples_dir: Path, tmp_path: Path):
+    env = dict(os.environ, PATH=str(Path(tool("dory-verify")).parent) + os.pathsep + "/nonexistent")
+    done = subprocess.run([tool("dory-verify"), str(examples_dir / "tiny_cnn" / "model.onnx"), "--target", "rv32-qemu",
+                           "--keep", str(tmp_path / "app")], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "riscv64-unknown-elf-gcc" in lines[0] and "make riscv-toolchain" in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_sanitize_is_for_the_host_build(tmp_path: Path):
+    with pytest.raises(DoryError, match="--sanitize is for the host build"):
+        rv32.build_for_verify(tmp_path, sanitize=True)
+
+
+# ----------------------------------------------------------------------------- random single layers
+
+RANDOM_SEEDS = range(16)
+
+
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
+def test_random_layer_bit_exact_under_qemu(seed: int, kernels_archive: Path, tmp_path: Path):
+    layer = random_layer(seed)
+    golden = layer.module.clone()
+    FusePass().apply(make_context(), golden)
+    _, outputs = run_network(golden, layer.input)
+    module, budget, l2_budget = tiled(layer)
+    LowerToPulpPass().apply(make_context(), module)
+    write_application(module, tmp_path)
+    io_bytes = 2 * (layer.input.size + 4 * int(np.prod(layer.module.body.block.ops.first.function_type.outputs.data[0].get_shape())))  # type: ignore[union-attr]
+    budgets = [f"-DDORY_L1_SIZE={budget}", f"-DDORY_L2_SIZE={l2_budget + io_bytes + 64}"]
+    elf = tmp_path / "network.elf"
+    gcc(*CFLAGS, *budgets, "-DDORY_RV32", *INCLUDES, *rv32.LINK_FLAGS, "main.c", "network.c", str(RUNTIME / "dma" / "dory_dma.c"),
+        *map(str, RV32_RUNTIME), str(kernels_archive), "-o", str(elf), cwd=tmp_path)
+    arg = golden.body.block.ops.first.body.block.args[0]  # type: ignore[union-attr]
+    to_layout(layer.input, "HWC").astype(dtype(arg)).tofile(tmp_path / "input.bin")
+    output = rv32.run_app(elf, TOOLCHAIN, tmp_path, timeout=120)
+    assert "dory-perf layer 0 " in output
+    returned = golden.body.block.ops.first.body.block.last_op  # type: ignore[union-attr]
+    got = np.fromfile(tmp_path / "out_layer0.bin", dtype=dtype(returned.operands[0])).astype(np.int64)
+    expected = to_layout(outputs[0], "HWC")
+    mismatches = int(np.count_nonzero(got != expected)) if got.size == expected.size else expected.size
+    assert mismatches == 0, f"{layer.describe()} (L1 {budget} B, L2 {l2_budget} B): {mismatches} of {expected.size} differ"

@@ -1,6 +1,6 @@
 """`dory-verify MODEL`: compile to C, build for the host, run, compare every layer bit for bit.
 
-    dory-verify model.onnx [--golden DIR] [--sanitize] [-p PIPELINE] [--keep DIR]
+    dory-verify model.onnx [--golden DIR] [--sanitize] [-p PIPELINE] [--keep DIR] [--target host|rv32-qemu]
 
 The application runs on the golden input (`--golden`: DORY txt files; otherwise a seeded
 random input); every layer's output is compared with the numpy golden model and, where a
@@ -21,6 +21,7 @@ from xdsl.dialects.builtin import ModuleOp, Signedness
 from xdsl.passes import PassPipeline
 from xdsl.utils.exceptions import DiagnosticException
 
+from dory_mlir.backend import perf_report, rv32
 from dory_mlir.backend.pulp_c import write_application
 from dory_mlir.diagnostics import DoryError, one_line
 from dory_mlir.dialects import qnn
@@ -45,7 +46,9 @@ def compile_network(module: ModuleOp, pipeline: str) -> ModuleOp:
     return module
 
 
-def build(app: Path, sanitize: bool) -> Path:
+def build(app: Path, sanitize: bool, target: str = "host") -> Path:
+    if target == "rv32-qemu":  # rv32imc under QEMU: dory_mlir/backend/rv32.py
+        return rv32.build_for_verify(app, sanitize)
     flags = "-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" if sanitize else ""
     done = subprocess.run(["make", "-s", "-f", "Makefile.host", f"EXTRA_CFLAGS={flags}"], cwd=app,
                           capture_output=True, text=True)
@@ -63,6 +66,8 @@ def element_dtype(value) -> np.dtype:
 
 def run_app(binary: Path, workdir: Path, x_hwc: np.ndarray, input_dtype: np.dtype) -> str:
     x_hwc.astype(input_dtype).tofile(workdir / "input.bin")
+    if binary.suffix == ".elf":
+        return rv32.run_for_verify(binary, workdir)
     env = dict(os.environ, DORY_DUMP_DIR=str(workdir), ASAN_OPTIONS="detect_leaks=1")
     done = subprocess.run([str(binary)], capture_output=True, text=True, env=env, timeout=600)
     if done.returncode:
@@ -84,7 +89,7 @@ def verify(args: argparse.Namespace) -> int:
     compiled = compile_network(golden_module, args.passes or DEFAULT_PIPELINE)
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dory-verify-"))
     write_application(compiled, workdir)
-    binary = build(workdir, args.sanitize)
+    binary = build(workdir, args.sanitize, args.target)
 
     if args.golden:
         tests = [(t.label, read_input(t, in_shape, "HWC"), t) for t in find_test_sets(Path(args.golden))]
@@ -117,6 +122,8 @@ def verify(args: argparse.Namespace) -> int:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
     verdict = "FAIL" if failed else "PASS: bit-exact"
     print(f"{verdict}: {len(rows)} layer outputs of the generated C{' (ASan+UBSan)' if args.sanitize else ''} compared")
+    if args.target == "rv32-qemu":  # instruction counts of the last run
+        print("\n".join(perf_report.verify_report(workdir, layers)))
     if args.keep:
         print(f"application kept in {workdir}")
     return 1 if failed else 0
@@ -131,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input-type", metavar="TYPE", help="input element type (see dory-opt --help)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input when there is no --golden")
     parser.add_argument("--keep", metavar="DIR", help="write the application into DIR and keep it")
+    parser.add_argument("--target", choices=["host", "rv32-qemu"], default="host",
+                        help="host: gcc with the host runtime (default); rv32-qemu: rv32imc with the bare-metal "
+                             "runtime under qemu-system-riscv32, with instruction counts per layer")
     args = parser.parse_args(argv)
     try:
         return verify(args)

@@ -8,7 +8,8 @@ every core, DMA is issued and waited by core 0 only.
 
 Files written (`-o DIR`): `network.c`, `network.h`, `main.c` (runs the network on
 `input.bin`, writes every layer's output and a checksum line per layer), `Makefile`
-(PULP SDK) and `Makefile.host` (gcc with the host runtime).
+(PULP SDK), `Makefile.host` (gcc with the host runtime) and `Makefile.rv32` (rv32imc with the
+bare-metal runtime, run under QEMU, counting instructions per layer and per kernel call).
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.utils.target import Target
 
+from dory_mlir.backend import rv32
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import dma, pulp
 from dory_mlir.ir_utils import op_where
+from dory_mlir.target import BUILTIN_TARGETS, load_target
 
 RUNTIME = Path(__file__).resolve().parents[1] / "runtime"
 
@@ -239,7 +242,10 @@ class Printer:
 
     def token_storage(self, block: Block) -> None:
         """A token lives in its copy site's storage: two slots, used in turn, because a site
-        issues its next copy (the prefetch) before the previous one is waited."""
+        issues its next copy (the prefetch) before the previous one is waited. The storage is
+        static (L2): one copy for the team, since only core 0 issues and waits (the other cores
+        only compute the same addresses), and the cluster stacks (3.4 kB per core on GAP8) could
+        not hold 128 bytes per copy site -- a network loading its weights has dozens of sites."""
         self.line("dory_dma_t dma_done;")
         self.line("dory_dma_done(&dma_done);")
         self.sites: dict[Operation, str] = {}
@@ -247,7 +253,7 @@ class Printer:
             if isinstance(op, dma.CopyOp):
                 site = self.fresh("dma_site")
                 self.sites[op] = site
-                self.line(f"dory_dma_t {site}[2];")
+                self.line(f"static dory_dma_t {site}[2];")
                 self.line(f"int {site}_n = 0;")
         if self.sites:
             self.line(f"(void){next(iter(self.sites.values()))}_n;")
@@ -311,15 +317,18 @@ class Printer:
         for value in op.arguments:
             m = self.memref(value)
             args.append(m.ptr)
+        layer = callee.removeprefix("layer")
+        self.line(f"dory_perf_layer_begin({layer});")
         self.line(f"{callee}({', '.join(args)});")
+        self.line(f"dory_perf_layer_end({layer});")
         function = next(f for f in self.module.ops if isinstance(f, func.FuncOp) and f.sym_name.data == callee)
         out_index = next(i for i, a in enumerate(function.body.block.args) if a.name_hint == "out")
         out = self.memref(op.arguments[out_index])
-        layer = callee.removeprefix("layer")
         if out.level == "L3":  # read back from L3 by the fabric controller after the run
             self.l3_outputs.append((layer, out.ptr, self.byte_count(out)))
         else:
             self.line(f"dory_layer_done({layer}, {out.ptr}, {self.byte_count(out)});")
+            self.line("dory_perf_resume();")  # the verification hook is not counted
 
 
 @dataclass
@@ -351,7 +360,7 @@ class KernelCall:
         struct = {"dory_linear": "dory_linear_t", "dory_maxpool": "dory_pool_t", "dory_sumpool": "dory_pool_t",
                   "dory_add": "dory_add_t"}.get(callee, "dory_conv_t")
         p.line(f"const {struct} args = {{{', '.join(fields)}}};")
-        p.line(f"{callee}(&args);")
+        p.line(f"DORY_PERF_KERNEL({callee}(&args));")  # instruction counts (rv32 build), else a plain call
         p.indent -= 1
         p.line("}")
 
@@ -397,6 +406,8 @@ class KernelCall:
             f".first_slice = {s.get('first', '1')}", f".last_slice = {s.get('last', '1')}", f".rq = {rq}",
             f".im2col = {('(int8_t *)' + m['im2col'].ptr) if 'im2col' in m else 'NULL'}",
         ]
+        if self.param("pad_value", 0):
+            conv.append(f".pad_value = {self.param('pad_value', 0)}")
         return conv
 
 
@@ -444,17 +455,19 @@ class Application:
             io = sum(-(-size // 8) * 8 for _, size in self.io)
             l2 = plan.data["l2_budget"].value.data + io  # type: ignore[attr-defined]
             budgets = f"-DDORY_L1_SIZE={l1} -DDORY_L2_SIZE={l2}"
+        target = plan.data["target"].data if plan is not None else "gap8"  # type: ignore[attr-defined]
         return {
             "network.h": NETWORK_H,
             "network.c": self.network_c(body),
             "main.c": MAIN_C,
             "Makefile": MAKEFILE,
             "Makefile.host": MAKEFILE_HOST.replace("@BUDGETS@", budgets),
+            "Makefile.rv32": makefile_rv32(budgets, target),
         }
 
     def network_c(self, body: list[str]) -> str:
         lines = ['#include <stdint.h>', '#include <stdlib.h>', '#include <string.h>', '#include "pmsis.h"', '#include "dory_kernels.h"',
-                 '#include "dory_dma.h"', '#include "network.h"', "", "#ifndef NUM_CORES", "#define NUM_CORES 8",
+                 '#include "dory_dma.h"', '#include "dory_perf.h"', '#include "network.h"', "", "#ifndef NUM_CORES", "#define NUM_CORES 8",
                  "#endif", "", "static struct pi_device ram;", ""]
         self.l3_globals = []
         for op in self.globals:
@@ -552,8 +565,10 @@ class Application:
             p.memrefs[arg] = MemrefC(f"state.io{i}", sizes, p.dense_strides(sizes), ty.element_type, "L2")
             self.io.append((i, math.prod(ty.get_shape()) * max(1, ty.element_type.width.data // 8)))  # type: ignore[attr-defined]
         p.indent = 1
+        p.line("dory_perf_network_begin();")
         p.token_storage(block)
         p.print_block(block)
+        p.line("dory_perf_network_end();")
         self.l3_outputs = p.l3_outputs
         return ["static void network_cluster(void *arg) {", "    (void)arg;"] + p.out + ["}", ""]
 
@@ -619,15 +634,22 @@ void dory_layer_done(int layer, const void *data, int bytes);
 """
 
 MAIN_C = """/* Generated by dory-mlir: runs the network once and prints one checksum per layer.
- * Host build: reads input.bin, writes out_layerN.bin and output_K.bin into DORY_DUMP_DIR (or .). */
+ * Host and rv32 builds: read input.bin, write out_layerN.bin and output_K.bin into DORY_DUMP_DIR
+ * (or .; under QEMU the files are those of its working directory, through semihosting);
+ * the rv32 build also prints its instruction counts (dory_perf.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pmsis.h"
+#include "dory_perf.h"
 #include "network.h"
 
-#ifdef DORY_HOST
+#if defined(DORY_HOST) || defined(DORY_RV32)
+#define DORY_FILES 1
+#endif
+
+#ifdef DORY_FILES
 static const char *dump_dir(void) {
     const char *dir = getenv("DORY_DUMP_DIR");
     return dir ? dir : ".";
@@ -639,7 +661,7 @@ void dory_layer_done(int layer, const void *data, int bytes) {
     unsigned long sum = 0;
     for (int i = 0; i < bytes; i++) sum += p[i];
     printf("layer %d checksum %lu bytes %d\\n", layer, sum, bytes);
-#ifdef DORY_HOST
+#ifdef DORY_FILES
     char path[512];
     snprintf(path, sizeof path, "%s/out_layer%d.bin", dump_dir(), layer);
     FILE *f = fopen(path, "wb");
@@ -659,7 +681,7 @@ int main(void) {
     if (network_init()) return 2;
     void *io[8];
     for (int i = 0; i < network_io_count && i < 8; i++) io[i] = calloc(1, (size_t)network_io_bytes[i]);
-#ifdef DORY_HOST
+#ifdef DORY_FILES
     char path[512];
     snprintf(path, sizeof path, "%s/input.bin", dump_dir());
     FILE *f = fopen(path, "rb");
@@ -669,6 +691,7 @@ int main(void) {
     }
 #endif
     network_run(&cluster, io);
+    dory_perf_report();
     for (int i = 1; i < network_io_count; i++) {
         dory_layer_done(-i, io[i], network_io_bytes[i]);
         free(io[i]);
@@ -699,6 +722,46 @@ network: $(SRCS)
 \t$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(BUDGETS) -pthread -DDORY_HOST -Iruntime/host -Iruntime/include -o $@ $(SRCS)
 """
 
+MAKEFILE_RV32 = """# rv32imc build with the project's bare-metal PMSIS runtime (runtime/rv32), run under QEMU:
+#   make -f Makefile.rv32 run      (reads input.bin, writes out_layerN.bin here; instruction counts)
+# Debian packages: gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc.
+# The L1 and L2 arenas have the tiler's budgets, the cluster stacks the target's sizes (@STACKS_FROM@).
+CC = @GCC@
+QEMU = @QEMU@
+CFLAGS ?= -std=c11 -O2 -Wall -Wextra -Werror
+ARCH = @ARCH@
+BUDGETS = @BUDGETS@
+LDFLAGS = @LDFLAGS@
+# DORY_RV32_KERNELS (make or environment variable): an archive of runtime/kernels/*.c built with
+# these flags, linked instead of compiling the kernels again (most of the build time).
+ifdef DORY_RV32_KERNELS
+KERNELS = $(DORY_RV32_KERNELS)
+else
+KERNELS = $(wildcard runtime/kernels/*.c)
+endif
+SRCS = main.c network.c runtime/dma/dory_dma.c $(wildcard runtime/rv32/*.c) $(KERNELS)
+
+network.elf: $(SRCS)
+\t$(CC) $(ARCH) $(CFLAGS) $(EXTRA_CFLAGS) $(BUDGETS) -DDORY_RV32 -Iruntime/rv32 -Iruntime/include $(LDFLAGS) -o $@ $(SRCS)
+
+run: network.elf
+\t$(QEMU) @QEMU_ARGS@ -kernel network.elf </dev/null
+"""
+
+
+def makefile_rv32(budgets: str, target_name: str) -> str:
+    """Makefile.rv32: the flags of dory_mlir/backend/rv32.py, the budgets, and the target's
+    cluster stacks and L3 size when it is a built-in target (else the runtime's GAP8 values)."""
+    stacks_from = f"target '{target_name}' is not built in: GAP8's"
+    if (BUILTIN_TARGETS / f"{target_name}.json").is_file():
+        target = load_target(target_name)
+        master, *slaves = target.l1_stacks
+        budgets += f" -DDORY_STACK_MASTER={master} -DDORY_STACK_SLAVE={max(slaves, default=master)} -DDORY_L3_SIZE={target.l3_total}"
+        stacks_from = f"target {target_name}"
+    return (MAKEFILE_RV32.replace("@GCC@", rv32.GCC).replace("@QEMU@", rv32.QEMU).replace("@ARCH@", " ".join(rv32.ARCH_FLAGS))
+            .replace("@BUDGETS@", budgets.strip()).replace("@LDFLAGS@", " ".join(rv32.LINK_FLAGS))
+            .replace("@QEMU_ARGS@", " ".join(rv32.QEMU_ARGS)).replace("@STACKS_FROM@", stacks_from))
+
 
 def write_application(module: ModuleOp, directory: Path) -> list[Path]:
     """Writes the application and a copy of the runtime it builds with."""
@@ -710,7 +773,7 @@ def write_application(module: ModuleOp, directory: Path) -> list[Path]:
     for name, text in files.items():
         (directory / name).write_text(text)
         written.append(directory / name)
-    for part in ("include", "kernels", "dma", "host"):
+    for part in ("include", "kernels", "dma", "host", "rv32"):
         source = RUNTIME / part
         if source.is_dir():
             shutil.copytree(source, directory / "runtime" / part, dirs_exist_ok=True)

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
 DEMO := build/demo
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test clean riscv-toolchain
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,22 @@ demo: setup
 	$(BIN)/dory-opt $(DEMO)/model.onnx --tile --lower-to-pulp -t pulp-c -o $(DEMO)/app
 	$(BIN)/dory-verify $(DEMO)/model.onnx --golden $(DEMO) --sanitize
 
-test: setup
+# The RISC-V toolchain of `dory-verify --target rv32-qemu` and tests/test_rv32.py (Debian packages,
+# ~35 s to install); nothing to do when it is there. As root directly, otherwise through sudo.
+RISCV_PACKAGES := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc
+riscv-toolchain:
+	@if command -v riscv64-unknown-elf-gcc >/dev/null 2>&1 && command -v qemu-system-riscv32 >/dev/null 2>&1 \
+	    && [ -f "$$(riscv64-unknown-elf-gcc -print-file-name=picolibc.specs)" ]; then \
+	  echo "riscv-toolchain: installed"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "riscv-toolchain: no apt-get here: install $(RISCV_PACKAGES) or equivalents, else the rv32 tests are skipped"; \
+	else \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q \
+	  && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(RISCV_PACKAGES); \
+	fi
+
+test: setup riscv-toolchain
 	$(BIN)/python -m pytest -q
 	PATH="$(BIN):$$PATH" $(BIN)/lit -v tests/filecheck
 

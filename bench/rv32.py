@@ -1,0 +1,95 @@
+"""Instructions per MAC of every shared network, generated C on rv32imc under QEMU.
+
+    .venv/bin/python bench/rv32.py [--models ../shared/models/dory] [-p PIPELINE] [--keep DIR]
+
+Per network (every folder of --models; the project's generated example networks when it does
+not exist): `dory-verify MODEL --golden FOLDER --target rv32-qemu`, i.e. compile with the default
+pipeline (or -p), build for rv32imc with the bare-metal PMSIS runtime, run under
+qemu-system-riscv32 with -icount shift=0 on the golden input, check every layer bit-exact, and
+print its per-layer table. Then one line per network: MACs, instructions, instructions per MAC
+of the whole network, of its conv + pointwise layers and of its depthwise layers, and the share
+spent inside kernels. The counts are exact and identical run after run (QEMU's icount); they sum
+the 8 emulated cores (the work, not the parallel latency) and leave out the runtime's emulation
+of the DMA engine, barriers and L3. Nothing is asserted: it measures (the exit status says
+whether every network was bit-exact).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from dory_mlir.backend import perf_report, rv32
+from dory_mlir.dialects import qnn
+from dory_mlir.golden.interpreter import network_function
+from dory_mlir.pipeline import load_network
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "models" / "dory"
+
+
+def networks(models: Path, scratch: Path) -> list[tuple[str, Path, Path]]:
+    """(name, model, golden folder) of every network, or of the generated examples."""
+    if models.is_dir():
+        return [(f.name, next(f.glob("*.onnx")), f) for f in sorted(models.iterdir()) if f.is_dir()]
+    from dory_mlir.examples.nemo_builder import example_networks, write_example
+
+    print(f"{models} not found: measuring the generated example networks")
+    found = []
+    for name, build in sorted(example_networks().items()):
+        write_example(build(0), scratch / name, 0)
+        found.append((name, scratch / name / "model.onnx", scratch / name))
+    return found
+
+
+def layers_of(model: Path) -> dict[int, qnn.LayerOp]:
+    function = network_function(load_network(model, None))
+    return {op.index.value.data: op for op in function.body.block.ops if isinstance(op, qnn.LayerOp)}
+
+
+def fmt(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.2f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=Path, default=SHARED)
+    parser.add_argument("-p", "--passes", metavar="PIPELINE", help="compile pipeline (dory-verify's default)")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="keep the applications in DIR/<network>")
+    args = parser.parse_args()
+    if rv32.find_toolchain() is None:
+        print(f"error: needs {rv32.GCC}, picolibc and {rv32.QEMU}: {rv32.SETUP}", file=sys.stderr)
+        return 1
+    summary, failed = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.keep or Path(tmp)
+        for name, model, golden in networks(args.models, Path(tmp) / "examples"):
+            app = root / name
+            command = [sys.executable, "-m", "dory_mlir_tools.dory_verify", str(model), "--golden", str(golden),
+                       "--target", "rv32-qemu", "--keep", str(app)] + (["-p", args.passes] if args.passes else [])
+            done = subprocess.run(command, capture_output=True, text=True)
+            print(f"== {name}\n{done.stdout}{done.stderr}")
+            if done.returncode:
+                failed.append(name)
+                continue
+            perf = perf_report.network_perf(layers_of(model), rv32.parse_perf((app / rv32.LOG).read_text()))
+            summary.append((name, f"{perf.macs:,}", f"{perf.instructions:,}", fmt(perf.per_mac()),
+                            fmt(perf.per_mac_of({"conv", "pointwise"})), fmt(perf.per_mac_of({"depthwise"})),
+                            fmt(perf.per_mac_of({"linear"})), f"{100.0 * perf.kernels / perf.instructions:.1f} %"))
+    header = ("network", "MACs", "instructions", "ins/MAC", "conv+pw ins/MAC", "dw ins/MAC", "linear ins/MAC",
+              "in kernels")
+    table = [header] + summary
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    print(f"== {perf_report.HEADER}\n   {perf_report.NOT_COUNTED}")
+    for row in table:
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    if failed:
+        print(f"not bit-exact or not run: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

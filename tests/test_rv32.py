@@ -112,6 +112,13 @@ def test_stack_overflow_is_reported(checks):
     assert re.search(r"^pmsis-rv32: core 3 overflowed its 3400-byte stack", run.output, re.M), run.output
 
 
+def test_l3_is_reachable_only_through_the_ram_api(checks):
+    """pi_ram_alloc hands out offsets in L3, not addresses: using one as a pointer traps."""
+    run = scenario(checks("plain"), "rv32_l3_deref")
+    assert run.returncode != 0 and "FAIL" not in run.output, run.output
+    assert rv32.failure(run.output).startswith("RISC-V exception (mepc: 0x"), run.output
+
+
 def test_cores_switch_at_barriers_in_rotating_order(checks):
     """Every core sees the others' writes after a barrier, and the order of the cores changes
     from phase to phase (the core completing a barrier goes first)."""

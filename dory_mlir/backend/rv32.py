@@ -98,10 +98,21 @@ def run_app(elf: Path, toolchain: Toolchain, workdir: Path, timeout: int = RUN_T
     """Runs the application on `workdir/input.bin`; its output, or a one-line error."""
     run = run_elf(elf, toolchain, workdir, timeout=timeout)
     if run.returncode:
-        lines = [line for line in run.output.strip().splitlines() if line.startswith("pmsis-rv32")]
-        tail = lines or run.output.strip().splitlines()[-3:]
-        raise DoryError(f"the application failed under QEMU (exit {run.returncode}): {' | '.join(tail)}", str(elf))
+        raise DoryError(f"the application failed under QEMU (exit {run.returncode}): {failure(run.output)}", str(elf))
     return run.output
+
+
+def failure(output: str) -> str:
+    """The reason of a failed run in one line: the runtime's messages, picolibc's trap report
+    (cause and addresses of a RISC-V exception), or the last lines."""
+    lines = [line.strip() for line in output.strip().splitlines()]
+    runtime = [line for line in lines if line.startswith("pmsis-rv32")]
+    if runtime:
+        return " | ".join(runtime)
+    if "RISCV fault" in lines:
+        trap = [line.replace("\t", " ") for line in lines if line.split(":")[0] in ("mcause", "mepc", "mtval")]
+        return "RISC-V exception (" + ", ".join(" ".join(t.split()) for t in trap) + ")"
+    return " | ".join(lines[-3:])
 
 
 # ---------------------------------------------------------------------- instruction counts

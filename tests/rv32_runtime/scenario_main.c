@@ -100,9 +100,29 @@ static void hidden_entry(void *arg)
     }
 }
 
+/* ------------------------------------------------------------------ L3 is not memory */
+
+static void l3_deref(void)
+{
+    struct pi_device ram;
+    struct pi_hyperram_conf conf;
+    pi_hyperram_conf_init(&conf);
+    pi_open_from_conf(&ram, &conf);
+    pi_ram_open(&ram);
+    uint32_t addr;
+    pi_ram_alloc(&ram, &addr, 64);
+    volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)addr; /* bug: an L3 address used as a pointer */
+    printf("read %d\n", *p);
+}
+
 int main(int argc, char **argv)
 {
     const char *name = argv[argc - 1];
+    if (strcmp(name, "rv32_l3_deref") == 0) {
+        l3_deref();
+        printf("FAIL: an L3 address was readable as memory\n");
+        return 1;
+    }
     if (strcmp(name, "rv32_stack_overflow") == 0) {
         run_on_cluster(overflow_entry, NULL);
         printf("FAIL: the stack overflow was not reported\n");

@@ -10,7 +10,8 @@
  *  - the instructions of every emulated core, summed (the work, not the parallel latency);
  *  - not the runtime's own instructions: on GAP8 the DMA engine, the event unit (barriers) and
  *    the HyperRAM controller are hardware, so the rv32 runtime hides the instructions it spends
- *    emulating them (a call into it is still counted, as its argument set-up is real);
+ *    emulating them, and those of its allocator and contract checks, which model nothing of
+ *    GAP8's cost (a call into the runtime is still counted, as its argument set-up is real);
  *  - per layer: `pre` = network code since the previous layer (L3 -> L2 staging of its
  *    weights; for the first layer also the input copy and the resident-weight loads),
  *    `cluster` = the layer's cluster function (L2 <-> L1 DMA, tile loop, kernels),

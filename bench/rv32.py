@@ -17,6 +17,8 @@ whether every network was bit-exact).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import math
 import subprocess
 import sys
@@ -46,7 +48,8 @@ def networks(models: Path, scratch: Path) -> list[tuple[str, Path, Path]]:
 
 
 def layers_of(model: Path) -> dict[int, qnn.LayerOp]:
-    function = network_function(load_network(model, None))
+    with contextlib.redirect_stderr(io.StringIO()):  # its import warnings were printed by dory-verify
+        function = network_function(load_network(model, None))
     return {op.index.value.data: op for op in function.body.block.ops if isinstance(op, qnn.LayerOp)}
 
 

@@ -2,9 +2,9 @@
 
     dory-verify model.onnx [--golden DIR] [--sanitize] [-p PIPELINE] [--keep DIR] [--target host|rv32-qemu]
 
-The application runs on the golden input (`--golden`: DORY txt files; otherwise a seeded
-random input); every layer's output is compared with the numpy golden model and, where a
-golden file exists, with it. Exit 0 only if every value of every layer matches.
+The application runs on the golden input (`--golden`: DORY txt files or the npz form of
+QuantLib/Deeploy exports; otherwise a seeded random input); every layer's output is
+compared with the numpy golden model and, where a golden tensor exists, with it. Exit 0 only if every value of every layer matches.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +30,7 @@ from dory_mlir.diagnostics import DoryError, one_line
 from dory_mlir.dialects import qnn
 from dory_mlir.golden.check import compare, find_test_sets, hwc_shape, read_input
 from dory_mlir.golden.files import read_dory_txt, to_layout
+from dory_mlir.golden.npz import input_type_for, is_npz_folder, load_npz_goldens
 from dory_mlir.golden.interpreter import network_function, run_network
 from dory_mlir.ir_utils import loc_name
 from dory_mlir.pipeline import load_network, make_context
@@ -80,8 +84,61 @@ def nchw_to_hwc(tensor: np.ndarray) -> np.ndarray:
     return to_layout(tensor, "HWC")
 
 
+@dataclass(frozen=True)
+class Case:
+    """One input with the golden comparisons recorded for it (layer index -> compare(model tensor))."""
+
+    label: str
+    input: np.ndarray  # NCHW
+    layer_goldens: dict[int, Callable[[np.ndarray], tuple[int, str]]] = field(default_factory=dict)
+    output_goldens: list[tuple[str, np.ndarray]] = field(default_factory=list)
+
+
+def random_case(in_type, in_shape: tuple[int, ...], seed: int) -> Case:
+    lo, hi = qnn.int_range(qnn.element_type(in_type))
+    return Case("random", np.random.default_rng(seed).integers(lo, hi + 1, size=in_shape))
+
+
+def golden_cases(folder: Path, layers: dict, in_shape: tuple[int, ...], model: Path) -> list[Case]:
+    """The inputs of a golden folder, DORY txt (HWC) or npz (NCHW), with their layer goldens."""
+    if not folder.is_dir():
+        raise DoryError("not a folder of golden files", str(folder))
+    if is_npz_folder(folder):
+        goldens = load_npz_goldens(folder, layers, model)
+        return [
+            Case(sample.label, sample.input,
+                 {index: partial(compare_npz, name=name, golden=golden) for index, (name, golden) in sample.layers.items()},
+                 sample.outputs)
+            for sample in goldens.samples
+        ]
+    return [
+        Case(test.label, read_input(test, in_shape, "HWC"),
+             {index: partial(compare_txt, path=path) for index, path in test.layer_files.items()})
+        for test in find_test_sets(folder)
+    ]
+
+
+def compare_txt(tensor: np.ndarray, path: Path) -> tuple[int, str]:
+    mismatches, layout, note = compare(tensor, read_dory_txt(path))
+    return (mismatches or int(bool(note))), note or f"{mismatches} ({layout})"
+
+
+def compare_npz(tensor: np.ndarray, name: str, golden: np.ndarray) -> tuple[int, str]:
+    if tensor.shape != golden.shape:
+        return golden.size, f"'{name}' has shape {list(golden.shape)}, the network {list(tensor.shape)}"
+    mismatches = int(np.count_nonzero(tensor != golden))
+    return mismatches, f"{mismatches} ('{name}')"
+
+
+def read_dump(path: Path, value) -> np.ndarray:
+    return np.fromfile(path, dtype=element_dtype(value)).astype(np.int64) if path.exists() else np.array([])
+
+
 def verify(args: argparse.Namespace) -> int:
-    golden_module = load_network(args.model, args.input_type)
+    input_type = args.input_type
+    if input_type is None and args.golden and is_npz_folder(Path(args.golden)):
+        input_type = input_type_for(Path(args.golden))
+    golden_module = load_network(args.model, input_type)
     function = network_function(golden_module)
     layers = {op.index.value.data: op for op in function.body.block.ops if isinstance(op, qnn.LayerOp)}
     in_type = function.function_type.inputs.data[0]
@@ -91,30 +148,32 @@ def verify(args: argparse.Namespace) -> int:
     write_application(compiled, workdir)
     binary = build(workdir, args.sanitize, args.target)
 
-    if args.golden:
-        tests = [(t.label, read_input(t, in_shape, "HWC"), t) for t in find_test_sets(Path(args.golden))]
-    else:
-        lo, hi = qnn.int_range(qnn.element_type(in_type))
-        rng = np.random.default_rng(args.seed)
-        tests = [("random", rng.integers(lo, hi + 1, size=in_shape), None)]
+    cases = golden_cases(Path(args.golden), layers, in_shape, args.model) if args.golden else [
+        random_case(in_type, in_shape, args.seed)]
     rows, failed = [], False
-    for label, x, test in tests:
-        run_app(binary, workdir, nchw_to_hwc(x), element_dtype(in_type))
-        _, layer_outputs = run_network(golden_module, x)
+    for case in cases:
+        run_app(binary, workdir, nchw_to_hwc(case.input), element_dtype(in_type))
+        outputs, layer_outputs = run_network(golden_module, case.input)
         for index, layer in sorted(layers.items()):
             expected = layer_outputs[index]
-            path = workdir / f"out_layer{index}.bin"
-            got = np.fromfile(path, dtype=element_dtype(layer.output)).astype(np.int64) if path.exists() else np.array([])
+            got = read_dump(workdir / f"out_layer{index}.bin", layer.output)
             model_mismatch = int(np.count_nonzero(got != nchw_to_hwc(expected))) if got.size == expected.size else expected.size
             file_note = "-"
-            if test is not None and index in test.layer_files:
-                golden = read_dory_txt(test.layer_files[index])
-                mismatches, layout, note = compare(expected, golden)
-                file_note = note or f"{mismatches} ({layout})"
-                failed |= bool(mismatches or note)
+            if index in case.layer_goldens:
+                mismatches, file_note = case.layer_goldens[index](expected)
+                failed |= bool(mismatches)
             failed |= model_mismatch > 0
-            rows.append((label, str(index), layer.kind(), loc_name(layer) or "-", hwc_shape(expected.shape),
+            rows.append((case.label, str(index), layer.kind(), loc_name(layer) or "-", hwc_shape(expected.shape),
                          str(expected.size), str(model_mismatch), file_note))
+        for position, (name, golden) in enumerate(case.output_goldens):
+            result = function.function_type.outputs.data[min(position, len(outputs) - 1)]
+            got = read_dump(workdir / f"out_layer{-(position + 1)}.bin", result)
+            expected = outputs[min(position, len(outputs) - 1)]
+            model_mismatch = int(np.count_nonzero(got != nchw_to_hwc(expected))) if got.size == expected.size else expected.size
+            mismatches, file_note = compare_npz(expected, name, golden)
+            failed |= bool(mismatches) or model_mismatch > 0 or position >= len(outputs)
+            rows.append((case.label, "output", "-", "-", hwc_shape(expected.shape), str(expected.size),
+                         str(model_mismatch), file_note))
     header = ("set", "layer", "op", "node", "shape (HWC)", "values", "C vs golden model", "golden file")
     table = [header] + rows
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
@@ -132,7 +191,9 @@ def verify(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dory-verify", description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path, help="network (.onnx or .mlir)")
-    parser.add_argument("--golden", metavar="DIR", help="golden files (DORY txt) to run and compare against")
+    parser.add_argument("--golden", metavar="DIR",
+                        help="golden files to run and compare against: DORY txt (input.txt, out_layerN.txt) "
+                             "or npz (inputs.npz, outputs.npz, activations.npz)")
     parser.add_argument("--sanitize", action="store_true", help="build with -fsanitize=address,undefined")
     parser.add_argument("-p", "--passes", metavar="PIPELINE", help=f"compile pipeline (default: {DEFAULT_PIPELINE})")
     parser.add_argument("--input-type", metavar="TYPE", help="input element type (see dory-opt --help)")

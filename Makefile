@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
 DEMO := build/demo
 
-.PHONY: setup demo test clean riscv-toolchain
+.PHONY: setup demo test clean system-packages riscv-toolchain
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,22 +23,25 @@ demo: setup
 	$(BIN)/dory-opt $(DEMO)/model.onnx --tile --lower-to-pulp -t pulp-c -o $(DEMO)/app
 	$(BIN)/dory-verify $(DEMO)/model.onnx --golden $(DEMO) --sanitize
 
-# The RISC-V toolchain of `dory-verify --target rv32-qemu` and tests/test_rv32.py (Debian packages,
-# ~35 s to install); nothing to do when it is there. As root directly, otherwise through sudo.
-RISCV_PACKAGES := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc
-riscv-toolchain:
-	@if command -v riscv64-unknown-elf-gcc >/dev/null 2>&1 && command -v qemu-system-riscv32 >/dev/null 2>&1 \
-	    && [ -f "$$(riscv64-unknown-elf-gcc -print-file-name=picolibc.specs)" ]; then \
-	  echo "riscv-toolchain: installed"; \
+# Debian packages the tests use: the RISC-V toolchain and QEMU of `dory-verify --target rv32-qemu`
+# and tests/test_rv32.py, and upstream mlir-opt for tests/test_mlir_opt.py (~1 min to install);
+# nothing to do when they are there. As root directly, otherwise through sudo.
+SYSTEM_PACKAGES := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc mlir-19-tools
+system-packages:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then \
+	  echo "system-packages: installed"; \
 	elif ! command -v apt-get >/dev/null 2>&1; then \
-	  echo "riscv-toolchain: no apt-get here: install $(RISCV_PACKAGES) or equivalents, else the rv32 tests are skipped"; \
+	  echo "system-packages: no apt-get here: install" $$missing "or equivalents, else their tests are skipped"; \
 	else \
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q \
-	  && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(RISCV_PACKAGES); \
+	  && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
-test: setup riscv-toolchain
+riscv-toolchain: system-packages
+
+test: setup system-packages
 	$(BIN)/python -m pytest -q
 	PATH="$(BIN):$$PATH" $(BIN)/lit -v tests/filecheck
 

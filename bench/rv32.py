@@ -1,9 +1,9 @@
 """Instructions per MAC of every shared network, generated C on rv32imc under QEMU.
 
-    .venv/bin/python bench/rv32.py [--models ../shared/models/dory] [-p PIPELINE] [--keep DIR]
+    .venv/bin/python bench/rv32.py [--models DIR ...] [-p PIPELINE] [--keep DIR]
 
-Per network (every folder of --models; the project's generated example networks when it does
-not exist): `dory-verify MODEL --golden FOLDER --target rv32-qemu`, i.e. compile with the default
+Per network (every network folder of --models, by default ../shared/models/dory and
+../shared/models/mlperf-tiny; the project's generated example networks when none exists): `dory-verify MODEL --golden FOLDER --target rv32-qemu`, i.e. compile with the default
 pipeline (or -p), build for rv32imc with the bare-metal PMSIS runtime, run under
 qemu-system-riscv32 with -icount shift=0 on the golden input, check every layer bit-exact, and
 print its per-layer table. Then one line per network: MACs, instructions, instructions per MAC
@@ -28,18 +28,21 @@ from pathlib import Path
 from dory_mlir.backend import perf_report, rv32
 from dory_mlir.dialects import qnn
 from dory_mlir.golden.interpreter import network_function
+from dory_mlir.golden.npz import input_type_for, is_npz_folder
 from dory_mlir.pipeline import load_network
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "models" / "dory"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
 
 
-def networks(models: Path, scratch: Path) -> list[tuple[str, Path, Path]]:
+def networks(models: list[Path], scratch: Path) -> list[tuple[str, Path, Path]]:
     """(name, model, golden folder) of every network, or of the generated examples."""
-    if models.is_dir():
-        return [(f.name, next(f.glob("*.onnx")), f) for f in sorted(models.iterdir()) if f.is_dir()]
+    found = [(f.name, next(f.glob("*.onnx")), f) for folder in models if folder.is_dir()
+             for f in sorted(folder.iterdir()) if f.is_dir()]
+    if found:
+        return found
     from dory_mlir.examples.nemo_builder import example_networks, write_example
 
-    print(f"{models} not found: measuring the generated example networks")
+    print(f"{', '.join(map(str, models))} not found: measuring the generated example networks")
     found = []
     for name, build in sorted(example_networks().items()):
         write_example(build(0), scratch / name, 0)
@@ -47,9 +50,10 @@ def networks(models: Path, scratch: Path) -> list[tuple[str, Path, Path]]:
     return found
 
 
-def layers_of(model: Path) -> dict[int, qnn.LayerOp]:
+def layers_of(model: Path, golden: Path) -> dict[int, qnn.LayerOp]:
+    input_type = input_type_for(golden) if is_npz_folder(golden) else None  # as dory-verify decides it
     with contextlib.redirect_stderr(io.StringIO()):  # its import warnings were printed by dory-verify
-        function = network_function(load_network(model, None))
+        function = network_function(load_network(model, input_type))
     return {op.index.value.data: op for op in function.body.block.ops if isinstance(op, qnn.LayerOp)}
 
 
@@ -59,7 +63,7 @@ def fmt(value: float) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", type=Path, default=SHARED)
+    parser.add_argument("--models", type=Path, nargs="+", default=[SHARED / "dory", SHARED / "mlperf-tiny"])
     parser.add_argument("-p", "--passes", metavar="PIPELINE", help="compile pipeline (dory-verify's default)")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="keep the applications in DIR/<network>")
     args = parser.parse_args()
@@ -78,7 +82,7 @@ def main() -> int:
             if done.returncode:
                 failed.append(name)
                 continue
-            perf = perf_report.network_perf(layers_of(model), rv32.parse_perf((app / rv32.LOG).read_text()))
+            perf = perf_report.network_perf(layers_of(model, golden), rv32.parse_perf((app / rv32.LOG).read_text()))
             summary.append((name, f"{perf.macs:,}", f"{perf.instructions:,}", fmt(perf.per_mac()),
                             fmt(perf.per_mac_of({"conv", "pointwise"})), fmt(perf.per_mac_of({"depthwise"})),
                             fmt(perf.per_mac_of({"linear"})), f"{100.0 * perf.kernels / perf.instructions:.1f} %"))

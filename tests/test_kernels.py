@@ -403,17 +403,23 @@ def requant_or_int32(rng, acc: np.ndarray, p_int32: float = 0.25, **kwargs):
 def conv_case(seed: int, kind: str) -> Case:
     """conv2d (im2col), pointwise or depthwise, with random geometry, types and requant."""
     rng = np.random.default_rng(seed)
-    depthwise = kind == "depthwise"
+    depthwise = kind.startswith("depthwise")
+    extra = 6
     if kind == "pointwise":
         kh = kw = dh = dw = 1
         pads = rng.integers(0, 2, 4).tolist() if rng.random() < 0.2 else [0, 0, 0, 0]
+    elif kind == "depthwise3x3":  # the sliding-window path: lines longer than its runs of 16
+        kh = kw = 3
+        dh = dw = 1
+        pads = rng.integers(0, 3, 4).tolist()
+        extra = int(rng.choice([6, 24]))
     else:
         kh, kw = (int(v) for v in rng.integers(1, 6, 2))
         dh, dw = (int(rng.choice([1, 1, 1, 2, 3])) for _ in range(2))
         pads = rng.integers(0, 4, 4).tolist()
     sh, sw = (int(v) for v in rng.integers(1, 3, 2))
     t, l, b, r = (int(p) for p in pads)
-    in_h, in_w = input_extent_for(rng, kh, dh, t, b), input_extent_for(rng, kw, dw, l, r)
+    in_h, in_w = input_extent_for(rng, kh, dh, t, b, extra), input_extent_for(rng, kw, dw, l, r, extra)
     in_c = int(rng.integers(1, 14))
     out_c = in_c if depthwise else int(rng.integers(1, 12))
     out_h, out_w = output_extent(in_h, kh, sh, t, b, dh), output_extent(in_w, kw, sw, l, r, dw)
@@ -430,7 +436,7 @@ def conv_case(seed: int, kind: str) -> Case:
     expected = to_hwc(y)
     slices = [(0, in_c)] if depthwise else slices_of(rng, in_c)
     use_acc = len(slices) > 1 or rng.random() < 0.2
-    kernel = {"conv": K_CONV2D, "pointwise": K_POINTWISE, "depthwise": K_DEPTHWISE}[kind]
+    kernel = K_DEPTHWISE if depthwise else {"conv": K_CONV2D, "pointwise": K_POINTWISE}[kind]
     config = dict(kind=kind, in_hwc=(in_h, in_w, in_c), out_hwc=(out_h, out_w, out_c), k=(kh, kw), s=(sh, sw),
                   d=(dh, dw), pads_tlbr=(t, l, b, r), in_type=in_type, bias=bias is not None, slices=slices,
                   acc=use_acc, requant=None if rq is None else rq.config)
@@ -587,11 +593,11 @@ def requant_case(seed: int) -> Case:
 # ----------------------------------------------------------------------------- the random tests
 
 COUNTS = {"conv": 60, "pointwise": 30, "depthwise": 45, "linear": 30, "maxpool": 25, "sumpool": 25, "add": 25,
-          "requant": 20}
+          "requant": 20, "depthwise3x3": 40}
 
 
 def make_case(name: str, seed: int) -> Case:
-    if name in ("conv", "pointwise", "depthwise"):
+    if name in ("conv", "pointwise", "depthwise", "depthwise3x3"):
         return conv_case(seed, name)
     if name in ("maxpool", "sumpool"):
         return pool_case(seed, name)

@@ -66,7 +66,8 @@ typedef struct {
     void *out;                /* [out_h][out_w][out_c], out_type */
     dory_dtype_t out_type;
     int8_t *im2col;           /* scratch: 2 * NUM_CORES * kh * kw * in_c bytes (conv), NUM_CORES * in_h * kw
-                                 (depthwise), unused (NULL) for pointwise; core k uses the k-th part */
+                                 (depthwise: reserved, the kernel reads its input in place and leaves it
+                                 untouched), unused (NULL) for pointwise; core k uses the k-th part */
 } dory_conv_t;
 
 typedef struct {
@@ -111,7 +112,8 @@ typedef struct {
  * part of the im2col scratch). The shares (contiguous chunks by pi_core_id()):
  *   conv2d / pointwise / pools / add: output pixels, row-major over out_h * out_w (whole rows
  *     when the chunk is a multiple of out_w, still balanced when out_h < NUM_CORES);
- *   depthwise: (channel, output column) pairs; linear: output channels. */
+ *   depthwise: (channel, line) pairs, the lines being the output rows or columns (the longer);
+ *   linear: output channels. */
 void dory_conv2d(const dory_conv_t *p);      /* im2col + 4x2-blocked matrix product */
 void dory_pointwise(const dory_conv_t *p);   /* 1x1 (kh = kw = 1, any stride / padding), no im2col */
 void dory_depthwise(const dory_conv_t *p);   /* in_c == out_c, weights [c][kh][kw] */

@@ -5,10 +5,12 @@
  * - Exact integer helpers: wrap-around conversions, floor/trunc shifts and divisions that
  *   never rely on signed overflow nor on the implementation-defined right shift of
  *   negative numbers.
- * - The requantization of one value (dk_requant) and the final step of every output value
- *   (dk_emit: bias / partial sums across reduction slices, requant, store).
- * - The int8 dot products behind macros: the 4-way PULP SIMD builtins when built for
- *   PULP, portable C otherwise.
+ * - The requantization (dk_rq: decoded once per call and per channel, then a multiply-add,
+ *   a compare and a shift or division per value) and the final step of every output value
+ *   (dk_out: bias / partial sums across reduction slices, requant, store).
+ * - The register-blocked int8 matrix product (dk_block: up to 4 output channels x 2 pixels):
+ *   byte loads and mul/add on plain RV32IMC, the 4-way PULP SIMD dot products when built
+ *   for PULP.
  *
  * SIMD selection:
  *   DORY_NO_SIMD                       force portable C;
@@ -137,83 +139,133 @@ DK_INLINE int64_t dk_floor_div64(int64_t t, int64_t d)
 
 /* ------------------------------------------------------------------ requant */
 
-DK_INLINE int64_t dk_rq_const(const void *p, int per_channel, int bits, int c, int64_t dflt)
-{
-    if (p == NULL)
-        return dflt;
-    int i = per_channel ? c : 0;
-    return bits == 64 ? ((const int64_t *)p)[i] : (int64_t)((const int32_t *)p)[i];
-}
-
 /*
  * clip(round(((acc * mul + add) * scale) / divisor), min, max), exact.
  *
- * The products are computed modulo 2^32 (wide == 0) or 2^64 (wide == 1) in unsigned
- * arithmetic, then reinterpreted as signed: the qnn semantics guarantee that both
- * intermediates `acc * mul + add` and `(acc * mul + add) * scale` fit the stated width
- * (the golden model rejects the network otherwise), so the modular result is the exact
- * one -- even when a 64-bit mul/scale constant is used in a 32-bit requant, or when
- * `acc * mul` alone would leave the range before `add` brings it back.
+ * The qnn semantics guarantee that the intermediates `acc * mul + add` and
+ * `t = (acc * mul + add) * scale` fit the stated width (32 or 64 bits; the golden model
+ * rejects the network otherwise), so t computed modulo 2^64 is t itself, and so is
+ *     t = acc * M + A,   M = mul * scale,  A = add * scale   (modulo 2^64; or 2^32 when
+ * t fits 32 bits): the ring identity lets a channel's constants be multiplied once, and a
+ * value then costs one multiply-add, even when acc * mul alone leaves the range.
  *
- * The requant of one output channel is decoded once (dk_chan) and applied to each of the
- * channel's values (dk_chan_requant). The inline path is the 32-bit requant by a shift or
- * by a divisor that fits int32 (single RV32IM instructions); the 64-bit requant and the
- * rare 32-bit one by a divisor >= 2^31 are out of line (dk_requant_general, requant.c),
- * which keeps the kernels free of 64-bit divisions and their register pressure.
+ * The clip makes the division cheap (the "window"): with lo = min * d and hi = max * d,
+ *     t <  lo       -> min
+ *     t >= hi       -> max
+ *     otherwise     -> min + (t - lo) / d, an unsigned 32-bit division (or shift) when
+ *                      range = hi - lo < 2^32 (floor: t - lo >= 0 and lo = min * d).
+ * With T = t - lo = acc * M + (A - lo) (modulo 2^32 or 2^64), the window is T < range
+ * (unsigned), and outside it T >= split = 2^31 - lo (2^63 - lo) means t < lo: T wraps
+ * around for t < lo and stays below split for t >= hi, since every t fits int32 (int64).
+ * Rounding toward zero differs from floor only for t < 0, where both quotients are <= 0
+ * and clip to min when min >= 0; trunc with min < 0 takes the general path.
+ *
+ * Modes (decided once per kernel call, dk_rq_init):
+ *   DK_RQ_NONE     no requant: the int32 value itself;
+ *   DK_RQ_WIN32    t fits int32 (wide == 0) and lo, hi fit int32: 32-bit window;
+ *   DK_RQ_WIN64    range < 2^32: 64-bit window (the NEMO requants: 64-bit, divisor 2^k - 1);
+ *   DK_RQ_GENERAL  anything else: dk_requant_general (requant.c), out of line, which keeps
+ *                  the kernels free of 64-bit divisions and their register pressure.
  */
 int32_t dk_requant_general(const dory_requant_t *rq, int32_t acc, int c);
 
+enum { DK_RQ_NONE, DK_RQ_WIN32, DK_RQ_WIN64, DK_RQ_GENERAL };
+
 typedef struct {
-    const dory_requant_t *rq; /* NULL: no requant (int32 values) */
-    int c;                    /* the output channel */
-    int32_t bias;             /* bias[c] or 0 */
-    uint8_t general;          /* 1: dk_requant_general */
-    uint8_t trunc;
-    int8_t shift;             /* >= 0: divide by 2^shift; < 0: by divisor */
-    int32_t divisor;
-    uint32_t mul, add, scale; /* modulo 2^32 */
+    const dory_requant_t *rq;
+    const int32_t *bias;      /* bias[c] or NULL (0) */
+    uint8_t mode;
+    int8_t shift;             /* >= 0: the window's quotient is T >> shift, else T / divisor */
+    uint8_t const_bits;       /* of mul/add: 32 or 64 */
+    uint8_t small;            /* 32-bit constants and scale: M, A are 32 x 32 -> 64-bit products */
+    const void *mul, *add;    /* per-channel mul / add, or NULL (the one value is in m / a) */
+    uint64_t scale;
+    uint32_t divisor;
+    uint32_t range;           /* hi - lo */
+    uint64_t split;           /* T >= split: below the window */
+    uint64_t lo;              /* min * divisor */
+    uint64_t m, a;            /* M and A - lo of every channel when not per channel */
     int32_t min, max;
-} dk_chan_t;
+} dk_rq_t;
 
-DK_ALWAYS_INLINE void dk_chan(dk_chan_t *ch, const dory_requant_t *rq, const int32_t *bias, int c)
+/* The constants of one output channel. */
+typedef struct {
+    int32_t bias;
+    int c;
+    uint32_t m32, a32;        /* DK_RQ_WIN32: M and A - lo modulo 2^32 */
+    uint64_t m, a;            /* DK_RQ_WIN64: modulo 2^64 */
+} dk_rqc_t;
+
+/* The requant of a kernel call decoded (requant.c: once per call). */
+void dk_rq_init(dk_rq_t *q, const dory_requant_t *rq, const int32_t *bias);
+
+/* The constants of channel c (requant.c: out of line, once per channel and block). */
+void dk_rqc(const dk_rq_t *q, int c, dk_rqc_t *ch);
+
+/* Constant c of a per-channel array of int32 or int64 values, as an int64. */
+DK_ALWAYS_INLINE int64_t dk_rq_value(const void *p, int bits, int c)
 {
-    *ch = (dk_chan_t){.rq = rq, .c = c, .bias = bias != NULL ? bias[c] : 0, .divisor = 1,
-                      .mul = 1, .scale = 1, .min = INT32_MIN, .max = INT32_MAX};
-    if (rq == NULL)
+    return bits == 64 ? ((const int64_t *)p)[c] : ((const int32_t *)p)[c];
+}
+
+/* dk_rqc inline, for a mode known at compile time (DK_RQ_WIN32 or DK_RQ_WIN64): only the
+ * words of M and A that mode uses are computed (modulo 2^32 they are 32-bit products). */
+DK_ALWAYS_INLINE void dk_rqc_as(const dk_rq_t *q, int c, dk_rqc_t *ch, int mode)
+{
+    ch->bias = q->bias != NULL ? q->bias[c] : 0;
+    ch->c = c;
+    if (mode == DK_RQ_WIN32) {
+        ch->m32 = q->mul != NULL ? (uint32_t)dk_rq_value(q->mul, q->const_bits, c) * (uint32_t)q->scale
+                                 : (uint32_t)q->m;
+        ch->a32 = q->add != NULL
+                      ? (uint32_t)dk_rq_value(q->add, q->const_bits, c) * (uint32_t)q->scale - (uint32_t)q->lo
+                      : (uint32_t)q->a;
         return;
-    const int s = rq->shift;
-    ch->general = rq->wide || !(s >= 0 ? s <= 31 : rq->divisor <= INT32_MAX);
-    ch->trunc = rq->trunc;
-    ch->shift = (int8_t)s;
-    ch->divisor = ch->general || s >= 0 ? 1 : (int32_t)rq->divisor;
-    ch->mul = (uint32_t)dk_rq_const(rq->mul, rq->mul_per_channel, rq->const_bits, c, 1);
-    ch->add = (uint32_t)dk_rq_const(rq->add, rq->add_per_channel, rq->const_bits, c, 0);
-    ch->scale = (uint32_t)rq->scale;
-    ch->min = rq->min;
-    ch->max = rq->max;
-}
-
-/* The requant of one value of channel ch (ch->rq != NULL). */
-DK_ALWAYS_INLINE int32_t dk_chan_requant(const dk_chan_t *ch, int32_t acc)
-{
-    if (ch->general)
-        return dk_requant_general(ch->rq, acc, ch->c);
-    const int32_t t = dk_i32(((uint32_t)acc * ch->mul + ch->add) * ch->scale);
-    int32_t q;
-    if (ch->shift >= 0) {
-        const unsigned s = (unsigned)ch->shift;
-        q = ch->trunc ? dk_trunc_shift32(t, s) : dk_floor_shift32(t, s);
-    } else {
-        q = ch->trunc ? t / ch->divisor : dk_floor_div32(t, ch->divisor);
     }
-    return q < ch->min ? ch->min : q > ch->max ? ch->max : q;
+    ch->m = q->m;
+    ch->a = q->a;
+    if (q->small) { /* int32 x int32 */
+        const int32_t scale = (int32_t)q->scale;
+        if (q->mul != NULL)
+            ch->m = (uint64_t)((int64_t)((const int32_t *)q->mul)[c] * scale);
+        if (q->add != NULL)
+            ch->a = (uint64_t)((int64_t)((const int32_t *)q->add)[c] * scale) - q->lo;
+    } else {
+        if (q->mul != NULL)
+            ch->m = (uint64_t)dk_rq_value(q->mul, q->const_bits, c) * q->scale;
+        if (q->add != NULL)
+            ch->a = (uint64_t)dk_rq_value(q->add, q->const_bits, c) * q->scale - q->lo;
+    }
 }
 
-DK_ALWAYS_INLINE int32_t dk_requant(const dory_requant_t *rq, int32_t acc, int c)
+/* The requant of one value of channel c (requant.c; pools and add). */
+int32_t dk_requant(const dory_requant_t *rq, int32_t acc, int c);
+
+/* The requant of the value v (bias included) of channel ch, in `mode` (q->mode, or that
+ * mode known at compile time); in the window, the quotient lies in [0, max - min] and
+ * min + quotient in [min, max], added modulo 2^32. */
+DK_ALWAYS_INLINE int32_t dk_rq_as(const dk_rq_t *q, const dk_rqc_t *ch, int32_t v, int mode)
 {
-    dk_chan_t ch;
-    dk_chan(&ch, rq, NULL, c);
-    return dk_chan_requant(&ch, acc);
+    if (mode == DK_RQ_WIN32) {
+        const uint32_t t = (uint32_t)v * ch->m32 + ch->a32;
+        if (t < q->range)
+            return dk_i32((uint32_t)q->min + (q->shift >= 0 ? t >> q->shift : t / q->divisor));
+        return t >= (uint32_t)q->split ? q->min : q->max;
+    }
+    if (mode == DK_RQ_WIN64) {
+        const uint64_t t = (uint64_t)(int64_t)v * ch->m + ch->a;
+        if (t < q->range)
+            return dk_i32((uint32_t)q->min + (q->shift >= 0 ? (uint32_t)t >> q->shift : (uint32_t)t / q->divisor));
+        return t >= q->split ? q->min : q->max;
+    }
+    if (mode == DK_RQ_GENERAL)
+        return dk_requant_general(q->rq, v, ch->c);
+    return v;
+}
+
+DK_ALWAYS_INLINE int32_t dk_rq(const dk_rq_t *q, const dk_rqc_t *ch, int32_t v)
+{
+    return dk_rq_as(q, ch, v, q->mode);
 }
 
 /* ------------------------------------------------------------------ loads and stores */
@@ -247,31 +299,151 @@ DK_INLINE void dk_store(void *p, dory_dtype_t type, size_t i, int32_t v)
 }
 
 /*
- * The end of one output value `idx` of channel ch of a conv/linear:
+ * The end of every output value of a conv/linear (dk_out):
  *   no acc:      out = rq(bias[c] + sum)
  *   acc, first:  a = bias[c] + sum          (bias or 0)
  *   acc, later:  a = acc[idx] + sum
  *   then acc[idx] = a, unless it is the last slice: out = rq(a) (int32 copy when rq == NULL).
  */
-DK_ALWAYS_INLINE void dk_emit(const dk_chan_t *ch, int32_t *acc, int first, int last, void *out,
-                              dory_dtype_t out_type, size_t idx, int32_t sum)
+typedef struct {
+    dk_rq_t rq;
+    int32_t *acc;             /* partial sums, or NULL */
+    uint8_t first, last;
+    uint8_t bytes;            /* size of an output element: 1 (u8, i8) or 4 (int32) */
+    void *out;
+} dk_out_t;
+
+/* The end of a kernel call's outputs (requant.c: once per call). */
+void dk_out_init(dk_out_t *o, const dory_requant_t *rq, const int32_t *bias, int32_t *acc, int first, int last,
+                 void *out, dory_dtype_t out_type);
+
+/* The kinds of outputs a kernel is instantiated for: the common ones -- no partial sums,
+ * byte outputs, a window requant -- with the checks folded away (DK_OUT_W32, DK_OUT_W64),
+ * and any (DK_OUT_ANY: every case checked per value). */
+enum { DK_OUT_ANY, DK_OUT_W32, DK_OUT_W64 };
+
+DK_ALWAYS_INLINE int dk_out_kind(const dk_out_t *o)
 {
-    const int32_t v = dk_add32(acc == NULL || first ? ch->bias : acc[idx], sum);
-    if (acc != NULL && !last) {
-        acc[idx] = v;
-        return;
-    }
-    dk_store(out, out_type, idx, ch->rq != NULL ? dk_chan_requant(ch, v) : v);
+    if (o->acc != NULL || o->bytes != 1)
+        return DK_OUT_ANY;
+    return o->rq.mode == DK_RQ_WIN32 ? DK_OUT_W32 : o->rq.mode == DK_RQ_WIN64 ? DK_OUT_W64 : DK_OUT_ANY;
 }
 
-/* ------------------------------------------------------------------ int8 dot products
+/* Any output value: partial sums, int32 outputs, any requant (requant.c, out of line: the
+ * general case is rare and would bloat every block it is inlined into). */
+void dk_out_general(const dk_out_t *o, const dk_rqc_t *ch, size_t idx, int32_t sum);
+
+/* The int32 value (partial sums included) or the requant of the output value idx of
+ * channel ch; `kind` is a compile-time constant (dk_out_kind of o). */
+DK_ALWAYS_INLINE void dk_out(const dk_out_t *o, const dk_rqc_t *ch, size_t idx, int32_t sum, int kind)
+{
+    if (kind == DK_OUT_ANY) {
+        dk_out_general(o, ch, idx, sum);
+        return;
+    }
+    const int mode = kind == DK_OUT_W32 ? DK_RQ_WIN32 : DK_RQ_WIN64;
+    ((uint8_t *)o->out)[idx] = (uint8_t)dk_rq_as(&o->rq, ch, dk_add32(ch->bias, sum), mode);
+}
+
+/* The requant constants of channel c for outputs of `kind`. */
+DK_ALWAYS_INLINE void dk_rqc_kind(const dk_out_t *o, uint32_t c, dk_rqc_t *ch, int kind)
+{
+    if (kind == DK_OUT_ANY)
+        dk_rqc(&o->rq, (int)c, ch);
+    else
+        dk_rqc_as(&o->rq, (int)c, ch, kind == DK_OUT_W32 ? DK_RQ_WIN32 : DK_RQ_WIN64);
+}
+
+/* The requant constants of the R (<= 4) channels c .. c + R - 1. */
+DK_ALWAYS_INLINE void dk_rqc_block(const dk_out_t *o, uint32_t c, dk_rqc_t ch[4], int R, int kind)
+{
+    dk_rqc_kind(o, c, &ch[0], kind);
+    if (R > 1)
+        dk_rqc_kind(o, c + 1, &ch[1], kind);
+    if (R > 2)
+        dk_rqc_kind(o, c + 2, &ch[2], kind);
+    if (R > 3)
+        dk_rqc_kind(o, c + 3, &ch[3], kind);
+}
+
+/* The values s[r][p] of an R x P block (R <= 4 channels, P <= 2 pixels) at the output
+ * elements at[p] + r, written out rather than looped (see dk_block). Callers pass an `o`
+ * of their own stack frame: the byte stores of the outputs may alias anything the
+ * compiler cannot prove distinct, and would make it reload every field after each one. */
+DK_ALWAYS_INLINE void dk_out_block(const dk_out_t *o, const dk_rqc_t ch[4], int32_t s[4][2], size_t at0,
+                                   size_t at1, int R, int P, int kind)
+{
+#define DK_OUT_ROW(r)                                                                           \
+    if (R > r) {                                                                                \
+        dk_out(o, &ch[r], at0 + r, s[r][0], kind);                                              \
+        if (P > 1)                                                                              \
+            dk_out(o, &ch[r], at1 + r, s[r][1], kind);                                          \
+    }
+    DK_OUT_ROW(0)
+    DK_OUT_ROW(1)
+    DK_OUT_ROW(2)
+    DK_OUT_ROW(3)
+#undef DK_OUT_ROW
+}
+
+/* The n sums s[k] of channel ch (bias not included) into the output elements idx + k * step:
+ * a run of one channel along a row (depthwise, pools, add). The constants are read into
+ * locals once, the bias is folded into A (t = (s + bias) * M + A = s * M + (bias * M + A)),
+ * and the choice of shift or division is made once per run. */
+#define DK_RUN_LOOP(T, PRODUCT, QUOTIENT)                                                       \
+    for (int k = 0; k < n; k++, out += step) {                                                  \
+        const T t = (PRODUCT) + a;                                                              \
+        *out = (uint8_t)(t < range ? dk_i32((uint32_t)min + (QUOTIENT)) : t >= split ? min : max); \
+    }
+DK_ALWAYS_INLINE void dk_out_run(const dk_out_t *o, const dk_rqc_t *ch, const int32_t *s, int n, size_t idx,
+                                 size_t step, int kind)
+{
+    if (kind == DK_OUT_ANY) {
+        for (int k = 0; k < n; k++, idx += step)
+            dk_out_general(o, ch, idx, s[k]);
+        return;
+    }
+    uint8_t *out = (uint8_t *)o->out + idx;
+    const int32_t min = o->rq.min, max = o->rq.max;
+    const int shift = o->rq.shift;
+    const uint32_t range = o->rq.range, divisor = o->rq.divisor;
+    if (kind == DK_OUT_W32) {
+        const uint32_t m = ch->m32, a = ch->a32 + (uint32_t)ch->bias * ch->m32, split = (uint32_t)o->rq.split;
+        if (shift >= 0)
+            DK_RUN_LOOP(uint32_t, (uint32_t)s[k] * m, t >> shift)
+        else
+            DK_RUN_LOOP(uint32_t, (uint32_t)s[k] * m, t / divisor)
+    } else if (ch->m + 0x80000000u <= UINT32_MAX) {
+        /* M fits int32 (the usual case): s * M is one mul and one mulh */
+        const int32_t m = dk_i32((uint32_t)ch->m);
+        const uint64_t a = ch->a + (uint64_t)(int64_t)ch->bias * ch->m, split = o->rq.split;
+        if (shift >= 0)
+            DK_RUN_LOOP(uint64_t, (uint64_t)((int64_t)s[k] * m), (uint32_t)t >> shift)
+        else
+            DK_RUN_LOOP(uint64_t, (uint64_t)((int64_t)s[k] * m), (uint32_t)t / divisor)
+    } else {
+        const uint64_t m = ch->m, a = ch->a + (uint64_t)(int64_t)ch->bias * ch->m, split = o->rq.split;
+        if (shift >= 0)
+            DK_RUN_LOOP(uint64_t, (uint64_t)(int64_t)s[k] * m, (uint32_t)t >> shift)
+        else
+            DK_RUN_LOOP(uint64_t, (uint64_t)(int64_t)s[k] * m, (uint32_t)t / divisor)
+    }
+}
+#undef DK_RUN_LOOP
+
+/* ------------------------------------------------------------------ int8 matrix blocks
  *
- * dk_word: DK_LANES consecutive bytes (4 with PULP SIMD, 2 in portable C, which keeps the
- * 4x2 block's operands in the 31 registers of RV32); dk_ldw(p) loads DK_LANES weights
- * (int8), dk_ldx(p, sgn) DK_LANES activations (int8 if sgn, else uint8), and
- * dk_dotw(x, w, acc, sgn) = acc + Σ x[i]·w[i]. The `sgn` arguments are compile-time
- * constants at every call site (always-inlined bodies instantiated for u8 and i8), so the
- * branches fold away.
+ * dk_block computes an R x P block (R <= 4 output channels, P <= 2 pixels) of a matrix
+ * product: s[r][p] = Σ_{k<K} x_p[k] · w_r[k], the weight rows w_r = w + r * ldw. R, P and
+ * `sgn` (int8 activations if 1, uint8 if 0) are compile-time constants at every call site,
+ * so the block is fully unrolled and its R * P accumulators live in registers.
+ *
+ * Plain RV32IMC has neither SIMD nor a multiply-accumulate: every MAC is a mul and an add,
+ * and the 4x2 block loads R + P = 6 bytes per 8 MACs (one lb/lbu each: extracting bytes
+ * from a word costs more than loading them). The reduction is unrolled by 4 so the six
+ * pointer increments and the loop branch are shared by 32 MACs: ~2.9 instructions per MAC.
+ * The PULP SIMD path loads the 4 bytes as one word and uses the 4-way dot products
+ * (pv.sdotsp.b / pv.sdotusp.b).
  *
  * Sums of products never overflow int32 in practice: |x·w| <= 255·128 = 32640 and a
  * reduction has at most 65,535 terms per output (uint16 channel counts; a conv tile's
@@ -280,38 +452,43 @@ DK_ALWAYS_INLINE void dk_emit(const dk_chan_t *ch, int32_t *acc, int first, int 
 #ifdef DK_SIMD
 typedef int8_t dk_v4s __attribute__((vector_size(4)));
 typedef uint8_t dk_v4u __attribute__((vector_size(4)));
-typedef dk_v4s dk_word;
-#define DK_LANES 4
 /* Word loads of byte arrays (may_alias: the bytes are accessed as a vector). PULP cluster
  * cores (RI5CY) perform misaligned word loads in hardware, which PULP-NN also relies on
  * for weight rows of any length. */
 typedef dk_v4s dk_word_alias __attribute__((may_alias));
 #define dk_ld4(p) (*(const dk_word_alias *)(const void *)(p))
-#define dk_ldw(p) dk_ld4(p)
-#define dk_ldx(p, sgn) ((void)(sgn), dk_ld4(p))
 /* pv.sdotsp.b / pv.sdotusp.b: acc + Σ x[i]·w[i], x signed resp. unsigned bytes. */
-DK_ALWAYS_INLINE int32_t dk_dotw(dk_word x, dk_word w, int32_t acc, int sgn)
+DK_ALWAYS_INLINE int32_t dk_dot4(const uint8_t *x, const int8_t *w, int32_t acc, int sgn)
 {
-    return sgn ? __builtin_pulp_sdotsp4(x, w, acc) : __builtin_pulp_sdotusp4((dk_v4u)x, w, acc);
+    return sgn ? __builtin_pulp_sdotsp4(dk_ld4(x), dk_ld4(w), acc)
+               : __builtin_pulp_sdotusp4((dk_v4u)dk_ld4(x), dk_ld4(w), acc);
 }
+#endif
 
-#else /* portable C: two bytes per step */
-typedef struct {
-    int32_t v[2];
-} dk_word;
-#define DK_LANES 2
-DK_ALWAYS_INLINE dk_word dk_ldx(const uint8_t *p, int sgn)
-{
-    if (sgn)
-        return (dk_word){{(int8_t)p[0], (int8_t)p[1]}};
-    return (dk_word){{p[0], p[1]}};
-}
-DK_ALWAYS_INLINE dk_word dk_ldw(const int8_t *p) { return (dk_word){{p[0], p[1]}}; }
-DK_ALWAYS_INLINE int32_t dk_dotw(dk_word x, dk_word w, int32_t acc, int sgn)
-{
-    (void)sgn;
-    return acc + x.v[0] * w.v[0] + x.v[1] * w.v[1];
-}
+/* A reduction step's end, for GCC's optimizers: the block's accumulators and pointers
+ * pass through one empty asm statement, so the next step's loads depend on this step's
+ * sums. Otherwise GCC reassociates the unrolled sums (all bytes of an iteration into one
+ * tree per accumulator) and hoists all loads of an iteration to its top, keeping 16+
+ * activation and weight bytes live at once and spilling accumulators to the stack; with
+ * the barrier a step holds 2 activations and 1 weight. */
+#if defined(__GNUC__) && !defined(DK_SIMD)
+#define DK_STEP_END_4x2(s, w, x)                                                                \
+    __asm__("" : "+r"(s[0][0]), "+r"(s[0][1]), "+r"(s[1][0]), "+r"(s[1][1]), "+r"(s[2][0]),   \
+            "+r"(s[2][1]), "+r"(s[3][0]), "+r"(s[3][1]), "+r"(w[0]), "+r"(w[1]), "+r"(w[2]),   \
+            "+r"(w[3]), "+r"(x[0]), "+r"(x[1]))
+#define DK_STEP_END_4x1(s, w, x)                                                                \
+    __asm__("" : "+r"(s[0][0]), "+r"(s[1][0]), "+r"(s[2][0]), "+r"(s[3][0]), "+r"(w[0]),      \
+            "+r"(w[1]), "+r"(w[2]), "+r"(w[3]), "+r"(x[0]))
+#define DK_STEP_END_2x1(s, w, x) __asm__("" : "+r"(s[0][0]), "+r"(s[1][0]), "+r"(w[0]), "+r"(w[1]), "+r"(x[0]))
+#define DK_STEP_END_1x2(s, w, x) __asm__("" : "+r"(s[0][0]), "+r"(s[0][1]), "+r"(w[0]), "+r"(x[0]), "+r"(x[1]))
+#define DK_STEP_END_1x1(s, w, x) __asm__("" : "+r"(s[0][0]), "+r"(w[0]), "+r"(x[0]))
+#else
+#define DK_STEP_END_ANY(s, w, x) ((void)(s), (void)(w), (void)(x))
+#define DK_STEP_END_4x2 DK_STEP_END_ANY
+#define DK_STEP_END_4x1 DK_STEP_END_ANY
+#define DK_STEP_END_2x1 DK_STEP_END_ANY
+#define DK_STEP_END_1x2 DK_STEP_END_ANY
+#define DK_STEP_END_1x1 DK_STEP_END_ANY
 #endif
 
 /* One activation byte as a number. */
@@ -320,16 +497,95 @@ DK_ALWAYS_INLINE int32_t dk_x(const uint8_t *p, size_t i, int sgn)
     return sgn ? (int32_t)((const int8_t *)p)[i] : (int32_t)p[i];
 }
 
-/* Σ_{k<n} x[k]·w[k] over contiguous bytes. */
-DK_ALWAYS_INLINE int32_t dk_dot(const uint8_t *x, const int8_t *w, uint32_t n, int sgn)
+/* The block's code is written out for its 4 x 2 positions with compile-time guards (R > r,
+ * P > p) rather than as loops: GCC at -O2 keeps short loops as loops (accumulators in
+ * memory), and unroll pragmas spill over to the enclosing reduction loop. */
+/* The block shapes in use: R x P = 4 x 2, 4 x 1, 2 x 1, 1 x 2, 1 x 1. */
+DK_ALWAYS_INLINE void dk_step_end(int32_t s[4][2], const int8_t *w[4], const uint8_t *x[2], int R, int P)
 {
-    int32_t s = 0;
-    uint32_t k = 0;
-    for (; k + DK_LANES <= n; k += DK_LANES)
-        s = dk_dotw(dk_ldx(x + k, sgn), dk_ldw(w + k), s, sgn);
-    for (; k < n; k++)
-        s += dk_x(x, k, sgn) * w[k];
-    return s;
+    if (R == 4 && P == 2)
+        DK_STEP_END_4x2(s, w, x);
+    else if (R == 4)
+        DK_STEP_END_4x1(s, w, x);
+    else if (R == 2)
+        DK_STEP_END_2x1(s, w, x);
+    else if (P == 2)
+        DK_STEP_END_1x2(s, w, x);
+    else
+        DK_STEP_END_1x1(s, w, x);
+}
+
+/* One reduction step at byte k: 1 activation per pixel, 1 weight per row, R x P MACs. */
+DK_ALWAYS_INLINE void dk_block_mac1(int32_t s[4][2], const int8_t *w[4], const uint8_t *x[2],
+                                    size_t k, int R, int P, int sgn)
+{
+    const int32_t a0 = dk_x(x[0], k, sgn), a1 = P > 1 ? dk_x(x[1], k, sgn) : 0;
+#define DK_ROW(r)                                                                               \
+    if (R > r) {                                                                                \
+        const int32_t v = w[r][k];                                                              \
+        s[r][0] += a0 * v;                                                                      \
+        if (P > 1)                                                                              \
+            s[r][1] += a1 * v;                                                                  \
+    }
+    DK_ROW(0)
+    DK_ROW(1)
+    DK_ROW(2)
+    DK_ROW(3)
+#undef DK_ROW
+    dk_step_end(s, w, x, R, P);
+}
+
+/* Four reduction steps at bytes k .. k + 3. */
+DK_ALWAYS_INLINE void dk_block_mac4(int32_t s[4][2], const int8_t *w[4], const uint8_t *x[2],
+                                    size_t k, int R, int P, int sgn)
+{
+#ifdef DK_SIMD
+#define DK_DOT(r, p)                                                                            \
+    if (R > r && P > p)                                                                         \
+        s[r][p] = dk_dot4(x[p] + k, w[r] + k, s[r][p], sgn);
+    DK_DOT(0, 0) DK_DOT(0, 1) DK_DOT(1, 0) DK_DOT(1, 1)
+    DK_DOT(2, 0) DK_DOT(2, 1) DK_DOT(3, 0) DK_DOT(3, 1)
+#undef DK_DOT
+#else
+    dk_block_mac1(s, w, x, k, R, P, sgn);
+    dk_block_mac1(s, w, x, k + 1, R, P, sgn);
+    dk_block_mac1(s, w, x, k + 2, R, P, sgn);
+    dk_block_mac1(s, w, x, k + 3, R, P, sgn);
+#endif
+}
+
+/* Advances the block's R weight rows and P columns by n bytes. */
+DK_ALWAYS_INLINE void dk_block_advance(const int8_t *w[4], const uint8_t *x[2], size_t n, int R, int P)
+{
+    w[0] += n;
+    if (R > 1)
+        w[1] += n;
+    if (R > 2)
+        w[2] += n;
+    if (R > 3)
+        w[3] += n;
+    x[0] += n;
+    if (P > 1)
+        x[1] += n;
+}
+
+DK_ALWAYS_INLINE void dk_block(int32_t s[4][2], const int8_t *w, size_t ldw, const uint8_t *x0,
+                               const uint8_t *x1, uint32_t K, int R, int P, int sgn)
+{
+    /* rows past R point at row 0 (never read); t: the accumulators, local so that they
+     * stay in registers */
+    const int8_t *wr[4] = {w, R > 1 ? w + ldw : w, R > 2 ? w + 2 * ldw : w, R > 3 ? w + 3 * ldw : w};
+    const uint8_t *x[2] = {x0, x1};
+    int32_t t[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+    /* 8 bytes per iteration, the loop ending on the first column's pointer */
+    for (const uint8_t *end = x0 + (K & ~7u); x[0] != end;) {
+        dk_block_mac4(t, wr, x, 0, R, P, sgn);
+        dk_block_mac4(t, wr, x, 4, R, P, sgn);
+        dk_block_advance(wr, x, 8, R, P);
+    }
+    for (uint32_t k = 0; k < (K & 7); k++)
+        dk_block_mac1(t, wr, x, k, R, P, sgn);
+    memcpy(s, t, sizeof t);
 }
 
 #endif

@@ -5,71 +5,68 @@
  *   sum pool: the window sum with zero padding (int32), then requant (rq), or the int32
  *             sum itself when rq == NULL.
  * The output pixels (row-major, out_h * out_w) are split into contiguous chunks, one per
- * core.
+ * core. A pixel's window is clipped to the input once; its channels then walk it with
+ * pointers (in_c bytes between columns, a row between rows).
  */
 #include "dk_internal.h"
 
-/* The window of output pixel `pix` clipped to the input: rows [*y0, *y1), cols [*x0, *x1). */
-static void window_of(const dory_pool_t *p, uint32_t pix, int *y0, int *y1, int *x0, int *x1)
+/* The window of output pixel `pix` clipped to the input: its first byte (channel 0) and its
+ * rows and columns inside the input (padding only shrinks it). */
+DK_ALWAYS_INLINE const uint8_t *window_of(const dory_pool_t *p, uint32_t pix, int *rows, int *cols)
 {
     const int oy = (int)(pix / p->out_w), ox = (int)(pix % p->out_w);
     const int ys = oy * p->sh - p->pad_t, xs = ox * p->sw - p->pad_l;
-    *y0 = ys < 0 ? 0 : ys;
-    *y1 = ys + p->kh > p->in_h ? p->in_h : ys + p->kh;
-    *x0 = xs < 0 ? 0 : xs;
-    *x1 = xs + p->kw > p->in_w ? p->in_w : xs + p->kw;
+    const int y0 = ys < 0 ? 0 : ys, x0 = xs < 0 ? 0 : xs;
+    const int y1 = ys + p->kh > p->in_h ? p->in_h : ys + p->kh, x1 = xs + p->kw > p->in_w ? p->in_w : xs + p->kw;
+    *rows = y1 - y0;
+    *cols = x1 - x0;
+    return (const uint8_t *)p->in + ((size_t)y0 * p->in_w + (size_t)x0) * p->c;
 }
 
-DK_ALWAYS_INLINE void maxpool_body(const dory_pool_t *p, int sgn)
+/* The maximum (max pool) or the sum (sum pool) of channel c over the window at w. */
+DK_ALWAYS_INLINE int32_t reduce(const uint8_t *w, int rows, int cols, size_t C, size_t row, int is_max, int sgn)
 {
-    const uint8_t *in = (const uint8_t *)p->in;
-    const size_t C = p->c;
+    int32_t r = is_max ? (sgn ? INT8_MIN : 0) : 0; /* the lowest value, for an empty window */
+    for (int y = 0; y < rows; y++, w += row) {
+        const uint8_t *x = w;
+        for (int i = 0; i < cols; i++, x += C) {
+            const int32_t v = dk_x(x, 0, sgn);
+            if (is_max)
+                r = v > r ? v : r;
+            else
+                r += v;
+        }
+    }
+    return r;
+}
+
+DK_ALWAYS_INLINE void pool_body(const dory_pool_t *p, int is_max, int sgn)
+{
+    const size_t C = p->c, row = (size_t)p->in_w * C;
+    dk_out_t o;
+    dk_out_init(&o, is_max ? NULL : p->rq, NULL, NULL, 1, 1, p->out, p->out_type);
     uint32_t lo, hi;
     dk_share((uint32_t)p->out_h * p->out_w, 1, &lo, &hi);
     for (uint32_t pix = lo; pix < hi; pix++) {
-        int y0, y1, x0, x1;
-        window_of(p, pix, &y0, &y1, &x0, &x1);
+        int rows, cols;
+        const uint8_t *w = window_of(p, pix, &rows, &cols);
         for (size_t c = 0; c < C; c++) {
-            int32_t m = sgn ? INT8_MIN : 0; /* the lowest value; only for an empty window */
-            for (int y = y0; y < y1; y++) {
-                const uint8_t *row = in + ((size_t)y * p->in_w) * C + c;
-                for (int x = x0; x < x1; x++) {
-                    const int32_t v = dk_x(row, (size_t)x * C, sgn);
-                    if (v > m)
-                        m = v;
-                }
+            const int32_t r = reduce(w + c, rows, cols, C, row, is_max, sgn);
+            if (is_max) {
+                dk_store(p->out, p->out_type, (size_t)pix * C + c, r);
+            } else { /* the channel's requant: pools are a small part of a network's work */
+                dk_rqc_t ch;
+                dk_rqc(&o.rq, (int)c, &ch);
+                dk_out_general(&o, &ch, (size_t)pix * C + c, r);
             }
-            dk_store(p->out, p->out_type, (size_t)pix * C + c, m);
         }
     }
 }
 
-DK_ALWAYS_INLINE void sumpool_body(const dory_pool_t *p, int sgn)
-{
-    const uint8_t *in = (const uint8_t *)p->in;
-    const size_t C = p->c;
-    uint32_t lo, hi;
-    dk_share((uint32_t)p->out_h * p->out_w, 1, &lo, &hi);
-    for (uint32_t pix = lo; pix < hi; pix++) {
-        int y0, y1, x0, x1;
-        window_of(p, pix, &y0, &y1, &x0, &x1);
-        for (size_t c = 0; c < C; c++) {
-            int32_t s = 0;
-            for (int y = y0; y < y1; y++) {
-                const uint8_t *row = in + ((size_t)y * p->in_w) * C + c;
-                for (int x = x0; x < x1; x++)
-                    s += dk_x(row, (size_t)x * C, sgn);
-            }
-            dk_store(p->out, p->out_type, (size_t)pix * C + c,
-                     p->rq != NULL ? dk_requant(p->rq, s, (int)c) : s);
-        }
-    }
-}
-
-static void maxpool_u8(const dory_pool_t *p) { maxpool_body(p, 0); }
-static void maxpool_i8(const dory_pool_t *p) { maxpool_body(p, 1); }
-static void sumpool_u8(const dory_pool_t *p) { sumpool_body(p, 0); }
-static void sumpool_i8(const dory_pool_t *p) { sumpool_body(p, 1); }
+DK_NOINLINE void maxpool_u8(const dory_pool_t *p) { pool_body(p, 1, 0); }
+DK_NOINLINE void maxpool_i8(const dory_pool_t *p) { pool_body(p, 1, 1); }
+DK_NOINLINE void sumpool_u8(const dory_pool_t *p) { pool_body(p, 0, 0); }
+DK_NOINLINE void sumpool_i8(const dory_pool_t *p) { pool_body(p, 0, 1); }
 
 void dory_maxpool(const dory_pool_t *p)
 {

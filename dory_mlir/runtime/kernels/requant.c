@@ -1,14 +1,80 @@
 /*
- * The requantization of one value: dory_requant (the API) and dk_requant_general, the
- * out-of-line part of dk_requant (dk_internal.h) for the 64-bit requant and for a 32-bit
- * requant whose divisor does not fit int32. Exact in every case, see dk_internal.h.
+ * The out-of-line part of the requantization (see dk_internal.h for the method): the
+ * decoding once per kernel call (dk_rq_init, dk_out_init) and once per channel (dk_rqc);
+ * dk_requant_general for the requants outside the window modes; dk_out_general, the end
+ * of an output value in every case (partial sums, int32 outputs); the requant of one
+ * value (dk_requant, and dory_requant of the API). Exact in every case.
  */
 #include "dk_internal.h"
 
+static uint64_t rq_const(const void *p, int per_channel, int bits, int c, int64_t dflt)
+{
+    if (p == NULL)
+        return (uint64_t)dflt;
+    int i = per_channel ? c : 0;
+    return bits == 64 ? (uint64_t)((const int64_t *)p)[i] : (uint64_t)(int64_t)((const int32_t *)p)[i];
+}
+
+/* M and A - lo of channel c (modulo 2^64; the low words are the values modulo 2^32). */
+static void rq_consts(const dk_rq_t *q, int c, uint64_t *m, uint64_t *a)
+{
+    const dory_requant_t *rq = q->rq;
+    const uint64_t scale = (uint64_t)rq->scale;
+    *m = rq_const(rq->mul, rq->mul_per_channel, rq->const_bits, c, 1) * scale;
+    *a = rq_const(rq->add, rq->add_per_channel, rq->const_bits, c, 0) * scale - q->lo;
+}
+
+void dk_rq_init(dk_rq_t *q, const dory_requant_t *rq, const int32_t *bias)
+{
+    *q = (dk_rq_t){.rq = rq, .bias = bias, .mode = DK_RQ_NONE, .shift = -1, .divisor = 1};
+    if (rq == NULL)
+        return;
+    q->mode = DK_RQ_GENERAL;
+    q->min = rq->min;
+    q->max = rq->max;
+    const int64_t d = rq->divisor;
+    if (d > (int64_t)UINT32_MAX || rq->max < rq->min || (rq->trunc && rq->min < 0))
+        return;
+    /* |min|, |max| <= 2^31 and d < 2^32: lo and hi fit int64, hi - lo fits uint64 */
+    const int64_t lo = rq->min * d, hi = rq->max * d;
+    const uint64_t range = (uint64_t)((int64_t)rq->max - rq->min) * (uint64_t)d;
+    if (range > UINT32_MAX)
+        return;
+    const int s = rq->shift;
+    q->shift = (int8_t)(s >= 0 && s <= 31 && ((int64_t)1 << s) == d ? s : -1);
+    q->divisor = (uint32_t)d;
+    q->range = (uint32_t)range;
+    q->lo = (uint64_t)lo;
+    if (!rq->wide && lo > INT32_MIN && hi <= INT32_MAX) {
+        q->mode = DK_RQ_WIN32;
+        q->split = (uint32_t)(0x80000000u - (uint32_t)q->lo);
+    } else {
+        q->mode = DK_RQ_WIN64;
+        q->split = ((uint64_t)1 << 63) - q->lo;
+    }
+    rq_consts(q, 0, &q->m, &q->a); /* the values of every channel for what is not per channel */
+    q->mul = rq->mul != NULL && rq->mul_per_channel ? rq->mul : NULL;
+    q->add = rq->add != NULL && rq->add_per_channel ? rq->add : NULL;
+    q->const_bits = rq->const_bits;
+    q->scale = (uint64_t)rq->scale;
+    q->small = rq->const_bits == 32 && rq->scale >= INT32_MIN && rq->scale <= INT32_MAX;
+}
+
+void dk_out_init(dk_out_t *o, const dory_requant_t *rq, const int32_t *bias, int32_t *acc, int first, int last,
+                 void *out, dory_dtype_t out_type)
+{
+    dk_rq_init(&o->rq, rq, bias);
+    o->acc = acc;
+    o->first = (uint8_t)first;
+    o->last = (uint8_t)last;
+    o->bytes = out_type == DORY_I32 ? 4 : 1;
+    o->out = out;
+}
+
 int32_t dk_requant_general(const dory_requant_t *rq, int32_t acc, int c)
 {
-    const int64_t mul = dk_rq_const(rq->mul, rq->mul_per_channel, rq->const_bits, c, 1);
-    const int64_t add = dk_rq_const(rq->add, rq->add_per_channel, rq->const_bits, c, 0);
+    const int64_t mul = (int64_t)rq_const(rq->mul, rq->mul_per_channel, rq->const_bits, c, 1);
+    const int64_t add = (int64_t)rq_const(rq->add, rq->add_per_channel, rq->const_bits, c, 0);
     const int s = rq->shift;
     int64_t q;
     if (!rq->wide) {
@@ -31,6 +97,41 @@ int32_t dk_requant_general(const dory_requant_t *rq, int32_t acc, int c)
             q = rq->trunc ? t / rq->divisor : dk_floor_div64(t, rq->divisor);
     }
     return (int32_t)(q < rq->min ? rq->min : q > rq->max ? rq->max : q);
+}
+
+void dk_rqc(const dk_rq_t *q, int c, dk_rqc_t *ch)
+{
+    *ch = (dk_rqc_t){.bias = q->bias != NULL ? q->bias[c] : 0, .c = c};
+    if (q->mode == DK_RQ_WIN32 || q->mode == DK_RQ_WIN64)
+        dk_rqc_as(q, c, ch, q->mode);
+}
+
+void dk_out_general(const dk_out_t *o, const dk_rqc_t *ch, size_t idx, int32_t sum)
+{
+    int32_t v;
+    if (o->acc == NULL) {
+        v = dk_add32(ch->bias, sum);
+    } else {
+        v = dk_add32(o->first ? ch->bias : o->acc[idx], sum);
+        if (!o->last) {
+            o->acc[idx] = v;
+            return;
+        }
+    }
+    v = dk_rq(&o->rq, ch, v);
+    if (o->bytes == 1)
+        ((uint8_t *)o->out)[idx] = (uint8_t)v; /* the two's complement byte of an i8 */
+    else
+        ((int32_t *)o->out)[idx] = v;
+}
+
+int32_t dk_requant(const dory_requant_t *rq, int32_t acc, int c)
+{
+    dk_rq_t q;
+    dk_rqc_t ch;
+    dk_rq_init(&q, rq, NULL);
+    dk_rqc(&q, c, &ch);
+    return dk_rq(&q, &ch, acc);
 }
 
 int32_t dory_requant(const dory_requant_t *rq, int32_t acc, int c)

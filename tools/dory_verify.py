@@ -5,6 +5,9 @@
 The application runs on the golden input (`--golden`: DORY txt files or the npz form of
 QuantLib/Deeploy exports; otherwise a seeded random input); every layer's output is
 compared with the numpy golden model and, where a golden tensor exists, with it. Exit 0 only if every value of every layer matches.
+
+A quantized model with a float input (QDQ/QOperator, starting with QuantizeLinear) runs on a float
+input (`--input X.npy`, else seeded random) and is also compared with onnxruntime: verify_onnxruntime.py.
 """
 
 from __future__ import annotations
@@ -135,6 +138,11 @@ def read_dump(path: Path, value) -> np.ndarray:
 
 
 def verify(args: argparse.Namespace) -> int:
+    from dory_mlir_tools.verify_onnxruntime import verify_float_input_model  # it imports this module
+
+    status = verify_float_input_model(args)  # a quantized model with a float input: against onnxruntime
+    if status is not None:
+        return status
     input_type = args.input_type
     if input_type is None and args.golden and is_npz_folder(Path(args.golden)):
         input_type = input_type_for(Path(args.golden))
@@ -198,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-p", "--passes", metavar="PIPELINE", help=f"compile pipeline (default: {DEFAULT_PIPELINE})")
     parser.add_argument("--input-type", metavar="TYPE", help="input element type (see dory-opt --help)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input when there is no --golden")
+    parser.add_argument("--input", type=Path, metavar="X.npy",
+                        help="float input of a quantized model with a float input (compared with onnxruntime)")
     parser.add_argument("--keep", metavar="DIR", help="write the application into DIR and keep it")
     parser.add_argument("--target", choices=["host", "rv32-qemu"], default="host",
                         help="host: gcc with the host runtime (default); rv32-qemu: rv32imc with the bare-metal "

@@ -1,0 +1,161 @@
+"""`dory-verify MODEL.onnx [--input X.npy]` for quantized models with a float input (QDQ, QOperator).
+
+The float input (`--input`, else a seeded random one over the input quantization's range) is
+quantized exactly as the model's first QuantizeLinear does in onnxruntime; the generated C runs
+on that integer input; onnxruntime runs the model on the float input. Per layer it prints:
+
+- C vs golden: values where the C differs from the golden model (run end to end). Must be 0.
+- C vs onnxruntime: values where the C's layer output differs from onnxruntime's, both run end to
+  end (a difference in one layer also changes the inputs of the later ones), and the largest |diff|.
+- on onnxruntime's inputs: the golden model's layer run on onnxruntime's own input tensors for
+  that layer, against onnxruntime's output: the difference one requantization makes.
+
+The bound (PASS iff it holds, besides C = golden everywhere and the quantized input = onnxruntime's):
+every value of every layer, computed on onnxruntime's inputs, is within BOUND_LSB = 1 of
+onnxruntime's value (1 LSB of the layer's output quantization). onnxruntime requantizes in float32
+(conv/matmul: the int32 accumulator times the float32 scale; average pooling and add: on
+dequantized values) and rounds half to even; the import computes the exact rational value of the
+same float32 scales and rounds half up. The two differ only where onnxruntime's float32 result is
+within its rounding error of a rounding boundary or exactly on one, and then by 1; how many such
+values there are depends on the data, so the counts are reported, not bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from dory_mlir.backend import perf_report
+from dory_mlir.backend.pulp_c import write_application
+from dory_mlir.diagnostics import DoryError
+from dory_mlir.dialects import qnn
+from dory_mlir.golden.check import hwc_shape
+from dory_mlir.golden.interpreter import constant_array, network_function, run_network
+from dory_mlir.golden.layerwise import NO_DIFFERENCE, Difference, difference, run_layerwise
+from dory_mlir.golden.onnxruntime_ref import (
+    InputQuantizer,
+    OnnxRuntimeReference,
+    load_float_input,
+    model_input_quantizer,
+    saturating_u8s8_kernels,
+)
+from dory_mlir.ir_utils import loc_name
+from dory_mlir.pipeline import load_network
+from dory_mlir.quantize import float_input
+from dory_mlir_tools.dory_verify import (
+    DEFAULT_PIPELINE,
+    build,
+    compile_network,
+    element_dtype,
+    nchw_to_hwc,
+    read_dump,
+    run_app,
+)
+
+BOUND_LSB = 1
+# |w| <= 64: a pair of u8·s8 products stays within int16 (2·255·64 = 32640), so onnxruntime's
+# saturating u8s8 kernels are exact.
+SATURATION_FREE_WEIGHT = 64
+
+
+def verify_float_input_model(args: argparse.Namespace) -> int | None:
+    """Verifies against onnxruntime when MODEL is a quantized model with a float input; None
+    (nothing done) for any other model, which the caller verifies as before."""
+    quantizer = None if args.golden else model_input_quantizer(Path(args.model))
+    if args.input is not None and args.golden:
+        raise DoryError("--input and --golden exclude each other")
+    if quantizer is None:
+        if args.input is not None:
+            raise DoryError("--input is the float input of a quantized model that starts with QuantizeLinear", str(args.model))
+        return None
+    return verify(args, quantizer)
+
+
+def verify(args: argparse.Namespace, quantizer: InputQuantizer) -> int:
+    model = Path(args.model)
+    module = load_network(model, args.input_type)
+    function = network_function(module)
+    layers = {op.index.value.data: op for op in function.body.block.ops if isinstance(op, qnn.LayerOp)}
+    in_type = function.function_type.inputs.data[0]
+    if element_dtype(in_type) != quantizer.dtype:
+        raise DoryError(f"the network's input is {element_dtype(in_type)}, '{quantizer.node}' produces {quantizer.dtype}", str(model))
+    nodes = {}
+    for index, layer in sorted(layers.items()):
+        if loc_name(layer) is None:
+            raise DoryError(f"layer {index} ({layer.kind()}) names no ONNX node to compare with onnxruntime", str(model))
+        nodes[index] = loc_name(layer)
+
+    reference = OnnxRuntimeReference(model)
+    x_float = load_float_input(args.input, model) if args.input else quantizer.random_input(
+        float_input(reference.model, str(model)).shape, args.seed)
+    x = quantizer.quantize(x_float)
+    in_shape = qnn.shape_of(in_type)
+    if x.size != int(np.prod(in_shape)):
+        raise DoryError(f"the network's input has shape {list(in_shape)}, the model's {list(x.shape)}", str(model))
+    x = x.reshape(in_shape)
+
+    workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dory-verify-"))
+    write_application(compile_network(module, args.passes or DEFAULT_PIPELINE), workdir)
+    run_app(build(workdir, args.sanitize, args.target), workdir, nchw_to_hwc(x), element_dtype(in_type))
+    _, golden = run_network(module, x)
+    _, ort = reference.run(x_float, [quantizer.node, *nodes.values()])
+    ort_layers = {index: ort[name] for index, name in nodes.items()}
+    layerwise = run_layerwise(module, x, ort_layers)
+
+    input_difference = difference(x, ort[quantizer.node])
+    rows = []
+    c_golden_total, chained_total, layerwise_total = 0, NO_DIFFERENCE, NO_DIFFERENCE
+    layerwise_differences: dict[int, Difference] = {}
+    for index, layer in sorted(layers.items()):
+        expected = nchw_to_hwc(golden[index])
+        c = read_dump(workdir / f"out_layer{index}.bin", layer.output)
+        c_golden = int(np.count_nonzero(c != expected.reshape(-1))) if c.size == expected.size else expected.size
+        ort_hwc = nchw_to_hwc(ort_layers[index].reshape(golden[index].shape)) if ort_layers[index].size == golden[index].size else ort_layers[index]
+        chained = difference(c, ort_hwc) if c.size else Difference(expected.size, expected.size, 0, same_size=False)
+        local = layerwise_differences[index] = difference(layerwise[index], ort_layers[index])
+        c_golden_total += c_golden
+        chained_total += chained
+        layerwise_total += local
+        rows.append((str(index), layer.kind(), nodes[index], hwc_shape(golden[index].shape), str(golden[index].size),
+                     str(c_golden), str(chained), str(local)))
+    print_table(("layer", "op", "node", "shape (HWC)", "values", "C vs golden", "C vs onnxruntime",
+                 "on onnxruntime's inputs"), rows)
+    print(f"input: {input_difference.values} values quantized as '{quantizer.node}' (scale {float(quantizer.scale):.9g}, "
+          f"zero point {quantizer.zero_point}); {input_difference.differing} differ from onnxruntime's")
+    within = layerwise_total.within(BOUND_LSB)
+    passed = c_golden_total == 0 and input_difference.differing == 0 and input_difference.same_size and within
+    summary = (f"{len(rows)} layers: C bit-exact with the golden model{' (ASan+UBSan)' if args.sanitize else ''}"
+               if c_golden_total == 0 else f"{c_golden_total} values of the C differ from the golden model")
+    print(f"{'PASS' if passed else 'FAIL'}: {summary}; on onnxruntime's inputs {layerwise_total.differing} of "
+          f"{layerwise_total.values} values differ from onnxruntime (max {layerwise_total.max_abs}, bound {BOUND_LSB}); "
+          f"end to end {chained_total.differing} differ (max {chained_total.max_abs})")
+    if not within and saturating_u8s8_kernels() and any(
+            not local.within(BOUND_LSB) and max_weight(layers[index]) > SATURATION_FREE_WEIGHT
+            for index, local in layerwise_differences.items()):
+        print("note: on this CPU (x86 without VNNI) onnxruntime's u8s8 kernels add pairs of products in 16 bits "
+              "with saturation, so they are not exact for weights beyond ±64: quantize with --reduce-range to compare")
+    if args.target == "rv32-qemu":  # instruction counts of the run
+        print("\n".join(perf_report.verify_report(workdir, layers)))
+    if args.keep:
+        print(f"application kept in {workdir}")
+    return 0 if passed else 1
+
+
+def max_weight(layer: qnn.LayerOp) -> int:
+    """The largest |value| among the 8-bit constants a layer reads (its weights)."""
+    largest = 0
+    for operand in layer.operands:
+        owner = operand.owner
+        if isinstance(owner, qnn.ConstantOp) and qnn.element_type(owner.result).width.data == 8:
+            largest = max(largest, int(np.abs(constant_array(owner)).max()))
+    return largest
+
+
+def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    table = [header, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

@@ -78,7 +78,7 @@ class Conv(ctypes.Structure):
                 ("kh", u8), ("kw", u8), ("sh", u8), ("sw", u8), ("dh", u8), ("dw", u8),
                 ("pad_t", u8), ("pad_l", u8), ("pad_b", u8), ("pad_r", u8), ("acc", ptr),
                 ("first_slice", u8), ("last_slice", u8), ("rq", ptr), ("out", ptr),
-                ("out_type", enum), ("im2col", ptr)]
+                ("out_type", enum), ("im2col", ptr), ("pad_value", ctypes.c_int16)]
 
 
 class Linear(ctypes.Structure):
@@ -427,9 +427,12 @@ def conv_case(seed: int, kind: str) -> Case:
     x = random_activations(rng, (in_h, in_w, in_c), in_type)
     w = rng.integers(-128, 128, size=(out_c, kh, kw, 1 if depthwise else in_c)).astype(np.int8)
     bias = rng.integers(-(2**int(rng.integers(4, 24))), 2**20, size=out_c).astype(np.int32) if rng.random() < 0.7 else None
+    # padding by a zero point (QDQ / QOperator models) in some cases
+    pad_value = int(rng.integers(RANGE[in_type][0], RANGE[in_type][1] + 1)) if any(pads) and rng.random() < 0.3 else 0
     op = qnn.ConvOp(value((1, in_c, in_h, in_w), in_type), value((out_c, 1 if depthwise else in_c, kh, kw), I8),
                     None if bias is None else value((out_c,), I32), TensorType(int_type(I32), [1, out_c, out_h, out_w]),
-                    strides=(sh, sw), pads=(t, l, b, r), dilations=(dh, dw), groups=in_c if depthwise else 1)
+                    strides=(sh, sw), pads=(t, l, b, r), dilations=(dh, dw), groups=in_c if depthwise else 1,
+                    pad_value=pad_value)
     args = [to_nchw(x), w.transpose(0, 3, 1, 2)] + ([] if bias is None else [bias])
     acc = golden(op, *args)
     rq, y, out_type = requant_or_int32(rng, acc)
@@ -438,7 +441,7 @@ def conv_case(seed: int, kind: str) -> Case:
     use_acc = len(slices) > 1 or rng.random() < 0.2
     kernel = K_DEPTHWISE if depthwise else {"conv": K_CONV2D, "pointwise": K_POINTWISE}[kind]
     config = dict(kind=kind, in_hwc=(in_h, in_w, in_c), out_hwc=(out_h, out_w, out_c), k=(kh, kw), s=(sh, sw),
-                  d=(dh, dw), pads_tlbr=(t, l, b, r), in_type=in_type, bias=bias is not None, slices=slices,
+                  d=(dh, dw), pads_tlbr=(t, l, b, r), pad_value=pad_value, in_type=in_type, bias=bias is not None, slices=slices,
                   acc=use_acc, requant=None if rq is None else rq.config)
 
     def execute(lib: KernelLib, run_rng, fill: int | None = None) -> np.ndarray:
@@ -459,7 +462,7 @@ def conv_case(seed: int, kind: str) -> Case:
                           dh=dh, dw=dw, pad_t=t, pad_l=l, pad_b=b, pad_r=r, acc=address(acc_buf),
                           first_slice=int(n == 0), last_slice=int(n == len(slices) - 1),
                           rq=None if rq is None else ctypes.addressof(rq.struct), out=address(out),
-                          out_type=out_type, im2col=address(scratch))
+                          out_type=out_type, im2col=address(scratch), pad_value=pad_value)
             lib.run(kernel, params, run_rng)
         return out
 

@@ -85,6 +85,7 @@ static void read_conv(dory_conv_t *p, dory_requant_t *r)
     p->pad_t = (uint8_t)rd(); p->pad_l = (uint8_t)rd(); p->pad_b = (uint8_t)rd(); p->pad_r = (uint8_t)rd();
     p->acc = ptr(); p->first_slice = (uint8_t)rd(); p->last_slice = (uint8_t)rd();
     p->rq = read_rq(r); p->out = ptr(); p->out_type = (dory_dtype_t)rd(); p->im2col = ptr();
+    p->pad_value = (int16_t)rd();
 }
 
 static void read_linear(dory_linear_t *p, dory_requant_t *r)

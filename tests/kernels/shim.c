@@ -61,6 +61,7 @@ int dory_test_layout(size_t *out)
     OFF(dory_conv_t, pad_t); OFF(dory_conv_t, pad_l); OFF(dory_conv_t, pad_b); OFF(dory_conv_t, pad_r);
     OFF(dory_conv_t, acc); OFF(dory_conv_t, first_slice); OFF(dory_conv_t, last_slice); OFF(dory_conv_t, rq);
     OFF(dory_conv_t, out); OFF(dory_conv_t, out_type); OFF(dory_conv_t, im2col);
+    OFF(dory_conv_t, pad_value);
     SIZE(dory_linear_t);
     OFF(dory_linear_t, in); OFF(dory_linear_t, in_type); OFF(dory_linear_t, in_c); OFF(dory_linear_t, out_c);
     OFF(dory_linear_t, weights); OFF(dory_linear_t, bias); OFF(dory_linear_t, acc);

@@ -3,7 +3,8 @@
  * core of the cluster (each core takes its share of the work by pi_core_id()).
  *
  * Semantics (exactly those of the qnn dialect, see dory_mlir/dialects/qnn.py):
- *   conv/linear accumulate in int32: acc = bias[c] + sum(w * x) (zero padding);
+ *   conv/linear accumulate in int32: acc = bias[c] + sum(w * x), padded positions holding
+ *            pad_value (0, or a zero point: formats with one pad with it);
  *   requant: y = clip(round(((acc * mul[c] + add[c]) * scale) / divisor), min, max)
  *            round = floor (or toward zero when `trunc`), computed in 32- or 64-bit
  *            (`wide`) arithmetic; mul/add are per channel or one value (per tensor).
@@ -58,7 +59,7 @@ typedef struct {
     const int32_t *bias;      /* [out_c] or NULL */
     uint16_t out_h, out_w, out_c;
     uint8_t kh, kw, sh, sw, dh, dw;
-    uint8_t pad_t, pad_l, pad_b, pad_r;  /* zero padding around this input tile */
+    uint8_t pad_t, pad_l, pad_b, pad_r;  /* padding around this input tile (by pad_value) */
     int32_t *acc;             /* partial sums [out_h][out_w][out_c] when the reduction is split, else NULL */
     uint8_t first_slice;      /* with acc: this slice starts the sum (bias + products) */
     uint8_t last_slice;       /* with acc: this slice ends it (requantize / copy into out) */
@@ -68,6 +69,7 @@ typedef struct {
     int8_t *im2col;           /* scratch: 2 * NUM_CORES * kh * kw * in_c bytes (conv), NUM_CORES * in_h * kw
                                  (depthwise: reserved, the kernel reads its input in place and leaves it
                                  untouched), unused (NULL) for pointwise; core k uses the k-th part */
+    int16_t pad_value;        /* the value of padded input positions, in in_type's range (usually 0) */
 } dory_conv_t;
 
 typedef struct {

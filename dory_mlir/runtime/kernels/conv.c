@@ -62,7 +62,7 @@ static matmul_fn *const MATMUL_2PX[2][3] = {{matmul_2px_u8, matmul_2px_u8_w32, m
 
 /* ------------------------------------------------------------------ conv2d (im2col) */
 
-/* n bytes from src to dst, or zeros when src == NULL. Receptive-field pieces are short
+/* n bytes from src to dst, or n copies of `fill` (the padding byte) when src == NULL. Receptive-field pieces are short
  * and the library's memcpy/memset cost ~6 instructions per byte on rv32imc (picolibc):
  * words when dst and src are 4-byte aligned alike (2 instructions per 4 bytes + loop),
  * else bytes. The empty asm keeps GCC from turning the loops back into library calls. */
@@ -70,18 +70,19 @@ static matmul_fn *const MATMUL_2PX[2][3] = {{matmul_2px_u8, matmul_2px_u8_w32, m
 typedef uint32_t word_alias __attribute__((may_alias, aligned(4)));
 #define COPY_LOOP_BODY() __asm__("")
 #endif
-static void copy_or_zero(uint8_t *dst, const uint8_t *src, size_t n)
+static void copy_or_fill(uint8_t *dst, const uint8_t *src, size_t n, uint8_t fill)
 {
 #if defined(__GNUC__)
     if (src == NULL) {
+        const uint32_t word = fill * 0x01010101u;
         for (; n > 0 && ((uintptr_t)dst & 3) != 0; n--)
-            *dst++ = 0;
+            *dst++ = fill;
         for (; n >= 4; n -= 4, dst += 4) {
-            *(word_alias *)(void *)dst = 0;
+            *(word_alias *)(void *)dst = word;
             COPY_LOOP_BODY();
         }
         for (; n > 0; n--) {
-            *dst++ = 0;
+            *dst++ = fill;
             COPY_LOOP_BODY();
         }
         return;
@@ -102,22 +103,23 @@ static void copy_or_zero(uint8_t *dst, const uint8_t *src, size_t n)
     if (src != NULL)
         memcpy(dst, src, n);
     else
-        memset(dst, 0, n);
+        memset(dst, fill, n);
 #endif
 }
 
-/* The receptive field of output pixel `pix`, [kh][kw][in_c] with zero padding, into dst:
+/* The receptive field of output pixel `pix`, [kh][kw][in_c] with its padding, into dst:
  * with dw == 1 the in-bounds part of a window row is one contiguous run of the input row. */
 static void im2col_pixel(const dory_conv_t *p, uint32_t pix, uint8_t *dst)
 {
     const uint8_t *in = (const uint8_t *)p->in;
+    const uint8_t fill = (uint8_t)p->pad_value; /* its byte in the input's type */
     const size_t c = p->in_c, row_bytes = (size_t)p->kw * c;
     const int oy = (int)(pix / p->out_w), ox = (int)(pix % p->out_w);
     const int y0 = oy * p->sh - p->pad_t, x0 = ox * p->sw - p->pad_l;
     for (int i = 0; i < p->kh; i++, dst += row_bytes) {
         const int iy = y0 + i * p->dh;
         if (iy < 0 || iy >= p->in_h) {
-            copy_or_zero(dst, NULL, row_bytes);
+            copy_or_fill(dst, NULL, row_bytes, fill);
             continue;
         }
         const uint8_t *row = in + (size_t)iy * p->in_w * c;
@@ -125,17 +127,17 @@ static void im2col_pixel(const dory_conv_t *p, uint32_t pix, uint8_t *dst)
             const int j0 = x0 < 0 ? -x0 : 0;
             const int j1 = x0 + p->kw > p->in_w ? p->in_w - x0 : p->kw;
             if (j0 >= j1) {
-                copy_or_zero(dst, NULL, row_bytes);
+                copy_or_fill(dst, NULL, row_bytes, fill);
                 continue;
             }
-            copy_or_zero(dst, NULL, (size_t)j0 * c);
-            copy_or_zero(dst + (size_t)j0 * c, row + (size_t)(x0 + j0) * c, (size_t)(j1 - j0) * c);
-            copy_or_zero(dst + (size_t)j1 * c, NULL, (size_t)(p->kw - j1) * c);
+            copy_or_fill(dst, NULL, (size_t)j0 * c, fill);
+            copy_or_fill(dst + (size_t)j0 * c, row + (size_t)(x0 + j0) * c, (size_t)(j1 - j0) * c, fill);
+            copy_or_fill(dst + (size_t)j1 * c, NULL, (size_t)(p->kw - j1) * c, fill);
             continue;
         }
         for (int j = 0; j < p->kw; j++) {
             const int ix = x0 + j * p->dw;
-            copy_or_zero(dst + (size_t)j * c, ix < 0 || ix >= p->in_w ? NULL : row + (size_t)ix * c, c);
+            copy_or_fill(dst + (size_t)j * c, ix < 0 || ix >= p->in_w ? NULL : row + (size_t)ix * c, c, fill);
         }
     }
 }
@@ -177,8 +179,19 @@ DK_ALWAYS_INLINE const uint8_t *pointwise_pixel(const dory_conv_t *p, uint32_t p
     return (const uint8_t *)p->in + ((size_t)iy * p->in_w + (size_t)ix) * p->in_c;
 }
 
+/* pad_value · Σ w of each of the R channels at w, w + K, ...: the sums of a padding pixel. */
+static void padding_sums(int32_t s[4][2], const int8_t *w, uint32_t K, int R, int32_t pad_value)
+{
+    for (int r = 0; r < R; r++) {
+        int32_t total = 0;
+        for (uint32_t k = 0; pad_value != 0 && k < K; k++)
+            total += w[(size_t)r * K + k];
+        s[r][0] = pad_value * total;
+    }
+}
+
 /* The R output channels co .. co + R - 1 of the pixels [lo, hi): pairs of pixels as R x 2
- * blocks; a padding pixel (no input) has all-zero sums. */
+ * blocks; a padding pixel (no input) sums pad_value times the channel's weights. */
 DK_ALWAYS_INLINE void pointwise_group(const dory_conv_t *p, const dk_out_t *o_in, uint32_t co, uint32_t lo,
                                       uint32_t hi, int R, int sgn, int kind)
 {
@@ -197,13 +210,13 @@ DK_ALWAYS_INLINE void pointwise_group(const dory_conv_t *p, const dk_out_t *o_in
             dk_out_block(&o, ch, s, o0, o0 + n, R, 2, kind);
             continue;
         }
-        /* an odd last pixel, or padding (zero sums) */
+        /* an odd last pixel, or padding */
         const uint8_t *x[2] = {x0, x1};
         for (int k = 0; k < 2 && pix + (uint32_t)k < hi; k++) {
             if (x[k] != NULL)
                 dk_block(s, w, K, x[k], x[k], K, R, 1, sgn);
             else
-                s[0][0] = s[1][0] = s[2][0] = s[3][0] = 0;
+                padding_sums(s, w, K, R, p->pad_value);
             dk_out_block(&o, ch, s, o0 + (uint32_t)k * n, 0, R, 1, kind);
         }
     }

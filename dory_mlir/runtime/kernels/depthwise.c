@@ -13,8 +13,8 @@
  * other position is shared by two outputs. The 9 weights stay in registers for the line;
  * the sums of up to RUN outputs are kept on the stack, then requantized in a loop of their
  * own (dk_out_run), which keeps both loops' values in registers. Positions outside the
- * input (the padding along the line) read as zeros. Any other window takes the general
- * path, one output at a time over the window's inside part.
+ * input (the padding along the line) read as zeros. Any other window, and padding by a
+ * non-zero pad_value, takes the general path, one output at a time over the window.
  *
  * Work split: the (channel, line) pairs c * lines + l are split into contiguous chunks, one
  * per core (balanced even for a few channels or lines); a core's lines come in runs of one
@@ -130,7 +130,7 @@ DK_ALWAYS_INLINE void line_3x3(const line_t *l, const dk_out_t *o, const dk_rqc_
     }
 }
 
-/* Output row oy of channel c, any window: Σ over its rows and columns inside the input. */
+/* Output row oy of channel c, any window: Σ over its rows and columns, pad_value outside the input. */
 DK_ALWAYS_INLINE void row_general(const dory_conv_t *p, const dk_out_t *o, const dk_rqc_t *ch, uint32_t c, int oy,
                                   int sgn)
 {
@@ -144,13 +144,13 @@ DK_ALWAYS_INLINE void row_general(const dory_conv_t *p, const dk_out_t *o, const
         int32_t sum = 0;
         for (int i = 0; i < p->kh; i++) {
             const int iy = y0 + i * p->dh;
-            if (iy < 0 || iy >= p->in_h)
-                continue;
-            const uint8_t *in_row = base + (size_t)iy * p->in_w * C;
+            const uint8_t *in_row = base + (size_t)(iy < 0 ? 0 : iy) * p->in_w * C;
             for (int j = 0; j < p->kw; j++) {
                 const int ix = x0 + j * p->dw;
-                if (ix >= 0 && ix < p->in_w)
+                if (iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w)
                     sum += dk_x(in_row, (size_t)ix * C, sgn) * wt[i * p->kw + j];
+                else
+                    sum += p->pad_value * wt[i * p->kw + j];
             }
         }
         dk_out(o, ch, idx, sum, DK_OUT_ANY);
@@ -285,6 +285,8 @@ static int lines_along(const dory_conv_t *p)
 {
     if (p->kh != 3 || p->kw != 3 || p->dh != 1 || p->dw != 1)
         return 0;
+    if (p->pad_value != 0 && (p->pad_t | p->pad_l | p->pad_b | p->pad_r) != 0)
+        return 0; /* the slide reads padding as zeros */
     const int ok_x = (p->sw == 1 || p->sw == 2) && p->pad_l <= 3 - p->sw;
     const int ok_y = (p->sh == 1 || p->sh == 2) && p->pad_t <= 3 - p->sh;
     if (ok_y && (p->out_h > p->out_w || !ok_x))

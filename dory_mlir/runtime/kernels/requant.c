@@ -7,12 +7,17 @@
  */
 #include "dk_internal.h"
 
+/* Constant i of an int32 or int64 array. Buffers are 4-byte aligned in L1/L2 (the lowering's
+ * alignment), so an int64 is read as its two little-endian words, never as one 8-byte load. */
 static uint64_t rq_const(const void *p, int per_channel, int bits, int c, int64_t dflt)
 {
     if (p == NULL)
         return (uint64_t)dflt;
-    int i = per_channel ? c : 0;
-    return bits == 64 ? (uint64_t)((const int64_t *)p)[i] : (uint64_t)(int64_t)((const int32_t *)p)[i];
+    const uint32_t *words = (const uint32_t *)p;
+    const size_t i = per_channel ? (size_t)c : 0;
+    if (bits == 64)
+        return (uint64_t)words[2 * i] | (uint64_t)words[2 * i + 1] << 32;
+    return (uint64_t)(int64_t)(int32_t)words[i];
 }
 
 /* M and A - lo of channel c (modulo 2^64; the low words are the values modulo 2^32). */
@@ -57,7 +62,6 @@ void dk_rq_init(dk_rq_t *q, const dory_requant_t *rq, const int32_t *bias)
     q->add = rq->add != NULL && rq->add_per_channel ? rq->add : NULL;
     q->const_bits = rq->const_bits;
     q->scale = (uint64_t)rq->scale;
-    q->small = rq->const_bits == 32 && rq->scale >= INT32_MIN && rq->scale <= INT32_MAX;
 }
 
 void dk_out_init(dk_out_t *o, const dory_requant_t *rq, const int32_t *bias, int32_t *acc, int first, int last,
@@ -99,11 +103,28 @@ int32_t dk_requant_general(const dory_requant_t *rq, int32_t acc, int c)
     return (int32_t)(q < rq->min ? rq->min : q > rq->max ? rq->max : q);
 }
 
+/* Constant c of a per-channel array of int32 or int64 values. */
+static uint64_t rq_value(const void *p, int bits, int c)
+{
+    return bits == 64 ? (uint64_t)((const int64_t *)p)[c] : (uint64_t)(int64_t)((const int32_t *)p)[c];
+}
+
 void dk_rqc(const dk_rq_t *q, int c, dk_rqc_t *ch)
 {
-    *ch = (dk_rqc_t){.bias = q->bias != NULL ? q->bias[c] : 0, .c = c};
-    if (q->mode == DK_RQ_WIN32 || q->mode == DK_RQ_WIN64)
-        dk_rqc_as(q, c, ch, q->mode);
+    *ch = (dk_rqc_t){.bias = q->bias != NULL ? q->bias[c] : 0, .c = c, .f = {.m = q->m, .a = q->a}};
+    if (q->mode != DK_RQ_WIN32 && q->mode != DK_RQ_WIN64)
+        return;
+    if (q->mul != NULL)
+        ch->f.m = rq_value(q->mul, q->const_bits, c) * q->scale;
+    if (q->add != NULL)
+        ch->f.a = rq_value(q->add, q->const_bits, c) * q->scale - q->lo;
+}
+
+void dk_fold(const dk_rq_t *q, int c, dk_fold_t *f)
+{
+    dk_rqc_t ch;
+    dk_rqc(q, c, &ch);
+    *f = (dk_fold_t){.m = ch.f.m, .a = ch.f.a + (uint64_t)(int64_t)ch.bias * ch.f.m};
 }
 
 void dk_out_general(const dk_out_t *o, const dk_rqc_t *ch, size_t idx, int32_t sum)

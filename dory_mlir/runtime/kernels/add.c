@@ -54,12 +54,13 @@ DK_ALWAYS_INLINE void add_body(const dory_add_t *p_in, const dk_out_t *o_in, int
     int32_t sums[RUN];
     for (size_t c = 0; c < C; c++) {
         dk_rqc_t ch;
-        dk_rqc_kind(&o, (uint32_t)c, &ch, kind);
+        dk_fold_t f;
+        dk_chan(&o, (uint32_t)c, &ch, &f, kind);
         for (uint32_t pix = lo; pix < hi; pix += RUN) {
             const int n = hi - pix < RUN ? (int)(hi - pix) : RUN;
             for (int k = 0; k < n; k++)
                 sums[k] = sum_of(&p, (pix + (uint32_t)k) * C + c, narrow, fast);
-            dk_out_run(&o, &ch, sums, n, pix * C + c, C, kind);
+            dk_out_run(&o, &ch, &f, sums, n, pix * C + c, C, kind);
         }
     }
 }

@@ -18,38 +18,45 @@
  */
 #include "dk_internal.h"
 
-/* All output channels of the P pixels at o0, o1 from the columns x0, x1 of K bytes. */
-DK_ALWAYS_INLINE void matmul_body(const dory_conv_t *p, const dk_out_t *o_in, uint32_t K, const uint8_t *x0,
-                                  const uint8_t *x1, size_t o0, size_t o1, int P, int sgn, int kind)
+#define TABLE 32 /* output channels whose folded requant constants a conv call keeps (512 bytes) */
+
+/* The output channels [c0, c1) of the P pixels at o0, o1 from the columns x0, x1 of K bytes;
+ * f: the folded constants of channels c0 .. c1 - 1 (window kinds; NULL for DK_OUT_ANY, whose
+ * constants are decoded per block). */
+DK_ALWAYS_INLINE void matmul_body(const dory_conv_t *p, const dk_out_t *o_in, const dk_fold_t *f, uint32_t c0,
+                                  uint32_t c1, uint32_t K, const uint8_t *x0, const uint8_t *x1, size_t o0,
+                                  size_t o1, int P, int sgn, int kind)
 {
     const dk_out_t o = *o_in; /* read before any output is stored, see dk_out_block */
-    const uint32_t n = p->out_c;
     const int8_t *w = p->weights;
     int32_t s[4][2];
     dk_rqc_t ch[4];
-    uint32_t co = 0;
-    for (; co + 4 <= n; co += 4) {
+    uint32_t co = c0;
+    for (; co + 4 <= c1; co += 4) {
         dk_block(s, w + (size_t)co * K, K, x0, x1, K, 4, P, sgn);
-        dk_rqc_block(&o, co, ch, 4, kind);
-        dk_out_block(&o, ch, s, o0 + co, o1 + co, 4, P, kind);
+        if (kind == DK_OUT_ANY)
+            for (int r = 0; r < 4; r++)
+                dk_rqc(&o.rq, (int)co + r, &ch[r]);
+        dk_out_block(&o, ch, kind == DK_OUT_ANY ? NULL : f + (co - c0), s, o0 + co, o1 + co, 4, P, kind);
     }
-    for (; co < n; co++) {
+    for (; co < c1; co++) {
         dk_block(s, w + (size_t)co * K, K, x0, x1, K, 1, P, sgn);
-        dk_rqc_block(&o, co, ch, 1, DK_OUT_ANY);
-        dk_out_block(&o, ch, s, o0 + co, o1 + co, 1, P, DK_OUT_ANY);
+        if (kind == DK_OUT_ANY)
+            dk_rqc(&o.rq, (int)co, &ch[0]);
+        dk_out_block(&o, ch, kind == DK_OUT_ANY ? NULL : f + (co - c0), s, o0 + co, o1 + co, 1, P, kind);
     }
 }
 
 /* The products instantiated for pixel pairs of u8 activations for each output kind
  * (dk_out_kind); i8 activations (rare: a signed network input) and an odd last pixel take
  * the general output path, which keeps the code size in check. */
-typedef void matmul_fn(const dory_conv_t *p, const dk_out_t *o, uint32_t K, const uint8_t *x0, const uint8_t *x1,
-                       size_t o0, size_t o1);
+typedef void matmul_fn(const dory_conv_t *p, const dk_out_t *o, const dk_fold_t *f, uint32_t c0, uint32_t c1,
+                       uint32_t K, const uint8_t *x0, const uint8_t *x1, size_t o0, size_t o1);
 #define MATMUL(name, P, sgn, kind)                                                              \
-    DK_NOINLINE void name(const dory_conv_t *p, const dk_out_t *o, uint32_t K, const uint8_t *x0, \
-                          const uint8_t *x1, size_t o0, size_t o1)                              \
+    DK_NOINLINE void name(const dory_conv_t *p, const dk_out_t *o, const dk_fold_t *f, uint32_t c0, uint32_t c1, \
+                          uint32_t K, const uint8_t *x0, const uint8_t *x1, size_t o0, size_t o1) \
     {                                                                                           \
-        matmul_body(p, o, K, x0, x1, o0, o1, P, sgn, kind);                                     \
+        matmul_body(p, o, f, c0, c1, K, x0, x1, o0, o1, P, sgn, kind);                          \
     }
 MATMUL(matmul_2px_u8, 2, 0, DK_OUT_ANY)
 MATMUL(matmul_2px_u8_w32, 2, 0, DK_OUT_W32)
@@ -144,26 +151,40 @@ static void im2col_pixel(const dory_conv_t *p, uint32_t pix, uint8_t *dst)
 
 void dory_conv2d(const dory_conv_t *p)
 {
-    const uint32_t K = (uint32_t)p->kh * p->kw * p->in_c;
+    const uint32_t K = (uint32_t)p->kh * p->kw * p->in_c, n = p->out_c;
     uint8_t *buf0 = (uint8_t *)p->im2col + (size_t)pi_core_id() * 2 * K;
     uint8_t *buf1 = buf0 + K;
     const int sgn = p->in_type == DORY_I8;
     dk_out_t o;
     dk_out_init(&o, p->rq, p->bias, p->acc, p->first_slice, p->last_slice, p->out, p->out_type);
-    matmul_fn *const pairs = MATMUL_2PX[sgn][dk_out_kind(&o)];
+    const int kind = sgn ? DK_OUT_ANY : dk_out_kind(&o);
+    matmul_fn *const pairs = MATMUL_2PX[sgn][kind];
     uint32_t lo, hi;
     dk_share((uint32_t)p->out_h * p->out_w, 2, &lo, &hi);
-    uint32_t pix = lo;
-    for (; pix + 2 <= hi; pix += 2) {
-        im2col_pixel(p, pix, buf0);
-        im2col_pixel(p, pix + 1, buf1);
-        const size_t o0 = (size_t)pix * p->out_c;
-        pairs(p, &o, K, buf0, buf1, o0, o0 + p->out_c);
-    }
-    if (pix < hi) {
-        im2col_pixel(p, pix, buf0);
-        const size_t o0 = (size_t)pix * p->out_c;
-        (sgn ? matmul_1px_i8 : matmul_1px_u8)(p, &o, K, buf0, buf0, o0, o0);
+    if (lo == hi)
+        return;
+    /* the channels TABLE at a time, with their folded constants decoded once (window kinds;
+     * the receptive fields are copied again for each TABLE channels) */
+    dk_fold_t fold[TABLE];
+    for (uint32_t c0 = 0; c0 < n; c0 += TABLE) {
+        const uint32_t c1 = kind == DK_OUT_ANY || n - c0 <= TABLE ? n : c0 + TABLE;
+        if (kind != DK_OUT_ANY)
+            for (uint32_t c = c0; c < c1; c++)
+                dk_fold(&o.rq, (int)c, &fold[c - c0]);
+        uint32_t pix = lo;
+        for (; pix + 2 <= hi; pix += 2) {
+            im2col_pixel(p, pix, buf0);
+            im2col_pixel(p, pix + 1, buf1);
+            const size_t o0 = (size_t)pix * n;
+            pairs(p, &o, fold, c0, c1, K, buf0, buf1, o0, o0 + n);
+        }
+        if (pix < hi) {
+            im2col_pixel(p, pix, buf0);
+            const size_t o0 = (size_t)pix * n;
+            (sgn ? matmul_1px_i8 : matmul_1px_u8)(p, &o, NULL, c0, c1, K, buf0, buf0, o0, o0);
+        }
+        if (kind == DK_OUT_ANY)
+            break;
     }
 }
 
@@ -199,7 +220,9 @@ DK_ALWAYS_INLINE void pointwise_group(const dory_conv_t *p, const dk_out_t *o_in
     const uint32_t K = p->in_c, n = p->out_c;
     const int8_t *w = p->weights + (size_t)co * K;
     dk_rqc_t ch[4];
-    dk_rqc_block(&o, co, ch, R, kind);
+    dk_fold_t f[4];
+    for (int r = 0; r < R; r++)
+        dk_chan(&o, co + (uint32_t)r, &ch[r], &f[r], kind);
     int32_t s[4][2];
     for (uint32_t pix = lo; pix < hi; pix += 2) {
         const uint8_t *x0 = pointwise_pixel(p, pix);
@@ -207,7 +230,7 @@ DK_ALWAYS_INLINE void pointwise_group(const dory_conv_t *p, const dk_out_t *o_in
         const size_t o0 = (size_t)pix * n + co;
         if (x0 != NULL && x1 != NULL) {
             dk_block(s, w, K, x0, x1, K, R, 2, sgn);
-            dk_out_block(&o, ch, s, o0, o0 + n, R, 2, kind);
+            dk_out_block(&o, ch, f, s, o0, o0 + n, R, 2, kind);
             continue;
         }
         /* an odd last pixel, or padding */
@@ -217,13 +240,13 @@ DK_ALWAYS_INLINE void pointwise_group(const dory_conv_t *p, const dk_out_t *o_in
                 dk_block(s, w, K, x[k], x[k], K, R, 1, sgn);
             else
                 padding_sums(s, w, K, R, p->pad_value);
-            dk_out_block(&o, ch, s, o0 + (uint32_t)k * n, 0, R, 1, kind);
+            dk_out_block(&o, ch, f, s, o0 + (uint32_t)k * n, 0, R, 1, kind);
         }
     }
 }
 
-/* Groups of 4 channels instantiated for u8 activations and each output kind, i8 and single
- * leftover channels with the general output path (see MATMUL). */
+/* Groups of 4 channels and single leftover channels instantiated for u8 activations and
+ * each output kind, i8 with the general output path (see MATMUL). */
 typedef void pointwise_fn(const dory_conv_t *p, const dk_out_t *o, uint32_t co, uint32_t lo, uint32_t hi);
 #define POINTWISE(name, R, sgn, kind)                                                           \
     DK_NOINLINE void name(const dory_conv_t *p, const dk_out_t *o, uint32_t co, uint32_t lo, uint32_t hi) \
@@ -235,16 +258,20 @@ POINTWISE(pointwise_4_u8_w32, 4, 0, DK_OUT_W32)
 POINTWISE(pointwise_4_u8_w64, 4, 0, DK_OUT_W64)
 POINTWISE(pointwise_4_i8, 4, 1, DK_OUT_ANY)
 POINTWISE(pointwise_1_u8, 1, 0, DK_OUT_ANY)
+POINTWISE(pointwise_1_u8_w32, 1, 0, DK_OUT_W32)
+POINTWISE(pointwise_1_u8_w64, 1, 0, DK_OUT_W64)
 POINTWISE(pointwise_1_i8, 1, 1, DK_OUT_ANY)
-static pointwise_fn *const POINTWISE_4[2][3] = {{pointwise_4_u8, pointwise_4_u8_w32, pointwise_4_u8_w64},
-                                                {pointwise_4_i8, pointwise_4_i8, pointwise_4_i8}};
+static pointwise_fn *const POINTWISE_4[3] = {pointwise_4_u8, pointwise_4_u8_w32, pointwise_4_u8_w64};
+static pointwise_fn *const POINTWISE_1[3] = {pointwise_1_u8, pointwise_1_u8_w32, pointwise_1_u8_w64};
 
 void dory_pointwise(const dory_conv_t *p)
 {
     const int sgn = p->in_type == DORY_I8;
     dk_out_t o;
     dk_out_init(&o, p->rq, p->bias, p->acc, p->first_slice, p->last_slice, p->out, p->out_type);
-    pointwise_fn *const groups = POINTWISE_4[sgn][dk_out_kind(&o)];
+    const int kind = dk_out_kind(&o);
+    pointwise_fn *const groups = sgn ? pointwise_4_i8 : POINTWISE_4[kind];
+    pointwise_fn *const single = sgn ? pointwise_1_i8 : POINTWISE_1[kind];
     uint32_t lo, hi;
     dk_share((uint32_t)p->out_h * p->out_w, 2, &lo, &hi);
     if (lo == hi)
@@ -253,5 +280,5 @@ void dory_pointwise(const dory_conv_t *p)
     for (; co + 4 <= p->out_c; co += 4)
         groups(p, &o, co, lo, hi);
     for (; co < p->out_c; co++)
-        (sgn ? pointwise_1_i8 : pointwise_1_u8)(p, &o, co, lo, hi);
+        single(p, &o, co, lo, hi);
 }

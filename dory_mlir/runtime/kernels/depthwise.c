@@ -77,7 +77,8 @@ DK_ALWAYS_INLINE int32_t slide(const line_t *l, const int32_t v1[3], const int32
  * stride 2), never before the input: outputs [0, k_hi) load positions inside it,
  * unchecked, through lane pointers advanced by s * in_step before each load; for the last
  * ones (padding at the end) position pos + 2 lies past the input. */
-DK_ALWAYS_INLINE void line_3x3(const line_t *l, const dk_out_t *o, const dk_rqc_t *ch, int s, int sgn, int kind)
+DK_ALWAYS_INLINE void line_3x3(const line_t *l, const dk_out_t *o, const dk_rqc_t *ch, const dk_fold_t *f, int s,
+                               int sgn, int kind)
 {
     const int len = l->in_len, start = l->start;
     int32_t v1[3] = {0, 0, 0}, v2[3], a, b = 0;
@@ -125,7 +126,7 @@ DK_ALWAYS_INLINE void line_3x3(const line_t *l, const dk_out_t *o, const dk_rqc_
                 a = 0;
             }
         }
-        dk_out_run(o, ch, sums, n, idx, l->out_step, kind);
+        dk_out_run(o, ch, f, sums, n, idx, l->out_step, kind);
         idx += (size_t)n * l->out_step;
     }
 }
@@ -153,7 +154,7 @@ DK_ALWAYS_INLINE void row_general(const dory_conv_t *p, const dk_out_t *o, const
                     sum += p->pad_value * wt[i * p->kw + j];
             }
         }
-        dk_out(o, ch, idx, sum, DK_OUT_ANY);
+        dk_out_general(o, ch, idx, sum);
     }
 }
 
@@ -236,7 +237,8 @@ DK_ALWAYS_INLINE void lines(const dory_conv_t *p, const dk_out_t *o_in, uint32_t
 {
     const dk_out_t o = *o_in;
     dk_rqc_t ch;
-    dk_rqc_kind(&o, c, &ch, kind);
+    dk_fold_t f;
+    dk_chan(&o, c, &ch, &f, kind);
     if (s == 0) {
         for (int li = l0; li < l1; li++)
             row_general(p, &o, &ch, c, li, sgn);
@@ -253,7 +255,7 @@ DK_ALWAYS_INLINE void lines(const dory_conv_t *p, const dk_out_t *o_in, uint32_t
     for (int li = l0; li < l1; li++) {
         line_t l;
         line_of(&g, c, li, wc, &l);
-        line_3x3(&l, &o, &ch, s, sgn, kind);
+        line_3x3(&l, &o, &ch, &f, s, sgn, kind);
     }
 }
 

@@ -177,7 +177,6 @@ typedef struct {
     uint8_t mode;
     int8_t shift;             /* >= 0: the window's quotient is T >> shift, else T / divisor */
     uint8_t const_bits;       /* of mul/add: 32 or 64 */
-    uint8_t small;            /* 32-bit constants and scale: M, A are 32 x 32 -> 64-bit products */
     const void *mul, *add;    /* per-channel mul / add, or NULL (the one value is in m / a) */
     uint64_t scale;
     uint32_t divisor;
@@ -188,84 +187,57 @@ typedef struct {
     int32_t min, max;
 } dk_rq_t;
 
-/* The constants of one output channel. */
+/* The constants of one output channel: t - lo = v * m + a (modulo 2^64; the low words are
+ * the values modulo 2^32 of DK_RQ_WIN32), v the value with its bias. Folded: v the sum
+ * without the bias, which a then includes (a + bias * m). */
+typedef struct {
+    uint64_t m, a;
+} dk_fold_t;
+
 typedef struct {
     int32_t bias;
     int c;
-    uint32_t m32, a32;        /* DK_RQ_WIN32: M and A - lo modulo 2^32 */
-    uint64_t m, a;            /* DK_RQ_WIN64: modulo 2^64 */
+    dk_fold_t f;              /* not folded */
 } dk_rqc_t;
 
 /* The requant of a kernel call decoded (requant.c: once per call). */
 void dk_rq_init(dk_rq_t *q, const dory_requant_t *rq, const int32_t *bias);
 
-/* The constants of channel c (requant.c: out of line, once per channel and block). */
+/* The constants of channel c, and folded (requant.c: out of line, once per channel and
+ * call, or per channel and block). */
 void dk_rqc(const dk_rq_t *q, int c, dk_rqc_t *ch);
+void dk_fold(const dk_rq_t *q, int c, dk_fold_t *f);
 
-/* Constant c of a per-channel array of int32 or int64 values, as an int64. */
-DK_ALWAYS_INLINE int64_t dk_rq_value(const void *p, int bits, int c)
-{
-    return bits == 64 ? ((const int64_t *)p)[c] : ((const int32_t *)p)[c];
-}
-
-/* dk_rqc inline, for a mode known at compile time (DK_RQ_WIN32 or DK_RQ_WIN64): only the
- * words of M and A that mode uses are computed (modulo 2^32 they are 32-bit products). */
-DK_ALWAYS_INLINE void dk_rqc_as(const dk_rq_t *q, int c, dk_rqc_t *ch, int mode)
-{
-    ch->bias = q->bias != NULL ? q->bias[c] : 0;
-    ch->c = c;
-    if (mode == DK_RQ_WIN32) {
-        ch->m32 = q->mul != NULL ? (uint32_t)dk_rq_value(q->mul, q->const_bits, c) * (uint32_t)q->scale
-                                 : (uint32_t)q->m;
-        ch->a32 = q->add != NULL
-                      ? (uint32_t)dk_rq_value(q->add, q->const_bits, c) * (uint32_t)q->scale - (uint32_t)q->lo
-                      : (uint32_t)q->a;
-        return;
-    }
-    ch->m = q->m;
-    ch->a = q->a;
-    if (q->small) { /* int32 x int32 */
-        const int32_t scale = (int32_t)q->scale;
-        if (q->mul != NULL)
-            ch->m = (uint64_t)((int64_t)((const int32_t *)q->mul)[c] * scale);
-        if (q->add != NULL)
-            ch->a = (uint64_t)((int64_t)((const int32_t *)q->add)[c] * scale) - q->lo;
-    } else {
-        if (q->mul != NULL)
-            ch->m = (uint64_t)dk_rq_value(q->mul, q->const_bits, c) * q->scale;
-        if (q->add != NULL)
-            ch->a = (uint64_t)dk_rq_value(q->add, q->const_bits, c) * q->scale - q->lo;
-    }
-}
-
-/* The requant of one value of channel c (requant.c; pools and add). */
+/* The requant of one value of channel c (requant.c; pools). */
 int32_t dk_requant(const dory_requant_t *rq, int32_t acc, int c);
 
-/* The requant of the value v (bias included) of channel ch, in `mode` (q->mode, or that
- * mode known at compile time); in the window, the quotient lies in [0, max - min] and
+/* The requant of v with the constants f in a window mode (DK_RQ_WIN32 or DK_RQ_WIN64,
+ * known at compile time); in the window, the quotient lies in [0, max - min] and
  * min + quotient in [min, max], added modulo 2^32. */
-DK_ALWAYS_INLINE int32_t dk_rq_as(const dk_rq_t *q, const dk_rqc_t *ch, int32_t v, int mode)
+DK_ALWAYS_INLINE int32_t dk_rq_win(const dk_rq_t *q, const dk_fold_t *f, int32_t v, int mode)
 {
     if (mode == DK_RQ_WIN32) {
-        const uint32_t t = (uint32_t)v * ch->m32 + ch->a32;
+        const uint32_t t = (uint32_t)v * (uint32_t)f->m + (uint32_t)f->a;
         if (t < q->range)
             return dk_i32((uint32_t)q->min + (q->shift >= 0 ? t >> q->shift : t / q->divisor));
         return t >= (uint32_t)q->split ? q->min : q->max;
     }
-    if (mode == DK_RQ_WIN64) {
-        const uint64_t t = (uint64_t)(int64_t)v * ch->m + ch->a;
-        if (t < q->range)
-            return dk_i32((uint32_t)q->min + (q->shift >= 0 ? (uint32_t)t >> q->shift : (uint32_t)t / q->divisor));
-        return t >= q->split ? q->min : q->max;
-    }
-    if (mode == DK_RQ_GENERAL)
-        return dk_requant_general(q->rq, v, ch->c);
-    return v;
+    const uint64_t t = (uint64_t)(int64_t)v * f->m + f->a;
+    if (t < q->range)
+        return dk_i32((uint32_t)q->min + (q->shift >= 0 ? (uint32_t)t >> q->shift : (uint32_t)t / q->divisor));
+    return t >= q->split ? q->min : q->max;
 }
 
+/* The requant of the value v (bias included) of channel ch, in any mode. */
 DK_ALWAYS_INLINE int32_t dk_rq(const dk_rq_t *q, const dk_rqc_t *ch, int32_t v)
 {
-    return dk_rq_as(q, ch, v, q->mode);
+    if (q->mode == DK_RQ_WIN32)
+        return dk_rq_win(q, &ch->f, v, DK_RQ_WIN32);
+    if (q->mode == DK_RQ_WIN64)
+        return dk_rq_win(q, &ch->f, v, DK_RQ_WIN64);
+    if (q->mode == DK_RQ_GENERAL)
+        return dk_requant_general(q->rq, v, ch->c);
+    return v;
 }
 
 /* ------------------------------------------------------------------ loads and stores */
@@ -333,51 +305,46 @@ DK_ALWAYS_INLINE int dk_out_kind(const dk_out_t *o)
  * general case is rare and would bloat every block it is inlined into). */
 void dk_out_general(const dk_out_t *o, const dk_rqc_t *ch, size_t idx, int32_t sum);
 
-/* The int32 value (partial sums included) or the requant of the output value idx of
- * channel ch; `kind` is a compile-time constant (dk_out_kind of o). */
-DK_ALWAYS_INLINE void dk_out(const dk_out_t *o, const dk_rqc_t *ch, size_t idx, int32_t sum, int kind)
+/* An output value of a window kind (DK_OUT_W32 / DK_OUT_W64, a compile-time constant):
+ * the byte of the requant of sum with the folded constants f. */
+DK_ALWAYS_INLINE void dk_out_fast(const dk_out_t *o, const dk_fold_t *f, size_t idx, int32_t sum, int kind)
 {
-    if (kind == DK_OUT_ANY) {
-        dk_out_general(o, ch, idx, sum);
-        return;
-    }
-    const int mode = kind == DK_OUT_W32 ? DK_RQ_WIN32 : DK_RQ_WIN64;
-    ((uint8_t *)o->out)[idx] = (uint8_t)dk_rq_as(&o->rq, ch, dk_add32(ch->bias, sum), mode);
+    ((uint8_t *)o->out)[idx] = (uint8_t)dk_rq_win(&o->rq, f, sum, kind == DK_OUT_W32 ? DK_RQ_WIN32 : DK_RQ_WIN64);
 }
 
-/* The requant constants of channel c for outputs of `kind`. */
-DK_ALWAYS_INLINE void dk_rqc_kind(const dk_out_t *o, uint32_t c, dk_rqc_t *ch, int kind)
+/* The constants of channel c for outputs of `kind`: ch for DK_OUT_ANY, f (folded) else. */
+DK_ALWAYS_INLINE void dk_chan(const dk_out_t *o, uint32_t c, dk_rqc_t *ch, dk_fold_t *f, int kind)
 {
     if (kind == DK_OUT_ANY)
         dk_rqc(&o->rq, (int)c, ch);
     else
-        dk_rqc_as(&o->rq, (int)c, ch, kind == DK_OUT_W32 ? DK_RQ_WIN32 : DK_RQ_WIN64);
+        dk_fold(&o->rq, (int)c, f);
 }
 
-/* The requant constants of the R (<= 4) channels c .. c + R - 1. */
-DK_ALWAYS_INLINE void dk_rqc_block(const dk_out_t *o, uint32_t c, dk_rqc_t ch[4], int R, int kind)
+/* The output value idx of the r-th channel of ch[] / f[] (see dk_chan) from its sum; the
+ * array of the other kind is not touched (it may be NULL). */
+DK_ALWAYS_INLINE void dk_out(const dk_out_t *o, const dk_rqc_t *ch, const dk_fold_t *f, int r, size_t idx,
+                             int32_t sum, int kind)
 {
-    dk_rqc_kind(o, c, &ch[0], kind);
-    if (R > 1)
-        dk_rqc_kind(o, c + 1, &ch[1], kind);
-    if (R > 2)
-        dk_rqc_kind(o, c + 2, &ch[2], kind);
-    if (R > 3)
-        dk_rqc_kind(o, c + 3, &ch[3], kind);
+    if (kind == DK_OUT_ANY)
+        dk_out_general(o, &ch[r], idx, sum);
+    else
+        dk_out_fast(o, &f[r], idx, sum, kind);
 }
 
 /* The values s[r][p] of an R x P block (R <= 4 channels, P <= 2 pixels) at the output
- * elements at[p] + r, written out rather than looped (see dk_block). Callers pass an `o`
- * of their own stack frame: the byte stores of the outputs may alias anything the
- * compiler cannot prove distinct, and would make it reload every field after each one. */
-DK_ALWAYS_INLINE void dk_out_block(const dk_out_t *o, const dk_rqc_t ch[4], int32_t s[4][2], size_t at0,
-                                   size_t at1, int R, int P, int kind)
+ * elements at[p] + r, channel r's constants ch[r] / f[r], written out rather than looped
+ * (see dk_block). Callers pass an `o` of their own stack frame: the byte stores of the
+ * outputs may alias anything the compiler cannot prove distinct, and would make it reload
+ * every field after each one. */
+DK_ALWAYS_INLINE void dk_out_block(const dk_out_t *o, const dk_rqc_t *ch, const dk_fold_t *f, int32_t s[4][2],
+                                   size_t at0, size_t at1, int R, int P, int kind)
 {
 #define DK_OUT_ROW(r)                                                                           \
     if (R > r) {                                                                                \
-        dk_out(o, &ch[r], at0 + r, s[r][0], kind);                                              \
+        dk_out(o, ch, f, r, at0 + r, s[r][0], kind);                                            \
         if (P > 1)                                                                              \
-            dk_out(o, &ch[r], at1 + r, s[r][1], kind);                                          \
+            dk_out(o, ch, f, r, at1 + r, s[r][1], kind);                                        \
     }
     DK_OUT_ROW(0)
     DK_OUT_ROW(1)
@@ -386,17 +353,16 @@ DK_ALWAYS_INLINE void dk_out_block(const dk_out_t *o, const dk_rqc_t ch[4], int3
 #undef DK_OUT_ROW
 }
 
-/* The n sums s[k] of channel ch (bias not included) into the output elements idx + k * step:
- * a run of one channel along a row (depthwise, pools, add). The constants are read into
- * locals once, the bias is folded into A (t = (s + bias) * M + A = s * M + (bias * M + A)),
- * and the choice of shift or division is made once per run. */
+/* The n sums s[k] of channel ch / f (see dk_chan) into the output elements idx + k * step:
+ * a run of one channel along a line (depthwise, add). The constants are read into locals
+ * once, and the choice of shift or division is made once per run. */
 #define DK_RUN_LOOP(T, PRODUCT, QUOTIENT)                                                       \
     for (int k = 0; k < n; k++, out += step) {                                                  \
         const T t = (PRODUCT) + a;                                                              \
         *out = (uint8_t)(t < range ? dk_i32((uint32_t)min + (QUOTIENT)) : t >= split ? min : max); \
     }
-DK_ALWAYS_INLINE void dk_out_run(const dk_out_t *o, const dk_rqc_t *ch, const int32_t *s, int n, size_t idx,
-                                 size_t step, int kind)
+DK_ALWAYS_INLINE void dk_out_run(const dk_out_t *o, const dk_rqc_t *ch, const dk_fold_t *f, const int32_t *s,
+                                 int n, size_t idx, size_t step, int kind)
 {
     if (kind == DK_OUT_ANY) {
         for (int k = 0; k < n; k++, idx += step)
@@ -408,21 +374,21 @@ DK_ALWAYS_INLINE void dk_out_run(const dk_out_t *o, const dk_rqc_t *ch, const in
     const int shift = o->rq.shift;
     const uint32_t range = o->rq.range, divisor = o->rq.divisor;
     if (kind == DK_OUT_W32) {
-        const uint32_t m = ch->m32, a = ch->a32 + (uint32_t)ch->bias * ch->m32, split = (uint32_t)o->rq.split;
+        const uint32_t m = (uint32_t)f->m, a = (uint32_t)f->a, split = (uint32_t)o->rq.split;
         if (shift >= 0)
             DK_RUN_LOOP(uint32_t, (uint32_t)s[k] * m, t >> shift)
         else
             DK_RUN_LOOP(uint32_t, (uint32_t)s[k] * m, t / divisor)
-    } else if (ch->m + 0x80000000u <= UINT32_MAX) {
+    } else if (f->m + 0x80000000u <= UINT32_MAX) {
         /* M fits int32 (the usual case): s * M is one mul and one mulh */
-        const int32_t m = dk_i32((uint32_t)ch->m);
-        const uint64_t a = ch->a + (uint64_t)(int64_t)ch->bias * ch->m, split = o->rq.split;
+        const int32_t m = dk_i32((uint32_t)f->m);
+        const uint64_t a = f->a, split = o->rq.split;
         if (shift >= 0)
             DK_RUN_LOOP(uint64_t, (uint64_t)((int64_t)s[k] * m), (uint32_t)t >> shift)
         else
             DK_RUN_LOOP(uint64_t, (uint64_t)((int64_t)s[k] * m), (uint32_t)t / divisor)
     } else {
-        const uint64_t m = ch->m, a = ch->a + (uint64_t)(int64_t)ch->bias * ch->m, split = o->rq.split;
+        const uint64_t m = f->m, a = f->a, split = o->rq.split;
         if (shift >= 0)
             DK_RUN_LOOP(uint64_t, (uint64_t)(int64_t)s[k] * m, (uint32_t)t >> shift)
         else

@@ -103,21 +103,15 @@ int32_t dk_requant_general(const dory_requant_t *rq, int32_t acc, int c)
     return (int32_t)(q < rq->min ? rq->min : q > rq->max ? rq->max : q);
 }
 
-/* Constant c of a per-channel array of int32 or int64 values. */
-static uint64_t rq_value(const void *p, int bits, int c)
-{
-    return bits == 64 ? (uint64_t)((const int64_t *)p)[c] : (uint64_t)(int64_t)((const int32_t *)p)[c];
-}
-
 void dk_rqc(const dk_rq_t *q, int c, dk_rqc_t *ch)
 {
     *ch = (dk_rqc_t){.bias = q->bias != NULL ? q->bias[c] : 0, .c = c, .f = {.m = q->m, .a = q->a}};
     if (q->mode != DK_RQ_WIN32 && q->mode != DK_RQ_WIN64)
         return;
     if (q->mul != NULL)
-        ch->f.m = rq_value(q->mul, q->const_bits, c) * q->scale;
+        ch->f.m = rq_const(q->mul, 1, q->const_bits, c, 1) * q->scale;
     if (q->add != NULL)
-        ch->f.a = rq_value(q->add, q->const_bits, c) * q->scale - q->lo;
+        ch->f.a = rq_const(q->add, 1, q->const_bits, c, 0) * q->scale - q->lo;
 }
 
 void dk_fold(const dk_rq_t *q, int c, dk_fold_t *f)

@@ -55,7 +55,7 @@ DK_ALWAYS_INLINE void add_body(const dory_add_t *p_in, const dk_out_t *o_in, int
     for (size_t c = 0; c < C; c++) {
         dk_rqc_t ch;
         dk_fold_t f;
-        dk_chan(&o, (uint32_t)c, &ch, &f, kind);
+        dk_chan(o_in, (uint32_t)c, &ch, &f, kind);
         for (uint32_t pix = lo; pix < hi; pix += RUN) {
             const int n = hi - pix < RUN ? (int)(hi - pix) : RUN;
             for (int k = 0; k < n; k++)

@@ -32,18 +32,27 @@ DK_ALWAYS_INLINE void matmul_body(const dory_conv_t *p, const dk_out_t *o_in, co
     int32_t s[4][2];
     dk_rqc_t ch[4];
     uint32_t co = c0;
+    dk_fold_t fl[4]; /* the block's folds, copied out of the table (see dk_chan) */
     for (; co + 4 <= c1; co += 4) {
         dk_block(s, w + (size_t)co * K, K, x0, x1, K, 4, P, sgn);
-        if (kind == DK_OUT_ANY)
-            for (int r = 0; r < 4; r++)
-                dk_rqc(&o.rq, (int)co + r, &ch[r]);
-        dk_out_block(&o, ch, kind == DK_OUT_ANY ? NULL : f + (co - c0), s, o0 + co, o1 + co, 4, P, kind);
+        if (kind == DK_OUT_ANY) {
+            dk_chans(o_in, co, ch, fl, 4, kind);
+        } else { /* constant indices: the copies stay in registers */
+            const dk_fold_t *t = f + (co - c0);
+            fl[0] = t[0];
+            fl[1] = t[1];
+            fl[2] = t[2];
+            fl[3] = t[3];
+        }
+        dk_out_block(&o, ch, fl, s, o0 + co, o1 + co, 4, P, kind);
     }
     for (; co < c1; co++) {
         dk_block(s, w + (size_t)co * K, K, x0, x1, K, 1, P, sgn);
         if (kind == DK_OUT_ANY)
-            dk_rqc(&o.rq, (int)co, &ch[0]);
-        dk_out_block(&o, ch, kind == DK_OUT_ANY ? NULL : f + (co - c0), s, o0 + co, o1 + co, 1, P, kind);
+            dk_chan(o_in, co, &ch[0], &fl[0], kind);
+        else
+            fl[0] = f[co - c0];
+        dk_out_block(&o, ch, fl, s, o0 + co, o1 + co, 1, P, kind);
     }
 }
 
@@ -221,12 +230,22 @@ DK_ALWAYS_INLINE void pointwise_group(const dory_conv_t *p, const dk_out_t *o_in
     const int8_t *w = p->weights + (size_t)co * K;
     dk_rqc_t ch[4];
     dk_fold_t f[4];
-    for (int r = 0; r < R; r++)
-        dk_chan(&o, co + (uint32_t)r, &ch[r], &f[r], kind);
+    dk_chans(o_in, co, ch, f, R, kind);
     int32_t s[4][2];
+    /* no stride, no padding, whole rows: pixel pix is in + pix * K */
+    const int dense = p->sh == 1 && p->sw == 1 && p->in_w == p->out_w &&
+                      (p->pad_t | p->pad_l | p->pad_b | p->pad_r) == 0;
     for (uint32_t pix = lo; pix < hi; pix += 2) {
-        const uint8_t *x0 = pointwise_pixel(p, pix);
-        const uint8_t *x1 = pix + 1 < hi ? pointwise_pixel(p, pix + 1) : NULL;
+        const uint8_t *x0, *x1 = NULL;
+        if (dense) {
+            x0 = (const uint8_t *)p->in + (size_t)pix * K;
+            if (pix + 1 < hi)
+                x1 = x0 + K;
+        } else {
+            x0 = pointwise_pixel(p, pix);
+            if (pix + 1 < hi)
+                x1 = pointwise_pixel(p, pix + 1);
+        }
         const size_t o0 = (size_t)pix * n + co;
         if (x0 != NULL && x1 != NULL) {
             dk_block(s, w, K, x0, x1, K, R, 2, sgn);

@@ -238,7 +238,7 @@ DK_ALWAYS_INLINE void lines(const dory_conv_t *p, const dk_out_t *o_in, uint32_t
     const dk_out_t o = *o_in;
     dk_rqc_t ch;
     dk_fold_t f;
-    dk_chan(&o, c, &ch, &f, kind);
+    dk_chan(o_in, c, &ch, &f, kind);
     if (s == 0) {
         for (int li = l0; li < l1; li++)
             row_general(p, &o, &ch, c, li, sgn);

@@ -222,7 +222,9 @@ DK_ALWAYS_INLINE int32_t dk_rq_win(const dk_rq_t *q, const dk_fold_t *f, int32_t
             return dk_i32((uint32_t)q->min + (q->shift >= 0 ? t >> q->shift : t / q->divisor));
         return t >= (uint32_t)q->split ? q->min : q->max;
     }
-    const uint64_t t = (uint64_t)(int64_t)v * f->m + f->a;
+    /* M fits int32 in the usual case: v * M is then one mul and one mulh */
+    const int small = f->m + 0x80000000u <= UINT32_MAX;
+    const uint64_t t = (small ? (uint64_t)((int64_t)v * dk_i32((uint32_t)f->m)) : (uint64_t)(int64_t)v * f->m) + f->a;
     if (t < q->range)
         return dk_i32((uint32_t)q->min + (q->shift >= 0 ? (uint32_t)t >> q->shift : (uint32_t)t / q->divisor));
     return t >= q->split ? q->min : q->max;
@@ -312,13 +314,33 @@ DK_ALWAYS_INLINE void dk_out_fast(const dk_out_t *o, const dk_fold_t *f, size_t 
     ((uint8_t *)o->out)[idx] = (uint8_t)dk_rq_win(&o->rq, f, sum, kind == DK_OUT_W32 ? DK_RQ_WIN32 : DK_RQ_WIN64);
 }
 
-/* The constants of channel c for outputs of `kind`: ch for DK_OUT_ANY, f (folded) else. */
+/* The constants of channel c for outputs of `kind`: ch for DK_OUT_ANY, f (folded) else.
+ * Returned through temporaries: a variable whose address reaches an out-of-line function
+ * may alias the byte stores of the outputs, and would be reloaded after each one. */
 DK_ALWAYS_INLINE void dk_chan(const dk_out_t *o, uint32_t c, dk_rqc_t *ch, dk_fold_t *f, int kind)
 {
-    if (kind == DK_OUT_ANY)
-        dk_rqc(&o->rq, (int)c, ch);
-    else
-        dk_fold(&o->rq, (int)c, f);
+    if (kind == DK_OUT_ANY) {
+        dk_rqc_t t;
+        dk_rqc(&o->rq, (int)c, &t);
+        *ch = t;
+    } else {
+        dk_fold_t t;
+        dk_fold(&o->rq, (int)c, &t);
+        *f = t;
+    }
+}
+
+/* dk_chan of the R (<= 4) channels c .. c + R - 1, written out (constant indices keep the
+ * constants in registers, see dk_block). */
+DK_ALWAYS_INLINE void dk_chans(const dk_out_t *o, uint32_t c, dk_rqc_t ch[4], dk_fold_t f[4], int R, int kind)
+{
+    dk_chan(o, c, &ch[0], &f[0], kind);
+    if (R > 1)
+        dk_chan(o, c + 1, &ch[1], &f[1], kind);
+    if (R > 2)
+        dk_chan(o, c + 2, &ch[2], &f[2], kind);
+    if (R > 3)
+        dk_chan(o, c + 3, &ch[3], &f[3], kind);
 }
 
 /* The output value idx of the r-th channel of ch[] / f[] (see dk_chan) from its sum; the

@@ -9,16 +9,16 @@
  */
 #include "dk_internal.h"
 
-/* The R channels co .. co + R - 1. */
-DK_ALWAYS_INLINE void linear_block(const dory_linear_t *p, const dk_out_t *o, uint32_t co, int R, int sgn, int kind)
+/* The R channels co .. co + R - 1 (o: the caller's copy of o_in, see dk_chan). */
+DK_ALWAYS_INLINE void linear_block(const dory_linear_t *p, const dk_out_t *o, const dk_out_t *o_in, uint32_t co,
+                                   int R, int sgn, int kind)
 {
     const uint32_t K = p->in_c;
     int32_t s[4][2];
     dk_rqc_t ch[4];
     dk_fold_t f[4];
     dk_block(s, p->weights + (size_t)co * K, K, (const uint8_t *)p->in, (const uint8_t *)p->in, K, R, 1, sgn);
-    for (int r = 0; r < R; r++)
-        dk_chan(o, co + (uint32_t)r, &ch[r], &f[r], kind);
+    dk_chans(o_in, co, ch, f, R, kind);
     dk_out_block(o, ch, f, s, co, 0, R, 1, kind);
 }
 
@@ -29,13 +29,13 @@ DK_ALWAYS_INLINE void linear_body(const dory_linear_t *p, const dk_out_t *o_in, 
     dk_share(p->out_c, 1, &lo, &hi);
     uint32_t co = lo;
     for (; co + 4 <= hi; co += 4)
-        linear_block(p, &o, co, 4, sgn, kind);
+        linear_block(p, &o, o_in, co, 4, sgn, kind);
     if (co + 2 <= hi) {
-        linear_block(p, &o, co, 2, sgn, kind);
+        linear_block(p, &o, o_in, co, 2, sgn, kind);
         co += 2;
     }
     if (co < hi)
-        linear_block(p, &o, co, 1, sgn, kind);
+        linear_block(p, &o, o_in, co, 1, sgn, kind);
 }
 
 /* Instantiated for u8 activations and each output kind, i8 with the general output path. */

@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor, not per channel")
     parser.add_argument("--asymmetric-weights", action="store_true", help="weights with zero points")
     parser.add_argument("--reduce-range", action="store_true",
-                        help="7-bit weights, so that onnxruntime on x86 without VNNI computes exactly (for dory-verify)")
+                        help="weights in [-64, 64], so that onnxruntime on x86 without VNNI computes exactly (for dory-verify)")
     parser.add_argument("-p", "--passes", default=DEFAULT_PIPELINE, metavar="PIPELINE",
                         help=f"compile pipeline (default: {DEFAULT_PIPELINE})")
     return parser.parse_args(argv)
@@ -58,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     calibrated_on = str(args.calibration) if args.calibration else f"{args.samples} random inputs (seed {args.seed})"
-    weights = f"{'per-channel' if options.per_channel else 'per-tensor'} {'7' if options.reduce_range else '8'}-bit"
-    print(f"quantized: {quantized} ({options.format.upper()}, {options.activations} activations, {weights} "
-          f"weights, calibrated on {calibrated_on})")
+    weights = f"{'per-channel' if options.per_channel else 'per-tensor'} int8 weights{' in [-64, 64]' if options.reduce_range else ''}"
+    print(f"quantized: {quantized} ({options.format.upper()}, {options.activations} activations, {weights}, "
+          f"calibrated on {calibrated_on})")
     app = args.output / APP_DIR
     status = dory_opt.main([str(quantized), "-p", args.passes, "-t", "pulp-c", "-o", str(app)])
     if status == 0:

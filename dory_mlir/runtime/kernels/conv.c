@@ -18,64 +18,6 @@
  */
 #include "dk_internal.h"
 
-#define TABLE 32 /* output channels whose folded requant constants a conv call keeps (512 bytes) */
-
-/* The output channels [c0, c1) of the P pixels at o0, o1 from the columns x0, x1 of K bytes;
- * f: the folded constants of channels c0 .. c1 - 1 (window kinds; NULL for DK_OUT_ANY, whose
- * constants are decoded per block). */
-DK_ALWAYS_INLINE void matmul_body(const dory_conv_t *p, const dk_out_t *o_in, const dk_fold_t *f, uint32_t c0,
-                                  uint32_t c1, uint32_t K, const uint8_t *x0, const uint8_t *x1, size_t o0,
-                                  size_t o1, int P, int sgn, int kind)
-{
-    const dk_out_t o = *o_in; /* read before any output is stored, see dk_out_block */
-    const int8_t *w = p->weights;
-    int32_t s[4][2];
-    dk_rqc_t ch[4];
-    uint32_t co = c0;
-    dk_fold_t fl[4]; /* the block's folds, copied out of the table (see dk_chan) */
-    for (; co + 4 <= c1; co += 4) {
-        dk_block(s, w + (size_t)co * K, K, x0, x1, K, 4, P, sgn);
-        if (kind == DK_OUT_ANY) {
-            dk_chans(o_in, co, ch, fl, 4, kind);
-        } else { /* constant indices: the copies stay in registers */
-            const dk_fold_t *t = f + (co - c0);
-            fl[0] = t[0];
-            fl[1] = t[1];
-            fl[2] = t[2];
-            fl[3] = t[3];
-        }
-        dk_out_block(&o, ch, fl, s, o0 + co, o1 + co, 4, P, kind);
-    }
-    for (; co < c1; co++) {
-        dk_block(s, w + (size_t)co * K, K, x0, x1, K, 1, P, sgn);
-        if (kind == DK_OUT_ANY)
-            dk_chan(o_in, co, &ch[0], &fl[0], kind);
-        else
-            fl[0] = f[co - c0];
-        dk_out_block(&o, ch, fl, s, o0 + co, o1 + co, 1, P, kind);
-    }
-}
-
-/* The products instantiated for pixel pairs of u8 activations for each output kind
- * (dk_out_kind); i8 activations (rare: a signed network input) and an odd last pixel take
- * the general output path, which keeps the code size in check. */
-typedef void matmul_fn(const dory_conv_t *p, const dk_out_t *o, const dk_fold_t *f, uint32_t c0, uint32_t c1,
-                       uint32_t K, const uint8_t *x0, const uint8_t *x1, size_t o0, size_t o1);
-#define MATMUL(name, P, sgn, kind)                                                              \
-    DK_NOINLINE void name(const dory_conv_t *p, const dk_out_t *o, const dk_fold_t *f, uint32_t c0, uint32_t c1, \
-                          uint32_t K, const uint8_t *x0, const uint8_t *x1, size_t o0, size_t o1) \
-    {                                                                                           \
-        matmul_body(p, o, f, c0, c1, K, x0, x1, o0, o1, P, sgn, kind);                          \
-    }
-MATMUL(matmul_2px_u8, 2, 0, DK_OUT_ANY)
-MATMUL(matmul_2px_u8_w32, 2, 0, DK_OUT_W32)
-MATMUL(matmul_2px_u8_w64, 2, 0, DK_OUT_W64)
-MATMUL(matmul_2px_i8, 2, 1, DK_OUT_ANY)
-MATMUL(matmul_1px_u8, 1, 0, DK_OUT_ANY)
-MATMUL(matmul_1px_i8, 1, 1, DK_OUT_ANY)
-static matmul_fn *const MATMUL_2PX[2][3] = {{matmul_2px_u8, matmul_2px_u8_w32, matmul_2px_u8_w64},
-                                            {matmul_2px_i8, matmul_2px_i8, matmul_2px_i8}};
-
 /* ------------------------------------------------------------------ conv2d (im2col) */
 
 /* n bytes from src to dst, or n copies of `fill` (the padding byte) when src == NULL. Receptive-field pieces are short
@@ -123,40 +65,154 @@ static void copy_or_fill(uint8_t *dst, const uint8_t *src, size_t n, uint8_t fil
 #endif
 }
 
+/* copy_or_fill, short pieces inline (first layers copy a few bytes per window row, where
+ * the call and alignment tests would cost more than the bytes). */
+DK_ALWAYS_INLINE void piece(uint8_t *dst, const uint8_t *src, size_t n, uint8_t fill)
+{
+    if (n >= 16) {
+        copy_or_fill(dst, src, n, fill);
+        return;
+    }
+    uint8_t *end = dst + n;
+    if (src != NULL) {
+        for (; dst != end; dst++, src++) {
+            *dst = *src;
+#if defined(__GNUC__)
+            COPY_LOOP_BODY();
+#endif
+        }
+        return;
+    }
+    for (; dst != end; dst++) {
+        *dst = fill;
+#if defined(__GNUC__)
+        COPY_LOOP_BODY();
+#endif
+    }
+}
+
 /* The receptive field of output pixel `pix`, [kh][kw][in_c] with its padding, into dst:
- * with dw == 1 the in-bounds part of a window row is one contiguous run of the input row. */
+ * with dw == 1 the in-bounds part of a window row is one contiguous run of the input row,
+ * the same columns [j0, j1) for every row. The geometry is read into locals first: the byte
+ * stores could alias *p. */
 static void im2col_pixel(const dory_conv_t *p, uint32_t pix, uint8_t *dst)
 {
     const uint8_t *in = (const uint8_t *)p->in;
     const uint8_t fill = (uint8_t)p->pad_value; /* its byte in the input's type */
-    const size_t c = p->in_c, row_bytes = (size_t)p->kw * c;
+    const size_t c = p->in_c, row_bytes = (size_t)p->kw * c, in_row = (size_t)p->in_w * c;
+    const int kh = p->kh, kw = p->kw, dh = p->dh, dw = p->dw, in_h = p->in_h, in_w = p->in_w;
     const int oy = (int)(pix / p->out_w), ox = (int)(pix % p->out_w);
     const int y0 = oy * p->sh - p->pad_t, x0 = ox * p->sw - p->pad_l;
-    for (int i = 0; i < p->kh; i++, dst += row_bytes) {
-        const int iy = y0 + i * p->dh;
-        if (iy < 0 || iy >= p->in_h) {
-            copy_or_fill(dst, NULL, row_bytes, fill);
+    int j0 = x0 < 0 ? -x0 : 0, j1 = x0 + kw > in_w ? in_w - x0 : kw;
+    j1 = j1 < j0 ? j0 : j1;
+    for (int i = 0; i < kh; i++, dst += row_bytes) {
+        const int iy = y0 + i * dh;
+        if (iy < 0 || iy >= in_h) {
+            piece(dst, NULL, row_bytes, fill);
             continue;
         }
-        const uint8_t *row = in + (size_t)iy * p->in_w * c;
-        if (p->dw == 1) { /* j in [j0, j1) inside the input */
-            const int j0 = x0 < 0 ? -x0 : 0;
-            const int j1 = x0 + p->kw > p->in_w ? p->in_w - x0 : p->kw;
-            if (j0 >= j1) {
-                copy_or_fill(dst, NULL, row_bytes, fill);
-                continue;
-            }
-            copy_or_fill(dst, NULL, (size_t)j0 * c, fill);
-            copy_or_fill(dst + (size_t)j0 * c, row + (size_t)(x0 + j0) * c, (size_t)(j1 - j0) * c, fill);
-            copy_or_fill(dst + (size_t)j1 * c, NULL, (size_t)(p->kw - j1) * c, fill);
+        const uint8_t *row = in + (size_t)iy * in_row;
+        if (dw == 1) {
+            piece(dst, NULL, (size_t)j0 * c, fill);
+            piece(dst + (size_t)j0 * c, row + (size_t)(x0 + j0) * c, (size_t)(j1 - j0) * c, fill);
+            piece(dst + (size_t)j1 * c, NULL, (size_t)(kw - j1) * c, fill);
             continue;
         }
-        for (int j = 0; j < p->kw; j++) {
-            const int ix = x0 + j * p->dw;
-            copy_or_fill(dst + (size_t)j * c, ix < 0 || ix >= p->in_w ? NULL : row + (size_t)ix * c, c, fill);
+        for (int j = 0; j < kw; j++) {
+            const int ix = x0 + j * dw;
+            piece(dst + (size_t)j * c, ix < 0 || ix >= in_w ? NULL : row + (size_t)ix * c, c, fill);
         }
     }
 }
+
+#define TABLE 32 /* output channels whose folded requant constants a conv call keeps (512 bytes) */
+
+/* The output channels [c0, c1) of the P pixels at o0, o1 from the columns x0, x1 of K bytes;
+ * f: the folded constants of channels c0 .. c1 - 1 (window kinds; NULL for DK_OUT_ANY, whose
+ * constants are decoded per block). o: the caller's copy of o_in (see dk_out_block). */
+DK_ALWAYS_INLINE void matmul_body(const dory_conv_t *p, const dk_out_t *o, const dk_out_t *o_in,
+                                  const dk_fold_t *f, uint32_t c0, uint32_t c1, uint32_t K, const uint8_t *x0,
+                                  const uint8_t *x1, size_t o0, size_t o1, int P, int sgn, int kind)
+{
+    const int8_t *w = p->weights;
+    int32_t s[4][2];
+    dk_rqc_t ch[4];
+    uint32_t co = c0;
+    dk_fold_t fl[4]; /* the block's folds, copied out of the table (see dk_chan) */
+    for (; co + 4 <= c1; co += 4) {
+        dk_block(s, w + (size_t)co * K, K, x0, x1, K, 4, P, sgn);
+        if (kind == DK_OUT_ANY) {
+            dk_chans(o_in, co, ch, fl, 4, kind);
+        } else { /* constant indices: the copies stay in registers */
+            const dk_fold_t *t = f + (co - c0);
+            fl[0] = t[0];
+            fl[1] = t[1];
+            fl[2] = t[2];
+            fl[3] = t[3];
+        }
+        dk_out_block(o, ch, fl, s, o0 + co, o1 + co, 4, P, kind);
+    }
+    for (; co < c1; co++) {
+        dk_block(s, w + (size_t)co * K, K, x0, x1, K, 1, P, sgn);
+        if (kind == DK_OUT_ANY)
+            dk_chan(o_in, co, &ch[0], &fl[0], kind);
+        else
+            fl[0] = f[co - c0];
+        dk_out_block(o, ch, fl, s, o0 + co, o1 + co, 1, P, kind);
+    }
+}
+
+/* An odd last pixel, with the general output path (code size). */
+DK_NOINLINE void matmul_1px_u8(const dory_conv_t *p, const dk_out_t *o_in, uint32_t c0, uint32_t c1, uint32_t K,
+                               const uint8_t *x, size_t o0)
+{
+    const dk_out_t o = *o_in;
+    matmul_body(p, &o, o_in, NULL, c0, c1, K, x, x, o0, o0, 1, 0, DK_OUT_ANY);
+}
+DK_NOINLINE void matmul_1px_i8(const dory_conv_t *p, const dk_out_t *o_in, uint32_t c0, uint32_t c1, uint32_t K,
+                               const uint8_t *x, size_t o0)
+{
+    const dk_out_t o = *o_in;
+    matmul_body(p, &o, o_in, NULL, c0, c1, K, x, x, o0, o0, 1, 1, DK_OUT_ANY);
+}
+
+/* The pixels [lo, hi) of the output channels [c0, c1): the receptive fields of each pair of
+ * pixels copied into buf0 and buf1, then their product (an odd last pixel alone). */
+DK_ALWAYS_INLINE void pixels_body(const dory_conv_t *p, const dk_out_t *o_in, const dk_fold_t *f, uint32_t c0,
+                                  uint32_t c1, uint8_t *buf0, uint8_t *buf1, uint32_t lo, uint32_t hi, int sgn,
+                                  int kind)
+{
+    const dk_out_t o = *o_in; /* read before any output is stored, see dk_out_block */
+    const uint32_t K = (uint32_t)p->kh * p->kw * p->in_c;
+    uint32_t pix = lo;
+    for (; pix + 2 <= hi; pix += 2) {
+        im2col_pixel(p, pix, buf0);
+        im2col_pixel(p, pix + 1, buf1);
+        const size_t o0 = (size_t)pix * p->out_c;
+        matmul_body(p, &o, o_in, f, c0, c1, K, buf0, buf1, o0, o0 + p->out_c, 2, sgn, kind);
+    }
+    if (pix < hi) {
+        im2col_pixel(p, pix, buf0);
+        const size_t o0 = (size_t)pix * p->out_c;
+        (sgn ? matmul_1px_i8 : matmul_1px_u8)(p, o_in, c0, c1, K, buf0, o0);
+    }
+}
+
+/* Instantiated for u8 activations and each output kind (dk_out_kind); i8 activations (rare:
+ * a signed network input) take the general output path, which keeps the code size in check. */
+typedef void pixels_fn(const dory_conv_t *p, const dk_out_t *o, const dk_fold_t *f, uint32_t c0, uint32_t c1,
+                       uint8_t *buf0, uint8_t *buf1, uint32_t lo, uint32_t hi);
+#define PIXELS(name, sgn, kind)                                                                 \
+    DK_NOINLINE void name(const dory_conv_t *p, const dk_out_t *o, const dk_fold_t *f, uint32_t c0, uint32_t c1, \
+                          uint8_t *buf0, uint8_t *buf1, uint32_t lo, uint32_t hi)               \
+    {                                                                                           \
+        pixels_body(p, o, f, c0, c1, buf0, buf1, lo, hi, sgn, kind);                            \
+    }
+PIXELS(pixels_u8, 0, DK_OUT_ANY)
+PIXELS(pixels_u8_w32, 0, DK_OUT_W32)
+PIXELS(pixels_u8_w64, 0, DK_OUT_W64)
+PIXELS(pixels_i8, 1, DK_OUT_ANY)
+static pixels_fn *const PIXELS_U8[3] = {pixels_u8, pixels_u8_w32, pixels_u8_w64};
 
 void dory_conv2d(const dory_conv_t *p)
 {
@@ -167,7 +223,7 @@ void dory_conv2d(const dory_conv_t *p)
     dk_out_t o;
     dk_out_init(&o, p->rq, p->bias, p->acc, p->first_slice, p->last_slice, p->out, p->out_type);
     const int kind = sgn ? DK_OUT_ANY : dk_out_kind(&o);
-    matmul_fn *const pairs = MATMUL_2PX[sgn][kind];
+    pixels_fn *const pixels = sgn ? pixels_i8 : PIXELS_U8[kind];
     uint32_t lo, hi;
     dk_share((uint32_t)p->out_h * p->out_w, 2, &lo, &hi);
     if (lo == hi)
@@ -180,19 +236,8 @@ void dory_conv2d(const dory_conv_t *p)
         if (kind != DK_OUT_ANY)
             for (uint32_t c = c0; c < c1; c++)
                 dk_fold(&o.rq, (int)c, &fold[c - c0]);
-        uint32_t pix = lo;
-        for (; pix + 2 <= hi; pix += 2) {
-            im2col_pixel(p, pix, buf0);
-            im2col_pixel(p, pix + 1, buf1);
-            const size_t o0 = (size_t)pix * n;
-            pairs(p, &o, fold, c0, c1, K, buf0, buf1, o0, o0 + n);
-        }
-        if (pix < hi) {
-            im2col_pixel(p, pix, buf0);
-            const size_t o0 = (size_t)pix * n;
-            (sgn ? matmul_1px_i8 : matmul_1px_u8)(p, &o, NULL, c0, c1, K, buf0, buf0, o0, o0);
-        }
-        if (kind == DK_OUT_ANY)
+        pixels(p, &o, fold, c0, c1, buf0, buf1, lo, hi);
+        if (c1 == n)
             break;
     }
 }

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -106,35 +107,26 @@ def verify(args: argparse.Namespace, quantizer: InputQuantizer) -> int:
     layerwise = run_layerwise(module, x, ort_layers)
 
     input_difference = difference(x, ort[quantizer.node])
-    rows = []
-    c_golden_total, chained_total, layerwise_total = 0, NO_DIFFERENCE, NO_DIFFERENCE
-    layerwise_differences: dict[int, Difference] = {}
-    for index, layer in sorted(layers.items()):
-        expected = nchw_to_hwc(golden[index])
-        c = read_dump(workdir / f"out_layer{index}.bin", layer.output)
-        c_golden = int(np.count_nonzero(c != expected.reshape(-1))) if c.size == expected.size else expected.size
-        ort_hwc = nchw_to_hwc(ort_layers[index].reshape(golden[index].shape)) if ort_layers[index].size == golden[index].size else ort_layers[index]
-        chained = difference(c, ort_hwc) if c.size else Difference(expected.size, expected.size, 0, same_size=False)
-        local = layerwise_differences[index] = difference(layerwise[index], ort_layers[index])
-        c_golden_total += c_golden
-        chained_total += chained
-        layerwise_total += local
-        rows.append((str(index), layer.kind(), nodes[index], hwc_shape(golden[index].shape), str(golden[index].size),
-                     str(c_golden), str(chained), str(local)))
+    compared = {index: compare_layer(layer, workdir, golden[index], ort_layers[index], layerwise[index])
+                for index, layer in sorted(layers.items())}
     print_table(("layer", "op", "node", "shape (HWC)", "values", "C vs golden", "C vs onnxruntime",
-                 "on onnxruntime's inputs"), rows)
+                 "on onnxruntime's inputs"),
+                [(str(index), layers[index].kind(), nodes[index], hwc_shape(golden[index].shape), str(golden[index].size),
+                  str(c.c_golden), str(c.chained), str(c.layerwise)) for index, c in compared.items()])
     print(f"input: {input_difference.values} values quantized as '{quantizer.node}' (scale {float(quantizer.scale):.9g}, "
           f"zero point {quantizer.zero_point}); {input_difference.differing} differ from onnxruntime's")
-    within = layerwise_total.within(BOUND_LSB)
-    passed = c_golden_total == 0 and input_difference.differing == 0 and input_difference.same_size and within
-    summary = (f"{len(rows)} layers: C bit-exact with the golden model{' (ASan+UBSan)' if args.sanitize else ''}"
-               if c_golden_total == 0 else f"{c_golden_total} values of the C differ from the golden model")
-    print(f"{'PASS' if passed else 'FAIL'}: {summary}; on onnxruntime's inputs {layerwise_total.differing} of "
-          f"{layerwise_total.values} values differ from onnxruntime (max {layerwise_total.max_abs}, bound {BOUND_LSB}); "
-          f"end to end {chained_total.differing} differ (max {chained_total.max_abs})")
-    if not within and saturating_u8s8_kernels() and any(
-            not local.within(BOUND_LSB) and max_weight(layers[index]) > SATURATION_FREE_WEIGHT
-            for index, local in layerwise_differences.items()):
+    c_golden = sum(c.c_golden for c in compared.values())
+    chained = sum((c.chained for c in compared.values()), NO_DIFFERENCE)
+    local = sum((c.layerwise for c in compared.values()), NO_DIFFERENCE)
+    within = local.within(BOUND_LSB)
+    passed = c_golden == 0 and input_difference.differing == 0 and input_difference.same_size and within
+    summary = (f"{len(compared)} layers: C bit-exact with the golden model{' (ASan+UBSan)' if args.sanitize else ''}"
+               if c_golden == 0 else f"{c_golden} values of the C differ from the golden model")
+    print(f"{'PASS' if passed else 'FAIL'}: {summary}; on onnxruntime's inputs {local.differing} of {local.values} "
+          f"values differ from onnxruntime (max {local.max_abs}, bound {BOUND_LSB}); "
+          f"end to end {chained.differing} differ (max {chained.max_abs})")
+    if saturating_u8s8_kernels() and any(not c.layerwise.within(BOUND_LSB) and max_weight(layers[index]) > SATURATION_FREE_WEIGHT
+                                         for index, c in compared.items()):
         print("note: on this CPU (x86 without VNNI) onnxruntime's u8s8 kernels add pairs of products in 16 bits "
               "with saturation, so they are not exact for weights beyond ±64: quantize with --reduce-range to compare")
     if args.target == "rv32-qemu":  # instruction counts of the run
@@ -142,6 +134,24 @@ def verify(args: argparse.Namespace, quantizer: InputQuantizer) -> int:
     if args.keep:
         print(f"application kept in {workdir}")
     return 0 if passed else 1
+
+
+@dataclass(frozen=True)
+class LayerComparison:
+    c_golden: int  # values of the C that differ from the golden model
+    chained: Difference  # the C against onnxruntime, both end to end
+    layerwise: Difference  # the golden layer on onnxruntime's inputs against onnxruntime
+
+
+def compare_layer(layer: qnn.LayerOp, workdir: Path, golden: np.ndarray, ort: np.ndarray,
+                  layerwise: np.ndarray) -> LayerComparison:
+    """One layer's three comparisons; the C's dump is HWC, the other tensors NCHW."""
+    expected = nchw_to_hwc(golden)
+    c = read_dump(workdir / f"out_layer{layer.index.value.data}.bin", layer.output)
+    c_golden = int(np.count_nonzero(c != expected.reshape(-1))) if c.size == expected.size else expected.size
+    ort_hwc = nchw_to_hwc(ort.reshape(golden.shape)) if ort.size == golden.size else ort
+    chained = difference(c, ort_hwc) if c.size else Difference(expected.size, expected.size, 0, same_size=False)
+    return LayerComparison(c_golden, chained, difference(layerwise, ort))
 
 
 def max_weight(layer: qnn.LayerOp) -> int:

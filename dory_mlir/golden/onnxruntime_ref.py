@@ -170,6 +170,7 @@ class OnnxRuntimeReference:
         except Exception as e:  # onnxruntime's errors have assorted types and long texts
             raise DoryError(f"onnxruntime cannot run the model: {str(e).strip().splitlines()[0]}", str(path)) from None
         self.input_name = self.default.get_inputs()[0].name
+        self._types = self._optimized_types()
 
     def _options(self, level=None):
         options = self._ort.SessionOptions()
@@ -203,7 +204,7 @@ class OnnxRuntimeReference:
         if tensor is None:
             raise DoryError(f"onnxruntime's optimized graph has no tensor for node '{node_name}'", str(self.path))
         offset = 0
-        optimized_type = self._optimized_types().get(tensor)
+        optimized_type = self._types.get(tensor)
         if original_type == np.int8 and optimized_type == onnx.TensorProto.UINT8:
             offset = -INT8_TO_UINT8_OFFSET
         return Located(tensor, offset)

@@ -398,7 +398,7 @@ class KernelCall:
                   f".in_w = {inp.sizes[1]}", f".out_h = {out.sizes[0]}", f".out_w = {out.sizes[1]}",
                   f".out = {out.ptr}", f".out_type = {dtype_enum(out.element)}"]
         if callee in ("dory_maxpool", "dory_sumpool"):
-            return shapes + [f".c = {inp.sizes[2]}"] + window + pads + [f".rq = {rq if callee == 'dory_sumpool' else 'NULL'}"]
+            return shapes + [f".c = {inp.sizes[2]}"] + window + pads + [f".rq = {rq}"]
         conv = shapes + window + pads + [
             f".in_c = {inp.sizes[2]}", f".out_c = {out.sizes[2]}", f".dh = {self.param('dh', 1)}", f".dw = {self.param('dw', 1)}",
             f".weights = {m['weights'].ptr}", f".bias = {m['bias'].ptr if 'bias' in m else 'NULL'}",

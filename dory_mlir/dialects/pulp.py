@@ -45,7 +45,7 @@ KERNELS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "dory_pointwise": (("in", "weights", "out"), ("bias", "mul", "add", "acc"), ("first", "last")),
     "dory_depthwise": (("in", "weights", "out", "im2col"), ("bias", "mul", "add"), ("pad_t", "pad_l", "pad_b", "pad_r")),
     "dory_linear": (("in", "weights", "out"), ("bias", "mul", "add", "acc"), ("first", "last")),
-    "dory_maxpool": (("in", "out"), (), ("pad_t", "pad_l", "pad_b", "pad_r")),
+    "dory_maxpool": (("in", "out"), ("mul", "add"), ("pad_t", "pad_l", "pad_b", "pad_r")),
     "dory_sumpool": (("in", "out", "mul", "add"), (), ("pad_t", "pad_l", "pad_b", "pad_r")),
     "dory_add": (("a", "b", "out"), ("mul", "add"), ()),
 }

@@ -92,7 +92,7 @@ typedef struct {
     uint16_t out_h, out_w;
     uint8_t kh, kw, sh, sw;
     uint8_t pad_t, pad_l, pad_b, pad_r;
-    const dory_requant_t *rq; /* sum pool only (NULL for max pool; NULL for sum pool: out is DORY_I32) */
+    const dory_requant_t *rq; /* the requant of the max or sum; NULL: the max itself, resp. int32 sums */
     void *out;
     dory_dtype_t out_type;
 } dory_pool_t;

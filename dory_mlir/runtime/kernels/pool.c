@@ -1,7 +1,8 @@
 /*
  * Pooling over HWC tiles (dilation 1):
  *   max pool: the maximum of the window's input values; padded positions are not part
- *             of the window (padding never wins);
+ *             of the window (padding never wins); then requant (rq) when the layer
+ *             changes the quantization (QDQ models), else the maximum itself;
  *   sum pool: the window sum with zero padding (int32), then requant (rq), or the int32
  *             sum itself when rq == NULL.
  * The output pixels (row-major, out_h * out_w) are split into contiguous chunks, one per
@@ -44,7 +45,7 @@ DK_ALWAYS_INLINE void pool_body(const dory_pool_t *p, int is_max, int sgn)
 {
     const size_t C = p->c, row = (size_t)p->in_w * C;
     dk_out_t o;
-    dk_out_init(&o, is_max ? NULL : p->rq, NULL, NULL, 1, 1, p->out, p->out_type);
+    dk_out_init(&o, p->rq, NULL, NULL, 1, 1, p->out, p->out_type);
     uint32_t lo, hi;
     dk_share((uint32_t)p->out_h * p->out_w, 1, &lo, &hi);
     for (uint32_t pix = lo; pix < hi; pix++) {
@@ -52,7 +53,7 @@ DK_ALWAYS_INLINE void pool_body(const dory_pool_t *p, int is_max, int sgn)
         const uint8_t *w = window_of(p, pix, &rows, &cols);
         for (size_t c = 0; c < C; c++) {
             const int32_t r = reduce(w + c, rows, cols, C, row, is_max, sgn);
-            if (is_max) {
+            if (is_max && p->rq == NULL) {
                 dk_store(p->out, p->out_type, (size_t)pix * C + c, r);
             } else { /* the channel's requant: pools are a small part of a network's work */
                 dk_rqc_t ch;

@@ -103,7 +103,9 @@ static void im2col_pixel(const dory_conv_t *p, uint32_t pix, uint8_t *dst)
     const int kh = p->kh, kw = p->kw, dh = p->dh, dw = p->dw, in_h = p->in_h, in_w = p->in_w;
     const int oy = (int)(pix / p->out_w), ox = (int)(pix % p->out_w);
     const int y0 = oy * p->sh - p->pad_t, x0 = ox * p->sw - p->pad_l;
+    /* window columns [j0, j1) inside the input (dw == 1), 0 <= j0 <= j1 <= kw */
     int j0 = x0 < 0 ? -x0 : 0, j1 = x0 + kw > in_w ? in_w - x0 : kw;
+    j0 = j0 < kw ? j0 : kw;
     j1 = j1 < j0 ? j0 : j1;
     for (int i = 0; i < kh; i++, dst += row_bytes) {
         const int iy = y0 + i * dh;

@@ -24,7 +24,7 @@ from dory_mlir.dialects import qnn
 from dory_mlir.golden.interpreter import network_function
 from dory_mlir.golden.layerwise import difference, run_layerwise
 from dory_mlir.golden.onnxruntime_ref import OnnxRuntimeReference, input_quantizer, saturating_u8s8_kernels
-from dory_mlir.ir_utils import loc_name
+from dory_mlir.ir_utils import layer_output_node
 from dory_mlir.pipeline import load_network
 from dory_mlir.quantize import QuantizeOptions, quantize
 
@@ -109,7 +109,7 @@ def test_pooling_differences_are_ties_of_average_pooling(floats: Path):
     model = quantized(floats, ("pooling", "qdq", "int8", True))
     module = load_network(model)
     layers = {op.index.value.data: op for op in network_function(module).body.block.ops if isinstance(op, qnn.LayerOp)}
-    nodes = {index: loc_name(layer) for index, layer in layers.items()}
+    nodes = {index: layer_output_node(layer) for index, layer in layers.items()}
     reference = OnnxRuntimeReference(model)
     quantizer = input_quantizer(reference.model, str(model))
     x = quantizer.random_input(fc.input_shape(reference.model), seed=1)

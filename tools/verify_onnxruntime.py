@@ -43,7 +43,7 @@ from dory_mlir.golden.onnxruntime_ref import (
     model_input_quantizer,
     saturating_u8s8_kernels,
 )
-from dory_mlir.ir_utils import loc_name
+from dory_mlir.ir_utils import layer_output_node, loc_name
 from dory_mlir.pipeline import load_network
 from dory_mlir.quantize import float_input
 from dory_mlir_tools.dory_verify import (
@@ -85,9 +85,10 @@ def verify(args: argparse.Namespace, quantizer: InputQuantizer) -> int:
         raise DoryError(f"the network's input is {element_dtype(in_type)}, '{quantizer.node}' produces {quantizer.dtype}", str(model))
     nodes = {}
     for index, layer in sorted(layers.items()):
-        if loc_name(layer) is None:
+        node = layer_output_node(layer) or loc_name(layer)  # the node whose output the layer yields
+        if node is None:
             raise DoryError(f"layer {index} ({layer.kind()}) names no ONNX node to compare with onnxruntime", str(model))
-        nodes[index] = loc_name(layer)
+        nodes[index] = node
 
     reference = OnnxRuntimeReference(model)
     x_float = load_float_input(args.input, model) if args.input else quantizer.random_input(

@@ -224,10 +224,11 @@ def _residual(seed: int) -> onnx.ModelProto:
 
 
 def _pooling(seed: int) -> onnx.ModelProto:
-    """Non-square input; MaxPool, AveragePool and GlobalAveragePool."""
+    """Non-square input; MaxPool (before its ReLU: a requantizing max pool), AveragePool, GlobalAveragePool."""
     b = FloatNetBuilder(seed, (1, 3, 12, 20), "pooling")
-    b.conv(8, 3)
+    b.conv(8, 3, relu=False)
     b.maxpool(2)
+    b.relu()
     b.conv(16, 3)
     b.avgpool(2)
     b.conv(16, 1)

@@ -504,6 +504,8 @@ def linear_case(seed: int) -> Case:
 def pool_case(seed: int, kind: str) -> Case:
     rng = np.random.default_rng(seed)
     kh, kw = (int(v) for v in rng.integers(1, 6, 2))
+    if kind == "maxpool" and seed % 3 == 0:  # the 2x2 window of the kernel's fast path
+        kh = kw = 2
     sh, sw = (int(v) for v in rng.integers(1, 3, 2))
     if kind == "maxpool":  # pads smaller than the kernel (the op's rule)
         t, b = (int(rng.integers(0, kh)) for _ in range(2))

@@ -54,7 +54,9 @@ def test_mlperf_bit_exact_in_c(folder: Path, pipeline: str):
 @pytest.mark.parametrize("pipeline", ["default", "l1-8000"])
 @pytest.mark.parametrize("name", QUANTLIB_NAMES)
 def test_generated_quantlib_bit_exact_in_c(quantlib_dir: Path, name: str, pipeline: str):
-    assert_bit_exact(verify(quantlib_dir / name / "network.onnx", quantlib_dir / name, PIPELINES[pipeline]))
+    # MobileNetV1-0.25 at 128x128 takes ~30 s under ASan: sanitized in the smaller networks only
+    sanitize = pipeline == "default" and name != "mobilenet_v1_025"
+    assert_bit_exact(verify(quantlib_dir / name / "network.onnx", quantlib_dir / name, PIPELINES[pipeline], sanitize))
 
 
 def test_signed_input_type_comes_from_the_npz_input(quantlib_dir: Path):

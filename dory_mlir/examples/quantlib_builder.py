@@ -194,13 +194,13 @@ class QuantLibNetBuilder:
 
 
 def resnet8(seed: int) -> QuantLibNetBuilder:
-    """A ResNet-8 in miniature (MLPerf Tiny's image classifier): signed activations, 3 residual stages."""
-    b = QuantLibNetBuilder(seed, (1, 3, 16, 16), signed_input=True)
-    x = b.conv("stem", 8, 3, signed=True)
-    for stage, (channels, stride) in enumerate(((8, 1), (16, 2), (16, 2))):
+    """MLPerf Tiny's image classifier at its size: ResNet-8 on 32x32x3, signed activations, 3 residual stages."""
+    b = QuantLibNetBuilder(seed, (1, 3, 32, 32), signed_input=True)
+    x = b.conv("stem", 16, 3, signed=True)
+    for stage, (channels, stride) in enumerate(((16, 1), (32, 2), (64, 2))):
         y = b.conv(f"stage{stage}.conv1", channels, 3, stride, x=x, signed=True)
         y = b.conv(f"stage{stage}.conv2", channels, 3, x=y, signed=True)
-        skip = x if stride == 1 and channels == b.values[x].shape[1] else b.conv(f"stage{stage}.down", channels, 1, stride, x=x, signed=True)
+        skip = x if stride == 1 else b.conv(f"stage{stage}.down", channels, 1, stride, x=x, signed=True)
         x = b.add(f"stage{stage}.add", y, skip, signed=True)
     b.global_avgpool("pool", signed=True)
     b.linear("fc", 10, signed=True)
@@ -208,10 +208,13 @@ def resnet8(seed: int) -> QuantLibNetBuilder:
 
 
 def mobilenet_v1_025(seed: int) -> QuantLibNetBuilder:
-    """MobileNetV1-0.25 in miniature (MLPerf Tiny's visual wake words): depthwise-separable blocks, unsigned activations."""
-    b = QuantLibNetBuilder(seed, (1, 3, 32, 32))
+    """MobileNetV1-0.25 (MLPerf Tiny's visual wake words network): its 13 depthwise-separable blocks,
+    unsigned activations, on 128x128x3 (VWW uses 96x96; 128 keeps the final average pool's
+    window a power of two, so the float32 means of the golden run are exact)."""
+    b = QuantLibNetBuilder(seed, (1, 3, 128, 128))
     b.conv("conv0", 8, 3, 2)
-    for i, (channels, stride) in enumerate(((16, 1), (32, 2), (32, 1), (64, 2))):
+    blocks = ((16, 1), (32, 2), (32, 1), (64, 2), (64, 1), (128, 2)) + ((128, 1),) * 5 + ((256, 2), (256, 1))
+    for i, (channels, stride) in enumerate(blocks):
         c = b.values[b.last].shape[1]
         b.conv(f"dw{i}", c, 3, stride, groups=c, bias=False)
         b.conv(f"pw{i}", channels, 1)

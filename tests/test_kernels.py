@@ -408,6 +408,11 @@ def conv_case(seed: int, kind: str) -> Case:
     if kind == "pointwise":
         kh = kw = dh = dw = 1
         pads = rng.integers(0, 2, 4).tolist() if rng.random() < 0.2 else [0, 0, 0, 0]
+    elif kind == "conv-rows":  # first layers: short window rows read in place (kw * in_c <= 16)
+        kh, kw = (int(rng.choice([1, 3, 5])) for _ in range(2))
+        dh, dw = int(rng.choice([1, 1, 2])), 1
+        pads = rng.integers(0, 2, 4).tolist()
+        extra = 12
     elif kind == "depthwise3x3":  # the sliding-window path: lines longer than its runs of 16
         kh = kw = 3
         dh = dw = 1
@@ -420,10 +425,10 @@ def conv_case(seed: int, kind: str) -> Case:
     sh, sw = (int(v) for v in rng.integers(1, 3, 2))
     t, l, b, r = (int(p) for p in pads)
     in_h, in_w = input_extent_for(rng, kh, dh, t, b, extra), input_extent_for(rng, kw, dw, l, r, extra)
-    in_c = int(rng.integers(1, 14))
+    in_c = int(rng.integers(1, 4)) if kind == "conv-rows" else int(rng.integers(1, 14))
     out_c = in_c if depthwise else int(rng.integers(1, 12))
     out_h, out_w = output_extent(in_h, kh, sh, t, b, dh), output_extent(in_w, kw, sw, l, r, dw)
-    in_type = int(rng.choice([U8, I8]))
+    in_type = int(rng.choice([U8, U8, U8, I8] if kind == "conv-rows" else [U8, I8]))
     x = random_activations(rng, (in_h, in_w, in_c), in_type)
     w = rng.integers(-128, 128, size=(out_c, kh, kw, 1 if depthwise else in_c)).astype(np.int8)
     bias = rng.integers(-(2**int(rng.integers(4, 24))), 2**20, size=out_c).astype(np.int32) if rng.random() < 0.7 else None
@@ -435,11 +440,12 @@ def conv_case(seed: int, kind: str) -> Case:
                     pad_value=pad_value)
     args = [to_nchw(x), w.transpose(0, 3, 1, 2)] + ([] if bias is None else [bias])
     acc = golden(op, *args)
-    rq, y, out_type = requant_or_int32(rng, acc)
+    rq, y, out_type = requant_or_int32(rng, acc, **(dict(p_int32=0.0, out_type=U8) if kind == "conv-rows" else {}))
     expected = to_hwc(y)
-    slices = [(0, in_c)] if depthwise else slices_of(rng, in_c)
-    use_acc = len(slices) > 1 or rng.random() < 0.2
-    kernel = K_DEPTHWISE if depthwise else {"conv": K_CONV2D, "pointwise": K_POINTWISE}[kind]
+    whole = depthwise or kind == "conv-rows"  # (conv-rows: the output paths that read in place)
+    slices = [(0, in_c)] if whole else slices_of(rng, in_c)
+    use_acc = kind != "conv-rows" and (len(slices) > 1 or rng.random() < 0.2)
+    kernel = K_DEPTHWISE if depthwise else {"conv": K_CONV2D, "conv-rows": K_CONV2D, "pointwise": K_POINTWISE}[kind]
     config = dict(kind=kind, in_hwc=(in_h, in_w, in_c), out_hwc=(out_h, out_w, out_c), k=(kh, kw), s=(sh, sw),
                   d=(dh, dw), pads_tlbr=(t, l, b, r), pad_value=pad_value, in_type=in_type, bias=bias is not None, slices=slices,
                   acc=use_acc, requant=None if rq is None else rq.config)
@@ -451,7 +457,7 @@ def conv_case(seed: int, kind: str) -> Case:
             xs = np.ascontiguousarray(x[:, :, c0:c1])
             ws = np.ascontiguousarray(w if depthwise else w[:, :, :, c0:c1])
             ci = c1 - c0
-            if kind == "conv":
+            if kernel == K_CONV2D:
                 scratch = garbage(run_rng, 2 * lib.cores * kh * kw * ci, np.int8)
             elif depthwise:
                 scratch = garbage(run_rng, lib.cores * in_h * kw, np.int8)
@@ -601,11 +607,11 @@ def requant_case(seed: int) -> Case:
 # ----------------------------------------------------------------------------- the random tests
 
 COUNTS = {"conv": 60, "pointwise": 30, "depthwise": 45, "linear": 30, "maxpool": 25, "sumpool": 25, "add": 25,
-          "requant": 20, "depthwise3x3": 40}
+          "requant": 20, "depthwise3x3": 40, "conv-rows": 40}
 
 
 def make_case(name: str, seed: int) -> Case:
-    if name in ("conv", "pointwise", "depthwise", "depthwise3x3"):
+    if name in ("conv", "pointwise", "depthwise", "depthwise3x3", "conv-rows"):
         return conv_case(seed, name)
     if name in ("maxpool", "sumpool"):
         return pool_case(seed, name)

@@ -140,27 +140,18 @@ DK_ALWAYS_INLINE void matmul_body(const dory_conv_t *p, const dk_out_t *o, const
     int32_t s[4][2];
     dk_rqc_t ch[4];
     uint32_t co = c0;
-    dk_fold_t fl[4]; /* the block's folds, copied out of the table (see dk_chan) */
+    dk_fold_t fl[4]; /* DK_OUT_ANY: unused (f: the table, read channel by channel) */
     for (; co + 4 <= c1; co += 4) {
         dk_block(s, w + (size_t)co * K, K, x0, x1, K, 4, P, sgn);
-        if (kind == DK_OUT_ANY) {
+        if (kind == DK_OUT_ANY)
             dk_chans(o_in, co, ch, fl, 4, kind);
-        } else { /* constant indices: the copies stay in registers */
-            const dk_fold_t *t = f + (co - c0);
-            fl[0] = t[0];
-            fl[1] = t[1];
-            fl[2] = t[2];
-            fl[3] = t[3];
-        }
-        dk_out_block(o, ch, fl, s, o0 + co, o1 + co, 4, P, kind);
+        dk_out_block(o, ch, kind == DK_OUT_ANY ? fl : f + (co - c0), s, o0 + co, o1 + co, 4, P, kind);
     }
     for (; co < c1; co++) {
         dk_block(s, w + (size_t)co * K, K, x0, x1, K, 1, P, sgn);
         if (kind == DK_OUT_ANY)
             dk_chan(o_in, co, &ch[0], &fl[0], kind);
-        else
-            fl[0] = f[co - c0];
-        dk_out_block(o, ch, fl, s, o0 + co, o1 + co, 1, P, kind);
+        dk_out_block(o, ch, kind == DK_OUT_ANY ? fl : f + (co - c0), s, o0 + co, o1 + co, 1, P, kind);
     }
 }
 
@@ -178,19 +169,67 @@ DK_NOINLINE void matmul_1px_i8(const dory_conv_t *p, const dk_out_t *o_in, uint3
     matmul_body(p, &o, o_in, NULL, c0, c1, K, x, x, o0, o0, 1, 1, DK_OUT_ANY);
 }
 
+/* The receptive field of output pixel pix in place: its first byte when it lies inside the
+ * input (no padding), else NULL. */
+DK_ALWAYS_INLINE const uint8_t *field_in_place(const dory_conv_t *p, uint32_t pix)
+{
+    const int oy = (int)(pix / p->out_w), ox = (int)(pix % p->out_w);
+    const int y0 = oy * p->sh - p->pad_t, x0 = ox * p->sw - p->pad_l;
+    if (y0 < 0 || x0 < 0 || y0 + (p->kh - 1) * p->dh >= p->in_h || x0 + p->kw > p->in_w)
+        return NULL;
+    return (const uint8_t *)p->in + ((size_t)y0 * p->in_w + (size_t)x0) * p->in_c;
+}
+
+/* matmul_body over two receptive fields in place (dw == 1): kh rows of kw * in_c bytes,
+ * dh input rows apart (dk_block_rows). */
+DK_ALWAYS_INLINE void rows_body(const dory_conv_t *p, const dk_out_t *o, const dk_fold_t *f, uint32_t c0,
+                                uint32_t c1, const uint8_t *x0, const uint8_t *x1, size_t o0, size_t o1, int sgn,
+                                int kind)
+{
+    const int rows = p->kh, L = p->kw * p->in_c;
+    const size_t K = (size_t)rows * L, row_step = (size_t)p->dh * p->in_w * p->in_c;
+    const int8_t *w = p->weights;
+    int32_t s[4][2];
+    dk_rqc_t ch[4]; /* (unused: window kinds) */
+    uint32_t co = c0;
+    for (; co + 4 <= c1; co += 4) {
+        dk_block_rows(s, w + co * K, K, x0, x1, rows, L, row_step, 4, 2, sgn);
+        dk_out_block(o, ch, f + (co - c0), s, o0 + co, o1 + co, 4, 2, kind);
+    }
+    for (; co < c1; co++) {
+        dk_block_rows(s, w + co * K, K, x0, x1, rows, L, row_step, 1, 2, sgn);
+        dk_out_block(o, ch, f + (co - c0), s, o0 + co, o1 + co, 1, 2, kind);
+    }
+}
+
 /* The pixels [lo, hi) of the output channels [c0, c1): the receptive fields of each pair of
- * pixels copied into buf0 and buf1, then their product (an odd last pixel alone). */
+ * pixels copied into buf0 and buf1, then their product (an odd last pixel alone). With the
+ * window kinds on plain RV32, pairs whose fields lie inside the input and have short rows
+ * (kw * in_c <= DK_ROW_MAX: first layers) are read in place instead: the copy would cost
+ * as much as the product itself when few output channels share it. */
 DK_ALWAYS_INLINE void pixels_body(const dory_conv_t *p, const dk_out_t *o_in, const dk_fold_t *f, uint32_t c0,
                                   uint32_t c1, uint8_t *buf0, uint8_t *buf1, uint32_t lo, uint32_t hi, int sgn,
                                   int kind)
 {
     const dk_out_t o = *o_in; /* read before any output is stored, see dk_out_block */
     const uint32_t K = (uint32_t)p->kh * p->kw * p->in_c;
+#ifdef DK_SIMD
+    const int in_place = 0;
+#else
+    const int in_place = kind != DK_OUT_ANY && p->dw == 1 && p->kw * p->in_c <= DK_ROW_MAX;
+#endif
     uint32_t pix = lo;
     for (; pix + 2 <= hi; pix += 2) {
+        const size_t o0 = (size_t)pix * p->out_c;
+        if (in_place) {
+            const uint8_t *x0 = field_in_place(p, pix), *x1 = field_in_place(p, pix + 1);
+            if (x0 != NULL && x1 != NULL) {
+                rows_body(p, &o, f, c0, c1, x0, x1, o0, o0 + p->out_c, sgn, kind);
+                continue;
+            }
+        }
         im2col_pixel(p, pix, buf0);
         im2col_pixel(p, pix + 1, buf1);
-        const size_t o0 = (size_t)pix * p->out_c;
         matmul_body(p, &o, o_in, f, c0, c1, K, buf0, buf1, o0, o0 + p->out_c, 2, sgn, kind);
     }
     if (pix < hi) {

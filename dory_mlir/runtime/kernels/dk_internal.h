@@ -41,6 +41,11 @@
 #define DK_ALWAYS_INLINE static inline
 #endif
 #define DK_INLINE static inline
+#if defined(__GNUC__) && __GNUC__ >= 7
+#define DK_FALLTHROUGH __attribute__((fallthrough))
+#else
+#define DK_FALLTHROUGH ((void)0)
+#endif
 #if defined(__GNUC__)
 #define DK_NOINLINE static __attribute__((noinline))
 #else
@@ -169,7 +174,7 @@ DK_INLINE int64_t dk_floor_div64(int64_t t, int64_t d)
  */
 int32_t dk_requant_general(const dory_requant_t *rq, int32_t acc, int c);
 
-enum { DK_RQ_NONE, DK_RQ_WIN32, DK_RQ_WIN64, DK_RQ_GENERAL };
+enum { DK_RQ_NONE, DK_RQ_WIN32, DK_RQ_WIN64, DK_RQ_GENERAL, DK_RQ_WIN64S /* not a mode of a call */ };
 
 typedef struct {
     const dory_requant_t *rq;
@@ -182,6 +187,7 @@ typedef struct {
     uint32_t divisor;
     uint32_t range;           /* hi - lo */
     uint64_t split;           /* T >= split: below the window */
+    uint8_t split_sign;       /* lo == 0: split is 2^63 (2^31), T >= split is the sign of T */
     uint64_t lo;              /* min * divisor */
     uint64_t m, a;            /* M and A - lo of every channel when not per channel */
     int32_t min, max;
@@ -211,9 +217,16 @@ void dk_fold(const dk_rq_t *q, int c, dk_fold_t *f);
 /* The requant of one value of channel c (requant.c; pools). */
 int32_t dk_requant(const dory_requant_t *rq, int32_t acc, int c);
 
-/* The requant of v with the constants f in a window mode (DK_RQ_WIN32 or DK_RQ_WIN64,
- * known at compile time); in the window, the quotient lies in [0, max - min] and
- * min + quotient in [min, max], added modulo 2^32. */
+/* M fits int32: the 64-bit window's products are 32 x 32 bits. */
+DK_ALWAYS_INLINE int dk_fold_small(const dk_fold_t *f)
+{
+    return f->m + 0x80000000u <= UINT32_MAX;
+}
+
+/* The requant of v with the constants f in a window mode known at compile time
+ * (DK_RQ_WIN32, DK_RQ_WIN64, or DK_RQ_WIN64S: DK_RQ_WIN64 with dk_fold_small); in the
+ * window, the quotient lies in [0, max - min] and min + quotient in [min, max], added
+ * modulo 2^32. */
 DK_ALWAYS_INLINE int32_t dk_rq_win(const dk_rq_t *q, const dk_fold_t *f, int32_t v, int mode)
 {
     if (mode == DK_RQ_WIN32) {
@@ -222,12 +235,13 @@ DK_ALWAYS_INLINE int32_t dk_rq_win(const dk_rq_t *q, const dk_fold_t *f, int32_t
             return dk_i32((uint32_t)q->min + (q->shift >= 0 ? t >> q->shift : t / q->divisor));
         return t >= (uint32_t)q->split ? q->min : q->max;
     }
-    /* M fits int32 in the usual case: v * M is then one mul and one mulh */
-    const int small = f->m + 0x80000000u <= UINT32_MAX;
-    const uint64_t t = (small ? (uint64_t)((int64_t)v * dk_i32((uint32_t)f->m)) : (uint64_t)(int64_t)v * f->m) + f->a;
+    /* DK_RQ_WIN64S: M fits int32 (the usual case, dk_fold_small), v * M is one mul and one mulh */
+    const uint64_t t = (mode == DK_RQ_WIN64S ? (uint64_t)((int64_t)v * dk_i32((uint32_t)f->m))
+                                             : (uint64_t)(int64_t)v * f->m) + f->a;
     if (t < q->range)
         return dk_i32((uint32_t)q->min + (q->shift >= 0 ? (uint32_t)t >> q->shift : (uint32_t)t / q->divisor));
-    return t >= q->split ? q->min : q->max;
+    /* t >= split; with lo == 0 (min 0, the usual clip) split is 2^63: the sign of the high word */
+    return (q->split_sign ? dk_i32((uint32_t)(t >> 32)) < 0 : t >= q->split) ? q->min : q->max;
 }
 
 /* The requant of the value v (bias included) of channel ch, in any mode. */
@@ -294,7 +308,7 @@ void dk_out_init(dk_out_t *o, const dory_requant_t *rq, const int32_t *bias, int
 /* The kinds of outputs a kernel is instantiated for: the common ones -- no partial sums,
  * byte outputs, a window requant -- with the checks folded away (DK_OUT_W32, DK_OUT_W64),
  * and any (DK_OUT_ANY: every case checked per value). */
-enum { DK_OUT_ANY, DK_OUT_W32, DK_OUT_W64 };
+enum { DK_OUT_ANY, DK_OUT_W32, DK_OUT_W64, DK_OUT_W64S /* DK_OUT_W64 with dk_fold_small: per block */ };
 
 DK_ALWAYS_INLINE int dk_out_kind(const dk_out_t *o)
 {
@@ -311,7 +325,8 @@ void dk_out_general(const dk_out_t *o, const dk_rqc_t *ch, size_t idx, int32_t s
  * the byte of the requant of sum with the folded constants f. */
 DK_ALWAYS_INLINE void dk_out_fast(const dk_out_t *o, const dk_fold_t *f, size_t idx, int32_t sum, int kind)
 {
-    ((uint8_t *)o->out)[idx] = (uint8_t)dk_rq_win(&o->rq, f, sum, kind == DK_OUT_W32 ? DK_RQ_WIN32 : DK_RQ_WIN64);
+    const int mode = kind == DK_OUT_W32 ? DK_RQ_WIN32 : kind == DK_OUT_W64S ? DK_RQ_WIN64S : DK_RQ_WIN64;
+    ((uint8_t *)o->out)[idx] = (uint8_t)dk_rq_win(&o->rq, f, sum, mode);
 }
 
 /* The constants of channel c for outputs of `kind`: ch for DK_OUT_ANY, f (folded) else.
@@ -359,20 +374,37 @@ DK_ALWAYS_INLINE void dk_out(const dk_out_t *o, const dk_rqc_t *ch, const dk_fol
  * (see dk_block). Callers pass an `o` of their own stack frame: the byte stores of the
  * outputs may alias anything the compiler cannot prove distinct, and would make it reload
  * every field after each one. */
-DK_ALWAYS_INLINE void dk_out_block(const dk_out_t *o, const dk_rqc_t *ch, const dk_fold_t *f, int32_t s[4][2],
-                                   size_t at0, size_t at1, int R, int P, int kind)
+DK_ALWAYS_INLINE void dk_out_rows(const dk_out_t *o, const dk_rqc_t *ch, const dk_fold_t *f, int32_t s[4][2],
+                                  size_t at0, size_t at1, int R, int P, int kind)
 {
 #define DK_OUT_ROW(r)                                                                           \
-    if (R > r) {                                                                                \
-        dk_out(o, ch, f, r, at0 + r, s[r][0], kind);                                            \
+    if (R > r && kind == DK_OUT_ANY) {                                                          \
+        dk_out_general(o, &ch[r], at0 + r, s[r][0]);                                            \
         if (P > 1)                                                                              \
-            dk_out(o, ch, f, r, at1 + r, s[r][1], kind);                                        \
+            dk_out_general(o, &ch[r], at1 + r, s[r][1]);                                        \
+    } else if (R > r) { /* the channel's constants loaded here, once for its P values */        \
+        const dk_fold_t fr = f[r];                                                              \
+        dk_out_fast(o, &fr, at0 + r, s[r][0], kind);                                            \
+        if (P > 1)                                                                              \
+            dk_out_fast(o, &fr, at1 + r, s[r][1], kind);                                        \
     }
     DK_OUT_ROW(0)
     DK_OUT_ROW(1)
     DK_OUT_ROW(2)
     DK_OUT_ROW(3)
 #undef DK_OUT_ROW
+}
+
+/* (A 64-bit window block whose channels all have dk_fold_small takes the 32 x 32-bit
+ * products: one test per block.) */
+DK_ALWAYS_INLINE void dk_out_block(const dk_out_t *o, const dk_rqc_t *ch, const dk_fold_t *f, int32_t s[4][2],
+                                   size_t at0, size_t at1, int R, int P, int kind)
+{
+    if (kind == DK_OUT_W64 && dk_fold_small(&f[0]) && (R < 2 || dk_fold_small(&f[1])) &&
+        (R < 3 || dk_fold_small(&f[2])) && (R < 4 || dk_fold_small(&f[3])))
+        dk_out_rows(o, ch, f, s, at0, at1, R, P, DK_OUT_W64S);
+    else
+        dk_out_rows(o, ch, f, s, at0, at1, R, P, kind);
 }
 
 /* The n sums s[k] of channel ch / f (see dk_chan) into the output elements idx + k * step:
@@ -401,8 +433,7 @@ DK_ALWAYS_INLINE void dk_out_run(const dk_out_t *o, const dk_rqc_t *ch, const dk
             DK_RUN_LOOP(uint32_t, (uint32_t)s[k] * m, t >> shift)
         else
             DK_RUN_LOOP(uint32_t, (uint32_t)s[k] * m, t / divisor)
-    } else if (f->m + 0x80000000u <= UINT32_MAX) {
-        /* M fits int32 (the usual case): s * M is one mul and one mulh */
+    } else if (dk_fold_small(f)) { /* s * M is one mul and one mulh */
         const int32_t m = dk_i32((uint32_t)f->m);
         const uint64_t a = f->a, split = o->rq.split;
         if (shift >= 0)
@@ -573,6 +604,44 @@ DK_ALWAYS_INLINE void dk_block(int32_t s[4][2], const int8_t *w, size_t ldw, con
     }
     for (uint32_t k = 0; k < (K & 7); k++)
         dk_block_mac1(t, wr, x, k, R, P, sgn);
+    memcpy(s, t, sizeof t);
+}
+
+/* dk_block over a receptive field read in place (no im2col copy): `rows` window rows of
+ * L <= DK_ROW_MAX contiguous bytes each, row_step bytes apart in the input (the weights'
+ * rows follow each other). Each row is one pass through an unrolled sequence entered at
+ * step L (a switch falling through): constant offsets and no remainder loop, which suits
+ * the short rows (kw * in_c bytes) of first layers. */
+#define DK_ROW_MAX 16
+DK_ALWAYS_INLINE void dk_block_rows(int32_t s[4][2], const int8_t *w, size_t ldw, const uint8_t *x0,
+                                    const uint8_t *x1, int rows, int L, size_t row_step, int R, int P, int sgn)
+{
+    const int8_t *wr[4] = {w, R > 1 ? w + ldw : w, R > 2 ? w + 2 * ldw : w, R > 3 ? w + 3 * ldw : w};
+    const uint8_t *x[2] = {x0, x1};
+    int32_t t[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+    for (int i = 0; i < rows; i++) {
+#define DK_STEP(k)                                                                              \
+    case (k) + 1:                                                                               \
+        dk_block_mac1(t, wr, x, (k), R, P, sgn);                                                \
+        DK_FALLTHROUGH;
+        switch (L) {
+            DK_STEP(15) DK_STEP(14) DK_STEP(13) DK_STEP(12) DK_STEP(11) DK_STEP(10) DK_STEP(9) DK_STEP(8)
+            DK_STEP(7) DK_STEP(6) DK_STEP(5) DK_STEP(4) DK_STEP(3) DK_STEP(2) DK_STEP(1) DK_STEP(0)
+        default:
+            break;
+        }
+#undef DK_STEP
+        wr[0] += L;
+        if (R > 1)
+            wr[1] += L;
+        if (R > 2)
+            wr[2] += L;
+        if (R > 3)
+            wr[3] += L;
+        x[0] += row_step;
+        if (P > 1)
+            x[1] += row_step;
+    }
     memcpy(s, t, sizeof t);
 }
 

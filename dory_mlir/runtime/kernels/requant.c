@@ -50,6 +50,7 @@ void dk_rq_init(dk_rq_t *q, const dory_requant_t *rq, const int32_t *bias)
     q->divisor = (uint32_t)d;
     q->range = (uint32_t)range;
     q->lo = (uint64_t)lo;
+    q->split_sign = lo == 0;
     if (!rq->wide && lo > INT32_MIN && hi <= INT32_MAX) {
         q->mode = DK_RQ_WIN32;
         q->split = (uint32_t)(0x80000000u - (uint32_t)q->lo);

@@ -702,6 +702,35 @@ def test_requant_null_constants_are_identity(libs: list[KernelLib]):
         assert [lib.dll.dory_requant(ctypes.byref(rq), v, 0) for v in (-9, -1, 0, 5, 1000)] == [-7, -1, 0, 3, 127]
 
 
+def test_wide_requant_multiplier_beyond_int32(libs: list[KernelLib]):
+    """A 64-bit requant whose mul * scale leaves int32 (the kernels' 64 x 32-bit product path)
+    on a pointwise layer, values on both sides of and inside the clip window."""
+    rng = np.random.default_rng(5)
+    h, w, ci, co = 4, 6, 3, 8
+    x = rng.integers(0, 3, (h, w, ci)).astype(np.uint8)
+    wt = rng.integers(-1, 2, (co, 1, 1, ci)).astype(np.int8)
+    op = qnn.ConvOp(value((1, ci, h, w), U8), value((co, ci, 1, 1), I8), None,
+                    TensorType(int_type(I32), [1, co, h, w]), strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1),
+                    groups=1)
+    acc = golden(op, to_nchw(x), wt.transpose(0, 3, 1, 2))
+    muls = np.full(co, 2**23 + 1, dtype=np.int32)  # mul * scale = 2^31 + 256
+    adds = np.full(co, 2**23, dtype=np.int32)  # acc 0 -> 128; acc -1 -> 0; acc 1 -> above the window
+    rq_op = qnn.RequantOp(value(acc.shape, I32), value((co,), 32), value((co,), 32),
+                          TensorType(int_type(U8), list(acc.shape)), scale=256, divisor=2**24, min=0, max=255,
+                          rounding=qnn.Rounding.FLOOR, intermediate_bits=64)
+    expected = to_hwc(golden(rq_op, acc, muls.astype(np.int64), adds.astype(np.int64)))
+    assert len(set(expected.ravel().tolist())) > 2, "the case should hit the window and both clips"
+    rq = Requant(mul=address(muls), add=address(adds), mul_per_channel=1, add_per_channel=1, const_bits=32, wide=1,
+                 trunc=0, shift=24, scale=256, divisor=2**24, min=0, max=255)
+    for lib in libs:
+        out = np.zeros((h, w, co), np.uint8)
+        params = Conv(in_=address(x), in_type=U8, in_h=h, in_w=w, in_c=ci, weights=address(wt), bias=None, out_h=h,
+                      out_w=w, out_c=co, kh=1, kw=1, sh=1, sw=1, dh=1, dw=1, acc=None, first_slice=1, last_slice=1,
+                      rq=ctypes.addressof(rq), out=address(out), out_type=U8, im2col=None)
+        lib.run(K_POINTWISE, params, rng)
+        assert np.array_equal(out, expected), f"lib={lib.name}"
+
+
 # ----------------------------------------------------------------------------- build checks
 
 

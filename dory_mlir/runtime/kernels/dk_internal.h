@@ -395,16 +395,26 @@ DK_ALWAYS_INLINE void dk_out_rows(const dk_out_t *o, const dk_rqc_t *ch, const d
 #undef DK_OUT_ROW
 }
 
+/* A 64-bit window output with any M (requant.c, out of line: rare). */
+void dk_out_w64(const dk_out_t *o, const dk_fold_t *f, size_t idx, int32_t sum);
+
 /* (A 64-bit window block whose channels all have dk_fold_small takes the 32 x 32-bit
- * products: one test per block.) */
+ * products: one test per block; the other blocks, rare, are requantized out of line.) */
 DK_ALWAYS_INLINE void dk_out_block(const dk_out_t *o, const dk_rqc_t *ch, const dk_fold_t *f, int32_t s[4][2],
                                    size_t at0, size_t at1, int R, int P, int kind)
 {
-    if (kind == DK_OUT_W64 && dk_fold_small(&f[0]) && (R < 2 || dk_fold_small(&f[1])) &&
-        (R < 3 || dk_fold_small(&f[2])) && (R < 4 || dk_fold_small(&f[3])))
-        dk_out_rows(o, ch, f, s, at0, at1, R, P, DK_OUT_W64S);
-    else
+    if (kind != DK_OUT_W64) {
         dk_out_rows(o, ch, f, s, at0, at1, R, P, kind);
+    } else if (dk_fold_small(&f[0]) && (R < 2 || dk_fold_small(&f[1])) && (R < 3 || dk_fold_small(&f[2])) &&
+               (R < 4 || dk_fold_small(&f[3]))) {
+        dk_out_rows(o, ch, f, s, at0, at1, R, P, DK_OUT_W64S);
+    } else {
+        for (int r = 0; r < R; r++) {
+            dk_out_w64(o, &f[r], at0 + (size_t)r, s[r][0]);
+            if (P > 1)
+                dk_out_w64(o, &f[r], at1 + (size_t)r, s[r][1]);
+        }
+    }
 }
 
 /* The n sums s[k] of channel ch / f (see dk_chan) into the output elements idx + k * step:

@@ -122,6 +122,11 @@ void dk_fold(const dk_rq_t *q, int c, dk_fold_t *f)
     *f = (dk_fold_t){.m = ch.f.m, .a = ch.f.a + (uint64_t)(int64_t)ch.bias * ch.f.m};
 }
 
+void dk_out_w64(const dk_out_t *o, const dk_fold_t *f, size_t idx, int32_t sum)
+{
+    dk_out_fast(o, f, idx, sum, DK_OUT_W64);
+}
+
 void dk_out_general(const dk_out_t *o, const dk_rqc_t *ch, size_t idx, int32_t sum)
 {
     int32_t v;

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
 DEMO := build/demo
 
-.PHONY: setup demo test clean system-packages riscv-toolchain
+.PHONY: setup demo test test-full clean system-packages riscv-toolchain
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +41,18 @@ system-packages:
 
 riscv-toolchain: system-packages
 
+# The tests CI runs, on every core (pytest-xdist; lit runs its tests in parallel by itself): the
+# full network x pipeline matrix is tiered (tests marked `full` are left to test-full, README "Tests").
+PYTEST := $(BIN)/python -m pytest -q -n auto --dist worksteal
 test: setup system-packages
-	$(BIN)/python -m pytest -q
-	PATH="$(BIN):$$PATH" $(BIN)/lit -v tests/filecheck
+	$(PYTEST) -m "not full"
+	PATH="$(BIN):$$PATH" $(BIN)/lit -sv tests/filecheck
+
+# Everything: every network with every pipeline, all random-layer seeds, every rv32 case. Run it
+# before resolving an issue that touches the lowering, the kernels or the runtime.
+test-full: setup system-packages
+	$(PYTEST)
+	PATH="$(BIN):$$PATH" $(BIN)/lit -sv tests/filecheck
 
 clean:
 	rm -rf build $(VENV) *.egg-info

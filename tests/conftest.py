@@ -1,7 +1,9 @@
 """Shared fixtures: the reference networks of ../shared (when present) and our own examples."""
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,28 @@ QUANTLIB_NAMES = sorted(quantlib_networks())
 
 needs_shared = pytest.mark.skipif(not DORY_NETWORKS, reason=f"reference networks not found at {SHARED_MODELS}")
 needs_mlperf = pytest.mark.skipif(not MLPERF_NETWORKS, reason=f"MLPerf Tiny networks not found at {SHARED_MODELS}")
+
+
+def tiered(cases, in_ci, ids=None) -> list:
+    """`cases` as pytest params, those not in `in_ci` marked `full`: `make test` runs a
+    representative part of a matrix, `make test-full` all of it (pytest -m "not full" / no -m)."""
+    params = []
+    for i, case in enumerate(cases):
+        values = case if isinstance(case, tuple) else (case,)
+        marks = () if case in in_ci else (pytest.mark.full,)
+        params.append(pytest.param(*values, marks=marks, id=ids[i] if ids else None))
+    return params
+
+
+def pytest_configure(config) -> None:
+    """One kernel-library cache for the whole run (dory_mlir/backend/build.py), shared by the
+    pytest-xdist workers, which inherit the environment: each configuration (host, host with
+    ASan+UBSan, rv32) is compiled once per run, never taken from an earlier run."""
+    if hasattr(config, "workerinput") or "DORY_BUILD_CACHE" in os.environ:
+        return
+    cache = tempfile.mkdtemp(prefix="dory-build-cache-")
+    os.environ["DORY_BUILD_CACHE"] = cache
+    config.add_cleanup(lambda: shutil.rmtree(cache, ignore_errors=True))
 
 
 def onnx_file(folder: Path) -> Path:

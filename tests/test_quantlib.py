@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 import pytest
 
-from conftest import MLPERF_NETWORKS, QUANTLIB_NAMES, needs_mlperf, tool
+from conftest import MLPERF_NETWORKS, QUANTLIB_NAMES, needs_mlperf, tiered, tool
 from dory_mlir.dialects import qnn
 from dory_mlir.golden.check import check_folder, network_layers
 from dory_mlir.golden.npz import input_type_for, load_npz_goldens
@@ -42,17 +42,24 @@ def test_generated_quantlib_golden_model_bit_exact(quantlib_dir: Path, name: str
     assert_golden_model_bit_exact(quantlib_dir / name / "network.onnx", quantlib_dir / name)
 
 
+# make test: the default pipeline (neither network streams from L3 at 64 kB of L2; test-full runs that too).
+MLPERF_CASES = [(folder, pipeline) for folder in MLPERF_NETWORKS for pipeline in ("default", "l3-streaming")]
+
+
 @needs_mlperf
-@pytest.mark.parametrize("pipeline", ["default", "l3-streaming"])
-@pytest.mark.parametrize("folder", MLPERF_NETWORKS, ids=lambda p: p.name)
+@pytest.mark.parametrize(("folder", "pipeline"), tiered(MLPERF_CASES, {(f, "default") for f in MLPERF_NETWORKS},
+                                                        [f"{f.name}-{p}" for f, p in MLPERF_CASES]))
 def test_mlperf_bit_exact_in_c(folder: Path, pipeline: str):
     done = verify(folder / "network.onnx", folder, PIPELINES[pipeline])
     assert_bit_exact(done)
     assert "output" in done.stdout
 
 
-@pytest.mark.parametrize("pipeline", ["default", "l1-8000"])
-@pytest.mark.parametrize("name", QUANTLIB_NAMES)
+QUANTLIB_CASES = [(name, pipeline) for name in QUANTLIB_NAMES for pipeline in ("default", "l1-8000")]
+QUANTLIB_CI = {(name, "default") for name in QUANTLIB_NAMES} | {("resnet8", "l1-8000")}
+
+
+@pytest.mark.parametrize(("name", "pipeline"), tiered(QUANTLIB_CASES, QUANTLIB_CI, [f"{n}-{p}" for n, p in QUANTLIB_CASES]))
 def test_generated_quantlib_bit_exact_in_c(quantlib_dir: Path, name: str, pipeline: str):
     # MobileNetV1-0.25 at 128x128 takes ~30 s under ASan: sanitized in the smaller networks only
     sanitize = pipeline == "default" and name != "mobilenet_v1_025"

@@ -1,7 +1,7 @@
 """200 seeded random single-layer networks through the whole pipeline, bit-exact in C.
 
-Each one is tiled (with random L1 and L2 budgets; small L2 budgets stream from L3), lowered, printed as C, built against the
-kernels and the host runtime (compiled once into an archive), run, and its output
+Each one is tiled (with random L1 and L2 budgets; small L2 budgets stream from L3), lowered, printed as C, built with
+dory-verify's recipe (the kernel library compiled once per test session: dory_mlir/backend/build.py), run, and its output
 compared with the golden model on the same IR. A failure names its seed:
 `dory_mlir.examples.random_layers.random_layer(seed)` rebuilds the case.
 """
@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from xdsl.dialects.builtin import Signedness
 
-from dory_mlir.backend.pulp_c import RUNTIME, write_application
+from dory_mlir.backend.build import HOST, build_application
+from dory_mlir.backend.pulp_c import write_application
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import qnn
 from dory_mlir.examples.random_layers import L1_BUDGETS, random_layer
@@ -24,24 +25,11 @@ from dory_mlir.passes.lower_to_pulp import LowerToPulpPass
 from dory_mlir.passes.tile import TilePass
 from dory_mlir.pipeline import make_context
 
-SEEDS = range(200)
-CFLAGS = ["-std=c11", "-O1", "-Wall", "-Wextra", "-Werror", "-pthread", "-DDORY_HOST",
-          f"-I{RUNTIME / 'host'}", f"-I{RUNTIME / 'include'}"]
+from conftest import tiered
 
-
-@pytest.fixture(scope="module")
-def runtime_archive(tmp_path_factory) -> Path:
-    """Kernels, DMA helper and host runtime, built once (with the target's L1 budget per test)."""
-    root = tmp_path_factory.mktemp("runtime")
-    sources = [*sorted((RUNTIME / "kernels").glob("*.c")), RUNTIME / "dma" / "dory_dma.c"]
-    objects = []
-    for source in sources:
-        obj = root / (source.stem + ".o")
-        subprocess.run(["gcc", *CFLAGS, "-c", str(source), "-o", str(obj)], check=True)
-        objects.append(str(obj))
-    archive = root / "libdory.a"
-    subprocess.run(["ar", "rcs", str(archive), *objects], check=True)
-    return archive
+# make test: seeds 0-199 (every kind of layer, 1-D and 2-D, budgets from tight to roomy); test-full: 0-599.
+SEEDS = range(600)
+CI_SEEDS = range(200)
 
 
 def dtype(value) -> np.dtype:
@@ -62,8 +50,8 @@ def tiled(layer) -> tuple[object, int, int]:
     raise AssertionError(f"{layer.describe()}: no budget fits")
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_random_layer_bit_exact(seed: int, runtime_archive: Path, tmp_path: Path):
+@pytest.mark.parametrize("seed", tiered(SEEDS, CI_SEEDS))
+def test_random_layer_bit_exact(seed: int, tmp_path: Path):
     layer = random_layer(seed)
     golden = layer.module.clone()
     FusePass().apply(make_context(), golden)
@@ -71,12 +59,10 @@ def test_random_layer_bit_exact(seed: int, runtime_archive: Path, tmp_path: Path
     module, budget, l2_budget = tiled(layer)
     LowerToPulpPass().apply(make_context(), module)
     write_application(module, tmp_path)
-    binary = tmp_path / "network"
-    io_bytes = 2 * (layer.input.size + 4 * int(np.prod(layer.module.body.block.ops.first.function_type.outputs.data[0].get_shape())))  # type: ignore[union-attr]
-    build = subprocess.run(["gcc", *CFLAGS, f"-DDORY_L1_SIZE={budget}", f"-DDORY_L2_SIZE={l2_budget + io_bytes + 64}", "main.c", "network.c",
-                            str(runtime_archive), str(RUNTIME / "host" / "pmsis_host.c"), "-o", str(binary)],
-                           cwd=tmp_path, capture_output=True, text=True)
-    assert build.returncode == 0, f"{layer.describe()}: {build.stderr[-2000:]}"
+    try:
+        binary = build_application(tmp_path, HOST, "gcc")
+    except DoryError as e:
+        raise AssertionError(f"{layer.describe()}: {e}") from None
     arg = golden.body.block.ops.first.body.block.args[0]  # type: ignore[union-attr]
     to_layout(layer.input, "HWC").astype(dtype(arg)).tofile(tmp_path / "input.bin")
     run = subprocess.run([str(binary)], cwd=tmp_path, capture_output=True, text=True, timeout=120,

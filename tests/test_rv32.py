@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import DORY_NETWORKS, EXAMPLE_NAMES, needs_shared, onnx_file, tool
-from dory_mlir.backend import rv32
+from conftest import DORY_NETWORKS, EXAMPLE_NAMES, needs_shared, onnx_file, tiered, tool
+from dory_mlir.backend import build, rv32
+from dory_mlir.backend.build import build_for_verify
 from dory_mlir.backend.pulp_c import RUNTIME, write_application
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.examples.random_layers import random_layer
@@ -41,9 +42,9 @@ REPO = Path(__file__).resolve().parents[1]
 TOOLCHAIN = rv32.find_toolchain()
 pytestmark = pytest.mark.skipif(TOOLCHAIN is None, reason=f"RISC-V toolchain absent: {rv32.SETUP}")
 
-CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", *rv32.ARCH_FLAGS]
+CFLAGS = [*build.CFLAGS, *build.RV32.arch]
 RV32_RUNTIME = sorted((RUNTIME / "rv32").glob("*.c"))
-INCLUDES = [f"-I{RUNTIME / 'rv32'}", f"-I{RUNTIME / 'include'}"]
+INCLUDES = build.RV32.include_flags(RUNTIME)
 EXIT_ABORT = 134  # abort() through semihosting's extended exit
 
 
@@ -141,26 +142,12 @@ def test_emulated_hardware_is_not_counted(checks):
 # ----------------------------------------------------------------------------- networks
 
 
-@pytest.fixture(scope="module")
-def kernels_archive(tmp_path_factory) -> Path:
-    """The kernel library for rv32, built once (it does not depend on the budgets)."""
-    root = tmp_path_factory.mktemp("rv32_kernels")
-    objects = []
-    for source in sorted((RUNTIME / "kernels").glob("*.c")):
-        obj = root / (source.stem + ".o")
-        gcc(*CFLAGS, *INCLUDES, "-c", str(source), "-o", str(obj))
-        objects.append(str(obj))
-    archive = root / "libdory_rv32.a"
-    subprocess.run([TOOLCHAIN.gcc.removesuffix("gcc") + "ar", "rcs", str(archive), *objects], check=True)
-    return archive
-
-
-def verify(model: Path, golden: Path, pipeline: str | None, keep: Path, kernels: Path | None = None) -> subprocess.CompletedProcess:
-    """dory-verify --target rv32-qemu; `kernels`: the prebuilt kernel archive instead of compiling
-    the kernels again (Makefile.rv32's DORY_RV32_KERNELS), which saves most of the build time."""
+def verify(model: Path, golden: Path, pipeline: str | None, keep: Path, from_source: bool = False) -> subprocess.CompletedProcess:
+    """dory-verify --target rv32-qemu (linking the cached kernel library, or with `from_source`
+    the kernels compiled by Makefile.rv32 alone)."""
     command = [tool("dory-verify"), str(model), "--golden", str(golden), "--target", "rv32-qemu", "--keep", str(keep)]
     command += ["-p", pipeline] if pipeline else []
-    env = dict(os.environ, DORY_RV32_KERNELS=str(kernels)) if kernels else None
+    env = dict(os.environ, DORY_BUILD_CACHE="off") if from_source else None
     return subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
 
 
@@ -180,11 +167,11 @@ def check_network(done: subprocess.CompletedProcess, app: Path) -> None:
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
-def test_example_network_bit_exact_under_qemu(examples_dir: Path, name: str, kernels_archive: Path, tmp_path: Path):
+def test_example_network_bit_exact_under_qemu(examples_dir: Path, name: str, tmp_path: Path):
     """Tiny L1 and L2 budgets: many tiles, ragged borders, activations and weights streamed from L3."""
     pipeline = "tile{l1-size=2000 l2-size=3000},lower-to-pulp"
     app = tmp_path / "app"
-    check_network(verify(examples_dir / name / "model.onnx", examples_dir / name, pipeline, app, kernels_archive), app)
+    check_network(verify(examples_dir / name / "model.onnx", examples_dir / name, pipeline, app), app)
 
 
 SHARED_CASES = [("nemo_8-bits-1D_TCN_T", "l1-8000"), ("nemo_8-bits-2D_eegnet_1d_8b_1xW", "l1-8000"),
@@ -194,18 +181,18 @@ PIPELINES = {"default": None, "l1-8000": "tile{l1-size=8000},lower-to-pulp"}
 
 @needs_shared
 @pytest.mark.parametrize(("network", "pipeline"), SHARED_CASES, ids=[f"{n}-{p}" for n, p in SHARED_CASES])
-def test_shared_network_bit_exact_under_qemu(network: str, pipeline: str, kernels_archive: Path, tmp_path: Path):
+def test_shared_network_bit_exact_under_qemu(network: str, pipeline: str, tmp_path: Path):
     folder = next((f for f in DORY_NETWORKS if f.name == network), None)
     if folder is None:
         pytest.skip(f"{network} is not among the shared networks")
     app = tmp_path / "app"
-    check_network(verify(onnx_file(folder), folder, PIPELINES[pipeline], app, kernels_archive), app)
+    check_network(verify(onnx_file(folder), folder, PIPELINES[pipeline], app), app)
 
 
 def test_counts_are_identical_run_after_run(examples_dir: Path, tmp_path: Path):
     """Also the build of Makefile.rv32 as it stands (kernels compiled from source)."""
     app = tmp_path / "app"
-    check_network(verify(examples_dir / "residual" / "model.onnx", examples_dir / "residual", None, app), app)
+    check_network(verify(examples_dir / "residual" / "model.onnx", examples_dir / "residual", None, app, from_source=True), app)
     first = (app / rv32.LOG).read_text()
     again = rv32.run_app(app / "network.elf", TOOLCHAIN, app)
     assert [line for line in again.splitlines() if line.startswith("dory-perf")] == \
@@ -224,7 +211,7 @@ def test_missing_toolchain_is_one_line_error(examples_dir: Path, tmp_path: Path)
 
 def test_sanitize_is_for_the_host_build(tmp_path: Path):
     with pytest.raises(DoryError, match="--sanitize is for the host build"):
-        rv32.build_for_verify(tmp_path, sanitize=True)
+        build_for_verify(tmp_path, sanitize=True, target="rv32-qemu")
 
 
 # ----------------------------------------------------------------------------- random single layers
@@ -232,8 +219,8 @@ def test_sanitize_is_for_the_host_build(tmp_path: Path):
 RANDOM_SEEDS = range(16)
 
 
-@pytest.mark.parametrize("seed", RANDOM_SEEDS)
-def test_random_layer_bit_exact_under_qemu(seed: int, kernels_archive: Path, tmp_path: Path):
+@pytest.mark.parametrize("seed", tiered(RANDOM_SEEDS, range(8)))
+def test_random_layer_bit_exact_under_qemu(seed: int, tmp_path: Path):
     layer = random_layer(seed)
     golden = layer.module.clone()
     FusePass().apply(make_context(), golden)
@@ -241,11 +228,7 @@ def test_random_layer_bit_exact_under_qemu(seed: int, kernels_archive: Path, tmp
     module, budget, l2_budget = tiled(layer)
     LowerToPulpPass().apply(make_context(), module)
     write_application(module, tmp_path)
-    io_bytes = 2 * (layer.input.size + 4 * int(np.prod(layer.module.body.block.ops.first.function_type.outputs.data[0].get_shape())))  # type: ignore[union-attr]
-    budgets = [f"-DDORY_L1_SIZE={budget}", f"-DDORY_L2_SIZE={l2_budget + io_bytes + 64}"]
-    elf = tmp_path / "network.elf"
-    gcc(*CFLAGS, *budgets, "-DDORY_RV32", *INCLUDES, *rv32.LINK_FLAGS, "main.c", "network.c", str(RUNTIME / "dma" / "dory_dma.c"),
-        *map(str, RV32_RUNTIME), str(kernels_archive), "-o", str(elf), cwd=tmp_path)
+    elf = build.build_application(tmp_path, build.RV32, TOOLCHAIN.gcc)
     arg = golden.body.block.ops.first.body.block.args[0]  # type: ignore[union-attr]
     to_layout(layer.input, "HWC").astype(dtype(arg)).tofile(tmp_path / "input.bin")
     output = rv32.run_app(elf, TOOLCHAIN, tmp_path, timeout=120)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DORY_NETWORKS, EXAMPLE_NAMES, needs_shared, onnx_file, tool
+from conftest import DORY_NETWORKS, EXAMPLE_NAMES, needs_shared, onnx_file, tiered, tool
 
 PIPELINES = {
     "default": None,
@@ -31,15 +31,30 @@ def assert_bit_exact(done: subprocess.CompletedProcess) -> None:
     assert "FAIL" not in done.stdout
 
 
-@pytest.mark.parametrize("pipeline", ["default", "l1-8000", "single-buffer", "tiny-l2"])
-@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+# make test: every example with the default pipeline and each tight configuration once (test-full: all).
+EXAMPLE_CASES = [(name, pipeline) for name in EXAMPLE_NAMES for pipeline in ("default", "l1-8000", "single-buffer", "tiny-l2")]
+EXAMPLE_CI = {(name, "default") for name in EXAMPLE_NAMES} | {
+    ("residual", "tiny-l2"), ("tiny_cnn", "tiny-l2"), ("mobile_block", "l1-8000"), ("padded", "single-buffer")}
+
+
+@pytest.mark.parametrize(("name", "pipeline"), tiered(EXAMPLE_CASES, EXAMPLE_CI, [f"{n}-{p}" for n, p in EXAMPLE_CASES]))
 def test_example_network_bit_exact_in_c(examples_dir: Path, name: str, pipeline: str):
     assert_bit_exact(verify(examples_dir / name / "model.onnx", examples_dir / name, PIPELINES[pipeline]))
 
 
+# make test: every shared network with the default pipeline; the tight budgets on the networks whose
+# tilings have reduction splits (PenguiNet: 6 layers at 8 kB, quantlab_Dronet: 8), ragged borders (dscnn:
+# 9, dronet: 7), L3 streaming (quantlab_Dronet: 8 layers, Residual: 2) and 1-D layers (TCN);
+# `dory-opt --tile-report` shows them. test-full: every network with every pipeline.
+SHARED_CASES = [(folder, pipeline) for folder in DORY_NETWORKS for pipeline in ("default", "l1-8000", "l3-streaming")]
+SHARED_CI = {(f, "default") for f in DORY_NETWORKS} | {(f, p) for f in DORY_NETWORKS for p, names in {
+    "l1-8000": ("nemo_8-bits-2D_PenguiNet_32", "nemo_8-bits-2D_dscnn_test", "nemo_8-bits-2D_dronet_2.0"),
+    "l3-streaming": ("quantlab_Dronet", "nemo_8-bits-2D_Residual_connection_test_1", "nemo_8-bits-1D_TCN_T"),
+}.items() if f.name in names}
+
+
 @needs_shared
-@pytest.mark.parametrize("pipeline", ["default", "l1-8000", "l3-streaming"])
-@pytest.mark.parametrize("folder", DORY_NETWORKS, ids=lambda p: p.name)
+@pytest.mark.parametrize(("folder", "pipeline"), tiered(SHARED_CASES, SHARED_CI, [f"{f.name}-{p}" for f, p in SHARED_CASES]))
 def test_reference_network_bit_exact_in_c(folder: Path, pipeline: str):
     assert_bit_exact(verify(onnx_file(folder), folder, PIPELINES[pipeline]))
 

@@ -28,6 +28,7 @@ from xdsl.passes import PassPipeline
 from xdsl.utils.exceptions import DiagnosticException
 
 from dory_mlir.backend import perf_report, rv32
+from dory_mlir.backend.build import build_for_verify
 from dory_mlir.backend.pulp_c import write_application
 from dory_mlir.diagnostics import DoryError, one_line
 from dory_mlir.dialects import qnn
@@ -51,18 +52,6 @@ def compile_network(module: ModuleOp, pipeline: str) -> ModuleOp:
     except ValueError as e:
         raise DoryError(f"bad pipeline '{pipeline}': {e}") from None
     return module
-
-
-def build(app: Path, sanitize: bool, target: str = "host") -> Path:
-    if target == "rv32-qemu":  # rv32imc under QEMU: dory_mlir/backend/rv32.py
-        return rv32.build_for_verify(app, sanitize)
-    flags = "-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" if sanitize else ""
-    done = subprocess.run(["make", "-s", "-f", "Makefile.host", f"EXTRA_CFLAGS={flags}"], cwd=app,
-                          capture_output=True, text=True)
-    if done.returncode:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-        raise DoryError(f"the generated C does not build: {' | '.join(tail)}", str(app))
-    return app / "network"
 
 
 def element_dtype(value) -> np.dtype:
@@ -154,7 +143,7 @@ def verify(args: argparse.Namespace) -> int:
     compiled = compile_network(golden_module, args.passes or DEFAULT_PIPELINE)
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dory-verify-"))
     write_application(compiled, workdir)
-    binary = build(workdir, args.sanitize, args.target)
+    binary = build_for_verify(workdir, args.sanitize, args.target)
 
     cases = golden_cases(Path(args.golden), layers, in_shape, args.model) if args.golden else [
         random_case(in_type, in_shape, args.seed)]

@@ -43,12 +43,12 @@ from dory_mlir.golden.onnxruntime_ref import (
     model_input_quantizer,
     saturating_u8s8_kernels,
 )
+from dory_mlir.backend.build import build_for_verify
 from dory_mlir.ir_utils import layer_output_node, loc_name
 from dory_mlir.pipeline import load_network
 from dory_mlir.quantize import float_input
 from dory_mlir_tools.dory_verify import (
     DEFAULT_PIPELINE,
-    build,
     compile_network,
     element_dtype,
     nchw_to_hwc,
@@ -101,7 +101,7 @@ def verify(args: argparse.Namespace, quantizer: InputQuantizer) -> int:
 
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dory-verify-"))
     write_application(compile_network(module, args.passes or DEFAULT_PIPELINE), workdir)
-    run_app(build(workdir, args.sanitize, args.target), workdir, nchw_to_hwc(x), element_dtype(in_type))
+    run_app(build_for_verify(workdir, args.sanitize, args.target), workdir, nchw_to_hwc(x), element_dtype(in_type))
     _, golden = run_network(module, x)
     _, ort = reference.run(x_float, [quantizer.node, *nodes.values()])
     ort_layers = {index: ort[name] for index, name in nodes.items()}

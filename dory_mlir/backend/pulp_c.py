@@ -36,13 +36,13 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.utils.target import Target
 
-from dory_mlir.backend import rv32
+from dory_mlir.backend import build, rv32
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import dma, pulp
 from dory_mlir.ir_utils import op_where
 from dory_mlir.target import BUILTIN_TARGETS, load_target
 
-RUNTIME = Path(__file__).resolve().parents[1] / "runtime"
+RUNTIME = build.RUNTIME
 
 
 def c_type(ty: Attribute) -> str:
@@ -461,7 +461,7 @@ class Application:
             "network.c": self.network_c(body),
             "main.c": MAIN_C,
             "Makefile": MAKEFILE,
-            "Makefile.host": MAKEFILE_HOST.replace("@BUDGETS@", budgets),
+            "Makefile.host": makefile_host(budgets),
             "Makefile.rv32": makefile_rv32(budgets, target),
         }
 
@@ -714,13 +714,23 @@ MAKEFILE_HOST = """# Host build with the project's PMSIS runtime: make -f Makefi
 # The runtime's L1 and L2 arenas have the sizes the tiler planned for (L1 without the
 # cluster stacks, L2 without the code-reserved space, plus the network's input/output).
 CC ?= gcc
-CFLAGS ?= -std=c11 -O2 -Wall -Wextra -Werror
+CFLAGS ?= @CFLAGS@
 BUDGETS = @BUDGETS@
-SRCS = main.c network.c $(wildcard runtime/kernels/*.c) runtime/dma/dory_dma.c runtime/host/pmsis_host.c
+@KERNELS@
+SRCS = main.c network.c runtime/host/pmsis_host.c $(KERNELS)
 
 network: $(SRCS)
-\t$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(BUDGETS) -pthread -DDORY_HOST -Iruntime/host -Iruntime/include -o $@ $(SRCS)
+\t$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(BUDGETS) @DEFINES@ -Iruntime/host -Iruntime/include -o $@ $(SRCS)
 """
+
+# DORY_KERNELS_LIB: the kernel library already built with the same flags (dory_mlir/backend/build.py).
+KERNELS_RULE = """# DORY_KERNELS_LIB (make or environment variable): an archive of the kernel library built with
+# these flags, linked instead of compiling the kernels again (most of the build time).
+ifdef DORY_KERNELS_LIB
+KERNELS = $(DORY_KERNELS_LIB)
+else
+KERNELS = $(wildcard runtime/kernels/*.c) runtime/dma/dory_dma.c
+endif"""
 
 MAKEFILE_RV32 = """# rv32imc build with the project's bare-metal PMSIS runtime (runtime/rv32), run under QEMU:
 #   make -f Makefile.rv32 run      (reads input.bin, writes out_layerN.bin here; instruction counts)
@@ -728,25 +738,25 @@ MAKEFILE_RV32 = """# rv32imc build with the project's bare-metal PMSIS runtime (
 # The L1 and L2 arenas have the tiler's budgets, the cluster stacks the target's sizes (@STACKS_FROM@).
 CC = @GCC@
 QEMU = @QEMU@
-CFLAGS ?= -std=c11 -O2 -Wall -Wextra -Werror
+CFLAGS ?= @CFLAGS@
 ARCH = @ARCH@
 BUDGETS = @BUDGETS@
 LDFLAGS = @LDFLAGS@
-# DORY_RV32_KERNELS (make or environment variable): an archive of runtime/kernels/*.c built with
-# these flags, linked instead of compiling the kernels again (most of the build time).
-ifdef DORY_RV32_KERNELS
-KERNELS = $(DORY_RV32_KERNELS)
-else
-KERNELS = $(wildcard runtime/kernels/*.c)
-endif
-SRCS = main.c network.c runtime/dma/dory_dma.c $(wildcard runtime/rv32/*.c) $(KERNELS)
+@KERNELS@
+SRCS = main.c network.c $(wildcard runtime/rv32/*.c) $(KERNELS)
 
 network.elf: $(SRCS)
-\t$(CC) $(ARCH) $(CFLAGS) $(EXTRA_CFLAGS) $(BUDGETS) -DDORY_RV32 -Iruntime/rv32 -Iruntime/include $(LDFLAGS) -o $@ $(SRCS)
+\t$(CC) $(ARCH) $(CFLAGS) $(EXTRA_CFLAGS) $(BUDGETS) @DEFINES@ -Iruntime/rv32 -Iruntime/include $(LDFLAGS) -o $@ $(SRCS)
 
 run: network.elf
 \t$(QEMU) @QEMU_ARGS@ -kernel network.elf </dev/null
 """
+
+
+def makefile_host(budgets: str) -> str:
+    """Makefile.host: the recipe of dory_mlir/backend/build.py with the tiler's budgets."""
+    return (MAKEFILE_HOST.replace("@CFLAGS@", " ".join(build.CFLAGS)).replace("@BUDGETS@", budgets)
+            .replace("@KERNELS@", KERNELS_RULE).replace("@DEFINES@", " ".join(build.HOST.defines)))
 
 
 def makefile_rv32(budgets: str, target_name: str) -> str:
@@ -758,7 +768,9 @@ def makefile_rv32(budgets: str, target_name: str) -> str:
         master, *slaves = target.l1_stacks
         budgets += f" -DDORY_STACK_MASTER={master} -DDORY_STACK_SLAVE={max(slaves, default=master)} -DDORY_L3_SIZE={target.l3_total}"
         stacks_from = f"target {target_name}"
-    return (MAKEFILE_RV32.replace("@GCC@", rv32.GCC).replace("@QEMU@", rv32.QEMU).replace("@ARCH@", " ".join(rv32.ARCH_FLAGS))
+    return (MAKEFILE_RV32.replace("@GCC@", rv32.GCC).replace("@QEMU@", rv32.QEMU).replace("@ARCH@", " ".join(build.RV32.arch))
+            .replace("@CFLAGS@", " ".join(build.CFLAGS)).replace("@KERNELS@", KERNELS_RULE)
+            .replace("@DEFINES@", " ".join(build.RV32.defines))
             .replace("@BUDGETS@", budgets.strip()).replace("@LDFLAGS@", " ".join(rv32.LINK_FLAGS))
             .replace("@QEMU_ARGS@", " ".join(rv32.QEMU_ARGS)).replace("@STACKS_FROM@", stacks_from))
 

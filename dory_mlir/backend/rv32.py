@@ -65,16 +65,6 @@ def require_toolchain() -> Toolchain:
     return found
 
 
-def build_app(app: Path, toolchain: Toolchain, extra_cflags: str = "") -> Path:
-    """`make -f Makefile.rv32` in the application directory; returns the ELF."""
-    done = subprocess.run(["make", "-s", "-f", "Makefile.rv32", f"CC={toolchain.gcc}", f"EXTRA_CFLAGS={extra_cflags}"],
-                          cwd=app, capture_output=True, text=True)
-    if done.returncode:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-        raise DoryError(f"the generated C does not build for rv32: {' | '.join(tail)}", str(app))
-    return app / "network.elf"
-
-
 @dataclass
 class Run:
     returncode: int
@@ -165,12 +155,6 @@ def parse_perf(output: str) -> PerfCounts:
 # ---------------------------------------------------------------------- dory-verify --target rv32-qemu
 
 LOG = "qemu.log"  # the console output of the last run, kept in the application directory
-
-
-def build_for_verify(app: Path, sanitize: bool) -> Path:
-    if sanitize:
-        raise DoryError("--sanitize is for the host build: ASan and UBSan have no bare-metal rv32 runtime")
-    return build_app(app, require_toolchain())
 
 
 def run_for_verify(elf: Path, workdir: Path) -> str:

@@ -3,7 +3,8 @@
 A copy moves a 1-D, 2-D or 3-D block (a `memref.subview`, any strides) from one level
 to the next: L3 ↔ L2 (the cluster's RAM API) or L2 ↔ L1 (the cluster DMA). It returns
 a token; the data is there (and the source may be reused) only after `dma.wait` on it.
-Memory levels are the memref's memory space: "L1", "L2" or "L3".
+Memory levels are the memref's memory space: "L1", "L2" or "L3". A copy is never empty: a
+static dimension of size 0 is rejected (the DMA and RAM APIs refuse transfers of 0 bytes).
 
 ```mlir
 %t = dma.copy %src, %dst : memref<4x16x8xui8, strided<[512, 32, 1], offset: ?>, "L2"> to memref<4x16x8xui8, "L1">
@@ -72,6 +73,10 @@ class CopyOp(IRDLOperation):
             raise VerifyException(f"shapes differ: {list(src_shape)} and {list(dst_shape)}")
         if not 1 <= len(src_shape) <= 3:
             raise VerifyException(f"copies are 1-D, 2-D or 3-D, got rank {len(src.get_shape())}")
+        if 0 in src_shape or 0 in dst_shape:
+            # The DMA and RAM APIs reject a transfer of 0 bytes: a copy that may be empty must be
+            # skipped by the lowering (sizes known only at run time: guard it, see tile-layers).
+            raise VerifyException(f"empty transfer: shape {list(src_shape)} to {list(dst_shape)} has a dimension of size 0")
 
 
 @irdl_op_definition

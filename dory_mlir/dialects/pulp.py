@@ -42,7 +42,7 @@ from dory_mlir.dialects.dma import memory_level
 KERNELS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "dory_conv2d": (("in", "weights", "out", "im2col"), ("bias", "mul", "add", "acc"),
                     ("pad_t", "pad_l", "pad_b", "pad_r", "first", "last")),
-    "dory_pointwise": (("in", "weights", "out"), ("bias", "mul", "add", "acc"), ("first", "last")),
+    "dory_pointwise": (("in", "weights", "out"), ("bias", "mul", "add", "acc"), ("pad_t", "pad_l", "pad_b", "pad_r", "first", "last")),
     "dory_depthwise": (("in", "weights", "out", "im2col"), ("bias", "mul", "add"), ("pad_t", "pad_l", "pad_b", "pad_r")),
     "dory_linear": (("in", "weights", "out"), ("bias", "mul", "add", "acc"), ("first", "last")),
     "dory_maxpool": (("in", "out"), ("mul", "add"), ("pad_t", "pad_l", "pad_b", "pad_r")),

@@ -6,6 +6,12 @@ and output, weights and requantization constants (per channel or per tensor, a s
 an exact division, floor or trunc, 32- or 64-bit intermediates as the value ranges need)
 and L1 and L2 budgets (small L2 budgets stream from L3). The golden model runs the same
 IR, so any difference is a bug.
+
+About a quarter of the seeds draw a 1-D layer instead (`one_d`): N×C×1×W as ONNX's N×C×W
+imports (or N×C×T×1, time along the rows), long, TCN style — dilated windows, causal or
+wider-than-the-window padding (tiles and L3 slices that read only padding) — with an L2
+budget just too small for everything, so that weights and activations stream from L3.
+The other seeds draw exactly what they drew before 1-D layers were added.
 """
 
 from __future__ import annotations
@@ -36,8 +42,11 @@ class RandomLayer:
     l1_size: int
     l2_size: int | None
 
+    one_d: bool = False
+
     def describe(self) -> str:
-        return f"seed {self.seed}: {self.kind}, L1 {self.l1_size} B, L2 {self.l2_size or 'default'}"
+        kind = f"1-D {self.kind}" if self.one_d else self.kind
+        return f"seed {self.seed}: {kind}, L1 {self.l1_size} B, L2 {self.l2_size or 'default'}"
 
 
 class _Builder:
@@ -82,6 +91,8 @@ class _Builder:
 def random_layer(seed: int) -> RandomLayer:
     rng = np.random.default_rng(seed)
     kind = str(rng.choice(KINDS))
+    if kind != "linear" and np.random.default_rng([seed, 1]).random() < 0.3:
+        return _one_d_layer(seed, kind, rng)
     in_signed, out_signed = rng.random() < 0.3, rng.random() < 0.3
     in_type = SI8 if in_signed else UI8
     in_lo, in_hi = qnn.int_range(in_type)
@@ -140,3 +151,79 @@ def random_layer(seed: int) -> RandomLayer:
     x_values = rng.integers(in_lo, in_hi + 1, size=(1, c, h, w))
     l2 = L2_BUDGETS[int(rng.integers(0, len(L2_BUDGETS)))]
     return RandomLayer(seed, kind, module, x_values, int(rng.choice(L1_BUDGETS)), l2)
+
+
+def _one_d_layer(seed: int, kind: str, rng: np.random.Generator) -> RandomLayer:
+    """A random 1-D layer (see the module docstring) and a tight L2 budget."""
+    in_signed, out_signed = rng.random() < 0.3, rng.random() < 0.3
+    in_type = SI8 if in_signed else UI8
+    in_lo, in_hi = qnn.int_range(in_type)
+    x_bound = max(abs(in_lo), in_hi)
+    along_rows = rng.random() < 0.3  # time along H: the L3 slices are ranges of time steps
+    c = int(rng.integers(1, 24))
+    k = 1 if kind in ("pointwise", "add") else int(rng.choice([2, 3, 5, 7] if kind in ("conv", "depthwise") else [1, 2, 3, 5]))
+    dilation = int(rng.integers(1, 5)) if kind in ("conv", "depthwise") and k > 1 else 1
+    stride = 1 if kind == "add" else int(rng.choice([1, 1, 2]))
+    reach = dilation * (k - 1) + 1
+    w = int(rng.integers(reach, reach + 200))
+    if kind in ("conv", "depthwise", "pointwise"):
+        extent = reach - 1
+        if rng.random() < 0.5:
+            before, after = extent, 0  # causal
+        else:  # up to beyond the window: the first or last outputs see only padding
+            before, after = (int(v) for v in rng.integers(0, extent + 3, size=2))
+    elif kind == "maxpool":
+        before, after = (int(v) if rng.random() < 0.3 else 0 for v in rng.integers(0, k, size=2))
+    else:
+        before = after = 0
+
+    def hw(time: int, other: int) -> list[int]:  # a pair in (H, W) order
+        return [time, other] if along_rows else [other, time]
+
+    pad = [before, 0, after, 0] if along_rows else [0, before, 0, after]
+    x_shape = [1, c, *hw(w, 1)]
+    x_type = TensorType(in_type, x_shape)
+    block = Block(arg_types=[x_type])
+    x = block.args[0]
+    b = _Builder(rng)
+    weight_bytes = 0
+    if kind in ("conv", "depthwise", "pointwise"):
+        groups = c if kind == "depthwise" else 1
+        c_out = c if kind == "depthwise" else int(rng.integers(1, 24))
+        weights = rng.integers(-128, 128, size=(c_out, c // groups, *hw(k, 1)))
+        bias = rng.integers(-5000, 5000, size=c_out) if rng.random() < 0.4 else None
+        wo = qnn.window_output_size(w, k, stride, before, after, dilation)
+        acc = b.add(qnn.ConvOp(x, b.const(weights, SI8), None if bias is None else b.const(bias, SI32),
+                               TensorType(SI32, [1, c_out, *hw(wo, 1)]), hw(stride, 1), pad, hw(dilation, 1),
+                               groups)).results[0]
+        bound = int(np.abs(weights).reshape(c_out, -1).sum(axis=1).max()) * x_bound + (5000 if bias is not None else 0)
+        result = b.requant(acc, bound, c_out, out_signed)
+        weight_bytes = weights.size + 12 * c_out
+    elif kind == "maxpool":
+        wo = qnn.window_output_size(w, k, stride, before, after)
+        result = b.add(qnn.MaxPoolOp(x, TensorType(in_type, [1, c, *hw(wo, 1)]), hw(k, 1), hw(stride, 1), pad)).results[0]
+    elif kind == "avgpool":
+        wo = (w - k) // stride + 1
+        total = b.add(qnn.SumPoolOp(x, TensorType(SI32, [1, c, *hw(wo, 1)]), hw(k, 1), hw(stride, 1))).results[0]
+        result = b.requant(total, k * x_bound, c, out_signed)
+        weight_bytes = 8 * c
+    else:
+        muls = [int(v) for v in rng.integers(1, 64, size=2)]
+        shifts = [int(v) for v in rng.integers(0, 4, size=2)]
+        total = b.add(qnn.AddOp(x, x, TensorType(SI32, x_shape), muls, [0, 0], shifts)).results[0]
+        result = b.requant(total, x_bound * sum(muls), 1, out_signed)
+    for op in b.ops:
+        block.add_op(op)
+    block.add_op(func.ReturnOp(result))
+    module = ModuleOp([func.FuncOp.from_region("network", [x_type], [result.type], Region(block))])
+    module.verify()
+    x_values = rng.integers(in_lo, in_hi + 1, size=x_shape)
+    # L2: both activations but not all the constants (these stream from L3, whole or by channels), or, with
+    # time along the rows, less than the activations (streamed by time steps).
+    activations = x_values.size + int(np.prod(qnn.shape_of(result)))
+    if along_rows and rng.random() < 0.6:
+        l2 = max(256, int(activations * rng.uniform(0.3, 0.9)))
+    else:
+        l2 = activations + 64 + int(rng.integers(0, max(1, weight_bytes // 2)))
+    l2 = -(-l2 // 8) * 8  # the host runtime's allocations are multiples of 8 bytes
+    return RandomLayer(seed, kind, module, x_values, int(rng.choice(L1_BUDGETS)), l2, one_d=True)

@@ -141,16 +141,18 @@ def tile_table(geometry: LayerGeometry, l1_tile: list[int], co2: int, ho2: int) 
                         for i0, i1 in spans(g.c_in, ci) if g.splits_reduction else [(c0, c1)]:
                             first_h, last_h = h0 * g.sh - t, (h1 - 1) * g.sh - t + g.dh * (g.kh - 1)
                             first_w, last_w = w0 * g.sw - l, (w1 - 1) * g.sw - l + g.dw * (g.kw - 1)
+                            # A tile whose window lies wholly in the padding (pads wider than the dilated
+                            # kernel) reads no input: 0 rows or columns at an offset inside the tensor.
                             tiles.append([
                                 c0, c1 - c0, h0, h1 - h0, w0, w1 - w0, i0, i1 - i0,
-                                max(first_h, 0), input_rows(h0, h1, g.sh, g.kh, g.dh, t, g.h_in),
-                                max(first_w, 0), input_rows(w0, w1, g.sw, g.kw, g.dw, l, g.w_in),
+                                min(max(first_h, 0), g.h_in), input_rows(h0, h1, g.sh, g.kh, g.dh, t, g.h_in),
+                                min(max(first_w, 0), g.w_in), input_rows(w0, w1, g.sw, g.kw, g.dw, l, g.w_in),
                                 max(0, -first_h), max(0, -first_w),
                                 max(0, last_h - (g.h_in - 1)), max(0, last_w - (g.w_in - 1)),
                                 int(i0 == 0), int(i1 == g.c_in),
                             ])
             slices.append([first, len(tiles) - first, s_c0, s_c1 - s_c0, s_h0, s_h1 - s_h0,
-                           max(s_h0 * g.sh - t, 0), input_rows(s_h0, s_h1, g.sh, g.kh, g.dh, t, g.h_in),
+                           min(max(s_h0 * g.sh - t, 0), g.h_in), input_rows(s_h0, s_h1, g.sh, g.kh, g.dh, t, g.h_in),
                            int(s_c1 == g.c_out)])
     return np.array(tiles, dtype=np.int32), np.array(slices, dtype=np.int32)
 
@@ -193,6 +195,12 @@ class LayerLowering:
         # Roles streamed from L3: their tiles come from L2 slice buffers, filled per slice.
         self.streamed = [r for r in self.roles if dma.memory_level(self.layer.buffer(r).type) == "L3"]  # type: ignore[union-attr]
         self.slice_sources: dict[str, tuple[SSAValue, list[SSAValue]]] = {}
+        # Never an empty transfer: the copies of the input tiles (slices) that read only padding are skipped.
+        self.empty_in = [c for c in ("ihn", "iwn") if (self.table[:, COL[c]] == 0).any()]
+        self.empty_slice_in = bool((self.slice_table[:, SCOL["ihn"]] == 0).any())
+        sizes = [self.table[:, COL[c]] for c in ("con", "hn", "wn", "cin")] + [self.slice_table[:, SCOL[c]] for c in ("count", "con", "hn")]
+        if any((column <= 0).any() for column in sizes):
+            raise AssertionError(f"layer {self.index}: a tile or L2 slice of the tile table is empty")
 
     # --------------------------------------------------------------- L1 buffers
 
@@ -342,7 +350,14 @@ class LayerLowering:
             sizes = [rows, sb.index(shape[1]), sb.index(shape[2])] if len(shape) == 3 else [sb.index(shape[0])]
             offsets = [origin_rows, sb.index(0), sb.index(0)] if len(shape) == 3 else [sb.index(0)]
             view = self.slice_view(sb, f"{role}_slice", 0, sizes, source.type.element_type)  # type: ignore[attr-defined]
-            tokens.append(sb.add(dma.CopyOp(self.l3_block(sb, source, offsets, sizes), view)).results[0])
+
+            def copy(cb: BodyBuilder, source=source, offsets=offsets, sizes=sizes, view=view) -> SSAValue:
+                return cb.add(dma.CopyOp(self.l3_block(cb, source, offsets, sizes), view)).results[0]
+
+            if role == "in" and self.empty_slice_in and len(shape) == 3:
+                tokens.append(self.guarded(sb, [row["ihn"]], copy))  # a slice of output rows in the padding
+            else:
+                tokens.append(copy(sb))
             self.slice_sources[role] = (view, offsets)
         offset = 0
         for role in ("weights", "bias", "mul", "add"):
@@ -473,10 +488,31 @@ class LayerLowering:
             if (role in self.invariant) != invariant:
                 continue
             source, origin = self.source(role)
-            block = self.l2_block(b, source, self.relative(b, offsets, origin), sizes)
-            view = self.l1_view(b, role, slot, sizes, source.type.element_type)  # type: ignore[attr-defined]
-            tokens.append(b.add(dma.CopyOp(block, view)).results[0])
+
+            def copy(cb: BodyBuilder, role=role, offsets=offsets, sizes=sizes, source=source, origin=origin) -> SSAValue:
+                block = self.l2_block(cb, source, self.relative(cb, offsets, origin), sizes)
+                view = self.l1_view(cb, role, slot, sizes, source.type.element_type)  # type: ignore[attr-defined]
+                return cb.add(dma.CopyOp(block, view)).results[0]
+
+            if role == "in" and self.empty_in and len(sizes) == 3:
+                tokens.append(self.guarded(b, [row[c] for c in self.empty_in], copy))
+            else:
+                tokens.append(copy(b))
         return tokens
+
+    def guarded(self, b: BodyBuilder, counts: list[SSAValue], copy) -> SSAValue:
+        """`copy` (a function building the copy and returning its token) issued only when no
+        count is 0, else a completed token: a tile or slice whose window lies wholly in the
+        padding has nothing to transfer (its kernel still runs, on padding only)."""
+        product = counts[0]
+        for count in counts[1:]:
+            product = b.binary(arith.MuliOp, product, count)
+        nonempty = b.add(arith.CmpiOp(product, b.index(0), "ne")).results[0]
+        then_block, else_block = Block(), Block()
+        then_block.add_op(scf.YieldOp(copy(b.child(then_block))))
+        else_block.add_op(completed := dma.CompletedOp())
+        else_block.add_op(scf.YieldOp(completed.token))
+        return b.add(scf.IfOp(nonempty, [dma.TokenType()], [then_block], [else_block])).results[0]
 
     def kernel(self, b: BodyBuilder, row: dict[str, SSAValue], slot: SSAValue | None) -> SSAValue:
         """Invokes the kernel on the tile's L1 views; returns the output view."""

@@ -183,7 +183,10 @@ def _choose_slices(layer: NetLayer, tensors: dict[str, NetTensor], streamed: set
     """The (co2, ho2) with the least L3 traffic whose working set fits `available` bytes."""
     shape = layer.shape
     row_options = range(shape.h_out, 0, -1) if any(n in streamed for n in (*layer.inputs, layer.output)) else [shape.h_out]
-    channel_options = range(shape.c_out, 0, -1) if not weights_resident and layer.weight_bytes else [shape.c_out]
+    # Constants are sliced by output channels along with the weights; a layer without weights (a pool or an
+    # add with per-channel requant constants) copies its few constants whole (the lowering slices weights only).
+    sliced = not weights_resident and layer.weight_bytes and shape.has_weights
+    channel_options = range(shape.c_out, 0, -1) if sliced else [shape.c_out]
     best: tuple[int, int, int] | None = None
     for ho2 in row_options:
         for co2 in channel_options:

@@ -8,7 +8,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
 from xdsl.utils.exceptions import ParseError
 
-from dory_mlir.diagnostics import DoryError, one_line
+from dory_mlir.diagnostics import DoryError, check_mlir_text, one_line
 from dory_mlir.dialects.dma import DMA
 from dory_mlir.dialects.pulp import PULP
 from dory_mlir.dialects.qnn import QNN
@@ -28,11 +28,19 @@ def load_network(path: Path, input_type: str | None = None) -> ModuleOp:
     """Imports or parses a network and returns it fused into numbered layers."""
     if path.suffix == ".mlir":
         try:
-            module = Parser(make_context(), path.read_text(), str(path)).parse_module()
+            text = path.read_text()
+            check_mlir_text(text, str(path))
+            module = Parser(make_context(), text, str(path)).parse_module()
         except OSError as e:
             raise DoryError(f"cannot read: {e.strerror}", str(path)) from None
+        except UnicodeDecodeError as e:
+            raise DoryError(f"not a text file (byte {e.start} is not UTF-8); .mlir input is MLIR text", str(path)) from None
         except ParseError as e:
             raise DoryError(one_line(e)) from None
+        except (ValueError, OverflowError) as e:  # xDSL's attribute constructors reject out-of-range literals
+            if isinstance(e, DoryError):
+                raise
+            raise DoryError(f"invalid IR: {one_line(e)}", str(path)) from None
         verify_module(module, str(path))
     else:
         module = import_onnx_file(path, input_type)

@@ -4,7 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dory_mlir.diagnostics import DoryError
+from dory_mlir.diagnostics import DEBUG_FLAG, DEBUG_HELP, run_tool
 from dory_mlir.golden.check import check_folder
 from dory_mlir.golden.npz import input_type_for, is_npz_folder
 from dory_mlir.pipeline import load_network
@@ -22,19 +22,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input-type", metavar="TYPE",
                         help="input element type: ui8 or si8, optionally ':BITS' (default: a DORY config "
                              "beside the model, si8 when an npz input holds negative values, else ui8)")
-    args = parser.parse_args(argv)
-    try:
+    parser.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
+    args = None
+
+    def body() -> int:
+        nonlocal args
+        args = parser.parse_args(argv)
         input_type = args.input_type or (input_type_for(args.check) if is_npz_folder(args.check) else None)
         report = check_folder(load_network(args.model, input_type), args.check, args.model)
-    except DoryError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(report.table())
-    compared = sum(r.compared for r in report.rows)
-    mismatched = sum(1 for r in report.rows if not r.skipped and (r.mismatches or r.note))
-    verdict = "PASS: bit-exact" if report.passed() else "FAIL"
-    print(f"{verdict}: {len(report.rows)} tensors, {compared} values compared, {mismatched} tensors differ")
-    return 0 if report.passed() else 1
+        print(report.table())
+        compared = sum(r.compared for r in report.rows)
+        mismatched = sum(1 for r in report.rows if not r.skipped and (r.mismatches or r.note))
+        verdict = "PASS: bit-exact" if report.passed() else "FAIL"
+        print(f"{verdict}: {len(report.rows)} tensors, {compared} values compared, {mismatched} tensors differ")
+        return 0 if report.passed() else 1
+
+    return run_tool(body, argv, lambda: str(args.model) if args is not None else None)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import IO
 
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException, ParseError
+from xdsl.utils.exceptions import ArgSpecParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
-from dory_mlir.diagnostics import DoryError, one_line
+from dory_mlir.diagnostics import DEBUG_FLAG, DEBUG_HELP, DoryError, check_mlir_text, one_line, run_tool
 from dory_mlir.frontend.onnx_import import import_onnx_file
-from dory_mlir.ir_utils import verify_module
+from dory_mlir.ir_utils import op_where, verify_module
 from dory_mlir.universe import DORY_UNIVERSE
 
 
@@ -53,7 +53,20 @@ class DoryOptMain(xDSLOptMain):
         return import_onnx_file(Path(self.args.input_file), self.args.input_type)
 
     def parse_chunk(self, chunk: IO[bytes], file_extension: str, start_offset: int = 0) -> ModuleOp | None:
-        module = super().parse_chunk(chunk, file_extension, start_offset)
+        source = self.args.input_file or "<stdin>"
+        try:
+            if file_extension == "mlir":
+                data = chunk.read()
+                text = data.decode() if isinstance(data, bytes) else data
+                check_mlir_text(text, source)
+                chunk = io.BytesIO(text.encode()) if isinstance(data, bytes) else io.StringIO(text)  # type: ignore[assignment]
+            module = super().parse_chunk(chunk, file_extension, start_offset)
+        except UnicodeDecodeError as e:
+            raise DoryError(f"not a text file (byte {e.start} is not UTF-8); .mlir input is MLIR text", source) from None
+        except (ValueError, OverflowError) as e:  # xDSL's attribute constructors reject out-of-range literals
+            if isinstance(e, DoryError) or file_extension != "mlir":
+                raise
+            raise DoryError(f"invalid IR: {one_line(e)}", source) from None
         if module is not None and not self.args.verify_diagnostics and not self.args.disable_verify:
             verify_module(module, self.args.input_file or "<stdin>")
         return module
@@ -66,6 +79,7 @@ class DoryOptMain(xDSLOptMain):
             help="ONNX import: input element type ui8 or si8, optionally ':BITS' "
             "(default: a DORY config beside the model, else ui8)",
         )
+        arg_parser.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
         arg_parser.add_argument(
             "--tile-report",
             metavar="FILE.json",
@@ -103,12 +117,29 @@ class DoryOptMain(xDSLOptMain):
         if self.writes_directory():
             from dory_mlir.backend.pulp_c import PulpCTarget
 
+            unlowered = next((op for op in prog.walk() if op.name.startswith("qnn.")), None)
+            if unlowered is not None:
+                raise DoryError(f"-t pulp-c emits lowered IR, but '{op_where(unlowered)}' is not lowered: "
+                                "add the lowering (--tile --lower-to-pulp, or -p tile,lower-to-pulp)",
+                                self.args.input_file or "<stdin>")
+
             output = io.StringIO()
             PulpCTarget(output_dir=self.args.output_file or "out").emit(self.ctx, prog, output)
             return output.getvalue()
         return super().output_resulting_program(prog)
 
+    def check_output_path(self) -> None:
+        """`-o` must name what the target writes (a folder for -t pulp-c, else a file): checked before any work."""
+        if self.args.output_file is None:
+            return
+        path = Path(self.args.output_file)
+        if self.writes_directory() and path.exists() and not path.is_dir():
+            raise DoryError("-o names an existing file; -t pulp-c writes an application folder", str(path))
+        if not self.writes_directory() and path.is_dir():
+            raise DoryError("-o names a folder; the IR is written to a file (-t pulp-c writes a folder)", str(path))
+
     def run(self) -> None:
+        self.check_output_path()
         if self.args.input_file is not None and self.args.frontend is None:
             extension = Path(self.args.input_file).suffix.lstrip(".")
             if extension not in self.available_frontends:
@@ -124,26 +155,22 @@ class DoryOptMain(xDSLOptMain):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        driver = DoryOptMain(args=argv)
-    except (ValueError, ArgSpecParseError) as e:  # an unknown pass or bad pass options
-        print(f"error: {one_line(e)}", file=sys.stderr)
-        return 1
-    except DoryError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    try:
+    """Every exception becomes one line: `error:` (exit 1) or `internal error:` (exit 2, see diagnostics)."""
+    driver: DoryOptMain | None = None
+
+    def body() -> int:
+        nonlocal driver
+        try:
+            driver = DoryOptMain(args=argv)
+        except (ValueError, ArgSpecParseError) as e:  # an unknown pass or bad pass options
+            raise DoryError(one_line(e)) from None
         driver.run()
-    except DoryError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except (ParseError, DiagnosticException) as e:
-        print(f"error: {one_line(e)}", file=sys.stderr)
-        return 1
-    except OSError as e:
-        print(f"error: {e.filename}: {e.strerror}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
+
+    def source() -> str | None:
+        return driver.args.input_file if driver is not None else None
+
+    return run_tool(body, argv, source)
 
 
 if __name__ == "__main__":

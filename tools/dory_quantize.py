@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dory_mlir.diagnostics import DoryError
+from dory_mlir.diagnostics import DEBUG_FLAG, DEBUG_HELP, DoryError, run_tool
 from dory_mlir.quantize import ACTIVATIONS, FORMATS, QuantizeOptions, quantize
 from dory_mlir_tools import dory_opt
 
@@ -44,25 +44,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="weights in [-64, 64], so that onnxruntime on x86 without VNNI computes exactly (for dory-verify)")
     parser.add_argument("-p", "--passes", default=DEFAULT_PIPELINE, metavar="PIPELINE",
                         help=f"compile pipeline (default: {DEFAULT_PIPELINE})")
+    parser.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        options = QuantizeOptions(format=args.format, activations=args.activations, per_channel=not args.per_tensor,
-                                  symmetric_weights=not args.asymmetric_weights, reduce_range=args.reduce_range)
-        quantized = quantize(args.model, args.output / QUANTIZED_NAME, options, calibration=args.calibration,
-                             samples=args.samples, seed=args.seed)
-    except DoryError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    args = None
+
+    def body() -> int:
+        nonlocal args
+        args = parse_args(argv)
+        return run(args)
+
+    return run_tool(body, argv, lambda: str(args.model) if args is not None else None)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.output.exists() and not args.output.is_dir():
+        raise DoryError("-o names an existing file; it must be a folder (created if missing)", str(args.output))
+    options = QuantizeOptions(format=args.format, activations=args.activations, per_channel=not args.per_tensor,
+                              symmetric_weights=not args.asymmetric_weights, reduce_range=args.reduce_range)
+    quantized = quantize(args.model, args.output / QUANTIZED_NAME, options, calibration=args.calibration,
+                         samples=args.samples, seed=args.seed)
     calibrated_on = str(args.calibration) if args.calibration else f"{args.samples} random inputs (seed {args.seed})"
     weights = f"{'per-channel' if options.per_channel else 'per-tensor'} int8 weights{' in [-64, 64]' if options.reduce_range else ''}"
     print(f"quantized: {quantized} ({options.format.upper()}, {options.activations} activations, {weights}, "
           f"calibrated on {calibrated_on})")
     app = args.output / APP_DIR
-    status = dory_opt.main([str(quantized), "-p", args.passes, "-t", "pulp-c", "-o", str(app)])
+    status = dory_opt.main([str(quantized), "-p", args.passes, "-t", "pulp-c", "-o", str(app),
+                            *([DEBUG_FLAG] if args.debug else [])])
     if status == 0:
         print(f"application: {app} (host build: make -C {app} -f Makefile.host)")
     return status

@@ -201,15 +201,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", choices=["host", "rv32-qemu"], default="host",
                         help="host: gcc with the host runtime (default); rv32-qemu: rv32imc with the bare-metal "
                              "runtime under qemu-system-riscv32, with instruction counts per layer")
-    args = parser.parse_args(argv)
-    try:
+    from dory_mlir.diagnostics import DEBUG_FLAG, DEBUG_HELP, run_tool
+
+    parser.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
+    args = None
+
+    def body() -> int:
+        nonlocal args
+        args = parser.parse_args(argv)
+        if args.keep and Path(args.keep).exists() and not Path(args.keep).is_dir():
+            raise DoryError("--keep names an existing file; it must be a folder (created if missing)", args.keep)
         return verify(args)
-    except DoryError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except DiagnosticException as e:
-        print(f"error: {one_line(e)}", file=sys.stderr)
-        return 1
+
+    # DoryError and xDSL diagnostics: one `error:` line, exit 1; anything else `internal error:`, exit 2.
+    return run_tool(body, argv, lambda: str(args.model) if args is not None else None)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Block, Operation, Region, SSAValue
 
-from dory_mlir.diagnostics import DoryError, warn
+from dory_mlir.diagnostics import DoryError, InternalError, describe_exception, warn
 from dory_mlir.dialects import qnn
 from dory_mlir.frontend.qdq_legalize import is_quantized
 from dory_mlir.frontend.requant_chain import Chain, ChainError, Range, as_int_vector
@@ -83,6 +83,116 @@ class Dropped:
 Value = Act | Pending | Dropped | np.ndarray
 
 
+_REQUIRED = object()
+# Window sizes, strides, dilations and pads beyond this are no real network's (and overflow the kernels' int16 loops).
+MAX_WINDOW = 2**15
+# Arity (fewest, most inputs) of the default-domain ops the importers read; a node outside it is an error.
+ARITY = {
+    "Conv": (2, 3), "MatMul": (2, 2), "Gemm": (2, 3), "Mul": (2, 2), "Add": (2, 2), "Div": (2, 2), "Sub": (2, 2),
+    "Floor": (1, 1), "Cast": (1, 1), "Clip": (1, 3), "Relu": (1, 1), "MaxPool": (1, 1),
+    "AveragePool": (1, 1), "GlobalAveragePool": (1, 1), "Pad": (1, 4), "Flatten": (1, 1), "Reshape": (2, 2),
+    "Constant": (0, 0), "Identity": (1, 1), "Shape": (1, 1), "Unsqueeze": (1, 2), "Squeeze": (1, 2),
+    "Gather": (2, 2), "Sigmoid": (1, 1), "Softmax": (1, 1), "LogSoftmax": (1, 1),
+    "ReduceMean": (1, 2), "ReduceSum": (1, 2), "ReduceMax": (1, 2), "ReduceMin": (1, 2), "ReduceProd": (1, 2),
+    "QuantizeLinear": (2, 3), "DequantizeLinear": (2, 3), "QLinearConv": (8, 9), "QLinearMatMul": (8, 8),
+    "QGemm": (6, 9), "QLinearAdd": (7, 8), "QLinearAveragePool": (4, 5), "QLinearGlobalAveragePool": (4, 5),
+}
+
+
+class Attributes:
+    """A node's attributes, each read with its expected type and range.
+
+    A missing required attribute, a value of the wrong kind or outside its range is a one-line
+    `DoryError` naming the node (through `error`), never a KeyError or TypeError.
+    """
+
+    def __init__(self, node: onnx.NodeProto, error: Callable[[str], DoryError]):
+        self.error = error
+        self.raw = {a.name: a for a in node.attribute}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.raw
+
+    def value(self, name: str, default: object = _REQUIRED) -> object:
+        if name not in self.raw:
+            if default is _REQUIRED:
+                raise self.error(f"the attribute '{name}' is missing")
+            return default
+        try:
+            return onnx.helper.get_attribute_value(self.raw[name])
+        except Exception as e:  # noqa: BLE001 - onnx raises bare exceptions for malformed attributes
+            raise self.error(f"the attribute '{name}' cannot be read ({describe_exception(e)})") from None
+
+    def _as_int(self, name: str, value: object) -> int:
+        if isinstance(value, onnx.TensorProto):
+            try:
+                value = numpy_helper.to_array(value)
+            except Exception as e:  # noqa: BLE001
+                raise self.error(f"the attribute '{name}' cannot be read ({describe_exception(e)})") from None
+        if isinstance(value, np.ndarray):
+            if value.size != 1 or value.dtype.kind not in "iuf":
+                raise self.error(f"the attribute '{name}' must be one integer, got {value.reshape(-1)[:4].tolist()}")
+            value = value.reshape(-1)[0].item()
+        if isinstance(value, float) and np.isfinite(value) and value == int(value):
+            value = int(value)  # QuantLib stores integers as floats
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(f"the attribute '{name}' must be an integer, got {str(value)[:40]!r}")
+        return value
+
+    @staticmethod
+    def _check_range(error, name: str, value: int | float, lo: int | float | None, hi: int | float | None) -> None:
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            bounds = f"in [{lo}, {hi}]" if lo is not None and hi is not None else (f">= {lo}" if lo is not None else f"<= {hi}")
+            raise error(f"the attribute '{name}' is {value}; it must be {bounds}")
+
+    def int(self, name: str, default: object = _REQUIRED, lo: int | None = None, hi: int | None = None) -> int:
+        value = self.value(name, default)
+        if value is default and default is not _REQUIRED:
+            return value  # type: ignore[return-value]
+        result = self._as_int(name, value)
+        self._check_range(self.error, name, result, lo, hi)
+        return result
+
+    def ints(self, name: str, default: object = _REQUIRED, length: int | None = None,
+             lo: int | None = None, hi: int | None = None) -> list[int]:
+        value = self.value(name, default)
+        if value is default and default is not _REQUIRED:
+            return list(value)  # type: ignore[call-overload]
+        if isinstance(value, onnx.TensorProto | np.ndarray):
+            array = np.asarray(numpy_helper.to_array(value) if isinstance(value, onnx.TensorProto) else value)
+            value = array.reshape(-1).tolist()
+        if not isinstance(value, list | tuple):
+            raise self.error(f"the attribute '{name}' must be a list of integers, got {str(value)[:40]!r}")
+        result = [self._as_int(name, v) for v in value]
+        if length is not None and len(result) != length:
+            raise self.error(f"the attribute '{name}' has {len(result)} values, expected {length}")
+        for v in result:
+            self._check_range(self.error, name, v, lo, hi)
+        return result
+
+    def float(self, name: str, default: object = _REQUIRED) -> float:
+        value = self.value(name, default)
+        if isinstance(value, onnx.TensorProto | np.ndarray):
+            array = np.asarray(numpy_helper.to_array(value) if isinstance(value, onnx.TensorProto) else value)
+            if array.size != 1 or array.dtype.kind not in "iuf":
+                raise self.error(f"the attribute '{name}' must be one number, got {array.reshape(-1)[:4].tolist()}")
+            value = array.reshape(-1)[0].item()
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(f"the attribute '{name}' must be a number, got {str(value)[:40]!r}")
+        return float(value)
+
+    def string(self, name: str, default: str) -> str:
+        value = self.value(name, default)
+        if isinstance(value, bytes):
+            try:
+                return value.decode()
+            except UnicodeDecodeError:
+                raise self.error(f"the attribute '{name}' is not text") from None
+        if not isinstance(value, str):
+            raise self.error(f"the attribute '{name}' must be a string, got {str(value)[:40]!r}")
+        return value
+
+
 def parse_element_type(spec: str) -> tuple[IntegerType, Range]:
     """'ui8', 'si8', or 'si8:2' (signed, 2 significant bits) → element type and range."""
     name, _, bits = spec.partition(":")
@@ -90,9 +200,11 @@ def parse_element_type(spec: str) -> tuple[IntegerType, Range]:
     if name not in types:
         raise DoryError(f"unsupported input type '{spec}' (expected ui8 or si8, optionally ':BITS')")
     ty = types[name]
+    if bits and not bits.strip().isdigit():
+        raise DoryError(f"unsupported input type '{spec}': the bits after ':' must be a number 1..8")
     nbits = int(bits) if bits else 8
     if not 1 <= nbits <= 8:
-        raise DoryError(f"input bits must be 1..8, got {nbits}")
+        raise DoryError(f"input bits must be 1..8, got {nbits} (input type '{spec}')")
     if ty == UI8:
         return ty, Range.scalar(0, 2**nbits - 1)
     return ty, Range.scalar(-(2 ** (nbits - 1)), 2 ** (nbits - 1) - 1)
@@ -110,8 +222,13 @@ def input_type_from_dory_config(model_path: Path) -> str | None:
         onnx_file = data.get("onnx_file")
         if onnx_file and Path(str(onnx_file)).name != model_path.name:
             continue
-        signed = bool(data.get("input_signed", False))
-        return f"{'si8' if signed else 'ui8'}:{int(data['input_bits'])}"
+        bits, signed = data["input_bits"], data.get("input_signed", False)
+        integral = isinstance(bits, int) or (isinstance(bits, float) and bits.is_integer())
+        if isinstance(bits, bool) or not integral or not 1 <= bits <= 8:
+            raise DoryError(f"'input_bits' must be an integer 1..8, got {json.dumps(bits)[:40]}", str(cfg))
+        if not isinstance(signed, bool | int) or signed not in (0, 1):
+            raise DoryError(f"'input_signed' must be true or false, got {json.dumps(signed)[:40]}", str(cfg))
+        return f"{'si8' if signed else 'ui8'}:{int(bits)}"
     return None
 
 
@@ -126,7 +243,46 @@ def load_model(path: Path) -> onnx.ModelProto:
         raise DoryError(f"not a valid ONNX model (truncated or corrupt protobuf: {e})", str(path)) from None
     if not model.graph.node:
         raise DoryError("not a valid ONNX model (the graph has no nodes)", str(path))
+    check_model(model, path.name)
     return model
+
+
+# Domains whose nodes the importers know: ONNX's own, the custom ops of QuantLib/Deeploy exports
+# (RequantShift in "", "ai.onnx.contrib" or the PACT ops domain) and onnxruntime's (QGemm, QLinearAdd, ...).
+KNOWN_DOMAINS = {"", "ai.onnx", "ai.onnx.contrib", "PACTOps", "com.microsoft"}
+MIN_OPSET = 7  # Clip with min/max attributes, Pad, Unsqueeze with axes attributes: every spelling from 7 on is read
+MIN_IR_VERSION = 3
+MAX_INPUT_ELEMENTS = 2**26  # beyond any memory of the targets (L3: 8 MB)
+
+
+def check_model(model: onnx.ModelProto, model_name: str) -> None:
+    """Model-level checks before any node is read: versions, node domains, initializers, inputs."""
+    if not MIN_IR_VERSION <= model.ir_version <= onnx.IR_VERSION:
+        raise DoryError(f"ONNX IR version {model.ir_version} is not supported "
+                        f"({MIN_IR_VERSION} to {onnx.IR_VERSION})", model_name)
+    max_opset = onnx.defs.onnx_opset_version()
+    default = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    if not default:
+        raise DoryError("the model imports no opset of the default ONNX domain", model_name)
+    if not all(MIN_OPSET <= v <= max_opset for v in default):
+        raise DoryError(f"opset {default[0]} of the default ONNX domain is not supported ({MIN_OPSET} to {max_opset})",
+                        model_name)
+    for index, node in enumerate(model.graph.node):
+        if node.domain not in KNOWN_DOMAINS:
+            raise DoryError(f"op '{node.op_type}' of the unknown domain '{node.domain}' is not supported",
+                            f"{model_name}: node '{node.name or f'{node.op_type}_{index}'}' ({node.op_type})")
+    seen: set[str] = set()
+    for init in model.graph.initializer:
+        if init.name in seen:
+            raise DoryError(f"two initializers are named '{init.name}'", model_name)
+        seen.add(init.name)
+    for value_info in model.graph.input:
+        if value_info.name in seen or not value_info.type.HasField("tensor_type"):
+            continue
+        dims = [d.dim_value for d in value_info.type.tensor_type.shape.dim]
+        if all(d > 0 for d in dims) and int(np.prod(dims, dtype=object)) > MAX_INPUT_ELEMENTS:
+            raise DoryError(f"input '{value_info.name}' of shape {dims} is too large "
+                            f"(more than {MAX_INPUT_ELEMENTS} values)", model_name)
 
 
 def import_onnx_file(path: str | Path, input_type: str | None = None) -> ModuleOp:
@@ -192,6 +348,7 @@ class OnnxImporter:
             "Pad": self.pad,
             "Flatten": self.flatten,
             "Reshape": self.reshape,
+            "Shape": self.shape,
         }
 
     # ----------------------------------------------------------------- driver
@@ -235,7 +392,39 @@ class OnnxImporter:
         return module
 
     def visit(self, node: onnx.NodeProto) -> list[Value]:
+        """The values of a node's outputs. A bad node is a `DoryError` naming it; any other exception
+        is a compiler bug, reported as an `InternalError` naming the node."""
+        try:
+            self.check_arity(node)
+            outputs = self.visit_node(node)
+        except ChainError as e:
+            raise self.error(str(e)) from None
+        except (DoryError, InternalError):
+            raise
+        except Exception as e:  # noqa: BLE001 - a bug: name the node it happened on
+            where = f"{self.model_name}: node '{self.node_name}' ({self.node_op})"
+            raise InternalError(describe_exception(e), where) from e
+        if len(outputs) != len(node.output):
+            if len(outputs) > len(node.output) or any(node.output[len(outputs):]):
+                raise self.error(f"has {len(node.output)} outputs; this importer reads {len(outputs)} from it")
+            outputs = outputs + outputs[:1] * (len(node.output) - len(outputs))  # unnamed optional outputs
+        return outputs
+
+    def check_arity(self, node: onnx.NodeProto) -> None:
+        if not node.output or not node.output[0]:
+            raise self.error("the node has no output")
+        fewest, most = ARITY.get(node.op_type, (0, None))
+        count = len(node.input)
+        if count < fewest or (most is not None and count > most):
+            expected = f"{fewest}" if fewest == most else f"{fewest} to {most}"
+            raise self.error(f"has {count} inputs, '{node.op_type}' takes {expected}")
+        if not all(node.input[:fewest]):
+            raise self.error(f"input {node.input[:fewest].index('')} of '{node.op_type}' is required but empty")
+
+    def visit_node(self, node: onnx.NodeProto) -> list[Value]:
         inputs = [self.lookup(name) for name in node.input if name]
+        if node.op_type == "Identity":
+            return [inputs[0]]  # a no-op anywhere: the graph's input, middle or output
         if inputs and all(isinstance(v, np.ndarray) for v in inputs) and node.op_type != "Constant":
             return [self.fold_constant(node, inputs)]  # type: ignore[arg-type]
         if any(isinstance(v, Dropped) for v in inputs):
@@ -245,15 +434,12 @@ class OnnxImporter:
                 f"uses the output of '{next(v for v in inputs if isinstance(v, Dropped)).node}', "
                 "a float op that only the network's tail may contain"
             )
-        if node.op_type in TAIL_OPS:
+        if node.op_type in TAIL_OPS and node.op_type not in self.handlers:  # an op with a handler is compiled
             return [self.drop(node, inputs)]
         handler = self.handlers.get(node.op_type)
         if handler is None:
             raise self.error(f"unsupported op '{node.op_type}'")
-        try:
-            return handler(node)
-        except ChainError as e:
-            raise self.error(str(e)) from None
+        return handler(node)
 
     def lookup(self, name: str) -> Value:
         if name not in self.env:
@@ -263,8 +449,17 @@ class OnnxImporter:
         return self.env[name]
 
     def drop(self, node: onnx.NodeProto, inputs: list[Value]) -> Dropped:
-        source = next(v for v in inputs if not isinstance(v, np.ndarray))
+        source = next((v for v in inputs if not isinstance(v, np.ndarray)), None)
+        if source is None:
+            raise self.error(f"'{node.op_type}' without a tensor input")
         source = source.source if isinstance(source, Dropped) else source
+        # Only ops of no integer meaning may be left off: float ones, and shape/selection ops of one tensor
+        # (the deployed network outputs that tensor whole). Leaving off a Concat of two integer tensors
+        # would lose one of them.
+        sources = {id(v.source if isinstance(v, Dropped) else v) for v in inputs if not isinstance(v, np.ndarray)}
+        if len(sources) > 1:
+            raise self.error(f"'{node.op_type}' of {len(sources)} different integer tensors is not supported (left off "
+                             "at the network output like a float op, all but one of them would be lost)")
         if node.op_type in {"Sigmoid", "Softmax", "LogSoftmax"}:
             warn(f"float {node.op_type} at the network output is left off the deployed network, as DORY does",
                  f"{self.model_name}: node '{self.node_name}'")
@@ -325,37 +520,146 @@ class OnnxImporter:
         return op
 
     def constant(self, node: onnx.NodeProto) -> list[Value]:
-        attr = next((a for a in node.attribute if a.name == "value"), None)
-        if attr is None:
-            raise self.error("Constant without a tensor 'value' attribute is not supported")
-        return [numpy_helper.to_array(attr.t)]
+        """`Constant` in any of its spellings: a tensor `value`, or (opset 12) `value_float(s)`/`value_int(s)`."""
+        attrs = self.attributes(node)
+        if "value" in attrs:
+            tensor = attrs.value("value")
+            if not isinstance(tensor, onnx.TensorProto):
+                raise self.error("the attribute 'value' is not a tensor")
+            return [self.tensor_array(tensor, "its value")]
+        if "value_int" in attrs:
+            return [np.array(attrs.int("value_int"), dtype=np.int64)]
+        if "value_ints" in attrs:
+            return [np.array(attrs.ints("value_ints"), dtype=np.int64)]
+        if "value_float" in attrs:
+            return [np.array(attrs.float("value_float"), dtype=np.float32)]
+        if "value_floats" in attrs:
+            values = attrs.value("value_floats")
+            return [np.array(values, dtype=np.float32)]
+        raise self.error("Constant without a 'value', 'value_int(s)' or 'value_float(s)' attribute is not supported")
+
+    def tensor_array(self, tensor: onnx.TensorProto, what: str) -> np.ndarray:
+        try:
+            return numpy_helper.to_array(tensor)
+        except Exception as e:  # noqa: BLE001 - onnx raises bare exceptions for malformed raw data
+            raise self.error(f"{what} cannot be read ({describe_exception(e)})") from None
+
+    def axes(self, node: onnx.NodeProto, rank: int) -> list[int] | None:
+        """The `axes` of Unsqueeze/Squeeze/ReduceX: the attribute (opsets before 13/18) or the second
+        input (from opset 13/18), which must then be a constant; normalized to [0, rank). None: not given."""
+        attrs = self.attributes(node)
+        if len(node.input) > 1 and node.input[1]:
+            value = self.lookup(node.input[1])
+            if not isinstance(value, np.ndarray):
+                raise self.error("the axes input must be a constant (an initializer or a Constant)")
+            if value.dtype.kind not in "iu" or value.ndim > 1:
+                raise self.error(f"the axes input must be a 1-D integer tensor, got {value.dtype} of shape {list(value.shape)}")
+            axes = [int(a) for a in value.reshape(-1)]
+        elif "axes" in attrs:
+            axes = attrs.ints("axes")
+        else:
+            return None
+        normalized = [a + rank if a < 0 else a for a in axes]
+        if any(not 0 <= a < rank for a in normalized) or len(set(normalized)) != len(normalized):
+            raise self.error(f"axes {axes} are not distinct axes of a rank-{rank} tensor")
+        return normalized
 
     def fold_constant(self, node: onnx.NodeProto, inputs: list[np.ndarray]) -> np.ndarray:
         """Evaluates ops on constants (shape arithmetic, casts) with numpy."""
+        try:
+            with np.errstate(all="ignore"):  # overflows show as non-integer or out-of-range values where read
+                return self.evaluate_constant(node, inputs)
+        except (ValueError, TypeError, IndexError, OverflowError, MemoryError) as e:
+            raise self.error(f"cannot evaluate '{node.op_type}' on its constant inputs ({describe_exception(e)})") from None
+
+    def evaluate_constant(self, node: onnx.NodeProto, inputs: list[np.ndarray]) -> np.ndarray:
         op = node.op_type
         attrs = self.attributes(node)
+        x = inputs[0]
         if op == "Cast":
-            return inputs[0].astype(onnx.helper.tensor_dtype_to_np_dtype(attrs["to"]))
+            return x.astype(self.cast_dtype(attrs))
         binary = {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract}
         if op in binary:
             return binary[op](inputs[0], inputs[1])
         if op == "Unsqueeze":
-            return np.expand_dims(inputs[0], tuple(attrs["axes"]))
+            axes = self.axes(node, x.ndim + self.unsqueeze_count(node, attrs))
+            if axes is None:
+                raise self.error("Unsqueeze without axes")
+            return np.expand_dims(x, tuple(axes))
+        if op == "Squeeze":
+            axes = self.axes(node, x.ndim)
+            return np.squeeze(x, axis=None if axes is None else tuple(axes))
+        if op in ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd"):
+            axes = self.axes(node, x.ndim)
+            if axes is None and attrs.int("noop_with_empty_axes", 0):
+                return x
+            reduce = {"ReduceSum": np.sum, "ReduceMean": np.mean, "ReduceMax": np.max, "ReduceMin": np.min,
+                      "ReduceProd": np.prod}[op]
+            result = reduce(x, axis=None if axes is None else tuple(axes), keepdims=bool(attrs.int("keepdims", 1)))
+            return np.asarray(result).astype(x.dtype) if op != "ReduceMean" else np.asarray(result)
         if op == "Gather":
-            return np.take(inputs[0], inputs[1], axis=attrs.get("axis", 0))
+            if inputs[1].dtype.kind not in "iu":
+                raise self.error("Gather indices must be integers")
+            return np.take(x, inputs[1], axis=attrs.int("axis", 0))
         if op == "Concat":
-            return np.concatenate(inputs, axis=attrs["axis"])
-        if op in ("Reshape", "Flatten", "Identity"):
-            return inputs[0]
+            return np.concatenate(inputs, axis=attrs.int("axis"))
+        if op == "Shape":
+            return self.shape_of(x.shape, attrs)
+        if op == "Reshape":
+            return x.reshape(self.target_shape(x.shape, inputs[1], attrs))
+        if op == "Flatten":
+            axis = attrs.int("axis", 1, lo=-x.ndim, hi=x.ndim)
+            axis = axis + x.ndim if axis < 0 else axis
+            return x.reshape(int(np.prod(x.shape[:axis])), -1)
+        if op == "Identity":
+            return x
         raise self.error(f"cannot evaluate '{op}' on constant inputs")
 
-    def attributes(self, node: onnx.NodeProto) -> dict[str, object]:
-        return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    def unsqueeze_count(self, node: onnx.NodeProto, attrs: Attributes) -> int:
+        """How many axes an Unsqueeze inserts (the output rank is the input's plus that)."""
+        if len(node.input) > 1 and node.input[1]:
+            value = self.lookup(node.input[1])
+            return int(np.asarray(value).size) if isinstance(value, np.ndarray) else 0
+        return len(attrs.ints("axes", []))
+
+    def shape_of(self, shape: tuple[int, ...], attrs: Attributes) -> np.ndarray:
+        """`Shape` (with opset 15's start/end) of a tensor whose shape is known."""
+        start, end = attrs.int("start", 0), attrs.int("end", len(shape))
+        return np.array(shape[slice(start, end)], dtype=np.int64)
+
+    def shape(self, node: onnx.NodeProto) -> list[Value]:
+        """`Shape` of an activation: its static shape, as a constant (for Reshape's shape arithmetic)."""
+        value = self.lookup(node.input[0])
+        if isinstance(value, Dropped):
+            raise self.error("Shape of a value of the float tail is not supported")
+        return [self.shape_of(value.onnx_shape, self.attributes(node))]  # type: ignore[union-attr]
+
+    def cast_dtype(self, attrs: Attributes) -> np.dtype:
+        to = attrs.int("to")
+        if to == onnx.TensorProto.UNDEFINED or to not in onnx.TensorProto.DataType.values():
+            raise self.error(f"Cast to the unknown ONNX type {to}")
+        try:
+            return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(to))
+        except Exception:  # noqa: BLE001 - types numpy has no dtype for
+            raise self.error(f"Cast to {onnx.TensorProto.DataType.Name(to)} is not supported") from None
+
+    def attributes(self, node: onnx.NodeProto) -> Attributes:
+        return Attributes(node, self.error)
 
     def integer_constant(self, value: np.ndarray, what: str, lo: int, hi: int) -> np.ndarray:
-        if not np.all(np.isfinite(value)) or not np.all(value == np.round(value)):
-            raise self.error(f"{what} is not integer-valued")
-        ints = np.round(value).astype(np.int64) if value.dtype.kind == "f" else value.astype(np.int64)
+        value = np.asarray(value)
+        if value.dtype.kind not in "iufb":
+            raise self.error(f"{what} has type {value.dtype}; a numeric tensor is expected")
+        if value.dtype.kind == "f":
+            wide = value.astype(np.float64)
+            if not np.all(np.isfinite(wide)) or not np.all(wide == np.round(wide)):
+                raise self.error(f"{what} is not integer-valued")
+            if wide.size and (wide.min() < lo or wide.max() > hi):  # before casting: no wrap-around
+                raise self.error(f"{what} has values in [{wide.min():.6g}, {wide.max():.6g}], outside [{lo}, {hi}]")
+            return np.round(wide).astype(np.int64)
+        if value.dtype == np.uint64 and value.size and int(value.max()) > hi:
+            raise self.error(f"{what} has values up to {int(value.max())}, outside [{lo}, {hi}]")
+        ints = value.astype(np.int64)
         if ints.size and (ints.min() < lo or ints.max() > hi):
             raise self.error(f"{what} has values in [{ints.min()}, {ints.max()}], outside [{lo}, {hi}]")
         return ints
@@ -570,24 +874,27 @@ class OnnxImporter:
     def quantlab_add(self, node: onnx.NodeProto) -> Value:
         """Quantlab's requantizing Add: each input `floor((x·mul + add) / 2^shift)`, summed, then `out_*`."""
         attrs = self.attributes(node)
+        if len(node.input) != 2:
+            raise self.error(f"Quantlab's requantizing Add needs two inputs, got {len(node.input)}")
         sides: list[tuple[Act, int, int]] = []
         shifts: list[int] = []
         for i, name in enumerate(node.input, start=1):
             act = self.activation(name)
-            if int(attrs.get(f"in{i}_rq", 1)):  # type: ignore[arg-type]
-                sides.append((act, int(attrs[f"in{i}_mul"]), int(attrs[f"in{i}_add"])))  # type: ignore[arg-type]
-                shifts.append(int(attrs[f"in{i}_shift"]))  # type: ignore[arg-type]
+            if attrs.int(f"in{i}_rq", 1, lo=0, hi=1):
+                sides.append((act, attrs.int(f"in{i}_mul", lo=-INT32_MAX, hi=INT32_MAX),
+                              attrs.int(f"in{i}_add", lo=-INT32_MAX, hi=INT32_MAX)))
+                shifts.append(attrs.int(f"in{i}_shift", lo=0, hi=31))
             else:
                 sides.append((act, 1, 0))
                 shifts.append(0)
         total = self.emit_add(sides, (shifts[0], shifts[1]))
         chain = Chain.over(total)
-        if int(attrs.get("out_rq", 0)):  # type: ignore[arg-type]
-            out_mul, out_add = int(attrs["out_mul"]), int(attrs["out_add"])  # type: ignore[arg-type]
-            chain = Chain(
-                total, as_int_vector([out_mul]), as_int_vector([out_add]), Fraction(1, 2 ** int(attrs["out_shift"]))  # type: ignore[arg-type]
-            ).floor()
-        levels = int(attrs.get("out_n_levels", 256))  # type: ignore[arg-type]
+        if attrs.int("out_rq", 0, lo=0, hi=1):
+            out_mul = attrs.int("out_mul", lo=-INT32_MAX, hi=INT32_MAX)
+            out_add = attrs.int("out_add", lo=-INT32_MAX, hi=INT32_MAX)
+            out_shift = attrs.int("out_shift", lo=0, hi=62)
+            chain = Chain(total, as_int_vector([out_mul]), as_int_vector([out_add]), Fraction(1, 2**out_shift)).floor()
+        levels = attrs.int("out_n_levels", 256, lo=2, hi=2**32)
         return self.pending(chain.clip(0, levels - 1), total.onnx_shape)
 
     def emit_add(self, sides: list[tuple[Act, int, int]], shifts: tuple[int, int]) -> Act:
@@ -610,21 +917,26 @@ class OnnxImporter:
         return [self.pending(pending.chain.floor(), pending.onnx_shape)]
 
     def cast(self, node: onnx.NodeProto) -> list[Value]:
-        to = int(self.attributes(node)["to"])  # type: ignore[arg-type]
+        to = self.attributes(node).int("to")
         pending = self.as_chain(self.lookup(node.input[0]))
+        if to not in onnx.TensorProto.DataType.values() or to == onnx.TensorProto.UNDEFINED:
+            raise self.error(f"Cast to the unknown ONNX type {to}")
         if to not in ONNX_FLOAT_TYPES and to not in (ONNX_INT64, onnx.TensorProto.INT32):
             raise self.error(f"Cast to {onnx.TensorProto.DataType.Name(to)} is not supported")
         return [self.pending(pending.chain.cast(to not in ONNX_FLOAT_TYPES), pending.onnx_shape)]
 
     def clip(self, node: onnx.NodeProto) -> list[Value]:
         attrs = self.attributes(node)
-        lo, hi = attrs.get("min"), attrs.get("max")
+        lo = attrs.float("min") if "min" in attrs else None
+        hi = attrs.float("max") if "max" in attrs else None
         if len(node.input) > 1 and node.input[1]:
             lo = self.scalar_constant(node.input[1], "clip min")
         if len(node.input) > 2 and node.input[2]:
             hi = self.scalar_constant(node.input[2], "clip max")
         bounds = []
         for bound, what in ((lo, "min"), (hi, "max")):
+            if bound is not None and np.isnan(float(bound)):
+                raise self.error(f"clip {what} is NaN")
             if bound is None or abs(float(bound)) >= 2**62:  # ±FLT_MAX means unbounded
                 bounds.append(None)
             elif float(bound) != round(float(bound)):
@@ -646,16 +958,18 @@ class OnnxImporter:
         if len(node.input) != 3:
             raise self.error(f"RequantShift needs inputs (x, mul, add), got {len(node.input)}")
         attrs = self.attributes(node)
-        for name in ("div", "n_levels_out"):
+        # Deeploy accepts either spelling of the level count; QuantLib writes n_levels_out.
+        levels_name = "n_levels_out" if "n_levels_out" in attrs or "n_levels" not in attrs else "n_levels"
+        for name in ("div", levels_name):
             if name not in attrs:
                 raise self.error(f"RequantShift without the '{name}' attribute")
-        div = self.attribute_int(attrs["div"], "div")
-        levels = self.attribute_int(attrs["n_levels_out"], "n_levels_out")
-        signed = self.attribute_int(attrs.get("signed", 0), "signed")
-        if div <= 0:
-            raise self.error(f"RequantShift div must be positive, got {div}")
+        div = attrs.int("div")
+        levels = attrs.int(levels_name)
+        signed = attrs.int("signed", 0, lo=0, hi=1)
+        if div <= 0 or div >= 2**62:
+            raise self.error(f"RequantShift div must be positive (and below 2^62), got {div}")
         if not 2 <= levels <= 2**32:
-            raise self.error(f"RequantShift n_levels_out must be in [2, 2^32], got {levels}")
+            raise self.error(f"RequantShift {levels_name} must be in [2, 2^32], got {levels}")
         pending = self.as_chain(self.lookup(node.input[0]))
         scaled = []
         for index, what in ((1, "mul"), (2, "add")):
@@ -673,19 +987,10 @@ class OnnxImporter:
         lo, hi = (-(levels // 2), levels // 2 - 1) if signed else (0, levels - 1)
         return [self.pending(chain.clip(lo, hi), pending.onnx_shape)]
 
-    def attribute_int(self, value: object, what: str) -> int:
-        """An integer attribute, also when an exporter stores it as a float tensor (QuantLib does)."""
-        if isinstance(value, onnx.TensorProto):
-            value = numpy_helper.to_array(value)
-        array = np.asarray(value, dtype=np.float64).reshape(-1)
-        if array.size != 1 or array[0] != round(array[0]):
-            raise self.error(f"attribute '{what}' must be one integer, got {array.tolist()[:4]}")
-        return int(array[0])
-
     def scalar_constant(self, name: str, what: str) -> float:
         value = self.lookup(name)
-        if not isinstance(value, np.ndarray) or value.size != 1:
-            raise self.error(f"{what} must be a scalar constant")
+        if not isinstance(value, np.ndarray) or value.size != 1 or value.dtype.kind not in "iufb":
+            raise self.error(f"{what} must be a numeric scalar constant")
         return float(value.reshape(-1)[0])
 
     # ----------------------------------------------------------------- structural ops
@@ -694,11 +999,14 @@ class OnnxImporter:
         """strides, pads [t, l, b, r], dilations of a 1-D or 2-D window op, in the IR's 2-D form."""
         attrs = self.attributes(node)
         spatial = len(onnx_shape) - 2
-        strides = list(attrs.get("strides", [1] * spatial))  # type: ignore[arg-type]
-        dilations = list(attrs.get("dilations", [1] * spatial))  # type: ignore[arg-type]
-        pads = list(attrs.get("pads", [0] * (2 * spatial)))  # type: ignore[arg-type]
-        auto_pad = attrs.get("auto_pad", b"NOTSET")
-        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
+        if len(kernel) != spatial or any(not 1 <= k <= MAX_WINDOW for k in kernel):
+            raise self.error(f"kernel {list(kernel)} does not fit a {spatial}-D input (sizes 1 to {MAX_WINDOW})")
+        if "kernel_shape" in attrs and attrs.ints("kernel_shape") != list(kernel):
+            raise self.error(f"kernel_shape {attrs.ints('kernel_shape')} differs from the weights' {list(kernel)}")
+        strides = attrs.ints("strides", [1] * spatial, length=spatial, lo=1, hi=MAX_WINDOW)
+        dilations = attrs.ints("dilations", [1] * spatial, length=spatial, lo=1, hi=MAX_WINDOW)
+        pads = attrs.ints("pads", [0] * (2 * spatial), length=2 * spatial, lo=0, hi=MAX_WINDOW)
+        auto_pad = attrs.string("auto_pad", "NOTSET")
         if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
             pads = [0] * (2 * spatial)
             for i in range(spatial):
@@ -727,7 +1035,7 @@ class OnnxImporter:
             w = w[:, :, None, :]
         if w.ndim != 4:
             raise self.error(f"weight must be O×I×H×W (or O×I×W), got shape {list(weight_value.shape)}")
-        groups = int(self.attributes(node).get("group", 1))  # type: ignore[arg-type]
+        groups = self.attributes(node).int("group", 1, lo=1, hi=max(1, qnn.shape_of(x.ssa)[1]))
         kernel = list(weight_value.shape[2:])
         strides, pads, dilations = self.window_attrs(node, x.onnx_shape, kernel)
         n, c_in, h, wd = qnn.shape_of(x.ssa)
@@ -793,14 +1101,14 @@ class OnnxImporter:
 
     def gemm(self, node: onnx.NodeProto) -> list[Value]:
         attrs = self.attributes(node)
-        if float(attrs.get("alpha", 1.0)) != 1.0 or float(attrs.get("beta", 1.0)) != 1.0:  # type: ignore[arg-type]
+        if attrs.float("alpha", 1.0) != 1.0 or attrs.float("beta", 1.0) != 1.0:
             raise self.error("Gemm with alpha or beta other than 1 is not supported")
-        if int(attrs.get("transA", 0)):  # type: ignore[arg-type]
+        if attrs.int("transA", 0, lo=0, hi=1):
             raise self.error("Gemm with transA is not supported")
         w = self.lookup(node.input[1])
         if not isinstance(w, np.ndarray) or w.ndim != 2:
             raise self.error("Gemm needs a 2-D constant weight as its second input")
-        w_mk = w if int(attrs.get("transB", 0)) else w.T  # type: ignore[arg-type]
+        w_mk = w if attrs.int("transB", 0, lo=0, hi=1) else w.T
         bias = None
         if len(node.input) > 2 and node.input[2]:
             b = self.lookup(node.input[2])
@@ -811,12 +1119,14 @@ class OnnxImporter:
 
     def pool_window(self, node: onnx.NodeProto, x: Act) -> tuple[list[int], list[int], list[int]]:
         attrs = self.attributes(node)
-        kernel = list(attrs["kernel_shape"])  # type: ignore[arg-type]
-        if any(d != 1 for d in attrs.get("dilations", [1] * len(kernel))):  # type: ignore[union-attr]
+        if len(x.onnx_shape) not in (3, 4):
+            raise self.error(f"pooling input must be 1-D or 2-D (N×C×W or N×C×H×W), got {list(x.onnx_shape)}")
+        kernel = attrs.ints("kernel_shape", length=len(x.onnx_shape) - 2, lo=1, hi=MAX_WINDOW)
+        if any(d != 1 for d in attrs.ints("dilations", [1] * len(kernel))):
             raise self.error("dilated pooling is not supported")
         strides, pads, _ = self.window_attrs(node, x.onnx_shape, kernel)
         kernel2 = [1, kernel[0]] if len(kernel) == 1 else kernel
-        if int(attrs.get("ceil_mode", 0)):  # type: ignore[arg-type]
+        if attrs.int("ceil_mode", 0, lo=0, hi=1):
             # Extra end padding that yields the ceil-mode output size.
             _, _, h, w = qnn.shape_of(x.ssa)
             for axis, size in ((0, h), (1, w)):
@@ -848,7 +1158,7 @@ class OnnxImporter:
     def average_pool(self, node: onnx.NodeProto) -> list[Value]:
         x = self.activation(node.input[0])
         kernel, strides, pads = self.pool_window(node, x)
-        if any(pads) and not int(self.attributes(node).get("count_include_pad", 0)):  # type: ignore[arg-type]
+        if any(pads) and not self.attributes(node).int("count_include_pad", 0, lo=0, hi=1):
             raise self.error("padded AveragePool without count_include_pad=1 divides by a varying count; not supported")
         return [self.sum_pool(x, kernel, strides, pads)]
 
@@ -868,27 +1178,33 @@ class OnnxImporter:
 
     def pad(self, node: onnx.NodeProto) -> list[Value]:
         attrs = self.attributes(node)
-        mode = attrs.get("mode", b"constant")
-        if (mode.decode() if isinstance(mode, bytes) else mode) != "constant":
-            raise self.error(f"Pad mode '{mode!r}' is not supported (only constant)")
+        mode = attrs.string("mode", "constant")
+        if mode != "constant":
+            raise self.error(f"Pad mode '{mode}' is not supported (only constant)")
         x = self.activation(node.input[0])
         if len(node.input) > 1 and node.input[1]:
             pads_value = self.lookup(node.input[1])
             if not isinstance(pads_value, np.ndarray):
                 raise self.error("pads must be a constant")
+            if pads_value.dtype.kind not in "iu":
+                raise self.error(f"pads must be integers, got {pads_value.dtype}")
+            if len(node.input) > 3 and node.input[3]:
+                raise self.error("Pad with an axes input is not supported")
             pads = [int(p) for p in pads_value.reshape(-1)]
             value = self.scalar_constant(node.input[2], "pad value") if len(node.input) > 2 and node.input[2] else 0.0
         else:
-            pads = [int(p) for p in attrs.get("pads", [])]  # type: ignore[union-attr]
-            value = float(attrs.get("value", 0.0))  # type: ignore[arg-type]
+            pads = attrs.ints("pads", [])
+            value = attrs.float("value", 0.0)
         rank = len(x.onnx_shape)
         if len(pads) != 2 * rank:
             raise self.error(f"pads has {len(pads)} entries for a rank-{rank} tensor")
         begins, ends = pads[:rank], pads[rank:]
         if any(begins[:2]) or any(ends[:2]) or any(p < 0 for p in pads):
             raise self.error(f"only non-negative padding of the spatial dimensions is supported, got {pads}")
-        if value != round(value):
+        if not np.isfinite(value) or value != round(value) or abs(value) > INT32_MAX:
             raise self.error(f"pad value {value} is not an integer")
+        if any(p > MAX_WINDOW for p in pads):
+            raise self.error(f"padding {pads} is larger than {MAX_WINDOW}")
         if not any(pads):
             return [x]
         t, l, b, r = (0, begins[2], 0, ends[2]) if rank == 3 else (begins[2], begins[3], ends[2], ends[3])
@@ -916,7 +1232,7 @@ class OnnxImporter:
     def flatten(self, node: onnx.NodeProto) -> list[Value]:
         value = self.lookup(node.input[0])
         shape = value.onnx_shape if isinstance(value, Act | Pending) else ()
-        axis = int(self.attributes(node).get("axis", 1))  # type: ignore[arg-type]
+        axis = self.attributes(node).int("axis", 1, lo=-len(shape), hi=len(shape))
         axis = axis + len(shape) if axis < 0 else axis
         outer = int(np.prod(shape[:axis])) if axis else 1
         return self.reshaped(node.input[0], (outer, int(np.prod(shape[axis:]))))
@@ -927,11 +1243,23 @@ class OnnxImporter:
         if not isinstance(target, np.ndarray):
             raise self.error("the target shape must be a constant (dynamic shapes are not supported)")
         shape = value.onnx_shape if isinstance(value, Act | Pending) else ()
+        return self.reshaped(node.input[0], self.target_shape(shape, target, self.attributes(node)))
+
+    def target_shape(self, shape: tuple[int, ...], target: np.ndarray, attrs: Attributes) -> tuple[int, ...]:
+        """Reshape's target: 0 copies the input's dimension (unless allowzero), one -1 is inferred."""
+        if target.dtype.kind not in "iu" or target.ndim > 1:
+            raise self.error(f"the target shape must be a 1-D integer tensor, got {target.dtype} of shape {list(target.shape)}")
         dims = [int(d) for d in target.reshape(-1)]
-        dims = [shape[i] if d == 0 else d for i, d in enumerate(dims)]
-        if dims.count(-1) > 1:
-            raise self.error(f"target shape {dims} has more than one -1")
+        if not attrs.int("allowzero", 0):
+            if any(d == 0 and i >= len(shape) for i, d in enumerate(dims)):
+                raise self.error(f"target shape {dims} copies a dimension the {len(shape)}-D input does not have")
+            dims = [shape[i] if d == 0 else d for i, d in enumerate(dims)]
+        if dims.count(-1) > 1 or any(d < -1 for d in dims):
+            raise self.error(f"target shape {dims} is not a shape (negative sizes or more than one -1)")
+        size = int(np.prod(shape, dtype=object)) if shape else 1
         if -1 in dims:
-            known = int(np.prod([d for d in dims if d != -1]))
-            dims[dims.index(-1)] = int(np.prod(shape)) // known
-        return self.reshaped(node.input[0], tuple(dims))
+            known = int(np.prod([d for d in dims if d != -1], dtype=object))
+            if known == 0 or size % known:
+                raise self.error(f"cannot reshape {list(shape)} to {dims}")
+            dims[dims.index(-1)] = size // known
+        return tuple(dims)

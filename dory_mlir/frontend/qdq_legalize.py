@@ -75,10 +75,11 @@ class Legalizer:
         self.model.CopyFrom(model)
         self.graph = self.model.graph
         self.model_name = model_name
-        self.consts: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in self.graph.initializer}
+        self.consts: dict[str, np.ndarray] = {t.name: self.tensor(t, f"initializer '{t.name}'") for t in self.graph.initializer}
         for node in self.graph.node:
-            if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-                self.consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+            if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value" and node.output:
+                self.consts[node.output[0]] = self.tensor(node.attribute[0].t, f"the value of Constant '{node.output[0]}'")
+        self.bypass_identities()
         self.producer = {o: n for n in self.graph.node for o in n.output}
         self.consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
         for node in self.graph.node:
@@ -88,6 +89,27 @@ class Legalizer:
         self.new_inits: list[onnx.TensorProto] = []
 
     # ------------------------------------------------------------------ helpers
+
+    def tensor(self, tensor: onnx.TensorProto, what: str) -> np.ndarray:
+        try:
+            return numpy_helper.to_array(tensor)
+        except Exception as e:  # noqa: BLE001 - onnx raises bare exceptions for malformed raw data
+            raise DoryError(f"{what} cannot be read ({type(e).__name__}: {e})", self.model_name) from None
+
+    def bypass_identities(self) -> None:
+        """`Identity` is a no-op: its consumers read its input instead (the node itself stays for the
+        graph outputs it names, and is dropped when nothing reads it)."""
+        source = {n.output[0]: n.input[0] for n in self.graph.node
+                  if n.op_type == "Identity" and len(n.input) == 1 and len(n.output) == 1 and n.input[0]}
+        for node in self.graph.node:
+            if node.op_type == "Identity":
+                continue
+            for index, name in enumerate(node.input):
+                seen = set()
+                while name in source and name not in seen:  # a chain of Identities (a cycle is left as it is)
+                    seen.add(name)
+                    name = source[name]
+                node.input[index] = name
 
     def error(self, node: onnx.NodeProto, message: str) -> DoryError:
         return DoryError(message, f"{self.model_name}: node '{node.name or node.output[0]}' ({node.op_type})")
@@ -112,6 +134,8 @@ class Legalizer:
                 self.consts[zp_name] = zp
                 self.new_inits.append(numpy_helper.from_array(zp, zp_name))
         axis = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"), 1)
+        if isinstance(axis, bool) or not isinstance(axis, int):
+            raise self.error(node, f"the attribute 'axis' must be an integer, got {str(axis)[:40]!r}")
         if any(a.name == "block_size" and helper.get_attribute_value(a) for a in node.attribute):
             raise self.error(node, "blocked quantization is not supported")
         return QParams(node.input[1], zp_name, scale, zp, int(axis))

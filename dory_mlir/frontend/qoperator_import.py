@@ -21,6 +21,7 @@ QuantizeLinear, whose output tensor equals the op's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -29,7 +30,7 @@ import onnx
 from onnx import helper
 from xdsl.dialects.builtin import ModuleOp, TensorType
 
-from dory_mlir.diagnostics import DoryError, warn
+from dory_mlir.diagnostics import DoryError, InternalError, describe_exception, warn
 from dory_mlir.dialects import qnn
 from dory_mlir.frontend import ort_requant
 from dory_mlir.frontend.onnx_import import (
@@ -73,13 +74,13 @@ class QOperatorImporter(OnnxImporter):
         # DequantizeLinear node name → (integer input, scale, zero point), for Q(DQ(x)) requantizations.
         self.dequantized: dict[str, tuple[Act, np.float32, int]] = {}
 
-    def visit(self, node: onnx.NodeProto) -> list[Value]:
+    def visit_node(self, node: onnx.NodeProto) -> list[Value]:
         first = self.env.get(node.input[0]) if node.input else None
         if node.op_type == "QuantizeLinear" and isinstance(first, Dropped) and first.node in self.dequantized:
             return [self.requantize_pair(node, first.node)]  # Q(DQ(x)): a requantization, not the tail
         if node.op_type in QUANTIZED_TAIL_OPS and any(isinstance(self.env.get(n), Dropped) for n in node.input if n):
             return [self.drop(node, [self.lookup(n) for n in node.input if n])]
-        return super().visit(node)
+        return super().visit_node(node)
 
     # ----------------------------------------------------------------- quantization parameters
 
@@ -168,14 +169,29 @@ class QOperatorImporter(OnnxImporter):
         return name, folded
 
     def requantize(self, acc: Act, scales: list[Fraction], offset: np.ndarray | int, zp_y: int, lo: int, hi: int) -> Pending:
-        chain, _ = ort_requant.rounding_chain(acc, acc.range, scales, offset, zp_y, lo, hi)
+        if any(s <= 0 for s in scales):
+            raise self.error("the requantization scale underflows to 0 in float32 (input and weight scales "
+                             "too small for the output scale)")
+        try:
+            chain, _ = ort_requant.rounding_chain(acc, acc.range, scales, offset, zp_y, lo, hi)
+        except ValueError as e:
+            raise self.error(f"the requantization has no integer form: {e}") from None
         return self.pending(chain, acc.onnx_shape)
+
+    def float_scales(self, compute: Callable[[], list[Fraction]]) -> list[Fraction]:
+        """onnxruntime's float32 scale arithmetic; an overflow to infinity is an error, not a warning."""
+        try:
+            with np.errstate(all="ignore"):
+                return compute()
+        except (OverflowError, ValueError, ZeroDivisionError):
+            raise self.error("the requantization scale overflows float32 (input and weight scales too large "
+                             "for the output scale)") from None
 
     # ----------------------------------------------------------------- ops
 
     def qlinear_conv(self, node: onnx.NodeProto) -> list[Value]:
         attrs = self.attributes(node)
-        if int(attrs.get("channels_last", 0)):  # type: ignore[arg-type]
+        if attrs.int("channels_last", 0):
             raise self.error("channels_last QLinearConv is not supported")
         x = self.activation(node.input[0])
         s_x, zp_x = self.activation_params(node, 1, "input")
@@ -197,14 +213,14 @@ class QOperatorImporter(OnnxImporter):
             self.env[bias[0]] = bias[1]
             inputs.append(bias[0])
         spatial = len(x.onnx_shape) - 2
-        window = {"group": int(attrs.get("group", 1))}  # type: ignore[arg-type]
+        window = {"group": attrs.int("group", 1, lo=1, hi=max(1, qnn.shape_of(x.ssa)[1]))}
         if spatial == 1:
             window |= {"strides": [strides[1]], "pads": [pads[1], pads[3]], "dilations": [dilations[1]]}
         else:
             window |= {"strides": strides, "pads": [pads[0], pads[1], pads[2], pads[3]], "dilations": dilations}
         (pending,) = self.conv(helper.make_node("Conv", inputs, ["acc"], name=self.node_name, **window))
         acc = pending.chain.x  # type: ignore[union-attr]
-        scales = ort_requant.conv_scale(s_x, s_w, s_y)
+        scales = self.float_scales(lambda: ort_requant.conv_scale(s_x, s_w, s_y))
         return [self.requantize(acc, scales, 0, zp_y, lo, hi)]
 
     def pad_with(self, x: Act, pads: list[int], value: int) -> Act:
@@ -228,7 +244,8 @@ class QOperatorImporter(OnnxImporter):
         acc = pending.chain.x  # type: ignore[union-attr]
         if s_w.size not in (1, w_mk.shape[0]):
             raise self.error(f"weight scale has {s_w.size} values for {w_mk.shape[0]} outputs")
-        return [self.requantize(acc, ort_requant.conv_scale(s_x, s_w, s_y, alpha), 0, zp_y, lo, hi)]
+        scales = self.float_scales(lambda: ort_requant.conv_scale(s_x, s_w, s_y, alpha))
+        return [self.requantize(acc, scales, 0, zp_y, lo, hi)]
 
     def qlinear_matmul(self, node: onnx.NodeProto) -> list[Value]:
         w_name, w = self.symmetric_weights(node, 3, 5, axis=1)
@@ -239,17 +256,19 @@ class QOperatorImporter(OnnxImporter):
 
     def qgemm(self, node: onnx.NodeProto) -> list[Value]:
         attrs = self.attributes(node)
-        if int(attrs.get("transA", 0)):  # type: ignore[arg-type]
+        if attrs.int("transA", 0, lo=0, hi=1):
             raise self.error("QGemm with transA is not supported")
         if len(node.input) < 9 or not node.input[7]:
             raise self.error("QGemm without an output scale (float output) is not supported")
-        transposed = int(self.attributes(node).get("transB", 0))  # type: ignore[arg-type]
+        transposed = attrs.int("transB", 0, lo=0, hi=1)
         w_name, w = self.symmetric_weights(node, 3, 5, axis=0 if transposed else 1)
         if w.ndim != 2:
             raise self.error(f"QGemm needs a 2-D constant weight, got shape {list(w.shape)}")
-        w_mk = w if int(attrs.get("transB", 0)) else w.T.copy()  # type: ignore[arg-type]
+        w_mk = w if transposed else w.T.copy()
         s_w = self.scale(node, 4, "weight scale", per_channel=w_mk.shape[0])
-        alpha = float(attrs.get("alpha", 1.0))  # type: ignore[arg-type]
+        alpha = attrs.float("alpha", 1.0)
+        if not np.isfinite(alpha) or alpha <= 0:
+            raise self.error(f"QGemm alpha must be positive and finite, got {alpha}")
         return self.quantized_linear(node, w_name, w_mk, s_w, 6, 7, alpha)
 
     def qlinear_add(self, node: onnx.NodeProto) -> list[Value]:
@@ -261,7 +280,9 @@ class QOperatorImporter(OnnxImporter):
         a, b = self.activation(node.input[0]), self.activation(node.input[3])
         (s_a, zp_a), (s_b, zp_b) = self.activation_params(node, 1, "A"), self.activation_params(node, 4, "B")
         s_c, zp_c, lo, hi = self.output_params(node, 6)
-        ratios = [ort_requant.exact(np.float32(s / s_c)) for s in (s_a, s_b)]
+        ratios = self.float_scales(lambda: [ort_requant.exact(np.float32(s / s_c)) for s in (s_a, s_b)])
+        if any(r <= 0 for r in ratios):
+            raise self.error("an input scale over the output scale underflows to 0 in float32")
         # m_a·(a − zp_a) + m_b·(b − zp_b) is qnn.add's int32 sum: the multipliers share its room.
         spans = [max(abs(act.range.min() - zp), abs(act.range.max() - zp), 1) for act, zp in ((a, zp_a), (b, zp_b))]
         try:
@@ -273,25 +294,25 @@ class QOperatorImporter(OnnxImporter):
         return [self.requantize(total, [Fraction(1, 2**d)], 0, zp_c, lo, hi)]
 
     def qlinear_global_average_pool(self, node: onnx.NodeProto) -> list[Value]:
-        if int(self.attributes(node).get("channels_last", 0)):  # type: ignore[arg-type]
+        if self.attributes(node).int("channels_last", 0):
             raise self.error("channels_last QLinearGlobalAveragePool is not supported")
         x = self.activation(node.input[0])
         s_x, zp_x = self.activation_params(node, 1, "input")
         s_y, zp_y, lo, hi = self.output_params(node, 3)
         _, _, h, w = qnn.shape_of(x.ssa)
         total = self.sum_pool(x, [h, w], [1, 1], [0, 0, 0, 0]).chain.x
-        scale = ort_requant.global_pool_scale(s_x, s_y, h * w)
+        (scale,) = self.float_scales(lambda: [ort_requant.global_pool_scale(s_x, s_y, h * w)])
         return [self.requantize(total, [scale], -zp_x * h * w, zp_y, lo, hi)]  # type: ignore[arg-type]
 
     def qlinear_average_pool(self, node: onnx.NodeProto) -> list[Value]:
         attrs = self.attributes(node)
-        if int(attrs.get("channels_last", 0)):  # type: ignore[arg-type]
+        if attrs.int("channels_last", 0):
             raise self.error("channels_last QLinearAveragePool is not supported")
         x = self.activation(node.input[0])
         s_x, zp_x = self.activation_params(node, 1, "input")
         s_y, zp_y, lo, hi = self.output_params(node, 3)
         kernel, strides, pads = self.pool_window(node, x)
-        if any(pads) and not int(attrs.get("count_include_pad", 0)):  # type: ignore[arg-type]
+        if any(pads) and not attrs.int("count_include_pad", 0, lo=0, hi=1):
             raise self.error("padded AveragePool without count_include_pad=1 divides by a varying count; not supported")
         if any(pads) and zp_x != 0:
             x = self.pad_with(x, pads, zp_x)  # the padding is a real 0: zp_x in the integer domain
@@ -338,7 +359,12 @@ def input_spec(model: onnx.ModelProto) -> str:
 
 def import_quantized(model: onnx.ModelProto, path: Path, input_type: str | None = None) -> ModuleOp:
     """Import of a QDQ or QOperator model; the input type is the one its first QuantizeLinear makes."""
-    legal = legalize(model, path.name)
+    try:
+        legal = legalize(model, path.name)
+    except DoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a bug of the QDQ rewrite: name the stage
+        raise InternalError(f"QDQ/QOperator rewrite: {describe_exception(e)}", path.name) from e
     spec = input_spec(legal)
     if input_type is not None and input_type.partition(":")[0] != spec:
         raise DoryError(f"the model's input is {spec} (its first QuantizeLinear); --input-type {input_type} disagrees",

@@ -16,6 +16,7 @@ import numpy as np
 from dory_mlir.diagnostics import DoryError
 
 _SHAPE = re.compile(r"shape\s*\[([^\]]*)\]")
+GOLDEN_LIMIT = 2**40  # beyond the int32 accumulators and 64-bit requant intermediates' outputs
 _VALUE = re.compile(r"^\s*(-?\d+(?:\.\d*)?)\s*,?\s*\\?\s*$")
 
 
@@ -31,13 +32,18 @@ def read_dory_txt(path: Path) -> GoldenTensor:
         lines = path.read_text().splitlines()
     except OSError as e:
         raise DoryError(f"cannot read: {e.strerror}", str(path)) from None
+    except UnicodeDecodeError as e:
+        raise DoryError(f"not a text file (byte {e.start} is not UTF-8)", str(path)) from None
     if not lines:
         raise DoryError("empty golden file", str(path))
     header = lines[0]
     match = _SHAPE.search(header)
     if match is None:
         raise DoryError(f"header has no shape: '{header[:80]}'", str(path))
-    shape = tuple(int(s) for s in match.group(1).split(",") if s.strip())
+    dims = [s.strip() for s in match.group(1).split(",") if s.strip()]
+    if not all(d.isdigit() and len(d) <= 9 for d in dims):
+        raise DoryError(f"header's shape [{match.group(1)[:60]}] is not a list of sizes", str(path))
+    shape = tuple(int(d) for d in dims)
     name = header.split("(shape")[0].lstrip("# ").strip()
     values = []
     for number, line in enumerate(lines[1:], start=2):
@@ -47,10 +53,13 @@ def read_dory_txt(path: Path) -> GoldenTensor:
         if value is None:
             raise DoryError(f"line {number}: expected one number, got '{line[:40]}'", str(path))
         number_text = value.group(1)
-        as_float = float(number_text)
-        if as_float != int(as_float):
-            raise DoryError(f"line {number}: {number_text} is not an integer", str(path))
-        values.append(int(as_float))
+        whole, _, fraction = number_text.partition(".")
+        if fraction.strip("0"):
+            raise DoryError(f"line {number}: {number_text[:40]} is not an integer", str(path))
+        integer = int(whole) if len(whole) <= 24 else GOLDEN_LIMIT  # exact, no float rounding
+        if abs(integer) >= GOLDEN_LIMIT:
+            raise DoryError(f"line {number}: {number_text[:40]} is beyond any tensor value (|v| < 2^40)", str(path))
+        values.append(integer)
     # The header's shape is informative only: some exporters write a wrong one (dscnn_test).
     return GoldenTensor(name, shape, np.array(values, dtype=np.int64))
 

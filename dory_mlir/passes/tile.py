@@ -5,6 +5,8 @@ attribute (L3→L2 slice, L2→L1 tile, tile counts, bytes used, where weights l
 function an `l2_plan` (budgets, peak, every L2 buffer with its lifetime and offset).
 `report=FILE.json` writes the per-layer report. The independent checker re-verifies
 every tile (border tiles included) and the L2 plan after the pass (`verify=false` skips it).
+L1, L2 and L3 capacity are checked here: what does not fit is a one-line "needs N B > budget M B"
+error (`l3-size` overrides the target's L3 size).
 
     dory-opt net.onnx -p 'tile{l1-size=35000 l2-size=380000 cores=8 double-buffer=true}'
     dory-opt net.onnx -p 'tile{target=gap9 report=tiles.json}'
@@ -12,6 +14,7 @@ every tile (border tiles included) and the L2 plan after the pass (`verify=false
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -30,7 +33,7 @@ from dory_mlir.passes.fuse import ANCHORS, FusePass
 from dory_mlir.target import Target, load_target
 from dory_mlir.tiling.check import check_tiling
 from dory_mlir.tiling.layers import constant_parts, layer_shape, nbytes
-from dory_mlir.tiling.memory_plan import LayerDoesNotFit, NetLayer, NetTensor, L2Plan, plan_network
+from dory_mlir.tiling.memory_plan import L3DoesNotFit, LayerDoesNotFit, NetLayer, NetTensor, L2Plan, check_l3, plan_network
 from dory_mlir.tiling.model import L1Target
 from dory_mlir.tiling.traffic import Grid, l2_l1_bytes
 
@@ -184,6 +187,8 @@ class TilePass(ModulePass):
     target: str = "gap8"
     l1_size: int | None = None
     l2_size: int | None = None
+    l3_size: int | None = None
+    """L3 (HyperRAM) bytes for the weights and the activations streamed from L3 (default: the target's)."""
     cores: int | None = None
     double_buffer: bool = True
     report: str | None = None
@@ -192,6 +197,10 @@ class TilePass(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         target = load_target(self.target).with_options(self.l1_size, self.l2_size, self.cores, self.double_buffer)
+        if self.l3_size is not None:
+            if self.l3_size <= 0:
+                raise DoryError(f"tile option l3-size must be positive, got {self.l3_size}")
+            target = dataclasses.replace(target, l3_total=self.l3_size)
         if any(isinstance(o, ANCHORS) and not isinstance(o.parent_op(), qnn.LayerOp) for o in op.walk()):
             FusePass().apply(ctx, op)
         rows = []
@@ -202,6 +211,12 @@ class TilePass(ModulePass):
                 plan = plan_network(view.net_layers, view.tensors, target.l2_budget, l1)
             except LayerDoesNotFit as error:
                 raise DoryError(does_not_fit_message(error, view.layers[error.layer.index])) from None
+            try:
+                check_l3(view.net_layers, view.tensors, plan, target.l3_total)
+            except L3DoesNotFit as error:
+                parts = ", ".join(f"{name} {_grouped(size)}" for name, size in error.usage.items() if size)
+                raise DoryError(f"the network's data in L3 needs {_grouped(sum(error.usage.values()))} B ({parts}) "
+                                f"> budget {_grouped(error.budget)} B") from None
             rows += annotate(view, plan, target, function)
         if self.verify and (problems := check_tiling(op, target.cores, target.double_buffer)):
             raise AssertionError("the tiling checker rejects the tile pass's result:\n" + "\n".join(problems))

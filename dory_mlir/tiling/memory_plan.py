@@ -109,6 +109,39 @@ class LayerDoesNotFit(Exception):
         super().__init__(f"layer {layer.index}: {level} needs {sum(buffers.values())} B > {budget} B")
 
 
+L3_ALIGN = 8
+"""The runtime's RAM allocator rounds every block up to 8 bytes and never hands out address 0."""
+
+
+def l3_usage(layers: list[NetLayer], tensors: dict[str, NetTensor], plan: L2Plan) -> dict[str, int]:
+    """Bytes the network keeps in L3 for the whole run: every constant (the weights and requant
+    constants live in L3 and are copied from there, also when the plan keeps them in L2) and every
+    activation the plan streams from L3, each block rounded as the RAM allocator does."""
+    def block(n: int) -> int:
+        return -(-max(n, 1) // L3_ALIGN) * L3_ALIGN
+
+    constants = sum(block(per_channel * layer.shape.c_out + fixed) for layer in layers for per_channel, fixed in layer.constants)
+    streamed = sum(block(tensors[name].bytes) for name in sorted(plan.l3_tensors))
+    return {"weights and constants": constants, "activations streamed from L3": streamed, "reserved address 0": L3_ALIGN}
+
+
+class L3DoesNotFit(Exception):
+    """The data the network keeps in L3 (HyperRAM) exceeds the L3 size."""
+
+    def __init__(self, usage: dict[str, int], budget: int):
+        self.usage = usage
+        self.budget = budget
+        super().__init__(f"L3 needs {sum(usage.values())} B > {budget} B")
+
+
+def check_l3(layers: list[NetLayer], tensors: dict[str, NetTensor], plan: L2Plan, budget: int) -> dict[str, int]:
+    """The L3 usage of the plan; `L3DoesNotFit` when it exceeds `budget`."""
+    usage = l3_usage(layers, tensors, plan)
+    if sum(usage.values()) > budget:
+        raise L3DoesNotFit(usage, budget)
+    return usage
+
+
 def place(buffers: list[Buffer]) -> None:
     """First-fit offsets, largest first, never overlapping a buffer alive at the same time."""
     placed: list[Buffer] = []

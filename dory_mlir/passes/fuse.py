@@ -2,16 +2,24 @@
 
 A layer is one conv, linear, pool or add op (the anchor) with the `qnn.requant` chain
 that consumes its result; a `qnn.pad` in front of convolutions is folded into
-their padding (and pad value) first. Layers are numbered in network order, so `qnn.layer N` is the
+their padding (and pad value) first. A requant that no anchor's chain takes (it reads a
+tensor with several consumers, e.g. on a residual skip branch, or the network input) is a
+layer of its own, as DORY deploys it: its anchor is an identity (a depthwise 1×1
+convolution, or for N×K tensors a linear layer, with unit weights: the int32 accumulator is
+the input itself), so tiling, lowering and kernels need nothing new. Every op ends up in a
+layer; one that cannot is a one-line error naming it. Layers are numbered in network order, so `qnn.layer N` is the
 golden `out_layerN`. A power-of-two division right after an add folds into the add's
 per-input shifts when that is exact. Running the pass again changes nothing.
 """
 
 from dataclasses import dataclass
 
+import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
+from xdsl.dialects.builtin import (
+    BytesAttr, DenseIntOrFPElementsAttr, IntegerAttr, IntegerType, ModuleOp, Signedness, TensorType, i64,
+)
 from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
@@ -21,6 +29,8 @@ from dory_mlir.dialects import qnn
 from dory_mlir.ir_utils import op_where
 
 ANCHORS = (qnn.ConvOp, qnn.LinearOp, qnn.MaxPoolOp, qnn.SumPoolOp, qnn.AddOp)
+# Ops that may stand between layers: they hold data or only reinterpret its shape.
+BETWEEN_LAYERS = (qnn.ConstantOp, qnn.ReshapeOp, qnn.LayerOp)
 
 
 def fold_pads(block: Block) -> None:
@@ -102,6 +112,48 @@ def fold_shift_into_add(block: Block) -> None:
         Rewriter.erase_op(add)
 
 
+def unit_weights(shape: tuple[int, ...], values: np.ndarray) -> qnn.ConstantOp:
+    ty = TensorType(IntegerType(8, Signedness.SIGNED), shape)
+    return qnn.ConstantOp(DenseIntOrFPElementsAttr(ty, BytesAttr(values.astype("<i1").tobytes())))
+
+
+def identity_anchor(rq: qnn.RequantOp) -> list[Operation]:
+    """An anchor whose int32 result equals the requant's input, and its weights."""
+    x = rq.input
+    shape = qnn.shape_of(x)
+    if qnn.element_type(x).width.data > 8:
+        raise DoryError(f"a requantization of a {qnn.element_type(x).width.data}-bit tensor that no layer "
+                        "computes cannot be placed in a layer", op_where(rq))
+    result = TensorType(IntegerType(32, Signedness.SIGNED), shape)
+    if len(shape) == 4:
+        channels = shape[1]
+        weights = unit_weights((channels, 1, 1, 1), np.ones(channels))
+        return [weights, qnn.ConvOp(x, weights.result, None, result, (1, 1), (0, 0, 0, 0), (1, 1), channels)]
+    if len(shape) == 2:
+        weights = unit_weights((shape[1], shape[1]), np.eye(shape[1]))
+        return [weights, qnn.LinearOp(x, weights.result, None, result)]
+    raise DoryError(f"a requantization of a rank-{len(shape)} tensor cannot be placed in a layer", op_where(rq))
+
+
+def anchor_lone_requants(block: Block) -> None:
+    """Gives each requant that no anchor's chain takes an identity anchor of its own."""
+    for rq in [op for op in block.ops if isinstance(op, qnn.RequantOp)]:
+        source = rq.input.owner
+        if isinstance(source, (*ANCHORS, qnn.RequantOp)) and len(list(rq.input.uses)) == 1:
+            continue  # taken by the chain of the anchor that computes its input
+        weights, anchor = identity_anchor(rq)
+        anchor.location = rq.location
+        Rewriter.insert_op(weights, InsertPoint.at_start(block))
+        Rewriter.insert_op(anchor, InsertPoint.before(rq))
+        rq.operands[0] = anchor.results[0]
+
+
+def check_all_placed(block: Block) -> None:
+    for op in block.ops:
+        if not isinstance(op, (*BETWEEN_LAYERS, func.ReturnOp)):
+            raise DoryError(f"'{op.name}' is not part of any layer and cannot be deployed alone", op_where(op))
+
+
 def layer_group(anchor: Operation) -> list[Operation]:
     """The anchor and the requant ops that only it feeds, in order."""
     group = [anchor]
@@ -156,9 +208,11 @@ def fuse_block(block: Block) -> None:
     hoist_constants(block)
     fold_pads(block)
     fold_shift_into_add(block)
+    anchor_lone_requants(block)
     for op in list(block.ops):
         if isinstance(op, ANCHORS):
             wrap_layer(layer_group(op))
+    check_all_placed(block)
     for index, layer in enumerate(op for op in block.ops if isinstance(op, qnn.LayerOp)):
         layer.index = IntegerAttr(index, i64)
 

@@ -78,8 +78,9 @@ def test_signed_input_type_comes_from_the_npz_input(quantlib_dir: Path):
 def test_mlperf_activations_match_by_position():
     """Deeploy names activations after PyTorch modules: matched to nodes by position, accumulators skipped."""
     folder = MLPERF_NETWORKS[[p.name for p in MLPERF_NETWORKS].index("KeywordSpotting")]
-    layers = network_layers(load_network(folder / "network.onnx"))
-    goldens = load_npz_goldens(folder, layers, folder / "network.onnx")
+    module = load_network(folder / "network.onnx")
+    layers = network_layers(module)
+    goldens = load_npz_goldens(folder, module, folder / "network.onnx")
     assert len(goldens.samples) == 1
     assert goldens.samples[0].layers[9][0] == "model_5"  # the max pool
     assert sorted(goldens.samples[0].layers) == sorted(layers)
@@ -103,7 +104,9 @@ def test_tampered_activation_fails(quantlib_dir: Path, tmp_path: Path):
     assert row.split()[6] == "1"
 
 
-def test_activation_count_mismatch_is_one_line_error(quantlib_dir: Path, tmp_path: Path):
+def test_activation_count_mismatch_degrades_gracefully(quantlib_dir: Path, tmp_path: Path):
+    """One tensor fewer than computing nodes: the others are still matched by position, the
+    layer without a golden tensor is listed as not compared (issue 11, item 7)."""
     folder = tmp_path / "kws"
     folder.mkdir()
     for f in (quantlib_dir / "kws_maxpool").iterdir():
@@ -113,7 +116,9 @@ def test_activation_count_mismatch_is_one_line_error(quantlib_dir: Path, tmp_pat
     np.savez(folder / "activations.npz", **activations)
     done = subprocess.run([tool("dory-golden"), str(folder / "network.onnx"), "--check", str(folder)],
                           capture_output=True, text=True)
-    assert_one_line_error(done, "activations.npz", "do not match")
+    assert done.returncode == 0 and "PASS: bit-exact" in done.stdout, done.stdout + done.stderr
+    assert "layer 4 not compared: no array of activations.npz records its output" in done.stdout
+    assert [line.split()[1] for line in done.stdout.splitlines()[1:] if line.split()[1].isdigit()] == ["0", "1", "2", "3"]
 
 
 @pytest.mark.parametrize("change, fragments", [

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         nonlocal args
         args = parser.parse_args(argv)
-        input_type = args.input_type or (input_type_for(args.check) if is_npz_folder(args.check) else None)
+        input_type = args.input_type or (input_type_for(args.check, args.model) if is_npz_folder(args.check) else None)
         report = check_folder(load_network(args.model, input_type), args.check, args.model)
         print(report.table())
         compared = sum(r.compared for r in report.rows)
@@ -38,7 +38,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if report.passed() else 1
 
     return run_tool(body, argv, lambda: str(args.model) if args is not None else None)
-
 
 if __name__ == "__main__":
     sys.exit(main())

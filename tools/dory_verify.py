@@ -32,9 +32,9 @@ from dory_mlir.backend.build import build_for_verify
 from dory_mlir.backend.pulp_c import write_application
 from dory_mlir.diagnostics import DoryError, one_line
 from dory_mlir.dialects import qnn
-from dory_mlir.golden.check import compare, find_test_sets, hwc_shape, read_input
+from dory_mlir.golden.check import compare, find_test_sets, hwc_shape, input_shapes, read_inputs
 from dory_mlir.golden.files import read_dory_txt, to_layout
-from dory_mlir.golden.npz import input_type_for, is_npz_folder, load_npz_goldens
+from dory_mlir.golden.npz import as_network_shape, input_type_for, is_npz_folder, load_npz_goldens
 from dory_mlir.golden.interpreter import network_function, run_network
 from dory_mlir.ir_utils import loc_name
 from dory_mlir.pipeline import load_network, make_context
@@ -60,8 +60,18 @@ def element_dtype(value) -> np.dtype:
     return np.dtype(f"{kind}{max(1, ty.width.data // 8)}")
 
 
-def run_app(binary: Path, workdir: Path, x_hwc: np.ndarray, input_dtype: np.dtype) -> str:
-    x_hwc.astype(input_dtype).tofile(workdir / "input.bin")
+def input_files(count: int) -> list[str]:
+    """The files main.c reads: `input.bin`, or `input_K.bin` per network input K when there are several."""
+    return ["input.bin"] if count == 1 else [f"input_{k}.bin" for k in range(count)]
+
+
+def run_app(binary: Path, workdir: Path, x_hwc: np.ndarray | list[np.ndarray],
+            input_dtype: np.dtype | list[np.dtype]) -> str:
+    """Runs the application on its inputs (HWC; one array per network input)."""
+    xs = [x_hwc] if isinstance(x_hwc, np.ndarray) else list(x_hwc)
+    dtypes = input_dtype if isinstance(input_dtype, list) else [input_dtype] * len(xs)
+    for name, x, dtype in zip(input_files(len(xs)), xs, dtypes, strict=True):
+        x.astype(dtype).tofile(workdir / name)
     if binary.suffix == ".elf":
         return rv32.run_for_verify(binary, workdir)
     env = dict(os.environ, DORY_DUMP_DIR=str(workdir), ASAN_OPTIONS="detect_leaks=1")
@@ -81,32 +91,38 @@ class Case:
     """One input with the golden comparisons recorded for it (layer index -> compare(model tensor))."""
 
     label: str
-    input: np.ndarray  # NCHW
+    inputs: list[np.ndarray]  # NCHW, one per network input
     layer_goldens: dict[int, Callable[[np.ndarray], tuple[int, str]]] = field(default_factory=dict)
     output_goldens: list[tuple[str, np.ndarray]] = field(default_factory=list)
 
 
-def random_case(in_type, in_shape: tuple[int, ...], seed: int) -> Case:
-    lo, hi = qnn.int_range(qnn.element_type(in_type))
-    return Case("random", np.random.default_rng(seed).integers(lo, hi + 1, size=in_shape))
+def random_case(in_types, seed: int) -> Case:
+    """Seeded random values over each network input's type."""
+    rng = np.random.default_rng(seed)
+    inputs = []
+    for in_type in in_types:
+        lo, hi = qnn.int_range(qnn.element_type(in_type))
+        inputs.append(rng.integers(lo, hi + 1, size=qnn.shape_of(in_type)))
+    return Case("random", inputs)
 
 
-def golden_cases(folder: Path, layers: dict, in_shape: tuple[int, ...], model: Path) -> list[Case]:
+def golden_cases(folder: Path, module: ModuleOp, model: Path) -> list[Case]:
     """The inputs of a golden folder, DORY txt (HWC) or npz (NCHW), with their layer goldens."""
     if not folder.is_dir():
         raise DoryError("not a folder of golden files", str(folder))
     if is_npz_folder(folder):
-        goldens = load_npz_goldens(folder, layers, model)
+        goldens = load_npz_goldens(folder, module, model)
         return [
-            Case(sample.label, sample.input,
+            Case(sample.label, sample.inputs,
                  {index: partial(compare_npz, name=name, golden=golden) for index, (name, golden) in sample.layers.items()},
                  sample.outputs)
             for sample in goldens.samples
         ]
+    shapes = input_shapes(module)
     return [
-        Case(test.label, read_input(test, in_shape, "HWC"),
+        Case(test.label, read_inputs(test, shapes, "HWC"),
              {index: partial(compare_txt, path=path) for index, path in test.layer_files.items()})
-        for test in find_test_sets(folder)
+        for test in find_test_sets(folder, len(shapes))
     ]
 
 
@@ -116,9 +132,10 @@ def compare_txt(tensor: np.ndarray, path: Path) -> tuple[int, str]:
 
 
 def compare_npz(tensor: np.ndarray, name: str, golden: np.ndarray) -> tuple[int, str]:
-    if tensor.shape != golden.shape:
+    reshaped = as_network_shape(golden, tensor.shape)  # N×C×W goldens of 1-D networks: N×C×1×W
+    if reshaped is None:
         return golden.size, f"'{name}' has shape {list(golden.shape)}, the network {list(tensor.shape)}"
-    mismatches = int(np.count_nonzero(tensor != golden))
+    mismatches = int(np.count_nonzero(tensor != reshaped))
     return mismatches, f"{mismatches} ('{name}')"
 
 
@@ -134,23 +151,22 @@ def verify(args: argparse.Namespace) -> int:
         return status
     input_type = args.input_type
     if input_type is None and args.golden and is_npz_folder(Path(args.golden)):
-        input_type = input_type_for(Path(args.golden))
+        input_type = input_type_for(Path(args.golden), Path(args.model))
     golden_module = load_network(args.model, input_type)
     function = network_function(golden_module)
     layers = {op.index.value.data: op for op in function.body.block.ops if isinstance(op, qnn.LayerOp)}
-    in_type = function.function_type.inputs.data[0]
-    in_shape = qnn.shape_of(in_type)
+    in_types = list(function.function_type.inputs.data)
     compiled = compile_network(golden_module, args.passes or DEFAULT_PIPELINE)
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dory-verify-"))
     write_application(compiled, workdir)
     binary = build_for_verify(workdir, args.sanitize, args.target)
 
-    cases = golden_cases(Path(args.golden), layers, in_shape, args.model) if args.golden else [
-        random_case(in_type, in_shape, args.seed)]
+    cases = golden_cases(Path(args.golden), golden_module, args.model) if args.golden else [
+        random_case(in_types, args.seed)]
     rows, failed = [], False
     for case in cases:
-        run_app(binary, workdir, nchw_to_hwc(case.input), element_dtype(in_type))
-        outputs, layer_outputs = run_network(golden_module, case.input)
+        run_app(binary, workdir, [nchw_to_hwc(x) for x in case.inputs], [element_dtype(t) for t in in_types])
+        outputs, layer_outputs = run_network(golden_module, case.inputs)
         for index, layer in sorted(layers.items()):
             expected = layer_outputs[index]
             got = read_dump(workdir / f"out_layer{index}.bin", layer.output)

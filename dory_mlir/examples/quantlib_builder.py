@@ -75,6 +75,7 @@ class QuantLibNetBuilder:
         lo, hi = (-128, 127) if signed_input else (0, 255)
         x = self.rng.integers(lo, hi + 1, size=tuple(input_shape)).astype(np.float32)
         self.values: dict[str, np.ndarray] = {INPUT_NAME: x}
+        self.inputs: list[str] = [INPUT_NAME]  # graph inputs, in order (`add_input` appends)
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[TensorProto] = []
         self.recorded: list[str] = []  # integer tensors, in computation order
@@ -136,7 +137,26 @@ class QuantLibNetBuilder:
         return self.node("RequantShift", [acc, self.param(f"{module}.mul{index}", mul), self.param(f"{module}.add{index}", add)],
                          **attrs)
 
+    def add_input(self, name: str, shape: Sequence[int], signed: bool = False) -> str:
+        """Another network input, seeded like the first."""
+        lo, hi = (-128, 127) if signed else (0, 255)
+        self.values[name] = self.rng.integers(lo, hi + 1, size=tuple(shape)).astype(np.float32)
+        self.inputs.append(name)
+        return name
+
     # ------------------------------------------------------------------ layers
+
+    def conv1d(self, module: str, c_out: int, k: int, stride: int = 1, dilation: int = 1, groups: int = 1,
+               x: str | None = None, signed: bool = False) -> str:
+        """A 1-D conv (N×C×W) with 'same' padding for stride 1, then its RequantShift."""
+        x = x or self.last
+        c_in = self.values[x].shape[1]
+        w = self.rng.integers(-128, 128, size=(c_out, c_in // groups, k))
+        pad = dilation * (k - 1) // 2
+        acc = self.node("Conv", [x, self.param(f"{module}.weight", w),
+                                 self.param(f"{module}.bias", self.rng.integers(-2000, 2000, size=c_out))],
+                        kernel_shape=[k], strides=[stride], pads=[pad, pad], group=groups, dilations=[dilation])
+        return self.requant(acc, module, signed)
 
     def conv(self, module: str, c_out: int, k: int, stride: int = 1, groups: int = 1, x: str | None = None,
              signed: bool = False, bias: bool = True) -> str:
@@ -179,14 +199,15 @@ class QuantLibNetBuilder:
 
     def build(self, name: str) -> tuple[onnx.ModelProto, dict[str, dict[str, np.ndarray]]]:
         graph = helper.make_graph(
-            self.nodes, name, [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, list(self.shape))],
+            self.nodes, name,
+            [helper.make_tensor_value_info(i, TensorProto.FLOAT, list(self.values[i].shape)) for i in self.inputs],
             [helper.make_tensor_value_info(self.last, TensorProto.FLOAT, list(self.values[self.last].shape))],
             self.initializers,
         )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="dory-mlir quantlib_builder")
         as_int = lambda v: np.asarray(v).astype(np.int64)  # noqa: E731
         goldens = {
-            "inputs": {"input_0": as_int(self.values[INPUT_NAME])},
+            "inputs": {f"input_{k}": as_int(self.values[i]) for k, i in enumerate(self.inputs)},
             "outputs": {"output_0": as_int(self.values[self.last])},
             "activations": {tensor: as_int(self.values[tensor]) for tensor in self.recorded},
         }
@@ -234,15 +255,51 @@ def kws_maxpool(seed: int) -> QuantLibNetBuilder:
     return b
 
 
+def two_inputs(seed: int) -> QuantLibNetBuilder:
+    """Two network inputs of their own types: an unsigned image through a conv, added by a
+    residual `Add` to a signed second input of the conv's output shape, then a strided conv
+    and a classifier."""
+    b = QuantLibNetBuilder(seed, (1, 3, 12, 12))
+    second = b.add_input("input_b", (1, 8, 12, 12), signed=True)
+    y = b.conv("branch", 8, 3, signed=True)
+    b.add("join", y, second, signed=True)
+    b.conv("head", 8, 3, 2)
+    b.linear("fc", 6, signed=True)
+    return b
+
+
+def tcn_1d(seed: int) -> QuantLibNetBuilder:
+    """A 1-D network (N×C×W inputs, activations and outputs, as Deeploy's 1-D tests): dilated
+    1-D convs with a residual add, a strided 1-D conv and a classifier."""
+    b = QuantLibNetBuilder(seed, (1, 4, 32), signed_input=True)
+    x = b.conv1d("conv0", 8, 3, signed=True)
+    y = b.conv1d("conv1", 8, 3, dilation=2, x=x, signed=True)
+    y = b.conv1d("conv2", 8, 3, dilation=4, x=y, signed=True)
+    b.add("res", x, y, signed=True)
+    b.conv1d("down", 12, 3, stride=2)
+    b.linear("fc", 5, signed=True)
+    return b
+
+
 def example_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     return {"resnet8": resnet8, "mobilenet_v1_025": mobilenet_v1_025, "kws_maxpool": kws_maxpool}
+
+
+def format_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
+    """Small networks for format features (several inputs, 1-D), tested on their own
+    (tests/test_npz_inputs.py) rather than with every pipeline like `example_networks`."""
+    return {"two_inputs": two_inputs, "tcn_1d": tcn_1d}
+
+
+def all_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
+    return example_networks() | format_networks()
 
 
 def write_example(name: str, out_dir: str | Path, seed: int = 0) -> Path:
     """Writes `network.onnx`, `inputs.npz`, `outputs.npz` and `activations.npz` into `out_dir`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model, goldens = example_networks()[name](seed).build(name)
+    model, goldens = all_networks()[name](seed).build(name)
     onnx.save(model, out / "network.onnx")
     for file, arrays in goldens.items():
         np.savez(out / f"{file}.npz", **arrays)
@@ -252,10 +309,10 @@ def write_example(name: str, out_dir: str | Path, seed: int = 0) -> Path:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--name", choices=sorted(example_networks()), help="one network (default: all, in subfolders)")
+    parser.add_argument("--name", choices=sorted(all_networks()), help="one network (default: all, in subfolders)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    for name in [args.name] if args.name else sorted(example_networks()):
+    for name in [args.name] if args.name else sorted(all_networks()):
         path = write_example(name, args.out_dir if args.name else args.out_dir / name, args.seed)
         print(f"wrote {path}")
 

@@ -53,6 +53,11 @@ DROPPED_TAIL = "dropped_tail"
 TAIL_OPS = {"Sigmoid", "Softmax", "LogSoftmax", "Gather", "Unsqueeze", "Squeeze", "Concat", "Identity"}
 ONNX_INT64 = onnx.TensorProto.INT64
 ONNX_FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
+# Graph inputs hold integers stored in any numeric ONNX type (float32 in QuantLib/NEMO exports).
+NUMERIC_INPUT_TYPES = ONNX_FLOAT_TYPES | {
+    onnx.TensorProto.INT8, onnx.TensorProto.UINT8, onnx.TensorProto.INT16, onnx.TensorProto.UINT16,
+    onnx.TensorProto.INT32, onnx.TensorProto.UINT32, onnx.TensorProto.INT64, onnx.TensorProto.UINT64,
+}
 
 
 @dataclass(frozen=True)
@@ -320,7 +325,9 @@ class OnnxImporter:
         self.model = model
         self.graph = model.graph
         self.model_name = model_name
-        self.input_type, self.input_range = parse_element_type(input_type)
+        # One spec for every network input, or a comma-separated list with one per input.
+        self.input_specs = [parse_element_type(spec.strip()) for spec in input_type.split(",")]
+        self.input_type, self.input_range = self.input_specs[0]
         self.env: dict[str, Value] = {}
         self.constants: list[Operation] = []  # emitted first, so weights head the function
         self.ops: list[Operation] = []
@@ -360,13 +367,7 @@ class OnnxImporter:
     def run(self) -> ModuleOp:
         for init in self.graph.initializer:
             self.env[init.name] = self.initializer_array(init)
-        graph_inputs = [i for i in self.graph.input if i.name not in self.env]
-        if len(graph_inputs) != 1:
-            raise self.error(f"expected exactly one network input, found {len(graph_inputs)}")
-        block = Block(arg_types=[self.input_tensor_type(graph_inputs[0])])
-        block.args[0].name_hint = "input"
-        onnx_shape = tuple(d.dim_value for d in graph_inputs[0].type.tensor_type.shape.dim)
-        self.env[graph_inputs[0].name] = Act(block.args[0], self.input_range, onnx_shape)
+        block = self.network_inputs()
 
         for index, node in enumerate(self.graph.node):
             self.node_name = node.name or f"{node.op_type}_{index}"
@@ -381,7 +382,7 @@ class OnnxImporter:
             block.add_op(op)
         block.add_op(func.ReturnOp(*results))
         function = func.FuncOp.from_region(
-            "network", [block.args[0].type], [r.type for r in results], Region(block)
+            "network", [arg.type for arg in block.args], [r.type for r in results], Region(block)
         )
         function.location = name_loc(self.graph.name or self.model_name)
         if self.dropped_tail:
@@ -390,6 +391,32 @@ class OnnxImporter:
         module.location = name_loc(self.model_name)
         module.verify()
         return module
+
+    def network_inputs(self) -> Block:
+        """The function's block: one argument per graph input (initializers excluded), in graph
+        order, each with its own type and range (`input_type`: one spec for all, or one per input).
+        A single input is `%input`, several are `%input0`, `%input1`, ..."""
+        graph_inputs = [i for i in self.graph.input if i.name not in self.env]
+        if not graph_inputs:
+            raise self.error("the graph has no network input (every input is an initializer)")
+        names = [i.name for i in graph_inputs]
+        if len(set(names)) != len(names):
+            raise self.error(f"graph input '{next(n for n in names if names.count(n) > 1)}' is declared twice")
+        specs = self.input_specs
+        if len(specs) == 1:
+            specs = specs * len(graph_inputs)
+        elif len(specs) != len(graph_inputs):
+            raise self.error(f"{len(specs)} input types given for the network's {len(graph_inputs)} inputs")
+        for graph_input in graph_inputs:
+            elem = graph_input.type.tensor_type.elem_type if graph_input.type.HasField("tensor_type") else 0
+            if elem not in NUMERIC_INPUT_TYPES:
+                raise self.error(f"input '{graph_input.name}' is not a numeric tensor (ONNX element type {elem})")
+        block = Block(arg_types=[self.input_tensor_type(i, ty) for i, (ty, _) in zip(graph_inputs, specs, strict=True)])
+        for k, (graph_input, (_, value_range)) in enumerate(zip(graph_inputs, specs, strict=True)):
+            block.args[k].name_hint = "input" if len(graph_inputs) == 1 else f"input{k}"
+            onnx_shape = tuple(d.dim_value for d in graph_input.type.tensor_type.shape.dim)
+            self.env[graph_input.name] = Act(block.args[k], value_range, onnx_shape)
+        return block
 
     def visit(self, node: onnx.NodeProto) -> list[Value]:
         """The values of a node's outputs. A bad node is a `DoryError` naming it; any other exception
@@ -487,7 +514,7 @@ class OnnxImporter:
         except Exception as e:  # onnx raises bare exceptions for malformed raw data
             raise DoryError(f"initializer '{init.name}' cannot be read ({e})", self.model_name) from None
 
-    def input_tensor_type(self, value_info: onnx.ValueInfoProto) -> TensorType:
+    def input_tensor_type(self, value_info: onnx.ValueInfoProto, element: IntegerType | None = None) -> TensorType:
         dims = value_info.type.tensor_type.shape.dim
         shape: list[int] = []
         for d in dims:
@@ -502,7 +529,7 @@ class OnnxImporter:
             raise DoryError(
                 f"input '{value_info.name}' must be N×K, N×C×W or N×C×H×W with N = 1, got {shape}", self.model_name
             )
-        return TensorType(self.input_type, self.ir_shape(tuple(shape)))
+        return TensorType(element or self.input_type, self.ir_shape(tuple(shape)))
 
     @staticmethod
     def ir_shape(onnx_shape: tuple[int, ...]) -> list[int]:

@@ -7,6 +7,7 @@ wider than `intermediate_bits`) raise, because the generated C would overflow th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -175,24 +176,35 @@ def network_function(module: ModuleOp) -> func.FuncOp:
     return functions[0]
 
 
+def input_names(count: int) -> list[str]:
+    """How messages and files name the network inputs: `input`, or `input_0`, `input_1`, ..."""
+    return ["input"] if count == 1 else [f"input_{k}" for k in range(count)]
+
+
 def run_network(
-    module: ModuleOp, x: np.ndarray, functions: QnnFunctions | None = None
+    module: ModuleOp, x: np.ndarray | Sequence[np.ndarray], functions: QnnFunctions | None = None
 ) -> tuple[list[np.ndarray], dict[int, np.ndarray]]:
-    """Runs the network on one NCHW input; returns its outputs and every layer's output.
+    """Runs the network on its NCHW inputs (one array, or one per network input, in order);
+    returns its outputs and every layer's output.
 
     `functions` replaces the op implementations (e.g. a subclass that feeds each layer another
     model's inputs)."""
     function = network_function(module)
-    arg_type = function.function_type.inputs.data[0]
-    shape = qnn.shape_of(arg_type)
-    if tuple(x.shape) != shape:
-        raise DoryError(f"input has shape {list(x.shape)}, the network needs {list(shape)}")
-    lo, hi = qnn.int_range(qnn.element_type(arg_type))
-    if x.size and (x.min() < lo or x.max() > hi):
-        raise DoryError(f"input values reach [{x.min()}, {x.max()}], outside the input type's [{lo}, {hi}]")
+    arg_types = function.function_type.inputs.data
+    xs = [x] if isinstance(x, np.ndarray) else list(x)
+    if len(xs) != len(arg_types):
+        raise DoryError(f"{len(xs)} input tensors given, the network has {len(arg_types)} inputs")
+    names = input_names(len(arg_types))
+    for name, value, arg_type in zip(names, xs, arg_types, strict=True):
+        shape = qnn.shape_of(arg_type)
+        if tuple(value.shape) != shape:
+            raise DoryError(f"{name} has shape {list(value.shape)}, the network needs {list(shape)}")
+        lo, hi = qnn.int_range(qnn.element_type(arg_type))
+        if value.size and (value.min() < lo or value.max() > hi):
+            raise DoryError(f"{name} values reach [{value.min()}, {value.max()}], outside the input type's [{lo}, {hi}]")
     functions = QnnFunctions() if functions is None else functions
     interpreter = Interpreter(module)
     interpreter.register_implementations(functions)
     interpreter.register_implementations(FuncFunctions())
-    outputs = interpreter.call_op(function.sym_name.data, (x.astype(np.int64),))
+    outputs = interpreter.call_op(function.sym_name.data, tuple(np.asarray(v).astype(np.int64) for v in xs))
     return list(outputs), functions.layer_outputs

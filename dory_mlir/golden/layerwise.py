@@ -41,7 +41,7 @@ class LayerwiseFunctions(QnnFunctions):
         return (value.reshape(own.shape).astype(np.int64),)
 
 
-def run_layerwise(module: ModuleOp, x: np.ndarray, reference: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+def run_layerwise(module: ModuleOp, x: np.ndarray | list[np.ndarray], reference: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
     """Every layer's output when each layer reads the reference's outputs of the layers before it
     (`reference`: layer index → that layer's tensor; layers without one pass their own on)."""
     functions = LayerwiseFunctions(reference)

@@ -40,7 +40,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import dma, pulp, qnn
-from dory_mlir.golden.interpreter import constant_array
+from dory_mlir.golden.interpreter import constant_array, input_names
 from dory_mlir.ir_utils import BodyBuilder, op_where
 from dory_mlir.passes.tile import L2_PLAN, TILING
 
@@ -49,6 +49,8 @@ KERNEL_OF = {
     "maxpool": "dory_maxpool", "avgpool": "dory_sumpool", "add": "dory_add",
 }
 ALIGN = 4
+# Attribute of the bufferized network function: how many of its leading arguments are network inputs.
+NETWORK_INPUTS = "network_inputs"
 
 
 def hwc_shape(shape: tuple[int, ...]) -> list[int]:
@@ -160,10 +162,13 @@ class NetworkBuilder:
         block = self.function.body.block
         returned = block.last_op
         assert isinstance(returned, func.ReturnOp)
-        input_value = block.args[0]
-        arg_types = [memref_of(input_value, "L2")] + [memref_of(v, "L2") for v in returned.operands]
+        # Arguments: the network inputs (`input`, or `input_0`, `input_1`, ...), then the outputs.
+        inputs = list(block.args)
+        names = input_names(len(inputs))
+        arg_types = [memref_of(v, "L2") for v in inputs] + [memref_of(v, "L2") for v in returned.operands]
         body = Block(arg_types=arg_types)
-        body.args[0].name_hint = "input"
+        for arg, name in zip(body.args, names, strict=False):
+            arg.name_hint = name.replace("_", "")
         self.body = BodyBuilder(body)
         peak = self.plan.data["l2_peak"].value.data  # type: ignore[attr-defined]
         arena = self.emit(memref.AllocOp([], [], MemRefType(i8, [max(peak, 1)], NoneAttr(), StringAttr("L2")), alignment=IntegerAttr(ALIGN, 64))).results[0]
@@ -176,8 +181,9 @@ class NetworkBuilder:
                 return self.view(arena, self.offsets[name], memref_of(value, "L2"))
             return self.emit(memref.AllocOp([], [], memref_of(value, "L3"), alignment=IntegerAttr(ALIGN, 64))).results[0]
 
-        buffers[input_value] = place(input_value, "input")
-        self.copy_in(body.args[0], buffers[input_value])
+        for k, (value, name) in enumerate(zip(inputs, names, strict=True)):
+            buffers[value] = place(value, name)
+            self.copy_in(body.args[k], buffers[value])
         resident = self.copy_resident_weights(arena)
         for op in block.ops:
             if isinstance(op, qnn.ReshapeOp):
@@ -189,12 +195,13 @@ class NetworkBuilder:
                 out.name_hint = f"layer{op.index.value.data}"
                 buffers[op.output] = out
                 self.layer(op, buffers, resident, arena)
-        for value, destination in zip(returned.operands, body.args[1:], strict=True):
+        for value, destination in zip(returned.operands, body.args[len(inputs):], strict=True):
             self.copy_out(buffers[value], destination)
         self.emit(memref.DeallocOp.get(arena))
         self.emit(func.ReturnOp())
         network = func.FuncOp.from_region("network", arg_types, [], Region(body))
         network.attributes[L2_PLAN] = self.plan
+        network.attributes[NETWORK_INPUTS] = _int(len(inputs))  # the first arguments; the outputs follow
         return network
 
     def copy_in(self, source: SSAValue, destination: SSAValue) -> None:

@@ -28,6 +28,7 @@ from xdsl.passes import ModulePass
 
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import qnn
+from dory_mlir.golden.interpreter import input_names
 from dory_mlir.ir_utils import loc_name
 from dory_mlir.passes.fuse import ANCHORS, FusePass
 from dory_mlir.target import Target, load_target
@@ -75,14 +76,16 @@ class NetworkView:
     def __init__(self, function: func.FuncOp):
         block = function.body.block
         self.layers = [op for op in block.ops if isinstance(op, qnn.LayerOp)]
-        self.tensor_of: dict[SSAValue, str] = {block.args[0]: "input"}
+        # The network inputs: `input`, or `input_0`, `input_1`, ... (alive from the start, first = -1).
+        self.input_names = input_names(len(block.args))
+        self.tensor_of: dict[SSAValue, str] = dict(zip(block.args, self.input_names, strict=True))
         for layer in self.layers:
             self.tensor_of[layer.output] = f"layer{layer.index.value.data}"
         for op in block.ops:
             if isinstance(op, qnn.ReshapeOp):
                 self.tensor_of[op.output] = self.tensor_of[op.input]  # a view of the same buffer
         count = len(self.layers)
-        first = {"input": -1} | {f"layer{l.index.value.data}": l.index.value.data for l in self.layers}
+        first = {name: -1 for name in self.input_names} | {f"layer{l.index.value.data}": l.index.value.data for l in self.layers}
         last = dict(first)
         for layer in self.layers:
             for value in self.activations(layer):
@@ -92,7 +95,7 @@ class NetworkView:
         for value in returned.operands:
             last[self.tensor_of[value]] = count
         values = {name: value for value, name in self.tensor_of.items() if value.owner is not None and not isinstance(value.owner, qnn.ReshapeOp)}
-        values["input"] = block.args[0]
+        values |= dict(zip(self.input_names, block.args, strict=True))
         self.tensors = {
             name: NetTensor(name, nbytes(value), qnn.shape_of(value)[2] if len(qnn.shape_of(value)) == 4 else 1, first[name], last[name])
             for name, value in values.items()

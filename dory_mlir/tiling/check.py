@@ -34,6 +34,7 @@ from xdsl.dialects.builtin import ArrayAttr, DenseArrayBase, DictionaryAttr, Int
 from xdsl.ir import Attribute, SSAValue
 
 from dory_mlir.dialects import qnn
+from dory_mlir.golden.interpreter import input_names
 
 ALIGN = 4
 """Every L1 buffer starts on a word: its bytes are rounded up to a multiple of 4."""
@@ -459,9 +460,9 @@ class Network:
         self.end = len(self.layers)
         self.name_of: dict[SSAValue, str] = {}
         values: dict[str, SSAValue] = {}
-        first = {"input": 0}
-        if block.args:
-            self.name_of[block.args[0]], values["input"] = "input", block.args[0]
+        first: dict[str, int] = {}
+        for arg, name in zip(block.args, input_names(len(block.args)), strict=True):  # the network inputs
+            self.name_of[arg], values[name], first[name] = name, arg, 0
         for op in block.ops:
             if isinstance(op, qnn.LayerOp):
                 name = f"layer{op.index.value.data}"

@@ -163,3 +163,73 @@ def test_mlir_verifier_error_names_the_op(tmp_path: Path):
     )
     for done in (run(tool("dory-opt"), str(bad)), run(tool("dory-golden"), str(bad), "--check", str(tmp_path))):
         assert_one_line_error(done, "bad.mlir", "qnn.max_pool (%y)", "output H must be 2")
+
+
+# ---------------------------------------------------------------------- command lines (in-process, fast)
+
+
+def in_process(main, *args: str) -> subprocess.CompletedProcess:
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(list(args))
+    return subprocess.CompletedProcess(list(args), status, out.getvalue(), err.getvalue())
+
+
+def test_command_line_mistakes_are_one_line(tiny: Path, tmp_path: Path):
+    from dory_mlir_tools import dory_golden, dory_opt, dory_quantize, dory_verify
+
+    model = str(tiny / "model.onnx")
+    existing = tmp_path / "a_file"
+    existing.write_text("keep me")
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    (tmp_path / "binary.mlir").write_bytes(bytes(range(256)))
+    cases = [
+        (dory_opt.main, [model, "-t", "pulp-c", "-o", str(tmp_path / "app")], "--lower-to-pulp"),
+        (dory_opt.main, [model, "--tile", "--lower-to-pulp", "-t", "pulp-c", "-o", str(existing)], "existing file"),
+        (dory_opt.main, [model, "--fuse", "-o", str(folder)], "names a folder"),
+        (dory_opt.main, [model, "--input-type", "si8:x"], "si8:x"),
+        (dory_opt.main, [model, "--input-type", "ui8:0"], "1..8"),
+        (dory_opt.main, [model, "--no-such-flag"], "unrecognized arguments"),
+        (dory_opt.main, [str(tmp_path / "binary.mlir")], "not a text file"),
+        (dory_golden.main, [model], "--check"),
+        (dory_golden.main, [str(tmp_path / "binary.mlir"), "--check", str(tiny)], "not a text file"),
+        (dory_verify.main, [model, "--keep", str(existing)], "--keep names an existing file"),
+        (dory_quantize.main, [model, "-o", str(existing)], "existing file"),
+    ]
+    for main, args, fragment in cases:
+        assert_one_line_error(in_process(main, *args), fragment)
+    assert existing.read_text() == "keep me" and not (tmp_path / "app").exists()
+
+
+@pytest.mark.parametrize("config, fragment", [
+    ('{"input_bits": "eight"}', "'input_bits' must be an integer 1..8"),
+    ('{"input_bits": 0}', "'input_bits'"),
+    ('{"input_bits": 1e400}', "'input_bits'"),
+    ('{"input_bits": 8, "input_signed": "yes"}', "'input_signed'"),
+])
+def test_bad_dory_config(tiny: Path, config: str, fragment: str):
+    from dory_mlir_tools import dory_opt
+
+    (tiny / "config.json").write_text(config)
+    assert_one_line_error(in_process(dory_opt.main, str(tiny / "model.onnx")), "config.json", fragment)
+
+
+def test_internal_error_is_one_line_and_traceback_only_with_debug(tiny: Path, monkeypatch):
+    from dory_mlir_tools import dory_golden
+
+    def broken(*args, **kwargs):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(dory_golden, "check_folder", broken)
+    args = [str(tiny / "model.onnx"), "--check", str(tiny)]
+    done = in_process(dory_golden.main, *args)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("internal error: ") and "model.onnx" in lines[0], done.stderr
+    assert "KeyError: 'boom'" in lines[0] and "--debug" in lines[0]
+    done = in_process(dory_golden.main, *args, "--debug")
+    assert done.returncode == 2 and "Traceback" in done.stderr and done.stderr.strip().splitlines()[-1].startswith("internal error: ")

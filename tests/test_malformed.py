@@ -412,5 +412,78 @@ def qoperator_model(x_scale: float, w_scale: float, y_scale: float) -> onnx.Mode
 def test_qoperator_scales(tmp_path: Path, scales):
     path = tmp_path / "qop.onnx"
     onnx.save(qoperator_model(*scales), path)
-    found = problems(call(dory_opt.main, str(path), "--fuse"), f"dory-opt {scales}")
+    done = call(dory_opt.main, str(path), "--fuse")
+    found = problems(done, f"dory-opt {scales}")
     assert not found, "\n".join(found)
+    if scales == (0.02, 0.01, 0.05):
+        assert done.status == 0, done.stderr
+    elif all(s > 0 and np.isfinite(s) for s in scales):  # valid scales whose float32 product is not
+        assert "node 'conv' (QLinearConv): the requantization scale" in done.stderr, done.stderr
+    else:
+        assert "node 'conv' (QLinearConv)" in done.stderr and "must be positive and finite" in done.stderr, done.stderr
+
+
+# ---------------------------------------------------------------------- valid spellings that used to fail
+
+
+def _golden_passes(model: onnx.ModelProto, folder: Path, name: str) -> Result:
+    path = folder / name
+    onnx.save(model, path)
+    return call(dory_golden.main, str(path), "--check", str(folder))
+
+
+def test_identity_anywhere_is_a_no_op(bases: dict[str, Path], tmp_path: Path):
+    """Identity on the network input, between a requant chain and Flatten, and on the output."""
+    folder = tmp_path / "tiny"
+    shutil.copytree(bases["tiny_cnn"], folder)
+    model = onnx.load(model_file(folder))
+    graph = model.graph
+    input_name = graph.input[0].name
+    for node in graph.node:
+        node.input[:] = ["input_id" if name == input_name else name for name in node.input]
+    flatten = next(n for n in graph.node if n.op_type == "Flatten")
+    source = flatten.input[0]
+    flatten.input[0] = "middle_id"
+    last = graph.node[-1].output[0]
+    graph.node.insert(0, helper.make_node("Identity", [input_name], ["input_id"], name="IdentityIn"))
+    graph.node.insert(list(graph.node).index(flatten), helper.make_node("Identity", [source], ["middle_id"], name="IdentityMid"))
+    graph.node.append(helper.make_node("Identity", [last], ["out"], name="IdentityOut"))
+    graph.output[0].name = "out"
+    done = _golden_passes(model, folder, "identity.onnx")
+    assert done.status == 0 and "PASS" in done.stdout, done.stdout + done.stderr
+
+
+def test_opset13_axes_inputs_and_shape_arithmetic(bases: dict[str, Path], tmp_path: Path):
+    """PyTorch's `x.view(x.size(0), -1)` at opset 13: Shape → Gather → Unsqueeze(axes as an input) →
+    Concat → Reshape, with Squeeze (axes input) on a constant too."""
+    folder = tmp_path / "tiny"
+    shutil.copytree(bases["tiny_cnn"], folder)
+    model = onnx.load(model_file(folder))
+    del model.opset_import[:]
+    model.opset_import.append(helper.make_opsetid("", 13))
+    graph = model.graph
+    flatten = next(n for n in graph.node if n.op_type == "Flatten")
+    x, out = flatten.input[0], flatten.output[0]
+    graph.initializer.extend([
+        numpy_helper.from_array(np.array(0, np.int64), "zero"),
+        numpy_helper.from_array(np.array([0], np.int64), "axes0"),
+        numpy_helper.from_array(np.array([[-1]], np.int64), "minus_one_2d"),
+    ])
+    nodes = [
+        helper.make_node("Shape", [x], ["shape"], name="Shape_v"),
+        helper.make_node("Gather", ["shape", "zero"], ["batch"], name="Gather_v", axis=0),
+        helper.make_node("Unsqueeze", ["batch", "axes0"], ["batch_1d"], name="Unsqueeze_v"),
+        helper.make_node("Squeeze", ["minus_one_2d", "axes0"], ["minus_one"], name="Squeeze_v"),
+        helper.make_node("Concat", ["batch_1d", "minus_one"], ["target"], name="Concat_v", axis=0),
+        helper.make_node("Reshape", [x, "target"], [out], name="Reshape_v"),
+    ]
+    index = list(graph.node).index(flatten)
+    graph.node.remove(flatten)
+    for offset, node in enumerate(nodes):
+        graph.node.insert(index + offset, node)
+    done = _golden_passes(model, folder, "opset13.onnx")
+    assert done.status == 0 and "PASS" in done.stdout, done.stdout + done.stderr
+    # the axes input must be a constant
+    graph.node[index + 2].input[1] = x
+    done = _golden_passes(model, folder, "dynamic_axes.onnx")
+    assert done.status == 1 and "node 'Unsqueeze_v' (Unsqueeze)" in done.stderr, done.stderr

@@ -104,6 +104,10 @@ ARITY = {
 }
 
 
+# Ops whose `axes` became an input (Unsqueeze/Squeeze/ReduceSum at opset 13, the other reductions at 18).
+AXES_INPUT_OPS = {"Unsqueeze", "Squeeze", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd"}
+
+
 class Attributes:
     """A node's attributes, each read with its expected type and range.
 
@@ -452,6 +456,9 @@ class OnnxImporter:
         inputs = [self.lookup(name) for name in node.input if name]
         if node.op_type == "Identity":
             return [inputs[0]]  # a no-op anywhere: the graph's input, middle or output
+        if node.op_type in AXES_INPUT_OPS and len(node.input) > 1 and node.input[1]:
+            if not isinstance(self.lookup(node.input[1]), np.ndarray):  # opset 13+: axes as an input
+                raise self.error("the axes input must be a constant (an initializer or a Constant)")
         if inputs and all(isinstance(v, np.ndarray) for v in inputs) and node.op_type != "Constant":
             return [self.fold_constant(node, inputs)]  # type: ignore[arg-type]
         if any(isinstance(v, Dropped) for v in inputs):
@@ -595,7 +602,7 @@ class OnnxImporter:
         """Evaluates ops on constants (shape arithmetic, casts) with numpy."""
         try:
             with np.errstate(all="ignore"):  # overflows show as non-integer or out-of-range values where read
-                return self.evaluate_constant(node, inputs)
+                return np.asarray(self.evaluate_constant(node, inputs))  # numpy scalars (np.take) as arrays
         except (ValueError, TypeError, IndexError, OverflowError, MemoryError) as e:
             raise self.error(f"cannot evaluate '{node.op_type}' on its constant inputs ({describe_exception(e)})") from None
 
@@ -822,14 +829,43 @@ class OnnxImporter:
         return self.const_op(np.array(ints, dtype=np.int64), SI64 if wide or not fits32 else SI32, f"{self.node_name}.{what}")
 
     def channel_vector(self, const: np.ndarray, onnx_shape: tuple[int, ...], what: str) -> np.ndarray:
-        """A constant broadcast along the channel axis only → exact integer vector."""
+        """A constant that varies at most along the channel axis (axis 1: the channels of N×C×H×W and
+        N×C×W tensors, the columns — output features — of an M×N GEMM output) → exact integer vector.
+
+        A constant with more axes than the tensor is accepted when the extra leading axes are 1, and one
+        that has a size > 1 along another axis when it does not vary along it (it then broadcasts as
+        per-channel or per-tensor). A constant that really varies along another axis — per row of a
+        GEMM, per pixel of a conv — has no per-channel form for the kernels: a one-line error.
+        """
+        const = np.asarray(const)
+        if const.dtype.kind not in "iufb":
+            raise self.error(f"{what} has type {const.dtype}; a numeric tensor is expected")
+        while const.ndim > len(onnx_shape) and const.shape[0] == 1:
+            const = const.reshape(const.shape[1:])
         shape = (1,) * (len(onnx_shape) - const.ndim) + tuple(const.shape)
-        if len(shape) != len(onnx_shape) or any(s != 1 for i, s in enumerate(shape) if i != 1):
-            raise self.error(f"{what} of shape {list(const.shape)} is not per-channel or per-tensor for {list(onnx_shape)}")
-        if shape[1] not in (1, onnx_shape[1]):
-            raise self.error(f"{what} has {shape[1]} channels, the tensor {onnx_shape[1]}")
-        ints = self.integer_constant(const.astype(np.float64) if const.dtype.kind == "f" else const, what, -(2**62), 2**62)
+        if len(shape) != len(onnx_shape) or any(s not in (1, t) for s, t in zip(shape, onnx_shape, strict=True)):
+            raise self.error(f"{what} of shape {list(const.shape)} does not broadcast to the tensor {list(onnx_shape)}")
+        full = const.reshape(shape)
+        for axis in range(len(shape)):
+            if axis == 1 or shape[axis] == 1:
+                continue
+            first = np.take(full, [0], axis=axis)
+            if not np.array_equal(full, np.broadcast_to(first, full.shape), equal_nan=False):
+                raise self.error(self.varying_constant_message(what, const.shape, onnx_shape, axis))
+            full = first
+        ints = self.integer_constant(full.astype(np.float64) if full.dtype.kind == "f" else full, what, -(2**62), 2**62)
         return as_int_vector(ints)
+
+    @staticmethod
+    def varying_constant_message(what: str, shape: tuple[int, ...], onnx_shape: tuple[int, ...], axis: int) -> str:
+        if len(onnx_shape) == 2 and axis == 0:
+            return (f"per-row {what} (shape {list(shape)}, varying over the {onnx_shape[0]} rows of the GEMM output "
+                    f"{list(onnx_shape)}) has no per-output-channel form: the kernels requantize per column "
+                    "(output feature) or per tensor")
+        names = {2: "height", 3: "width"} if len(onnx_shape) == 4 else {2: "width"}
+        along = names.get(axis, f"axis {axis}")
+        return (f"{what} of shape {list(shape)} varies along the {along} of the tensor {list(onnx_shape)}; "
+                "only per-channel (axis 1) or per-tensor constants are supported")
 
     # ----------------------------------------------------------------- elementwise
 

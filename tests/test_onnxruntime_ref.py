@@ -17,7 +17,9 @@ from dory_mlir.golden.interpreter import run_network
 from dory_mlir.golden.layerwise import difference, run_layerwise
 from dory_mlir.golden.onnxruntime_ref import (
     InputQuantizer,
+    OnnxReference,
     OnnxRuntimeReference,
+    _contrib_ops,
     input_quantizer,
     saturating_u8s8_kernels,
 )
@@ -159,3 +161,92 @@ def test_difference_counts_and_max():
     d = difference(np.array([1, 2, 3, 4]), np.array([1, 3, 3, 1]))
     assert (d.values, d.differing, d.max_abs) == (4, 2, 3) and d.within(3) and not d.within(2)
     assert not difference(np.zeros(3), np.zeros(4)).within(10)
+
+
+# ---------------------------------------------------------------------- onnx's ReferenceEvaluator
+
+
+def exact_requant(acc: np.ndarray, scale: np.ndarray, zero_point: int, lo: int, hi: int) -> np.ndarray:
+    """clip(round_half_even(acc · scale) + zp) in exact rational arithmetic (scale: float32 values)."""
+    from fractions import Fraction
+
+    out = np.empty(acc.shape, dtype=np.int64)
+    for index in np.ndindex(acc.shape):
+        value = int(acc[index]) * Fraction(float(np.broadcast_to(scale, acc.shape)[index]))
+        floor = value.numerator // value.denominator
+        rest = value - floor
+        rounded = floor + (1 if rest > Fraction(1, 2) or (rest == Fraction(1, 2) and floor % 2) else 0)
+        out[index] = min(max(rounded + zero_point, lo), hi)
+    return out
+
+
+def qlinear_conv_model(rng: np.random.Generator, c_in: int, c_out: int) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+    """One QLinearConv 3x3 (u8 activations, s8 weights reaching ±127 per channel, int32 bias) and a QGemm
+    after a Flatten, as onnxruntime's quantizer writes them."""
+    f32 = np.float32
+    values = {
+        "x_s": f32(0.02), "x_z": np.uint8(120), "w": rng.integers(-127, 128, size=(c_out, c_in, 3, 3)).astype(np.int8),
+        "w_s": (rng.uniform(0.002, 0.02, size=c_out)).astype(f32), "w_z": np.zeros(c_out, np.int8),
+        "y_s": f32(0.05), "y_z": np.uint8(7), "b": rng.integers(-2000, 2000, size=c_out).astype(np.int32),
+        "g": rng.integers(-127, 128, size=(5, c_out * 16)).astype(np.int8), "g_s": f32(0.013), "g_z": np.int8(0),
+        "gb": rng.integers(-500, 500, size=5).astype(np.int32), "o_s": f32(0.11), "o_z": np.uint8(128),
+    }
+    nodes = [
+        helper.make_node("QLinearConv", ["x", "x_s", "x_z", "w", "w_s", "w_z", "y_s", "y_z", "b"], ["y"], pads=[1, 1, 1, 1]),
+        helper.make_node("Flatten", ["y"], ["f"]),
+        helper.make_node("QGemm", ["f", "y_s", "y_z", "g", "g_s", "g_z", "gb", "o_s", "o_z"], ["o"], domain="com.microsoft", transB=1),
+    ]
+    graph = helper.make_graph(nodes, "qconv", [helper.make_tensor_value_info("x", onnx.TensorProto.UINT8, [1, c_in, 4, 4])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.UINT8, None),
+                               helper.make_tensor_value_info("o", onnx.TensorProto.UINT8, None)],
+                              initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in values.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19), helper.make_opsetid("com.microsoft", 1)])
+    return model, values
+
+
+def test_reference_evaluator_is_exact_where_onnxruntime_saturates():
+    """onnx's QLinearConv and our QGemm (com.microsoft) equal exact integer accumulation and exact
+    rational requantization (round half to even) with onnxruntime's float32 scales; onnxruntime's
+    u8s8 kernels (x86 without VNNI) do not, with 8-bit weights."""
+    from onnx.reference import ReferenceEvaluator
+
+    rng = np.random.default_rng(3)
+    c_in, c_out = 16, 8
+    model, v = qlinear_conv_model(rng, c_in, c_out)
+    x = rng.integers(0, 256, size=(1, c_in, 4, 4)).astype(np.uint8)
+    y, o = ReferenceEvaluator(model, new_ops=_contrib_ops()).run(None, {"x": x})
+    padded = np.pad(x.astype(np.int64) - 120, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    acc = np.zeros((1, c_out, 4, 4), dtype=np.int64)
+    for i in range(4):
+        for j in range(4):
+            acc[0, :, i, j] = np.einsum("oikl,ikl->o", v["w"].astype(np.int64), padded[0, :, i:i + 3, j:j + 3])
+    acc += v["b"].reshape(1, -1, 1, 1)
+    scale = (np.float32(0.02) * v["w_s"] / np.float32(0.05)).astype(np.float32).reshape(1, -1, 1, 1)  # float32, as onnxruntime
+    assert np.array_equal(y, exact_requant(acc, scale, 7, 0, 255))
+    gemm = (y.reshape(1, -1).astype(np.int64) - 7) @ v["g"].astype(np.int64).T + v["gb"]
+    assert np.array_equal(o, exact_requant(gemm, np.float32(np.float32(0.05) * np.float32(0.013)) / np.float32(0.11), 128, 0, 255))
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    ort_y = session.run(["y"], {"x": x})[0]
+    if saturating_u8s8_kernels():
+        assert np.abs(ort_y.astype(int) - y.astype(int)).max() > 1  # saturated pair sums, not rounding
+
+
+@pytest.mark.parametrize("fmt", ["qdq", "qoperator"])
+def test_onnx_reference_runs_onnxruntimes_fused_graph(tmp_path: Path, fmt: str):
+    """The evaluator runs the graph onnxruntime fuses a QDQ/QOperator model into (QLinearConv, QGemm,
+    QLinearAdd, ...) and exposes the same original nodes as onnxruntime; with reduce-range weights
+    (exact in onnxruntime too) the two agree within 1 (float32 vs exact requantization)."""
+    fc.write_float_network(fc.float_networks()["residual"](0), tmp_path / "residual", 0)
+    model = quantize(tmp_path / "residual" / "model.onnx", tmp_path / "q.onnx",
+                     QuantizeOptions(format=fmt, activations="int8", per_channel=True, reduce_range=True),
+                     calibration=tmp_path / "residual" / fc.SAMPLES_DIR)
+    ours, theirs = OnnxReference(model), OnnxRuntimeReference(model)
+    quantizer = input_quantizer(ours.model, str(model))
+    x = quantizer.random_input(fc.input_shape(ours.model), seed=2)
+    nodes = [n.name for n in ours.model.graph.node if n.op_type == "QuantizeLinear" or n.op_type.startswith("QLinear")]
+    _, exact = ours.run(x, nodes)
+    _, ort_values = theirs.run(x, nodes)
+    assert set(exact) == set(nodes)
+    for name in nodes:
+        assert exact[name].shape == ort_values[name].shape
+        assert np.abs(exact[name] - ort_values[name]).max() <= 1, name

@@ -213,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input when there is no --golden")
     parser.add_argument("--input", type=Path, metavar="X.npy",
                         help="float input of a quantized model with a float input (compared with onnxruntime)")
+    parser.add_argument("--reference", choices=["auto", "onnx", "onnxruntime"], default="auto",
+                        help="reference of a quantized model with a float input: onnxruntime, or onnx's exact "
+                             "ReferenceEvaluator (auto: onnx where onnxruntime's u8s8 kernels saturate, x86 without VNNI)")
     parser.add_argument("--keep", metavar="DIR", help="write the application into DIR and keep it")
     parser.add_argument("--target", choices=["host", "rv32-qemu"], default="host",
                         help="host: gcc with the host runtime (default); rv32-qemu: rv32imc with the bare-metal "

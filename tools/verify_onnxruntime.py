@@ -2,13 +2,18 @@
 
 The float input (`--input`, else a seeded random one over the input quantization's range) is
 quantized exactly as the model's first QuantizeLinear does in onnxruntime; the generated C runs
-on that integer input; onnxruntime runs the model on the float input. Per layer it prints:
+on that integer input; the reference runs the model on the float input. Per layer it prints:
 
 - C vs golden: values where the C differs from the golden model (run end to end). Must be 0.
 - C vs onnxruntime: values where the C's layer output differs from onnxruntime's, both run end to
   end (a difference in one layer also changes the inputs of the later ones), and the largest |diff|.
 - on onnxruntime's inputs: the golden model's layer run on onnxruntime's own input tensors for
   that layer, against onnxruntime's output: the difference one requantization makes.
+
+The reference (`--reference`): onnxruntime, or onnx's ReferenceEvaluator on the graph onnxruntime fuses
+the model into (exact integer QLinear ops: `OnnxReference`). The default, `auto`, is onnxruntime except
+on x86 CPUs without VNNI when weights reach beyond ±64: there onnxruntime's u8s8 kernels add pairs of
+products in 16 bits with saturation, so onnx's evaluator is taken, with a one-line note.
 
 The bound (PASS iff it holds, besides C = golden everywhere and the quantized input = onnxruntime's):
 every value of every layer, computed on onnxruntime's inputs, is within BOUND_LSB = 1 of
@@ -37,8 +42,8 @@ from dory_mlir.golden.check import hwc_shape
 from dory_mlir.golden.interpreter import constant_array, network_function, run_network
 from dory_mlir.golden.layerwise import NO_DIFFERENCE, Difference, difference, run_layerwise
 from dory_mlir.golden.onnxruntime_ref import (
+    REFERENCES,
     InputQuantizer,
-    OnnxRuntimeReference,
     load_float_input,
     model_input_quantizer,
     saturating_u8s8_kernels,
@@ -90,7 +95,11 @@ def verify(args: argparse.Namespace, quantizer: InputQuantizer) -> int:
             raise DoryError(f"layer {index} ({layer.kind()}) names no ONNX node to compare with onnxruntime", str(model))
         nodes[index] = node
 
-    reference = OnnxRuntimeReference(model)
+    reference_name, note = choose_reference(getattr(args, "reference", "auto") or "auto", layers)
+    if note:
+        print(note)
+    reference = REFERENCES[reference_name](model)
+    ref = reference_name
     x_float = load_float_input(args.input, model) if args.input else quantizer.random_input(
         float_input(reference.model, str(model)).shape, args.seed)
     x = quantizer.quantize(x_float)
@@ -110,12 +119,12 @@ def verify(args: argparse.Namespace, quantizer: InputQuantizer) -> int:
     input_difference = difference(x, ort[quantizer.node])
     compared = {index: compare_layer(layer, workdir, golden[index], ort_layers[index], layerwise[index])
                 for index, layer in sorted(layers.items())}
-    print_table(("layer", "op", "node", "shape (HWC)", "values", "C vs golden", "C vs onnxruntime",
-                 "on onnxruntime's inputs"),
+    print_table(("layer", "op", "node", "shape (HWC)", "values", "C vs golden", f"C vs {ref}",
+                 f"on {ref}'s inputs"),
                 [(str(index), layers[index].kind(), nodes[index], hwc_shape(golden[index].shape), str(golden[index].size),
                   str(c.c_golden), str(c.chained), str(c.layerwise)) for index, c in compared.items()])
     print(f"input: {input_difference.values} values quantized as '{quantizer.node}' (scale {float(quantizer.scale):.9g}, "
-          f"zero point {quantizer.zero_point}); {input_difference.differing} differ from onnxruntime's")
+          f"zero point {quantizer.zero_point}); {input_difference.differing} differ from {ref}'s")
     c_golden = sum(c.c_golden for c in compared.values())
     chained = sum((c.chained for c in compared.values()), NO_DIFFERENCE)
     local = sum((c.layerwise for c in compared.values()), NO_DIFFERENCE)
@@ -123,18 +132,35 @@ def verify(args: argparse.Namespace, quantizer: InputQuantizer) -> int:
     passed = c_golden == 0 and input_difference.differing == 0 and input_difference.same_size and within
     summary = (f"{len(compared)} layers: C bit-exact with the golden model{' (ASan+UBSan)' if args.sanitize else ''}"
                if c_golden == 0 else f"{c_golden} values of the C differ from the golden model")
-    print(f"{'PASS' if passed else 'FAIL'}: {summary}; on onnxruntime's inputs {local.differing} of {local.values} "
-          f"values differ from onnxruntime (max {local.max_abs}, bound {BOUND_LSB}); "
+    print(f"{'PASS' if passed else 'FAIL'}: {summary}; on {ref}'s inputs {local.differing} of {local.values} "
+          f"values differ from {ref} (max {local.max_abs}, bound {BOUND_LSB}); "
           f"end to end {chained.differing} differ (max {chained.max_abs})")
-    if saturating_u8s8_kernels() and any(not c.layerwise.within(BOUND_LSB) and max_weight(layers[index]) > SATURATION_FREE_WEIGHT
+    if ref == "onnxruntime" and saturating_u8s8_kernels() and any(not c.layerwise.within(BOUND_LSB) and max_weight(layers[index]) > SATURATION_FREE_WEIGHT
                                          for index, c in compared.items()):
         print("note: on this CPU (x86 without VNNI) onnxruntime's u8s8 kernels add pairs of products in 16 bits "
-              "with saturation, so they are not exact for weights beyond ±64: quantize with --reduce-range to compare")
+              "with saturation, so they are not exact for weights beyond ±64: --reference onnx compares with onnx's "
+              "exact ReferenceEvaluator (or quantize with --reduce-range)")
     if args.target == "rv32-qemu":  # instruction counts of the run
         print("\n".join(perf_report.verify_report(workdir, layers)))
     if args.keep:
         print(f"application kept in {workdir}")
     return 0 if passed else 1
+
+
+def choose_reference(choice: str, layers: dict[int, qnn.LayerOp]) -> tuple[str, str | None]:
+    """The reference to compare with and the note to print: `auto` is onnxruntime, except on an x86
+    CPU without VNNI when a layer's weights reach beyond ±64, where onnxruntime's u8s8 kernels
+    saturate and onnx's ReferenceEvaluator (exact integer QLinear ops) is taken instead."""
+    if choice not in ("auto", *REFERENCES):
+        raise DoryError(f"--reference must be auto, onnx or onnxruntime, got '{choice}'")
+    if choice != "auto":
+        return choice, None
+    widest = max((max_weight(layer) for layer in layers.values()), default=0)
+    if saturating_u8s8_kernels() and widest > SATURATION_FREE_WEIGHT:
+        return "onnx", (f"note: onnxruntime's u8s8 kernels saturate on this CPU (x86 without VNNI) and the weights reach "
+                        f"±{widest}: the reference is onnx's ReferenceEvaluator (exact integer QLinear ops); "
+                        "--reference onnxruntime compares with onnxruntime anyway")
+    return "onnxruntime", None
 
 
 @dataclass(frozen=True)

@@ -261,3 +261,126 @@ def saturating_u8s8_kernels(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
         return False
     flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), None)
     return flags is not None and "sse2" in flags and not {"avx512_vnni", "avx_vnni"} & set(flags)
+
+
+# ---------------------------------------------------------------------- onnx's ReferenceEvaluator
+
+def _contrib_ops() -> list[type]:
+    """Python implementations of the com.microsoft quantized ops onnxruntime fuses QDQ groups into
+    (onnx's ReferenceEvaluator has the standard QLinearConv/QLinearMatMul, not these). Integer parts
+    are exact; the requantization evaluates the op's formula in float64 with the model's float32
+    scales (combined in float32 as onnxruntime combines them) and rounds half to even."""
+    from onnx.reference.op_run import OpRun
+
+    def saturate(values: np.ndarray, zero_point) -> np.ndarray:
+        dtype = np.asarray(zero_point).dtype if zero_point is not None else np.dtype(np.uint8)
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+
+    def centered(x, zero_point) -> np.ndarray:
+        return x.astype(np.int64) - (np.asarray(zero_point).astype(np.int64) if zero_point is not None else 0)
+
+    class QGemm(OpRun):
+        op_domain = "com.microsoft"
+
+        def _run(self, a, a_scale, a_zp, b, b_scale, b_zp, c=None, y_scale=None, y_zp=None,
+                 alpha=None, transA=None, transB=None):  # noqa: N803 - ONNX attribute names
+            alpha = np.float32(1.0 if alpha is None else alpha)
+            A, B = centered(a, a_zp), b.astype(np.int64)
+            if b_zp is not None:  # per-column zero points of B (N) or one
+                B = B - np.asarray(b_zp).astype(np.int64).reshape((1, -1) if not transB else (-1, 1))
+            A = A.T if transA else A
+            B = B.T if transB else B
+            acc = A @ B + (c.astype(np.int64) if c is not None else 0)
+            scale = np.float32(np.float32(alpha * np.float32(a_scale)) * np.asarray(b_scale, dtype=np.float32)) if alpha != 1 else \
+                np.float32(a_scale) * np.asarray(b_scale, dtype=np.float32)
+            if y_scale is None:
+                return ((acc * scale.astype(np.float64)).astype(np.float32),)
+            return (saturate(acc * (scale / np.float32(y_scale)).astype(np.float64) + np.asarray(y_zp, dtype=np.float64), y_zp),)
+
+    class QLinearAdd(OpRun):
+        op_domain = "com.microsoft"
+
+        def _run(self, a, a_scale, a_zp, b, b_scale, b_zp, c_scale, c_zp=None):
+            value = (centered(a, a_zp) * np.float64(a_scale) + centered(b, b_zp) * np.float64(b_scale)) / np.float64(c_scale)
+            return (saturate(value + (np.float64(c_zp) if c_zp is not None else 0), c_zp),)
+
+    class QLinearGlobalAveragePool(OpRun):
+        op_domain = "com.microsoft"
+
+        def _run(self, x, x_scale, x_zp, y_scale, y_zp, channels_last=None):
+            if channels_last:
+                raise NotImplementedError("QLinearGlobalAveragePool with channels_last")
+            axes = tuple(range(2, x.ndim))
+            count = int(np.prod([x.shape[a] for a in axes]))
+            total = centered(x, x_zp).sum(axis=axes, keepdims=True)
+            value = total * np.float64(x_scale) / (np.float64(y_scale) * count)
+            return (saturate(value + (np.float64(y_zp) if y_zp is not None else 0), y_zp),)
+
+    class QLinearAveragePool(OpRun):
+        op_domain = "com.microsoft"
+
+        def _run(self, x, x_scale, x_zp, y_scale, y_zp=None, auto_pad=None, ceil_mode=None, channels_last=None,
+                 count_include_pad=None, kernel_shape=None, pads=None, strides=None):
+            kernel = list(kernel_shape)
+            if ceil_mode or channels_last or len(kernel) != 2 or (auto_pad or "NOTSET") not in ("NOTSET", b"NOTSET"):
+                raise NotImplementedError("QLinearAveragePool other than 2-D, NCHW, explicit pads, floor mode")
+            stride = list(strides or [1, 1])
+            t, l, b_, r = list(pads or [0, 0, 0, 0])
+            include = bool(count_include_pad)
+            xc = np.pad(centered(x, x_zp), ((0, 0), (0, 0), (t, b_), (l, r)))
+            ones = np.pad(np.ones(x.shape[2:], dtype=np.int64), ((t, b_), (l, r)))
+            ho = (x.shape[2] + t + b_ - kernel[0]) // stride[0] + 1
+            wo = (x.shape[3] + l + r - kernel[1]) // stride[1] + 1
+            out = np.empty((*x.shape[:2], ho, wo), dtype=np.float64)
+            for i in range(ho):
+                for j in range(wo):
+                    rows, cols = slice(i * stride[0], i * stride[0] + kernel[0]), slice(j * stride[1], j * stride[1] + kernel[1])
+                    count = kernel[0] * kernel[1] if include else int(ones[rows, cols].sum())
+                    out[:, :, i, j] = xc[:, :, rows, cols].sum(axis=(2, 3)) / count
+            value = out * np.float64(x_scale) / np.float64(y_scale)
+            return (saturate(value + (np.float64(y_zp) if y_zp is not None else 0), y_zp),)
+
+    return [QGemm, QLinearAdd, QLinearGlobalAveragePool, QLinearAveragePool]
+
+
+class OnnxReference(OnnxRuntimeReference):
+    """onnx's `ReferenceEvaluator` as the reference: exact integer arithmetic in its QLinearConv and
+    QLinearMatMul (accumulators in int32/int64, requantized in float64 with the float32 scales,
+    rounded half to even), where onnxruntime's u8s8 kernels on x86 without VNNI saturate pairs of
+    products in 16 bits. It runs the graph onnxruntime fuses the model into (QDQ groups become
+    QLinear ops, so nothing runs in float that onnxruntime computes in integers), with the
+    com.microsoft ops of `_contrib_ops`; the tensors of original nodes are located as for
+    onnxruntime."""
+
+    name = "onnx"
+
+    def run(self, x: np.ndarray, node_names: Sequence[str]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+        from onnx.reference import ReferenceEvaluator
+
+        located = {name: self.locate(name) for name in node_names}
+        feeds = {self.input_name: np.asarray(x, dtype=np.float32)}
+        outputs = [o.name for o in self.optimized.graph.output]
+        wanted = list(dict.fromkeys([*outputs, *(place.tensor for place in located.values())]))
+        graph = onnx.ModelProto()
+        graph.CopyFrom(self.optimized)
+        for opset in graph.opset_import:  # the evaluator implements (De)QuantizeLinear from opset 19 on,
+            if opset.domain in ("", "ai.onnx") and opset.version < 19:  # the same on int8/uint8
+                opset.version = 19
+        try:
+            evaluator = ReferenceEvaluator(graph, new_ops=_contrib_ops())
+            values = dict(zip(wanted, evaluator.run(wanted, feeds), strict=True))
+        except Exception as e:  # noqa: BLE001 - the evaluator raises assorted types for ops it lacks
+            raise DoryError(f"onnx's ReferenceEvaluator cannot run the model: {str(e).strip().splitlines()[0][:200]}",
+                            str(self.path)) from None
+        tensors = {}
+        for name, place in located.items():
+            value = np.asarray(values[place.tensor])
+            if not np.issubdtype(value.dtype, np.integer):
+                raise DoryError(f"onnx's ReferenceEvaluator computes the tensor of node '{name}' in {value.dtype}", str(self.path))
+            tensors[name] = value.astype(np.int64) + place.offset
+        return [np.asarray(values[o]) for o in outputs], tensors
+
+
+OnnxRuntimeReference.name = "onnxruntime"  # type: ignore[attr-defined]
+REFERENCES = {"onnxruntime": OnnxRuntimeReference, "onnx": OnnxReference}

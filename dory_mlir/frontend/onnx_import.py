@@ -253,7 +253,38 @@ def load_model(path: Path) -> onnx.ModelProto:
     if not model.graph.node:
         raise DoryError("not a valid ONNX model (the graph has no nodes)", str(path))
     check_model(model, path.name)
+    sort_nodes(model.graph)
     return model
+
+
+def sort_nodes(graph: onnx.GraphProto) -> None:
+    """Puts the nodes in topological order when they are not (ONNX requires it; some exporters, e.g.
+    Deeploy's OutputIdentity test, write a consumer first). A sorted graph keeps its order (it
+    numbers the layers); otherwise each step takes the first node whose inputs are available. Nodes
+    whose inputs never become available keep their relative order at the end (the importer names them)."""
+    initial = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    available = set(initial)
+    for node in graph.node:
+        if not all(name in available for name in node.input):
+            break
+        available.update(node.output)
+    else:
+        return
+    available, pending, ordered = set(initial), list(graph.node), []
+    while pending:
+        node = next((n for n in pending if all(name in available for name in n.input)), None)
+        if node is None:
+            break
+        available.update(node.output)
+        ordered.append(node)
+        pending.remove(node)
+    nodes = []
+    for node in ordered + pending:
+        clone = onnx.NodeProto()
+        clone.CopyFrom(node)
+        nodes.append(clone)
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 # Domains whose nodes the importers know: ONNX's own, the custom ops of QuantLib/Deeploy exports

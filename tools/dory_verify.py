@@ -48,9 +48,10 @@ def compile_network(module: ModuleOp, pipeline: str) -> ModuleOp:
     module = module.clone()
     passes = {name: factory for name, factory in DORY_UNIVERSE.all_passes.items()}
     try:
-        PassPipeline.parse_spec(passes, pipeline).apply(make_context(), module)
+        parsed = PassPipeline.parse_spec(passes, pipeline)
     except ValueError as e:
         raise DoryError(f"bad pipeline '{pipeline}': {e}") from None
+    parsed.apply(make_context(), module)  # a pass's own failure is not a bad pipeline
     return module
 
 

@@ -57,6 +57,20 @@ class RequantShift(OpRun):
         return (np.clip(y, lo, hi).astype(np.float32),)
 
 
+class ReduceMean(OpRun):
+    """Deeploy's integer ReduceMean, floor((Σ + n/2) / n): the reference where the mean is read as
+    an integer (at the network output); where a RequantShift follows, ONNX's float mean is kept.
+    (The class name is the op type the evaluator replaces.)"""
+
+    op_domain = ""
+
+    def _run(self, x, axes=None, keepdims=1, noop_with_empty_axes=0):  # noqa: D401 - OpRun API
+        axes = tuple(axes) if axes is not None else tuple(range(x.ndim))
+        total = np.asarray(x, dtype=np.int64).sum(axis=axes, keepdims=bool(keepdims))
+        count = int(np.prod([x.shape[a] for a in axes]))
+        return (np.floor_divide(total + count // 2, count).astype(np.float32),)
+
+
 def _float_tensor(value: float | list[float]) -> TensorProto:
     array = np.asarray(value, dtype=np.float32)
     return numpy_helper.from_array(array)
@@ -82,6 +96,7 @@ class QuantLibNetBuilder:
         self.shape = tuple(input_shape)
         self.last = INPUT_NAME
         self.count = 0
+        self.integer_mean = False  # ReduceMean nodes evaluated as Deeploy's integer mean (ReduceMean)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -104,10 +119,11 @@ class QuantLibNetBuilder:
             [helper.make_value_info(node.output[0], onnx.TypeProto())],
         )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-        evaluator = ReferenceEvaluator(model, new_ops=[RequantShift])
+        new_ops = [RequantShift] + ([ReduceMean] if node.op_type == "ReduceMean" and self.integer_mean else [])
+        evaluator = ReferenceEvaluator(model, new_ops=new_ops)
         (value,) = evaluator.run(None, {i: self.values[i] for i in inputs})
         value = np.asarray(value)
-        if node.op_type not in ("AveragePool", "GlobalAveragePool") and (
+        if node.op_type not in ("AveragePool", "GlobalAveragePool", "ReduceMean") and (
             np.abs(value).max(initial=0) >= EXACT_LIMIT or not np.array_equal(value, np.round(value))
         ):
             raise ValueError(f"{node.name}: float32 would not hold these integers exactly")
@@ -197,6 +213,12 @@ class QuantLibNetBuilder:
                         transB=1)
         return self.requant(acc, module, signed, per_channel=False)
 
+    def ints(self, name: str, values: Sequence[int]) -> str:
+        """An int64 initializer (Slice starts/ends/axes/steps, Reshape shapes)."""
+        self.values[name] = np.array(values, dtype=np.int64)
+        self.initializers.append(numpy_helper.from_array(self.values[name], name))
+        return name
+
     def build(self, name: str) -> tuple[onnx.ModelProto, dict[str, dict[str, np.ndarray]]]:
         graph = helper.make_graph(
             self.nodes, name,
@@ -281,6 +303,92 @@ def tcn_1d(seed: int) -> QuantLibNetBuilder:
     return b
 
 
+def sub_branches(seed: int) -> QuantLibNetBuilder:
+    """`Sub` of two activations (two conv branches), of a constant from a tensor and of a tensor
+    from a constant, each requantized, then a conv."""
+    b = QuantLibNetBuilder(seed, (1, 4, 8, 8))
+    x = b.conv("stem", 6, 3)
+    left = b.conv("left", 6, 3, x=x, signed=True)
+    right = b.conv("right", 6, 1, x=x, signed=True)
+    b.requant(b.node("Sub", [left, right]), "diff", signed=True, per_channel=False)
+    offsets = b.param("offsets", b.rng.integers(-40, 40, size=(1, 6, 1, 1)))
+    b.requant(b.node("Sub", [b.last, offsets]), "shifted", signed=True)
+    b.requant(b.node("Sub", [b.param("bias", np.array([50.0])), b.last]), "flipped", signed=False)
+    b.conv("head", 5, 3)
+    return b
+
+
+def reduce_heads(seed: int) -> QuantLibNetBuilder:
+    """ReduceSum over channels (kept) → RequantShift → conv; ReduceMean over the width →
+    RequantShift (exact float mean) → conv; a final ReduceMean over channels read as an integer at
+    the output with keepdims=0 (Deeploy's integer mean)."""
+    b = QuantLibNetBuilder(seed, (1, 5, 8, 8))  # 64 pixels: the float32 means are exact
+    x = b.conv("stem", 8, 3, signed=True)
+    b.requant(b.node("ReduceSum", [x], axes=[1], keepdims=1), "sum", signed=True, per_channel=False)
+    y = b.conv("mid", 8, 3, signed=True)
+    b.requant(b.node("ReduceMean", [y], axes=[3], keepdims=1, record=False), "pool", signed=True, per_channel=False)
+    b.integer_mean = True
+    b.conv("wide", 4, 1, signed=True)
+    b.node("ReduceMean", [b.last], axes=[1], keepdims=0)
+    return b
+
+
+def slice_crop(seed: int) -> QuantLibNetBuilder:
+    """Slices with steps along channels, height and width (and negative indices), then a conv."""
+    b = QuantLibNetBuilder(seed, (1, 6, 11, 10))
+    x = b.conv("stem", 8, 3)
+    t = b.node("Slice", [x, b.ints("s0.starts", [1, 2]), b.ints("s0.ends", [7, -1]), b.ints("s0.axes", [1, 2]),
+                         b.ints("s0.steps", [2, 3])])
+    b.node("Slice", [t, b.ints("s1.starts", [-7]), b.ints("s1.ends", [100]), b.ints("s1.axes", [3])])
+    b.conv("head", 4, 3, signed=True)
+    return b
+
+
+def concat_branches(seed: int) -> QuantLibNetBuilder:
+    """Concat on channels of two branches, on height of three, and on width, then a conv."""
+    b = QuantLibNetBuilder(seed, (1, 3, 8, 6))
+    x = b.conv("stem", 4, 3)
+    a, c = b.conv("a", 3, 3, x=x), b.conv("c", 5, 1, x=x)
+    joined = b.node("Concat", [a, c], axis=1)
+    rows = b.node("Concat", [joined, b.conv("r", 8, 3, x=joined), joined], axis=2)
+    cols = b.node("Concat", [rows, b.conv("k", 8, 1, x=rows)], axis=-1)
+    b.conv("head", 6, 3, x=cols)
+    return b
+
+
+def pad_alone(seed: int) -> QuantLibNetBuilder:
+    """Pads no convolution absorbs: before a max pool (pad value 0) and at the output."""
+    b = QuantLibNetBuilder(seed, (1, 3, 9, 7))
+    b.conv("stem", 5, 3)
+    b.node("Pad", [b.last, b.ints("p0.pads", [0, 0, 1, 0, 0, 0, 0, 1])], mode="constant")
+    b.maxpool(2)
+    b.conv("mid", 4, 3, signed=True)
+    b.node("Pad", [b.last, b.ints("p1.pads", [0, 0, 2, 1, 0, 0, 0, 3])], mode="constant")
+    return b
+
+
+def requant_1d_channel_first(seed: int) -> QuantLibNetBuilder:
+    """A 1-D conv whose RequantShift constants are C×1×1 (QuantLib's 2-D habit, as Deeploy's
+    Conv-Regular_1D_RQ writes them): one value per channel."""
+    b = QuantLibNetBuilder(seed, (1, 4, 20))
+    x = b.conv1d("conv0", 6, 3)
+    rq = b.nodes[-1]
+    for name in rq.input[1:]:
+        index = next(i for i, t in enumerate(b.initializers) if t.name == name)
+        values = b.values[name].reshape(-1, 1, 1)
+        b.initializers[index] = numpy_helper.from_array(values, name)
+    b.conv1d("conv1", 3, 3, x=x, signed=True)
+    return b
+
+
+def data_op_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
+    """Small networks of the data-movement and arithmetic ops (Sub, ReduceSum/Mean, Slice, Concat,
+    Pad alone), tested on their own in tests/test_data_ops.py."""
+    return {"sub_branches": sub_branches, "reduce_heads": reduce_heads, "slice_crop": slice_crop,
+            "concat_branches": concat_branches, "pad_alone": pad_alone,
+            "requant_1d_channel_first": requant_1d_channel_first}
+
+
 def example_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     return {"resnet8": resnet8, "mobilenet_v1_025": mobilenet_v1_025, "kws_maxpool": kws_maxpool}
 
@@ -292,7 +400,7 @@ def format_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
 
 
 def all_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
-    return example_networks() | format_networks()
+    return example_networks() | format_networks() | data_op_networks()
 
 
 def write_example(name: str, out_dir: str | Path, seed: int = 0) -> Path:

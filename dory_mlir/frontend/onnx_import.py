@@ -97,7 +97,7 @@ ARITY = {
     "Floor": (1, 1), "Cast": (1, 1), "Clip": (1, 3), "Relu": (1, 1), "MaxPool": (1, 1),
     "AveragePool": (1, 1), "GlobalAveragePool": (1, 1), "Pad": (1, 4), "Flatten": (1, 1), "Reshape": (2, 2),
     "Constant": (0, 0), "Identity": (1, 1), "Shape": (1, 1), "Unsqueeze": (1, 2), "Squeeze": (1, 2),
-    "Gather": (2, 2), "Sigmoid": (1, 1), "Softmax": (1, 1), "LogSoftmax": (1, 1),
+    "Gather": (2, 2), "Slice": (1, 5), "Concat": (1, 2**16), "Sigmoid": (1, 1), "Softmax": (1, 1), "LogSoftmax": (1, 1),
     "ReduceMean": (1, 2), "ReduceSum": (1, 2), "ReduceMax": (1, 2), "ReduceMin": (1, 2), "ReduceProd": (1, 2),
     "QuantizeLinear": (2, 3), "DequantizeLinear": (2, 3), "QLinearConv": (8, 9), "QLinearMatMul": (8, 8),
     "QGemm": (6, 9), "QLinearAdd": (7, 8), "QLinearAveragePool": (4, 5), "QLinearGlobalAveragePool": (4, 5),
@@ -391,6 +391,11 @@ class OnnxImporter:
             "Flatten": self.flatten,
             "Reshape": self.reshape,
             "Shape": self.shape,
+            "Sub": self.sub,
+            "ReduceSum": self.reduce_sum,
+            "ReduceMean": self.reduce_mean,
+            "Slice": self.slice,
+            "Concat": self.concat,
         }
 
     # ----------------------------------------------------------------- driver
@@ -1006,6 +1011,229 @@ class OnnxImporter:
             raise self.error("the sum may overflow 32 bits")
         return Act(op.results[0], total, lhs.onnx_shape)
 
+    def sub(self, node: onnx.NodeProto) -> list[Value]:
+        """`a - b`: a constant folds into the chain's offset (negated); two tensors are a residual
+        add whose second input has the multiplier -1 (the add kernel takes any integer multiplier)."""
+        a, b = self.lookup(node.input[0]), self.lookup(node.input[1])
+        if isinstance(b, np.ndarray) and not isinstance(a, np.ndarray):
+            pending = self.as_chain(a)
+            vec = self.channel_vector(b, pending.onnx_shape, "subtrahend")
+            chain = dataclasses.replace(pending.chain, onnx_int=self.onnx_is_int(b, pending))
+            return [self.pending(chain.add(-vec), pending.onnx_shape)]
+        if isinstance(a, np.ndarray) and not isinstance(b, np.ndarray):
+            pending = self.as_chain(b)
+            vec = self.channel_vector(a, pending.onnx_shape, "minuend")
+            chain = dataclasses.replace(pending.chain, onnx_int=self.onnx_is_int(a, pending))
+            return [self.pending(chain.mul_affine(as_int_vector([-1])).add(vec), pending.onnx_shape)]
+        (lhs, m1, a1), (rhs, m2, a2) = (self.add_operand(name) for name in node.input)
+        return [self.emit_add([(lhs, m1, a1), (rhs, -m2, -a2)], (0, 0))]
+
+    # ----------------------------------------------------------------- reductions and data movement
+    #
+    # ReduceSum/ReduceMean over channels, Slice and Concat are computed by convolutions whose weights
+    # are 0/1 (sums, one-hot selections, identity placements into a zero-padded frame): exact by
+    # construction, tiled and run by the existing conv kernels. Slices and concats so pay MACs where a
+    # copy would do (a DMA-only layer is the faster form, not built yet).
+
+    def reduce_sum(self, node: onnx.NodeProto) -> list[Value]:
+        return [self.reduce(node, mean=False)]
+
+    def reduce_mean(self, node: onnx.NodeProto) -> list[Value]:
+        return [self.reduce(node, mean=True)]
+
+    def reduce(self, node: onnx.NodeProto, mean: bool) -> Value:
+        """Integer ReduceSum/ReduceMean: the exact int32 sum; the mean rounds half up,
+        floor((Σ + n/2) / n), as Deeploy's integer kernels and goldens do."""
+        x = self.activation(node.input[0])
+        rank = len(x.onnx_shape)
+        attrs = self.attributes(node)
+        axes = self.axes(node, rank)
+        if axes is None:
+            if attrs.int("noop_with_empty_axes", 0, lo=0, hi=1):
+                return x
+            axes = list(range(rank))
+        keepdims = attrs.int("keepdims", 1, lo=0, hi=1)
+        reduced = sorted(set(axes) - {0})  # N = 1
+        if not reduced:
+            return x
+        kept_shape = tuple(1 if a in reduced else d for a, d in enumerate(x.onnx_shape))
+        n, c, *spatial = qnn.shape_of(x.ssa)
+        if len(spatial) == 2:
+            h, w = spatial
+            kernel = [h if (rank == 4 and 2 in reduced) else 1, w if (3 in reduced or (rank == 3 and 2 in reduced)) else 1]
+            out_c = 1 if 1 in reduced else c
+            out_ir = [n, out_c, h // kernel[0], w // kernel[1]]
+            if 1 in reduced:  # over channels (and maybe space): one conv with all-ones weights
+                ones = np.ones((1, c, kernel[0], kernel[1]), dtype=np.int64)
+                op = self.emit(qnn.ConvOp(x.ssa, self.const_op(ones, SI8, f"{self.node_name}.ones"), None,
+                                          TensorType(SI32, out_ir), [1, 1], [0, 0, 0, 0], [1, 1], 1))
+            else:
+                op = self.emit(qnn.SumPoolOp(x.ssa, TensorType(SI32, out_ir), kernel, [1, 1], [0, 0, 0, 0]))
+        else:  # N×K: the sum of the K features
+            ones = np.ones((1, c), dtype=np.int64)
+            op = self.emit(qnn.LinearOp(x.ssa, self.const_op(ones, SI8, f"{self.node_name}.ones"), None,
+                                        TensorType(SI32, [n, 1])))
+        count = int(np.prod([x.onnx_shape[a] for a in reduced]))
+        total = Range.scalar(min(x.range.min(), 0) * count, max(x.range.max(), 0) * count)
+        chain = Chain.over(Act(op.results[0], total, kept_shape))
+        if mean and self.rounded_later(node):
+            chain = chain.mul(Fraction(1, count))  # the exact mean, as AveragePool: a later op rounds it
+        elif mean:
+            chain = chain.add(as_int_vector([count // 2])).mul(Fraction(1, count)).floor()
+        result = self.pending(chain, kept_shape)
+        if keepdims:
+            return result
+        squeezed = tuple(d for a, d in enumerate(x.onnx_shape) if a not in reduced)
+        return self.squeezed(node, result, squeezed)
+
+    def rounded_later(self, node: onnx.NodeProto) -> bool:
+        """Whether every consumer continues the arithmetic up to its own rounding (QuantLib's float
+        tensors: ReduceMean → RequantShift keeps the exact mean, like AveragePool); a mean read as an
+        integer (network output, a layer's input) is Deeploy's integer mean, rounded half up."""
+        consumers = [n for n in self.graph.node if node.output[0] in n.input]
+        return bool(consumers) and all(n.op_type in {"RequantShift", "Mul", "Div", "Floor", "Add", "Sub", "Cast"}
+                                       for n in consumers)
+
+    def squeezed(self, node: onnx.NodeProto, value: Pending, onnx_shape: tuple[int, ...]) -> Value:
+        """A result whose ONNX shape lost axes (keepdims=0). At the network output only the element
+        order matters (row-major NCHW = the IR's); a consumer would read the ONNX axes as other
+        layout axes (e.g. H as channels), which the IR does not reorder: refused by name."""
+        consumers = [n for n in self.graph.node if node.output[0] in n.input and n.op_type != "Identity"]
+        if consumers:
+            raise self.error(f"the reduced tensor {list(onnx_shape)} (keepdims=0) feeds '{consumers[0].name}': "
+                             "only a network output may drop axes; export with keepdims=1")
+        return Pending(value.chain, onnx_shape)
+
+    def slice(self, node: onnx.NodeProto) -> list[Value]:
+        """Slice with positive steps along channels, height and width: a convolution with one-hot
+        weights. Along a spatial axis keeping n of `size` positions from `start` by `step`, the
+        kernel spans size - (n-1)·step positions with its 1 at `start` and the conv's stride is
+        `step`: output y reads input start + y·step, and exactly n outputs fit."""
+        x = self.activation(node.input[0])
+        rank = len(x.onnx_shape)
+        starts, ends, axes, steps = self.slice_arguments(node, rank)
+        selected = [list(range(d)) for d in x.onnx_shape]
+        for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
+            if step <= 0:
+                raise self.error(f"Slice with step {step} is not supported (only positive steps)")
+            size = x.onnx_shape[axis]
+            start = max(0, min(size, start + size if start < 0 else start))
+            end = max(0, min(size, end + size if end < 0 else end))
+            selected[axis] = list(range(start, end, step))
+            if not selected[axis]:
+                raise self.error(f"Slice keeps nothing of axis {axis} (size {size}, [{start}, {end}) by {step})")
+        if selected[0] != list(range(x.onnx_shape[0])):
+            raise self.error("Slice along the batch axis is not supported")
+        onnx_shape = tuple(len(s) for s in selected)
+        if onnx_shape == x.onnx_shape:
+            return [x]
+        if rank not in (3, 4):
+            raise self.error(f"Slice of a rank-{rank} tensor is not supported (N×C×W or N×C×H×W)")
+        n, c, h, w = qnn.shape_of(x.ssa)
+        rows, cols = ([0], selected[2]) if rank == 3 else (selected[2], selected[3])
+        extents, strides = [], []
+        for kept, size in ((rows, h), (cols, w)):
+            step = kept[1] - kept[0] if len(kept) > 1 else 1
+            extents.append(size - (len(kept) - 1) * step)
+            strides.append(step)
+        channels = selected[1]
+        depthwise = channels == list(range(c))
+        weights = np.zeros((len(channels), 1 if depthwise else c, extents[0], extents[1]), dtype=np.int64)
+        for o, ch in enumerate(channels):
+            weights[o, 0 if depthwise else ch, rows[0], cols[0]] = 1
+        return [self.emit_selection(x, weights, strides, [0, 0, 0, 0], c if depthwise else 1, onnx_shape)]
+
+    def slice_arguments(self, node: onnx.NodeProto, rank: int) -> tuple[list[int], ...]:
+        """(starts, ends, axes, steps): inputs from opset 10, attributes before."""
+        if len(node.input) == 1:
+            attrs = self.attributes(node)
+            starts, ends = attrs.ints("starts"), attrs.ints("ends")
+            axes = attrs.ints("axes", list(range(len(starts))))
+            steps = [1] * len(starts)
+        else:
+            if len(node.input) < 3:
+                raise self.error("Slice needs starts and ends")
+            values = []
+            for index, what in ((1, "starts"), (2, "ends"), (3, "axes"), (4, "steps")):
+                if index >= len(node.input) or not node.input[index]:
+                    values.append(None)
+                    continue
+                value = self.lookup(node.input[index])
+                if not isinstance(value, np.ndarray) or value.dtype.kind not in "iu" or value.ndim != 1:
+                    raise self.error(f"Slice {what} must be a 1-D integer constant")
+                values.append([int(v) for v in value])
+            starts, ends, axes, steps = values
+            axes = axes if axes is not None else list(range(len(starts)))
+            steps = steps if steps is not None else [1] * len(starts)
+        if not (len(starts) == len(ends) == len(axes) == len(steps)):
+            raise self.error("Slice starts, ends, axes and steps differ in length")
+        axes = [a + rank if a < 0 else a for a in axes]
+        if any(not 0 <= a < rank for a in axes) or len(set(axes)) != len(axes):
+            raise self.error(f"Slice axes {axes} are not distinct axes of a rank-{rank} tensor")
+        return starts, ends, axes, steps
+
+    def emit_selection(self, x: Act, weights: np.ndarray, strides: list[int], pads: list[int], groups: int,
+                       onnx_shape: tuple[int, ...]) -> Act:
+        """A conv of 0/1 weights that moves values without changing them, requantized by 1 back to
+        an 8-bit activation: the result keeps x's range (and 0, which padding brings in)."""
+        n, c, h, w = qnn.shape_of(x.ssa)
+        kh, kw = weights.shape[2], weights.shape[3]
+        ho = qnn.window_output_size(h, kh, strides[0], pads[0], pads[2])
+        wo = qnn.window_output_size(w, kw, strides[1], pads[1], pads[3])
+        op = self.emit(qnn.ConvOp(x.ssa, self.const_op(weights, SI8, f"{self.node_name}.select"), None,
+                                  TensorType(SI32, [n, weights.shape[0], ho, wo]), strides, pads, [1, 1], groups))
+        moved = Range.scalar(min(x.range.min(), 0), max(x.range.max(), 0))
+        accumulator = Act(op.results[0], moved, onnx_shape)
+        return self.emit_requant(self.pending(Chain.over(accumulator), onnx_shape).chain, accumulator, onnx_shape,
+                                 activation=True)
+
+    def concat(self, node: onnx.NodeProto) -> list[Value]:
+        """Concat along channels, height or width: each input placed into the output's frame by a
+        0/1 conv (channels: one-hot pointwise weights to its channel offset; spatial: an identity
+        depthwise conv zero-padded to its offset), the placed tensors summed by adds — every
+        position has exactly one non-zero term, so the sum is the concatenation."""
+        values = [self.lookup(name) for name in node.input if name]
+        if any(isinstance(v, np.ndarray) for v in values):
+            raise self.error("Concat of a constant with activations is not supported")
+        if len(values) == 1:
+            return [values[0]]
+        acts = [self.activation(name) for name in node.input if name]
+        rank = len(acts[0].onnx_shape)
+        axis = self.attributes(node).int("axis", lo=-rank, hi=rank - 1)
+        axis = axis + rank if axis < 0 else axis
+        for act in acts:
+            if len(act.onnx_shape) != rank or any(
+                    a != b for i, (a, b) in enumerate(zip(act.onnx_shape, acts[0].onnx_shape, strict=True)) if i != axis):
+                raise self.error(f"Concat inputs {[list(a.onnx_shape) for a in acts]} differ off axis {axis}")
+        if axis == 0 or rank not in (3, 4):
+            raise self.error(f"Concat along axis {axis} of rank-{rank} tensors is not supported "
+                             "(channels, height or width of N×C×W or N×C×H×W)")
+        total = sum(a.onnx_shape[axis] for a in acts)
+        onnx_shape = tuple(total if i == axis else d for i, d in enumerate(acts[0].onnx_shape))
+        ir_axis = 3 if rank == 3 and axis == 2 else axis
+        placed: list[Act] = []
+        offset = 0
+        for act in acts:
+            n, c, h, w = qnn.shape_of(act.ssa)
+            size = qnn.shape_of(act.ssa)[ir_axis]
+            if ir_axis == 1:
+                weights = np.zeros((total, c, 1, 1), dtype=np.int64)
+                weights[np.arange(offset, offset + c), np.arange(c), 0, 0] = 1
+                placed.append(self.emit_selection(act, weights, [1, 1], [0, 0, 0, 0], 1, onnx_shape))
+            else:
+                before, after = offset, total - offset - size
+                pads = [before, 0, after, 0] if ir_axis == 2 else [0, before, 0, after]
+                placed.append(self.emit_selection(act, np.ones((c, 1, 1, 1), dtype=np.int64), [1, 1], pads, c,
+                                                  onnx_shape))
+            offset += size
+        union = Range.scalar(min(a.range.min() for a in placed), max(a.range.max() for a in placed))
+        result = placed[0]
+        for other in placed[1:]:
+            total_act = Act(self.emit_add([(result, 1, 0), (other, 1, 0)], (0, 0)).ssa, union, onnx_shape)
+            result = self.emit_requant(self.pending(Chain.over(total_act), onnx_shape).chain, total_act, onnx_shape,
+                                       activation=True)
+        return [result]
+
     def floor(self, node: onnx.NodeProto) -> list[Value]:
         pending = self.as_chain(self.lookup(node.input[0]))
         return [self.pending(pending.chain.floor(), pending.onnx_shape)]
@@ -1070,7 +1298,7 @@ class OnnxImporter:
             const = self.lookup(node.input[index])
             if not isinstance(const, np.ndarray):
                 raise self.error(f"RequantShift {what} must be a constant")
-            scaled.append(self.channel_vector(const, pending.onnx_shape, what))
+            scaled.append(self.channel_vector(self.channel_first(const, pending.onnx_shape), pending.onnx_shape, what))
         mul, add = scaled
         # QuantLib rounds to nearest, ties up: floor((x·mul + add) / div + 1/2), kept exact for odd div too.
         if div % 2:
@@ -1080,6 +1308,17 @@ class OnnxImporter:
         chain = pending.chain.mul_affine(mul).add(add).div(div).floor()
         lo, hi = (-(levels // 2), levels // 2 - 1) if signed else (0, levels - 1)
         return [self.pending(chain.clip(lo, hi), pending.onnx_shape)]
+
+    @staticmethod
+    def channel_first(const: np.ndarray, onnx_shape: tuple[int, ...]) -> np.ndarray:
+        """QuantLib writes per-channel requant constants as C×1×1 whatever the layer's rank; for an
+        N×C×W (1-D) tensor that shape does not broadcast in ONNX's sense, and Deeploy reads it as one
+        value per channel: so do we (only for RequantShift, whose semantics are QuantLib's)."""
+        channels = onnx_shape[1] if len(onnx_shape) > 1 else 0
+        if (const.ndim == len(onnx_shape) and const.ndim >= 2 and channels > 1 and onnx_shape[0] == 1
+                and const.shape[0] == channels and const.size == channels):
+            return const.reshape((channels,) + (1,) * (len(onnx_shape) - 2))  # broadcasts along axis 1
+        return const
 
     def scalar_constant(self, name: str, what: str) -> float:
         value = self.lookup(name)

@@ -6,7 +6,9 @@ their padding (and pad value) first. A requant that no anchor's chain takes (it 
 tensor with several consumers, e.g. on a residual skip branch, or the network input) is a
 layer of its own, as DORY deploys it: its anchor is an identity (a depthwise 1×1
 convolution, or for N×K tensors a linear layer, with unit weights: the int32 accumulator is
-the input itself), so tiling, lowering and kernels need nothing new. Every op ends up in a
+the input itself), so tiling, lowering and kernels need nothing new; so is a requant of another
+requant's 8-bit output (the kernels requantize once per layer), and a pad that no convolution
+absorbs (an identity depthwise conv with the pad's padding). Every op ends up in a
 layer; one that cannot is a one-line error naming it. Layers are numbered in network order, so `qnn.layer N` is the
 golden `out_layerN`. A power-of-two division right after an add folds into the add's
 per-input shifts when that is exact. Running the pass again changes nothing.
@@ -34,7 +36,8 @@ BETWEEN_LAYERS = (qnn.ConstantOp, qnn.ReshapeOp, qnn.LayerOp)
 
 
 def fold_pads(block: Block) -> None:
-    """Moves each `qnn.pad` into the padding of the convolutions that read it.
+    """Moves each `qnn.pad` into the padding of the convolutions that read it (else the pad is
+    a layer of its own, `pad_as_layer`).
 
     A non-zero pad value (a zero point) becomes the conv's `pad_value`, which must then
     agree with the conv's own padding: none, or padding by the same value.
@@ -48,10 +51,8 @@ def fold_pads(block: Block) -> None:
             for user in users
         )
         if not foldable:
-            raise DoryError(
-                "padding can only be folded into convolutions that read it and pad with the same value",
-                op_where(pad),
-            )
+            pad_as_layer(pad)
+            continue
         for conv in users:
             assert isinstance(conv, qnn.ConvOp)
             pads = [a + b for a, b in zip(conv.pads_tlbr(), pad.pads_tlbr(), strict=True)]
@@ -62,6 +63,37 @@ def fold_pads(block: Block) -> None:
             folded.location = conv.location
             Rewriter.replace_op(conv, folded)
         Rewriter.erase_op(pad)
+
+
+def requant_constant(value: int) -> qnn.ConstantOp:
+    ty = TensorType(IntegerType(32, Signedness.SIGNED), (1,))
+    return qnn.ConstantOp(DenseIntOrFPElementsAttr(ty, BytesAttr(np.array([value], "<i4").tobytes())))
+
+
+def pad_as_layer(pad: qnn.PadOp) -> None:
+    """A pad that no convolution can absorb (read by a pool, an add, the output, or convs padding
+    with another value) is a layer of its own: an identity depthwise 1×1 conv with the pad's
+    padding and pad value, requantized by 1 to the same element type (exact)."""
+    x = pad.input
+    element = qnn.element_type(x)
+    if element.width.data > 8:
+        raise DoryError(f"padding of a {element.width.data}-bit tensor cannot be a layer", op_where(pad))
+    channels = qnn.shape_of(x)[1]
+    weights = unit_weights((channels, 1, 1, 1), np.ones(channels))
+    accumulator = TensorType(IntegerType(32, Signedness.SIGNED), qnn.shape_of(pad.output))
+    conv = qnn.ConvOp(x, weights.result, None, accumulator, (1, 1), pad.pads_tlbr(), (1, 1), channels,
+                      pad.value.value.data)
+    one, zero = requant_constant(1), requant_constant(0)
+    lo, hi = qnn.int_range(element)
+    rq = qnn.RequantOp(conv.output, one.result, zero.result, pad.output.type, scale=1, divisor=1, min=lo, max=hi)
+    conv.location = rq.location = pad.location
+    block = pad.parent_block()
+    assert block is not None
+    for constant in (weights, one, zero):
+        Rewriter.insert_op(constant, InsertPoint.at_start(block))
+    Rewriter.insert_op([conv, rq], InsertPoint.before(pad))
+    pad.output.replace_all_uses_with(rq.output)
+    Rewriter.erase_op(pad)
 
 
 def _is_scalar(value: SSAValue, expected: int) -> bool:
@@ -139,8 +171,13 @@ def anchor_lone_requants(block: Block) -> None:
     """Gives each requant that no anchor's chain takes an identity anchor of its own."""
     for rq in [op for op in block.ops if isinstance(op, qnn.RequantOp)]:
         source = rq.input.owner
-        if isinstance(source, (*ANCHORS, qnn.RequantOp)) and len(list(rq.input.uses)) == 1:
+        if isinstance(source, ANCHORS) and len(list(rq.input.uses)) == 1:
             continue  # taken by the chain of the anchor that computes its input
+        if isinstance(source, qnn.RequantOp) and len(list(rq.input.uses)) == 1 and (
+                qnn.element_type(rq.input).width.data > 8):
+            continue  # a wide intermediate: the layer's chain (tile refuses it: the kernels requantize once)
+        # A requant of an 8-bit requant's output (e.g. Sub of a constant after a RequantShift) is
+        # a second stage the kernels cannot chain: a layer of its own.
         weights, anchor = identity_anchor(rq)
         anchor.location = rq.location
         Rewriter.insert_op(weights, InsertPoint.at_start(block))

@@ -442,7 +442,7 @@ class Application:
         self.globals = [op for op in self.module.ops if isinstance(op, memref.GlobalOp)]
         functions = [op for op in self.module.ops if isinstance(op, func.FuncOp)]
         network = next((f for f in functions if f.sym_name.data == "network"), None)
-        if network is None:
+        if network is None or not all(isinstance(t, MemRefType) for t in network.function_type.inputs.data):
             raise DoryError("-t pulp-c needs the lowered network (run --tile --lower-to-pulp)")
         layers = [f for f in functions if "pulp.cluster" in f.attributes]
         body: list[str] = []

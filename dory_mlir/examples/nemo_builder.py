@@ -313,25 +313,38 @@ class NemoNetBuilder:
         t = self._node("Div", [t, self._const(np.array(2**d, dtype=np.float32))])
         return self._result(self._node("Floor", [t]))
 
-    def add(self, a: Tensor, b: Tensor) -> Tensor:
+    def add(self, a: Tensor, b: Tensor, second_stage: bool = False) -> Tensor:
         """Residual add: `Mul(a, ca), Mul(b, cb) → Add → Div(2^d) → Floor → Clip(0, 255)`.
 
         ca / cb weight the branches with a random ratio, scaled so that the 98 % quantile of
-        the weighted sum maps to 255.
+        the weighted sum maps to 255. With `second_stage`, the add is followed by a separate
+        requantization as some NEMO exports write it, `Add → Div(2^d) → Floor → Mul(m) →
+        Div(2^e) → Floor → Clip` with odd ca, cb (no exact power-of-two fold into the add; the
+        first stage's values stay within [0, 255]) and m / 2^e no power of two: DORY deploys and
+        numbers that stage as a layer of its own (`deployable_layers`).
         """
         if a.shape != b.shape:
             raise ValueError(f"residual add of different shapes {a.shape} and {b.shape}")
         d = int(self._rng.integers(3, 7))
         ratio = self._rng.uniform(0.5, 2.0)
         mix = self._values[a.name] + ratio * self._values[b.name]
-        top = max(float(np.quantile(mix, 0.98)), 1.0)
+        top = max(float(mix.max() if second_stage else np.quantile(mix, 0.98)), 1.0)
         ca = max(1, round(2**d * 255 / top))
         cb = max(1, round(2**d * 255 * ratio / top))
+        if second_stage:  # odd and never above the bound: floor(Σ / 2^d) <= 255 on this input
+            ca, cb = ca | 1, cb | 1
+            while np.floor((self._values[a.name] * ca + self._values[b.name] * cb) / 2**d).max() > 255 and ca + cb > 2:
+                ca, cb = max(1, ca - 2), max(1, cb - 2)
         ta = self._node("Mul", [a.name, self._const(np.array(ca, dtype=np.float32))])
         tb = self._node("Mul", [b.name, self._const(np.array(cb, dtype=np.float32))])
         t = self._node("Add", [ta, tb])
         t = self._node("Div", [t, self._const(np.array(2**d, dtype=np.float32))])
         t = self._node("Floor", [t])
+        if second_stage:
+            m, e = int(self._rng.integers(33, 63)) | 1, 6  # odd m over 64: not a power of two
+            t = self._node("Mul", [t, self._const(np.array(m, dtype=np.float32))])
+            t = self._node("Div", [t, self._const(np.array(2**e, dtype=np.float32))])
+            t = self._node("Floor", [t])
         return self._result(self._node("Clip", [t], min=0.0, max=255.0))
 
     def linear(
@@ -436,12 +449,24 @@ def deployable_layers(model: onnx.ModelProto) -> list[Layer]:
                 break
         return tensor
 
+    def producer_of(tensor: str) -> onnx.NodeProto | None:
+        return next((n for n in graph.node if tensor in n.output), None)
+
     layers = []
     for node in graph.node:
         residual_add = node.op_type == "Add" and len(data_inputs(node)) == 2
         if node.op_type in _ANCHOR_OPS or residual_add:
             output = node.output[0] if node.op_type == "MaxPool" else chain_end(node.output[0])
             layers.append(Layer(node.name, output))
+            # A residual add's chain ending at a Floor that feeds another requant stage (Mul by a
+            # constant ...): DORY deploys that stage as a layer of its own.
+            end = producer_of(output)
+            after = consumers[output]
+            if residual_add and end is not None and end.op_type == "Floor" and len(after) == 1 \
+                    and after[0].op_type == "Mul" and data_inputs(after[0]) == [output]:
+                stage_end = chain_end(output)
+                if stage_end != output:
+                    layers.append(Layer(after[0].name, stage_end))
     return layers
 
 
@@ -523,6 +548,17 @@ def _residual(seed: int) -> onnx.ModelProto:
     return b.build()
 
 
+def _residual_stage(seed: int) -> onnx.ModelProto:
+    """A residual add followed by a separate requantization stage (its own layer, as DORY numbers it)."""
+    b = NemoNetBuilder(seed, (1, 2, 16, 16))
+    x = b.conv(8, 3, stride=2)
+    branch = b.conv(8, 3, x=x)
+    b.add(branch, x, second_stage=True)
+    b.conv(4, 3)
+    b.linear(3)
+    return b.build()
+
+
 def _padded(seed: int) -> onnx.ModelProto:
     b = NemoNetBuilder(seed, (1, 1, 8, 32))
     b.conv(8, 3, pad=(1, 1, 1, 1), bias=True, standalone_pad=True)
@@ -540,12 +576,15 @@ def example_networks() -> dict[str, Callable[[int], onnx.ModelProto]]:
     depthwise 3x3/s2, pointwise, avgpool 6x6, Gemm FC with bias, LogSoftmax. residual:
     conv5x5/s2, branch conv3x3/s2 + conv3x3, bypass conv1x1/s2, add, MatMul FC, Sigmoid.
     padded: standalone Pad + conv3x3 with bias, standalone Pad + conv1x5 with bias, conv1x3
-    with bias, maxpool 1x4, MatMul FC. Every conv has its per-channel batch norm (kappa, lambda).
+    with bias, maxpool 1x4, MatMul FC. residual_stage: conv3x3/s2, conv3x3, add followed by a
+    separate requantization stage (a layer of its own), conv3x3, MatMul FC. Every conv has its
+    per-channel batch norm (kappa, lambda).
     """
     return {
         "tiny_cnn": _tiny_cnn,
         "mobile_block": _mobile_block,
         "residual": _residual,
+        "residual_stage": _residual_stage,
         "padded": _padded,
     }
 

@@ -188,6 +188,38 @@ def network_layers(module: ModuleOp) -> dict[int, qnn.LayerOp]:
     return {op.index.value.data: op for op in function.body.block.ops if isinstance(op, qnn.LayerOp)}
 
 
+# Words of DORY golden headers (PyTorch module names: `resBlock3.add`, `pool`, `fc`) that name a
+# layer's kind; any other name (`relu2`, `act0`, a conv's activation) says nothing about it.
+_HEADER_KINDS = {
+    "add": {"add"}, "adder": {"add"}, "reluadd": {"add"},
+    "pool": {"maxpool", "avgpool"}, "maxpool": {"maxpool"}, "avgpool": {"avgpool"},
+    "fc": {"linear"}, "linear": {"linear"}, "gemm": {"linear"}, "matmul": {"linear"},
+}
+
+
+def header_kinds(name: str) -> set[str] | None:
+    """The layer kinds a golden header's name allows, or None when it does not tell."""
+    words = [w for w in re.split(r"[^a-z]+", name.lower()) if w]
+    for word in reversed(words):  # the innermost module name decides (`resBlock3.add`)
+        stem = word.rstrip("0123456789")
+        if stem in _HEADER_KINDS:
+            return _HEADER_KINDS[stem]
+        for suffix in ("add", "pool"):  # reluadd, upsamplepool
+            if stem.endswith(suffix):
+                return _HEADER_KINDS[suffix]
+    return None
+
+
+def numbering_note(golden: GoldenTensor, layer: qnn.LayerOp) -> str:
+    """Says so when the golden file of layer N names another kind of layer than ours: the golden
+    files then number the layers differently (e.g. a separate requantization stage)."""
+    kinds = header_kinds(golden.name)
+    if kinds is None or layer.kind() in kinds:
+        return ""
+    return (f"numbering differs? the golden file names '{golden.name}' ({'/'.join(sorted(kinds))}), "
+            f"our layer is a {layer.kind()}")
+
+
 def check_folder(module: ModuleOp, folder: Path, model_path: Path | None = None) -> Report:
     """Runs every test input of `folder` through `module` (fused) and compares each golden file.
 
@@ -212,6 +244,8 @@ def check_folder(module: ModuleOp, folder: Path, model_path: Path | None = None)
             layer = layers[index]
             tensor = layer_outputs[index]
             mismatches, layout, note = compare(tensor, golden)
+            if mismatches:
+                note = "; ".join(filter(None, [note, numbering_note(golden, layer)]))
             report.rows.append(
                 Row(test.label, str(index), layer.kind(), loc_name(layer) or "-", hwc_shape(tensor.shape), golden.values.size, mismatches, layout, note)
             )

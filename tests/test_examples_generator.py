@@ -20,6 +20,7 @@ EXPECTED_LAYERS = {
     "mobile_block": ["Conv", "Conv", "Conv", "AveragePool", "Gemm"],
     "residual": ["Conv", "Conv", "Conv", "Conv", "Add", "MatMul"],
     "padded": ["Conv", "Conv", "Conv", "MaxPool", "MatMul"],
+    "residual_stage": ["Conv", "Conv", "Add", "Mul", "Conv", "MatMul"],  # Mul: the requant stage's layer
 }
 SEED = 0
 

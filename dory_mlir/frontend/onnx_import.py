@@ -776,6 +776,14 @@ class OnnxImporter:
             return value
         chain = value.chain.simplified()
         if isinstance(chain, Act):
+            if activation and qnn.element_type(chain.ssa).width.data > 8:
+                # An int32 result whose chain does nothing (an average pool's window sum scaled by
+                # exactly 1, a 0/1 selection conv) read as an activation: requantized by 1 to the
+                # narrowest type that holds its range.
+                if id(value.chain) not in self.materialized:
+                    act = self.emit_requant(Chain.over(chain), chain, value.onnx_shape, activation)
+                    self.materialized[id(value.chain)] = (value.chain, act)
+                return self.materialized[id(value.chain)][1]
             return chain
         return self.emit_chain(chain, value.onnx_shape, activation)  # type: ignore[arg-type]
 

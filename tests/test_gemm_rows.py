@@ -10,21 +10,33 @@ are one-line errors naming the node.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 from onnx import helper, numpy_helper
+from xdsl.dialects import func
+from xdsl.parser import Parser
 
 from dory_mlir.dialects import qnn
 from dory_mlir.examples import quantlib_builder
 from dory_mlir.golden.check import check_folder, network_layers
 from dory_mlir.golden.files import write_dory_txt
 from dory_mlir.golden.npz import input_type_for
-from dory_mlir.pipeline import load_network
-from dory_mlir.tensor_layout import FeatureLastShape, ir_shape, ir_to_onnx, onnx_to_ir
+from dory_mlir.pipeline import load_network, make_context
+from dory_mlir.tensor_layout import (
+    FEATURE_LAST_ATTR,
+    FeatureLastShape,
+    feature_last_tensors,
+    ir_shape,
+    ir_to_onnx,
+    onnx_to_ir,
+)
+from conftest import tool
 from test_gemm_requant import opt_error
+from test_mlir_opt import MLIR_OPT
 from test_npz_inputs import golden
 from test_verify import assert_bit_exact, verify
 
@@ -180,3 +192,19 @@ def test_one_by_k_linear_stays_a_linear_layer(tmp_path: Path):
     kinds = [layer.kind() for layer in network_layers(module).values()]
     assert kinds[-1] == "linear", kinds
     assert any(isinstance(op, qnn.LinearOp) for op in module.walk())
+
+
+@pytest.mark.skipif(MLIR_OPT is None, reason="mlir-opt is not installed (make test installs mlir-19-tools)")
+def test_feature_last_attribute_round_trips_through_mlir_opt(nets: Path):
+    """The record of rows tensors (`onnx_feature_last`, keyed by ONNX tensor names that need quoting)
+    is a plain dictionary attribute: generic MLIR like the rest of the fused IR."""
+    ours = subprocess.run([tool("dory-opt"), str(nets / "rows_mlp" / "network.onnx"), "--fuse", "--print-op-generic"],
+                          capture_output=True, text=True)
+    assert ours.returncode == 0 and FEATURE_LAST_ATTR in ours.stdout, ours.stderr
+    theirs = subprocess.run([MLIR_OPT, "--allow-unregistered-dialect", "--mlir-print-op-generic"],
+                            input=ours.stdout, capture_output=True, text=True)
+    assert theirs.returncode == 0, theirs.stderr
+    back = Parser(make_context(), theirs.stdout).parse_module()
+    assert back.is_structurally_equivalent(Parser(make_context(), ours.stdout).parse_module())
+    function = next(op for op in back.ops if isinstance(op, func.FuncOp))
+    assert feature_last_tensors(function)["input"] == (5, 24)

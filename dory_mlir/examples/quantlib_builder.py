@@ -318,11 +318,13 @@ def rows_batch_gemm(seed: int) -> QuantLibNetBuilder:
 
 
 def rows_mlp(seed: int) -> QuantLibNetBuilder:
-    """Two chained linear layers on 5 rows of 24 features, a transformer's feed-forward block:
-    Gemm (transB, bias, alpha 2, beta 3) + RequantShift per column, then MatMul + Add bias + RequantShift."""
+    """A transformer's feed-forward block on 5 rows of 24 features: two chained linear layers, Gemm
+    (transB, bias, alpha 2, beta 3) + RequantShift per column, then MatMul + Add bias + RequantShift
+    per column, and the residual Add of the block's input + RequantShift."""
     b = QuantLibNetBuilder(seed, (5, 24), signed_input=True)
     b.rows_linear("fc1", 32, signed=False, gemm=True, alpha=2, beta=3)
-    b.rows_linear("fc2", 12, signed=True)
+    y = b.rows_linear("fc2", 24, signed=True)
+    b.add("residual", INPUT_NAME, y, signed=True)
     return b
 
 

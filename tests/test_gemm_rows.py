@@ -10,6 +10,8 @@ are one-line errors naming the node.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import subprocess
 from pathlib import Path
 
@@ -35,6 +37,8 @@ from dory_mlir.tensor_layout import (
     ir_to_onnx,
     onnx_to_ir,
 )
+from dory_mlir_tools import dory_opt
+
 from conftest import tool
 from test_gemm_requant import opt_error
 from test_mlir_opt import MLIR_OPT
@@ -238,3 +242,21 @@ def test_quantized_rows_mlp_matches_onnxruntime(tmp_path: Path, fmt: str):
     done = subprocess.run([tool("dory-verify"), str(quantized)], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0 and "PASS: 2 layers: C bit-exact" in done.stdout, done.stdout + done.stderr
     assert "0 of 80 values differ" in done.stdout and "end to end 0 differ" in done.stdout, done.stdout
+
+
+def test_npz_goldens_of_rows_need_the_onnx_model(nets: Path, tmp_path: Path):
+    """Without the graph the record of rows cannot name the arrays: the 16×16 input would be read
+    untransposed and pass its shape check, so it is an error instead."""
+    ir = tmp_path / "rows_matmul.mlir"
+    status, err = import_to_file(nets / "rows_matmul" / "network.onnx", ir)
+    assert status == 0, err
+    done = golden(ir, nets / "rows_matmul")
+    assert done.returncode == 1 and "give the .onnx file" in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+def import_to_file(model: Path, output: Path) -> tuple[int, str]:
+    """dory-opt MODEL -o OUTPUT in this process: status and stderr."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        status = dory_opt.main([str(model), "-o", str(output)])
+    return status, err.getvalue()

@@ -370,6 +370,10 @@ def load_npz_goldens(folder: Path, module: ModuleOp, model_path: Path | None) ->
     where = str(folder / "inputs.npz")
     selected = select_inputs(read_npz(folder / "inputs.npz"), len(inputs), model, where)
     rows = feature_last_tensors(function)
+    if rows and model is None:
+        # The record names ONNX tensors; without the graph, an M×M array would be read untransposed.
+        raise DoryError("the network holds rows of features (M×K GEMM data), whose npz arrays are matched to "
+                        "its tensors through the ONNX model: give the .onnx file, not the IR", where)
     input_rows = [rows.get(name) for name in graph_input_names(model)] if model is not None else None
     count, per_input = split_inputs(selected, inputs, where, input_rows)
     check_input_ranges(module, selected, per_input, where)

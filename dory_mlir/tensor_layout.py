@@ -8,12 +8,14 @@ Two kinds of ONNX tensors reach the IR:
 - **Feature-last** (the rows of a GEMM: transformers' linear layers, Deeploy's GEMM/MatMul tests):
   M×K (M > 1) and B×M×K, i.e. R = M (or B·M) rows of K features, multiplied by a constant K×N
   weight. Row-major, such a tensor is in memory exactly the HWC layout of the IR feature map
-  **1×K×1×R** (C = K, H = 1, W = R), so `rows · W` is a pointwise (1×1) convolution over R pixels
-  and reuses the conv kernels, tiling and C unchanged. W = R rather than H = R: a sequence is a
-  1-D signal like the N×C×W networks (which are N×C×1×W too), and the pointwise kernel blocks two
-  output pixels along a row (W), which H = R would leave at one pixel per row. The IR data is
-  the transpose (features first, as NCHW has channels first); the batch axis B just concatenates
-  rows, as every row is computed independently.
+  **1×K×R×1** (C = K, H = R, W = 1), so `rows · W` is a pointwise (1×1) convolution over R pixels
+  and reuses the conv kernels, tiling and C unchanged. H = R rather than W = R (the 1-D networks'
+  N×C×1×W): both are the same bytes and the same pixel order for the kernels, which walk a tile's
+  pixels row-major, but the tiler streams activations between L3 and L2 by rows (H), so only
+  H = R lets a sequence larger than L2 stream (a 256×64 input with 20 kB of L2: impossible as
+  1×256 pixels, streamed in slices of 27 rows as 256×1). The IR data is the transpose (features
+  first, as NCHW has channels first); the batch axis B just concatenates rows, as every row is
+  computed independently.
 
 The importer decides which kind each tensor is (`FeatureLastShape` marks the ONNX shape of a
 feature-last one) and records every feature-last tensor in the network function's attribute
@@ -64,7 +66,7 @@ def channel_axis(onnx_shape: tuple[int, ...]) -> int:
 def ir_shape(onnx_shape: tuple[int, ...]) -> list[int]:
     """The IR shape of an ONNX tensor (module docstring)."""
     if is_feature_last(onnx_shape):
-        return [1, onnx_shape[-1], 1, FeatureLastShape(onnx_shape).rows]
+        return [1, onnx_shape[-1], FeatureLastShape(onnx_shape).rows, 1]
     if len(onnx_shape) == 3:
         return [onnx_shape[0], onnx_shape[1], 1, onnx_shape[2]]
     return list(onnx_shape)
@@ -82,7 +84,7 @@ def onnx_to_ir(array: np.ndarray, onnx_shape: tuple[int, ...]) -> np.ndarray:
 def ir_to_onnx(array: np.ndarray, onnx_shape: tuple[int, ...]) -> np.ndarray:
     """The inverse of `onnx_to_ir`."""
     if is_feature_last(onnx_shape):
-        rows = np.asarray(array).reshape(onnx_shape[-1], -1).T  # 1×K×1×R → R × K
+        rows = np.asarray(array).reshape(onnx_shape[-1], -1).T  # 1×K×R×1 → R × K
         return np.ascontiguousarray(rows).reshape(tuple(onnx_shape))
     return np.asarray(array).reshape(tuple(onnx_shape))
 

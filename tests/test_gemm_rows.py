@@ -1,7 +1,7 @@
 """GEMM/MatMul on rows of features (issue 11, item 8): M×K and B×M×K activations times constant K×N
 weights, as transformers' linear layers and Deeploy's GEMM tests export them.
 
-Rows of K features are the HWC feature map 1×K×1×R (`dory_mlir/tensor_layout.py`), so a row-wise
+Rows of K features are the HWC feature map 1×K×R×1 (`dory_mlir/tensor_layout.py`), so a row-wise
 linear layer is a pointwise conv: the generated networks (`quantlib_builder.rows_networks`, goldens
 from onnx's ReferenceEvaluator) must be bit-exact in the golden model against their npz goldens
 (ONNX layout) and in the generated C. Per-row constants, transA and products of two activations
@@ -57,12 +57,12 @@ def nets(tmp_path_factory) -> Path:
 
 
 def test_layout_maps_rows_to_pixels():
-    """M×K is 1×K×1×M: feature k of row m is channel k of pixel m; B×M×K concatenates the rows."""
+    """M×K is 1×K×M×1: feature k of row m is channel k of pixel row m; B×M×K concatenates the rows."""
     x = np.arange(2 * 3 * 4).reshape(2, 3, 4)
     shape = FeatureLastShape(x.shape)
     ir = onnx_to_ir(x, shape)
-    assert ir_shape(shape) == [1, 4, 1, 6] and ir.shape == (1, 4, 1, 6)
-    assert ir[0, 3, 0, 4] == x[1, 1, 3]
+    assert ir_shape(shape) == [1, 4, 6, 1] and ir.shape == (1, 4, 6, 1)
+    assert ir[0, 3, 4, 0] == x[1, 1, 3]
     assert np.array_equal(np.transpose(ir[0], (1, 2, 0)).reshape(-1), x.reshape(-1))  # HWC = row-major
     assert np.array_equal(ir_to_onnx(ir, shape), x)
     assert ir_shape((1, 4, 8)) == [1, 4, 1, 8]  # N×C×W stays channels first
@@ -90,8 +90,38 @@ def test_rows_network_bit_exact_in_c(nets: Path, name: str):
 @pytest.mark.full
 @pytest.mark.parametrize("name", ROWS)
 def test_rows_network_bit_exact_in_c_tiny_memories(nets: Path, name: str):
-    """Tiles along the rows (W) and over the features, L3 streaming."""
+    """Tiles along the rows (H) and over the features."""
     assert_bit_exact(verify(nets / name / "network.onnx", nets / name, "tile{l1-size=2000 l2-size=3000},lower-to-pulp"))
+
+
+SMALL_L2 = "tile{l1-size=8000 l2-size=20000}"
+
+
+@pytest.fixture(scope="module")
+def long_sequence(tmp_path_factory) -> Path:
+    """256 rows × 64 features (16 kB in, 16 kB out) through two linear layers."""
+    b = quantlib_builder.QuantLibNetBuilder(2, (256, 64), signed_input=True)
+    b.rows_linear("fc1", 64, signed=True, gemm=True)
+    b.rows_linear("fc2", 32, signed=True)
+    folder = tmp_path_factory.mktemp("long_sequence")
+    model, goldens = b.build("long")
+    onnx.save(model, folder / "network.onnx")
+    for file, arrays in goldens.items():
+        np.savez(folder / f"{file}.npz", **arrays)
+    return folder
+
+
+def test_long_sequence_streams_from_l3_by_rows(long_sequence: Path):
+    """With 20 kB of L2 the layer's input and output do not fit: the rows are image rows (H), so the
+    tiler streams them from L3 in slices of rows (as 1×256 pixels, W = R, it could not)."""
+    tiled = subprocess.run([tool("dory-opt"), str(long_sequence / "network.onnx"), "-p", SMALL_L2],
+                           capture_output=True, text=True)
+    assert tiled.returncode == 0 and 'streamed = ["layer0"]' in tiled.stdout, tiled.stderr
+
+
+@pytest.mark.full
+def test_long_sequence_streamed_bit_exact_in_c(long_sequence: Path):
+    assert_bit_exact(verify(long_sequence / "network.onnx", long_sequence, f"{SMALL_L2},lower-to-pulp", sanitize=False))
 
 
 def test_dory_txt_goldens_of_rows_are_row_major(nets: Path, tmp_path: Path):

@@ -1263,10 +1263,10 @@ class OnnxImporter:
             bias = self.const_op(bias_ints, SI32, bias_name)
         acc_range = self.accumulator_range(w, bias_ints, x.range)
         if rows:
-            # Row-major rows × K are the HWC feature map 1×K×1×R: one 1×1 conv, K → M channels.
+            # Row-major rows × K are the HWC feature map 1×K×R×1: one 1×1 conv, K → M channels.
             weight = self.const_op(w.reshape(m, k, 1, 1), SI8, w_name)
-            n, _, h, r = qnn.shape_of(x.ssa)
-            op = self.emit(qnn.ConvOp(x.ssa, weight, bias, TensorType(SI32, [n, m, h, r]),
+            n, _, h, wd = qnn.shape_of(x.ssa)
+            op = self.emit(qnn.ConvOp(x.ssa, weight, bias, TensorType(SI32, [n, m, h, wd]),
                                       [1, 1], [0, 0, 0, 0], [1, 1], 1))
             onnx_shape: tuple[int, ...] = FeatureLastShape((*x.onnx_shape[:-1], m))
         else:

@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 from dory_mlir.backend import perf_report
 from dory_mlir.backend.pulp_c import write_application
@@ -52,6 +54,7 @@ from dory_mlir.backend.build import build_for_verify
 from dory_mlir.ir_utils import layer_output_node, loc_name
 from dory_mlir.pipeline import load_network
 from dory_mlir.quantize import float_input
+from dory_mlir.tensor_layout import feature_last_tensors, onnx_to_ir
 from dory_mlir_tools.dory_verify import (
     DEFAULT_PIPELINE,
     compile_network,
@@ -102,21 +105,22 @@ def verify(args: argparse.Namespace, quantizer: InputQuantizer) -> int:
     ref = reference_name
     x_float = load_float_input(args.input, model) if args.input else quantizer.random_input(
         float_input(reference.model, str(model)).shape, args.seed)
-    x = quantizer.quantize(x_float)
+    x_onnx = quantizer.quantize(x_float)
     in_shape = qnn.shape_of(in_type)
-    if x.size != int(np.prod(in_shape)):
-        raise DoryError(f"the network's input has shape {list(in_shape)}, the model's {list(x.shape)}", str(model))
-    x = x.reshape(in_shape)
+    if x_onnx.size != int(np.prod(in_shape)):
+        raise DoryError(f"the network's input has shape {list(in_shape)}, the model's {list(x_onnx.shape)}", str(model))
+    in_ir_layout = ir_layout(function, reference.model)
+    x = in_ir_layout(x_onnx, quantizer.node).reshape(in_shape)
 
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dory-verify-"))
     write_application(compile_network(module, args.passes or DEFAULT_PIPELINE), workdir)
     run_app(build_for_verify(workdir, args.sanitize, args.target), workdir, nchw_to_hwc(x), element_dtype(in_type))
     _, golden = run_network(module, x)
     _, ort = reference.run(x_float, [quantizer.node, *nodes.values()])
-    ort_layers = {index: ort[name] for index, name in nodes.items()}
+    ort_layers = {index: in_ir_layout(ort[name], name) for index, name in nodes.items()}
     layerwise = run_layerwise(module, x, ort_layers)
 
-    input_difference = difference(x, ort[quantizer.node])
+    input_difference = difference(x, in_ir_layout(ort[quantizer.node], quantizer.node))
     compared = {index: compare_layer(layer, workdir, golden[index], ort_layers[index], layerwise[index])
                 for index, layer in sorted(layers.items())}
     print_table(("layer", "op", "node", "shape (HWC)", "values", "C vs golden", f"C vs {ref}",
@@ -145,6 +149,21 @@ def verify(args: argparse.Namespace, quantizer: InputQuantizer) -> int:
     if args.keep:
         print(f"application kept in {workdir}")
     return 0 if passed else 1
+
+
+def ir_layout(function, model: onnx.ModelProto) -> Callable[[np.ndarray, str], np.ndarray]:
+    """(onnxruntime's output of a node, node name) → that tensor in its IR layout: rows of features
+    (`dory_mlir/tensor_layout.py`, as the importer recorded them) are transposed, others unchanged."""
+    rows = feature_last_tensors(function)
+    output_of = {node.name: node.output[0] for node in model.graph.node if node.output}
+
+    def convert(array: np.ndarray, node: str) -> np.ndarray:
+        shape = rows.get(output_of.get(node, ""))
+        if shape is None or np.asarray(array).size != int(np.prod(shape)):
+            return array
+        return onnx_to_ir(array, shape)
+
+    return convert
 
 
 def choose_reference(choice: str, layers: dict[int, qnn.LayerOp]) -> tuple[str, str | None]:

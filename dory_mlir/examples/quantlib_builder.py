@@ -44,9 +44,10 @@ class RequantShift(OpRun):
         d = int(np.asarray(div).reshape(-1)[0])
         levels = int(np.asarray(n_levels_out).reshape(-1)[0])
         lo, hi = (-(levels // 2), levels // 2 - 1) if int(np.asarray(signed).reshape(-1)[0]) else (0, levels - 1)
-        shape = (1, -1) + (1,) * (x.ndim - 2)
-        m = np.asarray(mul).astype(np.int64).reshape(shape if np.asarray(mul).size > 1 else (1,))
-        a = np.asarray(add).astype(np.int64).reshape(shape if np.asarray(add).size > 1 else (1,))
+        # ONNX broadcasting: per-channel constants are (C, 1, 1) for N×C×H×W, per-column ones (N,)
+        # for rows of features (M×N, B×M×N), as the importer reads them.
+        m = np.asarray(mul).astype(np.int64)
+        a = np.asarray(add).astype(np.int64)
         # Exact in float64: x is an integer or (after an average pool) a float32 mean with a
         # few fractional bits, and |x·mul| stays far below 2^53.
         xi = np.asarray(x, dtype=np.float64)
@@ -135,19 +136,21 @@ class QuantLibNetBuilder:
         self.values[name] = value
         return name
 
-    def requant(self, acc: str, module: str, signed: bool, per_channel: bool = True) -> str:
-        """RequantShift calibrated so the seeded accumulators fill the 8-bit range."""
+    def requant(self, acc: str, module: str, signed: bool, per_channel: bool = True, axis: int = 1) -> str:
+        """RequantShift calibrated so the seeded accumulators fill the 8-bit range; per-channel
+        constants vary along `axis` (1: NCHW channels, -1: the columns of rows of features)."""
         a = self.values[acc].astype(np.int64)
-        channels = a.shape[1]
-        axes = tuple(i for i in range(a.ndim) if i != 1)
+        axis = axis % a.ndim
+        channels = a.shape[axis]
+        axes = tuple(i for i in range(a.ndim) if i != axis)
         spread = np.maximum(np.abs(a).max(axis=axes), 1) if per_channel else np.full(channels, max(np.abs(a).max(), 1))
         target = 127 if signed else 255
         mul = np.maximum(1, np.round(target * DIV / spread * self.rng.uniform(0.7, 1.3, size=channels))).astype(np.int64)
         add = (self.rng.integers(-DIV // 4, DIV // 4, size=channels) if not signed else np.zeros(channels, np.int64))
         if not per_channel:
             mul, add = mul[:1], add[:1]
-        # Per-channel constants broadcast along axis 1: (C, 1, 1) for NCHW tensors, (C,) for N×C.
-        mul, add = (v.reshape((-1,) + (1,) * (a.ndim - 2)) for v in (mul, add))
+        # Per-channel constants broadcast along `axis`: (C, 1, 1) for NCHW tensors, (C,) for N×C and rows.
+        mul, add = (v.reshape((-1,) + (1,) * (a.ndim - 1 - axis)) for v in (mul, add))
         index = len(self.initializers)
         attrs = dict(div=_float_tensor(DIV), n_levels_out=_float_tensor([256.0]), signed=_float_tensor([1.0 if signed else 0.0]))
         return self.node("RequantShift", [acc, self.param(f"{module}.mul{index}", mul), self.param(f"{module}.add{index}", add)],
@@ -218,6 +221,24 @@ class QuantLibNetBuilder:
         self.values[name] = np.array(values, dtype=np.int64)
         self.initializers.append(numpy_helper.from_array(self.values[name], name))
         return name
+
+    def rows_linear(self, module: str, n_out: int, signed: bool, gemm: bool = False, bias: bool = True,
+                    per_column: bool = True, alpha: int = 1, beta: int = 1) -> str:
+        """A linear layer on rows of features (M×K or B×M×K, last axis the features) with a constant
+        weight, as transformers' linear layers export: `MatMul(x, W[K, N])` (+ `Add(bias[N])`), or
+        `Gemm(x, W[N, K], bias[N], transB=1, alpha, beta)`; then RequantShift per column or per tensor."""
+        x = self.last
+        k = self.values[x].shape[-1]
+        w = self.rng.integers(-128, 128, size=(n_out, k))
+        b = self.rng.integers(-2000, 2000, size=n_out)
+        if gemm:
+            inputs = [x, self.param(f"{module}.weight", w)] + ([self.param(f"{module}.bias", b)] if bias else [])
+            acc = self.node("Gemm", inputs, transB=1, alpha=float(alpha), beta=float(beta))
+        else:
+            acc = self.node("MatMul", [x, self.param(f"{module}.weight", w.T)], record=not bias)
+            if bias:
+                acc = self.node("Add", [acc, self.param(f"{module}.bias", b)])
+        return self.requant(acc, module, signed, per_channel=per_column, axis=-1)
 
     def build(self, name: str) -> tuple[onnx.ModelProto, dict[str, dict[str, np.ndarray]]]:
         graph = helper.make_graph(
@@ -388,6 +409,36 @@ def data_op_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
             "concat_branches": concat_branches, "pad_alone": pad_alone,
             "requant_1d_channel_first": requant_1d_channel_first}
 
+def rows_matmul(seed: int) -> QuantLibNetBuilder:
+    """A 16×16 input of 16 rows × 16 features (square, so a transposed layout could not pass by its
+    shape) through MatMul + RequantShift per tensor."""
+    b = QuantLibNetBuilder(seed, (16, 16), signed_input=True)
+    b.rows_linear("fc", 12, signed=True, bias=False, per_column=False)
+    return b
+
+
+def rows_batch_gemm(seed: int) -> QuantLibNetBuilder:
+    """B×M×K = 2×3×16 through Gemm (transB, bias) + RequantShift per column."""
+    b = QuantLibNetBuilder(seed, (2, 3, 16))
+    b.rows_linear("fc", 8, signed=False, gemm=True)
+    return b
+
+
+def rows_mlp(seed: int) -> QuantLibNetBuilder:
+    """A transformer's feed-forward block on 5 rows of 24 features: two chained linear layers, Gemm
+    (transB, bias, alpha 2, beta 3) + RequantShift per column, then MatMul + Add bias + RequantShift
+    per column, and the residual Add of the block's input + RequantShift."""
+    b = QuantLibNetBuilder(seed, (5, 24), signed_input=True)
+    b.rows_linear("fc1", 32, signed=False, gemm=True, alpha=2, beta=3)
+    y = b.rows_linear("fc2", 24, signed=True)
+    b.add("residual", INPUT_NAME, y, signed=True)
+    return b
+
+
+def rows_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
+    """Networks on rows of features (GEMM data M×K, B×M×K), tested in tests/test_gemm_rows.py."""
+    return {"rows_matmul": rows_matmul, "rows_batch_gemm": rows_batch_gemm, "rows_mlp": rows_mlp}
+
 
 def example_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     return {"resnet8": resnet8, "mobilenet_v1_025": mobilenet_v1_025, "kws_maxpool": kws_maxpool}
@@ -400,7 +451,7 @@ def format_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
 
 
 def all_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
-    return example_networks() | format_networks() | data_op_networks()
+    return example_networks() | format_networks() | data_op_networks() | rows_networks()
 
 
 def write_example(name: str, out_dir: str | Path, seed: int = 0) -> Path:

@@ -40,6 +40,14 @@ from dory_mlir.diagnostics import DoryError, InternalError, describe_exception, 
 from dory_mlir.dialects import qnn
 from dory_mlir.frontend.qdq_legalize import is_quantized
 from dory_mlir.frontend.requant_chain import Chain, ChainError, Range, as_int_vector
+from dory_mlir.tensor_layout import (
+    FEATURE_LAST_ATTR,
+    FeatureLastShape,
+    channel_axis,
+    feature_last_attr,
+    ir_shape,
+    is_feature_last,
+)
 
 SI8 = IntegerType(8, Signedness.SIGNED)
 UI8 = IntegerType(8, Signedness.UNSIGNED)
@@ -103,6 +111,12 @@ ARITY = {
     "QGemm": (6, 9), "QLinearAdd": (7, 8), "QLinearAveragePool": (4, 5), "QLinearGlobalAveragePool": (4, 5),
 }
 
+
+# Ops that compute element by element: their output has their input's layout, so the layout of a
+# graph input is decided by the structural op that finally reads it through them.
+ELEMENTWISE_OPS = {"Mul", "Add", "Div", "Sub", "Floor", "Cast", "Clip", "Relu", "RequantShift", "Identity"}
+# Products with a constant K×N weight: they read their data operand (input 0) as rows of features.
+GEMM_OPS = {"MatMul", "Gemm"}
 
 # Ops whose `axes` became an input (Unsqueeze/Squeeze/ReduceSum at opset 13, the other reductions at 18).
 AXES_INPUT_OPS = {"Unsqueeze", "Squeeze", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd"}
@@ -371,6 +385,7 @@ class OnnxImporter:
         # Materialized chains by identity: a chain read by two consumers is emitted once.
         self.materialized: dict[int, tuple[Chain, Act]] = {}
         self.dropped_tail: list[str] = []
+        self.feature_last: dict[str, tuple[int, ...]] = {}  # ONNX tensor → shape, of the rows tensors
         self.handlers: dict[str, Callable[[onnx.NodeProto], list[Value]]] = {
             "Constant": self.constant,
             "Conv": self.conv,
@@ -415,6 +430,8 @@ class OnnxImporter:
             outputs = self.visit(node)
             for name, value in zip(node.output, outputs, strict=True):
                 self.env[name] = value
+                if isinstance(value, Act | Pending):
+                    self.record_layout(name, value.onnx_shape)
         self.node_name = ""
 
         results = self.network_outputs()
@@ -425,6 +442,8 @@ class OnnxImporter:
             "network", [arg.type for arg in block.args], [r.type for r in results], Region(block)
         )
         function.location = name_loc(self.graph.name or self.model_name)
+        if self.feature_last:
+            function.attributes[FEATURE_LAST_ATTR] = feature_last_attr(self.feature_last)
         if self.dropped_tail:
             function.attributes[DROPPED_TAIL] = ArrayAttr([StringAttr(n) for n in self.dropped_tail])
         module = ModuleOp([function])
@@ -451,12 +470,74 @@ class OnnxImporter:
             elem = graph_input.type.tensor_type.elem_type if graph_input.type.HasField("tensor_type") else 0
             if elem not in NUMERIC_INPUT_TYPES:
                 raise self.error(f"input '{graph_input.name}' is not a numeric tensor (ONNX element type {elem})")
-        block = Block(arg_types=[self.input_tensor_type(i, ty) for i, (ty, _) in zip(graph_inputs, specs, strict=True)])
-        for k, (graph_input, (_, value_range)) in enumerate(zip(graph_inputs, specs, strict=True)):
+        self.check_no_product_of_inputs(set(names))
+        onnx_shapes = [self.input_onnx_shape(i) for i in graph_inputs]
+        block = Block(arg_types=[TensorType(ty or self.input_type, ir_shape(shape))
+                                 for shape, (ty, _) in zip(onnx_shapes, specs, strict=True)])
+        for k, (graph_input, onnx_shape, (_, value_range)) in enumerate(zip(graph_inputs, onnx_shapes, specs, strict=True)):
             block.args[k].name_hint = "input" if len(graph_inputs) == 1 else f"input{k}"
-            onnx_shape = tuple(d.dim_value for d in graph_input.type.tensor_type.shape.dim)
             self.env[graph_input.name] = Act(block.args[k], value_range, onnx_shape)
+            self.record_layout(graph_input.name, onnx_shape)
         return block
+
+    def check_no_product_of_inputs(self, input_names: set[str]) -> None:
+        """A MatMul/Gemm whose weight operand is a network input multiplies two activations: no
+        kernel does that yet. Said before the inputs' shapes are checked, so the message names it."""
+        for index, node in enumerate(self.graph.node):
+            if node.op_type in GEMM_OPS and len(node.input) > 1 and node.input[1] in input_names:
+                self.node_name, self.node_op = node.name or f"{node.op_type}_{index}", node.op_type
+                raise self.error(f"{node.op_type} of two activations ('{node.input[0]}' × '{node.input[1]}') is not "
+                                 "supported; the second operand must be a constant weight")
+        self.node_name = self.node_op = ""
+
+    def read_as_rows(self, tensor: str) -> bool:
+        """Does a GEMM read `tensor` (directly or through elementwise ops) as its data operand?
+
+        A 3-D tensor is N×C×W to a conv (channels on axis 1) but B×M×K to a MatMul (features on
+        the last axis): the same rank, two layouts. Only the op that reads it tells them apart,
+        and elementwise ops on the way keep the layout, so the search walks through them."""
+        pending, seen = [tensor], set()
+        while pending:
+            name = pending.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for node in self.graph.node:
+                if name not in node.input:
+                    continue
+                if node.op_type in GEMM_OPS and node.input[0] == name:
+                    return True
+                if node.op_type in ELEMENTWISE_OPS:
+                    pending.extend(o for o in node.output if o)
+        return False
+
+    def input_onnx_shape(self, value_info: onnx.ValueInfoProto) -> tuple[int, ...]:
+        """A graph input's static ONNX shape, marked `FeatureLastShape` when it holds rows of
+        features (tensor_layout.py): an M×K input with M > 1 (N×K vectors have N = 1), or a 3-D
+        input that a MatMul/Gemm reads as its data operand."""
+        dims = value_info.type.tensor_type.shape.dim
+        shape: list[int] = []
+        for d in dims:
+            if d.dim_value <= 0:
+                label = d.dim_param or "?"
+                raise DoryError(
+                    f"input '{value_info.name}' has a dynamic dimension '{label}'; export with static shapes",
+                    self.model_name,
+                )
+            shape.append(d.dim_value)
+        if (len(shape) == 2 and shape[0] > 1) or (len(shape) == 3 and self.read_as_rows(value_info.name)):
+            return FeatureLastShape(shape)
+        if len(shape) not in (2, 3, 4) or shape[0] != 1:
+            raise DoryError(
+                f"input '{value_info.name}' must be N×K, N×C×W or N×C×H×W with N = 1, or rows of features "
+                f"(M×K, or B×M×K read by a MatMul/Gemm), got {shape}", self.model_name
+            )
+        return tuple(shape)
+
+    def record_layout(self, tensor: str, onnx_shape: tuple[int, ...]) -> None:
+        """Remembers a feature-last tensor for the golden readers (tensor_layout.FEATURE_LAST_ATTR)."""
+        if is_feature_last(onnx_shape):
+            self.feature_last[tensor] = onnx_shape
 
     def visit(self, node: onnx.NodeProto) -> list[Value]:
         """The values of a node's outputs. A bad node is a `DoryError` naming it; any other exception
@@ -542,6 +623,8 @@ class OnnxImporter:
             value = self.lookup(out.name)
             if isinstance(value, Dropped):
                 value = value.source
+                if isinstance(value, Act | Pending):
+                    self.record_layout(out.name, value.onnx_shape)
             if isinstance(value, np.ndarray):
                 raise self.error(f"network output '{out.name}' is a constant")
             ssa = self.materialize(value, activation=False).ssa  # type: ignore[arg-type]
@@ -556,30 +639,6 @@ class OnnxImporter:
             return numpy_helper.to_array(init)
         except Exception as e:  # onnx raises bare exceptions for malformed raw data
             raise DoryError(f"initializer '{init.name}' cannot be read ({e})", self.model_name) from None
-
-    def input_tensor_type(self, value_info: onnx.ValueInfoProto, element: IntegerType | None = None) -> TensorType:
-        dims = value_info.type.tensor_type.shape.dim
-        shape: list[int] = []
-        for d in dims:
-            if d.dim_value <= 0:
-                label = d.dim_param or "?"
-                raise DoryError(
-                    f"input '{value_info.name}' has a dynamic dimension '{label}'; export with static shapes",
-                    self.model_name,
-                )
-            shape.append(d.dim_value)
-        if len(shape) not in (2, 3, 4) or shape[0] != 1:
-            raise DoryError(
-                f"input '{value_info.name}' must be N×K, N×C×W or N×C×H×W with N = 1, got {shape}", self.model_name
-            )
-        return TensorType(element or self.input_type, self.ir_shape(tuple(shape)))
-
-    @staticmethod
-    def ir_shape(onnx_shape: tuple[int, ...]) -> list[int]:
-        """1-D (N, C, W) tensors become N×C×1×W in the IR."""
-        if len(onnx_shape) == 3:
-            return [onnx_shape[0], onnx_shape[1], 1, onnx_shape[2]]
-        return list(onnx_shape)
 
     def loc(self) -> NameLoc:
         return name_loc(self.node_name)
@@ -768,6 +827,14 @@ class OnnxImporter:
             raise self.error(f"operand '{name}' is a {width}-bit tensor; activations must have at most 8 bits")
         return act
 
+    def spatial_activation(self, name: str) -> Act:
+        """An activation a conv, pool or pad reads as channels × height × width."""
+        act = self.activation(name)
+        if is_feature_last(act.onnx_shape):
+            raise self.error(f"operand '{name}' holds rows of features {list(act.onnx_shape)} (the last axis is the "
+                             f"features, as a MatMul/Gemm reads it); a {self.node_op} reads axis 1 as channels")
+        return act
+
     # ----------------------------------------------------------------- requantization
 
     def materialize(self, value: Act | Pending, activation: bool) -> Act:
@@ -874,7 +941,8 @@ class OnnxImporter:
 
     def channel_vector(self, const: np.ndarray, onnx_shape: tuple[int, ...], what: str) -> np.ndarray:
         """A constant that varies at most along the channel axis (axis 1: the channels of N×C×H×W and
-        N×C×W tensors, the columns — output features — of an M×N GEMM output) → exact integer vector.
+        N×C×W tensors; the last axis: the columns — output features — of an M×N or B×M×N GEMM
+        output) → exact integer vector.
 
         A constant with more axes than the tensor is accepted when the extra leading axes are 1, and one
         that has a size > 1 along another axis when it does not vary along it (it then broadcasts as
@@ -891,7 +959,7 @@ class OnnxImporter:
             raise self.error(f"{what} of shape {list(const.shape)} does not broadcast to the tensor {list(onnx_shape)}")
         full = const.reshape(shape)
         for axis in range(len(shape)):
-            if axis == 1 or shape[axis] == 1:
+            if axis == channel_axis(onnx_shape) or shape[axis] == 1:
                 continue
             first = np.take(full, [0], axis=axis)
             if not np.array_equal(full, np.broadcast_to(first, full.shape), equal_nan=False):
@@ -902,10 +970,11 @@ class OnnxImporter:
 
     @staticmethod
     def varying_constant_message(what: str, shape: tuple[int, ...], onnx_shape: tuple[int, ...], axis: int) -> str:
-        if len(onnx_shape) == 2 and axis == 0:
-            return (f"per-row {what} (shape {list(shape)}, varying over the {onnx_shape[0]} rows of the GEMM output "
-                    f"{list(onnx_shape)}) has no per-output-channel form: the kernels requantize per column "
-                    "(output feature) or per tensor")
+        if is_feature_last(onnx_shape) or (len(onnx_shape) == 2 and axis == 0):
+            rows = "×".join(str(d) for d in onnx_shape[:-1])
+            return (f"per-row {what} (shape {list(shape)}, varying over the {rows} rows of the GEMM output "
+                    f"{list(onnx_shape)}) has no per-output-channel form: the kernels add and requantize per "
+                    "column (output feature) or per tensor")
         names = {2: "height", 3: "width"} if len(onnx_shape) == 4 else {2: "width"}
         along = names.get(axis, f"axis {axis}")
         return (f"{what} of shape {list(shape)} varies along the {along} of the tensor {list(onnx_shape)}; "
@@ -1010,6 +1079,11 @@ class OnnxImporter:
             raise self.error(
                 f"operands have different shapes {qnn.shape_of(lhs.ssa)} and {qnn.shape_of(rhs.ssa)} (broadcasting is not supported)"
             )
+        if is_feature_last(lhs.onnx_shape) != is_feature_last(rhs.onnx_shape):
+            # Equal IR shapes, different ONNX layouts (rows of features vs channels first): their
+            # elements do not correspond one to one.
+            raise self.error(f"operands {list(lhs.onnx_shape)} and {list(rhs.onnx_shape)} have different layouts "
+                             "(one holds rows of features, the other channels first)")
         ty = TensorType(SI32, qnn.shape_of(lhs.ssa))
         op = self.emit(qnn.AddOp(lhs.ssa, rhs.ssa, ty, (m1, m2), (a1, a2), shifts))
         r1 = lhs.range.affine(as_int_vector([m1]), as_int_vector([a1])).divided(2 ** shifts[0])
@@ -1365,7 +1439,7 @@ class OnnxImporter:
         return strides, [pads[0], pads[1], pads[2], pads[3]], dilations
 
     def conv(self, node: onnx.NodeProto) -> list[Value]:
-        x = self.activation(node.input[0])
+        x = self.spatial_activation(node.input[0])
         if len(x.onnx_shape) not in (3, 4):
             raise self.error(f"convolution input must be 1-D or 2-D (N×C×W or N×C×H×W), got {list(x.onnx_shape)}")
         weight_value = self.lookup(node.input[1])
@@ -1415,13 +1489,18 @@ class OnnxImporter:
         return Range(as_int_vector(lo), as_int_vector(hi))
 
     def linear(self, x_name: str, w_mk: np.ndarray, w_name: str, bias_value: np.ndarray | None, bias_name: str) -> list[Value]:
+        """x·Wᵀ (+ bias) with a constant M×K weight `w_mk` (M outputs): the int32 accumulator, pending.
+
+        A 1×K vector is a `qnn.linear`; rows of K features (tensor_layout.py) are a pointwise conv."""
         x = self.activation(x_name)
-        if len(x.onnx_shape) != 2 or x.onnx_shape[0] != 1:
-            raise self.error(f"fully connected input must be 1×K (flatten it first), got {list(x.onnx_shape)}")
+        rows = is_feature_last(x.onnx_shape)
+        if not rows and (len(x.onnx_shape) != 2 or x.onnx_shape[0] != 1):
+            raise self.error(f"fully connected input must be 1×K (flatten it first) or rows of features (M×K, "
+                             f"B×M×K), got {list(x.onnx_shape)}")
         w = self.integer_constant(w_mk, f"weight '{w_name}'", -128, 127)
         m, k = w.shape
-        if k != x.onnx_shape[1]:
-            raise self.error(f"weight has {k} inputs, the activation {x.onnx_shape[1]}")
+        if k != x.onnx_shape[-1]:
+            raise self.error(f"weight has {k} inputs, the activation {x.onnx_shape[-1]}")
         bias = None
         bias_ints = np.zeros(m, dtype=np.int64)
         if bias_value is not None:
@@ -1429,34 +1508,82 @@ class OnnxImporter:
                 raise self.error(f"bias must have {m} values, got {bias_value.size}")
             bias_ints = self.integer_constant(bias_value.reshape(-1), f"bias '{bias_name}'", INT32_MIN, INT32_MAX)
             bias = self.const_op(bias_ints, SI32, bias_name)
-        weight = self.const_op(w, SI8, w_name)
-        op = self.emit(qnn.LinearOp(x.ssa, weight, bias, TensorType(SI32, [1, m])))
-        act = Act(op.results[0], self.accumulator_range(w, bias_ints, x.range), (1, m))
-        return [self.pending(Chain.over(act), (1, m))]
+        acc_range = self.accumulator_range(w, bias_ints, x.range)
+        if rows:
+            # Row-major rows × K are the HWC feature map 1×K×R×1: one 1×1 conv, K → M channels.
+            weight = self.const_op(w.reshape(m, k, 1, 1), SI8, w_name)
+            n, _, h, wd = qnn.shape_of(x.ssa)
+            op = self.emit(qnn.ConvOp(x.ssa, weight, bias, TensorType(SI32, [n, m, h, wd]),
+                                      [1, 1], [0, 0, 0, 0], [1, 1], 1))
+            onnx_shape: tuple[int, ...] = FeatureLastShape((*x.onnx_shape[:-1], m))
+        else:
+            weight = self.const_op(w, SI8, w_name)
+            op = self.emit(qnn.LinearOp(x.ssa, weight, bias, TensorType(SI32, [1, m])))
+            onnx_shape = (1, m)
+        act = Act(op.results[0], acc_range, onnx_shape)
+        return [self.pending(Chain.over(act), onnx_shape)]
 
     def matmul(self, node: onnx.NodeProto) -> list[Value]:
         w = self.lookup(node.input[1])
-        if not isinstance(w, np.ndarray) or w.ndim != 2:
-            raise self.error("MatMul needs a 2-D constant weight as its second input")
+        if not isinstance(w, np.ndarray):
+            raise self.error(f"MatMul of two activations ('{node.input[0]}' × '{node.input[1]}') is not supported; "
+                             "the second operand must be a constant weight")
+        if w.ndim != 2:
+            raise self.error(f"MatMul needs a 2-D constant K×N weight as its second input, got shape {list(w.shape)}")
         return self.linear(node.input[0], w.T, node.input[1], None, "")
 
     def gemm(self, node: onnx.NodeProto) -> list[Value]:
+        """Y = alpha·A·B' + beta·C, B' = B or Bᵀ (transB), C broadcast per column (output feature)."""
         attrs = self.attributes(node)
-        if attrs.float("alpha", 1.0) != 1.0 or attrs.float("beta", 1.0) != 1.0:
-            raise self.error("Gemm with alpha or beta other than 1 is not supported")
         if attrs.int("transA", 0, lo=0, hi=1):
-            raise self.error("Gemm with transA is not supported")
+            raise self.error("Gemm with transA = 1 is not supported (the data operand must be rows × features)")
+        alpha, beta = attrs.float("alpha", 1.0), attrs.float("beta", 1.0)
+        for name, value in (("alpha", alpha), ("beta", beta)):
+            if not np.isfinite(value) or value != round(value) or abs(value) >= 2**31:
+                raise self.error(f"Gemm {name} = {value} is not an integer; only integral alpha and beta have "
+                                 "an exact integer form")
+        alpha, beta = int(alpha), int(beta)
         w = self.lookup(node.input[1])
-        if not isinstance(w, np.ndarray) or w.ndim != 2:
-            raise self.error("Gemm needs a 2-D constant weight as its second input")
+        if not isinstance(w, np.ndarray):
+            raise self.error(f"Gemm of two activations ('{node.input[0]}' × '{node.input[1]}') is not supported; "
+                             "the second operand must be a constant weight")
+        if w.ndim != 2:
+            raise self.error(f"Gemm needs a 2-D constant weight as its second input, got shape {list(w.shape)}")
         w_mk = w if attrs.int("transB", 0, lo=0, hi=1) else w.T
-        bias = None
+        bias, bias_name = None, ""
         if len(node.input) > 2 and node.input[2]:
-            b = self.lookup(node.input[2])
-            if not isinstance(b, np.ndarray):
-                raise self.error("Gemm bias must be a constant")
-            bias = b
-        return self.linear(node.input[0], w_mk, node.input[1], bias, node.input[2] if bias is not None else "")
+            bias, bias_name = self.gemm_bias(node, w_mk.shape[0], beta)
+        if alpha == 1:
+            return self.linear(node.input[0], w_mk, node.input[1], bias, bias_name)
+        # alpha·(A·B') + beta·C: the bias cannot go into the accumulator (alpha would scale it too),
+        # so it joins the requantization chain after the multiplication by alpha.
+        (pending,) = self.linear(node.input[0], w_mk, node.input[1], None, "")
+        assert isinstance(pending, Pending)
+        chain = pending.chain.mul_affine(as_int_vector([alpha]))
+        if bias is not None:
+            chain = chain.add(as_int_vector(bias))
+        return [self.pending(chain, pending.onnx_shape)]
+
+    def gemm_bias(self, node: onnx.NodeProto, columns: int, beta: int) -> tuple[np.ndarray, str]:
+        """beta·C as one value per output column, and its name. C broadcasts over the output
+        ([N], [1, N], a scalar, or [M, N] equal on every row); one that varies per row has no
+        per-column form: a one-line error."""
+        c = self.lookup(node.input[2])
+        if not isinstance(c, np.ndarray):
+            raise self.error("Gemm bias must be a constant")
+        x = self.lookup(node.input[0])
+        x_shape = x.onnx_shape if isinstance(x, Act | Pending) else (1, columns)
+        out_shape: tuple[int, ...] = (*x_shape[:-1], columns)
+        if is_feature_last(x_shape):
+            out_shape = FeatureLastShape(out_shape)
+        vector = self.channel_vector(c, out_shape, "bias")
+        if vector.size not in (1, columns):
+            raise self.error(f"bias has {vector.size} values for {columns} output columns")
+        scaled = [int(v) * beta for v in np.broadcast_to(vector, (columns,))]
+        if any(abs(v) >= 2**62 for v in scaled):
+            raise self.error(f"beta·bias exceeds 62 bits (beta = {beta})")
+        per_column = np.array(scaled, dtype=np.int64)
+        return per_column, node.input[2] if beta == 1 else f"{node.input[2]}_times_{beta}"
 
     def pool_window(self, node: onnx.NodeProto, x: Act) -> tuple[list[int], list[int], list[int]]:
         attrs = self.attributes(node)
@@ -1490,21 +1617,21 @@ class OnnxImporter:
     def max_pool(self, node: onnx.NodeProto) -> list[Value]:
         if len(node.output) > 1 and node.output[1]:
             raise self.error("MaxPool with an indices output is not supported")
-        x = self.activation(node.input[0])
+        x = self.spatial_activation(node.input[0])
         kernel, strides, pads = self.pool_window(node, x)
         shape, onnx_shape = self.pooled_shape(x, kernel, strides, pads)
         op = self.emit(qnn.MaxPoolOp(x.ssa, TensorType(qnn.element_type(x.ssa), shape), kernel, strides, pads))
         return [Act(op.results[0], x.range, onnx_shape)]
 
     def average_pool(self, node: onnx.NodeProto) -> list[Value]:
-        x = self.activation(node.input[0])
+        x = self.spatial_activation(node.input[0])
         kernel, strides, pads = self.pool_window(node, x)
         if any(pads) and not self.attributes(node).int("count_include_pad", 0, lo=0, hi=1):
             raise self.error("padded AveragePool without count_include_pad=1 divides by a varying count; not supported")
         return [self.sum_pool(x, kernel, strides, pads)]
 
     def global_average_pool(self, node: onnx.NodeProto) -> list[Value]:
-        x = self.activation(node.input[0])
+        x = self.spatial_activation(node.input[0])
         _, _, h, w = qnn.shape_of(x.ssa)
         return [self.sum_pool(x, [h, w], [1, 1], [0, 0, 0, 0])]
 
@@ -1522,7 +1649,7 @@ class OnnxImporter:
         mode = attrs.string("mode", "constant")
         if mode != "constant":
             raise self.error(f"Pad mode '{mode}' is not supported (only constant)")
-        x = self.activation(node.input[0])
+        x = self.spatial_activation(node.input[0])
         if len(node.input) > 1 and node.input[1]:
             pads_value = self.lookup(node.input[1])
             if not isinstance(pads_value, np.ndarray):
@@ -1563,10 +1690,17 @@ class OnnxImporter:
         x = self.activation(name)
         if int(np.prod(onnx_shape)) != int(np.prod(x.onnx_shape)):
             raise self.error(f"cannot reshape {list(x.onnx_shape)} to {list(onnx_shape)}")
-        ir_shape = self.ir_shape(onnx_shape) if len(onnx_shape) in (3, 4) else list(onnx_shape)
-        if ir_shape == list(qnn.shape_of(x.ssa)):
+        if is_feature_last(x.onnx_shape):
+            # Rows regrouped (B×M×K ↔ B·M×K) are the same IR tensor. Any other reshape mixes
+            # features into rows, which `qnn.reshape` (row-major over NCHW, channels first) does not express.
+            if len(onnx_shape) in (2, 3) and onnx_shape[-1] == x.onnx_shape[-1]:
+                return [Act(x.ssa, x.range, FeatureLastShape(onnx_shape))]
+            raise self.error(f"reshaping the rows of features {list(x.onnx_shape)} to {list(onnx_shape)} is not "
+                             "supported (only regrouping rows, the last axis kept)")
+        new_shape = ir_shape(onnx_shape) if len(onnx_shape) in (3, 4) else list(onnx_shape)
+        if new_shape == list(qnn.shape_of(x.ssa)):
             return [Act(x.ssa, x.range, onnx_shape)]
-        op = self.emit(qnn.ReshapeOp(x.ssa, TensorType(qnn.element_type(x.ssa), ir_shape)))
+        op = self.emit(qnn.ReshapeOp(x.ssa, TensorType(qnn.element_type(x.ssa), new_shape)))
         merged = Range.scalar(x.range.min(), x.range.max())
         return [Act(op.results[0], merged, onnx_shape)]
 

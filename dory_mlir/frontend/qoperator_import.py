@@ -193,7 +193,7 @@ class QOperatorImporter(OnnxImporter):
         attrs = self.attributes(node)
         if attrs.int("channels_last", 0):
             raise self.error("channels_last QLinearConv is not supported")
-        x = self.activation(node.input[0])
+        x = self.spatial_activation(node.input[0])
         s_x, zp_x = self.activation_params(node, 1, "input")
         w_name, w = self.symmetric_weights(node, 3, 5)
         if w.ndim not in (3, 4):
@@ -296,7 +296,7 @@ class QOperatorImporter(OnnxImporter):
     def qlinear_global_average_pool(self, node: onnx.NodeProto) -> list[Value]:
         if self.attributes(node).int("channels_last", 0):
             raise self.error("channels_last QLinearGlobalAveragePool is not supported")
-        x = self.activation(node.input[0])
+        x = self.spatial_activation(node.input[0])
         s_x, zp_x = self.activation_params(node, 1, "input")
         s_y, zp_y, lo, hi = self.output_params(node, 3)
         _, _, h, w = qnn.shape_of(x.ssa)
@@ -308,7 +308,7 @@ class QOperatorImporter(OnnxImporter):
         attrs = self.attributes(node)
         if attrs.int("channels_last", 0):
             raise self.error("channels_last QLinearAveragePool is not supported")
-        x = self.activation(node.input[0])
+        x = self.spatial_activation(node.input[0])
         s_x, zp_x = self.activation_params(node, 1, "input")
         s_y, zp_y, lo, hi = self.output_params(node, 3)
         kernel, strides, pads = self.pool_window(node, x)

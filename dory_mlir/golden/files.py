@@ -71,7 +71,10 @@ def write_dory_txt(path: Path, name: str, shape: tuple[int, ...], values: np.nda
 
 
 def to_layout(tensor: np.ndarray, layout: str) -> np.ndarray:
-    """A network tensor (NCHW, batch 1) flattened in a file layout: 'HWC', 'CHW' or 'flat'."""
+    """A network tensor (NCHW, batch 1) flattened in a file layout: 'HWC', 'CHW' or 'flat'.
+
+    For rows of features (M×K GEMM data, the IR's 1×K×M×1; `dory_mlir/tensor_layout.py`) HWC is
+    ONNX's row-major order, so their txt files and the application's `.bin` files need no other rule."""
     if tensor.ndim == 4 and layout == "HWC":
         return np.transpose(tensor[0], (1, 2, 0)).reshape(-1)
     return tensor.reshape(-1)

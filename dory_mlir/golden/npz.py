@@ -1,8 +1,11 @@
 """Golden data in the npz form of QuantLib/Deeploy exports: `inputs.npz`, `outputs.npz`, `activations.npz`.
 
-Arrays hold integers, NCHW (N×C×W for 1-D networks, N×K for vectors), stored as any
-integer type or as float32/float64 holding only integers. Several samples may be stacked
-along the batch axis.
+Arrays hold integers in ONNX's layout: NCHW (N×C×W for 1-D networks, N×K for vectors), or rows
+of features (M×K, B×M×K: GEMM/MatMul data), stored as any integer type or as float32/float64
+holding only integers. Several samples may be stacked along the batch axis (for rows tensors,
+along an extra leading axis). Every array is converted to its IR tensor's layout as it is read
+(`dory_mlir.tensor_layout`: the importer records which tensors hold rows), so the comparisons
+after this module see IR-shaped goldens only.
 
 - `inputs.npz`: the arrays map to the network inputs **by position** (Deeploy's rule; the
   names do not matter). Arrays after the last network input that equal an initializer of
@@ -41,6 +44,7 @@ from dory_mlir.diagnostics import DoryError, warn
 from dory_mlir.dialects import qnn
 from dory_mlir.golden.interpreter import input_names, network_function
 from dory_mlir.ir_utils import layer_output_node, loc_name
+from dory_mlir.tensor_layout import feature_last_tensors, onnx_to_ir
 
 # Nodes that move data without computing it: exporters do not record their outputs.
 SHAPE_ONLY_OPS = {"Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze", "Constant"}
@@ -53,8 +57,8 @@ class GoldenSample:
 
     label: str
     inputs: list[np.ndarray]  # one per network input, in the network's IR shape
-    layers: dict[int, tuple[str, np.ndarray]]  # layer index -> (npz name, tensor)
-    outputs: list[tuple[str, np.ndarray]]
+    layers: dict[int, tuple[str, np.ndarray]]  # layer index -> (npz name, tensor), IR layout
+    outputs: list[tuple[str, np.ndarray]]  # IR layout
 
     @property
     def input(self) -> np.ndarray:
@@ -281,12 +285,22 @@ def select_inputs(arrays: dict[str, np.ndarray], count: int, model: onnx.ModelPr
 
 
 def split_inputs(selected: list[tuple[str, np.ndarray]], inputs: list[tuple[str, tuple[int, ...]]],
-                 where: str) -> tuple[int, list[list[np.ndarray]]]:
-    """(sample count, per input its samples in the IR shape); samples stack along the batch axis."""
+                 where: str, rows: list[tuple[int, ...] | None] | None = None) -> tuple[int, list[list[np.ndarray]]]:
+    """(sample count, per input its samples in the IR shape); samples stack along the batch axis.
+    `rows[k]`: the ONNX shape of input k when it holds rows of features (its arrays have exactly
+    that shape, or one more leading axis of samples), else None."""
     per_input, counts = [], []
-    for (array_name, array), (input_name, shape) in zip(selected, inputs, strict=True):
+    rows = rows or [None] * len(inputs)
+    for (array_name, array), (input_name, shape), row_shape in zip(selected, inputs, rows, strict=True):
         size = int(np.prod(shape))
-        if array.size == size and same_shape(array.shape, shape):
+        if row_shape is not None and tuple(array.shape) == tuple(row_shape):
+            samples = [onnx_to_ir(array, row_shape)]
+        elif row_shape is not None and array.ndim == len(row_shape) + 1 and tuple(array.shape[1:]) == tuple(row_shape):
+            samples = [onnx_to_ir(sample, row_shape) for sample in array]
+        elif row_shape is not None:
+            raise DoryError(f"array '{array_name}' has shape {list(array.shape)}, the network's {input_name} "
+                            f"{list(row_shape)} (rows of features)", where)
+        elif array.size == size and same_shape(array.shape, shape):
             samples = [array.reshape(shape)]
         elif array.ndim >= 1 and array.shape[0] > 1 and same_shape(array.shape[1:], shape[1:]) and shape[0] == 1:
             samples = [array[i].reshape(shape) for i in range(array.shape[0])]
@@ -298,6 +312,14 @@ def split_inputs(selected: list[tuple[str, np.ndarray]], inputs: list[tuple[str,
     if len(set(counts)) > 1:
         raise DoryError(f"the input arrays hold different numbers of samples: {counts}", where)
     return counts[0], per_input
+
+
+def in_ir_layout(array: np.ndarray, row_shape: tuple[int, ...] | None) -> np.ndarray:
+    """A golden array of one sample in its IR tensor's layout (unchanged unless it holds rows of
+    features, or when its size is not the tensor's: the comparison then reports the shapes)."""
+    if row_shape is None or array.size != int(np.prod(row_shape)):
+        return array
+    return onnx_to_ir(array, row_shape)
 
 
 def check_input_ranges(module: ModuleOp, selected: list[tuple[str, np.ndarray]], per_input: list[list[np.ndarray]],
@@ -322,13 +344,19 @@ def split_samples(array: np.ndarray, count: int, name: str, where: str) -> list[
 
 
 def activation_candidates(model: onnx.ModelProto, module: ModuleOp, layers: dict[int, qnn.LayerOp]) -> list[Candidate]:
+    """The tensors an activation array may record, each with the shape its array has: the IR
+    shape, or the ONNX shape of a tensor of rows of features."""
     types = node_types(layers)
+    rows = feature_last_tensors(network_function(module))
     outputs = {node for layer in layers.values() if (node := layer_output_node(layer))}
     input_types = network_function(module).function_type.inputs.data
-    candidates = [Candidate(name, name, qnn.shape_of(ty), network_input=True, value_range=qnn.int_range(qnn.element_type(ty)))
+    candidates = [Candidate(name, name, rows.get(name, qnn.shape_of(ty)), network_input=True,
+                            value_range=qnn.int_range(qnn.element_type(ty)))
                   for name, ty in zip(graph_input_names(model), input_types, strict=False)]
     for node, tensor in computing_outputs(model):
         shape, value_range = types.get(node, (None, None))
+        if shape is not None and tensor in rows:
+            shape = rows[tensor]
         candidates.append(Candidate(node, tensor, shape, node in outputs, value_range=value_range))
     return candidates
 
@@ -341,7 +369,13 @@ def load_npz_goldens(folder: Path, module: ModuleOp, model_path: Path | None) ->
     model = load_onnx(model_path)
     where = str(folder / "inputs.npz")
     selected = select_inputs(read_npz(folder / "inputs.npz"), len(inputs), model, where)
-    count, per_input = split_inputs(selected, inputs, where)
+    rows = feature_last_tensors(function)
+    if rows and model is None:
+        # The record names ONNX tensors; without the graph, an M×M array would be read untransposed.
+        raise DoryError("the network holds rows of features (M×K GEMM data), whose npz arrays are matched to "
+                        "its tensors through the ONNX model: give the .onnx file, not the IR", where)
+    input_rows = [rows.get(name) for name in graph_input_names(model)] if model is not None else None
+    count, per_input = split_inputs(selected, inputs, where, input_rows)
     check_input_ranges(module, selected, per_input, where)
     outputs = read_npz(folder / "outputs.npz") if (folder / "outputs.npz").is_file() else {}
     activations = read_npz(folder / "activations.npz") if (folder / "activations.npz").is_file() else {}
@@ -349,6 +383,7 @@ def load_npz_goldens(folder: Path, module: ModuleOp, model_path: Path | None) ->
     goldens = NpzGoldens()
     layer_of_node = {node: index for index, layer in layers.items() if (node := layer_output_node(layer))}
     assigned: dict[int, str] = {}
+    assigned_rows: dict[str, tuple[int, ...] | None] = {}  # npz name -> ONNX shape if it records rows
     if activations:
         if model is None:
             goldens.skipped += [(name, "needs the ONNX model to match it to a layer") for name in activations]
@@ -361,6 +396,7 @@ def load_npz_goldens(folder: Path, module: ModuleOp, model_path: Path | None) ->
                     goldens.skipped.append((name, f"records the network input '{candidate.node}'"))
                 elif candidate.node in layer_of_node:
                     assigned[layer_of_node[candidate.node]] = name
+                    assigned_rows[name] = rows.get(candidate.tensor)
                 else:
                     goldens.skipped.append((name, f"output of '{candidate.node}', inside a fused layer"))
             goldens.skipped += [(name, "matches no node of the graph by name, nor by position and shape")
@@ -368,8 +404,13 @@ def load_npz_goldens(folder: Path, module: ModuleOp, model_path: Path | None) ->
             goldens.skipped += [(f"layer {index}", f"no array of activations.npz records its output "
                                                    f"('{layer_output_node(layer) or loc_name(layer) or '?'}')")
                                 for index, layer in sorted(layers.items()) if index not in assigned]
-    per_sample_acts = {name: split_samples(activations[name], count, name, str(folder)) for name in assigned.values()}
-    per_sample_outs = {name: split_samples(array, count, name, str(folder)) for name, array in outputs.items()}
+    per_sample_acts = {name: [in_ir_layout(a, assigned_rows[name]) for a in split_samples(activations[name], count, name, str(folder))]
+                       for name in assigned.values()}
+    # outputs.npz holds the network outputs by position: graph output k is the array at k.
+    output_names = [o.name for o in model.graph.output] if model is not None else []
+    output_rows = [rows.get(output_names[k]) if k < len(output_names) else None for k in range(len(outputs))]
+    per_sample_outs = {name: [in_ir_layout(a, row_shape) for a in split_samples(array, count, name, str(folder))]
+                       for (name, array), row_shape in zip(outputs.items(), output_rows, strict=True)}
     for i in range(count):
         goldens.samples.append(GoldenSample(
             label=str(i) if count > 1 else "-",

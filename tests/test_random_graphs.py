@@ -1,0 +1,83 @@
+"""Seeded fuzz test of whole graphs (issue 11, item 10): random small NEMO- and QuantLib-format networks
+(`dory_mlir/examples/random_graphs.py`) through import + `dory-golden --check` and `dory-verify --sanitize`.
+
+Each seed must end in one of two ways:
+- PASS: the golden model equals the goldens of onnx's ReferenceEvaluator on every layer, and the generated
+  C (ASan+UBSan) equals the golden model on every layer;
+- a clean refusal, one stderr line `error: ...` and exit 1, and only for a graph that holds one of the
+  constructs of `EXPECTED_REFUSALS` (with that construct's message).
+Seeds of `KNOWN_FAILURES` are expected to fail (strict xfail: fixing one makes the test say so).
+
+Reproduce seed N (the test id is the seed), then look at the graph and run the tools by hand:
+
+    .venv/bin/python -m pytest -q tests/test_random_graphs.py -k 'seed_N]'
+    .venv/bin/python -m dory_mlir.examples.random_graphs N /tmp/graph_N   # prints the dory-verify command
+"""
+
+import contextlib
+import io
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import tiered
+from dory_mlir.examples.random_graphs import EXPECTED_REFUSALS, KNOWN_FAILURES, RandomGraph, random_graph
+from dory_mlir_tools import dory_golden, dory_verify
+
+# make test: seeds 0-15 (about 4 s of CPU each on the 2-core machine); make test-full: 0-99.
+SEEDS = range(100)
+CI_SEEDS = range(16)
+
+
+def run_tool(main, argv: list[str]) -> subprocess.CompletedProcess:
+    """A tool's main() in this process, as its console script runs it: status, stdout, stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(argv)
+    return subprocess.CompletedProcess(argv, status, out.getvalue(), err.getvalue())
+
+
+def refusal_line(done: subprocess.CompletedProcess) -> str | None:
+    """The error line of a clean refusal (exit 1, exactly one `error:` line besides warnings), else None."""
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("warning:")]
+    if done.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in done.stderr:
+        return lines[0]
+    return None
+
+
+def passed(done: subprocess.CompletedProcess) -> bool:
+    return done.returncode == 0 and "PASS: bit-exact" in done.stdout and "FAIL" not in done.stdout
+
+
+def check(graph: RandomGraph, tool: str, done: subprocess.CompletedProcess) -> bool:
+    """True if the tool passed; False if it refused the graph as expected; an assertion otherwise."""
+    if passed(done):
+        return True
+    line = refusal_line(done)
+    report = f"{graph.describe()}\n{tool} exit {done.returncode}\n{done.stdout[-4000:]}{done.stderr[-2000:]}"
+    assert line is not None, f"neither PASS nor a clean one-line refusal: {report}"
+    assert graph.refusal is not None, f"a supported graph was refused: {report}"
+    assert EXPECTED_REFUSALS[graph.refusal] in line, f"refused for another reason than {graph.refusal}: {report}"
+    return False
+
+
+def seed_params() -> list:
+    params = tiered(SEEDS, CI_SEEDS, [f"seed_{seed}" for seed in SEEDS])
+    return [pytest.param(*p.values, id=p.id, marks=(*p.marks, pytest.mark.xfail(reason=KNOWN_FAILURES[p.values[0]], strict=True)))
+            if p.values[0] in KNOWN_FAILURES else p for p in params]
+
+
+@pytest.mark.parametrize("seed", seed_params())
+def test_random_graph(seed: int, tmp_path: Path):
+    graph = random_graph(seed)
+    model = graph.write(tmp_path / "graph")
+    input_types = ["--input-type", ",".join(graph.input_types)]
+    golden = run_tool(dory_golden.main, [str(model), "--check", str(model.parent), *input_types])
+    if not check(graph, "dory-golden", golden):
+        return
+    argv = [str(model), "--golden", str(model.parent), "--sanitize", "--keep", str(tmp_path / "app"), *input_types]
+    argv += ["-p", graph.pipeline] if graph.pipeline else []
+    verified = check(graph, "dory-verify", run_tool(dory_verify.main, argv))
+    assert verified or graph.refusal, graph.describe()
+    assert not (verified and graph.refusal), f"expected a refusal ({graph.refusal}), got PASS: {graph.describe()}"

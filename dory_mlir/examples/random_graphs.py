@@ -210,7 +210,7 @@ class QuantLibGraph:
         return y
 
     def conv(self, x: str, c_out: int, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
-             dilations: Sequence[int], groups: int = 1, bias: bool = True) -> str:
+             dilations: Sequence[int], groups: int = 1, bias: bool = True, auto_pad: str | None = None) -> str:
         """A Conv whose float32 partial sums stay exact: weights narrow as the fan-in grows."""
         c_in = self.shape(x)[1]
         fan_in = c_in // groups * int(np.prod(kernel))
@@ -220,12 +220,15 @@ class QuantLibGraph:
         inputs = [x, self.b.param(f"{module}.weight", w)]
         if bias:
             inputs.append(self.b.param(f"{module}.bias", self.b.rng.integers(-2000, 2000, size=c_out)))
-        return self.b.node("Conv", inputs, kernel_shape=list(kernel), strides=list(strides), pads=list(pads),
-                           group=groups, dilations=list(dilations))
+        window = dict(auto_pad=auto_pad) if auto_pad else dict(pads=list(pads))
+        return self.b.node("Conv", inputs, kernel_shape=list(kernel), strides=list(strides), group=groups,
+                           dilations=list(dilations), **window)
 
     def window(self, kernels: Sequence[int], stride_choices: Sequence[int], pad_p: float,
-               dilation_p: float = 0.0, same: bool = False) -> tuple[list[int], list[int], list[int], list[int]]:
-        """kernel, strides, pads (ONNX order: begins then ends), dilations over x's spatial axes, fitted."""
+               dilation_p: float = 0.0, same: bool = False,
+               wide_pads: bool = False) -> tuple[list[int], list[int], list[int], list[int]]:
+        """kernel, strides, pads (ONNX order: begins then ends), dilations over x's spatial axes, fitted.
+        Pads are smaller than the window (as pools need) unless `wide_pads` (convs may pad more)."""
         rng = self.rng
         spatial = self.shape()[2:]
         k = int(rng.choice(kernels))
@@ -245,7 +248,10 @@ class QuantLibGraph:
             if same and (d * (kk - 1)) % 2:
                 kk, d = 1, 1  # an even window has no 'same' padding: a pointwise step instead
                 p0 = p1 = 0
-            p0, p1 = min(p0, max(kk - 1, 0)), min(p1, max(kk - 1, 0))  # ONNX: pads smaller than the window
+            if wide_pads and not same and rng.random() < 0.1:
+                p0, p1 = (int(v) for v in rng.integers(0, kk + 2, size=2))  # border outputs of padding only
+            else:
+                p0, p1 = min(p0, max(kk - 1, 0)), min(p1, max(kk - 1, 0))  # ONNX pools: pads below the window
             kernel.append(kk)
             strides.append(s)
             dilations.append(d)
@@ -264,26 +270,66 @@ def ql_conv(g: QuantLibGraph) -> str:
     variant = str(rng.choice(["conv", "conv", "depthwise", "pointwise"]))
     if variant == "depthwise" and c_in == 1:
         variant = "conv"
-    kernel, strides, pads, dilations = g.window([1] if variant == "pointwise" else [1, 2, 3, 5], [1, 1, 2], 0.6, 0.25)
+    kernel, strides, pads, dilations = g.window([1] if variant == "pointwise" else [1, 2, 3, 5], [1, 1, 2], 0.6, 0.25,
+                                                wide_pads=True)
     groups, c_out = 1, int(rng.integers(1, 25))
     if variant == "depthwise":
         groups = c_out = c_in
-    elif c_in > 1 and rng.random() < 0.04:
+    elif c_in > 1 and g.refusal is None and rng.random() < 0.04:  # one refused construct per graph at most
         groups = int(rng.choice([d for d in range(2, c_in + 1) if c_in % d == 0]))
         c_out = groups * int(rng.integers(1, 3))
         if groups == c_in == c_out:
             c_out = 2 * c_in  # a depthwise conv with a channel multiplier
         variant = f"grouped({groups})"
         g.refuse("grouped_conv")
-    acc = g.conv(g.x, c_out, kernel, strides, pads, dilations, groups, bias=bool(rng.random() < 0.7))
+    auto_pad = _auto_pad(g, kernel, strides, dilations)
+    if auto_pad:
+        pads = [0] * len(pads)  # the importer computes them
+    acc = g.conv(g.x, c_out, kernel, strides, pads, dilations, groups, bias=bool(rng.random() < 0.7), auto_pad=auto_pad)
     g.x = g.requant(acc)
+    if auto_pad:
+        variant += f" {auto_pad}"
     return f"{variant} {'x'.join(map(str, kernel))}/s{max(strides)}/d{max(dilations)}/p{max(pads)} ->{c_out}"
+
+
+def _auto_pad(g: QuantLibGraph, kernel: Sequence[int], strides: Sequence[int],
+              dilations: Sequence[int] | None = None) -> str | None:
+    """Now and then an auto_pad instead of explicit pads (VALID only where the window fits unpadded)."""
+    if g.rng.random() >= 0.1:
+        return None
+    dilations = dilations or [1] * len(kernel)
+    fits = all(window_output_size(size, k, s, 0, 0, d) >= 1
+               for size, k, s, d in zip(g.shape()[2:], kernel, strides, dilations, strict=True))
+    return str(g.rng.choice(["SAME_UPPER", "SAME_LOWER", "VALID"] if fits else ["SAME_UPPER", "SAME_LOWER"]))
+
+
+def _pool_attrs(g: QuantLibGraph, kernel: list[int], strides: list[int], pads: list[int]) -> tuple[dict, str]:
+    """Symmetric pads, or auto_pad VALID, and now and then ceil_mode; with their note for the description.
+
+    onnx's ReferenceEvaluator (1.23) pools wrongly where the pads differ at both ends of an axis (explicit,
+    or SAME_LOWER/SAME_UPPER with an odd total; onnxruntime and numpy agree with each other), so pools
+    draw none of those: their goldens would be wrong."""
+    spatial = len(kernel)
+    pads[:] = [max(pads[i], pads[i + spatial]) for i in range(spatial)] * 2  # the larger: the window still fits
+    fits_unpadded = all(window_output_size(n, k, s, 0, 0) >= 1 for n, k, s in zip(g.shape()[2:], kernel, strides, strict=True))
+    auto_pad = "VALID" if _auto_pad(g, kernel, strides) and fits_unpadded else None
+    attrs: dict = dict(auto_pad=auto_pad) if auto_pad else dict(pads=pads)
+    note = f" {auto_pad}" if auto_pad else ""
+    if not auto_pad and g.rng.random() < 0.2:  # onnx's reference has no ceil_mode with auto_pad
+        attrs["ceil_mode"] = 1
+        note += " ceil"
+    return attrs, note
 
 
 def ql_maxpool(g: QuantLibGraph) -> str:
     kernel, strides, pads, _ = g.window([1, 2, 3], [1, 2, 2], 0.3)
-    attrs = dict(kernel_shape=kernel, strides=strides, pads=pads)
-    if max(kernel) > 1 and g.rng.random() < 0.03:
+    # onnx's ReferenceEvaluator (1.23) gets padded stride-1 MaxPools wrong (shapes and values; onnxruntime
+    # and numpy agree with each other): those would have wrong goldens, so they are drawn unpadded.
+    pads = [p if s > 1 else 0 for s, p in zip(strides * 2, pads, strict=True)]
+    kernel = [min(k, n + p0 + p1) for k, n, p0, p1 in zip(kernel, g.shape()[2:], pads[:len(kernel)], pads[len(kernel):], strict=True)]
+    window, note = _pool_attrs(g, kernel, strides, pads)
+    attrs = dict(kernel_shape=kernel, strides=strides, **window)
+    if max(kernel) > 1 and g.refusal is None and g.rng.random() < 0.03:
         attrs["dilations"] = [2] * len(kernel)
         if any(window_output_size(s, k, st, p0, p1, 2) < 1 for s, k, st, p0, p1 in
                zip(g.shape()[2:], kernel, strides, pads[:len(kernel)], pads[len(kernel):], strict=True)):
@@ -291,19 +337,23 @@ def ql_maxpool(g: QuantLibGraph) -> str:
         else:
             g.refuse("dilated_maxpool")
     g.x = g.b.node("MaxPool", [g.x], **attrs)
-    return f"maxpool {'x'.join(map(str, kernel))}/s{max(strides)}/p{max(pads)}" + ("/dilated" if "dilations" in attrs else "")
+    return f"maxpool {'x'.join(map(str, kernel))}/s{max(strides)}/p{max(pads)}{note}" + ("/dilated" if "dilations" in attrs else "")
 
 
 def ql_avgpool(g: QuantLibGraph) -> str:
     kernel, strides, pads, _ = g.window([1, 2, 3, 4], [1, 2, 2], 0.3)
     include_pad = 1
-    if any(pads) and g.rng.random() < 0.1:
+    if any(pads) and g.refusal is None and g.rng.random() < 0.1:
         include_pad = 0
         g.refuse("avgpool_excluding_pad")
-    mean = g.b.node("AveragePool", [g.x], record=False, kernel_shape=kernel, strides=strides, pads=pads,
-                    count_include_pad=include_pad)
+    window, note = _pool_attrs(g, kernel, strides, pads)
+    if include_pad == 0:
+        window = dict(pads=pads)
+        note = ""
+    mean = g.b.node("AveragePool", [g.x], record=False, kernel_shape=kernel, strides=strides,
+                    count_include_pad=include_pad, **window)
     g.x = g.requant(mean)
-    return f"avgpool {'x'.join(map(str, kernel))}/s{max(strides)}/p{max(pads)}" + ("" if include_pad else "/excl-pad")
+    return f"avgpool {'x'.join(map(str, kernel))}/s{max(strides)}/p{max(pads)}{note}" + ("" if include_pad else "/excl-pad")
 
 
 def ql_global_avgpool(g: QuantLibGraph) -> str:
@@ -322,11 +372,13 @@ def ql_residual(g: QuantLibGraph) -> str:
     """Two branches from x joined by Add + RequantShift; the skip is x, x requantized or a 1x1 conv."""
     rng = g.rng
     x = g.x
+    skip_kind = str(rng.choice(["direct", "requant", "conv1x1", "self"], p=[0.3, 0.3, 0.3, 0.1]))
     branch = x
-    for _ in range(int(rng.integers(1, 3))):
+    for _ in range(int(rng.integers(1, 3)) if skip_kind != "self" else 0):
         branch = ql_same_conv(g, branch)
-    skip_kind = str(rng.choice(["direct", "requant", "conv1x1"]))
-    if skip_kind == "requant":
+    if skip_kind == "self":  # x + x: one tensor read twice by the add
+        skip = x
+    elif skip_kind == "requant":
         skip = g.requant(x)  # x has two readers: a requant layer of its own
     elif skip_kind == "conv1x1":
         skip = g.requant(g.conv(x, g.shape(x)[1], [1] * (len(g.shape(x)) - 2), [1] * (len(g.shape(x)) - 2),
@@ -389,10 +441,11 @@ def ql_head(g: QuantLibGraph) -> list[str]:
         module = g.module()
         w = g.b.rng.integers(-w_max, w_max + 1, size=(n, k))
         if rng.random() < 0.5:
-            inputs = [g.x, g.b.param(f"{module}.weight", w)]
+            trans_b = int(rng.random() < 0.7)  # PyTorch's Linear: W as N×K (transB=1); else K×N
+            inputs = [g.x, g.b.param(f"{module}.weight", w if trans_b else w.T)]
             if rng.random() < 0.7:
                 inputs.append(g.b.param(f"{module}.bias", g.b.rng.integers(-2000, 2000, size=n)))
-            acc, op = g.b.node("Gemm", inputs, transB=1), "gemm"
+            acc, op = g.b.node("Gemm", inputs, transB=trans_b), "gemm"
         else:
             acc, op = g.b.node("MatMul", [g.x, g.b.param(f"{module}.weight", w.T)]), "matmul"
         g.x = g.requant(acc)

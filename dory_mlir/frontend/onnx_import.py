@@ -757,6 +757,11 @@ class OnnxImporter:
         if isinstance(value, np.ndarray):
             raise self.error(f"operand '{name}' is a constant where an activation is expected")
         act = self.materialize(value, activation=True)
+        if isinstance(value, Pending) and isinstance(act.ssa.owner, qnn.SumPoolOp):
+            # An average pool's chain that folds back to the window sum itself (NEMO's AveragePool → Mul(kh·kw)
+            # → Mul(m) → Div(2^d) → Floor with m = 2^d) left no requant to emit: requantize the sum like the same
+            # chain with any other m (exact where it fits 8 bits, else saturating with the warning).
+            act = self.emit_chain(dataclasses.replace(Chain.over(act), where=value.chain.where), value.onnx_shape, True)
         self.env[name] = act
         width = qnn.element_type(act.ssa).width.data
         if width > 8:

@@ -7,7 +7,7 @@ Each seed must end in one of two ways:
 - a clean refusal, one stderr line `error: ...` and exit 1, and only for a graph that holds one of the
   constructs of `EXPECTED_REFUSALS` (with that construct's message).
 Seeds of `KNOWN_FAILURES` (run as well when beyond `SEEDS`) are expected to fail (strict xfail: fixing one
-makes the test say so).
+makes the test say so); `REGRESSION_SEEDS` are seeds beyond `SEEDS` that once found a bug.
 
 Reproduce seed N (the test id is the seed), then look at the graph and run the tools by hand:
 
@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from conftest import tiered
-from dory_mlir.examples.random_graphs import EXPECTED_REFUSALS, KNOWN_FAILURES, RandomGraph, random_graph
+from dory_mlir.examples.random_graphs import (EXPECTED_REFUSALS, KNOWN_FAILURES, REGRESSION_SEEDS, RandomGraph,
+                                               random_graph)
 from dory_mlir_tools import dory_golden, dory_verify
 
 # make test: seeds 0-15 (about 4 s of CPU each on the 2-core machine); make test-full: 0-99.
@@ -64,7 +65,7 @@ def check(graph: RandomGraph, tool: str, done: subprocess.CompletedProcess) -> b
 
 
 def seed_params() -> list:
-    seeds = sorted(set(SEEDS) | set(KNOWN_FAILURES))
+    seeds = sorted(set(SEEDS) | set(REGRESSION_SEEDS) | set(KNOWN_FAILURES))
     params = tiered(seeds, CI_SEEDS, [f"seed_{seed}" for seed in seeds])
     return [pytest.param(*p.values, id=p.id, marks=(*p.marks, pytest.mark.xfail(reason=KNOWN_FAILURES[p.values[0]], strict=True)))
             if p.values[0] in KNOWN_FAILURES else p for p in params]

@@ -50,12 +50,11 @@ EXPECTED_REFUSALS = {
 
 # Seeds that fail today, each with its diagnosis (tests/test_random_graphs.py runs them as strict xfails,
 # so fixing the bug makes the test say so).
-_IDENTITY_AVGPOOL = (
-    "importer: a NEMO average pool whose calibrated m/2^d is exactly 1 (AveragePool -> Mul(kh*kw) -> Mul(m) -> "
-    "Div(2^d) -> Floor with m = 2^d) folds to an identity chain, so the unclipped int32 window sum itself reaches "
-    "the next layer and is refused ('operand ... is a 32-bit tensor; activations must have at most 8 bits'), "
-    "while the same chain with any other m is saturated to 8 bits with a warning")
-KNOWN_FAILURES: dict[int, str] = {326: _IDENTITY_AVGPOOL, 353: _IDENTITY_AVGPOOL}
+KNOWN_FAILURES: dict[int, str] = {}
+
+# Seeds beyond the test's range that found a bug, run by the test too (each is fixed; the regression test of the
+# fix is named after it): 326, 353 — a NEMO average pool folding to the window sum (tests/test_golden.py).
+REGRESSION_SEEDS = (326, 353)
 
 # The pipelines a seed may draw: the default, a tight L1 (many tiles) and single buffering.
 PIPELINES = (None, None, None, "tile{l1-size=8000},lower-to-pulp",

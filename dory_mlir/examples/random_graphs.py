@@ -56,9 +56,11 @@ KNOWN_FAILURES: dict[int, str] = {}
 # fix is named after it): 326, 353 — a NEMO average pool folding to the window sum (tests/test_golden.py).
 REGRESSION_SEEDS = (326, 353)
 
-# The pipelines a seed may draw: the default, a tight L1 (many tiles) and single buffering.
+# The pipelines a seed may draw: the default, a tight L1 (many tiles), single buffering, and tiny L1 and L2
+# budgets (activations and weights streamed from L3, across branches and network inputs).
 PIPELINES = (None, None, None, "tile{l1-size=8000},lower-to-pulp",
-             "tile{double-buffer=false},lower-to-pulp{double-buffer=false}")
+             "tile{double-buffer=false},lower-to-pulp{double-buffer=false}",
+             "tile{l1-size=2000 l2-size=4000},lower-to-pulp")
 MAX_ATTEMPTS = 20
 
 

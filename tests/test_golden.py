@@ -58,3 +58,42 @@ def test_cli_fails_on_a_wrong_golden_value(examples_dir: Path, tmp_path: Path):
     row = next(line for line in done.stdout.splitlines() if line.startswith("-    1 "))
     assert row.split()[6] == "1"  # exactly the one tampered value differs
     assert "FAIL" in done.stdout
+
+
+def test_nemo_average_pool_folding_to_the_window_sum(tmp_path: Path):
+    """NEMO's average pool `AveragePool → Mul(kh·kw) → Mul(m) → Div(2^d) → Floor` with m = 2^d is the window sum
+    itself (found by tests/test_random_graphs.py, seeds 326 and 353): it is requantized to 8 bits like the chain
+    with any other m — exact where the sums fit, saturating with the warning otherwise — not refused as a 32-bit
+    operand of the next layer."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    from dory_mlir.golden.interpreter import run_network
+
+    scalar = lambda name, v: numpy_helper.from_array(np.array(v, dtype=np.float32), name)  # noqa: E731
+    nodes = [
+        helper.make_node("AveragePool", ["x"], ["mean"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Mul", ["mean", "count"], ["sum"]),
+        helper.make_node("Mul", ["sum", "m"], ["scaled"]),
+        helper.make_node("Div", ["scaled", "two_d"], ["divided"]),
+        helper.make_node("Floor", ["divided"], ["pooled"]),
+        helper.make_node("Conv", ["pooled", "w"], ["acc"], kernel_shape=[1, 1]),
+        helper.make_node("Clip", ["acc"], ["y"], min=0.0, max=255.0),
+    ]
+    graph = helper.make_graph(
+        nodes, "identity_avgpool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 2, 2])],
+        [scalar("count", 4.0), scalar("m", 64.0), scalar("two_d", 64.0),
+         numpy_helper.from_array(np.ones((1, 1, 1, 1), dtype=np.float32), "w")])
+    model = tmp_path / "model.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)]), model)
+    x = np.array([[0, 63, 1, 2], [64, 128, 3, 4], [100, 0, 50, 50], [0, 0, 50, 50]]).reshape(1, 1, 4, 4)
+    module = load_network(model, "ui8")
+    outputs, _ = run_network(module, [x])
+    (expected,) = ReferenceEvaluator(str(model)).run(None, {"x": x.astype(np.float32)})
+    assert np.array_equal(outputs[0], expected.astype(np.int64))  # window sums 255, 10, 100, 200: all fit
+    done = subprocess.run([tool("dory-opt"), str(model), "--fuse"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "values may reach [0, 1020]" in done.stderr and "saturating to [0, 255]" in done.stderr

@@ -217,12 +217,13 @@ class NemoNetBuilder:
         bias: bool = False,
         standalone_pad: bool = False,
         x: Tensor | None = None,
+        dilation: IntPair = 1,
     ) -> Tensor:
         """Conv (+ optional int bias) with its batch-norm/requant chain: NEMO's conv layer.
 
         `pad` is an int, (ph, pw), (top, left, bottom, right) or None for k // 2; with
         `standalone_pad` it becomes a separate opset-9 `Pad` node and the Conv's pads are 0.
-        Depthwise: `groups = c_out = C_in`.
+        Depthwise: `groups = c_out = C_in`. `dilation` spreads the window (eegnet-style).
         """
         x = self._spatial_input(x)
         c_in = x.shape[1]
@@ -237,7 +238,7 @@ class NemoNetBuilder:
             source = self._node("Pad", [source], mode="constant", pads=pads, value=0.0)
             top = left = bottom = right = 0
         attrs = dict(
-            dilations=[1, 1],
+            dilations=list(_pair(dilation)),
             group=groups,
             kernel_shape=[kh, kw],
             pads=[top, left, bottom, right],
@@ -312,6 +313,11 @@ class NemoNetBuilder:
         t = self._node("Mul", [t, self._const(np.array(m, dtype=np.float32))])
         t = self._node("Div", [t, self._const(np.array(2**d, dtype=np.float32))])
         return self._result(self._node("Floor", [t]))
+
+    def identity(self, x: Tensor | None = None) -> Tensor:
+        """An `Identity` node (exporters leave them anywhere; they compute nothing)."""
+        x = x or self._last
+        return self._result(self._node("Identity", [x.name]))
 
     def add(self, a: Tensor, b: Tensor, second_stage: bool = False) -> Tensor:
         """Residual add: `Mul(a, ca), Mul(b, cb) → Add → Div(2^d) → Floor → Clip(0, 255)`.

@@ -1126,7 +1126,7 @@ class OnnxImporter:
     def reduce(self, node: onnx.NodeProto, mean: bool) -> Value:
         """Integer ReduceSum/ReduceMean: the exact int32 sum; the mean rounds half up,
         floor((Σ + n/2) / n), as Deeploy's integer kernels and goldens do."""
-        x = self.activation(node.input[0])
+        x = self.spatial_activation(node.input[0])
         rank = len(x.onnx_shape)
         attrs = self.attributes(node)
         axes = self.axes(node, rank)
@@ -1191,7 +1191,7 @@ class OnnxImporter:
         weights. Along a spatial axis keeping n of `size` positions from `start` by `step`, the
         kernel spans size - (n-1)·step positions with its 1 at `start` and the conv's stride is
         `step`: output y reads input start + y·step, and exactly n outputs fit."""
-        x = self.activation(node.input[0])
+        x = self.spatial_activation(node.input[0])
         rank = len(x.onnx_shape)
         starts, ends, axes, steps = self.slice_arguments(node, rank)
         selected = [list(range(d)) for d in x.onnx_shape]
@@ -1279,7 +1279,7 @@ class OnnxImporter:
             raise self.error("Concat of a constant with activations is not supported")
         if len(values) == 1:
             return [values[0]]
-        acts = [self.activation(name) for name in node.input if name]
+        acts = [self.spatial_activation(name) for name in node.input if name]
         rank = len(acts[0].onnx_shape)
         axis = self.attributes(node).int("axis", lo=-rank, hi=rank - 1)
         axis = axis + rank if axis < 0 else axis

@@ -67,6 +67,12 @@ def dtype_enum(ty: Attribute) -> str:
     return "DORY_U8" if ty.signedness.data == Signedness.UNSIGNED else "DORY_I8"
 
 
+# Ops that only compute a value: printed only when something printed uses it (a lowering may leave
+# a tile-table read unused, e.g. the rows of an add of two vectors; the C builds with -Werror).
+VALUE_OPS = (arith.ConstantOp, arith.IndexCastOp, arith.AddiOp, arith.SubiOp, arith.MuliOp, arith.RemUIOp,
+             arith.CmpiOp, memref.LoadOp)
+
+
 @dataclass
 class MemrefC:
     """A memref in C: a pointer expression, sizes and strides (element units) as C expressions."""
@@ -137,8 +143,14 @@ class Printer:
     # ------------------------------------------------------------------ ops
 
     def print_block(self, block: Block) -> None:
+        dead: set[Operation] = set()
+        for op in reversed(list(block.ops)):
+            if isinstance(op, VALUE_OPS) and all(
+                    use.operation in dead for result in op.results for use in result.uses):
+                dead.add(op)
         for op in block.ops:
-            self.print_op(op)
+            if op not in dead:
+                self.print_op(op)
 
     def print_op(self, op: Operation) -> None:  # noqa: C901 - one dispatch table
         if isinstance(op, arith.ConstantOp):
@@ -146,7 +158,8 @@ class Printer:
             assert isinstance(value, IntegerAttr)
             self.names[op.result] = f"({value.value.data})"  # a literal where it is used
         elif isinstance(op, arith.IndexCastOp):
-            self.declare(op.result, f"(int){self.name(op.input)}")
+            # A tile size may only size views whose sizes no kernel call reads (an add of two vectors).
+            self.line(f"{c_type(op.result.type)} {self.name(op.result)} __attribute__((unused)) = (int){self.name(op.input)};")
         elif isinstance(op, arith.AddiOp | arith.SubiOp | arith.MuliOp | arith.RemUIOp):
             symbol = {arith.AddiOp: "+", arith.SubiOp: "-", arith.MuliOp: "*", arith.RemUIOp: "%"}[type(op)]
             self.declare(op.result, f"{self.name(op.lhs)} {symbol} {self.name(op.rhs)}")
@@ -380,9 +393,10 @@ class KernelCall:
         out = m["out"]
         if callee == "dory_add":
             mul, add, shift = self.array("in_mul"), self.array("in_add"), self.array("in_shift")
+            h, w, c = (["1", "1"] + list(out.sizes))[-3:]  # an add of two vectors is 1×1×K
             return [f".a = {m['a'].ptr}", f".b = {m['b'].ptr}", f".a_type = {dtype_enum(m['a'].element)}",
-                    f".b_type = {dtype_enum(m['b'].element)}", f".h = {out.sizes[0]}", f".w = {out.sizes[1]}",
-                    f".c = {out.sizes[2]}", f".mul = {{{mul[0]}, {mul[1]}}}", f".add = {{{add[0]}, {add[1]}}}",
+                    f".b_type = {dtype_enum(m['b'].element)}", f".h = {h}", f".w = {w}",
+                    f".c = {c}", f".mul = {{{mul[0]}, {mul[1]}}}", f".add = {{{add[0]}, {add[1]}}}",
                     f".shift = {{{shift[0]}, {shift[1]}}}", f".rq = {rq}", f".out = {out.ptr}",
                     f".out_type = {dtype_enum(out.element)}"]
         inp = m["in"]

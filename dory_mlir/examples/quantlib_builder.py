@@ -402,12 +402,21 @@ def requant_1d_channel_first(seed: int) -> QuantLibNetBuilder:
     return b
 
 
+def vector_add(seed: int) -> QuantLibNetBuilder:
+    """An add of two 1×K vectors (two network inputs, as Deeploy's Identity tests), then a classifier."""
+    b = QuantLibNetBuilder(seed, (1, 24))
+    second = b.add_input("input_b", (1, 24))
+    b.add("sum", b.last, second, signed=False)
+    b.linear("fc", 5, signed=True)
+    return b
+
+
 def data_op_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     """Small networks of the data-movement and arithmetic ops (Sub, ReduceSum/Mean, Slice, Concat,
     Pad alone), tested on their own in tests/test_data_ops.py."""
     return {"sub_branches": sub_branches, "reduce_heads": reduce_heads, "slice_crop": slice_crop,
             "concat_branches": concat_branches, "pad_alone": pad_alone,
-            "requant_1d_channel_first": requant_1d_channel_first}
+            "requant_1d_channel_first": requant_1d_channel_first, "vector_add": vector_add}
 
 def rows_matmul(seed: int) -> QuantLibNetBuilder:
     """A 16×16 input of 16 rows × 16 features (square, so a transposed layout could not pass by its

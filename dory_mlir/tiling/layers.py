@@ -59,8 +59,8 @@ def layer_shape(layer: qnn.LayerOp) -> LayerShape:
         m = qnn.shape_of(anchor.weight)[0]
         return LayerShape("linear", k, m, 1, 1, 1, 1, out_bytes=out_bytes, const_bytes=_per_channel_bytes(layer, m),
                           fixed_const_bytes=_fixed_bytes(layer))
-    _, c_in, h_in, w_in = qnn.shape_of(anchor.operands[0])
-    _, c_out, h_out, w_out = qnn.shape_of(anchor.results[0])
+    _, c_in, h_in, w_in = as_nchw(qnn.shape_of(anchor.operands[0]))
+    _, c_out, h_out, w_out = as_nchw(qnn.shape_of(anchor.results[0]))
     if isinstance(anchor, qnn.ConvOp):
         if 1 < anchor.groups.value.data and kind != "depthwise":
             raise DoryError(f"grouped convolution ({anchor.groups.value.data} groups) has no kernel", op_where(layer))
@@ -77,6 +77,11 @@ def layer_shape(layer: qnn.LayerOp) -> LayerShape:
                           const_bytes=_per_channel_bytes(layer, c_out), fixed_const_bytes=_fixed_bytes(layer))
     return LayerShape("add", c_in, c_out, h_in, w_in, h_out, w_out, out_bytes=out_bytes,
                       const_bytes=_per_channel_bytes(layer, c_out), fixed_const_bytes=_fixed_bytes(layer))
+
+
+def as_nchw(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """An N×K tensor (an add of two vectors) is the feature map N×K×1×1: the same bytes."""
+    return (*shape, 1, 1) if len(shape) == 2 else shape
 
 
 def aligned(n: int, alignment: int = 4) -> int:

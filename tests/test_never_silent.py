@@ -182,3 +182,21 @@ def test_padding_only_tiles_copy_nothing(time_along_rows: bool, tmp_path: Path):
     for index, values in expected.items():
         got = np.fromfile(tmp_path / f"out_layer{index}.bin", dtype=np.uint8).astype(np.int64)
         assert np.array_equal(got, to_layout(values, "HWC").reshape(-1)), f"layer {index} differs"
+
+
+def test_reshape_that_reorders_channels_last_bytes_is_refused(tmp_path: Path):
+    """ONNX reshapes row-major NCHW; the deployed tensors are channels-last and qnn.reshape is a view of
+    the same bytes: [1, 4, 2, 2] → [1, 2, 4, 2] feeding a conv compiled into C that differed from the
+    golden model on every value. Refused by name; a flatten (to N×K) or a reshape with one channel
+    or one pixel on both sides stays a view."""
+    w = onnx.numpy_helper.from_array(np.ones((3, 2, 1, 1), np.float32), "w")
+    shape = onnx.numpy_helper.from_array(np.array([1, 2, 4, 2], np.int64), "s")
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "s"], ["r"], name="regroup"),
+         helper.make_node("Conv", ["r", "w"], ["y"], name="conv", kernel_shape=[1, 1])], "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4, 2, 2])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)], [w, shape])
+    path = tmp_path / "reshape.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)]), path)
+    one_line_error(subprocess.run([tool("dory-opt"), str(path)], capture_output=True, text=True),
+                   "node 'regroup' (Reshape)", "channels-last")

@@ -351,6 +351,11 @@ def import_onnx_file(path: str | Path, input_type: str | None = None) -> ModuleO
     return OnnxImporter(model, path.name, spec).run()
 
 
+def channels_last_is_row_major(shape: tuple[int, ...]) -> bool:
+    """Whether an N×C×H×W tensor's channels-last bytes are in row-major NCHW order (C = 1 or H·W = 1)."""
+    return len(shape) != 4 or shape[1] == 1 or shape[2] * shape[3] == 1
+
+
 def ssa_name(name: str) -> str:
     """An SSA name hint from an ONNX tensor name (`bn1.kappa` → `bn1_kappa`)."""
     hint = re.sub(r"[^A-Za-z0-9_]", "_", name)
@@ -1700,6 +1705,14 @@ class OnnxImporter:
         new_shape = ir_shape(onnx_shape) if len(onnx_shape) in (3, 4) else list(onnx_shape)
         if new_shape == list(qnn.shape_of(x.ssa)):
             return [Act(x.ssa, x.range, onnx_shape)]
+        if len(new_shape) == 4 and not (channels_last_is_row_major(qnn.shape_of(x.ssa))
+                                        and channels_last_is_row_major(tuple(new_shape))):
+            # qnn.reshape is lowered to a view of the same bytes, which are channels-last (HWC): that
+            # is ONNX's row-major NCHW reshape only when C = 1 or H·W = 1 on both sides. (A flatten
+            # to N×K is exact anyway: the linear layer's weights are permuted to the HWC order.)
+            raise self.error(f"reshaping {list(x.onnx_shape)} to {list(onnx_shape)} reorders the tensor's "
+                             "channels-last bytes; only flattening (to N×K) or reshapes with one channel or one "
+                             "pixel are supported")
         op = self.emit(qnn.ReshapeOp(x.ssa, TensorType(qnn.element_type(x.ssa), new_shape)))
         merged = Range.scalar(x.range.min(), x.range.max())
         return [Act(op.results[0], merged, onnx_shape)]

@@ -96,8 +96,11 @@ class NetworkView:
             last[self.tensor_of[value]] = count
         values = {name: value for value, name in self.tensor_of.items() if value.owner is not None and not isinstance(value.owner, qnn.ReshapeOp)}
         values |= dict(zip(self.input_names, block.args, strict=True))
+        # A reshaped tensor is read through a view of its L2 buffer (bufferize-network): it stays in L2.
+        viewed = {self.tensor_of[op.input] for op in block.ops if isinstance(op, qnn.ReshapeOp)}
         self.tensors = {
-            name: NetTensor(name, nbytes(value), qnn.shape_of(value)[2] if len(qnn.shape_of(value)) == 4 else 1, first[name], last[name])
+            name: NetTensor(name, nbytes(value), qnn.shape_of(value)[2] if len(qnn.shape_of(value)) == 4 else 1,
+                            first[name], last[name], streamable=name not in viewed)
             for name, value in values.items()
         }
         self.net_layers = [

@@ -38,6 +38,7 @@ class NetTensor:
     rows: int
     first: int  # producing layer (-1: the network input)
     last: int  # last reading layer (number of layers: a network output)
+    streamable: bool = True  # False: must stay in L2 (read through a reshaped view)
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,8 @@ def plan_network(layers: list[NetLayer], tensors: dict[str, NetTensor], budget: 
                     raise AssertionError(f"the L2 placement is wrong: {problems[0]}")
                 return _decide(layers, tensors, streamed, weights_resident, slices, buffers, budget, l1)
             overflow = _worst_layer(layers, buffers, budget)
-        candidates = [t for t in tensors.values() if t.name not in streamed and t.first <= overflow.index <= t.last]
+        candidates = [t for t in tensors.values()
+                      if t.streamable and t.name not in streamed and t.first <= overflow.index <= t.last]
         if not candidates:
             smallest = _working_set(overflow, tensors, streamed | set(overflow.inputs) | {overflow.output},
                                     weights_resident, 1, 1)

@@ -19,7 +19,6 @@ from xdsl.utils.exceptions import ArgSpecParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from dory_mlir.diagnostics import DEBUG_FLAG, DEBUG_HELP, DoryError, check_mlir_text, one_line, run_tool
-from dory_mlir.frontend.onnx_import import import_onnx_file
 from dory_mlir.ir_utils import op_where, verify_module
 from dory_mlir.universe import DORY_UNIVERSE
 
@@ -49,6 +48,8 @@ class DoryOptMain(xDSLOptMain):
         self.available_frontends["onnx"] = self.import_onnx
 
     def import_onnx(self, stream: IO[bytes]) -> ModuleOp:
+        from dory_mlir.frontend.onnx_import import import_onnx_file  # onnx and numpy load only for .onnx input
+
         stream.close()
         return import_onnx_file(Path(self.args.input_file), self.args.input_type)
 

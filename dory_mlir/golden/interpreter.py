@@ -27,15 +27,7 @@ from xdsl.interpreters.func import FuncFunctions
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import qnn
 from dory_mlir.ir_utils import op_where
-
-
-def constant_array(op: qnn.ConstantOp) -> np.ndarray:
-    ty = qnn.element_type(op.result)
-    kind = "u" if ty.signedness.data == Signedness.UNSIGNED else "i"
-    dtype = np.dtype(f"<{kind}{ty.width.data // 8}")
-    shape = qnn.shape_of(op.result)
-    data = np.frombuffer(op.value.data.data, dtype=dtype).astype(np.int64)
-    return np.broadcast_to(data, shape).copy() if data.size == 1 else data.reshape(shape)
+from dory_mlir.network_values import constant_array, input_names  # noqa: F401 (re-exported)
 
 
 def check_fits(op: Any, values: np.ndarray, lo: int, hi: int, what: str) -> None:
@@ -174,11 +166,6 @@ def network_function(module: ModuleOp) -> func.FuncOp:
     if len(functions) != 1:
         raise DoryError(f"expected one network function in the module, found {len(functions)}")
     return functions[0]
-
-
-def input_names(count: int) -> list[str]:
-    """How messages and files name the network inputs: `input`, or `input_0`, `input_1`, ..."""
-    return ["input"] if count == 1 else [f"input_{k}" for k in range(count)]
 
 
 def run_network(

@@ -40,7 +40,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import dma, pulp, qnn
-from dory_mlir.golden.interpreter import constant_array, input_names
+from dory_mlir.network_values import constant_array, input_names
 from dory_mlir.ir_utils import BodyBuilder, op_where
 from dory_mlir.passes.tile import L2_PLAN, TILING
 

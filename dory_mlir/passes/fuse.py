@@ -100,7 +100,7 @@ def _is_scalar(value: SSAValue, expected: int) -> bool:
     owner = value.owner
     if not isinstance(owner, qnn.ConstantOp) or qnn.shape_of(value) != (1,):
         return False
-    from dory_mlir.golden.interpreter import constant_array
+    from dory_mlir.network_values import constant_array
 
     return int(constant_array(owner)[0]) == expected
 

@@ -28,7 +28,7 @@ from xdsl.passes import ModulePass
 
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import qnn
-from dory_mlir.golden.interpreter import input_names
+from dory_mlir.network_values import input_names
 from dory_mlir.ir_utils import loc_name
 from dory_mlir.passes.fuse import ANCHORS, FusePass
 from dory_mlir.target import Target, load_target

@@ -34,7 +34,7 @@ from xdsl.dialects.builtin import ArrayAttr, DenseArrayBase, DictionaryAttr, Int
 from xdsl.ir import Attribute, SSAValue
 
 from dory_mlir.dialects import qnn
-from dory_mlir.golden.interpreter import input_names
+from dory_mlir.network_values import input_names
 
 ALIGN = 4
 """Every L1 buffer starts on a word: its bytes are rounded up to a multiple of 4."""

@@ -1,0 +1,38 @@
+"""Start-up cost is imports: a command loads only what it uses (issue 13). Checked by the modules a
+fresh interpreter has loaded, not by timing (tests do not time things)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+FILECHECK_INPUT = Path(__file__).parent / "filecheck" / "passes" / "tile.mlir"
+
+
+def loaded_modules(code: str) -> set[str]:
+    script = f"import sys, json, contextlib, io\n{code}\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    return set(json.loads(out.splitlines()[-1]))
+
+
+def run_dory_opt(args: list[str]) -> str:
+    return (f"from dory_mlir_tools.dory_opt import main\n"
+            f"with contextlib.redirect_stdout(io.StringIO()):\n    main({args!r})")
+
+
+def test_help_loads_neither_onnx_nor_the_interpreter():
+    modules = loaded_modules(
+        "from dory_mlir_tools.dory_opt import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n        main(['--help'])\n    except SystemExit:\n        pass"
+    )
+    assert "onnx" not in modules
+    assert "xdsl.interpreter" not in modules
+
+
+def test_compiling_mlir_to_c_loads_neither_onnx_nor_the_interpreter(tmp_path):
+    modules = loaded_modules(run_dory_opt([str(FILECHECK_INPUT), "--tile", "--lower-to-pulp", "-t", "pulp-c",
+                                           "-o", str(tmp_path / "app")]))
+    assert (tmp_path / "app").is_dir()
+    assert "onnx" not in modules
+    assert "xdsl.interpreter" not in modules

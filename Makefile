@@ -21,12 +21,13 @@ demo: setup
 	$(BIN)/python -m dory_mlir.examples.nemo_builder $(DEMO) --name residual
 	$(BIN)/dory-opt $(DEMO)/model.onnx --tile --tile-report $(DEMO)/tiles.json
 	$(BIN)/dory-opt $(DEMO)/model.onnx --tile --lower-to-pulp -t pulp-c -o $(DEMO)/app
-	$(BIN)/dory-verify $(DEMO)/model.onnx --golden $(DEMO) --sanitize
+	$(BIN)/dory-verify $(DEMO)/model.onnx --golden $(DEMO) --sanitize --report $(DEMO)/report.html
 
 # Debian packages the tests use: the RISC-V toolchain and QEMU of `dory-verify --target rv32-qemu`
-# and tests/test_rv32.py, and upstream mlir-opt for tests/test_mlir_opt.py (~1 min to install);
+# and tests/test_rv32.py, upstream mlir-opt for tests/test_mlir_opt.py, headless Chromium for
+# tests/test_html_report.py (~1 min to install);
 # nothing to do when they are there. As root directly, otherwise through sudo.
-SYSTEM_PACKAGES := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc mlir-19-tools
+SYSTEM_PACKAGES := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc mlir-19-tools chromium
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then \

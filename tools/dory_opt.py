@@ -30,11 +30,11 @@ class _DeferredOutput(io.StringIO):
         pass
 
 
-def with_tile_report(pipeline: str, path: str) -> str:
+def with_tile_report(pipeline: str, path: str, flag: str = "--tile-report") -> str:
     """Adds report="path" to every tile pass of a pipeline."""
     option = f'report="{path}"'
     if not re.search(r"(^|,)tile(\{|,|$)", pipeline):
-        raise DoryError("--tile-report needs the tile pass (--tile or -p tile)")
+        raise DoryError(f"{flag} needs the tile pass (--tile or -p tile)")
     pipeline = re.sub(r"(^|,)tile\{", lambda m: f"{m.group(1)}tile{{{option} ", pipeline)
     return re.sub(r"(^|,)tile(?=,|$)", lambda m: f"{m.group(1)}tile{{{option}}}", pipeline)
 
@@ -84,7 +84,14 @@ class DoryOptMain(xDSLOptMain):
         arg_parser.add_argument(
             "--tile-report",
             metavar="FILE.json",
-            help="write the per-layer tiling report of the tile pass (same as tile{report=\"FILE\"})",
+            help="write the per-layer tiling report of the tile pass (same as tile{report=\"FILE\"}; "
+            "FILE.html: the HTML report)",
+        )
+        arg_parser.add_argument(
+            "--report",
+            metavar="FILE.html",
+            help="write a self-contained HTML page of the tiling: L2 plan over time, L1 per layer, DMA traffic, "
+            "tile grids (needs the tile pass)",
         )
         ours = set(DORY_UNIVERSE.all_passes)
         for name in self.available_passes:
@@ -103,8 +110,15 @@ class DoryOptMain(xDSLOptMain):
         flags = getattr(self.args, "pass_flags", None) or []
         if flags:
             self.args.passes = ",".join([p for p in [self.args.passes] if p] + flags)
+        if self.args.tile_report and self.args.report:
+            raise DoryError("--tile-report and --report both name the tile pass's report: give one")
+        if self.args.report and not self.args.report.endswith(".html"):
+            raise DoryError("--report writes an HTML page: name a FILE.html (--tile-report FILE.json for JSON)",
+                            self.args.report)
         if self.args.tile_report:
             self.args.passes = with_tile_report(self.args.passes, self.args.tile_report)
+        if self.args.report:
+            self.args.passes = with_tile_report(self.args.passes, self.args.report, "--report")
         super().setup_pipeline()
 
     def writes_directory(self) -> bool:

@@ -157,8 +157,14 @@ def verify(args: argparse.Namespace) -> int:
     function = network_function(golden_module)
     layers = {op.index.value.data: op for op in function.body.block.ops if isinstance(op, qnn.LayerOp)}
     in_types = list(function.function_type.inputs.data)
-    compiled = compile_network(golden_module, args.passes or DEFAULT_PIPELINE)
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dory-verify-"))
+    pipeline = args.passes or DEFAULT_PIPELINE
+    if args.report:  # the tile pass's report, to which the comparisons are added below
+        from dory_mlir_tools.dory_opt import with_tile_report
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        pipeline = with_tile_report(pipeline, str(workdir / "tiles.json"), "--report")
+    compiled = compile_network(golden_module, pipeline)
     write_application(compiled, workdir)
     binary = build_for_verify(workdir, args.sanitize, args.target)
 
@@ -197,9 +203,38 @@ def verify(args: argparse.Namespace) -> int:
     print(f"{verdict}: {len(rows)} layer outputs of the generated C{' (ASan+UBSan)' if args.sanitize else ''} compared")
     if args.target == "rv32-qemu":  # instruction counts of the last run
         print("\n".join(perf_report.verify_report(workdir, layers)))
+    if args.report:
+        write_html_report(Path(args.report), workdir, args, layers, rows, verdict)
     if args.keep:
         print(f"application kept in {workdir}")
     return 1 if failed else 0
+
+
+def write_html_report(path: Path, workdir: Path, args: argparse.Namespace, layers: dict[int, qnn.LayerOp],
+                      rows: list[tuple[str, ...]], verdict: str) -> None:
+    """The tile report as HTML with, per layer, the comparisons of every run (and rv32 instructions)."""
+    import json
+
+    from dory_mlir.backend.html_report import VerifyColumns, render
+
+    header = ["values", "C vs golden model", "golden file"]
+    per_layer: dict[int, list[str]] = {}
+    for _, index, _, _, _, values, mismatches, file_note in rows:
+        if index.isdigit():
+            previous = per_layer.get(int(index))
+            if previous is None or previous[1] == "0":  # the first run with a difference shows
+                per_layer[int(index)] = [values, mismatches, file_note]
+    for cells in per_layer.values():
+        cells[1] = "PASS" if cells[1] == "0" else f"FAIL: {cells[1]} differ"
+    if args.target == "rv32-qemu":
+        from dory_mlir.backend.rv32 import LOG, parse_perf
+
+        perf = perf_report.network_perf(layers, parse_perf((workdir / LOG).read_text()))
+        header.append("rv32 instructions")
+        for row in perf.rows:
+            per_layer.setdefault(row.index, ["-", "-", "-"]).append(f"{row.count.total:,}")
+    report = json.loads((workdir / "tiles.json").read_text())
+    path.write_text(render(report, Path(args.model).name, VerifyColumns(header, per_layer, verdict)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="reference of a quantized model with a float input: onnxruntime, or onnx's exact "
                              "ReferenceEvaluator (auto: onnx where onnxruntime's u8s8 kernels saturate, x86 without VNNI)")
     parser.add_argument("--keep", metavar="DIR", help="write the application into DIR and keep it")
+    parser.add_argument("--report", metavar="FILE.html",
+                        help="write the HTML report of the tiling with the per-layer comparison (and, with "
+                             "--target rv32-qemu, instruction counts)")
     parser.add_argument("--target", choices=["host", "rv32-qemu"], default="host",
                         help="host: gcc with the host runtime (default); rv32-qemu: rv32imc with the bare-metal "
                              "runtime under qemu-system-riscv32, with instruction counts per layer")
@@ -229,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         nonlocal args
         args = parser.parse_args(argv)
+        if args.report and not args.report.endswith(".html"):
+            raise DoryError("--report writes an HTML page: name a FILE.html", args.report)
         if args.keep and Path(args.keep).exists() and not Path(args.keep).is_dir():
             raise DoryError("--keep names an existing file; it must be a folder (created if missing)", args.keep)
         return verify(args)

@@ -184,6 +184,29 @@ def _l3_bytes(net: NetLayer, view: NetworkView, plan: L2Plan, decision) -> int:
     return moved
 
 
+def as_python(attr: Attribute) -> object:
+    """A dictionary/array/integer/string attribute as plain Python data (for the report)."""
+    if isinstance(attr, DictionaryAttr):
+        return {key: as_python(value) for key, value in attr.data.items()}
+    if isinstance(attr, ArrayAttr):
+        return [as_python(value) for value in attr.data]
+    if isinstance(attr, IntegerAttr):
+        return attr.value.data
+    if isinstance(attr, StringAttr):
+        return attr.data
+    raise TypeError(f"no plain form for {attr}")
+
+
+def write_report(path: Path, report: dict) -> None:
+    """The tiling report: JSON, or the HTML page when the file name ends in .html."""
+    if path.suffix == ".html":
+        from dory_mlir.backend.html_report import render
+
+        path.write_text(render(report, path.stem))
+    else:
+        path.write_text(json.dumps(report, indent=2) + "\n")
+
+
 @dataclass(frozen=True)
 class TilePass(ModulePass):
     """Tiles every layer for the target (see the module docstring for the options)."""
@@ -209,7 +232,7 @@ class TilePass(ModulePass):
             target = dataclasses.replace(target, l3_total=self.l3_size)
         if any(isinstance(o, ANCHORS) and not isinstance(o.parent_op(), qnn.LayerOp) for o in op.walk()):
             FusePass().apply(ctx, op)
-        rows = []
+        rows, plans = [], []
         for function in [f for f in op.walk() if isinstance(f, func.FuncOp) and f.body.blocks]:
             view = NetworkView(function)
             l1 = L1Target(target.l1_budget, target.cores, target.double_buffer)
@@ -224,7 +247,10 @@ class TilePass(ModulePass):
                 raise DoryError(f"the network's data in L3 needs {_grouped(sum(error.usage.values()))} B ({parts}) "
                                 f"> budget {_grouped(error.budget)} B") from None
             rows += annotate(view, plan, target, function)
+            plans.append(as_python(function.attributes[L2_PLAN]))
         if self.verify and (problems := check_tiling(op, target.cores, target.double_buffer)):
             raise AssertionError("the tiling checker rejects the tile pass's result:\n" + "\n".join(problems))
         if self.report:
-            Path(self.report).write_text(json.dumps({"target": target.name, "layers": rows}, indent=2) + "\n")
+            report = {"target": target.name, "l1_budget": target.l1_budget,
+                      "l2_plan": plans[0] if len(plans) == 1 else {}, "layers": rows}
+            write_report(Path(self.report), report)

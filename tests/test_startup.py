@@ -36,3 +36,21 @@ def test_compiling_mlir_to_c_loads_neither_onnx_nor_the_interpreter(tmp_path):
     assert (tmp_path / "app").is_dir()
     assert "onnx" not in modules
     assert "xdsl.interpreter" not in modules
+
+
+def test_verification_of_the_result_by_default_and_of_each_pass_on_request(monkeypatch, tmp_path):
+    """The whole module is verified once after the pipeline (the input when parsed), between every
+    two passes with --verify-each-pass."""
+    from xdsl.dialects.builtin import ModuleOp
+
+    from dory_mlir_tools.dory_opt import main
+
+    calls = []
+    original = ModuleOp.verify
+    monkeypatch.setattr(ModuleOp, "verify", lambda self: (calls.append(1), original(self))[1])
+    out = tmp_path / "out.mlir"
+    assert main([str(FILECHECK_INPUT), "--tile", "--lower-to-pulp", "-o", str(out)]) == 0
+    default = len(calls)
+    calls.clear()
+    assert main([str(FILECHECK_INPUT), "--tile", "--lower-to-pulp", "--verify-each-pass", "-o", str(out)]) == 0
+    assert len(calls) == default + 2  # before the first pass and between the two

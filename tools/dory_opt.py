@@ -7,6 +7,7 @@ User errors print one `error:` line and exit 1; `-o` is written only on success.
 """
 
 import argparse
+import dataclasses
 import io
 import re
 import sys
@@ -82,6 +83,12 @@ class DoryOptMain(xDSLOptMain):
         )
         arg_parser.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
         arg_parser.add_argument(
+            "--verify-each-pass",
+            action="store_true",
+            help="verify the whole module between every two passes (default: the input when it is parsed "
+            "and the result of the pipeline; --disable-verify turns both off)",
+        )
+        arg_parser.add_argument(
             "--tile-report",
             metavar="FILE.json",
             help="write the per-layer tiling report of the tile pass (same as tile{report=\"FILE\"}; "
@@ -120,6 +127,22 @@ class DoryOptMain(xDSLOptMain):
         if self.args.report:
             self.args.passes = with_tile_report(self.args.passes, self.args.report, "--report")
         super().setup_pipeline()
+        self.pipeline = dataclasses.replace(self.pipeline, callback=self.verify_at_ends(self.pipeline.callback))
+
+    def verify_at_ends(self, callback):
+        """The base driver verifies the whole module before, between and after the passes: the input is
+        verified when it is parsed, so only the pipeline's result is (every pass between with
+        --verify-each-pass). Verifying a lowered network costs more than some passes do."""
+
+        def at_ends(previous_pass, module, next_pass) -> None:
+            disabled = self.args.disable_verify
+            self.args.disable_verify = disabled or (next_pass is not None and not self.args.verify_each_pass)
+            try:
+                callback(previous_pass, module, next_pass)
+            finally:
+                self.args.disable_verify = disabled
+
+        return at_ends
 
     def writes_directory(self) -> bool:
         """`-t pulp-c -o DIR` writes an application into DIR, not a file."""

@@ -54,3 +54,12 @@ def test_verification_of_the_result_by_default_and_of_each_pass_on_request(monke
     calls.clear()
     assert main([str(FILECHECK_INPUT), "--tile", "--lower-to-pulp", "--verify-each-pass", "-o", str(out)]) == 0
     assert len(calls) == default + 2  # before the first pass and between the two
+
+
+def test_golden_tool_help_loads_neither_onnx_nor_the_interpreter():
+    modules = loaded_modules(
+        "from dory_mlir_tools.dory_golden import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n        main(['--help'])\n    except SystemExit:\n        pass"
+    )
+    assert "onnx" not in modules and "xdsl.interpreter" not in modules

@@ -5,9 +5,6 @@ import sys
 from pathlib import Path
 
 from dory_mlir.diagnostics import DEBUG_FLAG, DEBUG_HELP, run_tool
-from dory_mlir.golden.check import check_folder
-from dory_mlir.golden.npz import input_type_for, is_npz_folder
-from dory_mlir.pipeline import load_network
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         nonlocal args
         args = parser.parse_args(argv)
+        # Loaded after the arguments: --help and usage errors need neither onnx nor the interpreter.
+        from dory_mlir.golden.check import check_folder
+        from dory_mlir.golden.npz import input_type_for, is_npz_folder
+        from dory_mlir.pipeline import load_network
+
         input_type = args.input_type or (input_type_for(args.check, args.model) if is_npz_folder(args.check) else None)
         report = check_folder(load_network(args.model, input_type), args.check, args.model)
         print(report.table())

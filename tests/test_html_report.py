@@ -174,3 +174,14 @@ def test_browser_shows_every_layer_and_non_blank_charts(tmp_path):
     blank.write_text('<html><body style="margin:0"><svg class="chart" width="900" height="260"></svg></body></html>')
     chromium(f"--screenshot={tmp_path / 'blank.png'}", "--window-size=900,260", blank.as_uri())
     assert coloured_share(tmp_path / "blank.png") == 0  # the measure sees nothing where nothing is drawn
+
+
+@needs_shared
+@pytest.mark.parametrize("folder", DORY_NETWORKS, ids=[p.name for p in DORY_NETWORKS])
+def test_every_shared_network_has_a_report(folder, tmp_path):
+    page = tmp_path / "report.html"
+    assert dory_opt.main([str(onnx_file(folder)), "--tile", "--report", str(page), "-o", str(tmp_path / "t.mlir")]) == 0
+    parsed = parse(page.read_text())
+    layers = (tmp_path / "t.mlir").read_text().count("qnn.layer")
+    assert len(parsed.layer_rows) == layers > 0
+    assert all(count > 0 for count in parsed.shapes_per_chart)

@@ -429,10 +429,29 @@ class KernelCall:
 # ---------------------------------------------------------------------- the application
 
 
+PER_LINE = 24
+# "-128," .. " 255,": every byte value as a right-aligned C literal of 5 characters, indexed by value + 128.
+_BYTE_LITERALS = np.frombuffer("".join(f"{v:>4d}," for v in range(-128, 256)).encode(), dtype=np.uint8).reshape(-1, 5)
+
+
 def c_array(values: np.ndarray, ctype: str) -> str:
-    flat = [str(int(v)) for v in values.reshape(-1)]
-    rows = [", ".join(flat[i : i + 24]) for i in range(0, len(flat), 24)]
-    return "{\n    " + ",\n    ".join(rows) + "\n}" if flat else "{0}"
+    """The initializer of a C array, PER_LINE values a line. Byte arrays (the weights: nearly all the bytes
+    of a network) are formatted by one table lookup in numpy; wider values one by one."""
+    flat = values.reshape(-1)
+    if flat.size == 0:
+        return "{0}"
+    if flat.dtype.itemsize == 1 and flat.dtype.kind in "iu":
+        pad = -flat.size % PER_LINE
+        lines = _BYTE_LITERALS[np.concatenate([flat.astype(np.int16) + 128, np.full(pad, -1, np.int16)])]
+        lines = lines.reshape(-1, PER_LINE * 5)  # the padding entries (index -1) are cut from the last line below
+        text = np.concatenate([np.full((len(lines), 4), ord(" "), np.uint8), lines,
+                               np.full((len(lines), 1), ord("\n"), np.uint8)], axis=1).tobytes().decode()
+        if pad:
+            text = text[: len(text) - 1 - 5 * pad] + "\n"
+        return "{\n" + text + "}"
+    strings = list(map(str, flat.tolist()))
+    rows = [", ".join(strings[i : i + PER_LINE]) for i in range(0, len(strings), PER_LINE)]
+    return "{\n    " + ",\n    ".join(rows) + "\n}"
 
 
 def global_values(op: memref.GlobalOp) -> np.ndarray:

@@ -15,6 +15,8 @@ from pathlib import Path
 from dory_mlir.diagnostics import DoryError
 
 BUILTIN_TARGETS = Path(__file__).parent / "targets"
+DEFAULT_CORES = 8
+"""The cores IR lowered without the tile pass's plan runs on (GAP8's cluster, `targets/gap8.json`)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ class Target:
             changes["l2_budget_override"] = _positive("l2-size", l2_size)
         if cores is not None:
             changes["cores"] = _positive("cores", cores)
+            if cores > len(self.l1_stacks):
+                raise DoryError(f"tile option cores={cores}: the {self.name} cluster has {len(self.l1_stacks)} cores "
+                                "(one stack each in the target's l1_stacks)")
         if double_buffer is not None:
             changes["double_buffer"] = double_buffer
         return dataclasses.replace(self, **changes)

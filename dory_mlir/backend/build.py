@@ -20,6 +20,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -139,7 +140,9 @@ def build_application(app: Path, platform: Platform, cc: str, extra_flags: list[
     returns the program."""
     extra = list(extra_flags)
     make = ["make", "-s", "-f", platform.makefile, f"CC={cc}", f"EXTRA_CFLAGS={' '.join(extra)}"]
-    library = kernel_library(cc, CFLAGS + extra, platform)
+    # The kernels share their work among the cores the network was tiled for (its Makefile says how many).
+    cores = re.findall(r"-DNUM_CORES=\d+", (app / platform.makefile).read_text())
+    library = kernel_library(cc, CFLAGS + extra + cores[:1], platform)
     if library is not None:
         make.append(f"DORY_KERNELS_LIB={library}")
     done = subprocess.run(make, cwd=app, capture_output=True, text=True)

@@ -41,7 +41,8 @@ from dory_mlir.backend import build, rv32
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import dma, pulp
 from dory_mlir.ir_utils import op_where
-from dory_mlir.target import BUILTIN_TARGETS, load_target
+from dory_mlir.passes.tile import planned_execution
+from dory_mlir.target import BUILTIN_TARGETS, DEFAULT_CORES, load_target
 
 RUNTIME = build.RUNTIME
 
@@ -483,25 +484,30 @@ class Application:
             body += self.cluster_function(layer)
         body += self.network_function(network)
         plan = network.attributes.get("l2_plan")
+        planned = planned_execution(network)
+        self.cores = planned[0] if planned is not None else DEFAULT_CORES
         budgets = ""
         if plan is not None:
             l1 = plan.data["l1_budget"].value.data  # type: ignore[attr-defined]
             io = sum(-(-size // 8) * 8 for _, size in self.io)
             l2 = plan.data["l2_budget"].value.data + io  # type: ignore[attr-defined]
-            budgets = f"-DDORY_L1_SIZE={l1} -DDORY_L2_SIZE={l2}"
+            budgets = f"-DDORY_L1_SIZE={l1} -DDORY_L2_SIZE={l2} -DNUM_CORES={self.cores}"
         target = plan.data["target"].data if plan is not None else "gap8"  # type: ignore[attr-defined]
         return {
             "network.h": NETWORK_H,
             "network.c": self.network_c(body),
             "main.c": MAIN_C,
-            "Makefile": MAKEFILE,
+            "Makefile": MAKEFILE.replace("@CORES@", str(self.cores)),
             "Makefile.host": makefile_host(budgets),
             "Makefile.rv32": makefile_rv32(budgets, target),
         }
 
     def network_c(self, body: list[str]) -> str:
         lines = ['#include <stdint.h>', '#include <stdlib.h>', '#include <string.h>', '#include "pmsis.h"', '#include "dory_kernels.h"',
-                 '#include "dory_dma.h"', '#include "dory_perf.h"', '#include "network.h"', "", "#ifndef NUM_CORES", "#define NUM_CORES 8",
+                 '#include "dory_dma.h"', '#include "dory_perf.h"', '#include "network.h"', "",
+                 f"/* The tiling was made for {self.cores} cores (L1 scratch per core): the kernels must be built for them. */",
+                 "#ifndef NUM_CORES", f"#define NUM_CORES {self.cores}", "#endif", f"#if NUM_CORES != {self.cores}",
+                 f'#error "this network was tiled for {self.cores} cores: build it with -DNUM_CORES={self.cores}"',
                  "#endif", "", "static struct pi_device ram;", ""]
         self.l3_globals = []
         for op in self.globals:
@@ -754,7 +760,7 @@ int main(void) {
 MAKEFILE = """# PULP SDK build (GAP8): make clean all run
 APP = network
 APP_SRCS = main.c network.c $(wildcard runtime/kernels/*.c) runtime/dma/dory_dma.c
-APP_CFLAGS += -O3 -Iruntime/include -DNUM_CORES=8
+APP_CFLAGS += -O3 -Iruntime/include -DNUM_CORES=@CORES@
 include $(RULES_DIR)/pmsis_rules.mk
 """
 

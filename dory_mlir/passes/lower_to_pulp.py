@@ -18,8 +18,9 @@ from dory_mlir.passes.tile_layers import TileLayersPass
 class LowerToPulpPass(ModulePass):
     name = "lower-to-pulp"
 
-    double_buffer: bool = True
-    cores: int = 8
+    double_buffer: bool | None = None
+    """Default: as the tile pass planned; see `tile-layers`."""
+    cores: int | None = None
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         BufferizeNetworkPass().apply(ctx, op)

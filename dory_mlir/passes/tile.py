@@ -155,6 +155,8 @@ def annotate(view: NetworkView, plan: L2Plan, target: Target, function: func.Fun
     function.attributes[L2_PLAN] = DictionaryAttr({
         "target": StringAttr(target.name),
         "l1_budget": _int(target.l1_budget),
+        "cores": _int(target.cores),
+        "double_buffer": _int(int(target.double_buffer)),
         "l2_budget": _int(plan.budget),
         "l2_peak": _int(plan.peak),
         "weights": StringAttr("L2" if plan.weights_resident else "L3"),
@@ -182,6 +184,16 @@ def _l3_bytes(net: NetLayer, view: NetworkView, plan: L2Plan, decision) -> int:
     if net.output in plan.l3_tensors:
         moved += view.tensors[net.output].bytes
     return moved
+
+
+def planned_execution(function: func.FuncOp) -> tuple[int, bool] | None:
+    """(cores, double buffering) the tile pass made the function's tiling for; None if it has no plan."""
+    plan = function.attributes.get(L2_PLAN)
+    if not isinstance(plan, DictionaryAttr) or "cores" not in plan.data:
+        return None
+    cores, double_buffer = plan.data["cores"], plan.data["double_buffer"]
+    assert isinstance(cores, IntegerAttr) and isinstance(double_buffer, IntegerAttr)
+    return cores.value.data, bool(double_buffer.value.data)
 
 
 def as_python(attr: Attribute) -> object:

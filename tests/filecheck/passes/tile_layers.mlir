@@ -1,5 +1,6 @@
 // RUN: dory-opt %s -p 'tile{l1-size=4000},bufferize-network,tile-layers' | filecheck %s
-// RUN: dory-opt %s -p 'tile{l1-size=4000},bufferize-network,tile-layers{double-buffer=false}' | filecheck %s --check-prefix=SINGLE
+// RUN: dory-opt %s -p 'tile{l1-size=4000 double-buffer=false},bufferize-network,tile-layers' | filecheck %s --check-prefix=SINGLE
+// RUN: not dory-opt %s -p 'tile{l1-size=4000},bufferize-network,tile-layers{double-buffer=false}' 2>&1 | filecheck %s --check-prefix=DISAGREE
 // RUN: dory-opt %s -p 'tile{l1-size=4000},bufferize-network,tile-layers' | dory-opt | filecheck %s --check-prefix=SINGLE-OR-DOUBLE
 
 // The network of tile.mlir with 4,000 B of L1: each layer becomes a cluster function that
@@ -79,3 +80,7 @@ func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> {
 // SINGLE-NEXT:     dma.wait
 
 // SINGLE-OR-DOUBLE: func.call @layer6(
+
+// The lowering takes the cores and double buffering from the tiling's plan; an option that disagrees
+// would allocate another L1 footprint than the one the tiler proved.
+// DISAGREE: error: lowering option double-buffer=false disagrees with the tiling, which the tile pass made for double-buffer=true

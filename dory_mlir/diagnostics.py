@@ -140,8 +140,11 @@ def run_tool(body: Callable[[], int | None], argv: Sequence[str] | None,
     args = list(sys.argv[1:] if argv is None else argv)
     debug = DEBUG_FLAG in args
     try:
-        with _one_line_argparse():
-            status = body()
+        try:
+            with _one_line_argparse():
+                status = body()
+        finally:
+            Progress.clear_all()  # an error line must not follow a progress line on the terminal
         return 0 if status is None else int(status)
     except DoryError as e:
         print(f"error: {_single_line(str(e))}", file=sys.stderr)
@@ -183,3 +186,39 @@ def run_tool(body: Callable[[], int | None], argv: Sequence[str] | None,
         hint = "" if debug else f" (run with {DEBUG_FLAG} for the traceback)"
         print(f"internal error: {message}{hint}", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+class Progress:
+    """What a long command is doing, on one rewritten line of stderr when stderr is a terminal (stage, and
+    item k/N); nothing otherwise, so logs and pipes stay clean."""
+
+    _shown: list[Progress] = []
+
+    @classmethod
+    def clear_all(cls) -> None:
+        for progress in list(cls._shown):
+            progress.done()
+
+    def __init__(self, tool: str, stream=None):
+        self.tool = tool
+        self.stream = stream if stream is not None else sys.stderr
+        self.active = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.shown = False
+
+    def __call__(self, stage: str, item: int | None = None, total: int | None = None) -> None:
+        if not self.active:
+            return
+        count = f" {item}/{total}" if item is not None and total is not None else ""
+        self.stream.write(f"\r\033[K{self.tool}: {stage}{count}")
+        self.stream.flush()
+        if not self.shown:
+            Progress._shown.append(self)
+        self.shown = True
+
+    def done(self) -> None:
+        """Clears the line before the command's own output."""
+        if self.active and self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self.shown = False
+            Progress._shown.remove(self)

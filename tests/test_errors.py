@@ -219,12 +219,13 @@ def test_bad_dory_config(tiny: Path, config: str, fragment: str):
 
 
 def test_internal_error_is_one_line_and_traceback_only_with_debug(tiny: Path, monkeypatch):
+    from dory_mlir.golden import check
     from dory_mlir_tools import dory_golden
 
     def broken(*args, **kwargs):
         raise KeyError("boom")
 
-    monkeypatch.setattr(dory_golden, "check_folder", broken)
+    monkeypatch.setattr(check, "check_folder", broken)  # dory-golden imports it when it runs
     args = [str(tiny / "model.onnx"), "--check", str(tiny)]
     done = in_process(dory_golden.main, *args)
     assert done.returncode == 2 and "Traceback" not in done.stderr

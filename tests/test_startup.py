@@ -63,3 +63,21 @@ def test_golden_tool_help_loads_neither_onnx_nor_the_interpreter():
         "    try:\n        main(['--help'])\n    except SystemExit:\n        pass"
     )
     assert "onnx" not in modules and "xdsl.interpreter" not in modules
+
+
+def test_progress_only_on_a_terminal():
+    import io
+
+    from dory_mlir.diagnostics import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    piped, terminal = io.StringIO(), Terminal()
+    for stream in (piped, terminal):
+        progress = Progress("dory-verify", stream)
+        progress("running", 1, 3)
+        progress.done()
+    assert piped.getvalue() == ""
+    assert "dory-verify: running 1/3" in terminal.getvalue() and terminal.getvalue().endswith("\r\033[K")

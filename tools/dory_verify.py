@@ -30,7 +30,7 @@ from xdsl.utils.exceptions import DiagnosticException
 from dory_mlir.backend import perf_report, rv32
 from dory_mlir.backend.build import build_for_verify
 from dory_mlir.backend.pulp_c import write_application
-from dory_mlir.diagnostics import DoryError, one_line
+from dory_mlir.diagnostics import DoryError, Progress, one_line
 from dory_mlir.dialects import qnn
 from dory_mlir.golden.check import compare, find_test_sets, hwc_shape, input_shapes, read_inputs
 from dory_mlir.golden.files import read_dory_txt, to_layout
@@ -153,6 +153,8 @@ def verify(args: argparse.Namespace) -> int:
     input_type = args.input_type
     if input_type is None and args.golden and is_npz_folder(Path(args.golden)):
         input_type = input_type_for(Path(args.golden), Path(args.model))
+    progress = Progress("dory-verify")
+    progress("importing")
     golden_module = load_network(args.model, input_type)
     function = network_function(golden_module)
     layers = {op.index.value.data: op for op in function.body.block.ops if isinstance(op, qnn.LayerOp)}
@@ -164,14 +166,17 @@ def verify(args: argparse.Namespace) -> int:
 
         workdir.mkdir(parents=True, exist_ok=True)
         pipeline = with_tile_report(pipeline, str(workdir / "tiles.json"), "--report")
+    progress("compiling")
     compiled = compile_network(golden_module, pipeline)
     write_application(compiled, workdir)
+    progress("building the C" + (" with ASan+UBSan" if args.sanitize else "") + (" for rv32" if args.target == "rv32-qemu" else ""))
     binary = build_for_verify(workdir, args.sanitize, args.target)
 
     cases = golden_cases(Path(args.golden), golden_module, args.model) if args.golden else [
         random_case(in_types, args.seed)]
     rows, failed = [], False
-    for case in cases:
+    for number, case in enumerate(cases, start=1):
+        progress("running and comparing input set", number, len(cases))
         run_app(binary, workdir, [nchw_to_hwc(x) for x in case.inputs], [element_dtype(t) for t in in_types])
         outputs, layer_outputs = run_network(golden_module, case.inputs)
         for index, layer in sorted(layers.items()):
@@ -194,6 +199,7 @@ def verify(args: argparse.Namespace) -> int:
             failed |= bool(mismatches) or model_mismatch > 0 or position >= len(outputs)
             rows.append((case.label, "output", "-", "-", hwc_shape(expected.shape), str(expected.size),
                          str(model_mismatch), file_note))
+    progress.done()
     header = ("set", "layer", "op", "node", "shape (HWC)", "values", "C vs golden model", "golden file")
     table = [header] + rows
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]

@@ -11,7 +11,7 @@ Every buffer the kernels need is in L1 at once (`footprint`):
 
 | buffer | bytes | double-buffered when |
 |---|---|---|
-| input | `hi · wi · ci` (the halo: `hi = min((ho-1)·sh + dh·(kh-1) + 1, h_in)`; two inputs for add) | the input tile changes between iterations |
+| input | `hi · wi · ci` (the halo: `hi = min((ho-1)·sh + dh·(kh-1) + 1, h_in)`; an add: two such buffers) | the input tile changes between iterations |
 | weights | `co · kh · kw · ci` (depthwise `co · kh · kw`) | there is more than one weight tile |
 | output | `ho · wo · co · out_bytes` | there is more than one output tile |
 | constants | `co · const_bytes` (bias, per-channel mul/add) + the per-tensor constants | more than one output-channel tile (per-tensor: never) |
@@ -211,7 +211,8 @@ def footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[str, obje
     one_output = B.And(whole_spatial, co == layer.c_out)
     inputs = 2 if layer.kind == "add" else 1
     buffers: dict[str, object] = {
-        "input": B.If(one_input, 1, db) * B.align(inputs * hi * wi * ci),
+        # An add's two inputs are two buffers, each aligned (as the lowering allocates them).
+        "input": B.If(one_input, 1, db) * inputs * B.align(hi * wi * ci),
         "output": B.If(one_output, 1, db) * B.align(ho * wo * co * layer.out_bytes),
     }
     if layer.has_weights:

@@ -999,11 +999,6 @@ class OnnxImporter:
 
     @staticmethod
     def varying_constant_message(what: str, shape: tuple[int, ...], onnx_shape: tuple[int, ...], axis: int) -> str:
-        if is_feature_last(onnx_shape) or (len(onnx_shape) == 2 and axis == 0):
-            rows = "×".join(str(d) for d in onnx_shape[:-1])
-            return (f"per-row {what} (shape {list(shape)}, varying over the {rows} rows of the GEMM output "
-                    f"{list(onnx_shape)}) has no per-output-channel form: the kernels add and requantize per "
-                    "column (output feature) or per tensor")
         names = {2: "height", 3: "width"} if len(onnx_shape) == 4 else {2: "width"}
         along = names.get(axis, f"axis {axis}")
         return (f"{what} of shape {list(shape)} varies along the {along} of the tensor {list(onnx_shape)}; "

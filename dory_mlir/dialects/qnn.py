@@ -421,10 +421,10 @@ class RequantOp(IRDLOperation):
         for what, value in (("mul", self.mul), ("add", self.add)):
             shape = shape_of(value)
             if shape not in allowed:
-                rows = f", [{in_shape[2]}, {channels}] or [{in_shape[2]}, 1] (per row)" if len(in_shape) == 4 else ""
-                raise VerifyException(
-                    f"{what} must have shape [{channels}] (per channel), [1] (per tensor){rows}, got {list(shape)}"
-                )
+                forms = f"[{channels}] (per channel) or [1] (per tensor)"
+                if len(in_shape) == 4:
+                    forms = f"[{channels}] (per channel), [1] (per tensor), [{in_shape[2]}, {channels}] or [{in_shape[2]}, 1] (per row)"
+                raise VerifyException(f"{what} must have shape {forms}, got {list(shape)}")
             if element_type(value).width.data not in (32, 64):
                 raise VerifyException(f"{what} must have 32- or 64-bit elements, got {element_type(value)}")
         if self.divisor.value.data < 1:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from xdsl.dialects.builtin import ModuleOp
 
 from dory_mlir.dialects import qnn
 from dory_mlir.examples import quantlib_builder
@@ -44,7 +45,7 @@ def nets(tmp_path_factory) -> Path:
     return root
 
 
-def assert_golden_bit_exact(folder: Path) -> qnn.ModuleOp:
+def assert_golden_bit_exact(folder: Path) -> ModuleOp:
     model = folder / "network.onnx"
     module = load_network(model, input_type_for(folder, model))
     report = check_folder(module, folder, model)

@@ -4,8 +4,8 @@ requantization constants per column (`RQPerColumn`: one value per output feature
 
 Per column is per output channel: exact, bit for bit against the goldens of onnx's
 ReferenceEvaluator. A per-row constant equal on every row is per-tensor (exact); one that really
-varies along the rows (or along a conv's height/width) has no per-channel form for the kernels:
-a one-line error naming the node.
+varies along a conv's height/width has no form for the kernels: a one-line error naming the node
+(one that varies along the rows of a GEMM is tests/test_gemm_row_constants.py's).
 """
 
 from __future__ import annotations
@@ -121,11 +121,3 @@ def test_varying_per_row_or_per_pixel_constant_is_one_line_error(tmp_path: Path)
     status, err = opt_error(folder / "network.onnx")
     assert status == 1 and err.count("\n") == 1, err
     assert f"node '{rq.name}' (RequantShift)" in err and "varies along the height" in err, err
-
-
-def test_per_row_message():
-    """What the importer says of a [M, 1] constant on an M×N GEMM output (M > 1)."""
-    from dory_mlir.frontend.onnx_import import OnnxImporter
-
-    message = OnnxImporter.varying_constant_message("mul", (20, 1), (20, 10), 0)
-    assert message.startswith("per-row mul (shape [20, 1], varying over the 20 rows of the GEMM output [20, 10])")

@@ -4,8 +4,8 @@ weights, as transformers' linear layers and Deeploy's GEMM tests export them.
 Rows of K features are the HWC feature map 1×K×R×1 (`dory_mlir/tensor_layout.py`), so a row-wise
 linear layer is a pointwise conv: the generated networks (`quantlib_builder.rows_networks`, goldens
 from onnx's ReferenceEvaluator) must be bit-exact in the golden model against their npz goldens
-(ONNX layout) and in the generated C. Per-row constants, transA and products of two activations
-are one-line errors naming the node.
+(ONNX layout) and in the generated C. TransA and products of two activations are one-line errors
+naming the node; constants that vary over the rows are tests/test_gemm_row_constants.py's.
 """
 
 from __future__ import annotations
@@ -161,27 +161,6 @@ def assert_error(path: Path, node: onnx.NodeProto, *fragments: str) -> None:
     assert status == 1 and err.count("\n") == 1 and "Traceback" not in err, err
     for fragment in (f"node '{node.name}' ({node.op_type})", *fragments):
         assert fragment in err, err
-
-
-def test_per_row_gemm_bias_is_one_line_error(nets: Path, tmp_path: Path):
-    """Deeploy's `offset` [M, N]: a bias per row and column has no per-column form."""
-    def edit(model):
-        gemm = node_of(model, "Gemm")
-        replace_initializer(model, gemm.input[2], np.arange(6 * 8).reshape(6, 8))
-        model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 6
-        model.graph.input[0].type.tensor_type.shape.dim.pop(1)  # 2×3×16 → 6×16 rows
-        model.graph.output.pop()
-        model.graph.output.append(helper.make_tensor_value_info(model.graph.node[-1].output[0], onnx.TensorProto.FLOAT, None))
-    path = edited(nets, tmp_path, "rows_batch_gemm", edit)
-    assert_error(path, node_of(onnx.load(path), "Gemm"), "per-row bias (shape [6, 8]")
-
-
-def test_per_row_requant_constant_is_one_line_error(nets: Path, tmp_path: Path):
-    def edit(model):
-        rq = node_of(model, "RequantShift")
-        replace_initializer(model, rq.input[1], np.arange(1, 17).reshape(16, 1) * 100)
-    path = edited(nets, tmp_path, "rows_matmul", edit)
-    assert_error(path, node_of(onnx.load(path), "RequantShift"), "per-row mul (shape [16, 1], varying over the 16 rows")
 
 
 def test_gemm_trans_a_and_fractional_alpha_are_one_line_errors(nets: Path, tmp_path: Path):

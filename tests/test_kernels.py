@@ -408,6 +408,10 @@ def conv_case(seed: int, kind: str) -> Case:
     if kind == "pointwise":
         kh = kw = dh = dw = 1
         pads = rng.integers(0, 2, 4).tolist() if rng.random() < 0.2 else [0, 0, 0, 0]
+    elif kind == "pointwise-rows":  # tiles of one GEMM row (or a few pixels): the cores share the channels
+        kh = kw = dh = dw = 1
+        pads = [0, 0, 0, 0]
+        extra = int(rng.choice([0, 0, 1, 3]))
     elif kind == "conv-rows":  # first layers: short window rows read in place (kw * in_c <= 16)
         kh, kw = (int(rng.choice([1, 3, 5])) for _ in range(2))
         dh, dw = int(rng.choice([1, 1, 2])), 1
@@ -426,7 +430,7 @@ def conv_case(seed: int, kind: str) -> Case:
     t, l, b, r = (int(p) for p in pads)
     in_h, in_w = input_extent_for(rng, kh, dh, t, b, extra), input_extent_for(rng, kw, dw, l, r, extra)
     in_c = int(rng.integers(1, 4)) if kind == "conv-rows" else int(rng.integers(1, 14))
-    out_c = in_c if depthwise else int(rng.integers(1, 12))
+    out_c = in_c if depthwise else int(rng.integers(1, 48 if kind == "pointwise-rows" else 12))
     out_h, out_w = output_extent(in_h, kh, sh, t, b, dh), output_extent(in_w, kw, sw, l, r, dw)
     in_type = int(rng.choice([U8, U8, U8, I8] if kind == "conv-rows" else [U8, I8]))
     x = random_activations(rng, (in_h, in_w, in_c), in_type)
@@ -445,7 +449,8 @@ def conv_case(seed: int, kind: str) -> Case:
     whole = depthwise or kind == "conv-rows"  # (conv-rows: the output paths that read in place)
     slices = [(0, in_c)] if whole else slices_of(rng, in_c)
     use_acc = kind != "conv-rows" and (len(slices) > 1 or rng.random() < 0.2)
-    kernel = K_DEPTHWISE if depthwise else {"conv": K_CONV2D, "conv-rows": K_CONV2D, "pointwise": K_POINTWISE}[kind]
+    kernel = K_DEPTHWISE if depthwise else {"conv": K_CONV2D, "conv-rows": K_CONV2D, "pointwise": K_POINTWISE,
+                                            "pointwise-rows": K_POINTWISE}[kind]
     config = dict(kind=kind, in_hwc=(in_h, in_w, in_c), out_hwc=(out_h, out_w, out_c), k=(kh, kw), s=(sh, sw),
                   d=(dh, dw), pads_tlbr=(t, l, b, r), pad_value=pad_value, in_type=in_type, bias=bias is not None, slices=slices,
                   acc=use_acc, requant=None if rq is None else rq.config)
@@ -607,11 +612,11 @@ def requant_case(seed: int) -> Case:
 # ----------------------------------------------------------------------------- the random tests
 
 COUNTS = {"conv": 60, "pointwise": 30, "depthwise": 45, "linear": 30, "maxpool": 25, "sumpool": 25, "add": 25,
-          "requant": 20, "depthwise3x3": 40, "conv-rows": 40}
+          "requant": 20, "depthwise3x3": 40, "conv-rows": 40, "pointwise-rows": 20}
 
 
 def make_case(name: str, seed: int) -> Case:
-    if name in ("conv", "pointwise", "depthwise", "depthwise3x3", "conv-rows"):
+    if name in ("conv", "pointwise", "depthwise", "depthwise3x3", "conv-rows", "pointwise-rows"):
         return conv_case(seed, name)
     if name in ("maxpool", "sumpool"):
         return pool_case(seed, name)

@@ -1,5 +1,6 @@
 """The L1 tiling model alone (no IR): Z3's optimum against brute force, footprints, no-fit."""
 
+import dataclasses
 import itertools
 import random
 
@@ -105,3 +106,44 @@ def test_does_not_fit_reports_the_smallest_footprint():
         solve_l1(layer, L1Target(100, cores=8))
     assert error.value.needed == sum(smallest_footprint(layer, L1Target(100)).values()) > 100
     assert set(error.value.buffers) >= {"input", "weights", "output", "im2col"}
+
+
+def random_row_constant_layer(rng: random.Random) -> LayerShape:
+    """A layer whose requant constants vary over the output rows (a GEMM's per-row / per-element
+    offsets and requantization): one row's block per output channel and/or per tensor."""
+    layer = random_layer(rng)
+    while layer.kind == "linear":
+        layer = random_layer(rng)
+    per_channel, fixed = rng.choice([(4, 0), (8, 0), (0, 4), (4, 4), (4, 8)])
+    return dataclasses.replace(layer, row_const_bytes=per_channel, row_fixed_const_bytes=fixed)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_row_constants_z3_optimum_equals_brute_force(seed: int):
+    """Tiles of one output row; the row's block of constants double-buffered unless the layer has one row."""
+    rng = random.Random(1000 + seed)
+    layer = random_row_constant_layer(rng)
+    target = L1Target(rng.choice([64, 128, 256, 512, 4096]), cores=rng.choice([1, 8]), double_buffer=rng.random() < 0.8)
+    expected = brute_force(layer, target)
+    if expected is None:
+        with pytest.raises(DoesNotFit):
+            solve_l1(layer, target)
+        return
+    result = solve_l1(layer, target)
+    assert result.objective == expected and result.tile.ho == 1, f"seed {seed}: {layer} {target}"
+    tiles = [Tile(*t) for t in itertools.product(range(1, layer.c_out + 1), range(1, layer.h_out + 1),
+                                                  range(1, layer.w_out + 1), range(1, layer.c_in + 1))]
+    minimum = min(total_bytes(layer, t, target) for t in tiles if all(domain(layer, t)))
+    assert sum(smallest_footprint(layer, target).values()) == minimum
+
+
+def test_row_constants_footprint_by_hand():
+    # A GEMM of 6 rows, 16 -> 8 features: add [6, 8] (4 B a channel), mul [6, 1] (4 B).
+    layer = LayerShape("pointwise", 16, 8, 6, 1, 6, 1, row_const_bytes=4, row_fixed_const_bytes=4)
+    target = L1Target(4000)
+    assert not all(domain(layer, Tile(8, 2, 1, 16)))
+    buffers = footprint(layer, Tile(8, 1, 1, 16), target)
+    assert buffers["row constants"] == 2 * 32 + 2 * 4  # a new row every tile: two slots each
+    one_row = dataclasses.replace(layer, h_in=1, h_out=1)
+    assert footprint(one_row, Tile(8, 1, 1, 16), target)["row constants"] == 32 + 4
+    assert footprint(one_row, Tile(4, 1, 1, 16), target)["row constants"] == 2 * 16 + 4

@@ -344,7 +344,11 @@ class RequantOp(IRDLOperation):
     """Requantization: `y = clip(round(((x·mul[c] + add[c]) · scale) / divisor), min, max)`.
 
     `mul`/`add` are per-channel (channel axis 1) or per-tensor (one entry) constants —
-    batch-norm folded into integers. `divisor` is usually a power of two (a shift) but
+    batch-norm folded into integers — or, for a rank-4 input N×C×H×W, vary over the rows as
+    well: shape [H, C] (`mul[h, c]`) or [H, 1] (`mul[h]`, per row). A GEMM's per-row and
+    per-element offsets and per-row requantization take that form (its rows are the IR's H,
+    see `tensor_layout.py`); the tiler gives such a layer tiles of one output row, so each
+    tile's constants are again per channel or per tensor. `divisor` is usually a power of two (a shift) but
     any positive integer is allowed: some exporters divide by 2^d - 1, and the result
     must be exact. `intermediate_bits` (32 or 64) is the width the products need; the
     golden model checks that no value exceeds it.
@@ -394,6 +398,10 @@ class RequantOp(IRDLOperation):
             },
         )
 
+    def varies_over_rows(self) -> bool:
+        """Whether mul or add holds one block of constants per output row ([H, C] or [H, 1])."""
+        return any(len(shape_of(v)) == 2 for v in (self.mul, self.add))
+
     def shift(self) -> int | None:
         """log2(divisor) when the divisor is a power of two, else None."""
         d = self.divisor.value.data
@@ -407,12 +415,16 @@ class RequantOp(IRDLOperation):
             )
         element_type(self.input)
         channels = in_shape[1] if len(in_shape) > 1 else 1
+        allowed = [(channels,), (1,)]
+        if len(in_shape) == 4:
+            allowed += [(in_shape[2], channels), (in_shape[2], 1)]
         for what, value in (("mul", self.mul), ("add", self.add)):
             shape = shape_of(value)
-            if shape not in ((channels,), (1,)):
-                raise VerifyException(
-                    f"{what} must have shape [{channels}] (per channel) or [1] (per tensor), got {list(shape)}"
-                )
+            if shape not in allowed:
+                forms = f"[{channels}] (per channel) or [1] (per tensor)"
+                if len(in_shape) == 4:
+                    forms = f"[{channels}] (per channel), [1] (per tensor), [{in_shape[2]}, {channels}] or [{in_shape[2]}, 1] (per row)"
+                raise VerifyException(f"{what} must have shape {forms}, got {list(shape)}")
             if element_type(value).width.data not in (32, 64):
                 raise VerifyException(f"{what} must have 32- or 64-bit elements, got {element_type(value)}")
         if self.divisor.value.data < 1:

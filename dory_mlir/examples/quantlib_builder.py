@@ -240,6 +240,56 @@ class QuantLibNetBuilder:
                 acc = self.node("Add", [acc, self.param(f"{module}.bias", b)])
         return self.requant(acc, module, signed, per_channel=per_column, axis=-1)
 
+    def rows_gemm(self, module: str, n_out: int, offset: str, requant: str | None, signed: bool = True,
+                  gemm: bool = True, trans_b: bool = True, alpha: int = 1, beta: int = 1,
+                  over_batch: bool = False) -> str:
+        """A linear layer on rows of features (M×K, B×M×K) whose constants vary over the rows, as
+        Deeploy's GEMM tests export them: `Gemm(x, W, C, alpha, beta, transB)` or `MatMul(x, W)` +
+        `Add(C)`, the offset C per "column" ([N]), per "row" ([M, 1]) or per "element" ([M, N]); then
+        no RequantShift (`requant` None: the int32 output) or one with mul/add per "tensor",
+        "column", "row" or "element". `over_batch`: the per-row/-element constants of a B×M×K input
+        vary over the batch too ([B, M, ...]; else they broadcast over it)."""
+        x = self.last
+        k = self.values[x].shape[-1]
+        w = self.rng.integers(-128, 128, size=(n_out, k))
+        c = self.rng.integers(-2000, 2000, size=self.rows_constant_shape(offset, n_out, over_batch))
+        if gemm:
+            weight = self.param(f"{module}.weight", w if trans_b else w.T)
+            acc = self.node("Gemm", [x, weight, self.param(f"{module}.offset", c)], record=requant is None,
+                            transB=int(trans_b), alpha=float(alpha), beta=float(beta))
+        else:
+            product = self.node("MatMul", [x, self.param(f"{module}.weight", w.T)], record=False)
+            acc = self.node("Add", [product, self.param(f"{module}.offset", c)], record=requant is None)
+        if requant is None:
+            return acc
+        if requant in ("tensor", "column"):
+            return self.requant(acc, module, signed, per_channel=requant == "column", axis=-1)
+        return self.requant_rows(acc, module, signed, requant, over_batch)
+
+    def rows_constant_shape(self, over: str, columns: int, over_batch: bool) -> tuple[int, ...]:
+        """The ONNX shape of a constant of the rows of features `self.last` (… × M × K) that varies
+        per "column" ([N]), per "row" ([M, 1]) or per "element" ([M, N]), `over_batch`: [B, M, …]."""
+        rows = self.values[self.last].shape[:-1] if over_batch else self.values[self.last].shape[-2:-1]
+        return {"column": (columns,), "row": (*rows, 1), "element": (*rows, columns)}[over]
+
+    def requant_rows(self, acc: str, module: str, signed: bool, over: str, over_batch: bool = False) -> str:
+        """RequantShift of rows of features whose mul/add vary per "row" ([M, 1]) or per "element"
+        ([M, N]), calibrated per row so every row fills the 8-bit range."""
+        a = self.values[acc].astype(np.int64)
+        rows = a.shape[:-1] if over_batch else a.shape[-2:-1]
+        shape = (*rows, 1 if over == "row" else a.shape[-1])
+        full = (1,) * (a.ndim - len(shape)) + shape
+        # the spread of each row (over the columns and the axes the constant broadcasts along)
+        axes = tuple(i for i, d in enumerate(full) if d == 1 or i == a.ndim - 1)
+        spread = np.broadcast_to(np.maximum(np.abs(a).max(axis=axes, keepdims=True), 1), full).reshape(shape)
+        target = 127 if signed else 255
+        mul = np.maximum(1, np.round(target * DIV / spread * self.rng.uniform(0.7, 1.3, size=shape))).astype(np.int64)
+        add = self.rng.integers(-DIV // 4, DIV // 4, size=shape)
+        index = len(self.initializers)
+        attrs = dict(div=_float_tensor(DIV), n_levels_out=_float_tensor([256.0]), signed=_float_tensor([1.0 if signed else 0.0]))
+        return self.node("RequantShift", [acc, self.param(f"{module}.mul{index}", mul), self.param(f"{module}.add{index}", add)],
+                         **attrs)
+
     def build(self, name: str) -> tuple[onnx.ModelProto, dict[str, dict[str, np.ndarray]]]:
         graph = helper.make_graph(
             self.nodes, name,
@@ -449,6 +499,59 @@ def rows_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     return {"rows_matmul": rows_matmul, "rows_batch_gemm": rows_batch_gemm, "rows_mlp": rows_mlp}
 
 
+def gemm_element_offset_int32(seed: int) -> QuantLibNetBuilder:
+    """Deeploy's GEMM-Regular: Gemm (transB) with an offset per element [M, N], int32 output; the
+    shapes vary with the seed."""
+    rng = np.random.default_rng([seed, 11])
+    b = QuantLibNetBuilder(seed, (int(rng.integers(2, 14)), int(rng.integers(3, 40))), signed_input=True)
+    b.rows_gemm("gemm", int(rng.integers(2, 20)), offset="element", requant=None)
+    return b
+
+
+def gemm_requant_per_row(seed: int) -> QuantLibNetBuilder:
+    """Deeploy's GEMM-Regular_RQPerRow: Gemm (no transB, alpha 2, beta 3) with an offset per element,
+    RequantShift per row [M, 1]."""
+    rng = np.random.default_rng([seed, 12])
+    b = QuantLibNetBuilder(seed, (int(rng.integers(2, 14)), int(rng.integers(3, 40))), signed_input=True)
+    b.rows_gemm("gemm", int(rng.integers(2, 20)), offset="element", requant="row", trans_b=False, alpha=2, beta=3)
+    return b
+
+
+def matmul_add_element_int32(seed: int) -> QuantLibNetBuilder:
+    """Deeploy's MatMul-Add: MatMul then Add of an [M, N] constant, int32 output."""
+    rng = np.random.default_rng([seed, 13])
+    b = QuantLibNetBuilder(seed, (int(rng.integers(2, 14)), int(rng.integers(3, 40))))
+    b.rows_gemm("fc", int(rng.integers(2, 20)), offset="element", requant=None, gemm=False)
+    return b
+
+
+def batch_gemm_rows(seed: int) -> QuantLibNetBuilder:
+    """B×M×K rows through Gemm (transB) with an offset per row [M, 1] (the same for every batch),
+    RequantShift per element [B, M, N] (varying over the batch too), unsigned output."""
+    rng = np.random.default_rng([seed, 14])
+    b = QuantLibNetBuilder(seed, (int(rng.integers(2, 4)), int(rng.integers(2, 6)), int(rng.integers(3, 24))))
+    b.rows_gemm("gemm", int(rng.integers(2, 20)), offset="row", requant="element", signed=False, over_batch=True)
+    return b
+
+
+def rows_mlp_row_constants(seed: int) -> QuantLibNetBuilder:
+    """Two chained linear layers on rows: Gemm (transB, beta 2) with a per-row offset and a
+    RequantShift per row, then MatMul + Add of an offset per element and a RequantShift per column."""
+    rng = np.random.default_rng([seed, 15])
+    b = QuantLibNetBuilder(seed, (int(rng.integers(2, 12)), int(rng.integers(3, 32))), signed_input=True)
+    b.rows_gemm("fc1", int(rng.integers(5, 24)), offset="row", requant="row", beta=2)
+    b.rows_gemm("fc2", int(rng.integers(2, 20)), offset="element", requant="column", gemm=False, signed=False)
+    return b
+
+
+def row_constant_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
+    """GEMMs on rows whose offsets and requantization vary over the rows (per row [M, 1], per
+    element [M, N]), seeded shapes; tested in tests/test_gemm_row_constants.py."""
+    return {"gemm_element_offset_int32": gemm_element_offset_int32, "gemm_requant_per_row": gemm_requant_per_row,
+            "matmul_add_element_int32": matmul_add_element_int32, "batch_gemm_rows": batch_gemm_rows,
+            "rows_mlp_row_constants": rows_mlp_row_constants}
+
+
 def example_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     return {"resnet8": resnet8, "mobilenet_v1_025": mobilenet_v1_025, "kws_maxpool": kws_maxpool}
 
@@ -460,7 +563,7 @@ def format_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
 
 
 def all_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
-    return example_networks() | format_networks() | data_op_networks() | rows_networks()
+    return example_networks() | format_networks() | data_op_networks() | rows_networks() | row_constant_networks()
 
 
 def write_example(name: str, out_dir: str | Path, seed: int = 0) -> Path:

@@ -898,7 +898,7 @@ class OnnxImporter:
             rounding = qnn.Rounding.FLOOR  # equal after clipping at lo >= 0, so use the cheaper shift
         channels = qnn.shape_of(source.ssa)[1]
         # mul and add share one width: the kernels read both with the wider one's element size.
-        wide = not all(INT32_MIN <= int(v) <= INT32_MAX for v in [*chain.k, *chain.l])
+        wide = not all(INT32_MIN <= int(v) <= INT32_MAX for v in [*chain.k.reshape(-1), *chain.l.reshape(-1)])
         mul = self.requant_constant(chain.k, channels, "mul", wide)
         add = self.requant_constant(chain.l, channels, "add", wide)
         ty = TensorType(element, qnn.shape_of(source.ssa))
@@ -934,25 +934,42 @@ class OnnxImporter:
         return SI32
 
     def requant_constant(self, values: np.ndarray, channels: int, what: str, wide: bool = False) -> SSAValue:
-        ints = [int(v) for v in values]
-        if len(set(ints)) == 1:
-            ints = ints[:1]
+        """Per tensor [1], per channel [C], or — a [R, C] / [R, 1] block over the rows of a GEMM
+        (`channel_vector`) — per row: [R, C] / [R, 1], [R, 1] when every row's values are equal."""
+        block = np.asarray(values)
+        if block.ndim == 2:
+            if all(len({int(v) for v in row}) == 1 for row in block):
+                block = block[:, :1]
+            if len({tuple(int(v) for v in row) for row in block}) == 1:
+                block = block[0]  # equal on every row after all
+        ints = [int(v) for v in block.reshape(-1)]
+        shape: tuple[int, ...] = (len(ints),)
+        if block.ndim == 2:
+            shape = block.shape
+            if shape[1] not in (1, channels):
+                raise self.error(f"per-row {what} has {shape[1]} entries per row for {channels} channels")
+        elif len(set(ints)) == 1:
+            ints, shape = ints[:1], (1,)
         elif len(ints) != channels:
             raise self.error(f"per-channel {what} has {len(ints)} entries for {channels} channels")
         fits32 = all(INT32_MIN <= v <= INT32_MAX for v in ints)
         if not all(-(2**63) <= v < 2**63 for v in ints):
             raise self.error(f"requantization {what} exceeds 64 bits")
-        return self.const_op(np.array(ints, dtype=np.int64), SI64 if wide or not fits32 else SI32, f"{self.node_name}.{what}")
+        return self.const_op(np.array(ints, dtype=np.int64).reshape(shape), SI64 if wide or not fits32 else SI32,
+                             f"{self.node_name}.{what}")
 
     def channel_vector(self, const: np.ndarray, onnx_shape: tuple[int, ...], what: str) -> np.ndarray:
         """A constant that varies at most along the channel axis (axis 1: the channels of N×C×H×W and
         N×C×W tensors; the last axis: the columns — output features — of an M×N or B×M×N GEMM
-        output) → exact integer vector.
+        output) → exact integer vector; on the rows of a GEMM also one that varies over the rows.
 
         A constant with more axes than the tensor is accepted when the extra leading axes are 1, and one
         that has a size > 1 along another axis when it does not vary along it (it then broadcasts as
-        per-channel or per-tensor). A constant that really varies along another axis — per row of a
-        GEMM, per pixel of a conv — has no per-channel form for the kernels: a one-line error.
+        per-channel or per-tensor). One that varies over the R rows of a GEMM output ([M, 1], [M, N],
+        [B, M, N], ...) → the 2-D block [R, N] (per element) or [R, 1] (per row), row r = IR row r
+        (`tensor_layout.py`): requant constants of that shape vary over the layer's output rows
+        (`qnn.RequantOp`). One that varies along the height or width of a conv's tensor has no form
+        for the kernels: a one-line error.
         """
         const = np.asarray(const)
         if const.dtype.kind not in "iufb":
@@ -963,23 +980,25 @@ class OnnxImporter:
         if len(shape) != len(onnx_shape) or any(s not in (1, t) for s, t in zip(shape, onnx_shape, strict=True)):
             raise self.error(f"{what} of shape {list(const.shape)} does not broadcast to the tensor {list(onnx_shape)}")
         full = const.reshape(shape)
+        over_rows = False
         for axis in range(len(shape)):
             if axis == channel_axis(onnx_shape) or shape[axis] == 1:
                 continue
             first = np.take(full, [0], axis=axis)
             if not np.array_equal(full, np.broadcast_to(first, full.shape), equal_nan=False):
-                raise self.error(self.varying_constant_message(what, const.shape, onnx_shape, axis))
+                if not is_feature_last(onnx_shape):
+                    raise self.error(self.varying_constant_message(what, const.shape, onnx_shape, axis))
+                over_rows = True
+                continue
             full = first
         ints = self.integer_constant(full.astype(np.float64) if full.dtype.kind == "f" else full, what, -(2**62), 2**62)
+        if over_rows:
+            rows = np.broadcast_to(ints, (*onnx_shape[:-1], ints.shape[-1])).reshape(-1, ints.shape[-1])
+            return as_int_vector(rows).reshape(rows.shape)
         return as_int_vector(ints)
 
     @staticmethod
     def varying_constant_message(what: str, shape: tuple[int, ...], onnx_shape: tuple[int, ...], axis: int) -> str:
-        if is_feature_last(onnx_shape) or (len(onnx_shape) == 2 and axis == 0):
-            rows = "×".join(str(d) for d in onnx_shape[:-1])
-            return (f"per-row {what} (shape {list(shape)}, varying over the {rows} rows of the GEMM output "
-                    f"{list(onnx_shape)}) has no per-output-channel form: the kernels add and requantize per "
-                    "column (output feature) or per tensor")
         names = {2: "height", 3: "width"} if len(onnx_shape) == 4 else {2: "width"}
         along = names.get(axis, f"axis {axis}")
         return (f"{what} of shape {list(shape)} varies along the {along} of the tensor {list(onnx_shape)}; "
@@ -1558,21 +1577,22 @@ class OnnxImporter:
         bias, bias_name = None, ""
         if len(node.input) > 2 and node.input[2]:
             bias, bias_name = self.gemm_bias(node, w_mk.shape[0], beta)
-        if alpha == 1:
+        if alpha == 1 and (bias is None or bias.ndim == 1):
             return self.linear(node.input[0], w_mk, node.input[1], bias, bias_name)
         # alpha·(A·B') + beta·C: the bias cannot go into the accumulator (alpha would scale it too),
-        # so it joins the requantization chain after the multiplication by alpha.
+        # so it joins the requantization chain after the multiplication by alpha; so does a bias that
+        # varies over the rows (the conv's bias is per output channel, the requant's add may vary per row).
         (pending,) = self.linear(node.input[0], w_mk, node.input[1], None, "")
         assert isinstance(pending, Pending)
         chain = pending.chain.mul_affine(as_int_vector([alpha]))
         if bias is not None:
-            chain = chain.add(as_int_vector(bias))
+            chain = chain.add(bias if bias.ndim == 2 else as_int_vector(bias))
         return [self.pending(chain, pending.onnx_shape)]
 
     def gemm_bias(self, node: onnx.NodeProto, columns: int, beta: int) -> tuple[np.ndarray, str]:
-        """beta·C as one value per output column, and its name. C broadcasts over the output
-        ([N], [1, N], a scalar, or [M, N] equal on every row); one that varies per row has no
-        per-column form: a one-line error."""
+        """beta·C, and its name: one value per output column when C broadcasts over the output
+        ([N], [1, N], a scalar, or [M, N] equal on every row), else (C varies over the rows: [M, 1],
+        [M, N]) the [R, N] / [R, 1] block of `channel_vector`."""
         c = self.lookup(node.input[2])
         if not isinstance(c, np.ndarray):
             raise self.error("Gemm bias must be a constant")
@@ -1582,6 +1602,10 @@ class OnnxImporter:
         if is_feature_last(x_shape):
             out_shape = FeatureLastShape(out_shape)
         vector = self.channel_vector(c, out_shape, "bias")
+        if vector.ndim == 2:
+            if any(abs(int(v)) * abs(beta) >= 2**62 for v in vector.reshape(-1)):
+                raise self.error(f"beta·bias exceeds 62 bits (beta = {beta})")
+            return vector * beta, node.input[2] if beta == 1 else f"{node.input[2]}_times_{beta}"
         if vector.size not in (1, columns):
             raise self.error(f"bias has {vector.size} values for {columns} output columns")
         scaled = [int(v) * beta for v in np.broadcast_to(vector, (columns,))]

@@ -25,6 +25,14 @@ def as_int_vector(values: np.ndarray) -> np.ndarray:
     return np.array([int(v) for v in np.asarray(values).reshape(-1)], dtype=object)
 
 
+def per_channel_bounds(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of a [R, C] block of per-row values (a chain's constants that vary over the rows of
+    a GEMM) as per-channel bounds: the loosest over the rows; vectors unchanged."""
+    if np.ndim(lo) == 2:
+        return as_int_vector(np.min(lo, axis=0)), as_int_vector(np.max(hi, axis=0))
+    return lo, hi
+
+
 @dataclass(frozen=True)
 class Range:
     """Per-channel inclusive integer bounds (vectors of length C, or 1 for per-tensor)."""
@@ -43,9 +51,9 @@ class Range:
         return int(max(self.hi))
 
     def affine(self, k: np.ndarray, l: np.ndarray) -> Range:
-        """Bounds of x·k + l."""
+        """Bounds of x·k + l (per-row k, l: the bounds over all rows)."""
         a, b = self.lo * k, self.hi * k
-        return Range(np.minimum(a, b) + l, np.maximum(a, b) + l)
+        return Range(*per_channel_bounds(np.minimum(a, b) + l, np.maximum(a, b) + l))
 
     def scaled(self, m: int) -> Range:
         a, b = self.lo * m, self.hi * m
@@ -77,7 +85,8 @@ class ChainError(Exception):
 class Chain:
     """`clip(round((x·k + l)·f), lo, hi)` over a source `x` (an IR value or another chain).
 
-    `rounding` is None while no rounding has happened: the value is then exact and an
+    `k` and `l` are vectors (length C or 1) or, on the rows of a GEMM, [R, C] / [R, 1] blocks
+    that vary over the rows. `rounding` is None while no rounding has happened: the value is then exact and an
     integer only if `f` is. `onnx_int` tracks whether ONNX sees an integer tensor,
     because ONNX integer `Div` truncates while float `Div` is exact.
     """
@@ -102,8 +111,8 @@ class Chain:
             and self.rounding is None
             and self.lo is None
             and self.hi is None
-            and all(v == 1 for v in self.k)
-            and all(v == 0 for v in self.l)
+            and bool(np.all(self.k == 1))
+            and bool(np.all(self.l == 0))
         )
 
     def is_integral(self) -> bool:
@@ -117,7 +126,7 @@ class Chain:
         return Chain.over(self, self.onnx_int) if self._closed() else self
 
     def mul(self, c: np.ndarray | int | Fraction) -> Chain:
-        """Multiply by a per-channel integer vector or a scalar."""
+        """Multiply by a per-channel integer vector (or per-row block) or a scalar."""
         chain = self._open()
         if isinstance(c, np.ndarray) and c.size > 1:
             return dataclasses.replace(chain, k=chain.k * c, l=chain.l * c)
@@ -130,14 +139,15 @@ class Chain:
         return dataclasses.replace(chain, k=chain.k * c, l=chain.l * c)
 
     def add(self, c: np.ndarray) -> Chain:
-        """Add a per-channel or scalar integer offset: folds into `l` as c / f."""
+        """Add a per-channel (or per-row block) or scalar integer offset: folds into `l` as c / f."""
         chain = self._open()
-        offsets = [Fraction(int(v)) / chain.f for v in c]
+        c = np.asarray(c)
+        offsets = [Fraction(int(v)) / chain.f for v in c.reshape(-1)]
         if any(o.denominator != 1 for o in offsets):
             raise ChainError(
-                f"offset {[int(v) for v in c][:4]} is not a multiple of the pending scale {chain.f}"
+                f"offset {[int(v) for v in c.reshape(-1)][:4]} is not a multiple of the pending scale {chain.f}"
             )
-        return dataclasses.replace(chain, l=chain.l + as_int_vector([o.numerator for o in offsets]))
+        return dataclasses.replace(chain, l=chain.l + as_int_vector([o.numerator for o in offsets]).reshape(c.shape))
 
     def div(self, d: int) -> Chain:
         """Divide by a positive integer; integer ONNX tensors truncate at once."""
@@ -176,7 +186,7 @@ class Chain:
         return dataclasses.replace(self, lo=new_lo, hi=new_hi)
 
     def is_identity_affine(self) -> bool:
-        return all(v == 1 for v in self.k) and all(v == 0 for v in self.l) and self.lo is None and self.hi is None
+        return bool(np.all(self.k == 1)) and bool(np.all(self.l == 0)) and self.lo is None and self.hi is None
 
     def simplified(self) -> Chain | object:
         """The source itself when the chain does nothing; folds exact no-op stages."""

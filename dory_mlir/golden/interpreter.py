@@ -42,6 +42,14 @@ def channel_broadcast(vector: np.ndarray, rank: int) -> np.ndarray:
     return vector.reshape((1, -1) + (1,) * (rank - 2))
 
 
+def requant_broadcast(constant: np.ndarray, rank: int) -> np.ndarray:
+    """A requant mul/add (per channel [C], per tensor [1], or per row [H, C] / [H, 1]: see
+    `qnn.RequantOp`) shaped to broadcast over an N×C(×H×W) tensor."""
+    if constant.ndim == 2:
+        return constant.T.reshape(1, constant.shape[1], constant.shape[0], 1)
+    return channel_broadcast(constant, rank)
+
+
 def windows(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int], dilation: tuple[int, int], out_hw: tuple[int, int]):
     """Yields (i, j, strided view) for every kernel offset of a padded NCHW tensor."""
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, strides, dilation, out_hw
@@ -101,7 +109,7 @@ class QnnFunctions(InterpreterFunctions):
         limit = 2 ** (bits - 1)
         # Python-int object arithmetic where 64 bits may not hold the product exactly.
         wide = object if bits == 64 else np.int64
-        t = x.astype(wide) * channel_broadcast(mul.astype(wide), rank) + channel_broadcast(add.astype(wide), rank)
+        t = x.astype(wide) * requant_broadcast(mul.astype(wide), rank) + requant_broadcast(add.astype(wide), rank)
         check_fits(op, np.asarray(t), -limit, limit - 1, f"the {bits}-bit intermediate x·mul + add")
         t = t * op.scale.value.data
         check_fits(op, np.asarray(t), -limit, limit - 1, f"the {bits}-bit intermediate (x·mul + add)·scale")

@@ -78,8 +78,9 @@ def requant_params(rq: qnn.RequantOp) -> dict[str, Attribute]:
         "wide": _int(int(rq.intermediate_bits.value.data == 64)),
         "shift": _int(-1 if shift is None else shift),
         "const_bits": _int(bits),
-        "mul_per_channel": _int(int(qnn.shape_of(rq.mul)[0] == channels > 1)),
-        "add_per_channel": _int(int(qnn.shape_of(rq.add)[0] == channels > 1)),
+        # Of a constant that varies over the rows ([H, C] / [H, 1]) a tile reads one row: its last axis.
+        "mul_per_channel": _int(int(qnn.shape_of(rq.mul)[-1] == channels > 1)),
+        "add_per_channel": _int(int(qnn.shape_of(rq.add)[-1] == channels > 1)),
     }
 
 

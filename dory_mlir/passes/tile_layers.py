@@ -220,7 +220,11 @@ class LayerLowering:
         invariant = []
         for role in self.roles:
             if role in ("bias", "mul", "add"):
-                if _shape(self.layer.buffer(role))[0] == 1 or constant(("co0", "con")):  # type: ignore[arg-type]
+                shape = _shape(self.layer.buffer(role))  # type: ignore[arg-type]
+                if len(shape) == 2:  # one block per output row: the tile's row's
+                    if constant(("h0",) if shape[1] == 1 else ("h0", "co0", "con")):
+                        invariant.append(role)
+                elif shape[0] == 1 or constant(("co0", "con")):
                     invariant.append(role)
             elif constant(columns[role]):
                 invariant.append(role)
@@ -244,7 +248,7 @@ class LayerLowering:
         for role in ("bias", "mul", "add"):
             value = self.layer.buffer(role)
             if value is not None:
-                sizes[role] = _aligned(min(_shape(value)[0], max_co) * _elem_bytes(value))
+                sizes[role] = _aligned(min(_shape(value)[-1], max_co) * _elem_bytes(value))  # per row: one row's
         if g.splits_reduction and (tab[:, c["cin"]] < g.c_in).any():
             sizes["acc"] = _aligned(int((tab[:, c["hn"]] * tab[:, c["wn"]] * tab[:, c["con"]]).max()) * 4)
         if g.kernel == "dory_conv2d":
@@ -371,15 +375,16 @@ class LayerLowering:
             source = self.weights_3d if role == "weights" else self.args[role]
             assert source is not None
             shape = _shape(source)
-            per_tensor = role != "weights" and shape[0] == 1
-            sizes = [sb.index(1)] if per_tensor else [row["con"], *(sb.index(d) for d in shape[1:])]
-            offsets = [sb.index(0)] * len(shape) if per_tensor else [row["co0"], *(sb.index(0) for _ in shape[1:])]
+            # Per-tensor constants, and requant constants that vary over the rows ([H, C] / [H, 1]), whole.
+            whole = role != "weights" and (shape[0] == 1 or len(shape) == 2)
+            sizes = [sb.index(d) for d in shape] if whole else [row["con"], *(sb.index(d) for d in shape[1:])]
+            offsets = [sb.index(0)] * len(shape) if whole else [row["co0"], *(sb.index(0) for _ in shape[1:])]
             view = self.slice_view(sb, "weights_slice", offset, sizes, source.type.element_type)  # type: ignore[attr-defined]
             tokens.append(sb.add(dma.CopyOp(self.l3_block(sb, source, offsets, sizes), view)).results[0])
             self.slice_sources[role] = (view, offsets)
             max_co = int(self.slice_table[:, SCOL["con"]].max())
             per_channel = int(np.prod(shape[1:])) * _elem_bytes(source)
-            offset += _aligned(per_channel * (1 if per_tensor else max_co))
+            offset += _aligned(per_channel * shape[0] if whole else per_channel * max_co)
         if "out" in self.streamed:
             shape = _shape(self.args["out"])
             sizes = [row["hn"], sb.index(shape[1]), sb.index(shape[2])] if len(shape) == 3 else [sb.index(shape[0])]
@@ -475,7 +480,15 @@ class LayerLowering:
                 regions["weights"] = ([r["co0"], r["ci0"]], [r["con"], r["cin"]])
         for role in ("bias", "mul", "add"):
             if role in self.buffers:
-                per_tensor = _shape(self.args[role])[0] == 1
+                shape = _shape(self.args[role])
+                if len(shape) == 2:
+                    # Requant constants that vary over the output rows ([H, C] / [H, 1]): the block of the
+                    # tile's one row (the tiling model makes every tile of such a layer one row high).
+                    per_tensor = shape[1] == 1
+                    regions[role] = ([r["h0"], b.index(0) if per_tensor else r["co0"]],
+                                     [b.index(1), b.index(1) if per_tensor else r["con"]])
+                    continue
+                per_tensor = shape[0] == 1
                 regions[role] = ([b.index(0)], [b.index(1)]) if per_tensor else ([r["co0"]], [r["con"]])
         return regions
 

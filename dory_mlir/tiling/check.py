@@ -102,6 +102,15 @@ class Geometry:
     """Bytes of per-output-channel constants (bias, per-channel requant mul/add) per channel."""
     fixed_const_bytes: int = 0
     """Bytes of the per-tensor constants (one requant value for all channels), each aligned."""
+    row_const_bytes: int = 0
+    """Bytes per channel of one output row of the requant constants that vary over the rows ([H, C])."""
+    row_fixed_const_bytes: int = 0
+    """Bytes of one output row of the per-row requant constants ([H, 1]), each aligned."""
+
+    @property
+    def rows_vary(self) -> bool:
+        """Requant constants that vary over the output rows: each tile must be one row."""
+        return bool(self.row_const_bytes or self.row_fixed_const_bytes)
 
     @property
     def reduces(self) -> bool:
@@ -120,24 +129,33 @@ def _chw(value: SSAValue) -> tuple[int, int, int]:
     return c, h, w
 
 
-def _per_channel_bytes(layer: qnn.LayerOp, c_out: int) -> int:
-    """Bytes per output channel of the constants that come in one value per channel."""
+def _per_channel_bytes(layer: qnn.LayerOp, c_out: int, per_row: bool = False) -> int:
+    """Bytes per output channel of the constants that come in one value per channel (`per_row`:
+    of the requant constants [H, C] that vary over the output rows, one row's)."""
     total = 0
     for op in layer.compute_ops():
-        if isinstance(op, qnn.ConvOp | qnn.LinearOp) and op.bias is not None:
+        if isinstance(op, qnn.ConvOp | qnn.LinearOp) and op.bias is not None and not per_row:
             total += _element_bytes(op.bias)  # the verifier guarantees shape [C_out]
         if isinstance(op, qnn.RequantOp):
-            total += sum(_element_bytes(v) for v in (op.mul, op.add) if c_out > 1 and qnn.shape_of(v) == (c_out,))
+            total += sum(_element_bytes(v) for v in (op.mul, op.add)
+                         if c_out > 1 and qnn.shape_of(v)[-1] == c_out and _varies_over_rows(v) == per_row)
     return total
 
 
-def _fixed_bytes(layer: qnn.LayerOp, c_out: int) -> int:
-    """Bytes of the requant constants that hold one value for all channels (each aligned)."""
+def _fixed_bytes(layer: qnn.LayerOp, c_out: int, per_row: bool = False) -> int:
+    """Bytes of the requant constants that hold one value for all channels (each aligned; `per_row`:
+    of the per-row ones [H, 1], one row's)."""
     total = 0
     for op in layer.compute_ops():
         if isinstance(op, qnn.RequantOp):
-            total += sum(_align(_element_bytes(v)) for v in (op.mul, op.add) if not (c_out > 1 and qnn.shape_of(v) == (c_out,)))
+            total += sum(_align(_element_bytes(v)) for v in (op.mul, op.add)
+                         if not (c_out > 1 and qnn.shape_of(v)[-1] == c_out) and _varies_over_rows(v) == per_row)
     return total
+
+
+def _varies_over_rows(value: SSAValue) -> bool:
+    """A requant constant [H, C] or [H, 1] (`qnn.RequantOp`): one block per output row."""
+    return len(qnn.shape_of(value)) == 2
 
 
 def geometry(layer: qnn.LayerOp) -> Geometry:
@@ -160,6 +178,8 @@ def geometry(layer: qnn.LayerOp) -> Geometry:
         _element_bytes(layer.output),
         _per_channel_bytes(layer, c_out),
         _fixed_bytes(layer, c_out),
+        _per_channel_bytes(layer, c_out, per_row=True),
+        _fixed_bytes(layer, c_out, per_row=True),
     )
 
 
@@ -364,6 +384,11 @@ def footprint(g: Geometry, t: LayerTiling, tile: TileExtent, cores: int, double_
     if g.const_bytes or g.fixed_const_bytes:
         per_channel = copies(whole_co) * _align(tile.co * g.const_bytes) if g.const_bytes else 0
         buffers["constants"] = per_channel + g.fixed_const_bytes
+    if g.rows_vary:
+        # One output row's block, a new one every row of the slice.
+        whole_h = t.ho2 == 1
+        per_channel = copies(whole_h and whole_co) * _align(tile.co * g.row_const_bytes) if g.row_const_bytes else 0
+        buffers["row constants"] = per_channel + copies(whole_h) * g.row_fixed_const_bytes
     if g.reduces and t.ci < g.c_in:
         buffers["partial sums"] = _align(tile.ho * tile.wo * tile.co * 4)
     if g.im2col_conv:
@@ -385,6 +410,8 @@ def sanity_problems(g: Geometry, t: LayerTiling) -> list[str]:
                 if not 1 <= value <= bound]
     if not g.reduces and t.ci != t.co:
         problems.append(f"a {g.kind} layer reads the channels it writes, but ci={t.ci} != co={t.co}")
+    if g.rows_vary and t.ho != 1:
+        problems.append(f"the requant constants vary over the output rows, but a tile has ho={t.ho} rows (must be 1)")
     return problems
 
 
@@ -580,12 +607,14 @@ def residency_problems(net: Network, plan: L2PlanAttr, streamed: set[str]) -> li
 
 def constant_slice_bytes(layer: qnn.LayerOp, c_out: int, co2: int) -> int:
     """Bytes of the constants an L2 slice of `co2` output channels needs: `co2` channels of
-    every per-channel constant (leading dimension C_out), all of every per-tensor one."""
+    every per-channel constant (leading dimension C_out), all of every per-tensor (or per-row) one."""
     total = 0
-    for value in layer.inputs:
+    for value, arg in zip(layer.inputs, layer.body.block.args, strict=True):
         if isinstance(value.owner, qnn.ConstantOp):
             size = _tensor_bytes(value)
-            total += size // c_out * co2 if qnn.shape_of(value)[0] == c_out else size
+            # A requant constant that varies over the rows ([H, C], [H, 1]) is needed whole.
+            per_row = _varies_over_rows(value) and any(isinstance(use.operation, qnn.RequantOp) for use in arg.uses)
+            total += size // c_out * co2 if qnn.shape_of(value)[0] == c_out and not per_row else size
     return total
 
 

@@ -20,34 +20,63 @@ def nbytes(value) -> int:
 
 def _per_channel_bytes(layer: qnn.LayerOp, channels: int) -> int:
     """Bytes per output channel of the per-channel constants (bias, requant mul/add)."""
-    return sum(per_channel for role, per_channel, _ in constant_parts(layer) if role != "weights")
+    return sum(per_channel for role, per_channel, _, rows in l1_constant_parts(layer) if role != "weights" and not rows)
 
 
-def constant_parts(layer: qnn.LayerOp) -> list[tuple[str, int, int]]:
-    """(role, bytes per output channel, fixed bytes) of each constant the layer reads, in the
-    order the kernels take them: a slice of `co` channels needs `co · per_channel + fixed`."""
-    channels = qnn.shape_of(layer.anchor().results[0])[1]
-    parts: list[tuple[str, int, int]] = []
+def layer_constants(layer: qnn.LayerOp) -> list[tuple[str, SSAValue]]:
+    """(role, value) of each constant the layer reads, in the order the kernels take them."""
+    values: list[tuple[str, SSAValue]] = []
     for op in layer.compute_ops():
-        values: list[tuple[str, SSAValue]] = []
         if isinstance(op, qnn.ConvOp | qnn.LinearOp):
             values.append(("weights", op.weight))
             if op.bias is not None:
                 values.append(("bias", op.bias))
         if isinstance(op, qnn.RequantOp):
             values += [("mul", op.mul), ("add", op.add)]
-        for role, value in values:
-            size = nbytes(value)
-            if role in ("weights", "bias") or (channels > 1 and qnn.shape_of(value) == (channels,)):
-                parts.append((role, size // channels, 0))
-            else:
-                parts.append((role, 0, size))
+    return values
+
+
+def constant_parts(layer: qnn.LayerOp) -> list[tuple[str, int, int]]:
+    """(role, bytes per output channel, fixed bytes) of each constant the layer reads, in the
+    order the kernels take them: a slice of `co` channels needs `co · per_channel + fixed`
+    (a constant that varies over the output rows, [H, C] or [H, 1], is needed whole)."""
+    channels = qnn.shape_of(layer.anchor().results[0])[1]
+    parts: list[tuple[str, int, int]] = []
+    for role, value in layer_constants(layer):
+        size = nbytes(value)
+        if role in ("weights", "bias") or (channels > 1 and qnn.shape_of(value) == (channels,)):
+            parts.append((role, size // channels, 0))
+        else:
+            parts.append((role, 0, size))
+    return parts
+
+
+def l1_constant_parts(layer: qnn.LayerOp) -> list[tuple[str, int, int, bool]]:
+    """(role, bytes per output channel, fixed bytes, varies over the rows) of the block of each
+    constant one L1 tile reads: of a constant that varies over the output rows, one row's
+    (per channel for [H, C], fixed for [H, 1])."""
+    channels = qnn.shape_of(layer.anchor().results[0])[1]
+    parts = []
+    for (role, per_channel, fixed), (_, value) in zip(constant_parts(layer), layer_constants(layer), strict=True):
+        shape = qnn.shape_of(value)
+        if role in ("mul", "add") and len(shape) == 2:
+            row = nbytes(value) // shape[0]
+            parts.append((role, row // channels, 0, True) if channels > 1 and shape[1] == channels else (role, 0, row, True))
+        else:
+            parts.append((role, per_channel, fixed, False))
     return parts
 
 
 def _fixed_bytes(layer: qnn.LayerOp) -> int:
     """L1 bytes of the per-tensor constants, each aligned."""
-    return sum(aligned(fixed) for _, _, fixed in constant_parts(layer) if fixed)
+    return sum(aligned(fixed) for _, _, fixed, rows in l1_constant_parts(layer) if fixed and not rows)
+
+
+def _row_constant_bytes(layer: qnn.LayerOp) -> dict[str, int]:
+    """The `row_const_bytes` and `row_fixed_const_bytes` of the layer's shape (see LayerShape)."""
+    parts = [part for part in l1_constant_parts(layer) if part[3]]
+    return {"row_const_bytes": sum(per_channel for _, per_channel, _, _ in parts),
+            "row_fixed_const_bytes": sum(aligned(fixed) for _, _, fixed, _ in parts if fixed)}
 
 
 def layer_shape(layer: qnn.LayerOp) -> LayerShape:
@@ -58,7 +87,7 @@ def layer_shape(layer: qnn.LayerOp) -> LayerShape:
         _, k = qnn.shape_of(anchor.input)
         m = qnn.shape_of(anchor.weight)[0]
         return LayerShape("linear", k, m, 1, 1, 1, 1, out_bytes=out_bytes, const_bytes=_per_channel_bytes(layer, m),
-                          fixed_const_bytes=_fixed_bytes(layer))
+                          fixed_const_bytes=_fixed_bytes(layer), **_row_constant_bytes(layer))
     _, c_in, h_in, w_in = as_nchw(qnn.shape_of(anchor.operands[0]))
     _, c_out, h_out, w_out = as_nchw(qnn.shape_of(anchor.results[0]))
     if isinstance(anchor, qnn.ConvOp):
@@ -69,14 +98,14 @@ def layer_shape(layer: qnn.LayerOp) -> LayerShape:
         dh, dw = anchor.dilations.get_values()
         return LayerShape(kind, c_in, c_out, h_in, w_in, h_out, w_out, kh, kw, sh, sw, dh, dw,  # type: ignore[arg-type]
                           out_bytes=out_bytes, const_bytes=_per_channel_bytes(layer, c_out),
-                          fixed_const_bytes=_fixed_bytes(layer))
+                          fixed_const_bytes=_fixed_bytes(layer), **_row_constant_bytes(layer))
     if isinstance(anchor, qnn.MaxPoolOp | qnn.SumPoolOp):
         kh, kw = anchor.kernel_hw()
         sh, sw = anchor.stride_hw()
         return LayerShape(kind, c_in, c_out, h_in, w_in, h_out, w_out, kh, kw, sh, sw, out_bytes=out_bytes,
-                          const_bytes=_per_channel_bytes(layer, c_out), fixed_const_bytes=_fixed_bytes(layer))
+                          const_bytes=_per_channel_bytes(layer, c_out), fixed_const_bytes=_fixed_bytes(layer), **_row_constant_bytes(layer))
     return LayerShape("add", c_in, c_out, h_in, w_in, h_out, w_out, out_bytes=out_bytes,
-                      const_bytes=_per_channel_bytes(layer, c_out), fixed_const_bytes=_fixed_bytes(layer))
+                      const_bytes=_per_channel_bytes(layer, c_out), fixed_const_bytes=_fixed_bytes(layer), **_row_constant_bytes(layer))
 
 
 def as_nchw(shape: tuple[int, ...]) -> tuple[int, ...]:

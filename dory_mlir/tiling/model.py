@@ -15,6 +15,7 @@ Every buffer the kernels need is in L1 at once (`footprint`):
 | weights | `co · kh · kw · ci` (depthwise `co · kh · kw`) | there is more than one weight tile |
 | output | `ho · wo · co · out_bytes` | there is more than one output tile |
 | constants | `co · const_bytes` (bias, per-channel mul/add) + the per-tensor constants | more than one output-channel tile (per-tensor: never) |
+| row constants | `co · row_const_bytes` + `row_fixed_const_bytes`: one output row's block of the requant constants that vary over the rows (then `ho = 1`) | more than one output row (per channel: or more than one output-channel tile) |
 | partial sums | `ho · wo · co · 4` | never (lives across the input-channel slices) |
 | im2col | `2 · cores · kh · kw · ci` (PULP-NN: 2 pixels per core) for k > 1 convs; `cores · hi · kw` for depthwise | never |
 
@@ -73,6 +74,10 @@ class LayerShape:
     """Bytes of per-channel constants per output channel (bias + requant mul/add)."""
     fixed_const_bytes: int = 0
     """Bytes of per-tensor constants (one requant value for all channels, each aligned)."""
+    row_const_bytes: int = 0
+    """Bytes per output channel of one output row of the requant constants that vary over the rows ([H, C])."""
+    row_fixed_const_bytes: int = 0
+    """Bytes of one output row of the per-row requant constants ([H, 1]), each aligned."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -82,6 +87,11 @@ class LayerShape:
     def splits_reduction(self) -> bool:
         """Only conv and linear layers may slice their input channels."""
         return self.kind in ("conv", "pointwise", "linear")
+
+    @property
+    def constants_vary_over_rows(self) -> bool:
+        """The kernels take per-channel or per-tensor constants: a tile is one output row."""
+        return bool(self.row_const_bytes or self.row_fixed_const_bytes)
 
     @property
     def has_weights(self) -> bool:
@@ -221,6 +231,12 @@ def footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[str, obje
     if layer.const_bytes or layer.fixed_const_bytes:
         per_channel = B.If(co == layer.c_out, 1, db) * B.align(co * layer.const_bytes) if layer.const_bytes else 0
         buffers["constants"] = per_channel + layer.fixed_const_bytes
+    if layer.constants_vary_over_rows:
+        # A new block every row (ho = 1): one slot only when the layer (slice) has one row.
+        row_slots = 1 if layer.h_out == 1 else db
+        per_channel = (B.If(co == layer.c_out, row_slots, db) * B.align(co * layer.row_const_bytes)
+                       if layer.row_const_bytes else 0)
+        buffers["row constants"] = per_channel + row_slots * layer.row_fixed_const_bytes
     if layer.splits_reduction:
         buffers["partial sums"] = B.If(ci == layer.c_in, 0, B.align(ho * wo * co * 4))
     if layer.kind == "conv" and (layer.kh, layer.kw) != (1, 1):
@@ -244,6 +260,8 @@ def domain(layer: LayerShape, tile, B=PY) -> list:
     ]
     if not layer.splits_reduction:
         constraints.append(tile.ci == tile.co)  # depthwise, pools, add: channel c of input → c of output
+    if layer.constants_vary_over_rows:
+        constraints.append(tile.ho == 1)  # so that a tile's constants are one row's: per channel or per tensor
     return constraints
 
 

@@ -74,4 +74,8 @@ def l2_l1_bytes(shape: LayerShape, grid: Grid, pads: tuple[int, int, int, int] =
     if shape.const_bytes:
         constants = shape.c_out * shape.const_bytes
         moved["constants"] = constants if n_co == 1 else constants * n_spatial * n_ci
+    if shape.constants_vary_over_rows:
+        # Every tile is one output row and copies that row's block (once when there is one tile).
+        block = shape.c_out * shape.row_const_bytes + n_co * shape.row_fixed_const_bytes
+        moved["row constants"] = block if n_spatial * n_co * n_ci == 1 else block * n_spatial * n_ci
     return moved

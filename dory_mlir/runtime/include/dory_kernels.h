@@ -114,6 +114,8 @@ typedef struct {
  * part of the im2col scratch). The shares (contiguous chunks by pi_core_id()):
  *   conv2d / pointwise / pools / add: output pixels, row-major over out_h * out_w (whole rows
  *     when the chunk is a multiple of out_w, still balanced when out_h < NUM_CORES);
+ *     pointwise with fewer pixel pairs than cores (and more groups of 4 output channels):
+ *     the channel groups, each core computing every pixel of its channels;
  *   depthwise: (channel, line) pairs, the lines being the output rows or columns (the longer);
  *   linear: output channels. */
 void dory_conv2d(const dory_conv_t *p);      /* im2col + 4x2-blocked matrix product */

@@ -14,7 +14,8 @@
  *
  * conv walks pixel pairs outside and channel groups inside (the scratch holds one pair);
  * pointwise walks channel groups outside, so each group's requant constants are decoded
- * once per call instead of once per pixel pair.
+ * once per call instead of once per pixel pair; when a tile has fewer pixel pairs than
+ * cores (and more channel groups), the cores share the channel groups instead of the pixels.
  */
 #include "dk_internal.h"
 
@@ -377,13 +378,27 @@ void dory_pointwise(const dory_conv_t *p)
     const int kind = dk_out_kind(&o);
     pointwise_fn *const groups = sgn ? pointwise_4_i8 : POINTWISE_4[kind];
     pointwise_fn *const single = sgn ? pointwise_1_i8 : POINTWISE_1[kind];
-    uint32_t lo, hi;
-    dk_share((uint32_t)p->out_h * p->out_w, 2, &lo, &hi);
-    if (lo == hi)
+    const uint32_t pixels = (uint32_t)p->out_h * p->out_w;
+    const uint32_t pairs = (pixels + 1) / 2, quads = ((uint32_t)p->out_c + 3) / 4;
+    uint32_t lo, hi, co, co_end;
+    if (pairs < NUM_CORES && quads > pairs) {
+        /* Fewer pixel pairs than cores (a tile of one GEMM row is one pixel): sharing the
+         * pixels would leave cores idle, so the cores share the output channels instead, in
+         * groups of 4, each computing all pixels of its channels (the same values either way). */
+        dk_share(quads, 1, &co, &co_end);
+        co *= 4;
+        co_end = co_end * 4 < p->out_c ? co_end * 4 : p->out_c;
+        lo = 0;
+        hi = pixels;
+    } else {
+        dk_share(pixels, 2, &lo, &hi);
+        co = 0;
+        co_end = p->out_c;
+    }
+    if (lo == hi || co == co_end)
         return;
-    uint32_t co = 0;
-    for (; co + 4 <= p->out_c; co += 4)
+    for (; co + 4 <= co_end; co += 4)
         groups(p, &o, co, lo, hi);
-    for (; co < p->out_c; co++)
+    for (; co < co_end; co++)
         single(p, &o, co, lo, hi);
 }

@@ -442,7 +442,7 @@ func.func @requant(%x: tensor<1x8x4x4xf32>, %m: tensor<8xsi32>, %a: tensor<8xsi3
 
 // qnn.requant: mul has neither one entry per channel nor one entry
 // CHECK:      {{^//}} -----
-// CHECK-NEXT: {{^}}mul must have shape [8] (per channel) or [1] (per tensor), got [4]
+// CHECK-NEXT: {{^}}mul must have shape [8] (per channel), [1] (per tensor), [4, 8] or [4, 1] (per row), got [4]
 
 func.func @requant(%x: tensor<1x8x4x4xsi32>, %m: tensor<4xsi32>, %a: tensor<8xsi32>) {
   %y = qnn.requant %x, %m, %a {scale = 1 : i64, divisor = 256 : i64, min = 0 : i64, max = 255 : i64, rounding = "floor", intermediate_bits = 32 : i64} : (tensor<1x8x4x4xsi32>, tensor<4xsi32>, tensor<8xsi32>) -> tensor<1x8x4x4xui8>
@@ -451,12 +451,23 @@ func.func @requant(%x: tensor<1x8x4x4xsi32>, %m: tensor<4xsi32>, %a: tensor<8xsi
 
 // -----
 
-// qnn.requant: add is not 1-D
+// qnn.requant: add is 2-D but not one block per row (the input has 4 rows)
 // CHECK:      {{^//}} -----
-// CHECK-NEXT: {{^}}add must have shape [8] (per channel) or [1] (per tensor), got [1, 8]
+// CHECK-NEXT: {{^}}add must have shape [8] (per channel), [1] (per tensor), [4, 8] or [4, 1] (per row), got [1, 8]
 
 func.func @requant(%x: tensor<1x8x4x4xsi32>, %m: tensor<8xsi32>, %a: tensor<1x8xsi32>) {
   %y = qnn.requant %x, %m, %a {scale = 1 : i64, divisor = 256 : i64, min = 0 : i64, max = 255 : i64, rounding = "floor", intermediate_bits = 32 : i64} : (tensor<1x8x4x4xsi32>, tensor<8xsi32>, tensor<1x8xsi32>) -> tensor<1x8x4x4xui8>
+  func.return
+}
+
+// -----
+
+// qnn.requant: per-row constants need a rank-4 input (rows = H)
+// CHECK:      {{^//}} -----
+// CHECK-NEXT: {{^}}mul must have shape [10] (per channel) or [1] (per tensor), got [1, 10]
+
+func.func @requant(%x: tensor<1x10xsi32>, %m: tensor<1x10xsi32>, %a: tensor<1xsi32>) {
+  %y = qnn.requant %x, %m, %a {scale = 1 : i64, divisor = 256 : i64, min = 0 : i64, max = 255 : i64, rounding = "floor", intermediate_bits = 32 : i64} : (tensor<1x10xsi32>, tensor<1x10xsi32>, tensor<1xsi32>) -> tensor<1x10xui8>
   func.return
 }
 

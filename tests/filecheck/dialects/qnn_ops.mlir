@@ -124,6 +124,19 @@ func.func @requant(%acc: tensor<1x8x8x8xsi32>, %lin: tensor<1x10xsi32>) {
 // CHECK-NEXT:    func.return
 // CHECK-NEXT:  }
 
+// Requant constants that vary over the rows (H = 3): per row [H, 1], per row and channel [H, C].
+func.func @requant_rows(%acc: tensor<1x2x3x1xsi32>) {
+  %m = qnn.constant dense<[[1], [2], [3]]> : tensor<3x1xsi32>
+  %a = qnn.constant dense<[[1, -1], [2, -2], [3, -3]]> : tensor<3x2xsi32>
+  %y = qnn.requant %acc, %m, %a {scale = 1 : i64, divisor = 2 : i64, min = -128 : i64, max = 127 : i64, rounding = "floor", intermediate_bits = 32 : i64} : (tensor<1x2x3x1xsi32>, tensor<3x1xsi32>, tensor<3x2xsi32>) -> tensor<1x2x3x1xsi8>
+  func.return
+}
+
+// CHECK-LABEL: func.func @requant_rows(
+// CHECK-NEXT:    [[M:%.*]] = qnn.constant dense<{{\[\[}}1], [2], [3]]> : tensor<3x1xsi32>
+// CHECK-NEXT:    [[A:%.*]] = qnn.constant dense<{{\[\[}}1, -1], [2, -2], [3, -3]]> : tensor<3x2xsi32>
+// CHECK-NEXT:    {{%.*}} = qnn.requant {{%.*}}, [[M]], [[A]] {{{.*}}} : (tensor<1x2x3x1xsi32>, tensor<3x1xsi32>, tensor<3x2xsi32>) -> tensor<1x2x3x1xsi8>
+
 func.func @add(%l: tensor<1x8x8x8xui8>, %r: tensor<1x8x8x8xsi8>) {
   %sum = qnn.add %l, %r {mul = array<i64: 3, 5>, add = array<i64: 0, -16>, shift = array<i64: 2, 31>} : (tensor<1x8x8x8xui8>, tensor<1x8x8x8xsi8>) -> tensor<1x8x8x8xsi32>
   func.return

@@ -93,6 +93,17 @@ class QnnFunctions(InterpreterFunctions):
         check_fits(op, acc, -(2**31), 2**31 - 1, "the int32 accumulator")
         return (acc,)
 
+    @impl(qnn.MatMulOp)
+    def run_matmul(self, interpreter: Interpreter, op: qnn.MatMulOp, args: tuple[Any, ...]):
+        m, k, n = op.dims()
+        lhs_batch, rhs_batch = tuple(op.lhs_batch.get_values()), tuple(op.rhs_batch.get_values())
+        # IR 1×C×R×1 → ONNX [*batch, rows, C] (tensor_layout.py), the product, and back.
+        a = args[0].reshape(k, -1).T.reshape(*lhs_batch, m, k)
+        b = args[1].reshape(n, -1).T.reshape(*rhs_batch, k, n)
+        acc = np.matmul(a, b).reshape(-1, n).T.reshape(qnn.shape_of(op.output))
+        check_fits(op, acc, -(2**31), 2**31 - 1, "the int32 accumulator")
+        return (acc,)
+
     @impl(qnn.RequantOp)
     def run_requant(self, interpreter: Interpreter, op: qnn.RequantOp, args: tuple[Any, ...]):
         x, mul, add = args

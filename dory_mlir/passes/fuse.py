@@ -30,7 +30,7 @@ from dory_mlir.diagnostics import DoryError, warn
 from dory_mlir.dialects import qnn
 from dory_mlir.ir_utils import op_where
 
-ANCHORS = (qnn.ConvOp, qnn.LinearOp, qnn.MaxPoolOp, qnn.SumPoolOp, qnn.AddOp)
+ANCHORS = (qnn.ConvOp, qnn.LinearOp, qnn.MatMulOp, qnn.MaxPoolOp, qnn.SumPoolOp, qnn.AddOp)
 # Ops that may stand between layers: they hold data or only reinterpret its shape.
 BETWEEN_LAYERS = (qnn.ConstantOp, qnn.ReshapeOp, qnn.LayerOp)
 

@@ -424,7 +424,9 @@ class RequantOp(IRDLOperation):
     """Requantization: `y = clip(round(((x·mul[c] + add[c]) · scale) / divisor), min, max)`.
 
     `mul`/`add` are per-channel (channel axis 1) or per-tensor (one entry) constants —
-    batch-norm folded into integers. `divisor` is usually a power of two (a shift) but
+    batch-norm folded into integers — or, for a rank-4 input, per group of rows: shape
+    [G, 1] with G > 1 dividing the rows H (axis 2), row h using entry h // (H / G). That is one
+    value per batch slice of a `qnn.matmul` result, whose slices are consecutive runs of rows. `divisor` is usually a power of two (a shift) but
     any positive integer is allowed: some exporters divide by 2^d - 1, and the result
     must be exact. `intermediate_bits` (32 or 64) is the width the products need; the
     golden model checks that no value exceeds it.
@@ -489,9 +491,12 @@ class RequantOp(IRDLOperation):
         channels = in_shape[1] if len(in_shape) > 1 else 1
         for what, value in (("mul", self.mul), ("add", self.add)):
             shape = shape_of(value)
-            if shape not in ((channels,), (1,)):
+            if len(shape) == 2 and len(in_shape) == 4 and shape[1] == 1 and shape[0] > 1 and in_shape[2] % shape[0] == 0:
+                pass  # per group of rows
+            elif shape not in ((channels,), (1,)):
                 raise VerifyException(
-                    f"{what} must have shape [{channels}] (per channel) or [1] (per tensor), got {list(shape)}"
+                    f"{what} must have shape [{channels}] (per channel), [1] (per tensor) or [G, 1] (per group "
+                    f"of rows, G dividing the rows), got {list(shape)}"
                 )
             if element_type(value).width.data not in (32, 64):
                 raise VerifyException(f"{what} must have 32- or 64-bit elements, got {element_type(value)}")

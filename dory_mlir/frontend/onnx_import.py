@@ -1384,6 +1384,9 @@ class OnnxImporter:
         if not 2 <= levels <= 2**32:
             raise self.error(f"RequantShift {levels_name} must be in [2, 2^32], got {levels}")
         pending = self.as_chain(self.lookup(node.input[0]))
+        per_batch = self.batch_requant_shift(node, pending, div, levels, signed)
+        if per_batch is not None:
+            return [per_batch]
         scaled = []
         for index, what in ((1, "mul"), (2, "add")):
             const = self.lookup(node.input[index])
@@ -1399,6 +1402,60 @@ class OnnxImporter:
         chain = pending.chain.mul_affine(mul).add(add).div(div).floor()
         lo, hi = (-(levels // 2), levels // 2 - 1) if signed else (0, levels - 1)
         return [self.pending(chain.clip(lo, hi), pending.onnx_shape)]
+
+    def batch_requant_shift(self, node: onnx.NodeProto, pending: Pending, div: int, levels: int,
+                            signed: int) -> Act | None:
+        """A RequantShift right after a `qnn.matmul` whose mul/add vary along the batch axes (one
+        value per batch slice, as Deeploy's `[1, B, 1, 1]`): a `qnn.requant` with `[G, 1]` constants,
+        G = the number of batch slices. None when the constants do not vary per batch slice (the
+        usual per-column / per-tensor path then applies)."""
+        source = pending.chain.simplified()
+        shape = pending.onnx_shape
+        if not isinstance(source, Act) or not isinstance(source.ssa.owner, qnn.MatMulOp) or len(shape) < 3:
+            return None
+        values = []
+        for index, what in ((1, "mul"), (2, "add")):
+            const = self.lookup(node.input[index])
+            if not isinstance(const, np.ndarray) or const.dtype.kind not in "iufb":
+                return None  # the usual path says what is wrong
+            while const.ndim > len(shape) and const.shape[0] == 1:
+                const = const.reshape(const.shape[1:])
+            if const.ndim > len(shape) or any(c not in (1, t) for c, t in zip(const.shape[::-1], shape[::-1])):
+                return None
+            values.append(np.broadcast_to(const, shape))
+        batch_axes = tuple(range(len(shape) - 2))
+        if all(np.array_equal(v, np.broadcast_to(v[(0,) * len(batch_axes)], v.shape)) for v in values):
+            return None  # the same in every batch slice
+        groups = int(np.prod(shape[:-2]))
+        per_group = []
+        for what, full in zip(("mul", "add"), values, strict=True):
+            slices = full.reshape(groups, -1)
+            if not (slices == slices[:, :1]).all():
+                raise self.error(f"RequantShift {what} varies per batch slice and within a slice (shape "
+                                 f"{list(full.shape)}); constants per batch slice must be one value per slice")
+            per_group.append(self.integer_constant(slices[:, 0].astype(np.float64) if slices.dtype.kind == "f"
+                                                   else slices[:, 0], what, -(2**62), 2**62))
+        mul, add = (np.array([int(v) for v in p], dtype=object) for p in per_group)
+        if div % 2:  # rounding to nearest, ties up, exactly (see requant_shift)
+            mul, add, div = mul * 2, add * 2 + div, div * 2
+        else:
+            add = add + div // 2
+        lo, hi = (-(levels // 2), levels // 2 - 1) if signed else (0, levels - 1)
+        acc_lo, acc_hi = source.range.min(), source.range.max()
+        ends = [x * int(m) + int(a) for m, a in zip(mul, add, strict=True) for x in (acc_lo, acc_hi)]
+        widest = max(abs(v) for v in ends)
+        if widest >= 2**63:
+            raise self.error(f"requantization needs more than 64 bits (|value| up to {widest})")
+        wide = not all(INT32_MIN <= int(v) <= INT32_MAX for v in [*mul, *add])
+        element = SI64 if wide or widest > INT32_MAX else SI32
+        constants = [self.const_op(np.array([int(v) for v in vector], dtype=np.int64).reshape(groups, 1), element,
+                                   f"{self.node_name}.{what}") for what, vector in (("mul", mul), ("add", add))]
+        out_lo = max(lo, min(v // div for v in ends))
+        out_hi = min(hi, max(v // div for v in ends))
+        op = self.emit(qnn.RequantOp(
+            source.ssa, constants[0], constants[1], TensorType(self.result_element_type(lo, hi), qnn.shape_of(source.ssa)),
+            scale=1, divisor=div, min=lo, max=hi, intermediate_bits=32 if widest <= INT32_MAX else 64))
+        return Act(op.results[0], Range.scalar(min(out_lo, out_hi), max(out_lo, out_hi)), shape)
 
     @staticmethod
     def channel_first(const: np.ndarray, onnx_shape: tuple[int, ...]) -> np.ndarray:

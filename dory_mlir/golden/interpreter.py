@@ -42,6 +42,15 @@ def channel_broadcast(vector: np.ndarray, rank: int) -> np.ndarray:
     return vector.reshape((1, -1) + (1,) * (rank - 2))
 
 
+def requant_broadcast(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A requant constant shaped to broadcast over its input: per channel (axis 1), per tensor, or
+    [G, 1] per group of rows (axis 2, see `qnn.requant`)."""
+    if values.ndim == 2:
+        rows = np.repeat(values.reshape(-1), shape[2] // values.shape[0])
+        return rows.reshape(1, 1, -1, 1)
+    return channel_broadcast(values, len(shape))
+
+
 def windows(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int], dilation: tuple[int, int], out_hw: tuple[int, int]):
     """Yields (i, j, strided view) for every kernel offset of a padded NCHW tensor."""
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, strides, dilation, out_hw
@@ -112,7 +121,7 @@ class QnnFunctions(InterpreterFunctions):
         limit = 2 ** (bits - 1)
         # Python-int object arithmetic where 64 bits may not hold the product exactly.
         wide = object if bits == 64 else np.int64
-        t = x.astype(wide) * channel_broadcast(mul.astype(wide), rank) + channel_broadcast(add.astype(wide), rank)
+        t = x.astype(wide) * requant_broadcast(mul.astype(wide), x.shape) + requant_broadcast(add.astype(wide), x.shape)
         check_fits(op, np.asarray(t), -limit, limit - 1, f"the {bits}-bit intermediate x·mul + add")
         t = t * op.scale.value.data
         check_fits(op, np.asarray(t), -limit, limit - 1, f"the {bits}-bit intermediate (x·mul + add)·scale")

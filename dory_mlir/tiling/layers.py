@@ -18,6 +18,17 @@ def nbytes(value) -> int:
     return count * max(1, qnn.element_type(value).width.data // 8)
 
 
+def per_batch(value: SSAValue) -> bool:
+    """A requant constant with one value per batch slice of a matmul ([G, 1], `qnn.requant`)."""
+    return len(qnn.shape_of(value)) == 2
+
+
+def _batch_const_bytes(layer: qnn.LayerOp) -> int:
+    """L1 bytes of the per-batch-slice constants: one value of each (aligned) per tile."""
+    return sum(aligned(nbytes(value) // qnn.shape_of(value)[0]) for op in layer.compute_ops()
+               if isinstance(op, qnn.RequantOp) for value in (op.mul, op.add) if per_batch(value))
+
+
 def _per_channel_bytes(layer: qnn.LayerOp, channels: int) -> int:
     """Bytes per output channel of the per-channel constants (bias, requant mul/add)."""
     return sum(per_channel for role, per_channel, _ in constant_parts(layer) if role != "weights")
@@ -46,14 +57,27 @@ def constant_parts(layer: qnn.LayerOp) -> list[tuple[str, int, int]]:
 
 
 def _fixed_bytes(layer: qnn.LayerOp) -> int:
-    """L1 bytes of the per-tensor constants, each aligned."""
-    return sum(aligned(fixed) for _, _, fixed in constant_parts(layer) if fixed)
+    """L1 bytes of the per-tensor constants, each aligned (per-batch-slice ones: `_batch_const_bytes`)."""
+    batch_roles = {role for op in layer.compute_ops() if isinstance(op, qnn.RequantOp)
+                   for role, value in (("mul", op.mul), ("add", op.add)) if per_batch(value)}
+    return sum(aligned(fixed) for role, _, fixed in constant_parts(layer) if fixed and role not in batch_roles)
 
 
 def layer_shape(layer: qnn.LayerOp) -> LayerShape:
     anchor = layer.anchor()
     out_bytes = qnn.element_type(layer.output).width.data // 8
     kind = layer.kind()
+    if not isinstance(anchor, qnn.MatMulOp) and _batch_const_bytes(layer):
+        raise DoryError(f"a {kind} layer has requant constants per group of rows; only a matmul's batch slices "
+                        "have such constants", op_where(layer))
+    if isinstance(anchor, qnn.MatMulOp):
+        m, k, n = anchor.dims()
+        rows_out = qnn.shape_of(anchor.output)[2]
+        lhs_rows = qnn.shape_of(anchor.lhs)[2]
+        return LayerShape("matmul", k, n, lhs_rows, 1, rows_out, 1, out_bytes=out_bytes,
+                          const_bytes=_per_channel_bytes(layer, n), fixed_const_bytes=_fixed_bytes(layer),
+                          rows_per_batch=m, shared_lhs=lhs_rows == m, shared_rhs=qnn.shape_of(anchor.rhs)[2] == k,
+                          batch_const_bytes=_batch_const_bytes(layer))
     if isinstance(anchor, qnn.LinearOp):
         _, k = qnn.shape_of(anchor.input)
         m = qnn.shape_of(anchor.weight)[0]

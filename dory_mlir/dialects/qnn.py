@@ -491,12 +491,13 @@ class RequantOp(IRDLOperation):
         channels = in_shape[1] if len(in_shape) > 1 else 1
         for what, value in (("mul", self.mul), ("add", self.add)):
             shape = shape_of(value)
-            if len(shape) == 2 and len(in_shape) == 4 and shape[1] == 1 and shape[0] > 1 and in_shape[2] % shape[0] == 0:
-                pass  # per group of rows
+            if len(shape) == 2 and len(in_shape) == 4 and shape[1] == 1:  # per group of rows
+                if shape[0] < 2 or in_shape[2] % shape[0]:
+                    raise VerifyException(f"{what} per group of rows [G, 1] needs G > 1 dividing the {in_shape[2]} "
+                                          f"rows, got {list(shape)}")
             elif shape not in ((channels,), (1,)):
                 raise VerifyException(
-                    f"{what} must have shape [{channels}] (per channel), [1] (per tensor) or [G, 1] (per group "
-                    f"of rows, G dividing the rows), got {list(shape)}"
+                    f"{what} must have shape [{channels}] (per channel) or [1] (per tensor), got {list(shape)}"
                 )
             if element_type(value).width.data not in (32, 64):
                 raise VerifyException(f"{what} must have 32- or 64-bit elements, got {element_type(value)}")

@@ -56,3 +56,15 @@ func.func @narrow_result(%a: tensor<1x8x4x1xsi8>, %b: tensor<1x5x8x1xsi8>) {
   %y = qnn.matmul %a, %b {lhs_batch = array<i64>, rhs_batch = array<i64>} : (tensor<1x8x4x1xsi8>, tensor<1x5x8x1xsi8>) -> tensor<1x5x4x1xsi8>
   func.return
 }
+
+// -----
+
+// qnn.requant with one constant per group of rows: G must divide the rows (here 8).
+// CHECK:      {{^//}} -----
+// CHECK-NEXT: {{^}}mul per group of rows [G, 1] needs G > 1 dividing the 8 rows, got [3, 1]
+func.func @groups(%x: tensor<1x5x8x1xsi32>) {
+  %m = qnn.constant dense<1> : tensor<3x1xsi32>
+  %a = qnn.constant dense<0> : tensor<1xsi32>
+  %y = qnn.requant %x, %m, %a {scale = 1 : i64, divisor = 1 : i64, min = 0 : i64, max = 255 : i64, rounding = "floor", intermediate_bits = 32 : i64} : (tensor<1x5x8x1xsi32>, tensor<3x1xsi32>, tensor<1xsi32>) -> tensor<1x5x8x1xui8>
+  func.return
+}

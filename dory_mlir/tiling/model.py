@@ -361,10 +361,12 @@ def smallest_footprint(layer: LayerShape, target: L1Target) -> dict[str, int]:
     full size) the footprint grows with every tile size, so the minimum is at a corner
     where each size is 1 or full.
     """
+    # (A matmul's left operand is also single when its tile is one batch slice of a shared operand.)
+    rows = {1, layer.h_out} | ({layer.rows_per_batch} if layer.kind == "matmul" else set())
     corners = [
         Tile(co, ho, wo, ci)
         for co in {1, layer.c_out}
-        for ho in {1, layer.h_out}
+        for ho in rows
         for wo in {1, layer.w_out}
         for ci in {1, layer.c_in}
     ]

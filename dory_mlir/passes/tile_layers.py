@@ -325,6 +325,10 @@ class LayerLowering:
         if isinstance(proven, IntegerAttr) and total > proven.value.data:
             raise AssertionError(f"layer {self.index}: the lowering allocates {total} B of L1 where the tiler "
                                  f"proved {proven.value.data} B ({sizes})")
+        if self.geometry.kernel == "dory_matmul" and isinstance(proven, IntegerAttr) and total != proven.value.data:
+            # A matmul's allocation is exactly its footprint (the memory contract, held to the byte here).
+            raise AssertionError(f"layer {self.index}: the L1 allocation ({total} B: {sizes}) differs from the "
+                                 f"tiling model's footprint ({proven.value.data} B)")
         arena = b.add(memref.AllocOp([], [], MemRefType(i8, [total], NoneAttr(), StringAttr("L1")),
                                      alignment=IntegerAttr(ALIGN, 64))).results[0]
         arena.name_hint = "l1"

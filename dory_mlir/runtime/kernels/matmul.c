@@ -19,6 +19,10 @@
         const uint32_t K = p->k, N = p->n;                                                     \
         uint32_t lo, hi;                                                                       \
         dk_share((uint32_t)p->m * N, 1, &lo, &hi);                                             \
+        /* the constants of every column, unless they are per column (read per element) */     \
+        const int per_column = p->rq != NULL && (p->rq->mul_per_channel || p->rq->add_per_channel); \
+        dk_rqc_t ch;                                                                           \
+        dk_rqc(&o.rq, 0, &ch);                                                                 \
         for (uint32_t idx = lo; idx < hi; idx++) {                                             \
             const uint32_t row = idx / N, col = idx % N;                                       \
             const A_T *x = a + (size_t)row * K;                                                \
@@ -26,8 +30,8 @@
             int32_t sum = 0;                                                                   \
             for (uint32_t k = 0; k < K; k++, y += N)                                           \
                 sum += (int32_t)x[k] * (int32_t)*y;                                            \
-            dk_rqc_t ch;                                                                       \
-            dk_rqc(&o.rq, (int)col, &ch);                                                      \
+            if (per_column)                                                                    \
+                dk_rqc(&o.rq, (int)col, &ch);                                                  \
             dk_out_general(&o, &ch, idx, sum);                                                 \
         }                                                                                      \
     }

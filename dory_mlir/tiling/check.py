@@ -380,7 +380,7 @@ def footprint(g: Geometry, t: LayerTiling, tile: TileExtent, cores: int, double_
         return _matmul_footprint(g, t, tile, copies)
     inputs = 2 if g.kind == "add" else 1
     buffers = {
-        "input": copies(whole_rows and whole_ci) * _align(inputs * tile.rows_in * tile.cols_in * tile.ci),
+        "input": copies(whole_rows and whole_ci) * inputs * _align(tile.rows_in * tile.cols_in * tile.ci),
         "output": copies(whole_rows and whole_co) * _align(tile.ho * tile.wo * tile.co * g.out_bytes),
     }
     if g.kind in WEIGHTED:

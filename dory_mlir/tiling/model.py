@@ -11,12 +11,16 @@ Every buffer the kernels need is in L1 at once (`footprint`):
 
 | buffer | bytes | double-buffered when |
 |---|---|---|
-| input | `hi · wi · ci` (the halo: `hi = min((ho-1)·sh + dh·(kh-1) + 1, h_in)`; two inputs for add) | the input tile changes between iterations |
+| input | `hi · wi · ci` (the halo: `hi = min((ho-1)·sh + dh·(kh-1) + 1, h_in)`; two inputs for add, each aligned as the lowering allocates them) | the input tile changes between iterations |
 | weights | `co · kh · kw · ci` (depthwise `co · kh · kw`) | there is more than one weight tile |
 | output | `ho · wo · co · out_bytes` | there is more than one output tile |
 | constants | `co · const_bytes` (bias, per-channel mul/add) + the per-tensor constants | more than one output-channel tile (per-tensor: never) |
 | partial sums | `ho · wo · co · 4` | never (lives across the input-channel slices) |
 | im2col | `2 · cores · kh · kw · ci` (PULP-NN: 2 pixels per core) for k > 1 convs; `cores · hi · kw` for depthwise | never |
+
+A matmul (two activations, `matmul_footprint`) holds `ho` rows × `ci` of A, the `ci × co` block of B
+(the "weights" entry), `ho × co` outputs, its constants (per column, per tensor, one value per batch
+slice) and partial sums when K is sliced; its tiles' rows divide a batch slice's M.
 
 Each buffer is rounded up to `ALIGN` bytes. Border tiles are never larger than the
 interior tile, so the footprint of the interior tile bounds every tile.
@@ -225,7 +229,7 @@ def footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[str, obje
         return matmul_footprint(layer, tile, target, B)
     inputs = 2 if layer.kind == "add" else 1
     buffers: dict[str, object] = {
-        "input": B.If(one_input, 1, db) * B.align(inputs * hi * wi * ci),
+        "input": B.If(one_input, 1, db) * inputs * B.align(hi * wi * ci),  # an add: two buffers, each aligned
         "output": B.If(one_output, 1, db) * B.align(ho * wo * co * layer.out_bytes),
     }
     if layer.has_weights:

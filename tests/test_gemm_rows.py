@@ -4,8 +4,8 @@ weights, as transformers' linear layers and Deeploy's GEMM tests export them.
 Rows of K features are the HWC feature map 1×K×R×1 (`dory_mlir/tensor_layout.py`), so a row-wise
 linear layer is a pointwise conv: the generated networks (`quantlib_builder.rows_networks`, goldens
 from onnx's ReferenceEvaluator) must be bit-exact in the golden model against their npz goldens
-(ONNX layout) and in the generated C. TransA and products of two activations are one-line errors
-naming the node; constants that vary over the rows are tests/test_gemm_row_constants.py's.
+(ONNX layout) and in the generated C. TransA is a one-line error naming the node; constants that vary
+over the rows are tests/test_gemm_row_constants.py's, MatMul of two activations tests/test_matmul_acts.py's.
 """
 
 from __future__ import annotations
@@ -173,16 +173,6 @@ def test_gemm_trans_a_and_fractional_alpha_are_one_line_errors(nets: Path, tmp_p
             gemm.attribute.extend([*kept, helper.make_attribute(attribute, value)])
         path = edited(nets, tmp_path, "rows_mlp", edit)
         assert_error(path, node_of(onnx.load(path), "Gemm"), fragment)
-
-
-def test_matmul_of_two_activations_is_one_line_error(tmp_path: Path):
-    a = helper.make_tensor_value_info("a", onnx.TensorProto.FLOAT, [4, 8])
-    b = helper.make_tensor_value_info("b", onnx.TensorProto.FLOAT, [8, 4])
-    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [4, 4])
-    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["y"], name="scores")], "g", [a, b], [y])
-    path = tmp_path / "matmul2.onnx"
-    onnx.save(helper.make_model(graph), path)
-    assert_error(path, graph.node[0], "MatMul of two activations ('a' × 'b')")
 
 
 def test_rows_tensor_into_a_conv_is_one_line_error(tmp_path: Path):

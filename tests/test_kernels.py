@@ -58,7 +58,7 @@ SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-o
 U8, I8, I32 = 0, 1, 2  # dory_dtype_t
 NP_TYPE = {U8: np.uint8, I8: np.int8, I32: np.int32}
 RANGE = {U8: (0, 255), I8: (-128, 127), I32: (-(2**31), 2**31 - 1)}
-K_CONV2D, K_POINTWISE, K_DEPTHWISE, K_LINEAR, K_MAXPOOL, K_SUMPOOL, K_ADD = range(7)
+K_CONV2D, K_POINTWISE, K_DEPTHWISE, K_LINEAR, K_MAXPOOL, K_SUMPOOL, K_ADD, K_MATMUL = range(8)
 
 # ----------------------------------------------------------------------------- C structs (ctypes mirrors)
 
@@ -100,10 +100,15 @@ class Add(ctypes.Structure):
                 ("out", ptr), ("out_type", enum)]
 
 
+class MatMul(ctypes.Structure):
+    _fields_ = [("a", ptr), ("b", ptr), ("a_type", enum), ("b_type", enum), ("m", u16), ("k", u16), ("n", u16),
+                ("acc", ptr), ("first_slice", u8), ("last_slice", u8), ("rq", ptr), ("out", ptr), ("out_type", enum)]
+
+
 def expected_layout() -> list[int]:
     """sizeof and every field offset, in the order of dory_test_layout() in the shim."""
     layout = []
-    for struct in (Requant, Conv, Linear, Pool, Add):
+    for struct in (Requant, Conv, Linear, Pool, Add, MatMul):
         layout.append(ctypes.sizeof(struct))
         layout += [getattr(struct, name).offset for name, _ in struct._fields_]
     return layout
@@ -202,7 +207,8 @@ def golden(op, *args: np.ndarray) -> np.ndarray:
     # the @impl-registered methods, called as the interpreter does (they do not use it)
     run = {qnn.ConvOp: QnnFunctions.run_conv, qnn.LinearOp: QnnFunctions.run_linear,
            qnn.RequantOp: QnnFunctions.run_requant, qnn.AddOp: QnnFunctions.run_add,
-           qnn.MaxPoolOp: QnnFunctions.run_max_pool, qnn.SumPoolOp: QnnFunctions.run_sum_pool}
+           qnn.MaxPoolOp: QnnFunctions.run_max_pool, qnn.SumPoolOp: QnnFunctions.run_sum_pool,
+           qnn.MatMulOp: QnnFunctions.run_matmul}
     (result,) = run[type(op)](GOLDEN, None, op, tuple(np.asarray(a, dtype=np.int64) for a in args)).values
     return np.asarray(result, dtype=np.int64)
 
@@ -590,6 +596,35 @@ def add_case(seed: int) -> Case:
     return Case("add", seed, config, to_hwc(y), execute, [rq])
 
 
+def matmul_case(seed: int) -> Case:
+    """Two activation tiles a [m][k] × b [k][n] (each u8 or i8), K in slices (partial sums), requant
+    per column / per tensor, or int32 products."""
+    rng = np.random.default_rng(seed)
+    m, k, n = int(rng.integers(1, 20)), int(rng.integers(1, 70)), int(rng.integers(1, 20))
+    ta, tb = (int(rng.choice([U8, I8])) for _ in range(2))
+    a, b = random_activations(rng, (m, k), ta), random_activations(rng, (k, n), tb)
+    # The IR holds rows of features: a is 1×K×M×1, b 1×N×K×1, the product 1×N×M×1 (NCHW).
+    op = qnn.MatMulOp(value((1, k, m, 1), ta), value((1, n, k, 1), tb), TensorType(int_type(I32), [1, n, m, 1]))
+    acc = golden(op, a.T.reshape(1, k, m, 1), b.T.reshape(1, n, k, 1))
+    rq, y, out_type = requant_or_int32(rng, acc)
+    slices = slices_of(rng, k, 4)
+    use_acc = len(slices) > 1 or rng.random() < 0.2
+    config = dict(mkn=(m, k, n), types=(ta, tb), slices=slices, acc=use_acc, requant=None if rq is None else rq.config)
+
+    def execute(lib: KernelLib, run_rng, fill: int | None = None) -> np.ndarray:
+        out = output_buffer(run_rng, (m, 1, n), NP_TYPE[out_type], fill)
+        acc_buf = garbage(run_rng, (m, n), np.int32) if use_acc else None
+        for index, (k0, k1) in enumerate(slices):
+            a_s, b_s = np.ascontiguousarray(a[:, k0:k1]), np.ascontiguousarray(b[k0:k1])
+            params = MatMul(a=address(a_s), b=address(b_s), a_type=ta, b_type=tb, m=m, k=k1 - k0, n=n,
+                            acc=address(acc_buf), first_slice=int(index == 0), last_slice=int(index == len(slices) - 1),
+                            rq=None if rq is None else ctypes.addressof(rq.struct), out=address(out), out_type=out_type)
+            lib.run(K_MATMUL, params, run_rng)
+        return out
+
+    return Case("matmul", seed, config, to_hwc(y), execute, [rq])
+
+
 def requant_case(seed: int) -> Case:
     """dory_requant on single values: accumulators of every magnitude, up to the int32 extremes."""
     rng = np.random.default_rng(seed)
@@ -612,7 +647,7 @@ def requant_case(seed: int) -> Case:
 # ----------------------------------------------------------------------------- the random tests
 
 COUNTS = {"conv": 60, "pointwise": 30, "depthwise": 45, "linear": 30, "maxpool": 25, "sumpool": 25, "add": 25,
-          "requant": 20, "depthwise3x3": 40, "conv-rows": 40, "pointwise-rows": 20}
+          "requant": 20, "depthwise3x3": 40, "conv-rows": 40, "pointwise-rows": 20, "matmul": 30}
 
 
 def make_case(name: str, seed: int) -> Case:
@@ -620,7 +655,7 @@ def make_case(name: str, seed: int) -> Case:
         return conv_case(seed, name)
     if name in ("maxpool", "sumpool"):
         return pool_case(seed, name)
-    return {"linear": linear_case, "add": add_case, "requant": requant_case}[name](seed)
+    return {"linear": linear_case, "add": add_case, "requant": requant_case, "matmul": matmul_case}[name](seed)
 
 
 ALL_CASES = [(name, 1000 * index + seed) for index, (name, n) in enumerate(COUNTS.items()) for seed in range(n)]
@@ -774,6 +809,8 @@ def buffer_sizes(kernel: int, p: ctypes.Structure, cores: int) -> tuple[dict[str
                     out=p.out_c * esize[p.out_type]), p.out_c
     if kernel in (K_MAXPOOL, K_SUMPOOL):
         return dict(in_=p.in_h * p.in_w * p.c, out=p.out_h * p.out_w * p.c * esize[p.out_type]), p.c
+    if kernel == K_MATMUL:
+        return dict(a=p.m * p.k, b=p.k * p.n, acc=4 * p.m * p.n, out=p.m * p.n * esize[p.out_type]), p.n
     n = p.h * p.w * p.c
     return dict(a=n * esize[p.a_type], b=n * esize[p.b_type], out=n * esize[p.out_type]), p.c
 

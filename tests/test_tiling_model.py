@@ -147,3 +147,33 @@ def test_row_constants_footprint_by_hand():
     one_row = dataclasses.replace(layer, h_in=1, h_out=1)
     assert footprint(one_row, Tile(8, 1, 1, 16), target)["row constants"] == 32 + 4
     assert footprint(one_row, Tile(4, 1, 1, 16), target)["row constants"] == 2 * 16 + 4
+
+
+def random_matmul_layer(rng: random.Random) -> LayerShape:
+    """A matmul: batch slices of M rows (the tile's rows divide M), K, N, operands shared or not,
+    per-column, per-tensor and per-batch-slice constants."""
+    m, k, n, batches = rng.randint(1, 8), rng.randint(1, 24), rng.randint(1, 10), rng.randint(1, 3)
+    lhs_shared, rhs_shared = rng.random() < 0.3, rng.random() < 0.3
+    return LayerShape("matmul", k, n, m if lhs_shared else batches * m, 1, batches * m, 1,
+                      out_bytes=rng.choice([1, 4]), const_bytes=rng.choice([0, 8]),
+                      fixed_const_bytes=rng.choice([0, 4]), rows_per_batch=m, shared_lhs=lhs_shared,
+                      shared_rhs=rhs_shared, batch_const_bytes=rng.choice([0, 8]) if batches > 1 else 0)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_matmul_z3_optimum_equals_brute_force(seed: int):
+    rng = random.Random(1000 + seed)
+    layer = random_matmul_layer(rng)
+    target = L1Target(rng.choice([64, 128, 256, 512, 1024]), cores=8, double_buffer=rng.random() < 0.8)
+    expected = brute_force(layer, target)
+    if expected is None:
+        with pytest.raises(DoesNotFit):
+            solve_l1(layer, target)
+        return
+    result = solve_l1(layer, target)
+    assert result.objective == expected, f"seed {seed}: {layer} {target}"
+    assert is_legal(layer, result.tile, target) and layer.rows_per_batch % result.tile.ho == 0
+    assert sum(smallest_footprint(layer, target).values()) == min(
+        total_bytes(layer, Tile(co, ho, 1, ci), target)
+        for co in range(1, layer.c_out + 1) for ho in range(1, layer.h_out + 1) for ci in range(1, layer.c_in + 1)
+        if all(domain(layer, Tile(co, ho, 1, ci))))

@@ -38,6 +38,8 @@ def layer_work(layer: qnn.LayerOp) -> Work:
     if isinstance(op, qnn.LinearOp):
         batch, in_features = qnn.shape_of(op.input)
         return Work(batch * in_features * qnn.shape_of(op.weight)[0], "MAC")
+    if isinstance(op, qnn.MatMulOp):
+        return Work(math.prod(qnn.shape_of(op.output)) * op.dims()[1], "MAC")
     if isinstance(op, qnn.MaxPoolOp | qnn.SumPoolOp):
         kh, kw = op.kernel_hw()
         return Work(math.prod(qnn.shape_of(op.output)) * kh * kw, "pool op")

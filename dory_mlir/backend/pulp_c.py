@@ -373,7 +373,7 @@ class KernelCall:
             p.line(f"const dory_requant_t rq = {{{rq}}};")
         fields = self.fields(callee, m, s, "&rq" if rq else "NULL")
         struct = {"dory_linear": "dory_linear_t", "dory_maxpool": "dory_pool_t", "dory_sumpool": "dory_pool_t",
-                  "dory_add": "dory_add_t"}.get(callee, "dory_conv_t")
+                  "dory_add": "dory_add_t", "dory_matmul": "dory_matmul_t"}.get(callee, "dory_conv_t")
         p.line(f"const {struct} args = {{{', '.join(fields)}}};")
         p.line(f"DORY_PERF_KERNEL({callee}(&args));")  # instruction counts (rv32 build), else a plain call
         p.indent -= 1
@@ -401,6 +401,13 @@ class KernelCall:
                     f".shift = {{{shift[0]}, {shift[1]}}}", f".rq = {rq}", f".out = {out.ptr}",
                     f".out_type = {dtype_enum(out.element)}"]
         inp = m["in"]
+        if callee == "dory_matmul":  # tiles [rows][1][K], [K][1][N], [rows][1][N]
+            rhs = m["rhs"]
+            return [f".a = {inp.ptr}", f".b = {rhs.ptr}", f".a_type = {dtype_enum(inp.element)}",
+                    f".b_type = {dtype_enum(rhs.element)}", f".m = {out.sizes[0]}", f".k = {inp.sizes[2]}",
+                    f".n = {out.sizes[2]}", f".acc = {m['acc'].ptr if 'acc' in m else 'NULL'}",
+                    f".first_slice = {s['first']}", f".last_slice = {s['last']}", f".rq = {rq}", f".out = {out.ptr}",
+                    f".out_type = {dtype_enum(out.element)}"]
         if callee == "dory_linear":
             return [f".in = {inp.ptr}", f".in_type = {dtype_enum(inp.element)}", f".in_c = {inp.sizes[0]}",
                     f".out_c = {out.sizes[0]}", f".weights = {m['weights'].ptr}",

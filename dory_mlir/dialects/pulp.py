@@ -48,6 +48,7 @@ KERNELS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "dory_maxpool": (("in", "out"), ("mul", "add"), ("pad_t", "pad_l", "pad_b", "pad_r")),
     "dory_sumpool": (("in", "out", "mul", "add"), (), ("pad_t", "pad_l", "pad_b", "pad_r")),
     "dory_add": (("a", "b", "out"), ("mul", "add"), ()),
+    "dory_matmul": (("in", "rhs", "out"), ("mul", "add", "acc"), ("first", "last")),
 }
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from xdsl.dialects.builtin import (
     I64,
     DenseArrayBase,
@@ -97,6 +99,13 @@ def _check_activation(what: str, value: SSAValue, rank: int) -> IntegerType:
 def _check_si32(what: str, value: SSAValue) -> None:
     if element_type(value) != ACC_TYPE:
         raise VerifyException(f"{what} must have si32 elements, got {element_type(value)}")
+
+
+def _product(values: Sequence[int]) -> int:
+    result = 1
+    for v in values:
+        result *= v
+    return result
 
 
 def _ints(attr: DenseArrayBase) -> tuple[int, ...]:
@@ -332,6 +341,77 @@ class LinearOp(IRDLOperation):
             raise VerifyException(f"result must have shape [{n}, {m}], got {list(shape_of(self.output))}")
 
 
+@irdl_op_definition
+class MatMulOp(IRDLOperation):
+    """Product of two activations (ONNX MatMul, batched and broadcast): `acc[..., m, n] = Σ_k a[..., m, k]·b[..., k, n]`.
+
+    Both operands and the result are rows of features (`tensor_layout.py`): `lhs` is the ONNX tensor
+    `[*lhs_batch, M, K]` as the IR feature map 1×K×(prod(lhs_batch)·M)×1, `rhs` is `[*rhs_batch, K, N]` as
+    1×N×(prod(rhs_batch)·K)×1, the int32 result `[*batch, M, N]` is 1×N×(prod(batch)·M)×1, with `batch` the
+    ONNX broadcast of `lhs_batch` and `rhs_batch` (equal rank; each pair of sizes equal, or one of them 1).
+    The bytes of each are ONNX's row-major bytes: batch slices of M (or K) rows one after the other.
+    """
+
+    name = "qnn.matmul"
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    output = result_def(TensorType)
+    lhs_batch = prop_def(DenseArrayBase.constr(i64))
+    rhs_batch = prop_def(DenseArrayBase.constr(i64))
+
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, lhs: SSAValue, rhs: SSAValue, result_type: Attribute,
+                 lhs_batch: Sequence[int] = (), rhs_batch: Sequence[int] = ()):
+        super().__init__(operands=[lhs, rhs], result_types=[result_type],
+                         properties={"lhs_batch": _array(lhs_batch), "rhs_batch": _array(rhs_batch)})
+
+    def batch(self) -> tuple[int, ...]:
+        """The output's batch dimensions (the broadcast of both operands')."""
+        return tuple(max(a, b) for a, b in zip(_ints(self.lhs_batch), _ints(self.rhs_batch), strict=True))
+
+    def dims(self) -> tuple[int, int, int]:
+        """(M, K, N) of one batch slice."""
+        k, n = shape_of(self.lhs)[1], shape_of(self.rhs)[1]
+        m = shape_of(self.output)[2] // max(1, _product(self.batch()))
+        return m, k, n
+
+    def batch_sources(self) -> list[tuple[int, int]]:
+        """For each output batch slice (row-major over `batch`), the lhs and rhs slice it reads."""
+        batch = self.batch()
+        lhs_index = np.arange(_product(_ints(self.lhs_batch))).reshape(_ints(self.lhs_batch))
+        rhs_index = np.arange(_product(_ints(self.rhs_batch))).reshape(_ints(self.rhs_batch))
+        lhs_all = np.broadcast_to(lhs_index, batch).reshape(-1)
+        rhs_all = np.broadcast_to(rhs_index, batch).reshape(-1)
+        return [(int(a), int(b)) for a, b in zip(lhs_all, rhs_all, strict=True)]
+
+    def verify_(self) -> None:
+        lhs_batch, rhs_batch = _ints(self.lhs_batch), _ints(self.rhs_batch)
+        if len(lhs_batch) != len(rhs_batch):
+            raise VerifyException(f"lhs_batch {list(lhs_batch)} and rhs_batch {list(rhs_batch)} must have the same rank")
+        if any(d < 1 for d in lhs_batch + rhs_batch):
+            raise VerifyException("batch dimensions must be positive")
+        if any(a != b and 1 not in (a, b) for a, b in zip(lhs_batch, rhs_batch, strict=True)):
+            raise VerifyException(f"batch dimensions {list(lhs_batch)} and {list(rhs_batch)} do not broadcast")
+        for what, value in (("lhs", self.lhs), ("rhs", self.rhs)):
+            _check_activation(what, value, 4)
+            n, _, _, w = shape_of(value)
+            if n != 1 or w != 1:
+                raise VerifyException(f"{what} must be rows of features 1xCxRx1, got {list(shape_of(value))}")
+        _check_si32("result", self.output)
+        _, k, a_rows, _ = shape_of(self.lhs)
+        _, n, b_rows, _ = shape_of(self.rhs)
+        if b_rows % _product(rhs_batch) or b_rows // _product(rhs_batch) != k:
+            raise VerifyException(f"rhs must hold {_product(rhs_batch)} slices of K = {k} rows, got {b_rows} rows")
+        if a_rows % _product(lhs_batch):
+            raise VerifyException(f"lhs rows {a_rows} are not {_product(lhs_batch)} equal batch slices")
+        m = a_rows // _product(lhs_batch)
+        expected = (1, n, _product(self.batch()) * m, 1)
+        if shape_of(self.output) != expected:
+            raise VerifyException(f"result must have shape {list(expected)}, got {list(shape_of(self.output))}")
+
+
 class Rounding(StrEnum):
     """How `qnn.requant` rounds its exact quotient to an integer."""
 
@@ -348,7 +428,10 @@ class RequantOp(IRDLOperation):
     well: shape [H, C] (`mul[h, c]`) or [H, 1] (`mul[h]`, per row). A GEMM's per-row and
     per-element offsets and per-row requantization take that form (its rows are the IR's H,
     see `tensor_layout.py`); the tiler gives such a layer tiles of one output row, so each
-    tile's constants are again per channel or per tensor. `divisor` is usually a power of two (a shift) but
+    tile's constants are again per channel or per tensor. Per group of rows: shape [G, 1] with
+    1 < G < H dividing the rows H, row h using entry h // (H / G) (per row is G = H) — one value
+    per batch slice of a `qnn.matmul` result, whose slices are consecutive runs of rows.
+    `divisor` is usually a power of two (a shift) but
     any positive integer is allowed: some exporters divide by 2^d - 1, and the result
     must be exact. `intermediate_bits` (32 or 64) is the width the products need; the
     golden model checks that no value exceeds it.
@@ -420,7 +503,11 @@ class RequantOp(IRDLOperation):
             allowed += [(in_shape[2], channels), (in_shape[2], 1)]
         for what, value in (("mul", self.mul), ("add", self.add)):
             shape = shape_of(value)
-            if shape not in allowed:
+            if len(shape) == 2 and len(in_shape) == 4 and shape[1] == 1 and shape[0] not in (1, in_shape[2]):
+                if shape[0] < 2 or in_shape[2] % shape[0]:  # per group of rows
+                    raise VerifyException(f"{what} per group of rows [G, 1] needs G > 1 dividing the {in_shape[2]} "
+                                          f"rows, got {list(shape)}")
+            elif shape not in allowed:
                 forms = f"[{channels}] (per channel) or [1] (per tensor)"
                 if len(in_shape) == 4:
                     forms = f"[{channels}] (per channel), [1] (per tensor), [{in_shape[2]}, {channels}] or [{in_shape[2]}, 1] (per row)"
@@ -674,18 +761,18 @@ class LayerOp(IRDLOperation):
     def anchor(self) -> IRDLOperation:
         """The op that gives the layer its kind: conv, linear, pool or add."""
         for op in self.body.block.ops:
-            if isinstance(op, ConvOp | LinearOp | MaxPoolOp | SumPoolOp | AddOp):
+            if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp):
                 return op
         raise VerifyException("layer has no conv, linear, pool or add op")
 
     def kind(self) -> str:
-        """conv | depthwise | pointwise | linear | maxpool | avgpool | add."""
+        """conv | depthwise | pointwise | linear | matmul | maxpool | avgpool | add."""
         op = self.anchor()
         if isinstance(op, ConvOp):
             if op.is_depthwise():
                 return "depthwise"
             return "pointwise" if op.kernel_hw() == (1, 1) and op.groups.value.data == 1 else "conv"
-        return {LinearOp: "linear", MaxPoolOp: "maxpool", SumPoolOp: "avgpool", AddOp: "add"}[type(op)]
+        return {LinearOp: "linear", MatMulOp: "matmul", MaxPoolOp: "maxpool", SumPoolOp: "avgpool", AddOp: "add"}[type(op)]
 
     def verify_(self) -> None:
         block = self.body.block
@@ -698,7 +785,7 @@ class LayerOp(IRDLOperation):
             raise VerifyException(
                 f"yielded type {terminator.value.type} differs from the layer's result type {self.output.type}"
             )
-        anchors = [op for op in block.ops if isinstance(op, ConvOp | LinearOp | MaxPoolOp | SumPoolOp | AddOp)]
+        anchors = [op for op in block.ops if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp)]
         if len(anchors) != 1:
             raise VerifyException(
                 f"layer must contain exactly one conv, linear, pool or add op, found {len(anchors)}"
@@ -725,6 +812,7 @@ QNN = Dialect(
         ConstantOp,
         ConvOp,
         LinearOp,
+        MatMulOp,
         RequantOp,
         AddOp,
         MaxPoolOp,

@@ -290,6 +290,26 @@ class QuantLibNetBuilder:
         return self.node("RequantShift", [acc, self.param(f"{module}.mul{index}", mul), self.param(f"{module}.add{index}", add)],
                          **attrs)
 
+    def matmul(self, module: str, a: str, b: str, requant: str | None, signed: bool = False) -> str:
+        """`MatMul(a, b)` of two activations ([..., M, K] × [..., K, N], batch axes broadcast as ONNX
+        does), then a RequantShift `requant` = "tensor" (one value), "column" (per output column),
+        "batch" (one value per batch slice: constants shaped [*batch, 1, 1], as Deeploy's
+        `[1, B, 1, 1]`) or None (the int32 products are the output)."""
+        acc = self.node("MatMul", [a, b], record=requant is None)
+        if requant in (None, "tensor", "column"):
+            return acc if requant is None else self.requant(acc, module, signed, per_channel=requant == "column", axis=-1)
+        values = self.values[acc].astype(np.int64)
+        batch = values.shape[:-2]
+        spread = np.maximum(np.abs(values).max(axis=(-2, -1)), 1)
+        target = 127 if signed else 255
+        mul = np.maximum(1, np.round(target * DIV / spread * self.rng.uniform(0.7, 1.3, size=batch))).astype(np.int64)
+        add = self.rng.integers(-DIV // 4, DIV // 4, size=batch)
+        mul, add = (v.reshape((*batch, 1, 1)) for v in (mul, add))
+        index = len(self.initializers)
+        attrs = dict(div=_float_tensor(DIV), n_levels_out=_float_tensor([256.0]), signed=_float_tensor([1.0 if signed else 0.0]))
+        return self.node("RequantShift", [acc, self.param(f"{module}.mul{index}", mul), self.param(f"{module}.add{index}", add)],
+                         **attrs)
+
     def build(self, name: str) -> tuple[onnx.ModelProto, dict[str, dict[str, np.ndarray]]]:
         graph = helper.make_graph(
             self.nodes, name,
@@ -552,6 +572,51 @@ def row_constant_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
             "rows_mlp_row_constants": rows_mlp_row_constants}
 
 
+def random_matmul(seed: int) -> QuantLibNetBuilder:
+    """A seeded MatMul of two activations: shapes [*Ba, M, K] × [*Bb, K, N] with 0–2 batch axes (some
+    broadcast: size 1 on one side, or fewer axes), each operand signed or unsigned, either a network
+    input or computed by a linear layer on rows (Q = X·W, as attention computes its operands), and
+    no requantization (int32 output), or a RequantShift per tensor, per column or per batch slice."""
+    rng = np.random.default_rng([seed, 11])
+    m, k, n = (int(v) for v in rng.integers(2, 13, size=3))
+    batch = [int(v) for v in rng.integers(1, 4, size=int(rng.integers(0, 3)))]
+
+    def operand_batch() -> list[int]:
+        dims = [d if rng.random() < 0.7 else 1 for d in batch]
+        return dims[int(rng.integers(0, len(dims) + 1)):] if rng.random() < 0.3 else dims
+
+    a_batch, b_batch = operand_batch(), operand_batch()  # M, K >= 2: no operand is a 1×K vector
+    a_signed, b_signed = bool(rng.integers(0, 2)), bool(rng.integers(0, 2))
+    b = QuantLibNetBuilder(seed, (*a_batch, m, k), signed_input=a_signed)
+    a_name = INPUT_NAME
+    if rng.random() < 0.3:  # the left operand computed by a linear layer (rows), K features out
+        b.last = INPUT_NAME
+        a_name = b.rows_linear("q", k, signed=a_signed)
+    rhs = b.add_input("input_b", (*b_batch, k, n), signed=b_signed)
+    if rng.random() < 0.3:
+        b.last = rhs
+        rhs = b.rows_linear("v", n, signed=b_signed)
+    requant = [None, "tensor", "column", "batch"][int(rng.integers(0, 4))]
+    if requant == "batch" and not batch:
+        requant = "tensor"
+    b.matmul("scores", a_name, rhs, requant, signed=bool(rng.integers(0, 2)))
+    return b
+
+
+def matmul_long_k(seed: int) -> QuantLibNetBuilder:
+    """[2, 6, 240] × [2, 240, 5] (a long reduction: small L1 budgets slice K, with int32 partial
+    sums) with a RequantShift per batch slice; signed left, unsigned right operand."""
+    b = QuantLibNetBuilder(seed, (2, 6, 240), signed_input=True)
+    rhs = b.add_input("input_b", (2, 240, 5))
+    b.matmul("scores", INPUT_NAME, rhs, "batch", signed=True)
+    return b
+
+
+def matmul_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
+    """MatMul of two activations (seeded random shapes), tested in tests/test_matmul_acts.py."""
+    return {"random_matmul": random_matmul, "matmul_long_k": matmul_long_k}
+
+
 def example_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     return {"resnet8": resnet8, "mobilenet_v1_025": mobilenet_v1_025, "kws_maxpool": kws_maxpool}
 
@@ -563,7 +628,8 @@ def format_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
 
 
 def all_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
-    return example_networks() | format_networks() | data_op_networks() | rows_networks() | row_constant_networks()
+    return (example_networks() | format_networks() | data_op_networks() | rows_networks() | row_constant_networks()
+            | matmul_networks())
 
 
 def write_example(name: str, out_dir: str | Path, seed: int = 0) -> Path:

@@ -486,10 +486,11 @@ class OnnxImporter:
         return block
 
     def check_no_product_of_inputs(self, input_names: set[str]) -> None:
-        """A MatMul/Gemm whose weight operand is a network input multiplies two activations: no
-        kernel does that yet. Said before the inputs' shapes are checked, so the message names it."""
+        """A Gemm whose weight operand is a network input multiplies two activations: no kernel
+        does that (MatMul does, `matmul_of_activations`). Said before the inputs' shapes are
+        checked, so the message names it."""
         for index, node in enumerate(self.graph.node):
-            if node.op_type in GEMM_OPS and len(node.input) > 1 and node.input[1] in input_names:
+            if node.op_type == "Gemm" and len(node.input) > 1 and node.input[1] in input_names:
                 self.node_name, self.node_op = node.name or f"{node.op_type}_{index}", node.op_type
                 raise self.error(f"{node.op_type} of two activations ('{node.input[0]}' × '{node.input[1]}') is not "
                                  "supported; the second operand must be a constant weight")
@@ -512,6 +513,8 @@ class OnnxImporter:
                     continue
                 if node.op_type in GEMM_OPS and node.input[0] == name:
                     return True
+                if node.op_type == "MatMul" and name in node.input[:2]:
+                    return True  # either operand of a MatMul of two activations
                 if node.op_type in ELEMENTWISE_OPS:
                     pending.extend(o for o in node.output if o)
         return False
@@ -519,7 +522,8 @@ class OnnxImporter:
     def input_onnx_shape(self, value_info: onnx.ValueInfoProto) -> tuple[int, ...]:
         """A graph input's static ONNX shape, marked `FeatureLastShape` when it holds rows of
         features (tensor_layout.py): an M×K input with M > 1 (N×K vectors have N = 1), or a 3-D
-        input that a MatMul/Gemm reads as its data operand."""
+        input that a MatMul/Gemm reads as its data operand, or that a MatMul of two activations reads
+        (any rank ≥ 3: the leading axes are its batch)."""
         dims = value_info.type.tensor_type.shape.dim
         shape: list[int] = []
         for d in dims:
@@ -530,7 +534,7 @@ class OnnxImporter:
                     self.model_name,
                 )
             shape.append(d.dim_value)
-        if (len(shape) == 2 and shape[0] > 1) or (len(shape) == 3 and self.read_as_rows(value_info.name)):
+        if (len(shape) == 2 and shape[0] > 1) or (len(shape) >= 3 and self.read_as_rows(value_info.name)):
             return FeatureLastShape(shape)
         if len(shape) not in (2, 3, 4) or shape[0] != 1:
             raise DoryError(
@@ -1399,6 +1403,9 @@ class OnnxImporter:
         if not 2 <= levels <= 2**32:
             raise self.error(f"RequantShift {levels_name} must be in [2, 2^32], got {levels}")
         pending = self.as_chain(self.lookup(node.input[0]))
+        per_batch = self.batch_requant_shift(node, pending, div, levels, signed)
+        if per_batch is not None:
+            return [per_batch]
         scaled = []
         for index, what in ((1, "mul"), (2, "add")):
             const = self.lookup(node.input[index])
@@ -1414,6 +1421,60 @@ class OnnxImporter:
         chain = pending.chain.mul_affine(mul).add(add).div(div).floor()
         lo, hi = (-(levels // 2), levels // 2 - 1) if signed else (0, levels - 1)
         return [self.pending(chain.clip(lo, hi), pending.onnx_shape)]
+
+    def batch_requant_shift(self, node: onnx.NodeProto, pending: Pending, div: int, levels: int,
+                            signed: int) -> Act | None:
+        """A RequantShift right after a `qnn.matmul` whose mul/add vary along the batch axes (one
+        value per batch slice, as Deeploy's `[1, B, 1, 1]`): a `qnn.requant` with `[G, 1]` constants,
+        G = the number of batch slices. None when the constants do not vary per batch slice (the
+        usual per-column / per-tensor path then applies)."""
+        source = pending.chain.simplified()
+        shape = pending.onnx_shape
+        if not isinstance(source, Act) or not isinstance(source.ssa.owner, qnn.MatMulOp) or len(shape) < 3:
+            return None
+        values = []
+        for index, what in ((1, "mul"), (2, "add")):
+            const = self.lookup(node.input[index])
+            if not isinstance(const, np.ndarray) or const.dtype.kind not in "iufb":
+                return None  # the usual path says what is wrong
+            while const.ndim > len(shape) and const.shape[0] == 1:
+                const = const.reshape(const.shape[1:])
+            if const.ndim > len(shape) or any(c not in (1, t) for c, t in zip(const.shape[::-1], shape[::-1])):
+                return None
+            values.append(np.broadcast_to(const, shape))
+        batch_axes = tuple(range(len(shape) - 2))
+        if all(np.array_equal(v, np.broadcast_to(v[(0,) * len(batch_axes)], v.shape)) for v in values):
+            return None  # the same in every batch slice
+        groups = int(np.prod(shape[:-2]))
+        per_group = []
+        for what, full in zip(("mul", "add"), values, strict=True):
+            slices = full.reshape(groups, -1)
+            if not (slices == slices[:, :1]).all():
+                raise self.error(f"RequantShift {what} varies per batch slice and within a slice (shape "
+                                 f"{list(full.shape)}); constants per batch slice must be one value per slice")
+            per_group.append(self.integer_constant(slices[:, 0].astype(np.float64) if slices.dtype.kind == "f"
+                                                   else slices[:, 0], what, -(2**62), 2**62))
+        mul, add = (np.array([int(v) for v in p], dtype=object) for p in per_group)
+        if div % 2:  # rounding to nearest, ties up, exactly (see requant_shift)
+            mul, add, div = mul * 2, add * 2 + div, div * 2
+        else:
+            add = add + div // 2
+        lo, hi = (-(levels // 2), levels // 2 - 1) if signed else (0, levels - 1)
+        acc_lo, acc_hi = source.range.min(), source.range.max()
+        ends = [x * int(m) + int(a) for m, a in zip(mul, add, strict=True) for x in (acc_lo, acc_hi)]
+        widest = max(abs(v) for v in ends)
+        if widest >= 2**63:
+            raise self.error(f"requantization needs more than 64 bits (|value| up to {widest})")
+        wide = not all(INT32_MIN <= int(v) <= INT32_MAX for v in [*mul, *add])
+        element = SI64 if wide or widest > INT32_MAX else SI32
+        constants = [self.const_op(np.array([int(v) for v in vector], dtype=np.int64).reshape(groups, 1), element,
+                                   f"{self.node_name}.{what}") for what, vector in (("mul", mul), ("add", add))]
+        out_lo = max(lo, min(v // div for v in ends))
+        out_hi = min(hi, max(v // div for v in ends))
+        op = self.emit(qnn.RequantOp(
+            source.ssa, constants[0], constants[1], TensorType(self.result_element_type(lo, hi), qnn.shape_of(source.ssa)),
+            scale=1, divisor=div, min=lo, max=hi, intermediate_bits=32 if widest <= INT32_MAX else 64))
+        return Act(op.results[0], Range.scalar(min(out_lo, out_hi), max(out_lo, out_hi)), shape)
 
     @staticmethod
     def channel_first(const: np.ndarray, onnx_shape: tuple[int, ...]) -> np.ndarray:
@@ -1550,11 +1611,40 @@ class OnnxImporter:
     def matmul(self, node: onnx.NodeProto) -> list[Value]:
         w = self.lookup(node.input[1])
         if not isinstance(w, np.ndarray):
-            raise self.error(f"MatMul of two activations ('{node.input[0]}' × '{node.input[1]}') is not supported; "
-                             "the second operand must be a constant weight")
+            return self.matmul_of_activations(node)
         if w.ndim != 2:
             raise self.error(f"MatMul needs a 2-D constant K×N weight as its second input, got shape {list(w.shape)}")
         return self.linear(node.input[0], w.T, node.input[1], None, "")
+
+    def matmul_of_activations(self, node: onnx.NodeProto) -> list[Value]:
+        """A MatMul of two activations `[*Ba, M, K] × [*Bb, K, N]` (batch axes broadcast as ONNX's
+        MatMul does): a `qnn.matmul` of two tensors of rows, its int32 accumulator pending."""
+        a, b = self.activation(node.input[0]), self.activation(node.input[1])
+        for name, act in ((node.input[0], a), (node.input[1], b)):
+            if not is_feature_last(act.onnx_shape):
+                raise self.error(f"operand '{name}' of shape {list(act.onnx_shape)} is not a matrix of rows "
+                                 "(M×K with M > 1, or batched [..., M, K]); a MatMul of two activations reads both "
+                                 "operands as rows of features")
+        a_shape, b_shape = tuple(a.onnx_shape), tuple(b.onnx_shape)
+        m, k = a_shape[-2:]
+        if b_shape[-2] != k:
+            raise self.error(f"the operands' shapes {list(a_shape)} × {list(b_shape)} do not agree on K")
+        n = b_shape[-1]
+        rank = max(len(a_shape), len(b_shape)) - 2
+        a_batch = (1,) * (rank - len(a_shape) + 2) + a_shape[:-2]
+        b_batch = (1,) * (rank - len(b_shape) + 2) + b_shape[:-2]
+        if any(x != y and 1 not in (x, y) for x, y in zip(a_batch, b_batch, strict=True)):
+            raise self.error(f"batch axes {list(a_shape[:-2])} and {list(b_shape[:-2])} do not broadcast")
+        batch = tuple(max(x, y) for x, y in zip(a_batch, b_batch, strict=True))
+        corners = [int(x) * int(y) for x in (a.range.min(), a.range.max()) for y in (b.range.min(), b.range.max())]
+        lo, hi = k * min(min(corners), 0), k * max(max(corners), 0)
+        if lo < INT32_MIN or hi > INT32_MAX:
+            raise self.error(f"the products of K = {k} terms may reach [{lo}, {hi}], beyond the int32 accumulator")
+        rows = int(np.prod(batch, dtype=np.int64)) * m
+        op = self.emit(qnn.MatMulOp(a.ssa, b.ssa, TensorType(SI32, [1, n, rows, 1]), a_batch, b_batch))
+        onnx_shape = FeatureLastShape((*batch, m, n))
+        act = Act(op.results[0], Range.scalar(lo, hi), onnx_shape)
+        return [self.pending(Chain.over(act), onnx_shape)]
 
     def gemm(self, node: onnx.NodeProto) -> list[Value]:
         """Y = alpha·A·B' + beta·C, B' = B or Bᵀ (transB), C broadcast per column (output feature)."""

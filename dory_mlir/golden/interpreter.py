@@ -42,12 +42,13 @@ def channel_broadcast(vector: np.ndarray, rank: int) -> np.ndarray:
     return vector.reshape((1, -1) + (1,) * (rank - 2))
 
 
-def requant_broadcast(constant: np.ndarray, rank: int) -> np.ndarray:
-    """A requant mul/add (per channel [C], per tensor [1], or per row [H, C] / [H, 1]: see
-    `qnn.RequantOp`) shaped to broadcast over an N×C(×H×W) tensor."""
+def requant_broadcast(constant: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A requant mul/add shaped to broadcast over its N×C(×H×W) input: per channel [C], per tensor [1],
+    per row [H, C] / [H, 1], or per group of rows [G, 1] (row h uses entry h // (H / G); see `qnn.RequantOp`)."""
     if constant.ndim == 2:
-        return constant.T.reshape(1, constant.shape[1], constant.shape[0], 1)
-    return channel_broadcast(constant, rank)
+        rows = np.repeat(constant, shape[2] // constant.shape[0], axis=0)  # [H, C] or [H, 1]
+        return rows.T.reshape(1, rows.shape[1], rows.shape[0], 1)
+    return channel_broadcast(constant, len(shape))
 
 
 def windows(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int], dilation: tuple[int, int], out_hw: tuple[int, int]):
@@ -101,6 +102,17 @@ class QnnFunctions(InterpreterFunctions):
         check_fits(op, acc, -(2**31), 2**31 - 1, "the int32 accumulator")
         return (acc,)
 
+    @impl(qnn.MatMulOp)
+    def run_matmul(self, interpreter: Interpreter, op: qnn.MatMulOp, args: tuple[Any, ...]):
+        m, k, n = op.dims()
+        lhs_batch, rhs_batch = tuple(op.lhs_batch.get_values()), tuple(op.rhs_batch.get_values())
+        # IR 1×C×R×1 → ONNX [*batch, rows, C] (tensor_layout.py), the product, and back.
+        a = args[0].reshape(k, -1).T.reshape(*lhs_batch, m, k)
+        b = args[1].reshape(n, -1).T.reshape(*rhs_batch, k, n)
+        acc = np.matmul(a, b).reshape(-1, n).T.reshape(qnn.shape_of(op.output))
+        check_fits(op, acc, -(2**31), 2**31 - 1, "the int32 accumulator")
+        return (acc,)
+
     @impl(qnn.RequantOp)
     def run_requant(self, interpreter: Interpreter, op: qnn.RequantOp, args: tuple[Any, ...]):
         x, mul, add = args
@@ -109,7 +121,7 @@ class QnnFunctions(InterpreterFunctions):
         limit = 2 ** (bits - 1)
         # Python-int object arithmetic where 64 bits may not hold the product exactly.
         wide = object if bits == 64 else np.int64
-        t = x.astype(wide) * requant_broadcast(mul.astype(wide), rank) + requant_broadcast(add.astype(wide), rank)
+        t = x.astype(wide) * requant_broadcast(mul.astype(wide), x.shape) + requant_broadcast(add.astype(wide), x.shape)
         check_fits(op, np.asarray(t), -limit, limit - 1, f"the {bits}-bit intermediate x·mul + add")
         t = t * op.scale.value.data
         check_fits(op, np.asarray(t), -limit, limit - 1, f"the {bits}-bit intermediate (x·mul + add)·scale")

@@ -21,6 +21,7 @@ from xdsl.dialects import func, memref
 from xdsl.dialects.builtin import (
     ArrayAttr,
     BytesAttr,
+    DenseArrayBase,
     DenseIntOrFPElementsAttr,
     DictionaryAttr,
     IntegerAttr,
@@ -46,7 +47,7 @@ from dory_mlir.passes.tile import L2_PLAN, TILING
 
 KERNEL_OF = {
     "conv": "dory_conv2d", "pointwise": "dory_pointwise", "depthwise": "dory_depthwise", "linear": "dory_linear",
-    "maxpool": "dory_maxpool", "avgpool": "dory_sumpool", "add": "dory_add",
+    "maxpool": "dory_maxpool", "avgpool": "dory_sumpool", "add": "dory_add", "matmul": "dory_matmul",
 }
 ALIGN = 4
 # Attribute of the bufferized network function: how many of its leading arguments are network inputs.
@@ -78,7 +79,8 @@ def requant_params(rq: qnn.RequantOp) -> dict[str, Attribute]:
         "wide": _int(int(rq.intermediate_bits.value.data == 64)),
         "shift": _int(-1 if shift is None else shift),
         "const_bits": _int(bits),
-        # Of a constant that varies over the rows ([H, C] / [H, 1]) a tile reads one row: its last axis.
+        # Of a constant that varies over the rows ([H, C] / [H, 1]) a tile reads one row: its last axis;
+        # [G, 1] constants hold one value per batch slice of a matmul: per tensor within a tile.
         "mul_per_channel": _int(int(qnn.shape_of(rq.mul)[-1] == channels > 1)),
         "add_per_channel": _int(int(qnn.shape_of(rq.add)[-1] == channels > 1)),
     }
@@ -100,6 +102,12 @@ def layer_params(layer: qnn.LayerOp) -> dict[str, Attribute]:
                 params["pad_value"] = _int(anchor.padding_value())
     if isinstance(anchor, qnn.AddOp):
         params |= {"in_mul": anchor.mul, "in_add": anchor.add, "in_shift": anchor.shift}
+    if isinstance(anchor, qnn.MatMulOp):
+        # Rows per batch slice, and the slice of each operand every output slice reads (broadcasting).
+        sources = anchor.batch_sources()
+        params |= {"rows_per_batch": _int(anchor.dims()[0]),
+                   "lhs_slices": DenseArrayBase.from_list(i64, [a for a, _ in sources]),
+                   "rhs_slices": DenseArrayBase.from_list(i64, [b for _, b in sources])}
     requants = [op for op in layer.compute_ops() if isinstance(op, qnn.RequantOp)]
     if len(requants) > 1:
         raise DoryError("the kernels requantize once; this layer chains two requantizations", op_where(layer))
@@ -328,6 +336,8 @@ class NetworkBuilder:
         roles: dict[str, SSAValue] = {}
         if isinstance(anchor, qnn.AddOp):
             roles["a"], roles["b"] = buffers[outer[anchor.lhs]], buffers[outer[anchor.rhs]]
+        elif isinstance(anchor, qnn.MatMulOp):
+            roles["in"], roles["rhs"] = buffers[outer[anchor.lhs]], buffers[outer[anchor.rhs]]
         else:
             roles["in"] = buffers[outer[anchor.operands[0]]]
         staged = self.stage_weights(layer, arena)

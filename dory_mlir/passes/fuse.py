@@ -30,7 +30,7 @@ from dory_mlir.diagnostics import DoryError, warn
 from dory_mlir.dialects import qnn
 from dory_mlir.ir_utils import op_where
 
-ANCHORS = (qnn.ConvOp, qnn.LinearOp, qnn.MaxPoolOp, qnn.SumPoolOp, qnn.AddOp)
+ANCHORS = (qnn.ConvOp, qnn.LinearOp, qnn.MatMulOp, qnn.MaxPoolOp, qnn.SumPoolOp, qnn.AddOp)
 # Ops that may stand between layers: they hold data or only reinterpret its shape.
 BETWEEN_LAYERS = (qnn.ConstantOp, qnn.ReshapeOp, qnn.LayerOp)
 
@@ -153,6 +153,9 @@ def identity_anchor(rq: qnn.RequantOp) -> list[Operation]:
     """An anchor whose int32 result equals the requant's input, and its weights."""
     x = rq.input
     shape = qnn.shape_of(x)
+    if any(len(qnn.shape_of(v)) == 2 for v in (rq.mul, rq.add)):
+        raise DoryError("a requantization with one constant per batch slice must directly follow the matmul it "
+                        "requantizes (its only reader)", op_where(rq))
     if qnn.element_type(x).width.data > 8:
         raise DoryError(f"a requantization of a {qnn.element_type(x).width.data}-bit tensor that no layer "
                         "computes cannot be placed in a layer", op_where(rq))

@@ -98,6 +98,11 @@ class NetworkView:
         values |= dict(zip(self.input_names, block.args, strict=True))
         # A reshaped tensor is read through a view of its L2 buffer (bufferize-network): it stays in L2.
         viewed = {self.tensor_of[op.input] for op in block.ops if isinstance(op, qnn.ReshapeOp)}
+        # A matmul reads its operands by batch slices and blocks of B's rows, not by the row slices
+        # L3 streaming stages: its tensors stay in L2 (one that does not fit is a one-line error).
+        for layer in self.layers:
+            if layer.kind() == "matmul":
+                viewed |= {self.tensor_of[v] for v in self.activations(layer)} | {self.tensor_of[layer.output]}
         self.tensors = {
             name: NetTensor(name, nbytes(value), qnn.shape_of(value)[2] if len(qnn.shape_of(value)) == 4 else 1,
                             first[name], last[name], streamable=name not in viewed)

@@ -54,6 +54,11 @@ COLUMNS = ("co0", "con", "h0", "hn", "w0", "wn", "ci0", "cin", "ih0", "ihn", "iw
            "pad_t", "pad_l", "pad_b", "pad_r", "first", "last")
 COL = {name: i for i, name in enumerate(COLUMNS)}
 CONV_KERNELS = ("dory_conv2d", "dory_pointwise", "dory_depthwise")
+# A matmul's table has two more columns: the first row of the right operand's block (its batch
+# slice's K rows from `kr0 - ci0`) and the output batch slice (for constants per batch slice).
+# Its `ih0` is the first row of the left operand's block (in the lhs batch slice the tile reads).
+MATMUL_COLUMNS = (*COLUMNS, "kr0", "bat")
+MATMUL_COL = {name: i for i, name in enumerate(MATMUL_COLUMNS)}
 
 
 def _aligned(n: int) -> int:
@@ -118,7 +123,7 @@ class LayerGeometry:
 
     @property
     def splits_reduction(self) -> bool:
-        return self.kernel in ("dory_conv2d", "dory_pointwise", "dory_linear")
+        return self.kernel in ("dory_conv2d", "dory_pointwise", "dory_linear", "dory_matmul")
 
 
 SLICE_COLUMNS = ("start", "count", "co0", "con", "h0", "hn", "ih0", "ihn", "last_co")
@@ -158,6 +163,29 @@ def tile_table(geometry: LayerGeometry, l1_tile: list[int], co2: int, ho2: int) 
     return np.array(tiles, dtype=np.int32), np.array(slices, dtype=np.int32)
 
 
+def matmul_tile_table(geometry: LayerGeometry, l1_tile: list[int], rows_per_batch: int,
+                      lhs_slices: list[int], rhs_slices: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The tiles of a matmul (one L2 slice: its tensors stay in L2). Rows outermost — batch slice
+    by batch slice, as the tile's rows divide a slice's M — then columns (N), then slices of K.
+    Output batch slice `bat` reads the left operand's slice `lhs_slices[bat]` and the right
+    operand's `rhs_slices[bat]` (ONNX broadcasting, resolved here at compile time)."""
+    g = geometry
+    co, ho, _, ci = l1_tile
+    m, k = rows_per_batch, g.c_in
+    if m % ho:
+        raise AssertionError(f"a matmul tile of {ho} rows straddles batch slices of {m} rows")
+    tiles = []
+    for h0, h1 in spans(g.h_out, ho):
+        bat = h0 // m
+        a0 = lhs_slices[bat] * m + h0 - bat * m
+        for c0, c1 in spans(g.c_out, co):
+            for i0, i1 in spans(k, ci):
+                tiles.append([c0, c1 - c0, h0, h1 - h0, 0, 1, i0, i1 - i0, a0, h1 - h0, 0, 1, 0, 0, 0, 0,
+                              int(i0 == 0), int(i1 == k), rhs_slices[bat] * k + i0, bat])
+    slices = [[0, len(tiles), 0, g.c_out, 0, g.h_out, 0, g.h_in, 1]]
+    return np.array(tiles, dtype=np.int32), np.array(slices, dtype=np.int32)
+
+
 class TileRow(dict):
     """Columns of one row of a table (tiles, or L2 slices) as index values, loaded on first use."""
 
@@ -188,13 +216,23 @@ class LayerLowering:
         self.geometry = LayerGeometry.of(self.layer)
         self.l1_tile = _ints(tiling.data["l1_tile"])
         co2, ho2 = _ints(tiling.data["l2_tile"])
-        self.table, self.slice_table = tile_table(self.geometry, self.l1_tile, co2, ho2)
+        self.columns = COL
+        if self.geometry.kernel == "dory_matmul":
+            self.columns = MATMUL_COL
+            self.table, self.slice_table = matmul_tile_table(
+                self.geometry, self.l1_tile, _param(self.params, "rows_per_batch"),
+                _ints(self.params.data["lhs_slices"]), _ints(self.params.data["rhs_slices"]))
+        else:
+            self.table, self.slice_table = tile_table(self.geometry, self.l1_tile, co2, ho2)
         self.all_roles = [r.data for r in self.layer.roles.data]
         self.roles = [r for r in self.all_roles if not r.endswith("_slice")]
         self.index = self.layer.index.value.data
         self.invariant = self.tile_invariant_roles()
         # Roles streamed from L3: their tiles come from L2 slice buffers, filled per slice.
         self.streamed = [r for r in self.roles if dma.memory_level(self.layer.buffer(r).type) == "L3"]  # type: ignore[union-attr]
+        if self.streamed and self.geometry.kernel == "dory_matmul":
+            raise DoryError(f"a matmul's tensors must be in L2, but {', '.join(self.streamed)} are in L3",
+                            op_where(self.layer))
         self.slice_sources: dict[str, tuple[SSAValue, list[SSAValue]]] = {}
         # Never an empty transfer: the copies of the input tiles (slices) that read only padding are skipped.
         self.empty_in = [c for c in ("ihn", "iwn") if (self.table[:, COL[c]] == 0).any()]
@@ -212,14 +250,18 @@ class LayerLowering:
         columns = {"in": ("ih0", "ihn", "iw0", "iwn", "ci0", "cin"), "a": ("h0", "hn", "w0", "wn", "co0", "con"),
                    "weights": ("co0", "con", "ci0", "cin"), "out": ("h0", "hn", "w0", "wn", "co0", "con")}
         columns["b"] = columns["a"]
+        columns["rhs"] = ("kr0", "cin", "co0", "con")
         groups = [self.table[start : start + count] for start, count in self.slice_table[:, :2]]
 
         def constant(cols: tuple[str, ...]) -> bool:  # within every L2 slice
-            return all(len({tuple(row) for row in group[:, [COL[c] for c in cols]]}) == 1 for group in groups)
+            return all(len({tuple(row) for row in group[:, [self.columns[c] for c in cols]]}) == 1 for group in groups)
 
         invariant = []
         for role in self.roles:
-            if role in ("bias", "mul", "add"):
+            if role in ("mul", "add") and self.per_batch(role):
+                if constant(("bat",)):
+                    invariant.append(role)
+            elif role in ("bias", "mul", "add"):
                 shape = _shape(self.layer.buffer(role))  # type: ignore[arg-type]
                 if len(shape) == 2:  # one block per output row: the tile's row's
                     if constant(("h0",) if shape[1] == 1 else ("h0", "co0", "con")):
@@ -229,6 +271,11 @@ class LayerLowering:
             elif constant(columns[role]):
                 invariant.append(role)
         return invariant
+
+    def per_batch(self, role: str) -> bool:
+        """A requant constant [G, 1] with one value per batch slice of a matmul (`qnn.requant`); in the
+        other layers a 2-D constant varies over the output rows ([H, C] / [H, 1])."""
+        return self.geometry.kernel == "dory_matmul" and len(_shape(self.layer.buffer(role))) == 2  # type: ignore[arg-type]
 
     def l1_sizes(self) -> dict[str, int]:
         """Bytes of one slot of each L1 buffer: the largest tile of each role."""
@@ -245,10 +292,13 @@ class LayerLowering:
         if "weights" in self.roles:
             per_channel = g.kh * g.kw * (1 if g.kernel == "dory_depthwise" else max_ci)
             sizes["weights"] = _aligned(max_co * per_channel)
+        if "rhs" in self.roles:
+            sizes["rhs"] = _aligned(int((tab[:, c["cin"]] * tab[:, c["con"]]).max()) * _elem_bytes(self.layer.buffer("rhs")))  # type: ignore[arg-type]
         for role in ("bias", "mul", "add"):
             value = self.layer.buffer(role)
             if value is not None:
-                sizes[role] = _aligned(min(_shape(value)[-1], max_co) * _elem_bytes(value))  # per row: one row's
+                values = 1 if role != "bias" and self.per_batch(role) else min(_shape(value)[-1], max_co)  # per row: one row's
+                sizes[role] = _aligned(values * _elem_bytes(value))
         if g.splits_reduction and (tab[:, c["cin"]] < g.c_in).any():
             sizes["acc"] = _aligned(int((tab[:, c["hn"]] * tab[:, c["wn"]] * tab[:, c["con"]]).max()) * 4)
         if g.kernel == "dory_conv2d":
@@ -280,6 +330,10 @@ class LayerLowering:
         if isinstance(proven, IntegerAttr) and total > proven.value.data:
             raise AssertionError(f"layer {self.index}: the lowering allocates {total} B of L1 where the tiler "
                                  f"proved {proven.value.data} B ({sizes})")
+        if self.geometry.kernel == "dory_matmul" and isinstance(proven, IntegerAttr) and total != proven.value.data:
+            # A matmul's allocation is exactly its footprint (the memory contract, held to the byte here).
+            raise AssertionError(f"layer {self.index}: the L1 allocation ({total} B: {sizes}) differs from the "
+                                 f"tiling model's footprint ({proven.value.data} B)")
         arena = b.add(memref.AllocOp([], [], MemRefType(i8, [total], NoneAttr(), StringAttr("L1")),
                                      alignment=IntegerAttr(ALIGN, 64))).results[0]
         arena.name_hint = "l1"
@@ -435,7 +489,7 @@ class LayerLowering:
 
     def tile_row(self, b: BodyBuilder, tile: SSAValue) -> TileRow:
         """The table row of tile `tile`; each column is loaded where it is first used."""
-        return TileRow(b, self.table_value, tile)
+        return TileRow(b, self.table_value, tile, self.columns)
 
     def l1_view(self, b: BodyBuilder, role: str, slot: SSAValue | None, sizes: list[SSAValue], element: Attribute) -> SSAValue:
         buffer, size = self.buffers[role]
@@ -478,8 +532,12 @@ class LayerLowering:
                 regions["weights"] = ([r["co0"], b.index(0), r["ci0"]], [r["con"], b.index(shape[1]), r["cin"]])
             else:
                 regions["weights"] = ([r["co0"], r["ci0"]], [r["con"], r["cin"]])
+        if "rhs" in self.args:  # the block of the right operand: K rows of its batch slice × N columns
+            regions["rhs"] = ([r["kr0"], b.index(0), r["co0"]], [r["cin"], b.index(1), r["con"]])
         for role in ("bias", "mul", "add"):
-            if role in self.buffers:
+            if role in self.buffers and role != "bias" and self.per_batch(role):
+                regions[role] = ([r["bat"], b.index(0)], [b.index(1), b.index(1)])
+            elif role in self.buffers:
                 shape = _shape(self.args[role])
                 if len(shape) == 2:
                     # Requant constants that vary over the output rows ([H, C] / [H, 1]): the block of the

@@ -39,7 +39,7 @@ from dory_mlir.network_values import input_names
 ALIGN = 4
 """Every L1 buffer starts on a word: its bytes are rounded up to a multiple of 4."""
 
-REDUCING = ("conv", "pointwise", "linear")
+REDUCING = ("conv", "pointwise", "linear", "matmul")
 """Kinds whose input channels are a reduction that may be sliced (with int32 partial sums)."""
 
 WEIGHTED = ("conv", "pointwise", "depthwise", "linear")
@@ -106,6 +106,12 @@ class Geometry:
     """Bytes per channel of one output row of the requant constants that vary over the rows ([H, C])."""
     row_fixed_const_bytes: int = 0
     """Bytes of one output row of the per-row requant constants ([H, 1]), each aligned."""
+    rows_per_batch: int = 0
+    """matmul: rows M of one batch slice of the output."""
+    lhs_slices: int = 1
+    rhs_slices: int = 1
+    batch_const_bytes: int = 0
+    """matmul: bytes of one value of each per-batch-slice constant (aligned)."""
 
     @property
     def rows_vary(self) -> bool:
@@ -158,9 +164,26 @@ def _varies_over_rows(value: SSAValue) -> bool:
     return len(qnn.shape_of(value)) == 2
 
 
+def _matmul_geometry(layer: qnn.LayerOp, anchor: qnn.MatMulOp) -> Geometry:
+    """A matmul as an image of rows: C_in = K, C_out = N, H = the rows (every batch slice's M)."""
+    m, k, n = anchor.dims()
+    batch_bytes = 0
+    for op in layer.compute_ops():
+        if isinstance(op, qnn.RequantOp):
+            batch_bytes += sum(_align(_element_bytes(v)) for v in (op.mul, op.add) if len(qnn.shape_of(v)) == 2)
+    fixed = _fixed_bytes(layer, n)  # each per-tensor value once, aligned (the 2-D [G, 1] ones are apart)
+    return Geometry(
+        "matmul", k, n, Axis(qnn.shape_of(anchor.lhs)[2], qnn.shape_of(anchor.output)[2]), Axis(1, 1),
+        _element_bytes(layer.output), _per_channel_bytes(layer, n), fixed, rows_per_batch=m,
+        lhs_slices=qnn.shape_of(anchor.lhs)[2] // m, rhs_slices=qnn.shape_of(anchor.rhs)[2] // k, batch_const_bytes=batch_bytes,
+    )
+
+
 def geometry(layer: qnn.LayerOp) -> Geometry:
     """The layer's shapes, window and per-channel constants, as its anchor op states them."""
     anchor = layer.anchor()
+    if isinstance(anchor, qnn.MatMulOp):
+        return _matmul_geometry(layer, anchor)
     c_in, h_in, w_in = _chw(anchor.operands[0])
     if isinstance(anchor, qnn.LinearOp):
         c_out, h_out, w_out = qnn.shape_of(anchor.weight)[0], 1, 1
@@ -373,6 +396,8 @@ def footprint(g: Geometry, t: LayerTiling, tile: TileExtent, cores: int, double_
     def copies(whole: bool) -> int:
         return 1 if whole or not double_buffer else 2
 
+    if g.kind == "matmul":
+        return _matmul_footprint(g, t, tile, copies)
     inputs = 2 if g.kind == "add" else 1
     buffers = {
         "input": copies(whole_rows and whole_ci) * inputs * _align(tile.rows_in * tile.cols_in * tile.ci),
@@ -398,6 +423,26 @@ def footprint(g: Geometry, t: LayerTiling, tile: TileExtent, cores: int, double_
     return buffers
 
 
+def _matmul_footprint(g: Geometry, t: LayerTiling, tile: TileExtent, copies) -> dict[str, int]:
+    """A matmul tile's buffers: rows of A, a block of B, the output rows, per-column and per-batch
+    constants, partial sums when K is sliced. A buffer is single when its block is the same for
+    every tile: A's when K is whole and the tile is all rows, or the M rows of a slice of an A
+    shared by all slices; B's when K and N are whole and there is one row tile or one B slice."""
+    all_rows = t.ho == g.h.size_out
+    whole_k, whole_n = t.ci == g.c_in, t.co == g.c_out
+    lhs_fixed = all_rows or (g.lhs_slices == 1 and t.ho == g.rows_per_batch)
+    buffers = {
+        "input": copies(whole_k and lhs_fixed) * _align(tile.ho * tile.ci),
+        "output": copies(all_rows and whole_n) * _align(tile.ho * tile.co * g.out_bytes),
+        "weights": copies(whole_k and whole_n and (all_rows or g.rhs_slices == 1)) * _align(tile.ci * tile.co),
+    }
+    if g.const_bytes or g.fixed_const_bytes or g.batch_const_bytes:
+        per_channel = copies(whole_n) * _align(tile.co * g.const_bytes) if g.const_bytes else 0
+        buffers["constants"] = per_channel + g.fixed_const_bytes + copies(all_rows) * g.batch_const_bytes
+    buffers["partial sums"] = 0 if whole_k else _align(tile.ho * tile.co * 4)
+    return buffers
+
+
 def _listing(buffers: dict[str, int]) -> str:
     return ", ".join(f"{name} {size}" for name, size in buffers.items())
 
@@ -412,6 +457,9 @@ def sanity_problems(g: Geometry, t: LayerTiling) -> list[str]:
         problems.append(f"a {g.kind} layer reads the channels it writes, but ci={t.ci} != co={t.co}")
     if g.rows_vary and t.ho != 1:
         problems.append(f"the requant constants vary over the output rows, but a tile has ho={t.ho} rows (must be 1)")
+    if g.kind == "matmul" and (g.rows_per_batch % t.ho or t.ho2 != g.h.size_out or t.co2 != g.c_out):
+        problems.append(f"a matmul tile's rows must divide the {g.rows_per_batch} rows of a batch slice and its L2 "
+                        f"slice be the whole layer, got ho={t.ho}, co2={t.co2}, ho2={t.ho2}")
     return problems
 
 

@@ -18,6 +18,18 @@ def nbytes(value) -> int:
     return count * max(1, qnn.element_type(value).width.data // 8)
 
 
+def per_batch(value: SSAValue) -> bool:
+    """In a matmul layer, a requant constant with one value per batch slice ([G, 1], `qnn.requant`);
+    in other layers a 2-D constant varies over the rows ([H, C] / [H, 1], `l1_constant_parts`)."""
+    return len(qnn.shape_of(value)) == 2
+
+
+def _batch_const_bytes(layer: qnn.LayerOp) -> int:
+    """L1 bytes of the per-batch-slice constants: one value of each (aligned) per tile."""
+    return sum(aligned(nbytes(value) // qnn.shape_of(value)[0]) for op in layer.compute_ops()
+               if isinstance(op, qnn.RequantOp) for value in (op.mul, op.add) if per_batch(value))
+
+
 def _per_channel_bytes(layer: qnn.LayerOp, channels: int) -> int:
     """Bytes per output channel of the per-channel constants (bias, requant mul/add)."""
     return sum(per_channel for role, per_channel, _, rows in l1_constant_parts(layer) if role != "weights" and not rows)
@@ -68,7 +80,8 @@ def l1_constant_parts(layer: qnn.LayerOp) -> list[tuple[str, int, int, bool]]:
 
 
 def _fixed_bytes(layer: qnn.LayerOp) -> int:
-    """L1 bytes of the per-tensor constants, each aligned."""
+    """L1 bytes of the per-tensor constants, each aligned (those that vary over the rows, or per batch
+    slice of a matmul, are counted apart)."""
     return sum(aligned(fixed) for _, _, fixed, rows in l1_constant_parts(layer) if fixed and not rows)
 
 
@@ -83,6 +96,23 @@ def layer_shape(layer: qnn.LayerOp) -> LayerShape:
     anchor = layer.anchor()
     out_bytes = qnn.element_type(layer.output).width.data // 8
     kind = layer.kind()
+    rows = qnn.shape_of(anchor.results[0])[2] if len(qnn.shape_of(anchor.results[0])) == 4 else 1
+    two_dimensional = [qnn.shape_of(v) for op in layer.compute_ops() if isinstance(op, qnn.RequantOp)
+                       for v in (op.mul, op.add) if per_batch(v)]
+    if not isinstance(anchor, qnn.MatMulOp) and any(shape[0] != rows for shape in two_dimensional):
+        raise DoryError(f"a {kind} layer has requant constants per group of rows; only a matmul's batch slices "
+                        "have such constants", op_where(layer))
+    if isinstance(anchor, qnn.MatMulOp) and any(shape[1] != 1 for shape in two_dimensional):
+        raise DoryError("a matmul layer's requant constants vary over its rows and columns; per batch slice "
+                        "([G, 1]), per column or per tensor are supported", op_where(layer))
+    if isinstance(anchor, qnn.MatMulOp):
+        m, k, n = anchor.dims()
+        rows_out = qnn.shape_of(anchor.output)[2]
+        lhs_rows = qnn.shape_of(anchor.lhs)[2]
+        return LayerShape("matmul", k, n, lhs_rows, 1, rows_out, 1, out_bytes=out_bytes,
+                          const_bytes=_per_channel_bytes(layer, n), fixed_const_bytes=_fixed_bytes(layer),
+                          rows_per_batch=m, shared_lhs=lhs_rows == m, shared_rhs=qnn.shape_of(anchor.rhs)[2] == k,
+                          batch_const_bytes=_batch_const_bytes(layer))
     if isinstance(anchor, qnn.LinearOp):
         _, k = qnn.shape_of(anchor.input)
         m = qnn.shape_of(anchor.weight)[0]

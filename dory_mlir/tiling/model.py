@@ -19,6 +19,10 @@ Every buffer the kernels need is in L1 at once (`footprint`):
 | partial sums | `ho · wo · co · 4` | never (lives across the input-channel slices) |
 | im2col | `2 · cores · kh · kw · ci` (PULP-NN: 2 pixels per core) for k > 1 convs; `cores · hi · kw` for depthwise | never |
 
+A matmul (two activations, `matmul_footprint`) holds `ho` rows × `ci` of A, the `ci × co` block of B
+(the "weights" entry), `ho × co` outputs, its constants (per column, per tensor, one value per batch
+slice) and partial sums when K is sliced; its tiles' rows divide a batch slice's M.
+
 Each buffer is rounded up to `ALIGN` bytes. Border tiles are never larger than the
 interior tile, so the footprint of the interior tile bounds every tile.
 
@@ -49,7 +53,7 @@ import numpy as np
 import z3
 
 ALIGN = 4
-KINDS = ("conv", "pointwise", "depthwise", "linear", "maxpool", "avgpool", "add")
+KINDS = ("conv", "pointwise", "depthwise", "linear", "matmul", "maxpool", "avgpool", "add")
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,15 @@ class LayerShape:
     """Bytes per output channel of one output row of the requant constants that vary over the rows ([H, C])."""
     row_fixed_const_bytes: int = 0
     """Bytes of one output row of the per-row requant constants ([H, 1]), each aligned."""
+    rows_per_batch: int = 0
+    """matmul: the rows M of one batch slice (h_out = batch slices · M; a tile's rows divide M, so no
+    tile straddles two slices, each of which multiplies by its own right-hand matrix)."""
+    shared_lhs: bool = False
+    """matmul: the left operand has one batch slice, read by every output slice (ONNX broadcasting)."""
+    shared_rhs: bool = False
+    """matmul: the right operand has one batch slice, read by every output slice."""
+    batch_const_bytes: int = 0
+    """matmul: bytes of the constants with one value per batch slice (each aligned), one value in L1."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -85,8 +98,8 @@ class LayerShape:
 
     @property
     def splits_reduction(self) -> bool:
-        """Only conv and linear layers may slice their input channels."""
-        return self.kind in ("conv", "pointwise", "linear")
+        """Only conv, linear and matmul layers may slice their input channels (matmul: the K of A·B)."""
+        return self.kind in ("conv", "pointwise", "linear", "matmul")
 
     @property
     def constants_vary_over_rows(self) -> bool:
@@ -98,6 +111,9 @@ class LayerShape:
         return self.kind in ("conv", "pointwise", "depthwise", "linear")
 
     def describe(self) -> str:
+        if self.kind == "matmul":
+            batches = self.h_out // self.rows_per_batch
+            return f"matmul, {batches} x ({self.rows_per_batch}x{self.c_in} . {self.c_in}x{self.c_out})"
         if self.kind == "linear":
             return f"linear, {self.c_in}->{self.c_out}"
         if self.kind in ("conv", "pointwise", "depthwise"):
@@ -219,6 +235,8 @@ def footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[str, obje
     one_input = B.And(whole_spatial, ci == layer.c_in)
     one_weight = B.And(co == layer.c_out, ci == layer.c_in)
     one_output = B.And(whole_spatial, co == layer.c_out)
+    if layer.kind == "matmul":
+        return matmul_footprint(layer, tile, target, B)
     inputs = 2 if layer.kind == "add" else 1
     buffers: dict[str, object] = {
         # An add's two inputs are two buffers, each aligned (as the lowering allocates them).
@@ -246,6 +264,35 @@ def footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[str, obje
     return buffers
 
 
+def matmul_footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[str, object]:
+    """A matmul tile: `ho` rows of A (× `ci` of K), the `ci` × `co` block of B, `ho` × `co` outputs.
+
+    A buffer is single when its tile never changes: A when the tile holds all of K and either all
+    rows or (A shared by every batch slice) the M rows of one slice; B when the tile holds all of
+    B's slice and B is shared or there is one row tile. Constants per batch slice change with the
+    slice (there is more than one row tile whenever there are several slices).
+    """
+    co, ho, ci = tile.co, tile.ho, tile.ci
+    db = 2 if target.double_buffer else 1
+    all_rows = ho == layer.h_out
+    # (Python flags pick the expressions: a Z3 term must not meet a Python bool of another context.)
+    lhs_rows = B.Or(all_rows, ho == layer.rows_per_batch) if layer.shared_lhs else all_rows
+    one_lhs = B.And(ci == layer.c_in, lhs_rows)
+    one_rhs = B.And(co == layer.c_out, ci == layer.c_in) if layer.shared_rhs else B.And(
+        co == layer.c_out, ci == layer.c_in, all_rows)
+    buffers: dict[str, object] = {
+        "input": B.If(one_lhs, 1, db) * B.align(ho * ci),
+        "output": B.If(B.And(all_rows, co == layer.c_out), 1, db) * B.align(ho * co * layer.out_bytes),
+        "weights": B.If(one_rhs, 1, db) * B.align(ci * co),
+    }
+    if layer.const_bytes or layer.fixed_const_bytes or layer.batch_const_bytes:
+        per_channel = B.If(co == layer.c_out, 1, db) * B.align(co * layer.const_bytes) if layer.const_bytes else 0
+        per_batch = B.If(all_rows, 1, db) * layer.batch_const_bytes
+        buffers["constants"] = per_channel + layer.fixed_const_bytes + per_batch
+    buffers["partial sums"] = B.If(ci == layer.c_in, 0, B.align(ho * co * 4))
+    return buffers
+
+
 def total_bytes(layer: LayerShape, tile, target: L1Target, B=PY):
     return sum(footprint(layer, tile, target, B).values())
 
@@ -262,6 +309,8 @@ def domain(layer: LayerShape, tile, B=PY) -> list:
         constraints.append(tile.ci == tile.co)  # depthwise, pools, add: channel c of input → c of output
     if layer.constants_vary_over_rows:
         constraints.append(tile.ho == 1)  # so that a tile's constants are one row's: per channel or per tensor
+    if layer.kind == "matmul":
+        constraints.append(B.Divides(layer.rows_per_batch, tile.ho))  # no tile straddles two batch slices
     return constraints
 
 
@@ -275,6 +324,8 @@ def tile_data_bytes(layer: LayerShape, tile, B=PY):
     hi = input_extent(ho, layer.sh, layer.kh, layer.dh, layer.h_in, B)
     wi = input_extent(wo, layer.sw, layer.kw, layer.dw, layer.w_in, B)
     data = (2 if layer.kind == "add" else 1) * hi * wi * ci + ho * wo * co * layer.out_bytes
+    if layer.kind == "matmul":
+        data = data + ci * co  # the block of the right-hand matrix
     if layer.has_weights:
         data = data + co * layer.kh * layer.kw * (1 if layer.kind == "depthwise" else ci)
     return data
@@ -333,10 +384,12 @@ def smallest_footprint(layer: LayerShape, target: L1Target) -> dict[str, int]:
     full size) the footprint grows with every tile size, so the minimum is at a corner
     where each size is 1 or full.
     """
+    # (A matmul's left operand is also single when its tile is one batch slice of a shared operand.)
+    rows = {1, layer.h_out} | ({layer.rows_per_batch} if layer.kind == "matmul" else set())
     corners = [
         Tile(co, ho, wo, ci)
         for co in {1, layer.c_out}
-        for ho in {1, layer.h_out}
+        for ho in rows
         for wo in {1, layer.w_out}
         for ci in {1, layer.c_in}
     ]

@@ -67,6 +67,9 @@ def l2_l1_bytes(shape: LayerShape, grid: Grid, pads: tuple[int, int, int, int] =
     refetch = n_co if shape.splits_reduction and not one_input_tile else 1
     moved = {"input": inputs * spatial_in * shape.c_in * refetch,
              "output": shape.h_out * shape.w_out * shape.c_out * shape.out_bytes}
+    if shape.kind == "matmul":  # a block of B per tile, unless one block serves every tile
+        single = (n_co, n_ci) == (1, 1) and (len(rows) == 1 or shape.shared_rhs)
+        moved["weights"] = shape.c_in * shape.c_out * (1 if single else len(rows))
     if shape.has_weights:
         per_channel = shape.kh * shape.kw * (1 if shape.kind == "depthwise" else shape.c_in)
         weights = shape.c_out * per_channel

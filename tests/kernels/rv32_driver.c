@@ -117,6 +117,14 @@ static void read_add(dory_add_t *p, dory_requant_t *r)
     p->rq = read_rq(r); p->out = ptr(); p->out_type = (dory_dtype_t)rd();
 }
 
+static void read_matmul(dory_matmul_t *p, dory_requant_t *r)
+{
+    p->a = ptr(); p->b = ptr(); p->a_type = (dory_dtype_t)rd(); p->b_type = (dory_dtype_t)rd();
+    p->m = (uint16_t)rd(); p->k = (uint16_t)rd(); p->n = (uint16_t)rd();
+    p->acc = ptr(); p->first_slice = (uint8_t)rd(); p->last_slice = (uint8_t)rd();
+    p->rq = read_rq(r); p->out = ptr(); p->out_type = (dory_dtype_t)rd();
+}
+
 static inline uint32_t instret(void)
 {
     uint32_t v;
@@ -149,14 +157,17 @@ int main(void)
             dory_linear_t linear;
             dory_pool_t pool;
             dory_add_t add;
+            dory_matmul_t matmul;
             if (kernel <= 2)
                 read_conv(&conv, &r);
             else if (kernel == 3)
                 read_linear(&linear, &r);
             else if (kernel <= 5)
                 read_pool(&pool, &r);
-            else
+            else if (kernel == 6)
                 read_add(&add, &r);
+            else
+                read_matmul(&matmul, &r);
             for (current_core = 0; current_core < NUM_CORES; current_core++) {
                 const uint32_t start = instret();
                 switch (kernel) {
@@ -166,7 +177,8 @@ int main(void)
                 case 3: dory_linear(&linear); break;
                 case 4: dory_maxpool(&pool); break;
                 case 5: dory_sumpool(&pool); break;
-                default: dory_add(&add); break;
+                case 6: dory_add(&add); break;
+                default: dory_matmul(&matmul); break;
                 }
                 per_core[current_core] += instret() - start;
             }

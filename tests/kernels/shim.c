@@ -19,7 +19,7 @@ int pi_core_id(void) { return current_core; }
 
 int dory_test_num_cores(void) { return NUM_CORES; }
 
-enum { K_CONV2D, K_POINTWISE, K_DEPTHWISE, K_LINEAR, K_MAXPOOL, K_SUMPOOL, K_ADD };
+enum { K_CONV2D, K_POINTWISE, K_DEPTHWISE, K_LINEAR, K_MAXPOOL, K_SUMPOOL, K_ADD, K_MATMUL };
 
 /* Runs `kernel` for the core ids order[0..n-1]; returns -1 for an unknown kernel. */
 int dory_test_run(int kernel, const void *params, const int *order, int n)
@@ -34,6 +34,7 @@ int dory_test_run(int kernel, const void *params, const int *order, int n)
         case K_MAXPOOL: dory_maxpool((const dory_pool_t *)params); break;
         case K_SUMPOOL: dory_sumpool((const dory_pool_t *)params); break;
         case K_ADD: dory_add((const dory_add_t *)params); break;
+        case K_MATMUL: dory_matmul((const dory_matmul_t *)params); break;
         default: return -1;
         }
     }
@@ -78,5 +79,10 @@ int dory_test_layout(size_t *out)
     OFF(dory_add_t, h); OFF(dory_add_t, w); OFF(dory_add_t, c); OFF(dory_add_t, mul);
     OFF(dory_add_t, add); OFF(dory_add_t, shift); OFF(dory_add_t, rq); OFF(dory_add_t, out);
     OFF(dory_add_t, out_type);
+    SIZE(dory_matmul_t);
+    OFF(dory_matmul_t, a); OFF(dory_matmul_t, b); OFF(dory_matmul_t, a_type); OFF(dory_matmul_t, b_type);
+    OFF(dory_matmul_t, m); OFF(dory_matmul_t, k); OFF(dory_matmul_t, n); OFF(dory_matmul_t, acc);
+    OFF(dory_matmul_t, first_slice); OFF(dory_matmul_t, last_slice); OFF(dory_matmul_t, rq);
+    OFF(dory_matmul_t, out); OFF(dory_matmul_t, out_type);
     return n;
 }

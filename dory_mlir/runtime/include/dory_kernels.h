@@ -108,6 +108,18 @@ typedef struct {
     dory_dtype_t out_type;
 } dory_add_t;                 /* out: the requant of the sum (channel c = the element's channel) */
 
+typedef struct {
+    const void *a;            /* [m][k], a_type: rows of the left operand (a slice of K when it is split) */
+    const void *b;            /* [k][n], b_type: the block of the right operand */
+    dory_dtype_t a_type, b_type; /* DORY_U8 or DORY_I8 each */
+    uint16_t m, k, n;
+    int32_t *acc;             /* partial sums [m][n] when K is split, else NULL */
+    uint8_t first_slice, last_slice;
+    const dory_requant_t *rq; /* NULL: out is DORY_I32 sums; per-channel constants are per column n */
+    void *out;                /* [m][n], out_type */
+    dory_dtype_t out_type;
+} dory_matmul_t;              /* out[i][j] = rq(sum_k a[i][k] * b[k][j]), int32 accumulation */
+
 /* Each function is called by all cores of the team with the same arguments; each core
  * computes its share and returns (the caller places the barrier after it). There is no
  * synchronization inside; a core writes only its own outputs (and partial sums, and its own
@@ -117,7 +129,8 @@ typedef struct {
  *     pointwise with fewer pixel pairs than cores (and more groups of 4 output channels):
  *     the channel groups, each core computing every pixel of its channels;
  *   depthwise: (channel, line) pairs, the lines being the output rows or columns (the longer);
- *   linear: output channels. */
+ *   linear: output channels;
+ *   matmul: output elements, row-major over m * n. */
 void dory_conv2d(const dory_conv_t *p);      /* im2col + 4x2-blocked matrix product */
 void dory_pointwise(const dory_conv_t *p);   /* 1x1 (kh = kw = 1, any stride / padding), no im2col */
 void dory_depthwise(const dory_conv_t *p);   /* in_c == out_c, weights [c][kh][kw] */
@@ -125,6 +138,7 @@ void dory_linear(const dory_linear_t *p);
 void dory_maxpool(const dory_pool_t *p);
 void dory_sumpool(const dory_pool_t *p);
 void dory_add(const dory_add_t *p);
+void dory_matmul(const dory_matmul_t *p);   /* two activations (qnn.matmul); shares: output elements */
 
 /* The requantization of one value of output channel c (exposed for tests). */
 int32_t dory_requant(const dory_requant_t *rq, int32_t acc, int c);

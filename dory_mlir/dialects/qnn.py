@@ -48,6 +48,25 @@ from xdsl.utils.str_enum import StrEnum
 
 ACC_TYPE = IntegerType(32, Signedness.SIGNED)
 
+# Unit attribute of a network function imported with `--activations saturate`: a requantization the
+# graph does not clip, whose values may exceed 8 bits, saturates to 8 bits as DORY's kernels do
+# (the `fuse` pass narrows NEMO's two-stage residual adds so too). Without it the network is exact:
+# such tensors are 16-bit.
+SATURATE_ATTR = "saturate_unclipped"
+ACTIVATION_TYPES = (
+    IntegerType(8, Signedness.UNSIGNED), IntegerType(8, Signedness.SIGNED),
+    IntegerType(16, Signedness.UNSIGNED), IntegerType(16, Signedness.SIGNED),
+)
+
+
+def narrowest_activation_type(lo: int, hi: int) -> IntegerType | None:
+    """The narrowest activation type (ui8, si8, ui16, si16) holding [lo, hi], None beyond 16 bits."""
+    for ty in ACTIVATION_TYPES:
+        type_lo, type_hi = int_range(ty)
+        if type_lo <= lo and hi <= type_hi:
+            return ty
+    return None
+
 
 # --------------------------------------------------------------------------- helpers
 

@@ -102,6 +102,8 @@ class Geometry:
     """Bytes of per-output-channel constants (bias, per-channel requant mul/add) per channel."""
     fixed_const_bytes: int = 0
     """Bytes of the per-tensor constants (one requant value for all channels), each aligned."""
+    in_bytes: int = 1
+    """Bytes of an input element (16-bit activations: 2; an add: its wider input)."""
 
     @property
     def reduces(self) -> bool:
@@ -160,6 +162,7 @@ def geometry(layer: qnn.LayerOp) -> Geometry:
         _element_bytes(layer.output),
         _per_channel_bytes(layer, c_out),
         _fixed_bytes(layer, c_out),
+        max(_element_bytes(x) for x in (anchor.operands if isinstance(anchor, qnn.AddOp) else anchor.operands[:1])),
     )
 
 
@@ -355,7 +358,7 @@ def footprint(g: Geometry, t: LayerTiling, tile: TileExtent, cores: int, double_
 
     inputs = 2 if g.kind == "add" else 1
     buffers = {
-        "input": copies(whole_rows and whole_ci) * _align(inputs * tile.rows_in * tile.cols_in * tile.ci),
+        "input": copies(whole_rows and whole_ci) * _align(inputs * tile.rows_in * tile.cols_in * tile.ci * g.in_bytes),
         "output": copies(whole_rows and whole_co) * _align(tile.ho * tile.wo * tile.co * g.out_bytes),
     }
     if g.kind in WEIGHTED:

@@ -11,7 +11,7 @@ Every buffer the kernels need is in L1 at once (`footprint`):
 
 | buffer | bytes | double-buffered when |
 |---|---|---|
-| input | `hi · wi · ci` (the halo: `hi = min((ho-1)·sh + dh·(kh-1) + 1, h_in)`; two inputs for add) | the input tile changes between iterations |
+| input | `hi · wi · ci · in_bytes` (the halo: `hi = min((ho-1)·sh + dh·(kh-1) + 1, h_in)`; two inputs for add) | the input tile changes between iterations |
 | weights | `co · kh · kw · ci` (depthwise `co · kh · kw`) | there is more than one weight tile |
 | output | `ho · wo · co · out_bytes` | there is more than one output tile |
 | constants | `co · const_bytes` (bias, per-channel mul/add) + the per-tensor constants | more than one output-channel tile (per-tensor: never) |
@@ -73,6 +73,10 @@ class LayerShape:
     """Bytes of per-channel constants per output channel (bias + requant mul/add)."""
     fixed_const_bytes: int = 0
     """Bytes of per-tensor constants (one requant value for all channels, each aligned)."""
+    in_bytes: int = 1
+    """Bytes of an input element: 2 where the exported network's integers exceed 8 bits (an add's
+    two inputs both count the wider one's; the im2col scratch stays in bytes: the kernels read
+    16-bit inputs in place)."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -211,7 +215,7 @@ def footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[str, obje
     one_output = B.And(whole_spatial, co == layer.c_out)
     inputs = 2 if layer.kind == "add" else 1
     buffers: dict[str, object] = {
-        "input": B.If(one_input, 1, db) * B.align(inputs * hi * wi * ci),
+        "input": B.If(one_input, 1, db) * B.align(inputs * hi * wi * ci * layer.in_bytes),
         "output": B.If(one_output, 1, db) * B.align(ho * wo * co * layer.out_bytes),
     }
     if layer.has_weights:
@@ -255,7 +259,7 @@ def tile_data_bytes(layer: LayerShape, tile, B=PY):
     co, ho, wo, ci = tile.co, tile.ho, tile.wo, tile.ci
     hi = input_extent(ho, layer.sh, layer.kh, layer.dh, layer.h_in, B)
     wi = input_extent(wo, layer.sw, layer.kw, layer.dw, layer.w_in, B)
-    data = (2 if layer.kind == "add" else 1) * hi * wi * ci + ho * wo * co * layer.out_bytes
+    data = (2 if layer.kind == "add" else 1) * hi * wi * ci * layer.in_bytes + ho * wo * co * layer.out_bytes
     if layer.has_weights:
         data = data + co * layer.kh * layer.kw * (1 if layer.kind == "depthwise" else ci)
     return data

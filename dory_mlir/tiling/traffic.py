@@ -65,7 +65,7 @@ def l2_l1_bytes(shape: LayerShape, grid: Grid, pads: tuple[int, int, int, int] =
     inputs = 2 if shape.kind == "add" else 1
     one_input_tile = n_spatial == 1 and (n_ci == 1 if shape.splits_reduction else n_co == 1)
     refetch = n_co if shape.splits_reduction and not one_input_tile else 1
-    moved = {"input": inputs * spatial_in * shape.c_in * refetch,
+    moved = {"input": inputs * spatial_in * shape.c_in * shape.in_bytes * refetch,
              "output": shape.h_out * shape.w_out * shape.c_out * shape.out_bytes}
     if shape.has_weights:
         per_channel = shape.kh * shape.kw * (1 if shape.kind == "depthwise" else shape.c_in)

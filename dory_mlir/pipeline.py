@@ -24,8 +24,9 @@ def make_context() -> Context:
     return ctx
 
 
-def load_network(path: Path, input_type: str | None = None) -> ModuleOp:
-    """Imports or parses a network and returns it fused into numbered layers."""
+def load_network(path: Path, input_type: str | None = None, activations: str = "exact") -> ModuleOp:
+    """Imports or parses a network and returns it fused into numbered layers (`activations`: see
+    `import_onnx_file`)."""
     if path.suffix == ".mlir":
         try:
             text = path.read_text()
@@ -43,7 +44,7 @@ def load_network(path: Path, input_type: str | None = None) -> ModuleOp:
             raise DoryError(f"invalid IR: {one_line(e)}", str(path)) from None
         verify_module(module, str(path))
     else:
-        module = import_onnx_file(path, input_type)
+        module = import_onnx_file(path, input_type, activations)
     FusePass().apply(make_context(), module)
     module.verify()
     return module

@@ -21,7 +21,10 @@ EXPECTED_LAYERS = {
     "residual": ["Conv", "Conv", "Conv", "Conv", "Add", "MatMul"],
     "padded": ["Conv", "Conv", "Conv", "MaxPool", "MatMul"],
     "residual_stage": ["Conv", "Conv", "Add", "Mul", "Conv", "MatMul"],  # Mul: the requant stage's layer
+    "residual_wide": ["Conv", "Conv", "Add", "Conv", "MatMul"],
 }
+# Layers whose values the exported network leaves beyond 8 bits (an add with no clip).
+WIDE_LAYERS = {("residual_wide", 2)}
 SEED = 0
 
 
@@ -97,9 +100,9 @@ def test_golden_files(examples, name):
         layer_name, shape, values = read(out / f"out_layer{n}.txt")
         assert layer_name.split("_")[0] == expected[n]
         assert values.size == np.prod(shape)
-        if n < len(expected) - 1:  # 8-bit activations (HWC)
+        if n < len(expected) - 1:  # 8-bit activations (HWC), or beyond 255 where the add has no clip
             assert len(shape) == 3
-            assert values.min() >= 0 and values.max() <= 255
+            assert values.min() >= 0 and (values.max() > 255 if (name, n) in WIDE_LAYERS else values.max() <= 255)
             assert (values == 0).mean() < 0.9 and (values == 255).mean() < 0.9
         else:  # final linear layer: 32-bit accumulators
             assert len(shape) == 1
@@ -185,6 +188,19 @@ def test_residual_pattern(examples):
     bypass = [n for n in model.graph.node if n.op_type == "Conv"][3]
     assert _attrs(bypass)["kernel_shape"] == [1, 1] and _attrs(bypass)["strides"] == [2, 2]
     assert model.graph.node[-1].op_type == "Sigmoid"
+
+
+def test_residual_wide_pattern(examples):
+    """The add ends at its Floor (no Clip) and the conv after it reads values beyond 255."""
+    model, out = examples["residual_wide"]
+    nodes = list(model.graph.node)
+    (add_layer,) = [layer for layer in nb.deployable_layers(model) if layer.name.startswith("Add")]
+    producers = {n.output[0]: n for n in nodes}
+    assert producers[add_layer.output].op_type == "Floor"
+    assert not any(n.op_type == "Clip" and n.input[0] == add_layer.output for n in nodes)
+    assert any(n.op_type == "Conv" and n.input[0] == add_layer.output for n in nodes)
+    _, _, values = read(out / "out_layer2.txt")
+    assert 255 < values.max() < 2**16 and (values > 255).sum() > 10
 
 
 def test_padded_pattern(examples):

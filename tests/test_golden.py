@@ -35,6 +35,21 @@ def test_example_network_bit_exact(examples_dir: Path, name: str):
     assert_every_layer_bit_exact(examples_dir / name / "model.onnx", examples_dir / name)
 
 
+def test_unclipped_add_beyond_8_bits_is_exact_by_default(examples_dir: Path):
+    """NEMO's add with no clip whose values exceed 255 (up to 400) feeding a conv: the default import
+    carries it as a ui16 tensor and every layer is bit-exact; `--activations saturate` (DORY's 8-bit
+    kernels) warns and differs from the exported network from the conv on."""
+    folder = examples_dir / "residual_wide"
+    done = subprocess.run([tool("dory-opt"), str(folder / "model.onnx"), "--fuse"], capture_output=True, text=True)
+    assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
+    assert "tensor<1x8x8x8xui16>" in done.stdout
+    done = subprocess.run([tool("dory-golden"), str(folder / "model.onnx"), "--check", str(folder),
+                           "--activations", "saturate"], capture_output=True, text=True)
+    assert done.returncode == 1 and "saturating to [0, 255]" in done.stderr
+    rows = {line.split()[1]: line.split() for line in done.stdout.splitlines() if line.startswith("-    ")}
+    assert rows["2"][6] != "0" and rows["3"][6] != "0"  # the add saturates, the conv reading it differs
+
+
 def test_cli_prints_table_and_passes(examples_dir: Path):
     folder = examples_dir / "residual"
     done = subprocess.run([tool("dory-golden"), str(folder / "model.onnx"), "--check", str(folder)],
@@ -62,9 +77,9 @@ def test_cli_fails_on_a_wrong_golden_value(examples_dir: Path, tmp_path: Path):
 
 def test_nemo_average_pool_folding_to_the_window_sum(tmp_path: Path):
     """NEMO's average pool `AveragePool → Mul(kh·kw) → Mul(m) → Div(2^d) → Floor` with m = 2^d is the window sum
-    itself (found by tests/test_random_graphs.py, seeds 326 and 353): it is requantized to 8 bits like the chain
-    with any other m — exact where the sums fit, saturating with the warning otherwise — not refused as a 32-bit
-    operand of the next layer."""
+    itself (found by tests/test_random_graphs.py, seeds 326 and 353): it is requantized like the chain with any
+    other m, not refused as a 32-bit operand of the next layer — by default exactly, into the 16-bit tensor its
+    sums [0, 1020] need; with `--activations saturate` to 8 bits with the warning, as DORY does."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -93,7 +108,15 @@ def test_nemo_average_pool_folding_to_the_window_sum(tmp_path: Path):
     module = load_network(model, "ui8")
     outputs, _ = run_network(module, [x])
     (expected,) = ReferenceEvaluator(str(model)).run(None, {"x": x.astype(np.float32)})
-    assert np.array_equal(outputs[0], expected.astype(np.int64))  # window sums 255, 10, 100, 200: all fit
+    assert np.array_equal(outputs[0], expected.astype(np.int64))  # window sums 255, 10, 100, 200
+    wide = np.array([[255, 255, 1, 2], [255, 255, 3, 4], [100, 0, 50, 50], [0, 0, 50, 50]]).reshape(1, 1, 4, 4)
+    outputs, _ = run_network(module, [wide])
+    (expected,) = ReferenceEvaluator(str(model)).run(None, {"x": wide.astype(np.float32)})
+    assert np.array_equal(outputs[0], expected.astype(np.int64))  # a window sum of 1020, clipped by the conv's Clip
     done = subprocess.run([tool("dory-opt"), str(model), "--fuse"], capture_output=True, text=True)
+    assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
+    assert "tensor<1x1x2x2xui16>" in done.stdout
+    done = subprocess.run([tool("dory-opt"), str(model), "--fuse", "--activations", "saturate"], capture_output=True,
+                          text=True)
     assert done.returncode == 0, done.stderr
     assert "values may reach [0, 1020]" in done.stderr and "saturating to [0, 255]" in done.stderr

@@ -35,6 +35,7 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -55,9 +56,10 @@ WARNINGS = ["-std=c11", "-Wall", "-Wextra", "-Werror"]
 PULP_SIMD = ["-DDORY_PULP_SIMD", "-include", str(SHIM / "pulp_builtins.h")]  # + pulp_builtins.c
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
 
-U8, I8, I32 = 0, 1, 2  # dory_dtype_t
-NP_TYPE = {U8: np.uint8, I8: np.int8, I32: np.int32}
-RANGE = {U8: (0, 255), I8: (-128, 127), I32: (-(2**31), 2**31 - 1)}
+U8, I8, I32, U16, I16 = 0, 1, 2, 3, 4  # dory_dtype_t
+NP_TYPE = {U8: np.uint8, I8: np.int8, I32: np.int32, U16: np.uint16, I16: np.int16}
+RANGE = {U8: (0, 255), I8: (-128, 127), I32: (-(2**31), 2**31 - 1), U16: (0, 65535), I16: (-32768, 32767)}
+WIDE = (U16, I16)  # 16-bit activations: the kernels' exact path of their own (wide.c)
 K_CONV2D, K_POINTWISE, K_DEPTHWISE, K_LINEAR, K_MAXPOOL, K_SUMPOOL, K_ADD, K_MATMUL = range(8)
 
 # ----------------------------------------------------------------------------- C structs (ctypes mirrors)
@@ -194,6 +196,8 @@ def int_type(kind: int | str) -> IntegerType:
         return IntegerType(8, Signedness.UNSIGNED)
     if kind == I8:
         return IntegerType(8, Signedness.SIGNED)
+    if kind in WIDE:
+        return IntegerType(16, Signedness.UNSIGNED if kind == U16 else Signedness.SIGNED)
     return IntegerType(64 if kind == 64 else 32, Signedness.SIGNED)
 
 
@@ -270,7 +274,7 @@ class RequantCase:
 
 
 def make_requant(rng, acc: np.ndarray, out_type: int | None = None, wide: bool | None = None,
-                 avg_window: int | None = None) -> RequantCase:
+                 avg_window: int | None = None, out16: bool = False) -> RequantCase:
     """Random requant constants for which every intermediate of `acc` (NCHW/NC) fits the width."""
     channels = acc.shape[1]
     per_channel_max = [int(np.abs(acc[:, c]).max()) + 1 for c in range(channels)]
@@ -314,7 +318,7 @@ def make_requant(rng, acc: np.ndarray, out_type: int | None = None, wide: bool |
             else:  # beyond every 32-bit value / a huge 64-bit one
                 divisor = 3 * 2**31 if not wide else int(rng.integers(2**40, 2**62))
     if out_type is None:
-        out_type = int(rng.choice([U8, U8, I8, I8, I32]))
+        out_type = int(rng.choice([U8, U8, I8, I8, I32] + ([U16, I16, U16, I16] if out16 else [])))
     lo, hi = RANGE[out_type]
     if rng.random() < 0.3:  # a narrower clip (ReLU6-like)
         lo, hi = (int(rng.integers(lo, lo + 20)), int(rng.integers(hi - 150, hi + 1))) if out_type != I32 else \
@@ -407,8 +411,11 @@ def requant_or_int32(rng, acc: np.ndarray, p_int32: float = 0.25, **kwargs):
 
 
 def conv_case(seed: int, kind: str) -> Case:
-    """conv2d (im2col), pointwise or depthwise, with random geometry, types and requant."""
+    """conv2d (im2col), pointwise or depthwise, with random geometry, types and requant
+    (`…16`: 16-bit inputs, and outputs of every type)."""
     rng = np.random.default_rng(seed)
+    wide = kind.endswith("16")
+    kind = kind.removesuffix("16")
     depthwise = kind.startswith("depthwise")
     extra = 6
     if kind == "pointwise":
@@ -438,19 +445,21 @@ def conv_case(seed: int, kind: str) -> Case:
     in_c = int(rng.integers(1, 4)) if kind == "conv-rows" else int(rng.integers(1, 14))
     out_c = in_c if depthwise else int(rng.integers(1, 48 if kind == "pointwise-rows" else 12))
     out_h, out_w = output_extent(in_h, kh, sh, t, b, dh), output_extent(in_w, kw, sw, l, r, dw)
-    in_type = int(rng.choice([U8, U8, U8, I8] if kind == "conv-rows" else [U8, I8]))
+    in_type = int(rng.choice(WIDE if wide else [U8, U8, U8, I8] if kind == "conv-rows" else [U8, I8]))
     x = random_activations(rng, (in_h, in_w, in_c), in_type)
     w = rng.integers(-128, 128, size=(out_c, kh, kw, 1 if depthwise else in_c)).astype(np.int8)
     bias = rng.integers(-(2**int(rng.integers(4, 24))), 2**20, size=out_c).astype(np.int32) if rng.random() < 0.7 else None
     # padding by a zero point (QDQ / QOperator models) in some cases
-    pad_value = int(rng.integers(RANGE[in_type][0], RANGE[in_type][1] + 1)) if any(pads) and rng.random() < 0.3 else 0
+    pad_value = int(rng.integers(RANGE[in_type][0], min(RANGE[in_type][1], 2**15 - 1) + 1)) \
+        if any(pads) and rng.random() < 0.3 else 0
     op = qnn.ConvOp(value((1, in_c, in_h, in_w), in_type), value((out_c, 1 if depthwise else in_c, kh, kw), I8),
                     None if bias is None else value((out_c,), I32), TensorType(int_type(I32), [1, out_c, out_h, out_w]),
                     strides=(sh, sw), pads=(t, l, b, r), dilations=(dh, dw), groups=in_c if depthwise else 1,
                     pad_value=pad_value)
     args = [to_nchw(x), w.transpose(0, 3, 1, 2)] + ([] if bias is None else [bias])
     acc = golden(op, *args)
-    rq, y, out_type = requant_or_int32(rng, acc, **(dict(p_int32=0.0, out_type=U8) if kind == "conv-rows" else {}))
+    rq, y, out_type = requant_or_int32(rng, acc, **(dict(p_int32=0.0, out_type=U8) if kind == "conv-rows" else
+                                                    dict(out16=True) if wide else {}))
     expected = to_hwc(y)
     whole = depthwise or kind == "conv-rows"  # (conv-rows: the output paths that read in place)
     slices = [(0, in_c)] if whole else slices_of(rng, in_c)
@@ -483,20 +492,20 @@ def conv_case(seed: int, kind: str) -> Case:
             lib.run(kernel, params, run_rng)
         return out
 
-    return Case(kind, seed, config, expected, execute, [rq])
+    return Case(kind + ("16" if wide else ""), seed, config, expected, execute, [rq])
 
 
-def linear_case(seed: int) -> Case:
+def linear_case(seed: int, wide: bool = False) -> Case:
     rng = np.random.default_rng(seed)
     k, m = int(rng.integers(1, 80)), int(rng.integers(1, 40))
-    in_type = int(rng.choice([U8, I8]))
+    in_type = int(rng.choice(WIDE if wide else [U8, I8]))
     x = random_activations(rng, (k,), in_type)
     w = rng.integers(-128, 128, size=(m, k)).astype(np.int8)
     bias = rng.integers(-(2**22), 2**22, size=m).astype(np.int32) if rng.random() < 0.7 else None
     op = qnn.LinearOp(value((1, k), in_type), value((m, k), I8), None if bias is None else value((m,), I32),
                       TensorType(int_type(I32), [1, m]))
     acc = golden(op, x[None], w, *([] if bias is None else [bias]))
-    rq, y, out_type = requant_or_int32(rng, acc)
+    rq, y, out_type = requant_or_int32(rng, acc, out16=wide)
     slices = slices_of(rng, k, 4)
     use_acc = len(slices) > 1 or rng.random() < 0.2
     config = dict(in_c=k, out_c=m, in_type=in_type, bias=bias is not None, slices=slices, acc=use_acc,
@@ -515,11 +524,13 @@ def linear_case(seed: int) -> Case:
             lib.run(K_LINEAR, params, run_rng)
         return out
 
-    return Case("linear", seed, config, y[0], execute, [rq])
+    return Case("linear16" if wide else "linear", seed, config, y[0], execute, [rq])
 
 
 def pool_case(seed: int, kind: str) -> Case:
     rng = np.random.default_rng(seed)
+    wide = kind.endswith("16")
+    kind = kind.removesuffix("16")
     kh, kw = (int(v) for v in rng.integers(1, 6, 2))
     if kind == "maxpool" and seed % 3 == 0:  # the 2x2 window of the kernel's fast path
         kh = kw = 2
@@ -532,7 +543,7 @@ def pool_case(seed: int, kind: str) -> Case:
     in_h, in_w = input_extent_for(rng, kh, 1, t, b, 7), input_extent_for(rng, kw, 1, l, r, 7)
     c = int(rng.integers(1, 14))
     out_h, out_w = output_extent(in_h, kh, sh, t, b), output_extent(in_w, kw, sw, l, r)
-    in_type = int(rng.choice([U8, I8]))
+    in_type = int(rng.choice(WIDE if wide else [U8, I8]))
     x = random_activations(rng, (in_h, in_w, c), in_type)
     op_class = qnn.MaxPoolOp if kind == "maxpool" else qnn.SumPoolOp
     result = in_type if kind == "maxpool" else I32
@@ -542,10 +553,10 @@ def pool_case(seed: int, kind: str) -> Case:
     if kind == "maxpool" and rng.random() < 0.7:
         rq, y, out_type = None, pooled, in_type
     elif kind == "maxpool":  # a max pool that changes the quantization (QDQ models): its requant
-        rq = make_requant(rng, pooled)
+        rq = make_requant(rng, pooled, out16=wide)
         y, out_type = rq.apply(pooled), rq.out_type
     else:
-        rq, y, out_type = requant_or_int32(rng, pooled, 0.2, avg_window=kh * kw)
+        rq, y, out_type = requant_or_int32(rng, pooled, 0.2, avg_window=kh * kw, out16=wide)
     config = dict(kind=kind, in_hwc=(in_h, in_w, c), out_hw=(out_h, out_w), k=(kh, kw), s=(sh, sw),
                   pads_tlbr=(t, l, b, r), in_type=in_type, requant=None if rq is None else rq.config)
 
@@ -557,12 +568,12 @@ def pool_case(seed: int, kind: str) -> Case:
         lib.run(K_MAXPOOL if kind == "maxpool" else K_SUMPOOL, params, run_rng)
         return out
 
-    return Case(kind, seed, config, to_hwc(y), execute, [rq])
+    return Case(kind + ("16" if wide else ""), seed, config, to_hwc(y), execute, [rq])
 
 
 def add_term(rng, kind: int) -> tuple[int, int, int]:
     """(mul, add, shift) with |floor((x * mul + add) / 2^shift)| <= 2^29 for every x of the type."""
-    xmax = 255 if kind == U8 else 128
+    xmax = {U8: 255, I8: 128, U16: 65535, I16: 32768}[kind]
     shift = int(rng.integers(0, 32))
     if rng.random() < 0.3:
         shift, mul, add = 0, 1, 0  # the plain sum of the inputs
@@ -572,16 +583,19 @@ def add_term(rng, kind: int) -> tuple[int, int, int]:
     return mul, add, shift
 
 
-def add_case(seed: int) -> Case:
+def add_case(seed: int, wide: bool = False) -> Case:
+    """(wide: at least one 16-bit input, outputs of every type)"""
     rng = np.random.default_rng(seed)
     h, w, c = int(rng.integers(1, 10)), int(rng.integers(1, 10)), int(rng.integers(1, 14))
-    ta, tb = (int(rng.choice([U8, I8])) for _ in range(2))
+    ta, tb = (int(rng.choice([U8, I8, U16, I16] if wide else [U8, I8])) for _ in range(2))
+    if wide and ta not in WIDE and tb not in WIDE:
+        ta = int(rng.choice(WIDE))
     a, b = random_activations(rng, (h, w, c), ta), random_activations(rng, (h, w, c), tb)
     (m0, a0, s0), (m1, a1, s1) = add_term(rng, ta), add_term(rng, tb)
     op = qnn.AddOp(value((1, c, h, w), ta), value((1, c, h, w), tb), TensorType(int_type(I32), [1, c, h, w]),
                    mul=(m0, m1), add=(a0, a1), shift=(s0, s1))
     total = golden(op, to_nchw(a), to_nchw(b))
-    rq, y, out_type = requant_or_int32(rng, total)
+    rq, y, out_type = requant_or_int32(rng, total, out16=wide)
     config = dict(hwc=(h, w, c), types=(ta, tb), mul=(m0, m1), add=(a0, a1), shift=(s0, s1),
                   requant=None if rq is None else rq.config)
 
@@ -593,7 +607,7 @@ def add_case(seed: int) -> Case:
         lib.run(K_ADD, params, run_rng)
         return out
 
-    return Case("add", seed, config, to_hwc(y), execute, [rq])
+    return Case("add16" if wide else "add", seed, config, to_hwc(y), execute, [rq])
 
 
 def matmul_case(seed: int) -> Case:
@@ -647,15 +661,19 @@ def requant_case(seed: int) -> Case:
 # ----------------------------------------------------------------------------- the random tests
 
 COUNTS = {"conv": 60, "pointwise": 30, "depthwise": 45, "linear": 30, "maxpool": 25, "sumpool": 25, "add": 25,
-          "requant": 20, "depthwise3x3": 40, "conv-rows": 40, "pointwise-rows": 20, "matmul": 30}
+          "requant": 20, "depthwise3x3": 40, "conv-rows": 40, "pointwise-rows": 20, "matmul": 30,
+          # 16-bit inputs (and outputs of every type): the exact path of wide.c
+          "conv16": 20, "pointwise16": 12, "depthwise16": 12, "linear16": 12, "maxpool16": 10, "sumpool16": 10,
+          "add16": 12}
 
 
 def make_case(name: str, seed: int) -> Case:
-    if name in ("conv", "pointwise", "depthwise", "depthwise3x3", "conv-rows", "pointwise-rows"):
+    if name.removesuffix("16") in ("conv", "pointwise", "depthwise", "depthwise3x3", "conv-rows", "pointwise-rows"):
         return conv_case(seed, name)
-    if name in ("maxpool", "sumpool"):
+    if name.removesuffix("16") in ("maxpool", "sumpool"):
         return pool_case(seed, name)
-    return {"linear": linear_case, "add": add_case, "requant": requant_case, "matmul": matmul_case}[name](seed)
+    return {"linear": linear_case, "add": add_case, "requant": requant_case, "matmul": matmul_case,
+            "linear16": partial(linear_case, wide=True), "add16": partial(add_case, wide=True)}[name](seed)
 
 
 ALL_CASES = [(name, 1000 * index + seed) for index, (name, n) in enumerate(COUNTS.items()) for seed in range(n)]
@@ -798,17 +816,17 @@ def test_kernels_compile_without_warnings(tmp_path: Path, flags: list[str]):
 
 def buffer_sizes(kernel: int, p: ctypes.Structure, cores: int) -> tuple[dict[str, int], int]:
     """Bytes of every buffer a parameter struct points to, and its channel count."""
-    esize = {U8: 1, I8: 1, I32: 4}
+    esize = {U8: 1, I8: 1, I32: 4, U16: 2, I16: 2}
     if kernel in (K_CONV2D, K_POINTWISE, K_DEPTHWISE):
         n_out = p.out_h * p.out_w * p.out_c
         per_channel = p.kh * p.kw * (1 if kernel == K_DEPTHWISE else p.in_c)
-        return dict(in_=p.in_h * p.in_w * p.in_c, weights=p.out_c * per_channel, bias=4 * p.out_c, acc=4 * n_out,
+        return dict(in_=p.in_h * p.in_w * p.in_c * esize[p.in_type], weights=p.out_c * per_channel, bias=4 * p.out_c, acc=4 * n_out,
                     out=n_out * esize[p.out_type], im2col=KernelLib.scratch_parts(kernel, p) * cores), p.out_c
     if kernel == K_LINEAR:
-        return dict(in_=p.in_c, weights=p.out_c * p.in_c, bias=4 * p.out_c, acc=4 * p.out_c,
+        return dict(in_=p.in_c * esize[p.in_type], weights=p.out_c * p.in_c, bias=4 * p.out_c, acc=4 * p.out_c,
                     out=p.out_c * esize[p.out_type]), p.out_c
     if kernel in (K_MAXPOOL, K_SUMPOOL):
-        return dict(in_=p.in_h * p.in_w * p.c, out=p.out_h * p.out_w * p.c * esize[p.out_type]), p.c
+        return dict(in_=p.in_h * p.in_w * p.c * esize[p.in_type], out=p.out_h * p.out_w * p.c * esize[p.out_type]), p.c
     if kernel == K_MATMUL:
         return dict(a=p.m * p.k, b=p.k * p.n, acc=4 * p.m * p.n, out=p.m * p.n * esize[p.out_type]), p.n
     n = p.h * p.w * p.c

@@ -144,7 +144,7 @@ def tcn_block(time_along_rows: bool) -> tuple[ModuleOp, np.ndarray]:
         bias = rng.integers(-3000, 3000, size=c_out)
         acc = b.add(qnn.ConvOp(x, b.const(weights, SI8), b.const(bias, SI32), TensorType(SI32, [1, c_out, *hw(wo)]),
                                [1, 1], pads(before, after), hw(d), 1)).results[0]
-        x = b.requant(acc, int(np.abs(weights).reshape(c_out, -1).sum(axis=1).max()) * 255 + 3000, c_out, False)
+        x = b.requant(acc, int(np.abs(weights).reshape(c_out, -1).sum(axis=1).max()) * 255 + 3000, c_out, UI8)
         w = wo
     for op in b.ops:
         block.add_op(op)

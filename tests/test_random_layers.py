@@ -30,6 +30,9 @@ from conftest import tiered
 # make test: seeds 0-199 (every kind of layer, 1-D and 2-D, budgets from tight to roomy); test-full: 0-599.
 SEEDS = range(600)
 CI_SEEDS = range(200)
+# The 16-bit stream (inputs and outputs mostly ui16/si16): make test 0-23, test-full 0-149.
+WIDE_SEEDS = range(150)
+CI_WIDE_SEEDS = range(24)
 
 
 def dtype(value) -> np.dtype:
@@ -52,7 +55,15 @@ def tiled(layer) -> tuple[object, int, int]:
 
 @pytest.mark.parametrize("seed", tiered(SEEDS, CI_SEEDS))
 def test_random_layer_bit_exact(seed: int, tmp_path: Path):
-    layer = random_layer(seed)
+    check_bit_exact(random_layer(seed), tmp_path)
+
+
+@pytest.mark.parametrize("seed", tiered(WIDE_SEEDS, CI_WIDE_SEEDS))
+def test_random_16_bit_layer_bit_exact(seed: int, tmp_path: Path):
+    check_bit_exact(random_layer(seed, wide=True), tmp_path)
+
+
+def check_bit_exact(layer, tmp_path: Path) -> None:
     golden = layer.module.clone()
     FusePass().apply(make_context(), golden)
     _, outputs = run_network(golden, layer.input)

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from dory_mlir.diagnostics import DEBUG_FLAG, DEBUG_HELP, run_tool
+from dory_mlir.frontend.activation_modes import ACTIVATION_MODES, ACTIVATIONS_HELP
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,8 +18,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder with DORY txt goldens (input.txt / out_layerN.txt, or input_K.txt / "
                              "out_K_layerN.txt) or the npz form (inputs.npz, outputs.npz, activations.npz)")
     parser.add_argument("--input-type", metavar="TYPE",
-                        help="input element type: ui8 or si8, optionally ':BITS' (default: a DORY config "
-                             "beside the model, si8 when an npz input holds negative values, else ui8)")
+                        help="input element type: ui8, si8, ui16 or si16, optionally ':BITS' (default: a DORY "
+                             "config beside the model, else the narrowest type holding an npz input's values, "
+                             "else ui8)")
+    parser.add_argument("--activations", choices=ACTIVATION_MODES, default="exact", help=ACTIVATIONS_HELP)
     parser.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
     args = None
 
@@ -31,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         from dory_mlir.pipeline import load_network
 
         input_type = args.input_type or (input_type_for(args.check, args.model) if is_npz_folder(args.check) else None)
-        report = check_folder(load_network(args.model, input_type), args.check, args.model)
+        report = check_folder(load_network(args.model, input_type, args.activations), args.check, args.model)
         print(report.table())
         compared = sum(r.compared for r in report.rows)
         mismatched = sum(1 for r in report.rows if not r.skipped and (r.mismatches or r.note))

@@ -20,6 +20,7 @@ from xdsl.utils.exceptions import ArgSpecParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from dory_mlir.diagnostics import DEBUG_FLAG, DEBUG_HELP, DoryError, check_mlir_text, one_line, run_tool
+from dory_mlir.frontend.activation_modes import ACTIVATION_MODES, ACTIVATIONS_HELP
 from dory_mlir.ir_utils import op_where, verify_module
 from dory_mlir.universe import DORY_UNIVERSE
 
@@ -52,7 +53,7 @@ class DoryOptMain(xDSLOptMain):
         from dory_mlir.frontend.onnx_import import import_onnx_file  # onnx and numpy load only for .onnx input
 
         stream.close()
-        return import_onnx_file(Path(self.args.input_file), self.args.input_type)
+        return import_onnx_file(Path(self.args.input_file), self.args.input_type, self.args.activations)
 
     def parse_chunk(self, chunk: IO[bytes], file_extension: str, start_offset: int = 0) -> ModuleOp | None:
         source = self.args.input_file or "<stdin>"
@@ -78,9 +79,10 @@ class DoryOptMain(xDSLOptMain):
         arg_parser.add_argument(
             "--input-type",
             metavar="TYPE",
-            help="ONNX import: input element type ui8 or si8, optionally ':BITS' "
+            help="ONNX import: input element type ui8, si8, ui16 or si16, optionally ':BITS' "
             "(default: a DORY config beside the model, else ui8)",
         )
+        arg_parser.add_argument("--activations", choices=ACTIVATION_MODES, default="exact", help=ACTIVATIONS_HELP)
         arg_parser.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
         arg_parser.add_argument(
             "--verify-each-pass",

@@ -32,6 +32,7 @@ from dory_mlir.backend.build import build_for_verify
 from dory_mlir.backend.pulp_c import write_application
 from dory_mlir.diagnostics import DoryError, Progress, one_line
 from dory_mlir.dialects import qnn
+from dory_mlir.frontend.activation_modes import ACTIVATION_MODES, ACTIVATIONS_HELP
 from dory_mlir.golden.check import compare, find_test_sets, hwc_shape, input_shapes, read_inputs
 from dory_mlir.golden.files import read_dory_txt, to_layout
 from dory_mlir.golden.npz import as_network_shape, input_type_for, is_npz_folder, load_npz_goldens
@@ -155,7 +156,7 @@ def verify(args: argparse.Namespace) -> int:
         input_type = input_type_for(Path(args.golden), Path(args.model))
     progress = Progress("dory-verify")
     progress("importing")
-    golden_module = load_network(args.model, input_type)
+    golden_module = load_network(args.model, input_type, args.activations)
     function = network_function(golden_module)
     layers = {op.index.value.data: op for op in function.body.block.ops if isinstance(op, qnn.LayerOp)}
     in_types = list(function.function_type.inputs.data)
@@ -252,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sanitize", action="store_true", help="build with -fsanitize=address,undefined")
     parser.add_argument("-p", "--passes", metavar="PIPELINE", help=f"compile pipeline (default: {DEFAULT_PIPELINE})")
     parser.add_argument("--input-type", metavar="TYPE", help="input element type (see dory-opt --help)")
+    parser.add_argument("--activations", choices=ACTIVATION_MODES, default="exact", help=ACTIVATIONS_HELP)
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input when there is no --golden")
     parser.add_argument("--input", type=Path, metavar="X.npy",
                         help="float input of a quantized model with a float input (compared with onnxruntime)")

@@ -65,7 +65,10 @@ def dtype_enum(ty: Attribute) -> str:
     assert isinstance(ty, IntegerType)
     if ty.width.data == 32:
         return "DORY_I32"
-    return "DORY_U8" if ty.signedness.data == Signedness.UNSIGNED else "DORY_I8"
+    unsigned = ty.signedness.data == Signedness.UNSIGNED
+    if ty.width.data == 16:
+        return "DORY_U16" if unsigned else "DORY_I16"
+    return "DORY_U8" if unsigned else "DORY_I8"
 
 
 # Ops that only compute a value: printed only when something printed uses it (a lowering may leave
@@ -429,6 +432,8 @@ class KernelCall:
             f".first_slice = {s.get('first', '1')}", f".last_slice = {s.get('last', '1')}", f".rq = {rq}",
             f".im2col = {('(int8_t *)' + m['im2col'].ptr) if 'im2col' in m else 'NULL'}",
         ]
+        if not -(2**15) <= self.param("pad_value", 0) < 2**15:  # the kernels' int16_t pad_value
+            raise DoryError(f"padding value {self.param('pad_value', 0)} does not fit the kernels' 16-bit pad_value")
         if self.param("pad_value", 0):
             conv.append(f".pad_value = {self.param('pad_value', 0)}")
         return conv

@@ -50,6 +50,25 @@ from xdsl.utils.str_enum import StrEnum
 
 ACC_TYPE = IntegerType(32, Signedness.SIGNED)
 
+# Unit attribute of a network function imported with `--activations saturate`: a requantization the
+# graph does not clip, whose values may exceed 8 bits, saturates to 8 bits as DORY's kernels do
+# (the `fuse` pass narrows NEMO's two-stage residual adds so too). Without it the network is exact:
+# such tensors are 16-bit.
+SATURATE_ATTR = "saturate_unclipped"
+ACTIVATION_TYPES = (
+    IntegerType(8, Signedness.UNSIGNED), IntegerType(8, Signedness.SIGNED),
+    IntegerType(16, Signedness.UNSIGNED), IntegerType(16, Signedness.SIGNED),
+)
+
+
+def narrowest_activation_type(lo: int, hi: int) -> IntegerType | None:
+    """The narrowest activation type (ui8, si8, ui16, si16) holding [lo, hi], None beyond 16 bits."""
+    for ty in ACTIVATION_TYPES:
+        type_lo, type_hi = int_range(ty)
+        if type_lo <= lo and hi <= type_hi:
+            return ty
+    return None
+
 
 # --------------------------------------------------------------------------- helpers
 
@@ -86,13 +105,14 @@ def element_type(value: SSAValue | Attribute) -> IntegerType:
 
 
 def _check_activation(what: str, value: SSAValue, rank: int) -> IntegerType:
-    """Activations are ranked integer tensors of at most 8 bits."""
+    """Activations are ranked integer tensors of at most 16 bits (16 where the exported network's own
+    integers exceed 8 bits: the kernels read them through an exact path of their own)."""
     shape = shape_of(value)
     if len(shape) != rank:
         raise VerifyException(f"{what} must have rank {rank}, got shape {list(shape)}")
     ty = element_type(value)
-    if ty.width.data > 8:
-        raise VerifyException(f"{what} must have at most 8-bit elements, got {ty}")
+    if ty.width.data > 16:
+        raise VerifyException(f"{what} must have at most 16-bit elements, got {ty}")
     return ty
 
 

@@ -319,7 +319,7 @@ class NemoNetBuilder:
         x = x or self._last
         return self._result(self._node("Identity", [x.name]))
 
-    def add(self, a: Tensor, b: Tensor, second_stage: bool = False) -> Tensor:
+    def add(self, a: Tensor, b: Tensor, second_stage: bool = False, unclipped_peak: int | None = None) -> Tensor:
         """Residual add: `Mul(a, ca), Mul(b, cb) → Add → Div(2^d) → Floor → Clip(0, 255)`.
 
         ca / cb weight the branches with a random ratio, scaled so that the 98 % quantile of
@@ -328,15 +328,19 @@ class NemoNetBuilder:
         Div(2^e) → Floor → Clip` with odd ca, cb (no exact power-of-two fold into the add; the
         first stage's values stay within [0, 255]) and m / 2^e no power of two: DORY deploys and
         numbers that stage as a layer of its own (`deployable_layers`).
+        With `unclipped_peak`, the add ends at its Floor with no Clip, as some NEMO exports write it,
+        and the weighted sum's maximum maps to that peak: beyond 255 the exported network's own
+        integers exceed 8 bits (the layer reading it computes on them).
         """
         if a.shape != b.shape:
             raise ValueError(f"residual add of different shapes {a.shape} and {b.shape}")
         d = int(self._rng.integers(3, 7))
         ratio = self._rng.uniform(0.5, 2.0)
         mix = self._values[a.name] + ratio * self._values[b.name]
-        top = max(float(mix.max() if second_stage else np.quantile(mix, 0.98)), 1.0)
-        ca = max(1, round(2**d * 255 / top))
-        cb = max(1, round(2**d * 255 * ratio / top))
+        top = max(float(mix.max() if second_stage or unclipped_peak else np.quantile(mix, 0.98)), 1.0)
+        peak = unclipped_peak or 255
+        ca = max(1, round(2**d * peak / top))
+        cb = max(1, round(2**d * peak * ratio / top))
         if second_stage:  # odd and never above the bound: floor(Σ / 2^d) <= 255 on this input
             ca, cb = ca | 1, cb | 1
             while np.floor((self._values[a.name] * ca + self._values[b.name] * cb) / 2**d).max() > 255 and ca + cb > 2:
@@ -351,6 +355,8 @@ class NemoNetBuilder:
             t = self._node("Mul", [t, self._const(np.array(m, dtype=np.float32))])
             t = self._node("Div", [t, self._const(np.array(2**e, dtype=np.float32))])
             t = self._node("Floor", [t])
+        if unclipped_peak:
+            return self._result(t)
         return self._result(self._node("Clip", [t], min=0.0, max=255.0))
 
     def linear(
@@ -565,6 +571,18 @@ def _residual_stage(seed: int) -> onnx.ModelProto:
     return b.build()
 
 
+def _residual_wide(seed: int) -> onnx.ModelProto:
+    """A residual add with no clip whose values reach 400 on the golden input (NEMO; seen up to 358
+    in the exporter's own goldens), read by a conv: a 16-bit tensor where the compile is exact."""
+    b = NemoNetBuilder(seed, (1, 2, 16, 16))
+    x = b.conv(8, 3, stride=2)
+    branch = b.conv(8, 3, x=x)
+    b.add(branch, x, unclipped_peak=400)
+    b.conv(8, 3, pad=1)
+    b.linear(4)
+    return b.build()
+
+
 def _padded(seed: int) -> onnx.ModelProto:
     b = NemoNetBuilder(seed, (1, 1, 8, 32))
     b.conv(8, 3, pad=(1, 1, 1, 1), bias=True, standalone_pad=True)
@@ -583,7 +601,8 @@ def example_networks() -> dict[str, Callable[[int], onnx.ModelProto]]:
     conv5x5/s2, branch conv3x3/s2 + conv3x3, bypass conv1x1/s2, add, MatMul FC, Sigmoid.
     padded: standalone Pad + conv3x3 with bias, standalone Pad + conv1x5 with bias, conv1x3
     with bias, maxpool 1x4, MatMul FC. residual_stage: conv3x3/s2, conv3x3, add followed by a
-    separate requantization stage (a layer of its own), conv3x3, MatMul FC. Every conv has its
+    separate requantization stage (a layer of its own), conv3x3, MatMul FC. residual_wide: conv3x3/s2,
+    conv3x3, an add with no clip whose values exceed 255, conv3x3 (reading them), MatMul FC. Every conv has its
     per-channel batch norm (kappa, lambda).
     """
     return {
@@ -592,6 +611,7 @@ def example_networks() -> dict[str, Callable[[int], onnx.ModelProto]]:
         "residual": _residual,
         "residual_stage": _residual_stage,
         "padded": _padded,
+        "residual_wide": _residual_wide,
     }
 
 

@@ -33,11 +33,13 @@ from xdsl.dialects.builtin import (
     Signedness,
     StringAttr,
     TensorType,
+    UnitAttr,
 )
 from xdsl.ir import Block, Operation, Region, SSAValue
 
 from dory_mlir.diagnostics import DoryError, InternalError, describe_exception, warn
 from dory_mlir.dialects import qnn
+from dory_mlir.frontend.activation_modes import ACTIVATION_MODES
 from dory_mlir.frontend.qdq_legalize import is_quantized
 from dory_mlir.frontend.requant_chain import Chain, ChainError, Range, as_int_vector
 from dory_mlir.tensor_layout import (
@@ -51,6 +53,8 @@ from dory_mlir.tensor_layout import (
 
 SI8 = IntegerType(8, Signedness.SIGNED)
 UI8 = IntegerType(8, Signedness.UNSIGNED)
+SI16 = IntegerType(16, Signedness.SIGNED)
+UI16 = IntegerType(16, Signedness.UNSIGNED)
 SI32 = IntegerType(32, Signedness.SIGNED)
 SI64 = IntegerType(64, Signedness.SIGNED)
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -217,18 +221,19 @@ class Attributes:
 
 
 def parse_element_type(spec: str) -> tuple[IntegerType, Range]:
-    """'ui8', 'si8', or 'si8:2' (signed, 2 significant bits) → element type and range."""
+    """'ui8', 'si8', 'ui16', 'si16', or 'si8:2' (signed, 2 significant bits) → element type and range."""
     name, _, bits = spec.partition(":")
-    types = {"ui8": UI8, "si8": SI8}
+    types = {"ui8": UI8, "si8": SI8, "ui16": UI16, "si16": SI16}
     if name not in types:
-        raise DoryError(f"unsupported input type '{spec}' (expected ui8 or si8, optionally ':BITS')")
+        raise DoryError(f"unsupported input type '{spec}' (expected ui8, si8, ui16 or si16, optionally ':BITS')")
     ty = types[name]
+    width = ty.width.data
     if bits and not bits.strip().isdigit():
-        raise DoryError(f"unsupported input type '{spec}': the bits after ':' must be a number 1..8")
-    nbits = int(bits) if bits else 8
-    if not 1 <= nbits <= 8:
-        raise DoryError(f"input bits must be 1..8, got {nbits} (input type '{spec}')")
-    if ty == UI8:
+        raise DoryError(f"unsupported input type '{spec}': the bits after ':' must be a number 1..{width}")
+    nbits = int(bits) if bits else width
+    if not 1 <= nbits <= width:
+        raise DoryError(f"input bits must be 1..{width}, got {nbits} (input type '{spec}')")
+    if ty.signedness.data == Signedness.UNSIGNED:
         return ty, Range.scalar(0, 2**nbits - 1)
     return ty, Range.scalar(-(2 ** (nbits - 1)), 2 ** (nbits - 1) - 1)
 
@@ -339,16 +344,19 @@ def check_model(model: onnx.ModelProto, model_name: str) -> None:
                             f"(more than {MAX_INPUT_ELEMENTS} values)", model_name)
 
 
-def import_onnx_file(path: str | Path, input_type: str | None = None) -> ModuleOp:
-    """Import a model file; the input type defaults to a DORY config beside it, else ui8."""
+def import_onnx_file(path: str | Path, input_type: str | None = None, activations: str = "exact") -> ModuleOp:
+    """Import a model file; the input type defaults to a DORY config beside it, else ui8.
+    `activations` (ACTIVATION_MODES): what an unclipped result beyond 8 bits becomes."""
     path = Path(path)
+    if activations not in ACTIVATION_MODES:
+        raise DoryError(f"unknown activations mode '{activations}' (expected {' or '.join(ACTIVATION_MODES)})")
     model = load_model(path)
     if is_quantized(model):  # onnxruntime's QDQ / QOperator forms
         from dory_mlir.frontend.qoperator_import import import_quantized  # it imports this module
 
         return import_quantized(model, path, input_type)
     spec = input_type or input_type_from_dory_config(path) or "ui8"
-    return OnnxImporter(model, path.name, spec).run()
+    return OnnxImporter(model, path.name, spec, saturate=activations == "saturate").run()
 
 
 def channels_last_is_row_major(shape: tuple[int, ...]) -> bool:
@@ -375,8 +383,9 @@ def _elements_attr(values: np.ndarray, ty: TensorType) -> DenseIntOrFPElementsAt
 class OnnxImporter:
     """One import: walks the graph, keeps the ONNX name → value environment, emits ops."""
 
-    def __init__(self, model: onnx.ModelProto, model_name: str, input_type: str):
+    def __init__(self, model: onnx.ModelProto, model_name: str, input_type: str, saturate: bool = False):
         self.model = model
+        self.saturate = saturate
         self.graph = model.graph
         self.model_name = model_name
         # One spec for every network input, or a comma-separated list with one per input.
@@ -449,6 +458,8 @@ class OnnxImporter:
         function.location = name_loc(self.graph.name or self.model_name)
         if self.feature_last:
             function.attributes[FEATURE_LAST_ATTR] = feature_last_attr(self.feature_last)
+        if self.saturate:
+            function.attributes[qnn.SATURATE_ATTR] = UnitAttr()
         if self.dropped_tail:
             function.attributes[DROPPED_TAIL] = ArrayAttr([StringAttr(n) for n in self.dropped_tail])
         module = ModuleOp([function])
@@ -825,15 +836,15 @@ class OnnxImporter:
         raise self.error("expected a tensor operand")
 
     def activation(self, name: str) -> Act:
-        """An operand that must be an 8-bit activation tensor of the IR."""
+        """An operand that must be an activation tensor of the IR (8 or 16 bits)."""
         value = self.lookup(name)
         if isinstance(value, np.ndarray):
             raise self.error(f"operand '{name}' is a constant where an activation is expected")
         act = self.materialize(value, activation=True)
         self.env[name] = act
         width = qnn.element_type(act.ssa).width.data
-        if width > 8:
-            raise self.error(f"operand '{name}' is a {width}-bit tensor; activations must have at most 8 bits")
+        if width > 16:
+            raise self.error(f"operand '{name}' is a {width}-bit tensor; activations must have at most 16 bits")
         return act
 
     def spatial_activation(self, name: str) -> Act:
@@ -852,7 +863,7 @@ class OnnxImporter:
             return value
         chain = value.chain.simplified()
         if isinstance(chain, Act):
-            if activation and qnn.element_type(chain.ssa).width.data > 8:
+            if activation and qnn.element_type(chain.ssa).width.data > 16:
                 # An int32 result whose chain does nothing (an average pool's window sum scaled by
                 # exactly 1, a 0/1 selection conv) read as an activation: requantized by 1 to the
                 # narrowest type that holds its range.
@@ -896,7 +907,7 @@ class OnnxImporter:
         else:
             lo, hi = self.unclipped_bounds(out_range, activation)
             out_range = out_range.clipped(lo, hi)
-        element = self.result_element_type(lo, hi)
+        element = self.result_element_type(lo, hi, activation)
         rounding = chain.rounding or qnn.Rounding.FLOOR
         if rounding == qnn.Rounding.TRUNC and (lo >= 0 or divisor == 1):
             rounding = qnn.Rounding.FLOOR  # equal after clipping at lo >= 0, so use the cheaper shift
@@ -914,8 +925,17 @@ class OnnxImporter:
         return Act(op.output, out_range, onnx_shape)
 
     def unclipped_bounds(self, out_range: Range, activation: bool) -> tuple[int, int]:
-        """Bounds for a requant the graph does not clip: exact if they fit, else saturating."""
+        """Bounds for a requant the graph does not clip: an activation's are those of the narrowest
+        type holding its propagated range (8 or 16 bits: exact; beyond 16 bits an error), or with
+        `saturate` 8 bits, saturating where the range exceeds them."""
         lo, hi = out_range.min(), out_range.max()
+        if activation and not self.saturate:
+            ty = qnn.narrowest_activation_type(lo, hi)
+            if ty is None:
+                raise self.error(f"values may reach [{lo}, {hi}] and the graph does not clip them: beyond the "
+                                 "16-bit activations the kernels read (--activations saturate saturates to 8 bits "
+                                 "as DORY does)")
+            return qnn.int_range(ty)
         if activation:
             type_lo, type_hi = (0, 255) if lo >= 0 else (-128, 127)
             if lo < type_lo or hi > type_hi:
@@ -930,11 +950,12 @@ class OnnxImporter:
         return max(lo, INT32_MIN), min(hi, INT32_MAX)
 
     @staticmethod
-    def result_element_type(lo: int, hi: int) -> IntegerType:
-        if lo >= 0 and hi <= 255:
-            return UI8
-        if lo >= -128 and hi <= 127:
-            return SI8
+    def result_element_type(lo: int, hi: int, activation: bool) -> IntegerType:
+        """The narrowest type of a requant's clip range [lo, hi]: 8 bits, 16 bits for an activation
+        (the exporter's own integers exceed 8 bits), else an int32 intermediate."""
+        narrowest = qnn.narrowest_activation_type(lo, hi)
+        if narrowest is not None and (activation or narrowest.width.data == 8):
+            return narrowest
         return SI32
 
     def requant_constant(self, values: np.ndarray, channels: int, what: str, wide: bool = False) -> SSAValue:
@@ -1070,7 +1091,7 @@ class OnnxImporter:
                 source = chain.x if isinstance(chain.x, Act) else self.materialize(
                     Pending(chain.x, value.onnx_shape), activation=True  # type: ignore[arg-type]
                 )
-                if qnn.element_type(source.ssa).width.data <= 8:
+                if qnn.element_type(source.ssa).width.data <= 16:
                     m = chain.f.numerator
                     return source, int(chain.k[0]) * m, int(chain.l[0]) * m
         return self.activation(name), 1, 0
@@ -1472,7 +1493,7 @@ class OnnxImporter:
         out_lo = max(lo, min(v // div for v in ends))
         out_hi = min(hi, max(v // div for v in ends))
         op = self.emit(qnn.RequantOp(
-            source.ssa, constants[0], constants[1], TensorType(self.result_element_type(lo, hi), qnn.shape_of(source.ssa)),
+            source.ssa, constants[0], constants[1], TensorType(self.result_element_type(lo, hi, True), qnn.shape_of(source.ssa)),
             scale=1, divisor=div, min=lo, max=hi, intermediate_bits=32 if widest <= INT32_MAX else 64))
         return Act(op.results[0], Range.scalar(min(out_lo, out_hi), max(out_lo, out_hi)), shape)
 

@@ -421,9 +421,21 @@ def load_npz_goldens(folder: Path, module: ModuleOp, model_path: Path | None) ->
     return goldens
 
 
+def narrowest_spec(array: np.ndarray) -> str:
+    """The `--input-type` spec of the narrowest activation type holding the array's values."""
+    if not array.size:
+        return "ui8"
+    lo, hi = int(array.min()), int(array.max())
+    for spec, (type_lo, type_hi) in (("ui8", (0, 255)), ("si8", (-128, 127)), ("ui16", (0, 65535))):
+        if type_lo <= lo and hi <= type_hi:
+            return spec
+    return "si16"
+
+
 def input_type_for(folder: Path, model_path: Path | None = None) -> str | None:
-    """The input type spec of the recorded inputs: None (the importer's default, ui8) when no
-    input holds a negative value, else one spec per network input (`si8`, or `si8,ui8`...).
+    """The input type spec of the recorded inputs: None (the importer's default, ui8) when every
+    input fits ui8, else one spec per network input, the narrowest type holding its values (`si8`,
+    `si16,ui8`...; values beyond 16 bits keep si16, which the input check then reports).
     With the ONNX model, trailing arrays beyond its inputs are not counted."""
     arrays = read_npz(folder / "inputs.npz")
     model = load_onnx(model_path)
@@ -431,7 +443,7 @@ def input_type_for(folder: Path, model_path: Path | None = None) -> str | None:
         count = len(graph_input_names(model))
         if count and count != len(arrays):
             arrays = dict(select_inputs(arrays, count, model, str(folder / "inputs.npz"), quiet=True))
-    specs = ["si8" if array.size and int(array.min()) < 0 else "ui8" for array in arrays.values()]
-    if "si8" not in specs:
+    specs = [narrowest_spec(array) for array in arrays.values()]
+    if set(specs) == {"ui8"}:
         return None
     return specs[0] if len(set(specs)) == 1 else ",".join(specs)

@@ -76,7 +76,7 @@ def pad_as_layer(pad: qnn.PadOp) -> None:
     padding and pad value, requantized by 1 to the same element type (exact)."""
     x = pad.input
     element = qnn.element_type(x)
-    if element.width.data > 8:
+    if element.width.data > 16:
         raise DoryError(f"padding of a {element.width.data}-bit tensor cannot be a layer", op_where(pad))
     channels = qnn.shape_of(x)[1]
     weights = unit_weights((channels, 1, 1, 1), np.ones(channels))
@@ -156,7 +156,7 @@ def identity_anchor(rq: qnn.RequantOp) -> list[Operation]:
     if any(len(qnn.shape_of(v)) == 2 for v in (rq.mul, rq.add)):
         raise DoryError("a requantization with one constant per batch slice must directly follow the matmul it "
                         "requantizes (its only reader)", op_where(rq))
-    if qnn.element_type(x).width.data > 8:
+    if qnn.element_type(x).width.data > 16:
         raise DoryError(f"a requantization of a {qnn.element_type(x).width.data}-bit tensor that no layer "
                         "computes cannot be placed in a layer", op_where(rq))
     result = TensorType(IntegerType(32, Signedness.SIGNED), shape)
@@ -170,21 +170,29 @@ def identity_anchor(rq: qnn.RequantOp) -> list[Operation]:
     raise DoryError(f"a requantization of a rank-{len(shape)} tensor cannot be placed in a layer", op_where(rq))
 
 
-def narrow_requant_stages(block: Block) -> None:
+def narrow_requant_stages(block: Block, saturate: bool) -> None:
     """A requant stage that reads another requant's wide (unclipped) result — NEMO's residual add
     `Add → Div → Floor → Mul → Div → Clip`, whose first division is no exact power-of-two fold into
-    the add — is deployed as DORY does: the add's layer ends after the first stage with an 8-bit
-    output (saturating, with the warning the importer gives unclipped outputs), the second stage
-    is a layer of its own (`anchor_lone_requants`). The golden files number it so."""
+    the add — is deployed as DORY does: the add's layer ends after the first stage, the second stage
+    is a layer of its own (`anchor_lone_requants`). The golden files number it so. The first
+    stage's output is the narrowest activation type holding its propagated range (exact: 8 or 16
+    bits, beyond 16 an error), or with `saturate` (the function's SATURATE_ATTR) 8 bits,
+    saturating with the warning the importer gives unclipped outputs."""
     for rq in [op for op in block.ops if isinstance(op, qnn.RequantOp)]:
         inner = rq.input.owner
         if not isinstance(inner, qnn.RequantOp) or len(list(rq.input.uses)) != 1:
             continue
-        if qnn.element_type(inner.output).width.data <= 8 or not isinstance(inner.input.owner, qnn.AddOp):
+        if qnn.element_type(inner.output).width.data <= 16 or not isinstance(inner.input.owner, qnn.AddOp):
             continue
         lo, hi = inner.min.value.data, inner.max.value.data
-        type_lo, type_hi = (0, 255) if lo >= 0 else (-128, 127)
-        element = IntegerType(8, Signedness.UNSIGNED if lo >= 0 else Signedness.SIGNED)
+        exact = qnn.narrowest_activation_type(lo, hi)
+        if not saturate and exact is None:
+            raise DoryError(f"values may reach [{lo}, {hi}] and the graph does not clip them: beyond the 16-bit "
+                            "activations the kernels read (--activations saturate saturates to 8 bits as DORY does)",
+                            op_where(inner))
+        element = exact if not saturate and exact is not None else \
+            IntegerType(8, Signedness.UNSIGNED if lo >= 0 else Signedness.SIGNED)
+        type_lo, type_hi = qnn.int_range(element)
         if lo < type_lo or hi > type_hi:
             warn(f"values may reach [{lo}, {hi}] and the graph does not clip them; saturating to "
                  f"[{type_lo}, {type_hi}] as DORY's 8-bit kernels do", op_where(inner))
@@ -205,7 +213,7 @@ def anchor_lone_requants(block: Block) -> None:
         if isinstance(source, ANCHORS) and len(list(rq.input.uses)) == 1:
             continue  # taken by the chain of the anchor that computes its input
         if isinstance(source, qnn.RequantOp) and len(list(rq.input.uses)) == 1 and (
-                qnn.element_type(rq.input).width.data > 8):
+                qnn.element_type(rq.input).width.data > 16):
             continue  # a wide intermediate: the layer's chain (tile refuses it: the kernels requantize once)
         # A requant of an 8-bit requant's output (e.g. Sub of a constant after a RequantShift) is
         # a second stage the kernels cannot chain: a layer of its own.
@@ -272,11 +280,11 @@ def hoist_constants(block: Block) -> None:
             first = op.next_op
 
 
-def fuse_block(block: Block) -> None:
+def fuse_block(block: Block, saturate: bool = False) -> None:
     hoist_constants(block)
     fold_pads(block)
     fold_shift_into_add(block)
-    narrow_requant_stages(block)
+    narrow_requant_stages(block, saturate)
     anchor_lone_requants(block)
     for op in list(block.ops):
         if isinstance(op, ANCHORS):
@@ -295,4 +303,4 @@ class FusePass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         for function in op.walk():
             if isinstance(function, func.FuncOp) and function.body.blocks:
-                fuse_block(function.body.block)
+                fuse_block(function.body.block, qnn.SATURATE_ATTR in function.attributes)

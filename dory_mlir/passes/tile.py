@@ -36,6 +36,8 @@ from dory_mlir.tiling.check import check_tiling
 from dory_mlir.tiling.layers import constant_parts, layer_shape, nbytes
 from dory_mlir.tiling.memory_plan import L3DoesNotFit, LayerDoesNotFit, NetLayer, NetTensor, L2Plan, check_l3, plan_network
 from dory_mlir.tiling.model import L1Target
+
+L1_ALLOC_GRANULE = 8  # round_up(size, 8) of the host and rv32 runtimes' pi_cl_l1_malloc
 from dory_mlir.tiling.traffic import Grid, l2_l1_bytes
 
 TILING = "tiling"
@@ -252,7 +254,10 @@ class TilePass(ModulePass):
         rows, plans = [], []
         for function in [f for f in op.walk() if isinstance(f, func.FuncOp) and f.body.blocks]:
             view = NetworkView(function)
-            l1 = L1Target(target.l1_budget, target.cores, target.double_buffer)
+            # A layer's L1 buffers are one allocation, and the runtimes' allocators hand out multiples of
+            # L1_ALLOC_GRANULE bytes: a footprint of exactly a budget that is no multiple of it (36,700 B
+            # on GAP8) would not fit. The recorded budget (the arena) stays the target's.
+            l1 = L1Target(target.l1_budget - target.l1_budget % L1_ALLOC_GRANULE, target.cores, target.double_buffer)
             try:
                 plan = plan_network(view.net_layers, view.tensors, target.l2_budget, l1)
             except LayerDoesNotFit as error:

@@ -282,7 +282,8 @@ class LayerLowering:
         g, tab = self.geometry, self.table
         c = COL
         sizes: dict[str, int] = {}
-        per_pixel_in = _elem_bytes(self.layer.buffer("in") or self.layer.buffer("a"))  # type: ignore[arg-type]
+        # an add's two input slots are alike, sized for the wider (the tiling model's `in_bytes`)
+        per_pixel_in = max(_elem_bytes(self.layer.buffer(role)) for role in ("in", "a", "b") if role in self.roles)  # type: ignore[arg-type]
         in_bytes = int((tab[:, c["ihn"]] * tab[:, c["iwn"]] * tab[:, c["cin"]]).max()) * per_pixel_in
         for role in ("in", "a", "b"):
             if role in self.roles:

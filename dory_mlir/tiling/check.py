@@ -112,6 +112,8 @@ class Geometry:
     rhs_slices: int = 1
     batch_const_bytes: int = 0
     """matmul: bytes of one value of each per-batch-slice constant (aligned)."""
+    in_bytes: int = 1
+    """Bytes of an input element (16-bit activations: 2; an add: its wider input)."""
 
     @property
     def rows_vary(self) -> bool:
@@ -203,6 +205,7 @@ def geometry(layer: qnn.LayerOp) -> Geometry:
         _fixed_bytes(layer, c_out),
         _per_channel_bytes(layer, c_out, per_row=True),
         _fixed_bytes(layer, c_out, per_row=True),
+        in_bytes=max(_element_bytes(x) for x in (anchor.operands if isinstance(anchor, qnn.AddOp) else anchor.operands[:1])),
     )
 
 
@@ -400,7 +403,7 @@ def footprint(g: Geometry, t: LayerTiling, tile: TileExtent, cores: int, double_
         return _matmul_footprint(g, t, tile, copies)
     inputs = 2 if g.kind == "add" else 1
     buffers = {
-        "input": copies(whole_rows and whole_ci) * inputs * _align(tile.rows_in * tile.cols_in * tile.ci),
+        "input": copies(whole_rows and whole_ci) * inputs * _align(tile.rows_in * tile.cols_in * tile.ci * g.in_bytes),
         "output": copies(whole_rows and whole_co) * _align(tile.ho * tile.wo * tile.co * g.out_bytes),
     }
     if g.kind in WEIGHTED:

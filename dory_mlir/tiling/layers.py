@@ -95,6 +95,7 @@ def _row_constant_bytes(layer: qnn.LayerOp) -> dict[str, int]:
 def layer_shape(layer: qnn.LayerOp) -> LayerShape:
     anchor = layer.anchor()
     out_bytes = qnn.element_type(layer.output).width.data // 8
+    in_bytes = input_element_bytes(anchor)
     kind = layer.kind()
     rows = qnn.shape_of(anchor.results[0])[2] if len(qnn.shape_of(anchor.results[0])) == 4 else 1
     two_dimensional = [qnn.shape_of(v) for op in layer.compute_ops() if isinstance(op, qnn.RequantOp)
@@ -106,6 +107,9 @@ def layer_shape(layer: qnn.LayerOp) -> LayerShape:
         raise DoryError("a matmul layer's requant constants vary over its rows and columns; per batch slice "
                         "([G, 1]), per column or per tensor are supported", op_where(layer))
     if isinstance(anchor, qnn.MatMulOp):
+        if in_bytes > 1:
+            raise DoryError("a matmul of 16-bit activations has no kernel (dory_matmul reads 8-bit operands)",
+                            op_where(layer))
         m, k, n = anchor.dims()
         rows_out = qnn.shape_of(anchor.output)[2]
         lhs_rows = qnn.shape_of(anchor.lhs)[2]
@@ -116,7 +120,7 @@ def layer_shape(layer: qnn.LayerOp) -> LayerShape:
     if isinstance(anchor, qnn.LinearOp):
         _, k = qnn.shape_of(anchor.input)
         m = qnn.shape_of(anchor.weight)[0]
-        return LayerShape("linear", k, m, 1, 1, 1, 1, out_bytes=out_bytes, const_bytes=_per_channel_bytes(layer, m),
+        return LayerShape("linear", k, m, 1, 1, 1, 1, out_bytes=out_bytes, in_bytes=in_bytes, const_bytes=_per_channel_bytes(layer, m),
                           fixed_const_bytes=_fixed_bytes(layer), **_row_constant_bytes(layer))
     _, c_in, h_in, w_in = as_nchw(qnn.shape_of(anchor.operands[0]))
     _, c_out, h_out, w_out = as_nchw(qnn.shape_of(anchor.results[0]))
@@ -127,15 +131,23 @@ def layer_shape(layer: qnn.LayerOp) -> LayerShape:
         sh, sw = anchor.stride_hw()
         dh, dw = anchor.dilations.get_values()
         return LayerShape(kind, c_in, c_out, h_in, w_in, h_out, w_out, kh, kw, sh, sw, dh, dw,  # type: ignore[arg-type]
-                          out_bytes=out_bytes, const_bytes=_per_channel_bytes(layer, c_out),
+                          out_bytes=out_bytes, in_bytes=in_bytes, const_bytes=_per_channel_bytes(layer, c_out),
                           fixed_const_bytes=_fixed_bytes(layer), **_row_constant_bytes(layer))
     if isinstance(anchor, qnn.MaxPoolOp | qnn.SumPoolOp):
         kh, kw = anchor.kernel_hw()
         sh, sw = anchor.stride_hw()
-        return LayerShape(kind, c_in, c_out, h_in, w_in, h_out, w_out, kh, kw, sh, sw, out_bytes=out_bytes,
-                          const_bytes=_per_channel_bytes(layer, c_out), fixed_const_bytes=_fixed_bytes(layer), **_row_constant_bytes(layer))
-    return LayerShape("add", c_in, c_out, h_in, w_in, h_out, w_out, out_bytes=out_bytes,
-                      const_bytes=_per_channel_bytes(layer, c_out), fixed_const_bytes=_fixed_bytes(layer), **_row_constant_bytes(layer))
+        return LayerShape(kind, c_in, c_out, h_in, w_in, h_out, w_out, kh, kw, sh, sw, out_bytes=out_bytes, in_bytes=in_bytes,
+                          const_bytes=_per_channel_bytes(layer, c_out), fixed_const_bytes=_fixed_bytes(layer),
+                          **_row_constant_bytes(layer))
+    return LayerShape("add", c_in, c_out, h_in, w_in, h_out, w_out, out_bytes=out_bytes, in_bytes=in_bytes,
+                      const_bytes=_per_channel_bytes(layer, c_out), fixed_const_bytes=_fixed_bytes(layer),
+                      **_row_constant_bytes(layer))
+
+
+def input_element_bytes(anchor) -> int:
+    """Bytes of an activation element the anchor reads (the wider of an add's two inputs)."""
+    inputs = (anchor.lhs, anchor.rhs) if isinstance(anchor, qnn.AddOp | qnn.MatMulOp) else (anchor.operands[0],)
+    return max(max(1, qnn.element_type(x).width.data // 8) for x in inputs)
 
 
 def as_nchw(shape: tuple[int, ...]) -> tuple[int, ...]:

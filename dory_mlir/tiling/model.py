@@ -11,7 +11,7 @@ Every buffer the kernels need is in L1 at once (`footprint`):
 
 | buffer | bytes | double-buffered when |
 |---|---|---|
-| input | `hi · wi · ci` (the halo: `hi = min((ho-1)·sh + dh·(kh-1) + 1, h_in)`; an add: two such buffers) | the input tile changes between iterations |
+| input | `hi · wi · ci · in_bytes` (the halo: `hi = min((ho-1)·sh + dh·(kh-1) + 1, h_in)`; an add: two such buffers) | the input tile changes between iterations |
 | weights | `co · kh · kw · ci` (depthwise `co · kh · kw`) | there is more than one weight tile |
 | output | `ho · wo · co · out_bytes` | there is more than one output tile |
 | constants | `co · const_bytes` (bias, per-channel mul/add) + the per-tensor constants | more than one output-channel tile (per-tensor: never) |
@@ -91,6 +91,10 @@ class LayerShape:
     """matmul: the right operand has one batch slice, read by every output slice."""
     batch_const_bytes: int = 0
     """matmul: bytes of the constants with one value per batch slice (each aligned), one value in L1."""
+    in_bytes: int = 1
+    """Bytes of an input element: 2 where the exported network's integers exceed 8 bits (an add's
+    two inputs both count the wider one's; the im2col scratch stays in bytes: the kernels read
+    16-bit inputs in place)."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -240,7 +244,7 @@ def footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[str, obje
     inputs = 2 if layer.kind == "add" else 1
     buffers: dict[str, object] = {
         # An add's two inputs are two buffers, each aligned (as the lowering allocates them).
-        "input": B.If(one_input, 1, db) * inputs * B.align(hi * wi * ci),
+        "input": B.If(one_input, 1, db) * inputs * B.align(hi * wi * ci * layer.in_bytes),
         "output": B.If(one_output, 1, db) * B.align(ho * wo * co * layer.out_bytes),
     }
     if layer.has_weights:
@@ -323,7 +327,7 @@ def tile_data_bytes(layer: LayerShape, tile, B=PY):
     co, ho, wo, ci = tile.co, tile.ho, tile.wo, tile.ci
     hi = input_extent(ho, layer.sh, layer.kh, layer.dh, layer.h_in, B)
     wi = input_extent(wo, layer.sw, layer.kw, layer.dw, layer.w_in, B)
-    data = (2 if layer.kind == "add" else 1) * hi * wi * ci + ho * wo * co * layer.out_bytes
+    data = (2 if layer.kind == "add" else 1) * hi * wi * ci * layer.in_bytes + ho * wo * co * layer.out_bytes
     if layer.kind == "matmul":
         data = data + ci * co  # the block of the right-hand matrix
     if layer.has_weights:

@@ -65,7 +65,7 @@ def l2_l1_bytes(shape: LayerShape, grid: Grid, pads: tuple[int, int, int, int] =
     inputs = 2 if shape.kind == "add" else 1
     one_input_tile = n_spatial == 1 and (n_ci == 1 if shape.splits_reduction else n_co == 1)
     refetch = n_co if shape.splits_reduction and not one_input_tile else 1
-    moved = {"input": inputs * spatial_in * shape.c_in * refetch,
+    moved = {"input": inputs * spatial_in * shape.c_in * shape.in_bytes * refetch,
              "output": shape.h_out * shape.w_out * shape.c_out * shape.out_bytes}
     if shape.kind == "matmul":  # a block of B per tile, unless one block serves every tile
         single = (n_co, n_ci) == (1, 1) and (len(rows) == 1 or shape.shared_rhs)

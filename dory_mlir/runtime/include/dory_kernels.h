@@ -33,7 +33,10 @@
 
 #include <stdint.h>
 
-typedef enum { DORY_U8 = 0, DORY_I8 = 1, DORY_I32 = 2 } dory_dtype_t;
+/* Activations are 8-bit, or 16-bit where the exported network's own values exceed 8 bits
+ * (DORY_U16 / DORY_I16: every kernel reads and writes them, through a simple exact path of
+ * its own, wide.c; the int8 fast paths are untouched). */
+typedef enum { DORY_U8 = 0, DORY_I8 = 1, DORY_I32 = 2, DORY_U16 = 3, DORY_I16 = 4 } dory_dtype_t;
 
 typedef struct {
     const void *mul;          /* int32_t[] or int64_t[] (const_bits), per channel or 1 value */
@@ -53,7 +56,7 @@ typedef struct {
 
 typedef struct {
     const void *in;           /* [in_h][in_w][in_c], in_type */
-    dory_dtype_t in_type;     /* DORY_U8 or DORY_I8 */
+    dory_dtype_t in_type;     /* DORY_U8, DORY_I8, DORY_U16 or DORY_I16 */
     uint16_t in_h, in_w, in_c;
     const int8_t *weights;    /* conv [out_c][kh][kw][in_c]; depthwise [out_c][kh][kw] */
     const int32_t *bias;      /* [out_c] or NULL */
@@ -68,7 +71,8 @@ typedef struct {
     dory_dtype_t out_type;
     int8_t *im2col;           /* scratch: 2 * NUM_CORES * kh * kw * in_c bytes (conv), NUM_CORES * in_h * kw
                                  (depthwise: reserved, the kernel reads its input in place and leaves it
-                                 untouched), unused (NULL) for pointwise; core k uses the k-th part */
+                                 untouched), unused (NULL) for pointwise; core k uses the k-th part.
+                                 16-bit inputs read in place and leave it untouched too. */
     int16_t pad_value;        /* the value of padded input positions, in in_type's range (usually 0) */
 } dory_conv_t;
 

@@ -16,7 +16,7 @@
 
 static int term_fits32(int32_t mul, int32_t add, uint8_t shift, dory_dtype_t type)
 {
-    const int64_t xmax = type == DORY_I8 ? 128 : 255;
+    const int64_t xmax = type == DORY_I8 ? 128 : type == DORY_U8 ? 255 : type == DORY_I16 ? 32768 : 65535;
     const int64_t m = mul < 0 ? -(int64_t)mul : mul, a = add < 0 ? -(int64_t)add : add;
     return shift <= 31 && m * xmax + a <= INT32_MAX;
 }

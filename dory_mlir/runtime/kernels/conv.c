@@ -258,6 +258,10 @@ static pixels_fn *const PIXELS_U8[3] = {pixels_u8, pixels_u8_w32, pixels_u8_w64}
 
 void dory_conv2d(const dory_conv_t *p)
 {
+    if (dk_wide(p->in_type)) {
+        dk_conv2d_wide(p);
+        return;
+    }
     const uint32_t K = (uint32_t)p->kh * p->kw * p->in_c, n = p->out_c;
     uint8_t *buf0 = (uint8_t *)p->im2col + (size_t)pi_core_id() * 2 * K;
     uint8_t *buf1 = buf0 + K;
@@ -372,6 +376,10 @@ static pointwise_fn *const POINTWISE_1[3] = {pointwise_1_u8, pointwise_1_u8_w32,
 
 void dory_pointwise(const dory_conv_t *p)
 {
+    if (dk_wide(p->in_type)) {
+        dk_pointwise_wide(p);
+        return;
+    }
     const int sgn = p->in_type == DORY_I8;
     dk_out_t o;
     dk_out_init(&o, p->rq, p->bias, p->acc, p->first_slice, p->last_slice, p->out, p->out_type);

@@ -298,6 +298,10 @@ static int lines_along(const dory_conv_t *p)
 
 void dory_depthwise(const dory_conv_t *p)
 {
+    if (dk_wide(p->in_type)) {
+        dk_depthwise_wide(p);
+        return;
+    }
     dk_out_t o;
     dk_out_init(&o, p->rq, p->bias, p->acc, p->first_slice, p->last_slice, p->out, p->out_type);
     const int sgn = p->in_type == DORY_I8, along = lines_along(p);

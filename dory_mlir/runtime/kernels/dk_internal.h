@@ -258,6 +258,23 @@ DK_ALWAYS_INLINE int32_t dk_rq(const dk_rq_t *q, const dk_rqc_t *ch, int32_t v)
 
 /* ------------------------------------------------------------------ loads and stores */
 
+/* 16-bit activations (DORY_U16 / DORY_I16) and their kernels (wide.c): simple exact loops,
+ * taken at the top of a kernel entry when its input is 16-bit. A 16-bit output of an 8-bit
+ * input stays on the kernel's own path: its general output kind (DK_OUT_ANY) stores it. */
+DK_INLINE int dk_wide(dory_dtype_t type)
+{
+    return type == DORY_U16 || type == DORY_I16;
+}
+DK_INLINE size_t dk_elem_bytes(dory_dtype_t type)
+{
+    return type == DORY_I32 ? 4 : dk_wide(type) ? 2 : 1;
+}
+void dk_conv2d_wide(const dory_conv_t *p);
+void dk_pointwise_wide(const dory_conv_t *p);
+void dk_depthwise_wide(const dory_conv_t *p);
+void dk_linear_wide(const dory_linear_t *p);
+void dk_pool_wide(const dory_pool_t *p, int is_max);
+
 DK_INLINE int32_t dk_load(const void *p, dory_dtype_t type, size_t i)
 {
     switch (type) {
@@ -265,6 +282,10 @@ DK_INLINE int32_t dk_load(const void *p, dory_dtype_t type, size_t i)
         return ((const uint8_t *)p)[i];
     case DORY_I8:
         return ((const int8_t *)p)[i];
+    case DORY_U16:
+        return ((const uint16_t *)p)[i];
+    case DORY_I16:
+        return ((const int16_t *)p)[i];
     default:
         return ((const int32_t *)p)[i];
     }
@@ -279,6 +300,12 @@ DK_INLINE void dk_store(void *p, dory_dtype_t type, size_t i, int32_t v)
         break;
     case DORY_I8:
         ((int8_t *)p)[i] = (int8_t)v;
+        break;
+    case DORY_U16:
+        ((uint16_t *)p)[i] = (uint16_t)v;
+        break;
+    case DORY_I16:
+        ((int16_t *)p)[i] = (int16_t)v;
         break;
     default:
         ((int32_t *)p)[i] = v;
@@ -297,7 +324,7 @@ typedef struct {
     dk_rq_t rq;
     int32_t *acc;             /* partial sums, or NULL */
     uint8_t first, last;
-    uint8_t bytes;            /* size of an output element: 1 (u8, i8) or 4 (int32) */
+    uint8_t bytes;            /* size of an output element: 1 (u8, i8), 2 (u16, i16) or 4 (int32) */
     void *out;
 } dk_out_t;
 

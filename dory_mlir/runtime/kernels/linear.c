@@ -46,6 +46,10 @@ DK_NOINLINE void linear_i8(const dory_linear_t *p, const dk_out_t *o) { linear_b
 
 void dory_linear(const dory_linear_t *p)
 {
+    if (dk_wide(p->in_type)) {
+        dk_linear_wide(p);
+        return;
+    }
     dk_out_t o;
     dk_out_init(&o, p->rq, p->bias, p->acc, p->first_slice, p->last_slice, p->out, p->out_type);
     const int kind = dk_out_kind(&o);

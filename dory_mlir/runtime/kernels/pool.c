@@ -88,7 +88,9 @@ DK_NOINLINE void sumpool_i8(const dory_pool_t *p) { pool_body(p, 0, 1); }
 
 void dory_maxpool(const dory_pool_t *p)
 {
-    if (p->in_type == DORY_I8)
+    if (dk_wide(p->in_type) || dk_wide(p->out_type))
+        dk_pool_wide(p, 1);
+    else if (p->in_type == DORY_I8)
         maxpool_i8(p);
     else
         maxpool_u8(p);
@@ -96,7 +98,9 @@ void dory_maxpool(const dory_pool_t *p)
 
 void dory_sumpool(const dory_pool_t *p)
 {
-    if (p->in_type == DORY_I8)
+    if (dk_wide(p->in_type) || dk_wide(p->out_type))
+        dk_pool_wide(p, 0);
+    else if (p->in_type == DORY_I8)
         sumpool_i8(p);
     else
         sumpool_u8(p);

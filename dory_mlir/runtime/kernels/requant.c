@@ -72,7 +72,7 @@ void dk_out_init(dk_out_t *o, const dory_requant_t *rq, const int32_t *bias, int
     o->acc = acc;
     o->first = (uint8_t)first;
     o->last = (uint8_t)last;
-    o->bytes = out_type == DORY_I32 ? 4 : 1;
+    o->bytes = (uint8_t)dk_elem_bytes(out_type);
     o->out = out;
 }
 
@@ -142,6 +142,8 @@ void dk_out_general(const dk_out_t *o, const dk_rqc_t *ch, size_t idx, int32_t s
     v = dk_rq(&o->rq, ch, v);
     if (o->bytes == 1)
         ((uint8_t *)o->out)[idx] = (uint8_t)v; /* the two's complement byte of an i8 */
+    else if (o->bytes == 2)
+        ((uint16_t *)o->out)[idx] = (uint16_t)v; /* likewise for an i16 */
     else
         ((int32_t *)o->out)[idx] = v;
 }

@@ -33,12 +33,12 @@ func.func @conv(%x: tensor<4x8x8xui8>, %w: tensor<8x4x3x3xsi8>) {
 
 // -----
 
-// qnn.conv: 16-bit activation
+// qnn.conv: 32-bit activation
 // CHECK:      {{^//}} -----
-// CHECK-NEXT: {{^}}input must have at most 8-bit elements, got si16
+// CHECK-NEXT: {{^}}input must have at most 16-bit elements, got si32
 
-func.func @conv(%x: tensor<1x4x8x8xsi16>, %w: tensor<8x4x3x3xsi8>) {
-  %y = qnn.conv %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, groups = 1 : i64} : (tensor<1x4x8x8xsi16>, tensor<8x4x3x3xsi8>) -> tensor<1x8x6x6xsi32>
+func.func @conv(%x: tensor<1x4x8x8xsi32>, %w: tensor<8x4x3x3xsi8>) {
+  %y = qnn.conv %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, groups = 1 : i64} : (tensor<1x4x8x8xsi32>, tensor<8x4x3x3xsi8>) -> tensor<1x8x6x6xsi32>
   func.return
 }
 
@@ -330,12 +330,12 @@ func.func @linear(%x: tensor<1x64x1x1xui8>, %w: tensor<10x64xsi8>) {
 
 // -----
 
-// qnn.linear: 16-bit input
+// qnn.linear: 32-bit input
 // CHECK:      {{^//}} -----
-// CHECK-NEXT: {{^}}input must have at most 8-bit elements, got ui16
+// CHECK-NEXT: {{^}}input must have at most 16-bit elements, got ui32
 
-func.func @linear(%x: tensor<1x64xui16>, %w: tensor<10x64xsi8>) {
-  %y = qnn.linear %x, %w : (tensor<1x64xui16>, tensor<10x64xsi8>) -> tensor<1x10xsi32>
+func.func @linear(%x: tensor<1x64xui32>, %w: tensor<10x64xsi8>) {
+  %y = qnn.linear %x, %w : (tensor<1x64xui32>, tensor<10x64xsi8>) -> tensor<1x10xsi32>
   func.return
 }
 
@@ -627,12 +627,12 @@ func.func @add(%l: tensor<1x8x4x4xui8>, %r: tensor<1x8x2x2xui8>) {
 
 // -----
 
-// qnn.add: 16-bit lhs
+// qnn.add: 32-bit lhs
 // CHECK:      {{^//}} -----
-// CHECK-NEXT: {{^}}lhs must have at most 8-bit elements, got si16
+// CHECK-NEXT: {{^}}lhs must have at most 16-bit elements, got si32
 
-func.func @add(%l: tensor<1x8x4x4xsi16>, %r: tensor<1x8x4x4xui8>) {
-  %y = qnn.add %l, %r {mul = array<i64: 1, 1>, add = array<i64: 0, 0>, shift = array<i64: 0, 0>} : (tensor<1x8x4x4xsi16>, tensor<1x8x4x4xui8>) -> tensor<1x8x4x4xsi32>
+func.func @add(%l: tensor<1x8x4x4xsi32>, %r: tensor<1x8x4x4xui8>) {
+  %y = qnn.add %l, %r {mul = array<i64: 1, 1>, add = array<i64: 0, 0>, shift = array<i64: 0, 0>} : (tensor<1x8x4x4xsi32>, tensor<1x8x4x4xui8>) -> tensor<1x8x4x4xsi32>
   func.return
 }
 
@@ -640,7 +640,7 @@ func.func @add(%l: tensor<1x8x4x4xsi16>, %r: tensor<1x8x4x4xui8>) {
 
 // qnn.add: 32-bit rhs
 // CHECK:      {{^//}} -----
-// CHECK-NEXT: {{^}}rhs must have at most 8-bit elements, got si32
+// CHECK-NEXT: {{^}}rhs must have at most 16-bit elements, got si32
 
 func.func @add(%l: tensor<1x8x4x4xui8>, %r: tensor<1x8x4x4xsi32>) {
   %y = qnn.add %l, %r {mul = array<i64: 1, 1>, add = array<i64: 0, 0>, shift = array<i64: 0, 0>} : (tensor<1x8x4x4xui8>, tensor<1x8x4x4xsi32>) -> tensor<1x8x4x4xsi32>
@@ -737,12 +737,12 @@ func.func @pool(%x: tensor<8x8x8xui8>) {
 
 // -----
 
-// qnn.max_pool: 16-bit input
+// qnn.max_pool: 32-bit input
 // CHECK:      {{^//}} -----
-// CHECK-NEXT: {{^}}input must have at most 8-bit elements, got ui16
+// CHECK-NEXT: {{^}}input must have at most 16-bit elements, got ui32
 
-func.func @pool(%x: tensor<1x8x8x8xui16>) {
-  %y = qnn.max_pool %x {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>} : (tensor<1x8x8x8xui16>) -> tensor<1x8x4x4xui16>
+func.func @pool(%x: tensor<1x8x8x8xui32>) {
+  %y = qnn.max_pool %x {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>} : (tensor<1x8x8x8xui32>) -> tensor<1x8x4x4xui32>
   func.return
 }
 
@@ -847,12 +847,12 @@ func.func @pool(%x: tensor<1x8x8x8xui8>) {
 
 // -----
 
-// qnn.sum_pool: 16-bit input
+// qnn.sum_pool: 32-bit input
 // CHECK:      {{^//}} -----
-// CHECK-NEXT: {{^}}input must have at most 8-bit elements, got si16
+// CHECK-NEXT: {{^}}input must have at most 16-bit elements, got si32
 
-func.func @pool(%x: tensor<1x8x8x8xsi16>) {
-  %y = qnn.sum_pool %x {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>} : (tensor<1x8x8x8xsi16>) -> tensor<1x8x4x4xsi32>
+func.func @pool(%x: tensor<1x8x8x8xsi32>) {
+  %y = qnn.sum_pool %x {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>} : (tensor<1x8x8x8xsi32>) -> tensor<1x8x4x4xsi32>
   func.return
 }
 

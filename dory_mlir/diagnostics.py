@@ -16,6 +16,8 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 
+from xdsl.utils.exceptions import PassFailedException
+
 EXIT_ERROR = 1  # the user's input
 EXIT_INTERNAL = 2  # a bug of the compiler
 DEBUG_FLAG = "--debug"
@@ -28,6 +30,11 @@ class DoryError(Exception):
     def __init__(self, message: str, where: str | None = None):
         self.where = where
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class PassError(DoryError, PassFailedException):
+    """A pass that cannot handle its input: xDSL's `PassFailedException`, reported by the tools as one
+    line naming the op (`where`: its location, e.g. `node 'Conv_3' (Conv)`)."""
 
 
 class InternalError(Exception):

@@ -4,8 +4,6 @@ bit-exact in the golden model and in C."""
 
 from pathlib import Path
 
-import numpy as np
-import onnx
 import pytest
 
 from dory_mlir.examples.quantlib_builder import QuantLibNetBuilder
@@ -16,12 +14,7 @@ from test_verify import assert_bit_exact, verify
 
 
 def write(builder: QuantLibNetBuilder, folder: Path) -> Path:
-    model, goldens = builder.build(folder.name)
-    folder.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, folder / "network.onnx")
-    for file, arrays in goldens.items():
-        np.savez(folder / f"{file}.npz", **arrays)
-    return folder / "network.onnx"
+    return builder.write(folder) / "network.onnx"
 
 
 def requant_on_skip_branch(seed: int, rank2: bool = False) -> QuantLibNetBuilder:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import onnx
 import pytest
 from xdsl.dialects.builtin import ModuleOp
 
@@ -99,12 +97,7 @@ def wide(tmp_path_factory) -> Path:
     L2 streams them from L3 in slices of output channels, each slice with all rows' constants."""
     b = quantlib_builder.QuantLibNetBuilder(3, (3, 64), signed_input=True)
     b.rows_gemm("fc", 48, offset="element", requant="row")
-    folder = tmp_path_factory.mktemp("wide")
-    model, goldens = b.build("wide")
-    onnx.save(model, folder / "network.onnx")
-    for file, arrays in goldens.items():
-        np.savez(folder / f"{file}.npz", **arrays)
-    return folder
+    return b.write(tmp_path_factory.mktemp("wide"), "wide")
 
 
 def test_weights_streamed_from_l3_with_row_constants(wide: Path):

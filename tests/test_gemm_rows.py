@@ -40,6 +40,7 @@ from dory_mlir.tensor_layout import (
 from dory_mlir_tools import dory_opt
 
 from conftest import tool
+from test_errors import node
 from test_gemm_requant import opt_error
 from test_mlir_opt import MLIR_OPT
 from test_npz_inputs import golden
@@ -103,12 +104,7 @@ def long_sequence(tmp_path_factory) -> Path:
     b = quantlib_builder.QuantLibNetBuilder(2, (256, 64), signed_input=True)
     b.rows_linear("fc1", 64, signed=True, gemm=True)
     b.rows_linear("fc2", 32, signed=True)
-    folder = tmp_path_factory.mktemp("long_sequence")
-    model, goldens = b.build("long")
-    onnx.save(model, folder / "network.onnx")
-    for file, arrays in goldens.items():
-        np.savez(folder / f"{file}.npz", **arrays)
-    return folder
+    return b.write(tmp_path_factory.mktemp("long_sequence"), "long")
 
 
 def test_long_sequence_streams_from_l3_by_rows(long_sequence: Path):
@@ -147,15 +143,6 @@ def edited(nets: Path, tmp_path: Path, name: str, edit) -> Path:
     return path
 
 
-def node_of(model: onnx.ModelProto, op: str) -> onnx.NodeProto:
-    return next(n for n in model.graph.node if n.op_type == op)
-
-
-def replace_initializer(model: onnx.ModelProto, name: str, value: np.ndarray) -> None:
-    init = next(i for i in model.graph.initializer if i.name == name)
-    init.CopyFrom(numpy_helper.from_array(value.astype(np.float32), name))
-
-
 def assert_error(path: Path, node: onnx.NodeProto, *fragments: str) -> None:
     status, err = opt_error(path)
     assert status == 1 and err.count("\n") == 1 and "Traceback" not in err, err
@@ -167,12 +154,12 @@ def test_gemm_trans_a_and_fractional_alpha_are_one_line_errors(nets: Path, tmp_p
     for attribute, value, fragment in (("transA", 1, "transA = 1 is not supported"),
                                        ("alpha", 0.5, "alpha = 0.5 is not an integer")):
         def edit(model, attribute=attribute, value=value):
-            gemm = node_of(model, "Gemm")
+            gemm = node(model, "Gemm")
             kept = [a for a in gemm.attribute if a.name != attribute]
             del gemm.attribute[:]
             gemm.attribute.extend([*kept, helper.make_attribute(attribute, value)])
         path = edited(nets, tmp_path, "rows_mlp", edit)
-        assert_error(path, node_of(onnx.load(path), "Gemm"), fragment)
+        assert_error(path, node(onnx.load(path), "Gemm"), fragment)
 
 
 def test_rows_tensor_into_a_conv_is_one_line_error(tmp_path: Path):

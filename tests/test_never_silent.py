@@ -20,6 +20,7 @@ from xdsl.ir import Block, Region
 from xdsl.utils.exceptions import VerifyException
 
 from conftest import tool
+from test_errors import assert_one_line_error
 from dory_mlir.backend.pulp_c import RUNTIME, write_application
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import dma, qnn
@@ -35,13 +36,8 @@ from dory_mlir.pipeline import make_context
 
 
 def one_line_error(done: subprocess.CompletedProcess, *fragments: str) -> str:
-    assert done.returncode == 1, done.stderr
-    assert "Traceback" not in done.stderr
-    errors = [line for line in done.stderr.splitlines() if not line.startswith("warning:")]
-    assert len(errors) == 1 and errors[0].startswith("error: "), done.stderr
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
-    return errors[0]
+    assert_one_line_error(done, *fragments)
+    return next(line for line in done.stderr.splitlines() if line.startswith("error: "))
 
 
 def two_branches(tail) -> onnx.ModelProto:

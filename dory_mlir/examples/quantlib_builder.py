@@ -310,6 +310,17 @@ class QuantLibNetBuilder:
         return self.node("RequantShift", [acc, self.param(f"{module}.mul{index}", mul), self.param(f"{module}.add{index}", add)],
                          **attrs)
 
+    def write(self, folder: str | Path, name: str | None = None) -> Path:
+        """Writes `network.onnx` and its npz goldens (`inputs`, `outputs`, `activations`) into `folder`
+        (created); the graph is named `name`, else after the folder. Returns the folder."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        model, goldens = self.build(name or out.name)
+        onnx.save(model, out / "network.onnx")
+        for file, arrays in goldens.items():
+            np.savez(out / f"{file}.npz", **arrays)
+        return out
+
     def build(self, name: str) -> tuple[onnx.ModelProto, dict[str, dict[str, np.ndarray]]]:
         graph = helper.make_graph(
             self.nodes, name,
@@ -634,13 +645,7 @@ def all_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
 
 def write_example(name: str, out_dir: str | Path, seed: int = 0) -> Path:
     """Writes `network.onnx`, `inputs.npz`, `outputs.npz` and `activations.npz` into `out_dir`."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model, goldens = all_networks()[name](seed).build(name)
-    onnx.save(model, out / "network.onnx")
-    for file, arrays in goldens.items():
-        np.savez(out / f"{file}.npz", **arrays)
-    return out
+    return all_networks()[name](seed).write(out_dir, name)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -37,6 +37,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.utils.target import Target
 
+from dory_mlir import kernel_abi
 from dory_mlir.backend import build, rv32
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import dma, pulp
@@ -349,94 +350,65 @@ class Printer:
             self.line("dory_perf_resume();")  # the verification hook is not counted
 
 
+# The range of each integer C type of the argument structs: a parameter outside it is an error, never a wrap.
+C_INT_RANGES = {f"{sign}int{bits}_t": ((0, 2**bits - 1) if sign else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1))
+                for sign in ("u", "") for bits in (8, 16, 32, 64)}
+
+
 @dataclass
 class KernelCall:
-    """Fills the kernel's argument struct from the op's roles and parameters."""
+    """Fills the kernel's argument struct (`dory_mlir/kernel_abi.py`) from the op's roles and parameters."""
 
     printer: Printer
     op: pulp.KernelOp
 
-    def param(self, name: str, default: int = 0) -> int:
-        value = self.op.params.data.get(name)
-        return value.value.data if isinstance(value, IntegerAttr) else default  # type: ignore[union-attr]
-
-    def array(self, name: str) -> list[int]:
-        return list(self.op.params.data[name].get_values())  # type: ignore[attr-defined]
-
     def print(self) -> None:
         p = self.printer
         operands = self.op.operand_by_role()
-        m = {role: p.memref(v) for role, v in operands.items() if isinstance(v.type, MemRefType)}
-        s = {role: p.name(v) for role, v in operands.items() if isinstance(v.type, IndexType)}
+        self.buffers = {role: p.memref(v) for role, v in operands.items() if isinstance(v.type, MemRefType)}
+        self.indices = {role: p.name(v) for role, v in operands.items() if isinstance(v.type, IndexType)}
         callee = self.op.callee.data
-        rq = self.requant(m)
+        kernel = kernel_abi.KERNELS[callee]
+        self.requantizes = "scale" in self.op.params.data
         p.line("{")
         p.indent += 1
-        if rq:
-            p.line(f"const dory_requant_t rq = {{{rq}}};")
-        fields = self.fields(callee, m, s, "&rq" if rq else "NULL")
-        struct = {"dory_linear": "dory_linear_t", "dory_maxpool": "dory_pool_t", "dory_sumpool": "dory_pool_t",
-                  "dory_add": "dory_add_t", "dory_matmul": "dory_matmul_t"}.get(callee, "dory_conv_t")
-        p.line(f"const {struct} args = {{{', '.join(fields)}}};")
+        if self.requantizes:
+            p.line(f"const {kernel_abi.REQUANT.name} rq = {{{self.initializer(kernel_abi.REQUANT)}}};")
+        p.line(f"const {kernel.struct.name} args = {{{self.initializer(kernel.struct)}}};")
         p.line(f"DORY_PERF_KERNEL({callee}(&args));")  # instruction counts (rv32 build), else a plain call
         p.indent -= 1
         p.line("}")
 
-    def requant(self, m: dict[str, MemrefC]) -> str:
-        if "scale" not in self.op.params.data:
-            return ""
-        return ", ".join([
-            f".mul = {m['mul'].ptr}", f".add = {m['add'].ptr}",
-            f".mul_per_channel = {self.param('mul_per_channel')}", f".add_per_channel = {self.param('add_per_channel')}",
-            f".const_bits = {self.param('const_bits', 32)}", f".wide = {self.param('wide')}", f".trunc = {self.param('trunc')}",
-            f".shift = {self.param('shift', -1)}", f".scale = {self.param('scale')}LL", f".divisor = {self.param('divisor')}LL",
-            f".min = {self.param('min')}", f".max = {self.param('max')}",
-        ])
+    def initializer(self, struct: kernel_abi.Struct) -> str:
+        return ", ".join(f".{f.name} = {self.value(struct, f)}" for f in struct.fields)
 
-    def fields(self, callee: str, m: dict[str, MemrefC], s: dict[str, str], rq: str) -> list[str]:
-        out = m["out"]
-        if callee == "dory_add":
-            mul, add, shift = self.array("in_mul"), self.array("in_add"), self.array("in_shift")
-            h, w, c = (["1", "1"] + list(out.sizes))[-3:]  # an add of two vectors is 1×1×K
-            return [f".a = {m['a'].ptr}", f".b = {m['b'].ptr}", f".a_type = {dtype_enum(m['a'].element)}",
-                    f".b_type = {dtype_enum(m['b'].element)}", f".h = {h}", f".w = {w}",
-                    f".c = {c}", f".mul = {{{mul[0]}, {mul[1]}}}", f".add = {{{add[0]}, {add[1]}}}",
-                    f".shift = {{{shift[0]}, {shift[1]}}}", f".rq = {rq}", f".out = {out.ptr}",
-                    f".out_type = {dtype_enum(out.element)}"]
-        inp = m["in"]
-        if callee == "dory_matmul":  # tiles [rows][1][K], [K][1][N], [rows][1][N]
-            rhs = m["rhs"]
-            return [f".a = {inp.ptr}", f".b = {rhs.ptr}", f".a_type = {dtype_enum(inp.element)}",
-                    f".b_type = {dtype_enum(rhs.element)}", f".m = {out.sizes[0]}", f".k = {inp.sizes[2]}",
-                    f".n = {out.sizes[2]}", f".acc = {m['acc'].ptr if 'acc' in m else 'NULL'}",
-                    f".first_slice = {s['first']}", f".last_slice = {s['last']}", f".rq = {rq}", f".out = {out.ptr}",
-                    f".out_type = {dtype_enum(out.element)}"]
-        if callee == "dory_linear":
-            return [f".in = {inp.ptr}", f".in_type = {dtype_enum(inp.element)}", f".in_c = {inp.sizes[0]}",
-                    f".out_c = {out.sizes[0]}", f".weights = {m['weights'].ptr}",
-                    f".bias = {m['bias'].ptr if 'bias' in m else 'NULL'}", f".acc = {m['acc'].ptr if 'acc' in m else 'NULL'}",
-                    f".first_slice = {s['first']}", f".last_slice = {s['last']}", f".rq = {rq}", f".out = {out.ptr}",
-                    f".out_type = {dtype_enum(out.element)}"]
-        window = [f".kh = {self.param('kh', 1)}", f".kw = {self.param('kw', 1)}", f".sh = {self.param('sh', 1)}",
-                  f".sw = {self.param('sw', 1)}"]
-        pads = [f".{p} = {s[p]}" for p in ("pad_t", "pad_l", "pad_b", "pad_r") if p in s]
-        shapes = [f".in = {inp.ptr}", f".in_type = {dtype_enum(inp.element)}", f".in_h = {inp.sizes[0]}",
-                  f".in_w = {inp.sizes[1]}", f".out_h = {out.sizes[0]}", f".out_w = {out.sizes[1]}",
-                  f".out = {out.ptr}", f".out_type = {dtype_enum(out.element)}"]
-        if callee in ("dory_maxpool", "dory_sumpool"):
-            return shapes + [f".c = {inp.sizes[2]}"] + window + pads + [f".rq = {rq}"]
-        conv = shapes + window + pads + [
-            f".in_c = {inp.sizes[2]}", f".out_c = {out.sizes[2]}", f".dh = {self.param('dh', 1)}", f".dw = {self.param('dw', 1)}",
-            f".weights = {m['weights'].ptr}", f".bias = {m['bias'].ptr if 'bias' in m else 'NULL'}",
-            f".acc = {m['acc'].ptr if 'acc' in m else 'NULL'}",
-            f".first_slice = {s.get('first', '1')}", f".last_slice = {s.get('last', '1')}", f".rq = {rq}",
-            f".im2col = {('(int8_t *)' + m['im2col'].ptr) if 'im2col' in m else 'NULL'}",
-        ]
-        if not -(2**15) <= self.param("pad_value", 0) < 2**15:  # the kernels' int16_t pad_value
-            raise DoryError(f"padding value {self.param('pad_value', 0)} does not fit the kernels' 16-bit pad_value")
-        if self.param("pad_value", 0):
-            conv.append(f".pad_value = {self.param('pad_value', 0)}")
-        return conv
+    def value(self, struct: kernel_abi.Struct, f: kernel_abi.Field) -> str:  # noqa: C901 - one case per fill
+        fill = f.fill
+        if isinstance(fill, kernel_abi.Buffer):
+            buffer = self.buffers.get(fill.role)
+            if buffer is None:
+                return "NULL"
+            pointee = f.c_type.removeprefix("const ").removesuffix("*").strip()
+            cast = pointee not in ("void", c_type(buffer.element))  # e.g. the im2col bytes
+            return f"({f.c_type}){buffer.ptr}" if cast else buffer.ptr
+        if isinstance(fill, kernel_abi.ElementType):
+            return dtype_enum(self.buffers[fill.role].element)
+        if isinstance(fill, kernel_abi.Extent):
+            sizes = ["1"] * 3 + self.buffers[fill.role].sizes
+            return sizes[fill.axis]
+        if isinstance(fill, kernel_abi.Index):
+            return self.indices.get(fill.role, str(fill.default))
+        if isinstance(fill, kernel_abi.Pair):
+            return "{" + ", ".join(str(v) for v in self.op.params.data[fill.name].get_values()) + "}"  # type: ignore[attr-defined]
+        if isinstance(fill, kernel_abi.Requant):
+            return "&rq" if self.requantizes else "NULL"
+        value = self.op.params.data.get(fill.name)
+        number = value.value.data if isinstance(value, IntegerAttr) else fill.default
+        low, high = C_INT_RANGES[f.c_type]
+        if not low <= number <= high:
+            raise DoryError(f"parameter {fill.name} = {number} does not fit the kernels' {f.c_type} {struct.name}.{f.name}",
+                            op_where(self.op))
+        return f"{number}LL" if f.c_type == "int64_t" else str(number)
 
 
 # ---------------------------------------------------------------------- the application

@@ -57,9 +57,15 @@ def _pulp_c():
     return PulpCTarget
 
 
+def _pulp_network_c():
+    from dory_mlir.backend.pulp_c import PulpNetworkCTarget
+
+    return PulpNetworkCTarget
+
+
 DORY_UNIVERSE = Universe(
     all_dialects={"qnn": _qnn, "dma": _dma, "pulp": _pulp},
     all_passes={"fuse": _fuse, "tile": _tile, "bufferize-network": _bufferize_network,
                 "tile-layers": _tile_layers, "lower-to-pulp": _lower_to_pulp},
-    all_targets={"pulp-c": _pulp_c},
+    all_targets={"pulp-c": _pulp_c, "pulp-network-c": _pulp_network_c},
 )

@@ -27,6 +27,7 @@ RISC-V code under qemu-system-riscv32 (test_rv32_qemu).
 from __future__ import annotations
 
 import ctypes
+import keyword
 import math
 import os
 import shutil
@@ -43,6 +44,7 @@ import pytest
 from xdsl.dialects.builtin import IntegerType, Signedness, TensorType
 from xdsl.utils.test_value import create_ssa_value
 
+from dory_mlir import kernel_abi
 from dory_mlir.dialects import qnn
 from dory_mlir.golden.interpreter import QnnFunctions
 
@@ -60,55 +62,45 @@ U8, I8, I32, U16, I16 = 0, 1, 2, 3, 4  # dory_dtype_t
 NP_TYPE = {U8: np.uint8, I8: np.int8, I32: np.int32, U16: np.uint16, I16: np.int16}
 RANGE = {U8: (0, 255), I8: (-128, 127), I32: (-(2**31), 2**31 - 1), U16: (0, 65535), I16: (-32768, 32767)}
 WIDE = (U16, I16)  # 16-bit activations: the kernels' exact path of their own (wide.c)
-K_CONV2D, K_POINTWISE, K_DEPTHWISE, K_LINEAR, K_MAXPOOL, K_SUMPOOL, K_ADD, K_MATMUL = range(8)
+K_CONV2D, K_POINTWISE, K_DEPTHWISE, K_LINEAR, K_MAXPOOL, K_SUMPOOL, K_ADD, K_MATMUL = range(8)  # the shim's enum: the table's order
 
-# ----------------------------------------------------------------------------- C structs (ctypes mirrors)
+# ----------------------------------------------------------------------------- C structs (ctypes mirrors of dory_mlir/kernel_abi.py)
 
 u8, i8, u16, i32, i64, ptr, enum = (ctypes.c_uint8, ctypes.c_int8, ctypes.c_uint16, ctypes.c_int32,
                                     ctypes.c_int64, ctypes.c_void_p, ctypes.c_int)
 
 
-class Requant(ctypes.Structure):
-    _fields_ = [("mul", ptr), ("add", ptr), ("mul_per_channel", u8), ("add_per_channel", u8),
-                ("const_bits", u8), ("wide", u8), ("trunc", u8), ("shift", i8), ("scale", i64),
-                ("divisor", i64), ("min", i32), ("max", i32)]
+CTYPES = {"uint8_t": u8, "int8_t": i8, "uint16_t": u16, "int16_t": ctypes.c_int16, "int32_t": i32, "int64_t": i64,
+          "dory_dtype_t": enum}
 
 
-class Conv(ctypes.Structure):
-    _fields_ = [("in_", ptr), ("in_type", enum), ("in_h", u16), ("in_w", u16), ("in_c", u16),
-                ("weights", ptr), ("bias", ptr), ("out_h", u16), ("out_w", u16), ("out_c", u16),
-                ("kh", u8), ("kw", u8), ("sh", u8), ("sw", u8), ("dh", u8), ("dw", u8),
-                ("pad_t", u8), ("pad_l", u8), ("pad_b", u8), ("pad_r", u8), ("acc", ptr),
-                ("first_slice", u8), ("last_slice", u8), ("rq", ptr), ("out", ptr),
-                ("out_type", enum), ("im2col", ptr), ("pad_value", ctypes.c_int16)]
+def ctypes_struct(struct: kernel_abi.Struct) -> type[ctypes.Structure]:
+    """The ctypes mirror of an argument struct of the kernel table; a field named like a Python
+    keyword gets a trailing underscore (`in_`)."""
+    fields = []
+    for f in struct.fields:
+        base, _, count = f.c_type.partition("[")
+        ctype = ptr if base.endswith("*") else CTYPES[base]
+        fields.append((f.name + "_" if keyword.iskeyword(f.name) else f.name, ctype * int(count[:-1]) if count else ctype))
+    return type(struct.name, (ctypes.Structure,), {"_fields_": fields})
 
 
-class Linear(ctypes.Structure):
-    _fields_ = [("in_", ptr), ("in_type", enum), ("in_c", u16), ("out_c", u16), ("weights", ptr),
-                ("bias", ptr), ("acc", ptr), ("first_slice", u8), ("last_slice", u8), ("rq", ptr),
-                ("out", ptr), ("out_type", enum)]
+Requant, Conv, Linear, Pool, Add, MatMul = map(ctypes_struct, kernel_abi.STRUCTS.values())
 
 
-class Pool(ctypes.Structure):
-    _fields_ = [("in_", ptr), ("in_type", enum), ("in_h", u16), ("in_w", u16), ("c", u16),
-                ("out_h", u16), ("out_w", u16), ("kh", u8), ("kw", u8), ("sh", u8), ("sw", u8),
-                ("pad_t", u8), ("pad_l", u8), ("pad_b", u8), ("pad_r", u8), ("rq", ptr),
-                ("out", ptr), ("out_type", enum)]
-
-
-class Add(ctypes.Structure):
-    _fields_ = [("a", ptr), ("b", ptr), ("a_type", enum), ("b_type", enum), ("h", u16), ("w", u16),
-                ("c", u16), ("mul", i32 * 2), ("add", i32 * 2), ("shift", u8 * 2), ("rq", ptr),
-                ("out", ptr), ("out_type", enum)]
-
-
-class MatMul(ctypes.Structure):
-    _fields_ = [("a", ptr), ("b", ptr), ("a_type", enum), ("b_type", enum), ("m", u16), ("k", u16), ("n", u16),
-                ("acc", ptr), ("first_slice", u8), ("last_slice", u8), ("rq", ptr), ("out", ptr), ("out_type", enum)]
+def layout_source() -> str:
+    """dory_test_layout(): sizeof and every field offset of the argument structs, in the table's order,
+    as the compiler lays them out from dory_kernels.h (compared with the ctypes mirrors)."""
+    lines = ["#include <stddef.h>", '#include "dory_kernels.h"', "", "int dory_test_layout(size_t *out);",
+             "int dory_test_layout(size_t *out)", "{", "    int n = 0;"]
+    for struct in kernel_abi.STRUCTS.values():
+        lines.append(f"    out[n++] = sizeof({struct.name});")
+        lines += [f"    out[n++] = offsetof({struct.name}, {f.name});" for f in struct.fields]
+    return "\n".join([*lines, "    return n;", "}", ""])
 
 
 def expected_layout() -> list[int]:
-    """sizeof and every field offset, in the order of dory_test_layout() in the shim."""
+    """sizeof and every field offset, in the order of dory_test_layout()."""
     layout = []
     for struct in (Requant, Conv, Linear, Pool, Add, MatMul):
         layout.append(ctypes.sizeof(struct))
@@ -125,7 +117,9 @@ def address(array: np.ndarray | None) -> int | None:
 
 def compile_library(out: Path, num_cores: int, extra: list[str] = (), opt: str = "-O2") -> Path:
     """The kernels + the shim (+ the host PULP builtins for the SIMD code path) as a shared library."""
-    shim = [SHIM / "shim.c"] + ([SHIM / "pulp_builtins.c"] if "-DDORY_PULP_SIMD" in extra else [])
+    layout = out.with_name(f"{out.stem}_layout.c")
+    layout.write_text(layout_source())
+    shim = [SHIM / "shim.c", layout] + ([SHIM / "pulp_builtins.c"] if "-DDORY_PULP_SIMD" in extra else [])
     cmd = ["gcc", *WARNINGS, opt, "-fPIC", "-shared", f"-DNUM_CORES={num_cores}", *extra,
            f"-I{SHIM}", f"-I{INCLUDE}", *map(str, SOURCES + shim), "-o", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -166,12 +160,9 @@ class KernelLib:
 
     @staticmethod
     def scratch_parts(kernel: int, params: ctypes.Structure) -> int:
-        """Bytes of one core's part of the im2col scratch."""
-        if kernel == K_CONV2D:
-            return 2 * params.kh * params.kw * params.in_c
-        if kernel == K_DEPTHWISE:
-            return params.in_h * params.kw
-        return 0
+        """Bytes of one core's part of the im2col scratch (the shim's kernel numbers follow the table's order)."""
+        per_core = list(kernel_abi.KERNELS.values())[kernel].im2col_per_core
+        return 0 if per_core is None else per_core(params.kh, params.kw, params.in_c, params.in_h)
 
 
 VARIANTS = {"cores8": (8, []), "cores1": (1, []), "simd8": (8, PULP_SIMD)}

@@ -4,17 +4,21 @@ A printer over the IR with a print context, in the manner of xDSL's CSL printer:
 prints its C; SSA values become C variables; a memref value is a pointer plus its sizes
 and strides (C expressions). Functions marked `pulp.cluster` are forked on the team:
 their L1 allocations happen on the cluster master before the fork, the body runs on
-every core, DMA is issued and waited by core 0 only.
+every core, DMA is issued and waited by core 0 only. Kernel calls fill the argument
+structs of the kernel table (`dory_mlir/kernel_abi.py`).
 
-Files written (`-o DIR`): `network.c`, `network.h`, `main.c` (runs the network on
+`print_network_c(module, stream)` prints `network.c` (`-t pulp-network-c`, to stdout or `-o FILE`).
+`-t pulp-c -o DIR` writes the whole application: `network.c` and the files of `templates/` filled
+with the tiling's core count and memory budgets: `network.h`, `main.c` (runs the network on
 `input.bin`, or `input_K.bin` per network input K when there are several, writes every layer's
-output and a checksum line per layer), `Makefile`
-(PULP SDK), `Makefile.host` (gcc with the host runtime) and `Makefile.rv32` (rv32imc with the
-bare-metal runtime, run under QEMU, counting instructions per layer and per kernel call).
+output and a checksum line per layer), `Makefile` (PULP SDK), `Makefile.host` (gcc with the host
+runtime) and `Makefile.rv32` (rv32imc with the bare-metal runtime, run under QEMU, counting
+instructions per layer and per kernel call).
 """
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +41,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.utils.target import Target
 
+from dory_mlir import kernel_abi
 from dory_mlir.backend import build, rv32
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import dma, pulp
@@ -349,94 +354,65 @@ class Printer:
             self.line("dory_perf_resume();")  # the verification hook is not counted
 
 
+# The range of each integer C type of the argument structs: a parameter outside it is an error, never a wrap.
+C_INT_RANGES = {f"{sign}int{bits}_t": ((0, 2**bits - 1) if sign else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1))
+                for sign in ("u", "") for bits in (8, 16, 32, 64)}
+
+
 @dataclass
 class KernelCall:
-    """Fills the kernel's argument struct from the op's roles and parameters."""
+    """Fills the kernel's argument struct (`dory_mlir/kernel_abi.py`) from the op's roles and parameters."""
 
     printer: Printer
     op: pulp.KernelOp
 
-    def param(self, name: str, default: int = 0) -> int:
-        value = self.op.params.data.get(name)
-        return value.value.data if isinstance(value, IntegerAttr) else default  # type: ignore[union-attr]
-
-    def array(self, name: str) -> list[int]:
-        return list(self.op.params.data[name].get_values())  # type: ignore[attr-defined]
-
     def print(self) -> None:
         p = self.printer
         operands = self.op.operand_by_role()
-        m = {role: p.memref(v) for role, v in operands.items() if isinstance(v.type, MemRefType)}
-        s = {role: p.name(v) for role, v in operands.items() if isinstance(v.type, IndexType)}
+        self.buffers = {role: p.memref(v) for role, v in operands.items() if isinstance(v.type, MemRefType)}
+        self.indices = {role: p.name(v) for role, v in operands.items() if isinstance(v.type, IndexType)}
         callee = self.op.callee.data
-        rq = self.requant(m)
+        kernel = kernel_abi.KERNELS[callee]
+        self.requantizes = "scale" in self.op.params.data
         p.line("{")
         p.indent += 1
-        if rq:
-            p.line(f"const dory_requant_t rq = {{{rq}}};")
-        fields = self.fields(callee, m, s, "&rq" if rq else "NULL")
-        struct = {"dory_linear": "dory_linear_t", "dory_maxpool": "dory_pool_t", "dory_sumpool": "dory_pool_t",
-                  "dory_add": "dory_add_t", "dory_matmul": "dory_matmul_t"}.get(callee, "dory_conv_t")
-        p.line(f"const {struct} args = {{{', '.join(fields)}}};")
+        if self.requantizes:
+            p.line(f"const {kernel_abi.REQUANT.name} rq = {{{self.initializer(kernel_abi.REQUANT)}}};")
+        p.line(f"const {kernel.struct.name} args = {{{self.initializer(kernel.struct)}}};")
         p.line(f"DORY_PERF_KERNEL({callee}(&args));")  # instruction counts (rv32 build), else a plain call
         p.indent -= 1
         p.line("}")
 
-    def requant(self, m: dict[str, MemrefC]) -> str:
-        if "scale" not in self.op.params.data:
-            return ""
-        return ", ".join([
-            f".mul = {m['mul'].ptr}", f".add = {m['add'].ptr}",
-            f".mul_per_channel = {self.param('mul_per_channel')}", f".add_per_channel = {self.param('add_per_channel')}",
-            f".const_bits = {self.param('const_bits', 32)}", f".wide = {self.param('wide')}", f".trunc = {self.param('trunc')}",
-            f".shift = {self.param('shift', -1)}", f".scale = {self.param('scale')}LL", f".divisor = {self.param('divisor')}LL",
-            f".min = {self.param('min')}", f".max = {self.param('max')}",
-        ])
+    def initializer(self, struct: kernel_abi.Struct) -> str:
+        return ", ".join(f".{f.name} = {self.value(struct, f)}" for f in struct.fields)
 
-    def fields(self, callee: str, m: dict[str, MemrefC], s: dict[str, str], rq: str) -> list[str]:
-        out = m["out"]
-        if callee == "dory_add":
-            mul, add, shift = self.array("in_mul"), self.array("in_add"), self.array("in_shift")
-            h, w, c = (["1", "1"] + list(out.sizes))[-3:]  # an add of two vectors is 1×1×K
-            return [f".a = {m['a'].ptr}", f".b = {m['b'].ptr}", f".a_type = {dtype_enum(m['a'].element)}",
-                    f".b_type = {dtype_enum(m['b'].element)}", f".h = {h}", f".w = {w}",
-                    f".c = {c}", f".mul = {{{mul[0]}, {mul[1]}}}", f".add = {{{add[0]}, {add[1]}}}",
-                    f".shift = {{{shift[0]}, {shift[1]}}}", f".rq = {rq}", f".out = {out.ptr}",
-                    f".out_type = {dtype_enum(out.element)}"]
-        inp = m["in"]
-        if callee == "dory_matmul":  # tiles [rows][1][K], [K][1][N], [rows][1][N]
-            rhs = m["rhs"]
-            return [f".a = {inp.ptr}", f".b = {rhs.ptr}", f".a_type = {dtype_enum(inp.element)}",
-                    f".b_type = {dtype_enum(rhs.element)}", f".m = {out.sizes[0]}", f".k = {inp.sizes[2]}",
-                    f".n = {out.sizes[2]}", f".acc = {m['acc'].ptr if 'acc' in m else 'NULL'}",
-                    f".first_slice = {s['first']}", f".last_slice = {s['last']}", f".rq = {rq}", f".out = {out.ptr}",
-                    f".out_type = {dtype_enum(out.element)}"]
-        if callee == "dory_linear":
-            return [f".in = {inp.ptr}", f".in_type = {dtype_enum(inp.element)}", f".in_c = {inp.sizes[0]}",
-                    f".out_c = {out.sizes[0]}", f".weights = {m['weights'].ptr}",
-                    f".bias = {m['bias'].ptr if 'bias' in m else 'NULL'}", f".acc = {m['acc'].ptr if 'acc' in m else 'NULL'}",
-                    f".first_slice = {s['first']}", f".last_slice = {s['last']}", f".rq = {rq}", f".out = {out.ptr}",
-                    f".out_type = {dtype_enum(out.element)}"]
-        window = [f".kh = {self.param('kh', 1)}", f".kw = {self.param('kw', 1)}", f".sh = {self.param('sh', 1)}",
-                  f".sw = {self.param('sw', 1)}"]
-        pads = [f".{p} = {s[p]}" for p in ("pad_t", "pad_l", "pad_b", "pad_r") if p in s]
-        shapes = [f".in = {inp.ptr}", f".in_type = {dtype_enum(inp.element)}", f".in_h = {inp.sizes[0]}",
-                  f".in_w = {inp.sizes[1]}", f".out_h = {out.sizes[0]}", f".out_w = {out.sizes[1]}",
-                  f".out = {out.ptr}", f".out_type = {dtype_enum(out.element)}"]
-        if callee in ("dory_maxpool", "dory_sumpool"):
-            return shapes + [f".c = {inp.sizes[2]}"] + window + pads + [f".rq = {rq}"]
-        conv = shapes + window + pads + [
-            f".in_c = {inp.sizes[2]}", f".out_c = {out.sizes[2]}", f".dh = {self.param('dh', 1)}", f".dw = {self.param('dw', 1)}",
-            f".weights = {m['weights'].ptr}", f".bias = {m['bias'].ptr if 'bias' in m else 'NULL'}",
-            f".acc = {m['acc'].ptr if 'acc' in m else 'NULL'}",
-            f".first_slice = {s.get('first', '1')}", f".last_slice = {s.get('last', '1')}", f".rq = {rq}",
-            f".im2col = {('(int8_t *)' + m['im2col'].ptr) if 'im2col' in m else 'NULL'}",
-        ]
-        if not -(2**15) <= self.param("pad_value", 0) < 2**15:  # the kernels' int16_t pad_value
-            raise DoryError(f"padding value {self.param('pad_value', 0)} does not fit the kernels' 16-bit pad_value")
-        if self.param("pad_value", 0):
-            conv.append(f".pad_value = {self.param('pad_value', 0)}")
-        return conv
+    def value(self, struct: kernel_abi.Struct, f: kernel_abi.Field) -> str:  # noqa: C901 - one case per fill
+        fill = f.fill
+        if isinstance(fill, kernel_abi.Buffer):
+            buffer = self.buffers.get(fill.role)
+            if buffer is None:
+                return "NULL"
+            pointee = f.c_type.removeprefix("const ").removesuffix("*").strip()
+            cast = pointee not in ("void", c_type(buffer.element))  # e.g. the im2col bytes
+            return f"({f.c_type}){buffer.ptr}" if cast else buffer.ptr
+        if isinstance(fill, kernel_abi.ElementType):
+            return dtype_enum(self.buffers[fill.role].element)
+        if isinstance(fill, kernel_abi.Extent):
+            sizes = ["1"] * 3 + self.buffers[fill.role].sizes
+            return sizes[fill.axis]
+        if isinstance(fill, kernel_abi.Index):
+            return self.indices.get(fill.role, str(fill.default))
+        if isinstance(fill, kernel_abi.Pair):
+            return "{" + ", ".join(str(v) for v in self.op.params.data[fill.name].get_values()) + "}"  # type: ignore[attr-defined]
+        if isinstance(fill, kernel_abi.Requant):
+            return "&rq" if self.requantizes else "NULL"
+        value = self.op.params.data.get(fill.name)
+        number = value.value.data if isinstance(value, IntegerAttr) else fill.default
+        low, high = C_INT_RANGES[f.c_type]
+        if not low <= number <= high:
+            raise DoryError(f"parameter {fill.name} = {number} does not fit the kernels' {f.c_type} {struct.name}.{f.name}",
+                            op_where(self.op))
+        return f"{number}LL" if f.c_type == "int64_t" else str(number)
 
 
 # ---------------------------------------------------------------------- the application
@@ -478,43 +454,56 @@ def global_values(op: memref.GlobalOp) -> np.ndarray:
     return np.broadcast_to(data, (count,)) if data.size == 1 else data
 
 
+def lowered_network(module: ModuleOp) -> func.FuncOp:
+    """The `network` function of a lowered module (its arguments are memrefs)."""
+    network = next((op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == "network"), None)
+    if network is None or not all(isinstance(t, MemRefType) for t in network.function_type.inputs.data):
+        raise DoryError("the C printer needs the lowered network (run --tile --lower-to-pulp)")
+    return network
+
+
+def memref_bytes(ty: MemRefType) -> int:
+    return math.prod(ty.get_shape()) * max(1, ty.element_type.width.data // 8)  # type: ignore[attr-defined]
+
+
+def io_bytes(network: func.FuncOp) -> list[int]:
+    """Bytes of each network input and output (the arguments of the network function)."""
+    return [memref_bytes(ty) for ty in network.function_type.inputs.data]  # type: ignore[arg-type]
+
+
+def planned_cores(network: func.FuncOp) -> int:
+    planned = planned_execution(network)
+    return planned[0] if planned is not None else DEFAULT_CORES
+
+
 @dataclass
-class Application:
-    """Generates the files of the C application from the lowered module."""
+class NetworkC:
+    """Prints `network.c` of the lowered module: the constants, the state (L2/L3 buffers), one function per
+    layer (forked on the cluster), the network body, and network_init/run/free."""
 
     module: ModuleOp
+    stream: IO[str]
 
-    def generate(self) -> dict[str, str]:
+    def write(self, lines: list[str]) -> None:
+        self.stream.write("".join(line + "\n" for line in lines))
+
+    def print(self) -> None:
+        network = lowered_network(self.module)
         self.globals = [op for op in self.module.ops if isinstance(op, memref.GlobalOp)]
-        functions = [op for op in self.module.ops if isinstance(op, func.FuncOp)]
-        network = next((f for f in functions if f.sym_name.data == "network"), None)
-        if network is None or not all(isinstance(t, MemRefType) for t in network.function_type.inputs.data):
-            raise DoryError("-t pulp-c needs the lowered network (run --tile --lower-to-pulp)")
-        layers = [f for f in functions if "pulp.cluster" in f.attributes]
-        body: list[str] = []
-        for layer in layers:
-            body += self.cluster_function(layer)
-        body += self.network_function(network)
-        plan = network.attributes.get("l2_plan")
-        planned = planned_execution(network)
-        self.cores = planned[0] if planned is not None else DEFAULT_CORES
-        budgets = ""
-        if plan is not None:
-            l1 = plan.data["l1_budget"].value.data  # type: ignore[attr-defined]
-            io = sum(-(-size // 8) * 8 for _, size in self.io)
-            l2 = plan.data["l2_budget"].value.data + io  # type: ignore[attr-defined]
-            budgets = f"-DDORY_L1_SIZE={l1} -DDORY_L2_SIZE={l2} -DNUM_CORES={self.cores}"
-        target = plan.data["target"].data if plan is not None else "gap8"  # type: ignore[attr-defined]
-        return {
-            "network.h": NETWORK_H,
-            "network.c": self.network_c(body),
-            "main.c": MAIN_C,
-            "Makefile": MAKEFILE.replace("@CORES@", str(self.cores)),
-            "Makefile.host": makefile_host(budgets),
-            "Makefile.rv32": makefile_rv32(budgets, target),
-        }
+        self.cores = planned_cores(network)
+        self.state_fields: list[str] = []
+        self.allocations: list[tuple[str, str, int]] = []
+        self.network_printer = self.printer(cluster=False)
+        self.collect_state(network)
+        self.write(self.prologue())
+        for op in self.module.ops:
+            if isinstance(op, func.FuncOp) and "pulp.cluster" in op.attributes:
+                self.write(self.cluster_function(op))
+        self.write(self.network_function(network))
+        self.write(self.init_and_run())
 
-    def network_c(self, body: list[str]) -> str:
+    def prologue(self) -> list[str]:
+        """Includes, the core count check, the constants (in L2, or loaded into L3), the state struct."""
         lines = ['#include <stdint.h>', '#include <stdlib.h>', '#include <string.h>', '#include "pmsis.h"', '#include "dory_kernels.h"',
                  '#include "dory_dma.h"', '#include "dory_perf.h"', '#include "network.h"', "",
                  f"/* The tiling was made for {self.cores} cores (L1 scratch per core): the kernels must be built for them. */",
@@ -531,7 +520,7 @@ class Application:
             if isinstance(ty.memory_space, StringAttr) and ty.memory_space.data == "L3":
                 lines.append(f"static const {ctype} init_{name}[{values.size}] = {c_array(values, ctype)};")
                 lines.append(f"static uint32_t l3_{name};")
-                self.l3_globals.append((name, values.size * max(1, ty.element_type.width.data // 8)))  # type: ignore[attr-defined]
+                self.l3_globals.append((name, memref_bytes(ty)))
             else:
                 lines.append(f"static const {ctype} g_{name}[{values.size}] = {c_array(values, ctype)};")
         lines.append("")
@@ -542,10 +531,7 @@ class Application:
         lines.append("} state;")
         lines += ["", "__attribute__((weak)) void dory_layer_done(int layer, const void *data, int bytes) {",
                   "    (void)layer; (void)data; (void)bytes;", "}", ""]
-        return "\n".join(lines + body + self.init_and_run()) + "\n"
-
-    state_fields: list[str] = field(default_factory=list)
-    allocations: list[tuple[str, str, int]] = field(default_factory=list)
+        return lines
 
     def printer(self, cluster: bool) -> Printer:
         printer = Printer(self.module, in_cluster=cluster)
@@ -595,29 +581,32 @@ class Application:
         lines += ["}", ""]
         return lines
 
-    def network_function(self, function: func.FuncOp) -> list[str]:
-        """The network body runs on the cluster master; its L2/L3 buffers come from network_init()."""
-        p = self.printer(cluster=False)
-        block = function.body.block
+    def collect_state(self, network: func.FuncOp) -> None:
+        """The network body's L2/L3 buffers (allocated by network_init()) and its inputs/outputs become the state."""
+        p = self.network_printer
+        block = network.body.block
         for op in block.ops:
             if isinstance(op, memref.AllocOp):
                 ty = op.memref.type
                 assert isinstance(ty, MemRefType)
                 local = p.name(op.memref)
-                size = math.prod(ty.get_shape()) * max(1, ty.element_type.width.data // 8)  # type: ignore[attr-defined]
                 level = ty.memory_space.data if isinstance(ty.memory_space, StringAttr) else "L2"
                 self.state_fields.append(f"{c_type(ty.element_type)} *{local};")
-                self.allocations.append((local, level, size))
-        inputs = function.attributes.get("network_inputs")  # bufferize-network: the leading arguments
+                self.allocations.append((local, level, memref_bytes(ty)))
+        inputs = network.attributes.get("network_inputs")  # bufferize-network: the leading arguments
         self.input_count = inputs.value.data if isinstance(inputs, IntegerAttr) else 1
-        self.io = []
+        self.io = list(enumerate(io_bytes(network)))
         for i, arg in enumerate(block.args):
             ty = arg.type
             assert isinstance(ty, MemRefType)
             self.state_fields.append(f"{c_type(ty.element_type)} *io{i};")
             sizes = [str(d) for d in ty.get_shape()]
             p.memrefs[arg] = MemrefC(f"state.io{i}", sizes, p.dense_strides(sizes), ty.element_type, "L2")
-            self.io.append((i, math.prod(ty.get_shape()) * max(1, ty.element_type.width.data // 8)))  # type: ignore[attr-defined]
+
+    def network_function(self, function: func.FuncOp) -> list[str]:
+        """The network body runs on the cluster master."""
+        p = self.network_printer
+        block = function.body.block
         p.indent = 1
         p.line("dory_perf_network_begin();")
         p.token_storage(block)
@@ -669,160 +658,27 @@ class Application:
         return lines
 
 
-NETWORK_H = """/* Generated by dory-mlir: the network's C interface. */
-#ifndef NETWORK_H
-#define NETWORK_H
+def print_network_c(module: ModuleOp, stream: IO[str]) -> None:
+    """Prints `network.c` of the lowered module to `stream`."""
+    NetworkC(module, stream).print()
 
-#include "pmsis.h"
 
-/* Bytes of each network input (io[0 .. network_input_count-1]) and of each output (the rest). */
-extern const int network_io_bytes[];
-extern const int network_io_count;
-extern const int network_input_count;
+# The application's other files: templates with @NAME@ placeholders (kernels.mk: the kernel sources rule
+# both host and rv32 Makefiles include as @KERNELS@).
+TEMPLATES = Path(__file__).parent / "templates"
 
-/* Opens the RAM, loads the weights into L3 and allocates the L2 buffers (fabric controller). */
-int network_init(void);
-/* Runs the network on the cluster: io[0 .. network_input_count-1] are the inputs (HWC), the others receive the outputs. */
-void network_run(struct pi_device *cluster, void *const *io);
-void network_free(void);
-/* Called after every layer with its output (weak default: nothing). */
-void dory_layer_done(int layer, const void *data, int bytes);
 
-#endif
-"""
-
-MAIN_C = """/* Generated by dory-mlir: runs the network once and prints one checksum per layer.
- * Host and rv32 builds: read input.bin (several network inputs: input_0.bin, input_1.bin, ...),
- * write out_layerN.bin (network output K: out_layer-K.bin, K from 1) into DORY_DUMP_DIR
- * (or .; under QEMU the files are those of its working directory, through semihosting);
- * the rv32 build also prints its instruction counts (dory_perf.h). */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "pmsis.h"
-#include "dory_perf.h"
-#include "network.h"
-
-#if defined(DORY_HOST) || defined(DORY_RV32)
-#define DORY_FILES 1
-#endif
-
-#ifdef DORY_FILES
-static const char *dump_dir(void) {
-    const char *dir = getenv("DORY_DUMP_DIR");
-    return dir ? dir : ".";
-}
-#endif
-
-void dory_layer_done(int layer, const void *data, int bytes) {
-    const unsigned char *p = (const unsigned char *)data;
-    unsigned long sum = 0;
-    for (int i = 0; i < bytes; i++) sum += p[i];
-    printf("layer %d checksum %lu bytes %d\\n", layer, sum, bytes);
-#ifdef DORY_FILES
-    char path[512];
-    snprintf(path, sizeof path, "%s/out_layer%d.bin", dump_dir(), layer);
-    FILE *f = fopen(path, "wb");
-    if (f) {
-        fwrite(data, 1, (size_t)bytes, f);
-        fclose(f);
-    }
-#endif
-}
-
-int main(void) {
-    struct pi_device cluster;
-    struct pi_cluster_conf conf;
-    pi_cluster_conf_init(&conf);
-    pi_open_from_conf(&cluster, &conf);
-    if (pi_cluster_open(&cluster)) return 1;
-    if (network_init()) return 2;
-    void **io = (void **)calloc((size_t)network_io_count, sizeof(void *));
-    if (!io) return 4;
-    for (int i = 0; i < network_io_count; i++) {
-        io[i] = calloc(1, (size_t)network_io_bytes[i]);
-        if (!io[i]) return 4;
-    }
-#ifdef DORY_FILES
-    for (int i = 0; i < network_input_count; i++) {
-        char path[512];
-        if (network_input_count == 1) snprintf(path, sizeof path, "%s/input.bin", dump_dir());
-        else snprintf(path, sizeof path, "%s/input_%d.bin", dump_dir(), i);
-        FILE *f = fopen(path, "rb");
-        if (f) {
-            size_t got = fread(io[i], 1, (size_t)network_io_bytes[i], f);
-            fclose(f);
-            if (got != (size_t)network_io_bytes[i]) return 3;
-        }
-    }
-#endif
-    network_run(&cluster, io);
-    dory_perf_report();
-    for (int i = network_input_count; i < network_io_count; i++)
-        dory_layer_done(-(i - network_input_count + 1), io[i], network_io_bytes[i]);
-    for (int i = 0; i < network_io_count; i++) free(io[i]);
-    free(io);
-    network_free();
-    pi_cluster_close(&cluster);
-    return 0;
-}
-"""
-
-MAKEFILE = """# PULP SDK build (GAP8): make clean all run
-APP = network
-APP_SRCS = main.c network.c $(wildcard runtime/kernels/*.c) runtime/dma/dory_dma.c
-APP_CFLAGS += -O3 -Iruntime/include -DNUM_CORES=@CORES@
-include $(RULES_DIR)/pmsis_rules.mk
-"""
-
-MAKEFILE_HOST = """# Host build with the project's PMSIS runtime: make -f Makefile.host && ./network
-# The runtime's L1 and L2 arenas have the sizes the tiler planned for (L1 without the
-# cluster stacks, L2 without the code-reserved space, plus the network's input/output).
-CC ?= gcc
-CFLAGS ?= @CFLAGS@
-BUDGETS = @BUDGETS@
-@KERNELS@
-SRCS = main.c network.c runtime/host/pmsis_host.c $(KERNELS)
-
-network: $(SRCS)
-\t$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(BUDGETS) @DEFINES@ -Iruntime/host -Iruntime/include -o $@ $(SRCS)
-"""
-
-# DORY_KERNELS_LIB: the kernel library already built with the same flags (dory_mlir/backend/build.py).
-KERNELS_RULE = """# DORY_KERNELS_LIB (make or environment variable): an archive of the kernel library built with
-# these flags, linked instead of compiling the kernels again (most of the build time).
-ifdef DORY_KERNELS_LIB
-KERNELS = $(DORY_KERNELS_LIB)
-else
-KERNELS = $(wildcard runtime/kernels/*.c) runtime/dma/dory_dma.c
-endif"""
-
-MAKEFILE_RV32 = """# rv32imc build with the project's bare-metal PMSIS runtime (runtime/rv32), run under QEMU:
-#   make -f Makefile.rv32 run      (reads input.bin, writes out_layerN.bin here; instruction counts)
-# Debian packages: gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc.
-# The L1 and L2 arenas have the tiler's budgets, the cluster stacks the target's sizes (@STACKS_FROM@).
-CC = @GCC@
-QEMU = @QEMU@
-CFLAGS ?= @CFLAGS@
-ARCH = @ARCH@
-BUDGETS = @BUDGETS@
-LDFLAGS = @LDFLAGS@
-@KERNELS@
-SRCS = main.c network.c $(wildcard runtime/rv32/*.c) $(KERNELS)
-
-network.elf: $(SRCS)
-\t$(CC) $(ARCH) $(CFLAGS) $(EXTRA_CFLAGS) $(BUDGETS) @DEFINES@ -Iruntime/rv32 -Iruntime/include $(LDFLAGS) -o $@ $(SRCS)
-
-run: network.elf
-\t$(QEMU) @QEMU_ARGS@ -kernel network.elf </dev/null
-"""
+def render(template: str, **values: str) -> str:
+    text = (TEMPLATES / template).read_text()
+    for name, value in values.items():
+        text = text.replace(f"@{name}@", value)
+    return text
 
 
 def makefile_host(budgets: str) -> str:
     """Makefile.host: the recipe of dory_mlir/backend/build.py with the tiler's budgets."""
-    return (MAKEFILE_HOST.replace("@CFLAGS@", " ".join(build.CFLAGS)).replace("@BUDGETS@", budgets)
-            .replace("@KERNELS@", KERNELS_RULE).replace("@DEFINES@", " ".join(build.HOST.defines)))
+    return render("Makefile.host", CFLAGS=" ".join(build.CFLAGS), BUDGETS=budgets,
+                  KERNELS=render("kernels.mk").rstrip("\n"), DEFINES=" ".join(build.HOST.defines))
 
 
 def makefile_rv32(budgets: str, target_name: str) -> str:
@@ -834,18 +690,41 @@ def makefile_rv32(budgets: str, target_name: str) -> str:
         master, *slaves = target.l1_stacks
         budgets += f" -DDORY_STACK_MASTER={master} -DDORY_STACK_SLAVE={max(slaves, default=master)} -DDORY_L3_SIZE={target.l3_total}"
         stacks_from = f"target {target_name}"
-    return (MAKEFILE_RV32.replace("@GCC@", rv32.GCC).replace("@QEMU@", rv32.QEMU).replace("@ARCH@", " ".join(build.RV32.arch))
-            .replace("@CFLAGS@", " ".join(build.CFLAGS)).replace("@KERNELS@", KERNELS_RULE)
-            .replace("@DEFINES@", " ".join(build.RV32.defines))
-            .replace("@BUDGETS@", budgets.strip()).replace("@LDFLAGS@", " ".join(rv32.LINK_FLAGS))
-            .replace("@QEMU_ARGS@", " ".join(rv32.QEMU_ARGS)).replace("@STACKS_FROM@", stacks_from))
+    return render("Makefile.rv32", GCC=rv32.GCC, QEMU=rv32.QEMU, ARCH=" ".join(build.RV32.arch),
+                  CFLAGS=" ".join(build.CFLAGS), KERNELS=render("kernels.mk").rstrip("\n"),
+                  DEFINES=" ".join(build.RV32.defines), BUDGETS=budgets.strip(), LDFLAGS=" ".join(rv32.LINK_FLAGS),
+                  QEMU_ARGS=" ".join(rv32.QEMU_ARGS), STACKS_FROM=stacks_from)
+
+
+def application_files(module: ModuleOp) -> dict[str, str]:
+    """The files of the C application: network.c, and the templates filled with the tiler's core count and
+    budgets (L1 without the cluster stacks, L2 without the code-reserved space plus the network's input/output)."""
+    network = lowered_network(module)
+    network_c = io.StringIO()
+    print_network_c(module, network_c)
+    cores = planned_cores(network)
+    plan = network.attributes.get("l2_plan")
+    budgets = ""
+    if plan is not None:
+        l1 = plan.data["l1_budget"].value.data  # type: ignore[attr-defined]
+        l2 = plan.data["l2_budget"].value.data + sum(-(-size // 8) * 8 for size in io_bytes(network))  # type: ignore[attr-defined]
+        budgets = f"-DDORY_L1_SIZE={l1} -DDORY_L2_SIZE={l2} -DNUM_CORES={cores}"
+    target = plan.data["target"].data if plan is not None else "gap8"  # type: ignore[attr-defined]
+    return {
+        "network.h": render("network.h"),
+        "network.c": network_c.getvalue(),
+        "main.c": render("main.c"),
+        "Makefile": render("Makefile", CORES=str(cores)),
+        "Makefile.host": makefile_host(budgets),
+        "Makefile.rv32": makefile_rv32(budgets, target),
+    }
 
 
 def write_application(module: ModuleOp, directory: Path) -> list[Path]:
     """Writes the application and a copy of the runtime it builds with."""
     import shutil
 
-    files = Application(module).generate()
+    files = application_files(module)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in files.items():
@@ -868,3 +747,13 @@ class PulpCTarget(Target):
     def emit(self, ctx: Context, module: ModuleOp, output: IO[str]) -> None:
         for path in write_application(module, Path(self.output_dir)):
             output.write(f"wrote {path}\n")
+
+
+@dataclass(frozen=True)
+class PulpNetworkCTarget(Target):
+    """`-t pulp-network-c`: `network.c` alone, to the output stream (stdout, or dory-opt's `-o` file)."""
+
+    name = "pulp-network-c"
+
+    def emit(self, ctx: Context, module: ModuleOp, output: IO[str]) -> None:
+        print_network_c(module, output)

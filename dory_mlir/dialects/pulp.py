@@ -36,19 +36,12 @@ from xdsl.irdl import (
 )
 from xdsl.utils.exceptions import VerifyException
 
+from dory_mlir import kernel_abi
 from dory_mlir.dialects.dma import memory_level
 
-# kernel → (required buffer roles, optional buffer roles, index roles)
+# kernel → (required buffer roles, optional buffer roles, index roles), from the kernel table.
 KERNELS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "dory_conv2d": (("in", "weights", "out", "im2col"), ("bias", "mul", "add", "acc"),
-                    ("pad_t", "pad_l", "pad_b", "pad_r", "first", "last")),
-    "dory_pointwise": (("in", "weights", "out"), ("bias", "mul", "add", "acc"), ("pad_t", "pad_l", "pad_b", "pad_r", "first", "last")),
-    "dory_depthwise": (("in", "weights", "out", "im2col"), ("bias", "mul", "add"), ("pad_t", "pad_l", "pad_b", "pad_r")),
-    "dory_linear": (("in", "weights", "out"), ("bias", "mul", "add", "acc"), ("first", "last")),
-    "dory_maxpool": (("in", "out"), ("mul", "add"), ("pad_t", "pad_l", "pad_b", "pad_r")),
-    "dory_sumpool": (("in", "out", "mul", "add"), (), ("pad_t", "pad_l", "pad_b", "pad_r")),
-    "dory_add": (("a", "b", "out"), ("mul", "add"), ()),
-    "dory_matmul": (("in", "rhs", "out"), ("mul", "add", "acc"), ("first", "last")),
+    name: (kernel.required, kernel.optional, kernel.indices) for name, kernel in kernel_abi.KERNELS.items()
 }
 
 
@@ -56,8 +49,7 @@ def _roles(op: IRDLOperation) -> list[str]:
     return [r.data for r in op.roles.data]  # type: ignore[attr-defined]
 
 
-# L1 scratch that tiling adds: a layer (in L2/L3) has no such buffers.
-SCRATCH = ("im2col", "acc")
+SCRATCH = kernel_abi.SCRATCH
 
 
 def _check_roles(op: IRDLOperation, callee: str, buffers: Sequence[SSAValue], scalars: Sequence[SSAValue],
@@ -69,7 +61,7 @@ def _check_roles(op: IRDLOperation, callee: str, buffers: Sequence[SSAValue], sc
         required = tuple(r for r in required if r not in SCRATCH)
         optional = tuple(r for r in optional if r not in SCRATCH)
         # L2 buffers for the slices of tensors streamed from L3 (weights: all the constants).
-        optional += tuple(f"{r}_slice" for r in (*required, *optional) if r not in ("bias", "mul", "add"))
+        optional += tuple(f"{r}_slice" for r in (*required, *optional) if r not in kernel_abi.CONSTANTS)
         index_roles = ()
     roles = _roles(op)
     if len(roles) != len(buffers) + len(scalars):

@@ -43,12 +43,9 @@ from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import dma, pulp, qnn
 from dory_mlir.network_values import constant_array, input_names
 from dory_mlir.ir_utils import BodyBuilder, op_where
+from dory_mlir.kernel_abi import KERNEL_OF
 from dory_mlir.passes.tile import L2_PLAN, TILING
 
-KERNEL_OF = {
-    "conv": "dory_conv2d", "pointwise": "dory_pointwise", "depthwise": "dory_depthwise", "linear": "dory_linear",
-    "maxpool": "dory_maxpool", "avgpool": "dory_sumpool", "add": "dory_add", "matmul": "dory_matmul",
-}
 ALIGN = 4
 # Attribute of the bufferized network function: how many of its leading arguments are network inputs.
 NETWORK_INPUTS = "network_inputs"

@@ -45,6 +45,7 @@ from xdsl.transforms.dead_code_elimination import dce
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import dma, pulp
 from dory_mlir.ir_utils import BodyBuilder, op_where
+from dory_mlir.kernel_abi import acc_bytes, im2col_bytes
 from dory_mlir.passes.tile import TILING, planned_execution
 from dory_mlir.target import DEFAULT_CORES
 from dory_mlir.tiling.traffic import input_rows, spans
@@ -301,11 +302,9 @@ class LayerLowering:
                 values = 1 if role != "bias" and self.per_batch(role) else min(_shape(value)[-1], max_co)  # per row: one row's
                 sizes[role] = _aligned(values * _elem_bytes(value))
         if g.splits_reduction and (tab[:, c["cin"]] < g.c_in).any():
-            sizes["acc"] = _aligned(int((tab[:, c["hn"]] * tab[:, c["wn"]] * tab[:, c["con"]]).max()) * 4)
-        if g.kernel == "dory_conv2d":
-            sizes["im2col"] = _aligned(2 * self.cores * g.kh * g.kw * max_ci)
-        if g.kernel == "dory_depthwise":
-            sizes["im2col"] = _aligned(self.cores * int(tab[:, c["ihn"]].max()) * g.kw)
+            sizes["acc"] = _aligned(acc_bytes(int((tab[:, c["hn"]] * tab[:, c["wn"]] * tab[:, c["con"]]).max())))
+        if (im2col := im2col_bytes(g.kernel, self.cores, g.kh, g.kw, max_ci, int(tab[:, c["ihn"]].max()))) is not None:
+            sizes["im2col"] = _aligned(im2col)
         return sizes
 
     def slots(self, role: str) -> int:

@@ -34,6 +34,7 @@ from xdsl.dialects.builtin import ArrayAttr, DenseArrayBase, DictionaryAttr, Int
 from xdsl.ir import Attribute, SSAValue
 
 from dory_mlir.dialects import qnn
+from dory_mlir.kernel_abi import KERNEL_OF, acc_bytes, im2col_bytes
 from dory_mlir.network_values import input_names
 
 ALIGN = 4
@@ -123,11 +124,6 @@ class Geometry:
     @property
     def reduces(self) -> bool:
         return self.kind in REDUCING
-
-    @property
-    def im2col_conv(self) -> bool:
-        """A k > 1 convolution: PULP-NN's im2col buffer holds 2 pixels' patches per core."""
-        return self.kind == "conv" and (self.h.kernel, self.w.kernel) != (1, 1)
 
 
 def _chw(value: SSAValue) -> tuple[int, int, int]:
@@ -418,11 +414,9 @@ def footprint(g: Geometry, t: LayerTiling, tile: TileExtent, cores: int, double_
         per_channel = copies(whole_h and whole_co) * _align(tile.co * g.row_const_bytes) if g.row_const_bytes else 0
         buffers["row constants"] = per_channel + copies(whole_h) * g.row_fixed_const_bytes
     if g.reduces and t.ci < g.c_in:
-        buffers["partial sums"] = _align(tile.ho * tile.wo * tile.co * 4)
-    if g.im2col_conv:
-        buffers["im2col"] = _align(2 * cores * g.h.kernel * g.w.kernel * tile.ci)
-    if g.kind == "depthwise":
-        buffers["im2col"] = _align(cores * tile.rows_in * g.w.kernel)
+        buffers["partial sums"] = _align(acc_bytes(tile.ho * tile.wo * tile.co))
+    if (im2col := im2col_bytes(KERNEL_OF[g.kind], cores, g.h.kernel, g.w.kernel, tile.ci, tile.rows_in)) is not None:
+        buffers["im2col"] = _align(im2col)
     return buffers
 
 
@@ -442,7 +436,7 @@ def _matmul_footprint(g: Geometry, t: LayerTiling, tile: TileExtent, copies) -> 
     if g.const_bytes or g.fixed_const_bytes or g.batch_const_bytes:
         per_channel = copies(whole_n) * _align(tile.co * g.const_bytes) if g.const_bytes else 0
         buffers["constants"] = per_channel + g.fixed_const_bytes + copies(all_rows) * g.batch_const_bytes
-    buffers["partial sums"] = 0 if whole_k else _align(tile.ho * tile.co * 4)
+    buffers["partial sums"] = 0 if whole_k else _align(acc_bytes(tile.ho * tile.co))
     return buffers
 
 

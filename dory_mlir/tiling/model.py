@@ -52,6 +52,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import z3
 
+from dory_mlir.kernel_abi import KERNEL_OF, acc_bytes, im2col_bytes
+
 ALIGN = 4
 KINDS = ("conv", "pointwise", "depthwise", "linear", "matmul", "maxpool", "avgpool", "add")
 
@@ -260,11 +262,9 @@ def footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[str, obje
                        if layer.row_const_bytes else 0)
         buffers["row constants"] = per_channel + row_slots * layer.row_fixed_const_bytes
     if layer.splits_reduction:
-        buffers["partial sums"] = B.If(ci == layer.c_in, 0, B.align(ho * wo * co * 4))
-    if layer.kind == "conv" and (layer.kh, layer.kw) != (1, 1):
-        buffers["im2col"] = B.align(2 * target.cores * layer.kh * layer.kw * ci)
-    if layer.kind == "depthwise":
-        buffers["im2col"] = B.align(target.cores * hi * layer.kw)
+        buffers["partial sums"] = B.If(ci == layer.c_in, 0, B.align(acc_bytes(ho * wo * co)))
+    if (im2col := im2col_bytes(KERNEL_OF[layer.kind], target.cores, layer.kh, layer.kw, ci, hi)) is not None:
+        buffers["im2col"] = B.align(im2col)
     return buffers
 
 
@@ -293,7 +293,7 @@ def matmul_footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[st
         per_channel = B.If(co == layer.c_out, 1, db) * B.align(co * layer.const_bytes) if layer.const_bytes else 0
         per_batch = B.If(all_rows, 1, db) * layer.batch_const_bytes
         buffers["constants"] = per_channel + layer.fixed_const_bytes + per_batch
-    buffers["partial sums"] = B.If(ci == layer.c_in, 0, B.align(ho * co * 4))
+    buffers["partial sums"] = B.If(ci == layer.c_in, 0, B.align(acc_bytes(ho * co)))
     return buffers
 
 

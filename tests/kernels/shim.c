@@ -42,47 +42,5 @@ int dory_test_run(int kernel, const void *params, const int *order, int n)
     return 0;
 }
 
-/* sizeof and the offset of every field of the API structs, in declaration order, so the
- * test's ctypes mirrors are checked against the compiler's layout. */
-#define SIZE(T) out[n++] = sizeof(T)
-#define OFF(T, f) out[n++] = offsetof(T, f)
-int dory_test_layout(size_t *out)
-{
-    int n = 0;
-    SIZE(dory_requant_t);
-    OFF(dory_requant_t, mul); OFF(dory_requant_t, add); OFF(dory_requant_t, mul_per_channel);
-    OFF(dory_requant_t, add_per_channel); OFF(dory_requant_t, const_bits); OFF(dory_requant_t, wide);
-    OFF(dory_requant_t, trunc); OFF(dory_requant_t, shift); OFF(dory_requant_t, scale);
-    OFF(dory_requant_t, divisor); OFF(dory_requant_t, min); OFF(dory_requant_t, max);
-    SIZE(dory_conv_t);
-    OFF(dory_conv_t, in); OFF(dory_conv_t, in_type); OFF(dory_conv_t, in_h); OFF(dory_conv_t, in_w);
-    OFF(dory_conv_t, in_c); OFF(dory_conv_t, weights); OFF(dory_conv_t, bias); OFF(dory_conv_t, out_h);
-    OFF(dory_conv_t, out_w); OFF(dory_conv_t, out_c); OFF(dory_conv_t, kh); OFF(dory_conv_t, kw);
-    OFF(dory_conv_t, sh); OFF(dory_conv_t, sw); OFF(dory_conv_t, dh); OFF(dory_conv_t, dw);
-    OFF(dory_conv_t, pad_t); OFF(dory_conv_t, pad_l); OFF(dory_conv_t, pad_b); OFF(dory_conv_t, pad_r);
-    OFF(dory_conv_t, acc); OFF(dory_conv_t, first_slice); OFF(dory_conv_t, last_slice); OFF(dory_conv_t, rq);
-    OFF(dory_conv_t, out); OFF(dory_conv_t, out_type); OFF(dory_conv_t, im2col);
-    OFF(dory_conv_t, pad_value);
-    SIZE(dory_linear_t);
-    OFF(dory_linear_t, in); OFF(dory_linear_t, in_type); OFF(dory_linear_t, in_c); OFF(dory_linear_t, out_c);
-    OFF(dory_linear_t, weights); OFF(dory_linear_t, bias); OFF(dory_linear_t, acc);
-    OFF(dory_linear_t, first_slice); OFF(dory_linear_t, last_slice); OFF(dory_linear_t, rq);
-    OFF(dory_linear_t, out); OFF(dory_linear_t, out_type);
-    SIZE(dory_pool_t);
-    OFF(dory_pool_t, in); OFF(dory_pool_t, in_type); OFF(dory_pool_t, in_h); OFF(dory_pool_t, in_w);
-    OFF(dory_pool_t, c); OFF(dory_pool_t, out_h); OFF(dory_pool_t, out_w); OFF(dory_pool_t, kh);
-    OFF(dory_pool_t, kw); OFF(dory_pool_t, sh); OFF(dory_pool_t, sw); OFF(dory_pool_t, pad_t);
-    OFF(dory_pool_t, pad_l); OFF(dory_pool_t, pad_b); OFF(dory_pool_t, pad_r); OFF(dory_pool_t, rq);
-    OFF(dory_pool_t, out); OFF(dory_pool_t, out_type);
-    SIZE(dory_add_t);
-    OFF(dory_add_t, a); OFF(dory_add_t, b); OFF(dory_add_t, a_type); OFF(dory_add_t, b_type);
-    OFF(dory_add_t, h); OFF(dory_add_t, w); OFF(dory_add_t, c); OFF(dory_add_t, mul);
-    OFF(dory_add_t, add); OFF(dory_add_t, shift); OFF(dory_add_t, rq); OFF(dory_add_t, out);
-    OFF(dory_add_t, out_type);
-    SIZE(dory_matmul_t);
-    OFF(dory_matmul_t, a); OFF(dory_matmul_t, b); OFF(dory_matmul_t, a_type); OFF(dory_matmul_t, b_type);
-    OFF(dory_matmul_t, m); OFF(dory_matmul_t, k); OFF(dory_matmul_t, n); OFF(dory_matmul_t, acc);
-    OFF(dory_matmul_t, first_slice); OFF(dory_matmul_t, last_slice); OFF(dory_matmul_t, rq);
-    OFF(dory_matmul_t, out); OFF(dory_matmul_t, out_type);
-    return n;
-}
+/* dory_test_layout(), the layout of the argument structs, is generated from the kernel table
+ * (tests/test_kernels.py: layout_source). */

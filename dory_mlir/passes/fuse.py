@@ -12,6 +12,9 @@ absorbs (an identity depthwise conv with the pad's padding). Every op ends up in
 layer; one that cannot is a one-line error naming it. Layers are numbered in network order, so `qnn.layer N` is the
 golden `out_layerN`. A power-of-two division right after an add folds into the add's
 per-input shifts when that is exact. Running the pass again changes nothing.
+
+Each fold is a rewrite pattern; `FUSE_PHASES` applies them phase after phase (a phase's patterns
+greedily over the whole module), then every op is checked to be in a layer and the layers are numbered.
 """
 
 from dataclasses import dataclass

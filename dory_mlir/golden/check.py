@@ -67,6 +67,13 @@ class Report:
             r.compared for r in self.rows
         )
 
+    def summary(self) -> str:
+        """The verdict line under the table."""
+        compared = sum(r.compared for r in self.rows)
+        mismatched = sum(1 for r in self.rows if not r.skipped and (r.mismatches or r.note))
+        verdict = "PASS: bit-exact" if self.passed() else "FAIL"
+        return f"{verdict}: {len(self.rows)} tensors, {compared} values compared, {mismatched} tensors differ"
+
     def table(self) -> str:
         header = ("set", "layer", "op", "node", "shape (HWC)", "compared", "mismatches", "layout")
         lines = [header] + [

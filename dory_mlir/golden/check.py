@@ -23,7 +23,7 @@ from xdsl.dialects.builtin import ModuleOp
 
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import qnn
-from dory_mlir.frontend.onnx_import import DROPPED_TAIL
+from dory_mlir.frontend.importer import DROPPED_TAIL
 from dory_mlir.golden.files import GoldenTensor, from_hwc, read_dory_txt, to_layout
 from dory_mlir.golden.interpreter import network_function, run_network
 from dory_mlir.golden.npz import as_network_shape, is_npz_folder, load_npz_goldens

@@ -4,9 +4,10 @@
 elementwise arithmetic around each conv/linear/pool/add exactly in a `Chain` (see `requant_chain.py`)
 and emits it as `qnn.requant` when a structural op consumes it, and reads the ops every exporter family
 writes alike (Conv, Gemm's product, pooling, Clip, Reshape/Flatten). Each family's importer subclasses
-it with its own op table (`handlers`): `integer_import.py` (NEMO, Quantlab, QuantLib/Deeploy integer
-graphs), `qoperator_import.py` (onnxruntime's QDQ/QOperator). Every op carries a `loc` with its ONNX
-node name; each construct the import cannot represent exactly is a one-line `DoryError` naming the node.
+it with its own op table (`handlers`): `integer_import.py` (NEMO, Quantlab), `quantlib_import.py`
+(QuantLib/Deeploy, extending the former), `qoperator_import.py` (onnxruntime's QDQ/QOperator). Every op
+carries a `loc` with its ONNX node name; each construct the import cannot represent exactly is a
+one-line `DoryError` naming the node.
 """
 
 from __future__ import annotations

@@ -239,13 +239,19 @@ class IntegerGraphImporter(OnnxImporter):
 
     # ----------------------------------------------------------------- products and pooling
 
-    def matmul(self, node: onnx.NodeProto) -> list[Value]:
+    def constant_weight(self, node: onnx.NodeProto, layout: str) -> np.ndarray:
+        """The second operand of a MatMul/Gemm: a 2-D constant weight (`layout` names its axes)."""
         w = self.lookup(node.input[1])
         if not isinstance(w, np.ndarray):
-            raise self.error(f"MatMul of two activations ('{node.input[0]}' × '{node.input[1]}') is not supported; "
-                             "the second operand must be a constant weight")
+            raise self.error(f"{node.op_type} of two activations ('{node.input[0]}' × '{node.input[1]}') is not "
+                             "supported; the second operand must be a constant weight")
         if w.ndim != 2:
-            raise self.error(f"MatMul needs a 2-D constant K×N weight as its second input, got shape {list(w.shape)}")
+            raise self.error(f"{node.op_type} needs a 2-D constant {layout}weight as its second input, got shape "
+                             f"{list(w.shape)}")
+        return w
+
+    def matmul(self, node: onnx.NodeProto) -> list[Value]:
+        w = self.constant_weight(node, "K×N ")
         return self.linear(node.input[0], w.T, node.input[1], None, "")
 
     def gemm(self, node: onnx.NodeProto) -> list[Value]:
@@ -259,12 +265,7 @@ class IntegerGraphImporter(OnnxImporter):
                 raise self.error(f"Gemm {name} = {value} is not an integer; only integral alpha and beta have "
                                  "an exact integer form")
         alpha, beta = int(alpha), int(beta)
-        w = self.lookup(node.input[1])
-        if not isinstance(w, np.ndarray):
-            raise self.error(f"Gemm of two activations ('{node.input[0]}' × '{node.input[1]}') is not supported; "
-                             "the second operand must be a constant weight")
-        if w.ndim != 2:
-            raise self.error(f"Gemm needs a 2-D constant weight as its second input, got shape {list(w.shape)}")
+        w = self.constant_weight(node, "")
         w_mk = w if attrs.int("transB", 0, lo=0, hi=1) else w.T
         bias, bias_name = None, ""
         if len(node.input) > 2 and node.input[2]:

@@ -68,10 +68,10 @@ def op_types(folder: Path) -> str:
 
 def check(folder: Path, verify: bool, timeout: int) -> tuple[str, str, Outcome, Outcome | None]:
     model = folder / "network.onnx"
-    golden = run([*TOOL, "dory_mlir_tools.dory_golden", str(model), "--check", str(folder)], timeout)
+    golden = run([*TOOL, "dory_mlir.cli.golden", str(model), "--check", str(folder)], timeout)
     verified = None
     if verify:
-        verified = run([*TOOL, "dory_mlir_tools.dory_verify", str(model), "--golden", str(folder)], timeout) \
+        verified = run([*TOOL, "dory_mlir.cli.verify", str(model), "--golden", str(folder)], timeout) \
             if golden.result == "PASS" else Outcome("-", "", 0.0)
     return folder.name, op_types(folder), golden, verified
 

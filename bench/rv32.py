@@ -75,7 +75,7 @@ def main() -> int:
         root = args.keep or Path(tmp)
         for name, model, golden in networks(args.models, Path(tmp) / "examples"):
             app = root / name
-            command = [sys.executable, "-m", "dory_mlir_tools.dory_verify", str(model), "--golden", str(golden),
+            command = [sys.executable, "-m", "dory_mlir.cli.verify", str(model), "--golden", str(golden),
                        "--target", "rv32-qemu", "--keep", str(app)] + (["-p", args.passes] if args.passes else [])
             done = subprocess.run(command, capture_output=True, text=True)
             print(f"== {name}\n{done.stdout}{done.stderr}")

@@ -19,13 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from google.protobuf.message import DecodeError
 
 from dory_mlir.diagnostics import DoryError
+from dory_mlir.frontend.loader import ONNX_FLOAT_TYPES, read_model
 
 FORMATS = ("qdq", "qoperator")
 ACTIVATIONS = ("int8", "uint8")
-ONNX_FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE}
 
 
 @dataclass(frozen=True)
@@ -59,20 +58,6 @@ class FloatInput:
 
     name: str
     shape: tuple[int, ...]
-
-
-def load_float_model(path: Path) -> onnx.ModelProto:
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise DoryError(f"cannot read the model: {e.strerror}", str(path)) from None
-    try:
-        model = onnx.load_model_from_string(data)
-    except (DecodeError, ValueError, RuntimeError) as e:
-        raise DoryError(f"not a valid ONNX model ({e})", str(path)) from None
-    if not model.graph.node:
-        raise DoryError("not a valid ONNX model (the graph has no nodes)", str(path))
-    return model
 
 
 def float_input(model: onnx.ModelProto, where: str) -> FloatInput:
@@ -158,7 +143,7 @@ def quantize(
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
 
-    model = load_float_model(float_model)
+    model = read_model(float_model)
     graph_input = float_input(model, str(float_model))
     data = read_samples(calibration, graph_input.shape) if calibration else random_samples(graph_input.shape, samples, seed)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -179,7 +179,10 @@ def in_process(main, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_command_line_mistakes_are_one_line(tiny: Path, tmp_path: Path):
-    from dory_mlir_tools import dory_golden, dory_opt, dory_quantize, dory_verify
+    from dory_mlir.cli import golden as dory_golden
+    from dory_mlir.cli import opt as dory_opt
+    from dory_mlir.cli import quantize as dory_quantize
+    from dory_mlir.cli import verify as dory_verify
 
     model = str(tiny / "model.onnx")
     existing = tmp_path / "a_file"
@@ -212,7 +215,7 @@ def test_command_line_mistakes_are_one_line(tiny: Path, tmp_path: Path):
     ('{"input_bits": 8, "input_signed": "yes"}', "'input_signed'"),
 ])
 def test_bad_dory_config(tiny: Path, config: str, fragment: str):
-    from dory_mlir_tools import dory_opt
+    from dory_mlir.cli import opt as dory_opt
 
     (tiny / "config.json").write_text(config)
     assert_one_line_error(in_process(dory_opt.main, str(tiny / "model.onnx")), "config.json", fragment)
@@ -220,7 +223,7 @@ def test_bad_dory_config(tiny: Path, config: str, fragment: str):
 
 def test_internal_error_is_one_line_and_traceback_only_with_debug(tiny: Path, monkeypatch):
     from dory_mlir.golden import check
-    from dory_mlir_tools import dory_golden
+    from dory_mlir.cli import golden as dory_golden
 
     def broken(*args, **kwargs):
         raise KeyError("boom")

@@ -4,7 +4,7 @@ with the tiling, or more cores than the cluster has, is one line."""
 
 import pytest
 
-from dory_mlir_tools import dory_opt, dory_verify
+from dory_mlir.cli import opt as dory_opt, verify as dory_verify
 
 
 @pytest.mark.parametrize("cores", [1, 2, 8])

@@ -22,7 +22,7 @@ from dory_mlir.examples.quantlib_builder import DIV, QuantLibNetBuilder, _float_
 from dory_mlir.golden.check import check_folder
 from dory_mlir.golden.npz import input_type_for
 from dory_mlir.pipeline import load_network
-from dory_mlir_tools import dory_opt
+from dory_mlir.cli import opt as dory_opt
 
 
 def requant_per_column(b: QuantLibNetBuilder, acc: str, module: str, shape: tuple[int, ...], signed: bool) -> str:

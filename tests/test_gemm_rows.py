@@ -37,7 +37,7 @@ from dory_mlir.tensor_layout import (
     ir_to_onnx,
     onnx_to_ir,
 )
-from dory_mlir_tools import dory_opt
+from dory_mlir.cli import opt as dory_opt
 
 from conftest import tool
 from test_errors import node

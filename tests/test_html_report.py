@@ -13,7 +13,7 @@ import pytest
 
 from conftest import DORY_NETWORKS, EXAMPLE_NAMES, needs_shared, onnx_file
 from dory_mlir.backend.html_report import render
-from dory_mlir_tools import dory_opt, dory_verify
+from dory_mlir.cli import opt as dory_opt, verify as dory_verify
 
 CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)), None)
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium (Debian package chromium, make test installs it)")

@@ -28,7 +28,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from dory_mlir.examples import nemo_builder, quantlib_builder
-from dory_mlir_tools import dory_golden, dory_opt
+from dory_mlir.cli import golden as dory_golden, opt as dory_opt
 
 SEED = 11
 CASES_PER_MODEL = 60

@@ -25,7 +25,7 @@ from dory_mlir.golden.interpreter import network_function
 from dory_mlir.golden.npz import Candidate, input_type_for, match_activations
 from dory_mlir.ir_utils import layer_output_node
 from dory_mlir.pipeline import load_network
-from dory_mlir_tools import dory_golden
+from dory_mlir.cli import golden as dory_golden
 from test_errors import assert_one_line_error
 from test_verify import assert_bit_exact
 

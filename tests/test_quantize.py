@@ -14,7 +14,7 @@ from conftest import tool
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.examples import float_cnns as fc
 from dory_mlir.quantize import QuantizeOptions, quantize
-from dory_mlir_tools import dory_quantize
+from dory_mlir.cli import quantize as dory_quantize
 
 
 @pytest.fixture(scope="module")

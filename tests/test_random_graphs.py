@@ -25,7 +25,7 @@ import pytest
 
 from conftest import tiered
 from dory_mlir.examples.random_graphs import KNOWN_FAILURES, REGRESSION_SEEDS, RandomGraph, random_graph
-from dory_mlir_tools import dory_golden, dory_verify
+from dory_mlir.cli import golden as dory_golden, verify as dory_verify
 
 # make test: seeds 0-15 (about 4 s of CPU each on the 2-core machine); make test-full: 0-99.
 SEEDS = range(100)

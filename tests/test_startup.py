@@ -16,13 +16,13 @@ def loaded_modules(code: str) -> set[str]:
 
 
 def run_dory_opt(args: list[str]) -> str:
-    return (f"from dory_mlir_tools.dory_opt import main\n"
+    return (f"from dory_mlir.cli.opt import main\n"
             f"with contextlib.redirect_stdout(io.StringIO()):\n    main({args!r})")
 
 
 def test_help_loads_neither_onnx_nor_the_interpreter():
     modules = loaded_modules(
-        "from dory_mlir_tools.dory_opt import main\n"
+        "from dory_mlir.cli.opt import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try:\n        main(['--help'])\n    except SystemExit:\n        pass"
     )
@@ -43,7 +43,7 @@ def test_verification_of_the_result_by_default_and_of_each_pass_on_request(monke
     two passes with --verify-each-pass."""
     from xdsl.dialects.builtin import ModuleOp
 
-    from dory_mlir_tools.dory_opt import main
+    from dory_mlir.cli.opt import main
 
     calls = []
     original = ModuleOp.verify
@@ -58,11 +58,20 @@ def test_verification_of_the_result_by_default_and_of_each_pass_on_request(monke
 
 def test_golden_tool_help_loads_neither_onnx_nor_the_interpreter():
     modules = loaded_modules(
-        "from dory_mlir_tools.dory_golden import main\n"
+        "from dory_mlir.cli.golden import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try:\n        main(['--help'])\n    except SystemExit:\n        pass"
     )
     assert "onnx" not in modules and "xdsl.interpreter" not in modules
+
+
+def test_verify_tool_help_loads_neither_onnx_nor_numpy():
+    modules = loaded_modules(
+        "from dory_mlir.cli.verify import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n        main(['--help'])\n    except SystemExit:\n        pass"
+    )
+    assert "onnx" not in modules and "numpy" not in modules and "xdsl.interpreter" not in modules
 
 
 def test_progress_only_on_a_terminal():

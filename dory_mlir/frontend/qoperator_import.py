@@ -33,7 +33,7 @@ from xdsl.dialects.builtin import ModuleOp, TensorType
 from dory_mlir.diagnostics import DoryError, InternalError, describe_exception, warn
 from dory_mlir.dialects import qnn
 from dory_mlir.frontend import ort_requant
-from dory_mlir.frontend.onnx_import import (
+from dory_mlir.frontend.importer import (
     INT32_MAX,
     INT32_MIN,
     Act,
@@ -50,7 +50,7 @@ QUANTIZED_TAIL_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearSoftmax", "Q
 
 
 class QOperatorImporter(OnnxImporter):
-    """The ONNX importer with the QOperator ops instead of the NEMO/Quantlab float spellings."""
+    """The importer of onnxruntime's QOperator ops (a QDQ model legalized into them)."""
 
     def __init__(self, model: onnx.ModelProto, model_name: str, input_type: str):
         super().__init__(model, model_name, input_type)

@@ -23,7 +23,7 @@ from xdsl.dialects.builtin import ModuleOp
 
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import qnn
-from dory_mlir.frontend.onnx_import import DROPPED_TAIL
+from dory_mlir.frontend.importer import DROPPED_TAIL
 from dory_mlir.golden.files import GoldenTensor, from_hwc, read_dory_txt, to_layout
 from dory_mlir.golden.interpreter import network_function, run_network
 from dory_mlir.golden.npz import as_network_shape, is_npz_folder, load_npz_goldens
@@ -66,6 +66,13 @@ class Report:
         return bool(self.rows) and all(r.skipped or (r.mismatches == 0 and not r.note) for r in self.rows) and any(
             r.compared for r in self.rows
         )
+
+    def summary(self) -> str:
+        """The verdict line under the table."""
+        compared = sum(r.compared for r in self.rows)
+        mismatched = sum(1 for r in self.rows if not r.skipped and (r.mismatches or r.note))
+        verdict = "PASS: bit-exact" if self.passed() else "FAIL"
+        return f"{verdict}: {len(self.rows)} tensors, {compared} values compared, {mismatched} tensors differ"
 
     def table(self) -> str:
         header = ("set", "layer", "op", "node", "shape (HWC)", "compared", "mismatches", "layout")

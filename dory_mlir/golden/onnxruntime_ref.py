@@ -29,7 +29,8 @@ import onnx
 from onnx import numpy_helper
 
 from dory_mlir.diagnostics import DoryError
-from dory_mlir.quantize import float_input, load_float_model, read_sample
+from dory_mlir.frontend.loader import read_model
+from dory_mlir.quantize import float_input, read_sample
 
 # Input index of the output zero point, by op type of the integer-producing ops.
 _OUTPUT_ZERO_POINT = {
@@ -115,12 +116,12 @@ def model_input_quantizer(path: Path) -> InputQuantizer | None:
     """`input_quantizer` of a model file (None for a model that is not .onnx)."""
     if path.suffix != ".onnx":
         return None
-    return input_quantizer(load_float_model(path), str(path))
+    return input_quantizer(read_model(path), str(path))
 
 
 def load_float_input(path: Path, model_path: Path) -> np.ndarray:
     """A float input `.npy` of the model's input shape (the batch dimension may be left off)."""
-    graph_input = float_input(load_float_model(model_path), str(model_path))
+    graph_input = float_input(read_model(model_path), str(model_path))
     return read_sample(path, graph_input.shape)
 
 
@@ -158,7 +159,7 @@ class OnnxRuntimeReference:
 
         self._ort = ort
         self.path = path
-        self.model = load_float_model(path)
+        self.model = read_model(path)
         self.threads = threads  # results do not depend on it; the tests share two cores
         try:
             self.default = ort.InferenceSession(str(path), self._options(), providers=["CPUExecutionProvider"])

@@ -1,22 +1,18 @@
-"""`dory-verify MODEL`: compile to C, build for the host, run, compare every layer bit for bit.
+"""Build, run and compare: the generated C of a network, run on its inputs, against the golden model.
 
-    dory-verify model.onnx [--golden DIR] [--sanitize] [-p PIPELINE] [--keep DIR] [--target host|rv32-qemu]
-
-The application runs on the golden input (`--golden`: DORY txt files or the npz form of
-QuantLib/Deeploy exports; otherwise a seeded random input); every layer's output is
-compared with the numpy golden model and, where a golden tensor exists, with it. Exit 0 only if every value of every layer matches.
-
-A quantized model with a float input (QDQ/QOperator, starting with QuantizeLinear) runs on a float
-input (`--input X.npy`, else seeded random) and is also compared with onnxruntime: verify_onnxruntime.py.
+The network is compiled (`compile_network`), written as an application, built for the host or rv32
+(`dory_mlir/backend/build.py`) and run on a golden input (DORY txt files or the npz form of
+QuantLib/Deeploy exports; otherwise a seeded random input); every layer's output is compared with
+the numpy golden model and, where a golden tensor exists, with it (`verify_with_goldens`).
+`dory-verify`, the benches and the tests use this module; a quantized model with a float input is
+compared with onnxruntime by `verify_onnxruntime.py`, on top of the helpers here.
 """
 
 from __future__ import annotations
 
-import argparse
+import json
 import os
 import subprocess
-import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -25,23 +21,39 @@ from pathlib import Path
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp, Signedness
 from xdsl.passes import PassPipeline
-from xdsl.utils.exceptions import DiagnosticException
 
 from dory_mlir.backend import perf_report, rv32
 from dory_mlir.backend.build import build_for_verify
 from dory_mlir.backend.pulp_c import write_application
-from dory_mlir.diagnostics import DoryError, Progress, one_line
+from dory_mlir.diagnostics import DoryError, Progress
 from dory_mlir.dialects import qnn
-from dory_mlir.frontend.activation_modes import ACTIVATION_MODES, ACTIVATIONS_HELP
 from dory_mlir.golden.check import compare, find_test_sets, hwc_shape, input_shapes, read_inputs
 from dory_mlir.golden.files import read_dory_txt, to_layout
-from dory_mlir.golden.npz import as_network_shape, input_type_for, is_npz_folder, load_npz_goldens
 from dory_mlir.golden.interpreter import network_function, run_network
+from dory_mlir.golden.npz import as_network_shape, input_type_for, is_npz_folder, load_npz_goldens
 from dory_mlir.ir_utils import loc_name
 from dory_mlir.pipeline import load_network, make_context
 from dory_mlir.universe import DORY_UNIVERSE
 
-DEFAULT_PIPELINE = "tile,lower-to-pulp"
+# The tile pass's JSON report in the application folder, from which the HTML report is drawn.
+TILE_REPORT = "tiles.json"
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """How the network is imported, compiled, built and run, and what its C is compared with."""
+
+    pipeline: str  # the passes that compile the fused network (`dory_mlir.cli.DEFAULT_PIPELINE`)
+    input_type: str | None = None
+    activations: str = "exact"
+    golden: Path | None = None  # golden files (DORY txt or npz); None: a seeded random input
+    seed: int = 0
+    sanitize: bool = False  # build with ASan+UBSan
+    target: str = "host"  # or "rv32-qemu" (`build_for_verify`)
+    report: Path | None = None  # the HTML page; the pipeline's tile pass must write TILE_REPORT
+    keep: bool = False  # the application folder is the user's: say where it is
+    float_input: Path | None = None  # a quantized model's float input (verify_onnxruntime.py)
+    reference: str = "auto"  # verify_onnxruntime.py's reference
 
 
 def compile_network(module: ModuleOp, pipeline: str) -> ModuleOp:
@@ -86,6 +98,18 @@ def run_app(binary: Path, workdir: Path, x_hwc: np.ndarray | list[np.ndarray],
 
 def nchw_to_hwc(tensor: np.ndarray) -> np.ndarray:
     return to_layout(tensor, "HWC")
+
+
+def read_dump(path: Path, value) -> np.ndarray:
+    """A tensor the application dumped (HWC, flat), or an empty array when it wrote none."""
+    return np.fromfile(path, dtype=element_dtype(value)).astype(np.int64) if path.exists() else np.array([])
+
+
+def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    table = [header, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 @dataclass(frozen=True)
@@ -141,40 +165,27 @@ def compare_npz(tensor: np.ndarray, name: str, golden: np.ndarray) -> tuple[int,
     return mismatches, f"{mismatches} ('{name}')"
 
 
-def read_dump(path: Path, value) -> np.ndarray:
-    return np.fromfile(path, dtype=element_dtype(value)).astype(np.int64) if path.exists() else np.array([])
-
-
-def verify(args: argparse.Namespace) -> int:
-    from dory_mlir_tools.verify_onnxruntime import verify_float_input_model  # it imports this module
-
-    status = verify_float_input_model(args)  # a quantized model with a float input: against onnxruntime
-    if status is not None:
-        return status
-    input_type = args.input_type
-    if input_type is None and args.golden and is_npz_folder(Path(args.golden)):
-        input_type = input_type_for(Path(args.golden), Path(args.model))
+def verify_with_goldens(model: Path, workdir: Path, options: VerifyOptions) -> int:
+    """Compiles, builds and runs the network in `workdir` on every golden input (else a random one) and
+    compares every layer with the golden model and the golden files; prints the table; 0 iff all match."""
+    input_type = options.input_type
+    if input_type is None and options.golden is not None and is_npz_folder(options.golden):
+        input_type = input_type_for(options.golden, model)
     progress = Progress("dory-verify")
     progress("importing")
-    golden_module = load_network(args.model, input_type, args.activations)
+    golden_module = load_network(model, input_type, options.activations)
     function = network_function(golden_module)
     layers = {op.index.value.data: op for op in function.body.block.ops if isinstance(op, qnn.LayerOp)}
     in_types = list(function.function_type.inputs.data)
-    workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dory-verify-"))
-    pipeline = args.passes or DEFAULT_PIPELINE
-    if args.report:  # the tile pass's report, to which the comparisons are added below
-        from dory_mlir_tools.dory_opt import with_tile_report
-
-        workdir.mkdir(parents=True, exist_ok=True)
-        pipeline = with_tile_report(pipeline, str(workdir / "tiles.json"), "--report")
+    workdir.mkdir(parents=True, exist_ok=True)
     progress("compiling")
-    compiled = compile_network(golden_module, pipeline)
-    write_application(compiled, workdir)
-    progress("building the C" + (" with ASan+UBSan" if args.sanitize else "") + (" for rv32" if args.target == "rv32-qemu" else ""))
-    binary = build_for_verify(workdir, args.sanitize, args.target)
+    write_application(compile_network(golden_module, options.pipeline), workdir)
+    progress("building the C" + (" with ASan+UBSan" if options.sanitize else "")
+             + (" for rv32" if options.target == "rv32-qemu" else ""))
+    binary = build_for_verify(workdir, options.sanitize, options.target)
 
-    cases = golden_cases(Path(args.golden), golden_module, args.model) if args.golden else [
-        random_case(in_types, args.seed)]
+    cases = golden_cases(options.golden, golden_module, model) if options.golden is not None else [
+        random_case(in_types, options.seed)]
     rows, failed = [], False
     for number, case in enumerate(cases, start=1):
         progress("running and comparing input set", number, len(cases))
@@ -201,27 +212,21 @@ def verify(args: argparse.Namespace) -> int:
             rows.append((case.label, "output", "-", "-", hwc_shape(expected.shape), str(expected.size),
                          str(model_mismatch), file_note))
     progress.done()
-    header = ("set", "layer", "op", "node", "shape (HWC)", "values", "C vs golden model", "golden file")
-    table = [header] + rows
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    for row in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    print_table(("set", "layer", "op", "node", "shape (HWC)", "values", "C vs golden model", "golden file"), rows)
     verdict = "FAIL" if failed else "PASS: bit-exact"
-    print(f"{verdict}: {len(rows)} layer outputs of the generated C{' (ASan+UBSan)' if args.sanitize else ''} compared")
-    if args.target == "rv32-qemu":  # instruction counts of the last run
+    print(f"{verdict}: {len(rows)} layer outputs of the generated C{' (ASan+UBSan)' if options.sanitize else ''} compared")
+    if options.target == "rv32-qemu":  # instruction counts of the last run
         print("\n".join(perf_report.verify_report(workdir, layers)))
-    if args.report:
-        write_html_report(Path(args.report), workdir, args, layers, rows, verdict)
-    if args.keep:
+    if options.report is not None:
+        write_html_report(options.report, model, workdir, options.target, layers, rows, verdict)
+    if options.keep:
         print(f"application kept in {workdir}")
     return 1 if failed else 0
 
 
-def write_html_report(path: Path, workdir: Path, args: argparse.Namespace, layers: dict[int, qnn.LayerOp],
+def write_html_report(path: Path, model: Path, workdir: Path, target: str, layers: dict[int, qnn.LayerOp],
                       rows: list[tuple[str, ...]], verdict: str) -> None:
     """The tile report as HTML with, per layer, the comparisons of every run (and rv32 instructions)."""
-    import json
-
     from dory_mlir.backend.html_report import VerifyColumns, render
 
     header = ["values", "C vs golden model", "golden file"]
@@ -233,57 +238,10 @@ def write_html_report(path: Path, workdir: Path, args: argparse.Namespace, layer
                 per_layer[int(index)] = [values, mismatches, file_note]
     for cells in per_layer.values():
         cells[1] = "PASS" if cells[1] == "0" else f"FAIL: {cells[1]} differ"
-    if args.target == "rv32-qemu":
-        from dory_mlir.backend.rv32 import LOG, parse_perf
-
-        perf = perf_report.network_perf(layers, parse_perf((workdir / LOG).read_text()))
+    if target == "rv32-qemu":
+        perf = perf_report.network_perf(layers, rv32.parse_perf((workdir / rv32.LOG).read_text()))
         header.append("rv32 instructions")
         for row in perf.rows:
             per_layer.setdefault(row.index, ["-", "-", "-"]).append(f"{row.count.total:,}")
-    report = json.loads((workdir / "tiles.json").read_text())
-    path.write_text(render(report, Path(args.model).name, VerifyColumns(header, per_layer, verdict)))
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="dory-verify", description=__doc__.splitlines()[0])
-    parser.add_argument("model", type=Path, help="network (.onnx or .mlir)")
-    parser.add_argument("--golden", metavar="DIR",
-                        help="golden files to run and compare against: DORY txt (input.txt, out_layerN.txt) "
-                             "or npz (inputs.npz, outputs.npz, activations.npz)")
-    parser.add_argument("--sanitize", action="store_true", help="build with -fsanitize=address,undefined")
-    parser.add_argument("-p", "--passes", metavar="PIPELINE", help=f"compile pipeline (default: {DEFAULT_PIPELINE})")
-    parser.add_argument("--input-type", metavar="TYPE", help="input element type (see dory-opt --help)")
-    parser.add_argument("--activations", choices=ACTIVATION_MODES, default="exact", help=ACTIVATIONS_HELP)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random input when there is no --golden")
-    parser.add_argument("--input", type=Path, metavar="X.npy",
-                        help="float input of a quantized model with a float input (compared with onnxruntime)")
-    parser.add_argument("--reference", choices=["auto", "onnx", "onnxruntime"], default="auto",
-                        help="reference of a quantized model with a float input: onnxruntime, or onnx's exact "
-                             "ReferenceEvaluator (auto: onnx where onnxruntime's u8s8 kernels saturate, x86 without VNNI)")
-    parser.add_argument("--keep", metavar="DIR", help="write the application into DIR and keep it")
-    parser.add_argument("--report", metavar="FILE.html",
-                        help="write the HTML report of the tiling with the per-layer comparison (and, with "
-                             "--target rv32-qemu, instruction counts)")
-    parser.add_argument("--target", choices=["host", "rv32-qemu"], default="host",
-                        help="host: gcc with the host runtime (default); rv32-qemu: rv32imc with the bare-metal "
-                             "runtime under qemu-system-riscv32, with instruction counts per layer")
-    from dory_mlir.diagnostics import DEBUG_FLAG, DEBUG_HELP, run_tool
-
-    parser.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
-    args = None
-
-    def body() -> int:
-        nonlocal args
-        args = parser.parse_args(argv)
-        if args.report and not args.report.endswith(".html"):
-            raise DoryError("--report writes an HTML page: name a FILE.html", args.report)
-        if args.keep and Path(args.keep).exists() and not Path(args.keep).is_dir():
-            raise DoryError("--keep names an existing file; it must be a folder (created if missing)", args.keep)
-        return verify(args)
-
-    # DoryError and xDSL diagnostics: one `error:` line, exit 1; anything else `internal error:`, exit 2.
-    return run_tool(body, argv, lambda: str(args.model) if args is not None else None)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    report = json.loads((workdir / TILE_REPORT).read_text())
+    path.write_text(render(report, model.name, VerifyColumns(header, per_layer, verdict)))

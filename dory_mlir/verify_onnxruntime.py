@@ -1,4 +1,4 @@
-"""`dory-verify MODEL.onnx [--input X.npy]` for quantized models with a float input (QDQ, QOperator).
+"""Verification of quantized models with a float input (QDQ, QOperator): `dory-verify MODEL.onnx [--input X.npy]`.
 
 The float input (`--input`, else a seeded random one over the input quantization's range) is
 quantized exactly as the model's first QuantizeLinear does in onnxruntime; the generated C runs
@@ -27,8 +27,6 @@ values there are depends on the data, so the counts are reported, not bounded.
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +35,7 @@ import numpy as np
 import onnx
 
 from dory_mlir.backend import perf_report
+from dory_mlir.backend.build import build_for_verify
 from dory_mlir.backend.pulp_c import write_application
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import qnn
@@ -50,16 +49,16 @@ from dory_mlir.golden.onnxruntime_ref import (
     model_input_quantizer,
     saturating_u8s8_kernels,
 )
-from dory_mlir.backend.build import build_for_verify
 from dory_mlir.ir_utils import layer_output_node, loc_name
 from dory_mlir.pipeline import load_network
 from dory_mlir.quantize import float_input
 from dory_mlir.tensor_layout import feature_last_tensors, onnx_to_ir
-from dory_mlir_tools.dory_verify import (
-    DEFAULT_PIPELINE,
+from dory_mlir.verify import (
+    VerifyOptions,
     compile_network,
     element_dtype,
     nchw_to_hwc,
+    print_table,
     read_dump,
     run_app,
 )
@@ -70,22 +69,21 @@ BOUND_LSB = 1
 SATURATION_FREE_WEIGHT = 64
 
 
-def verify_float_input_model(args: argparse.Namespace) -> int | None:
-    """Verifies against onnxruntime when MODEL is a quantized model with a float input; None
-    (nothing done) for any other model, which the caller verifies as before."""
-    quantizer = None if args.golden else model_input_quantizer(Path(args.model))
-    if args.input is not None and args.golden:
+def float_input_quantizer(model: Path, options: VerifyOptions) -> InputQuantizer | None:
+    """The quantization of MODEL's float input when it is a quantized model with a float input (its
+    first node a QuantizeLinear) and no golden files are given, else None (verified against goldens)."""
+    quantizer = None if options.golden is not None else model_input_quantizer(model)
+    if options.float_input is not None and options.golden is not None:
         raise DoryError("--input and --golden exclude each other")
-    if quantizer is None:
-        if args.input is not None:
-            raise DoryError("--input is the float input of a quantized model that starts with QuantizeLinear", str(args.model))
-        return None
-    return verify(args, quantizer)
+    if quantizer is None and options.float_input is not None:
+        raise DoryError("--input is the float input of a quantized model that starts with QuantizeLinear", str(model))
+    return quantizer
 
 
-def verify(args: argparse.Namespace, quantizer: InputQuantizer) -> int:
-    model = Path(args.model)
-    module = load_network(model, args.input_type)
+def verify_with_onnxruntime(model: Path, workdir: Path, options: VerifyOptions, quantizer: InputQuantizer) -> int:
+    """Compiles, builds and runs the network in `workdir` on a float input quantized by `quantizer` and
+    compares every layer with the golden model and the reference; prints the table; 0 iff PASS."""
+    module = load_network(model, options.input_type)
     function = network_function(module)
     layers = {op.index.value.data: op for op in function.body.block.ops if isinstance(op, qnn.LayerOp)}
     in_type = function.function_type.inputs.data[0]
@@ -98,13 +96,13 @@ def verify(args: argparse.Namespace, quantizer: InputQuantizer) -> int:
             raise DoryError(f"layer {index} ({layer.kind()}) names no ONNX node to compare with onnxruntime", str(model))
         nodes[index] = node
 
-    reference_name, note = choose_reference(getattr(args, "reference", "auto") or "auto", layers)
+    reference_name, note = choose_reference(options.reference, layers)
     if note:
         print(note)
     reference = REFERENCES[reference_name](model)
     ref = reference_name
-    x_float = load_float_input(args.input, model) if args.input else quantizer.random_input(
-        float_input(reference.model, str(model)).shape, args.seed)
+    x_float = load_float_input(options.float_input, model) if options.float_input else quantizer.random_input(
+        float_input(reference.model, str(model)).shape, options.seed)
     x_onnx = quantizer.quantize(x_float)
     in_shape = qnn.shape_of(in_type)
     if x_onnx.size != int(np.prod(in_shape)):
@@ -112,9 +110,9 @@ def verify(args: argparse.Namespace, quantizer: InputQuantizer) -> int:
     in_ir_layout = ir_layout(function, reference.model)
     x = in_ir_layout(x_onnx, quantizer.node).reshape(in_shape)
 
-    workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dory-verify-"))
-    write_application(compile_network(module, args.passes or DEFAULT_PIPELINE), workdir)
-    run_app(build_for_verify(workdir, args.sanitize, args.target), workdir, nchw_to_hwc(x), element_dtype(in_type))
+    workdir.mkdir(parents=True, exist_ok=True)
+    write_application(compile_network(module, options.pipeline), workdir)
+    run_app(build_for_verify(workdir, options.sanitize, options.target), workdir, nchw_to_hwc(x), element_dtype(in_type))
     _, golden = run_network(module, x)
     _, ort = reference.run(x_float, [quantizer.node, *nodes.values()])
     ort_layers = {index: in_ir_layout(ort[name], name) for index, name in nodes.items()}
@@ -134,7 +132,7 @@ def verify(args: argparse.Namespace, quantizer: InputQuantizer) -> int:
     local = sum((c.layerwise for c in compared.values()), NO_DIFFERENCE)
     within = local.within(BOUND_LSB)
     passed = c_golden == 0 and input_difference.differing == 0 and input_difference.same_size and within
-    summary = (f"{len(compared)} layers: C bit-exact with the golden model{' (ASan+UBSan)' if args.sanitize else ''}"
+    summary = (f"{len(compared)} layers: C bit-exact with the golden model{' (ASan+UBSan)' if options.sanitize else ''}"
                if c_golden == 0 else f"{c_golden} values of the C differ from the golden model")
     print(f"{'PASS' if passed else 'FAIL'}: {summary}; on {ref}'s inputs {local.differing} of {local.values} "
           f"values differ from {ref} (max {local.max_abs}, bound {BOUND_LSB}); "
@@ -144,9 +142,9 @@ def verify(args: argparse.Namespace, quantizer: InputQuantizer) -> int:
         print("note: on this CPU (x86 without VNNI) onnxruntime's u8s8 kernels add pairs of products in 16 bits "
               "with saturation, so they are not exact for weights beyond ±64: --reference onnx compares with onnx's "
               "exact ReferenceEvaluator (or quantize with --reduce-range)")
-    if args.target == "rv32-qemu":  # instruction counts of the run
+    if options.target == "rv32-qemu":  # instruction counts of the run
         print("\n".join(perf_report.verify_report(workdir, layers)))
-    if args.keep:
+    if options.keep:
         print(f"application kept in {workdir}")
     return 0 if passed else 1
 
@@ -208,10 +206,3 @@ def max_weight(layer: qnn.LayerOp) -> int:
         if isinstance(owner, qnn.ConstantOp) and qnn.element_type(owner.result).width.data == 8:
             largest = max(largest, int(np.abs(constant_array(owner)).max()))
     return largest
-
-
-def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    table = [header, *rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

@@ -17,13 +17,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from dory_mlir.diagnostics import DEBUG_FLAG, DEBUG_HELP, DoryError, run_tool
+from dory_mlir.cli import DEFAULT_PIPELINE, opt, run_command
+from dory_mlir.diagnostics import DEBUG_FLAG, DEBUG_HELP, DoryError
 from dory_mlir.quantize import ACTIVATIONS, FORMATS, QuantizeOptions, quantize
-from dory_mlir_tools import dory_opt
 
 QUANTIZED_NAME = "model.quant.onnx"
 APP_DIR = "app"
-DEFAULT_PIPELINE = "tile,lower-to-pulp"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -49,14 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = None
-
-    def body() -> int:
-        nonlocal args
-        args = parse_args(argv)
-        return run(args)
-
-    return run_tool(body, argv, lambda: str(args.model) if args is not None else None)
+    return run_command(parse_args, run, argv)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"quantized: {quantized} ({options.format.upper()}, {options.activations} activations, {weights}, "
           f"calibrated on {calibrated_on})")
     app = args.output / APP_DIR
-    status = dory_opt.main([str(quantized), "-p", args.passes, "-t", "pulp-c", "-o", str(app),
+    status = opt.main([str(quantized), "-p", args.passes, "-t", "pulp-c", "-o", str(app),
                             *([DEBUG_FLAG] if args.debug else [])])
     if status == 0:
         print(f"application: {app} (host build: make -C {app} -f Makefile.host)")

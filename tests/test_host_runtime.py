@@ -1,5 +1,5 @@
 """The host implementation of PMSIS (dory_mlir/runtime/host): builds tests/host_runtime/runtime_checks.c
-together with pmsis_host.c using the project's compile command (plain, with ASan/UBSan, with a small L1
+together with the host runtime (pmsis_host.c and runtime/common) using the project's compile command (plain, with ASan/UBSan, with a small L1
 budget, with TSan) and runs each scenario of it.
 
 Positive scenarios print "PASS <name>"; negative ones must be stopped by the runtime with a
@@ -17,9 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from dory_mlir.backend.build import HOST
+
 REPO = Path(__file__).resolve().parents[1]
 HOST_DIR = REPO / "dory_mlir" / "runtime" / "host"
-RUNTIME_C = HOST_DIR / "pmsis_host.c"
+RUNTIME_SOURCES = [str(source) for source in HOST.runtime_sources()]
 CHECKS_C = REPO / "tests" / "host_runtime" / "runtime_checks.c"
 
 # The command the project uses to build generated code with the host runtime.
@@ -43,7 +45,7 @@ pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not ins
 
 
 def _compile(out: Path, extra: list[str]) -> subprocess.CompletedProcess:
-    cmd = ["gcc", *CFLAGS, *extra, str(CHECKS_C), str(RUNTIME_C), "-o", str(out)]
+    cmd = ["gcc", *CFLAGS, *extra, str(CHECKS_C), *RUNTIME_SOURCES, "-o", str(out)]
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
@@ -86,12 +88,13 @@ def run(exe: Path, scenario: str) -> subprocess.CompletedProcess:
 def test_runtime_compiles_alone_with_project_flags(tmp_path):
     for name in ("plain", "asan"):
         extra = BUILDS[name]
-        res = subprocess.run(
-            ["gcc", *CFLAGS, *extra, "-c", str(RUNTIME_C), "-o", str(tmp_path / f"pmsis_host_{name}.o")],
-            capture_output=True,
-            text=True,
-        )
-        assert res.returncode == 0, res.stderr
+        for source in RUNTIME_SOURCES:
+            res = subprocess.run(
+                ["gcc", *CFLAGS, *extra, "-c", source, "-o", str(tmp_path / f"{Path(source).stem}_{name}.o")],
+                capture_output=True,
+                text=True,
+            )
+            assert res.returncode == 0, res.stderr
 
 
 def test_header_is_strict_c_and_cxx(tmp_path):

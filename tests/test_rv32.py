@@ -43,7 +43,7 @@ TOOLCHAIN = rv32.find_toolchain()
 pytestmark = pytest.mark.skipif(TOOLCHAIN is None, reason=f"RISC-V toolchain absent: {rv32.SETUP}")
 
 CFLAGS = [*build.CFLAGS, *build.RV32.arch]
-RV32_RUNTIME = sorted((RUNTIME / "rv32").glob("*.c"))
+RV32_RUNTIME = build.RV32.runtime_sources()
 INCLUDES = build.RV32.include_flags(RUNTIME)
 EXIT_ABORT = 134  # abort() through semihosting's extended exit
 

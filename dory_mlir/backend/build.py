@@ -33,6 +33,9 @@ from dory_mlir.diagnostics import DoryError
 
 RUNTIME = Path(__file__).resolve().parents[1] / "runtime"
 
+# The runtime every platform shares (memory model, transfers, cluster rules), relative to RUNTIME.
+COMMON_RUNTIME = "common"
+
 # Warnings are errors in every build of the generated C and the runtime.
 CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror"]
 SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all"]
@@ -43,7 +46,7 @@ class Platform:
     """Where an application runs: its runtime folder, the defines and the Makefile it builds with."""
 
     name: str         # "host" | "rv32"
-    runtime: str      # folder of dory_mlir/runtime holding its pmsis.h and runtime sources
+    runtime: str      # folder of dory_mlir/runtime holding its pmsis.h and its own runtime sources
     arch: tuple[str, ...]     # instruction set and C library (every object of the program)
     defines: tuple[str, ...]
     makefile: str
@@ -51,6 +54,11 @@ class Platform:
 
     def include_flags(self, root: Path) -> list[str]:
         return [f"-I{root / self.runtime}", f"-I{root / 'include'}"]
+
+    def runtime_sources(self, root: Path | None = None) -> list[Path]:
+        """The C sources of the platform's PMSIS runtime: the common runtime and its own files."""
+        root = root or RUNTIME
+        return [*sorted((root / COMMON_RUNTIME).glob("*.c")), *sorted((root / self.runtime).glob("*.c"))]
 
 
 HOST = Platform("host", "host", (), ("-pthread", "-DDORY_HOST"), "Makefile.host", "network")

@@ -783,7 +783,7 @@ CC ?= gcc
 CFLAGS ?= @CFLAGS@
 BUDGETS = @BUDGETS@
 @KERNELS@
-SRCS = main.c network.c runtime/host/pmsis_host.c $(KERNELS)
+SRCS = main.c network.c $(wildcard runtime/common/*.c) runtime/host/pmsis_host.c $(KERNELS)
 
 network: $(SRCS)
 \t$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(BUDGETS) @DEFINES@ -Iruntime/host -Iruntime/include -o $@ $(SRCS)
@@ -809,7 +809,7 @@ ARCH = @ARCH@
 BUDGETS = @BUDGETS@
 LDFLAGS = @LDFLAGS@
 @KERNELS@
-SRCS = main.c network.c $(wildcard runtime/rv32/*.c) $(KERNELS)
+SRCS = main.c network.c $(wildcard runtime/common/*.c) $(wildcard runtime/rv32/*.c) $(KERNELS)
 
 network.elf: $(SRCS)
 \t$(CC) $(ARCH) $(CFLAGS) $(EXTRA_CFLAGS) $(BUDGETS) @DEFINES@ -Iruntime/rv32 -Iruntime/include $(LDFLAGS) -o $@ $(SRCS)
@@ -851,7 +851,7 @@ def write_application(module: ModuleOp, directory: Path) -> list[Path]:
     for name, text in files.items():
         (directory / name).write_text(text)
         written.append(directory / name)
-    for part in ("include", "kernels", "dma", "host", "rv32"):
+    for part in ("include", "kernels", "dma", "common", "host", "rv32"):
         source = RUNTIME / part
         if source.is_dir():
             shutil.copytree(source, directory / "runtime" / part, dirs_exist_ok=True)

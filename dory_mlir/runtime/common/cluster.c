@@ -37,6 +37,13 @@ void require_cluster_device(struct pi_device *device, const char *fn, int allow_
         dory_fatal("%s: the device is not an opened cluster (pi_cluster_open)", fn);
 }
 
+void *require_device_config(struct pi_device *device, const char *fn, const char *conf_init)
+{
+    if (!device || !device->config)
+        dory_fatal("%s: the device has no configuration (%s + pi_open_from_conf)", fn, conf_init);
+    return device->config;
+}
+
 void pi_open_from_conf(struct pi_device *device, void *conf)
 {
     if (!device)
@@ -58,9 +65,7 @@ int pi_cluster_open(struct pi_device *device)
 {
     const char *fn = "pi_cluster_open";
     runtime_enter();
-    if (!device || !device->config)
-        dory_fatal("%s: the device has no configuration (pi_cluster_conf_init + pi_open_from_conf)", fn);
-    struct pi_cluster_conf *conf = device->config;
+    struct pi_cluster_conf *conf = require_device_config(device, fn, "pi_cluster_conf_init");
     if (conf->device_type != PI_DEVICE_CLUSTER_TYPE)
         dory_fatal("%s: the device configuration is not a cluster configuration (pi_cluster_conf_init)", fn);
     if (conf->id != 0)

@@ -33,6 +33,7 @@
 #include "runtime_internal.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,86 +226,42 @@ static uint8_t *check_range(const arena_t *a, uint64_t addr, uint64_t len, const
 #define STATE_INFLIGHT 0x1F11F11Fu
 #define STATE_DONE 0xD0D0D0D0u
 
+/* Room for a copy of the caller's command / request structure while its transfer is in flight. */
+#define HANDLE_BYTES 64
+_Static_assert(sizeof(pi_cl_dma_cmd_t) <= HANDLE_BYTES && sizeof(pi_cl_ram_req_t) <= HANDLE_BYTES,
+               "HANDLE_BYTES too small");
+
 typedef struct {
     const void *key;  /* the pi_cl_dma_cmd_t / pi_cl_ram_req_t */
     uint32_t id;
-    uint32_t ext_addr, loc_addr; /* DMA: 32-bit addresses; RAM: L3 offset, unused */
     uint8_t *ext, *loc;          /* pointers: ext = L2 (DMA) / L3 (RAM), loc = L1 (DMA) / L2 (RAM) */
     uint32_t size, stride, length;
     int ext2loc;
     uint32_t core;
+    unsigned char issued[HANDLE_BYTES]; /* the caller's structure as issued: changing it is a bug */
 } xfer_t;
 
-/* The transfers in flight of one kind, in issue order. */
+/* The transfers in flight of one kind, in issue order, and their handles (the caller's
+ * structures, which hold a state word: in flight or done). */
 typedef struct {
     const char *kind;      /* "cluster-DMA transfers" */
     const char *issue_fns; /* "pi_cl_dma_cmd / pi_cl_dma_cmd_2d" */
-    const char *handle;    /* "command", "request" */
+    const char *handle_name; /* "command" */
+    const char *argument;  /* "cmd" */
+    size_t handle_size, state_offset;
     xfer_t *v;
     uint32_t n, max;
 } xfer_list_t;
 
 static xfer_t g_dma_slots[DORY_DMA_MAX_PENDING];
 static xfer_t g_ram_slots[DORY_RAM_MAX_PENDING];
-static xfer_list_t g_dma = {"cluster-DMA transfers", "pi_cl_dma_cmd / pi_cl_dma_cmd_2d", "command", g_dma_slots, 0,
+static xfer_list_t g_dma = {"cluster-DMA transfers", "pi_cl_dma_cmd / pi_cl_dma_cmd_2d", "command", "cmd",
+                            sizeof(pi_cl_dma_cmd_t), offsetof(pi_cl_dma_cmd_t, state), g_dma_slots, 0,
                             DORY_DMA_MAX_PENDING};
-static xfer_list_t g_ram = {"RAM requests", "pi_cl_ram_read / pi_cl_ram_write", "request", g_ram_slots, 0,
+static xfer_list_t g_ram = {"RAM requests", "pi_cl_ram_read / pi_cl_ram_write", "request", "req",
+                            sizeof(pi_cl_ram_req_t), offsetof(pi_cl_ram_req_t, state), g_ram_slots, 0,
                             DORY_RAM_MAX_PENDING};
 static uint32_t g_next_id = 1;
-
-static long xfer_find(const xfer_list_t *list, const void *key)
-{
-    for (uint32_t i = 0; i < list->n; i++)
-        if (list->v[i].key == key)
-            return (long)i;
-    return -1;
-}
-
-/* Adds the transfer of `key`, which must not be in flight already (the caller checks its
- * addresses next: a failure there aborts). */
-static xfer_t *xfer_add(xfer_list_t *list, const void *key, const char *fn)
-{
-    long i = xfer_find(list, key);
-    if (i >= 0)
-        dory_fatal("%s: the %s at %p is still in flight (transfer #%" PRIu32 " issued by core %" PRIu32
-                   "): wait for it before reusing the %s structure",
-                   fn, list->handle, key, list->v[i].id, list->v[i].core, list->handle);
-    if (list->n == list->max)
-        dory_fatal("%s: more than %" PRIu32 " %s in flight; the hardware tracks transfers with a small number of "
-                   "counters, wait for earlier ones first",
-                   fn, list->max, list->kind);
-    xfer_t *x = &list->v[list->n++];
-    memset(x, 0, sizeof *x);
-    x->key = key;
-    x->id = g_next_id++;
-    x->core = platform_core();
-    return x;
-}
-
-/* The in-flight transfer of `key` being waited for (`state`: the handle's state field). */
-static long xfer_waited(const xfer_list_t *list, const void *key, uint32_t state, const char *fn)
-{
-    long i = xfer_find(list, key);
-    if (i < 0) {
-        if (state == STATE_DONE)
-            dory_fatal("%s: the %s at %p was already waited for (waited twice)", fn, list->handle, key);
-        dory_fatal("%s: the %s at %p was never issued (no %s in flight with it)", fn, list->handle, key,
-                   list->issue_fns);
-    }
-    return i;
-}
-
-static void xfer_modified(const xfer_list_t *list, const void *key, uint32_t id, const char *fn)
-{
-    dory_fatal("%s: the %s structure at %p was modified while its transfer #%" PRIu32 " was in flight", fn,
-               list->handle, key, id);
-}
-
-static void xfer_remove(xfer_list_t *list, long i)
-{
-    memmove(&list->v[i], &list->v[i + 1], (list->n - (uint32_t)i - 1) * sizeof *list->v);
-    list->n--;
-}
 
 /* The destination rows of a transfer: ext side strided, loc side contiguous. */
 static void xfer_poison(const xfer_t *x)
@@ -326,6 +283,77 @@ static void xfer_copy(const xfer_t *x)
         else
             memmove(e, l, x->length);
     }
+}
+
+static uint32_t *handle_state(const xfer_list_t *list, const void *key)
+{
+    return (uint32_t *)((uintptr_t)key + list->state_offset);
+}
+
+static long xfer_find(const xfer_list_t *list, const void *key)
+{
+    for (uint32_t i = 0; i < list->n; i++)
+        if (list->v[i].key == key)
+            return (long)i;
+    return -1;
+}
+
+/* Adds the transfer of `key`, which must not be in flight already (the caller checks its
+ * addresses next: a failure there aborts). */
+static xfer_t *xfer_add(xfer_list_t *list, const void *key, const char *fn)
+{
+    long i = xfer_find(list, key);
+    if (i >= 0)
+        dory_fatal("%s: the %s at %p is still in flight (transfer #%" PRIu32 " issued by core %" PRIu32
+                   "): wait for it before reusing the %s structure",
+                   fn, list->handle_name, key, list->v[i].id, list->v[i].core, list->handle_name);
+    if (list->n == list->max)
+        dory_fatal("%s: more than %" PRIu32 " %s in flight; the hardware tracks transfers with a small number of "
+                   "counters, wait for earlier ones first",
+                   fn, list->max, list->kind);
+    xfer_t *x = &list->v[list->n++];
+    memset(x, 0, sizeof *x);
+    x->key = key;
+    x->id = g_next_id++;
+    x->core = platform_core();
+    return x;
+}
+
+/* The caller filled its handle: the transfer is in flight, its destination poisoned. */
+static void xfer_issued(const xfer_list_t *list, xfer_t *x)
+{
+    *handle_state(list, x->key) = STATE_INFLIGHT;
+    memcpy(x->issued, x->key, list->handle_size);
+    xfer_poison(x);
+}
+
+/* Removes and returns the in-flight transfer of the handle `key` being waited for. */
+static xfer_t xfer_take(xfer_list_t *list, const void *key, const char *fn)
+{
+    require_cluster(fn);
+    if (!key)
+        dory_fatal("%s: %s is NULL", fn, list->argument);
+    long i = xfer_find(list, key);
+    if (i < 0) {
+        if (*handle_state(list, key) == STATE_DONE)
+            dory_fatal("%s: the %s at %p was already waited for (waited twice)", fn, list->handle_name, key);
+        dory_fatal("%s: the %s at %p was never issued (no %s in flight with it)", fn, list->handle_name, key,
+                   list->issue_fns);
+    }
+    xfer_t x = list->v[i];
+    if (memcmp(x.issued, key, list->handle_size) != 0)
+        dory_fatal("%s: the %s structure at %p was modified while its transfer #%" PRIu32 " was in flight", fn,
+                   list->handle_name, key, x.id);
+    memmove(&list->v[i], &list->v[i + 1], (list->n - (uint32_t)i - 1) * sizeof *list->v);
+    list->n--;
+    return x;
+}
+
+/* The wait found the transfer's buffers still live: the data arrives. */
+static void xfer_complete(const xfer_list_t *list, const xfer_t *x)
+{
+    xfer_copy(x);
+    *handle_state(list, x->key) = STATE_DONE;
 }
 
 void memory_check_transfers_done(const char *fn)
@@ -374,8 +402,6 @@ static void dma_issue(uint32_t ext, uint32_t loc, uint32_t size, uint32_t stride
         dory_fatal("%s: loc 0x%08" PRIx32 " is in L2 and ext 0x%08" PRIx32 " is in L1: are ext and loc swapped? "
                    "(ext is the L2 address, loc the L1 address, whatever the direction)",
                    fn, loc, ext);
-    x->ext_addr = ext;
-    x->loc_addr = loc;
     x->ext = check_range(&g_l2, ext, ext_span, fn, "ext (L2)");
     x->loc = check_range(&g_l1, loc, size, fn, "loc (L1)");
     x->size = size;
@@ -389,8 +415,7 @@ static void dma_issue(uint32_t ext, uint32_t loc, uint32_t size, uint32_t stride
     cmd->stride = stride;
     cmd->length = length;
     cmd->dir = dir;
-    cmd->state = STATE_INFLIGHT;
-    xfer_poison(x);
+    xfer_issued(&g_dma, x);
 }
 
 void pi_cl_dma_cmd(uint32_t ext, uint32_t loc, uint32_t size, pi_cl_dma_dir_e dir, pi_cl_dma_cmd_t *cmd)
@@ -412,21 +437,12 @@ void pi_cl_dma_cmd_wait(pi_cl_dma_cmd_t *cmd)
 {
     const char *fn = "pi_cl_dma_cmd_wait";
     runtime_enter();
-    require_cluster(fn);
-    if (!cmd)
-        dory_fatal("%s: cmd is NULL", fn);
-    long i = xfer_waited(&g_dma, cmd, cmd->state, fn);
-    xfer_t x = g_dma.v[i];
-    if (cmd->state != STATE_INFLIGHT || cmd->id != x.id || cmd->ext != x.ext_addr || cmd->loc != x.loc_addr ||
-        cmd->size != x.size || cmd->stride != x.stride || cmd->length != x.length)
-        xfer_modified(&g_dma, cmd, x.id, fn);
+    xfer_t x = xfer_take(&g_dma, cmd, fn);
     /* the buffers must still be live */
-    check_range(&g_l2, x.ext_addr, (uint64_t)(x.size / x.length - 1) * x.stride + x.length, fn,
+    check_range(&g_l2, cmd->ext, (uint64_t)(x.size / x.length - 1) * x.stride + x.length, fn,
                 "ext (L2) of this in-flight transfer");
-    check_range(&g_l1, x.loc_addr, x.size, fn, "loc (L1) of this in-flight transfer");
-    xfer_copy(&x);
-    xfer_remove(&g_dma, i);
-    cmd->state = STATE_DONE;
+    check_range(&g_l1, cmd->loc, x.size, fn, "loc (L1) of this in-flight transfer");
+    xfer_complete(&g_dma, &x);
     runtime_leave();
 }
 
@@ -525,9 +541,7 @@ int32_t pi_ram_open(struct pi_device *device)
 {
     const char *fn = "pi_ram_open";
     runtime_enter();
-    if (!device || !device->config)
-        dory_fatal("%s: the device has no configuration (pi_hyperram_conf_init + pi_open_from_conf)", fn);
-    struct pi_hyperram_conf *conf = device->config;
+    struct pi_hyperram_conf *conf = require_device_config(device, fn, "pi_hyperram_conf_init");
     if (conf->ram.api != &g_hyperram_api)
         dory_fatal("%s: the device configuration is not a RAM configuration (pi_hyperram_conf_init)", fn);
     if (platform_in_cluster())
@@ -671,7 +685,6 @@ static void ram_issue(struct pi_device *device, uint32_t ram_addr, void *addr, u
         dory_fatal("%s: transfer of 0 bytes", fn);
     xfer_t *x = xfer_add(&g_ram, req, fn);
     arena_ensure(&g_l2);
-    x->ext_addr = ram_addr;
     x->ext = check_l3(ram_addr, size, fn);
     x->loc = check_range(&g_l2, (uintptr_t)addr, size, fn, "addr (L2)");
     x->size = x->stride = x->length = size;
@@ -681,28 +694,19 @@ static void ram_issue(struct pi_device *device, uint32_t ram_addr, void *addr, u
     req->pi_ram_addr = ram_addr;
     req->size = size;
     req->id = x->id;
-    req->state = STATE_INFLIGHT;
     req->ext2loc = (unsigned char)ext2loc;
-    xfer_poison(x);
+    xfer_issued(&g_ram, x);
     runtime_leave();
 }
 
 static void ram_wait(pi_cl_ram_req_t *req, const char *fn)
 {
     runtime_enter();
-    require_cluster(fn);
-    if (!req)
-        dory_fatal("%s: req is NULL", fn);
-    long i = xfer_waited(&g_ram, req, req->state, fn);
-    xfer_t x = g_ram.v[i];
-    if (req->state != STATE_INFLIGHT || req->id != x.id || req->pi_ram_addr != x.ext_addr || req->size != x.size ||
-        (uint8_t *)req->addr != x.loc)
-        xfer_modified(&g_ram, req, x.id, fn);
-    check_l3(x.ext_addr, x.size, fn);
-    check_range(&g_l2, (uintptr_t)x.loc, x.size, fn, "addr (L2) of this in-flight request");
-    xfer_copy(&x);
-    xfer_remove(&g_ram, i);
-    req->state = STATE_DONE;
+    xfer_t x = xfer_take(&g_ram, req, fn);
+    /* the buffers must still be live */
+    check_l3(req->pi_ram_addr, x.size, fn);
+    check_range(&g_l2, (uintptr_t)req->addr, x.size, fn, "addr (L2) of this in-flight request");
+    xfer_complete(&g_ram, &x);
     runtime_leave();
 }
 

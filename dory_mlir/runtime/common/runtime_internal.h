@@ -15,42 +15,12 @@
 #ifndef DORY_RUNTIME_INTERNAL_H
 #define DORY_RUNTIME_INTERNAL_H
 
+#include "runtime_config.h"
+
 #include <stdint.h>
 
 struct pi_device;
 struct pi_cluster_task;
-
-/* ------------------------------------------------------------------------------ configuration */
-
-/* The memory budgets (the tiler's, passed as -D by the generated Makefiles). */
-#ifndef DORY_L1_SIZE
-#define DORY_L1_SIZE 64000
-#endif
-#ifndef DORY_L2_SIZE
-#define DORY_L2_SIZE 512000
-#endif
-#ifndef DORY_L3_SIZE
-#define DORY_L3_SIZE 8388608
-#endif
-#ifndef DORY_CLUSTER_CORES
-#define DORY_CLUSTER_CORES 8
-#endif
-#ifndef DORY_ALLOC_ALIGN
-#define DORY_ALLOC_ALIGN 8
-#endif
-/* Transfers in flight at once (the cluster DMA tracks transfers with a few HW counters). */
-#ifndef DORY_DMA_MAX_PENDING
-#define DORY_DMA_MAX_PENDING 16
-#endif
-#ifndef DORY_RAM_MAX_PENDING
-#define DORY_RAM_MAX_PENDING 64
-#endif
-/* Largest size / stride / length of one DMA command: the GAP8 runtimes pass them as 16-bit
- * values (CL_DMA_COMMON's uint16_t size, `unsigned short` 2-D arguments), larger ones would be
- * truncated on the chip. */
-#ifndef DORY_DMA_MAX_FIELD
-#define DORY_DMA_MAX_FIELD 65535u
-#endif
 
 /* Exit status of an allocation that exceeds its budget (abort() is for contract violations). */
 #define DORY_EXIT_BUDGET 3
@@ -58,13 +28,6 @@ struct pi_cluster_task;
 #define POISON_INFLIGHT 0xA5 /* destination of a transfer not waited yet */
 #define FILL_ALLOC 0x5A      /* freshly allocated (uninitialised) memory */
 #define FILL_FREE 0xDE       /* freed / never allocated arena memory */
-
-_Static_assert(DORY_L1_SIZE > 0 && DORY_L1_SIZE <= 0x20000000, "DORY_L1_SIZE out of range");
-_Static_assert(DORY_L2_SIZE > 0 && DORY_L2_SIZE <= 0x20000000, "DORY_L2_SIZE out of range");
-_Static_assert(DORY_L3_SIZE > 8 && DORY_L3_SIZE <= 0x7fffffff, "DORY_L3_SIZE out of range");
-_Static_assert(DORY_CLUSTER_CORES >= 1 && DORY_CLUSTER_CORES <= 64, "DORY_CLUSTER_CORES out of range");
-_Static_assert((DORY_ALLOC_ALIGN & (DORY_ALLOC_ALIGN - 1)) == 0 && DORY_ALLOC_ALIGN <= 64,
-               "DORY_ALLOC_ALIGN must be a power of two <= 64");
 
 /* ------------------------------------------------------------------------------ AddressSanitizer */
 
@@ -126,6 +89,8 @@ void platform_fork(int cores, void (*entry)(void *), void *arg);
 
 /* Fails unless running cluster code. */
 void require_cluster(const char *fn);
+/* The configuration of a device being opened; fails without one (`conf_init` names its maker). */
+void *require_device_config(struct pi_device *device, const char *fn, const char *conf_init);
 /* Fails unless `device` is an opened cluster (or NULL when allow_null). */
 void require_cluster_device(struct pi_device *device, const char *fn, int allow_null);
 

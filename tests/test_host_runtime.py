@@ -24,8 +24,8 @@ HOST_DIR = REPO / "dory_mlir" / "runtime" / "host"
 RUNTIME_SOURCES = [str(source) for source in HOST.runtime_sources()]
 CHECKS_C = REPO / "tests" / "host_runtime" / "runtime_checks.c"
 
-# The command the project uses to build generated code with the host runtime.
-CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-pthread", f"-I{HOST_DIR}"]
+# The flags the project builds generated code with on the host runtime.
+CFLAGS = HOST.compile_flags()
 BUILDS = {
     "plain": [],
     "asan": ["-fsanitize=address,undefined"],
@@ -45,7 +45,7 @@ pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not ins
 
 
 def _compile(out: Path, extra: list[str]) -> subprocess.CompletedProcess:
-    cmd = ["gcc", *CFLAGS, *extra, str(CHECKS_C), *RUNTIME_SOURCES, "-o", str(out)]
+    cmd = HOST.program_command("gcc", [CHECKS_C], out, extra)
     return subprocess.run(cmd, capture_output=True, text=True)
 
 

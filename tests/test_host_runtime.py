@@ -8,6 +8,7 @@ Positive scenarios print "PASS <name>"; negative ones must be stopped by the run
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -62,18 +63,16 @@ def _sanitizer_available(flag: str, tmp: Path) -> bool:
 def build(tmp_path_factory):
     """build(name) -> path of runtime_checks compiled with BUILDS[name] (compiled once)."""
     root = tmp_path_factory.mktemp("host_runtime")
-    cache: dict[str, Path] = {}
 
+    @functools.cache
     def get(name: str) -> Path:
-        if name not in cache:
-            for flag in BUILDS[name]:
-                if flag.startswith("-fsanitize") and not _sanitizer_available(flag, root):
-                    pytest.skip(f"{flag} is not usable with this gcc")
-            exe = root / f"runtime_checks_{name}"
-            res = _compile(exe, BUILDS[name])
-            assert res.returncode == 0, f"build {name} failed:\n{res.stdout}{res.stderr}"
-            cache[name] = exe
-        return cache[name]
+        for flag in BUILDS[name]:
+            if flag.startswith("-fsanitize") and not _sanitizer_available(flag, root):
+                pytest.skip(f"{flag} is not usable with this gcc")
+        exe = root / f"runtime_checks_{name}"
+        res = _compile(exe, BUILDS[name])
+        assert res.returncode == 0, f"build {name} failed:\n{res.stdout}{res.stderr}"
+        return exe
 
     return get
 

@@ -16,6 +16,7 @@ Skipped only when the toolchain is absent; `make test` installs it (`make riscv-
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -57,17 +58,15 @@ def compiles(command: list[str]) -> None:
 def checks(tmp_path_factory):
     """checks(build) -> the ELF of runtime_checks.c on the rv32 runtime ("plain" or "small_l1")."""
     root = tmp_path_factory.mktemp("rv32_checks")
-    cache: dict[str, Path] = {}
 
+    @functools.cache
     def get(build: str) -> Path:
-        if build not in cache:
-            budget = ["-DDORY_L1_SIZE=8000"] if build == "small_l1" else []
-            obj = root / f"checks_{build}.o"
-            compiles([TOOLCHAIN.gcc, *RV32.compile_flags(budget), "-Dmain=checks_main", "-c", str(CHECKS_C), "-o", str(obj)])
-            elf = root / f"checks_{build}.elf"
-            compiles(RV32.program_command(TOOLCHAIN.gcc, [obj, REPO / "tests" / "rv32_runtime" / "scenario_main.c"], elf, budget))
-            cache[build] = elf
-        return cache[build]
+        budget = ["-DDORY_L1_SIZE=8000"] if build == "small_l1" else []
+        obj = root / f"checks_{build}.o"
+        compiles([TOOLCHAIN.gcc, *RV32.compile_flags(budget), "-Dmain=checks_main", "-c", str(CHECKS_C), "-o", str(obj)])
+        elf = root / f"checks_{build}.elf"
+        compiles(RV32.program_command(TOOLCHAIN.gcc, [obj, REPO / "tests" / "rv32_runtime" / "scenario_main.c"], elf, budget))
+        return elf
 
     return get
 

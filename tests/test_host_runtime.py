@@ -1,5 +1,5 @@
 """The host implementation of PMSIS (dory_mlir/runtime/host): builds tests/host_runtime/runtime_checks.c
-together with pmsis_host.c using the project's compile command (plain, with ASan/UBSan, with a small L1
+together with the host runtime (pmsis_host.c and runtime/common) using the project's compile command (plain, with ASan/UBSan, with a small L1
 budget, with TSan) and runs each scenario of it.
 
 Positive scenarios print "PASS <name>"; negative ones must be stopped by the runtime with a
@@ -8,6 +8,7 @@ Positive scenarios print "PASS <name>"; negative ones must be stopped by the run
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -17,13 +18,15 @@ from pathlib import Path
 
 import pytest
 
+from dory_mlir.backend.build import HOST
+
 REPO = Path(__file__).resolve().parents[1]
 HOST_DIR = REPO / "dory_mlir" / "runtime" / "host"
-RUNTIME_C = HOST_DIR / "pmsis_host.c"
+RUNTIME_SOURCES = [str(source) for source in HOST.runtime_sources()]
 CHECKS_C = REPO / "tests" / "host_runtime" / "runtime_checks.c"
 
-# The command the project uses to build generated code with the host runtime.
-CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-pthread", f"-I{HOST_DIR}"]
+# The flags the project builds generated code with on the host runtime.
+CFLAGS = HOST.compile_flags()
 BUILDS = {
     "plain": [],
     "asan": ["-fsanitize=address,undefined"],
@@ -43,7 +46,7 @@ pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not ins
 
 
 def _compile(out: Path, extra: list[str]) -> subprocess.CompletedProcess:
-    cmd = ["gcc", *CFLAGS, *extra, str(CHECKS_C), str(RUNTIME_C), "-o", str(out)]
+    cmd = HOST.program_command("gcc", [CHECKS_C], out, extra)
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
@@ -60,18 +63,16 @@ def _sanitizer_available(flag: str, tmp: Path) -> bool:
 def build(tmp_path_factory):
     """build(name) -> path of runtime_checks compiled with BUILDS[name] (compiled once)."""
     root = tmp_path_factory.mktemp("host_runtime")
-    cache: dict[str, Path] = {}
 
+    @functools.cache
     def get(name: str) -> Path:
-        if name not in cache:
-            for flag in BUILDS[name]:
-                if flag.startswith("-fsanitize") and not _sanitizer_available(flag, root):
-                    pytest.skip(f"{flag} is not usable with this gcc")
-            exe = root / f"runtime_checks_{name}"
-            res = _compile(exe, BUILDS[name])
-            assert res.returncode == 0, f"build {name} failed:\n{res.stdout}{res.stderr}"
-            cache[name] = exe
-        return cache[name]
+        for flag in BUILDS[name]:
+            if flag.startswith("-fsanitize") and not _sanitizer_available(flag, root):
+                pytest.skip(f"{flag} is not usable with this gcc")
+        exe = root / f"runtime_checks_{name}"
+        res = _compile(exe, BUILDS[name])
+        assert res.returncode == 0, f"build {name} failed:\n{res.stdout}{res.stderr}"
+        return exe
 
     return get
 
@@ -86,12 +87,13 @@ def run(exe: Path, scenario: str) -> subprocess.CompletedProcess:
 def test_runtime_compiles_alone_with_project_flags(tmp_path):
     for name in ("plain", "asan"):
         extra = BUILDS[name]
-        res = subprocess.run(
-            ["gcc", *CFLAGS, *extra, "-c", str(RUNTIME_C), "-o", str(tmp_path / f"pmsis_host_{name}.o")],
-            capture_output=True,
-            text=True,
-        )
-        assert res.returncode == 0, res.stderr
+        for source in RUNTIME_SOURCES:
+            res = subprocess.run(
+                ["gcc", *CFLAGS, *extra, "-c", source, "-o", str(tmp_path / f"{Path(source).stem}_{name}.o")],
+                capture_output=True,
+                text=True,
+            )
+            assert res.returncode == 0, res.stderr
 
 
 def test_header_is_strict_c_and_cxx(tmp_path):

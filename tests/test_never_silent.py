@@ -21,6 +21,7 @@ from xdsl.utils.exceptions import VerifyException
 
 from conftest import tool
 from test_errors import assert_one_line_error
+from dory_mlir.backend.build import HOST
 from dory_mlir.backend.pulp_c import RUNTIME, write_application
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import dma, qnn
@@ -165,7 +166,7 @@ def test_padding_only_tiles_copy_nothing(time_along_rows: bool, tmp_path: Path):
     guarded = [op for op in module.walk() if isinstance(op, dma.CopyOp) and op.parent_op().name == "scf.if"]
     assert guarded, "the copies of padding-only tiles are guarded"
     write_application(module, tmp_path)
-    sources = [*sorted((RUNTIME / "kernels").glob("*.c")), RUNTIME / "dma" / "dory_dma.c", RUNTIME / "host" / "pmsis_host.c"]
+    sources = [*sorted((RUNTIME / "kernels").glob("*.c")), RUNTIME / "dma" / "dory_dma.c", *HOST.runtime_sources()]
     io = 2 * (x.size + 4 * 12 * 200)
     build = subprocess.run(["gcc", "-std=c11", "-O0", "-pthread", "-DDORY_HOST", f"-I{RUNTIME / 'host'}", f"-I{RUNTIME / 'include'}",
                             f"-DDORY_L1_SIZE={l1}", f"-DDORY_L2_SIZE={l2 + io}", "main.c", "network.c", *map(str, sources),

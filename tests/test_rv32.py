@@ -16,6 +16,7 @@ Skipped only when the toolchain is absent; `make test` installs it (`make riscv-
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -26,8 +27,8 @@ import pytest
 
 from conftest import DORY_NETWORKS, EXAMPLE_NAMES, needs_shared, onnx_file, tiered, tool
 from dory_mlir.backend import build, rv32
-from dory_mlir.backend.build import build_for_verify
-from dory_mlir.backend.pulp_c import RUNTIME, write_application
+from dory_mlir.backend.build import RV32, build_for_verify
+from dory_mlir.backend.pulp_c import write_application
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.examples.random_layers import random_layer
 from dory_mlir.golden.files import to_layout
@@ -42,14 +43,11 @@ REPO = Path(__file__).resolve().parents[1]
 TOOLCHAIN = rv32.find_toolchain()
 pytestmark = pytest.mark.skipif(TOOLCHAIN is None, reason=f"RISC-V toolchain absent: {rv32.SETUP}")
 
-CFLAGS = [*build.CFLAGS, *build.RV32.arch]
-RV32_RUNTIME = sorted((RUNTIME / "rv32").glob("*.c"))
-INCLUDES = build.RV32.include_flags(RUNTIME)
 EXIT_ABORT = 134  # abort() through semihosting's extended exit
 
 
-def gcc(*args: str, cwd: Path | None = None) -> None:
-    done = subprocess.run([TOOLCHAIN.gcc, *args], capture_output=True, text=True, cwd=cwd)
+def compiles(command: list[str]) -> None:
+    done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
 
 
@@ -60,18 +58,15 @@ def gcc(*args: str, cwd: Path | None = None) -> None:
 def checks(tmp_path_factory):
     """checks(build) -> the ELF of runtime_checks.c on the rv32 runtime ("plain" or "small_l1")."""
     root = tmp_path_factory.mktemp("rv32_checks")
-    cache: dict[str, Path] = {}
 
+    @functools.cache
     def get(build: str) -> Path:
-        if build not in cache:
-            budget = ["-DDORY_L1_SIZE=8000"] if build == "small_l1" else []
-            obj = root / f"checks_{build}.o"
-            gcc(*CFLAGS, *budget, *INCLUDES, "-Dmain=checks_main", "-c", str(CHECKS_C), "-o", str(obj))
-            elf = root / f"checks_{build}.elf"
-            gcc(*CFLAGS, *budget, *INCLUDES, *rv32.LINK_FLAGS, str(obj), str(REPO / "tests" / "rv32_runtime" / "scenario_main.c"),
-                *map(str, RV32_RUNTIME), "-o", str(elf))
-            cache[build] = elf
-        return cache[build]
+        budget = ["-DDORY_L1_SIZE=8000"] if build == "small_l1" else []
+        obj = root / f"checks_{build}.o"
+        compiles([TOOLCHAIN.gcc, *RV32.compile_flags(budget), "-Dmain=checks_main", "-c", str(CHECKS_C), "-o", str(obj)])
+        elf = root / f"checks_{build}.elf"
+        compiles(RV32.program_command(TOOLCHAIN.gcc, [obj, REPO / "tests" / "rv32_runtime" / "scenario_main.c"], elf, budget))
+        return elf
 
     return get
 

@@ -1,5 +1,11 @@
 """Building the generated application: the one recipe for the host and for rv32.
 
+A `Platform` (HOST, RV32) holds the whole recipe -- instruction set, the project's flags, defines,
+the runtime's headers and sources (`runtime/common` + the platform's folder), link flags -- and
+the builds are spelled from it: the kernel library below, programs built without a Makefile
+(`Platform.program_command`: the runtime's tests), and the generated Makefiles take its flags
+(pulp_c.py, which still writes their source lists). rv32's toolchain and QEMU are in rv32.py.
+
 The application's own files (`main.c`, `network.c`) and the platform runtime (its arenas have the
 tiler's budgets, given as `-D` flags) are compiled per network. The kernel library
 (`runtime/kernels/*.c` and the DMA helper) does not depend on the network or its budgets, and it
@@ -24,6 +30,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -33,6 +40,9 @@ from dory_mlir.diagnostics import DoryError
 
 RUNTIME = Path(__file__).resolve().parents[1] / "runtime"
 
+# The runtime every platform shares (memory model, transfers, cluster rules), relative to RUNTIME.
+COMMON_RUNTIME = "common"
+
 # Warnings are errors in every build of the generated C and the runtime.
 CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror"]
 SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all"]
@@ -40,21 +50,40 @@ SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-f
 
 @dataclass(frozen=True)
 class Platform:
-    """Where an application runs: its runtime folder, the defines and the Makefile it builds with."""
+    """Where an application runs, and the one recipe of its programs: the compiler's flags, the
+    runtime it links and the Makefile (written by pulp_c.py from these fields) that builds it."""
 
     name: str         # "host" | "rv32"
-    runtime: str      # folder of dory_mlir/runtime holding its pmsis.h and runtime sources
+    runtime: str      # folder of dory_mlir/runtime holding its pmsis.h and its own runtime sources
     arch: tuple[str, ...]     # instruction set and C library (every object of the program)
     defines: tuple[str, ...]
+    link: tuple[str, ...]     # link flags of a program (memory map, C library's I/O)
     makefile: str
     output: str       # what the Makefile builds
 
     def include_flags(self, root: Path) -> list[str]:
         return [f"-I{root / self.runtime}", f"-I{root / 'include'}"]
 
+    def runtime_sources(self, root: Path | None = None) -> list[Path]:
+        """The C sources of the platform's PMSIS runtime: the common runtime and its own files."""
+        root = root or RUNTIME
+        return [*sorted((root / COMMON_RUNTIME).glob("*.c")), *sorted((root / self.runtime).glob("*.c"))]
 
-HOST = Platform("host", "host", (), ("-pthread", "-DDORY_HOST"), "Makefile.host", "network")
-RV32 = Platform("rv32", "rv32", tuple(rv32.ARCH_FLAGS), ("-DDORY_RV32",), "Makefile.rv32", "network.elf")
+    def compile_flags(self, flags: Sequence[str] = (), root: Path | None = None) -> list[str]:
+        """The flags every object of a program is compiled with; `flags`: budgets, sanitizers, ..."""
+        return [*self.arch, *CFLAGS, *flags, *self.defines, *self.include_flags(root or RUNTIME)]
+
+    def program_command(self, cc: str, sources: Sequence[Path | str], output: Path, flags: Sequence[str] = (),
+                        root: Path | None = None) -> list[str]:
+        """Compiles and links `sources` with the platform's runtime into `output` (what the
+        generated Makefile does, for callers that build without one)."""
+        runtime = self.runtime_sources(root)
+        return [cc, *self.compile_flags(flags, root), *self.link, *map(str, [*sources, *runtime]), "-o", str(output)]
+
+
+HOST = Platform("host", "host", (), ("-pthread", "-DDORY_HOST"), (), "Makefile.host", "network")
+RV32 = Platform("rv32", "rv32", tuple(rv32.ARCH_FLAGS), ("-DDORY_RV32",), tuple(rv32.LINK_FLAGS), "Makefile.rv32",
+                "network.elf")
 
 # The sources of the kernel library, relative to the runtime folder.
 KERNEL_LIBRARY_SOURCES = ("kernels/*.c", "dma/dory_dma.c")
@@ -101,13 +130,13 @@ def archiver(cc: str) -> str:
     return prefixed if shutil.which(prefixed) else "ar"
 
 
-def kernel_library(cc: str, flags: list[str], platform: Platform) -> Path | None:
-    """The kernel library built with `cc flags` for `platform`, from the cache or compiled into it
-    now; None when the cache is off."""
+def kernel_library(cc: str, extra_flags: list[str], platform: Platform) -> Path | None:
+    """The kernel library built with the platform's compile flags plus `extra_flags`, from the
+    cache or compiled into it now; None when the cache is off."""
     root = cache_root()
     if root is None:
         return None
-    flags = [*platform.arch, *flags, *platform.defines, *platform.include_flags(RUNTIME)]
+    flags = platform.compile_flags(extra_flags)
     archive = root / f"libdory-{platform.name}-{library_key(cc, flags, platform)}.a"
     if archive.is_file():
         return archive
@@ -128,11 +157,15 @@ def kernel_library(cc: str, flags: list[str], platform: Platform) -> Path | None
     return archive
 
 
+def last_lines(done: subprocess.CompletedProcess) -> str:
+    """The end of a failed build's output on one line (the compiler's error is there)."""
+    return " | ".join((done.stderr or done.stdout).strip().splitlines()[-5:])
+
+
 def compile_c(cc: str, arguments: list[str], what: str, cwd: Path | None = None) -> None:
     done = subprocess.run([cc, *arguments], capture_output=True, text=True, cwd=cwd)
     if done.returncode:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-        raise DoryError(f"{what} does not build: {' | '.join(tail)}")
+        raise DoryError(f"{what} does not build: {last_lines(done)}")
 
 
 def build_application(app: Path, platform: Platform, cc: str, extra_flags: list[str] = ()) -> Path:
@@ -142,14 +175,13 @@ def build_application(app: Path, platform: Platform, cc: str, extra_flags: list[
     make = ["make", "-s", "-f", platform.makefile, f"CC={cc}", f"EXTRA_CFLAGS={' '.join(extra)}"]
     # The kernels share their work among the cores the network was tiled for (its Makefile says how many).
     cores = re.findall(r"-DNUM_CORES=\d+", (app / platform.makefile).read_text())
-    library = kernel_library(cc, CFLAGS + extra + cores[:1], platform)
+    library = kernel_library(cc, extra + cores[:1], platform)
     if library is not None:
         make.append(f"DORY_KERNELS_LIB={library}")
     done = subprocess.run(make, cwd=app, capture_output=True, text=True)
     if done.returncode:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
         where = "" if platform is HOST else f" for {platform.name}"
-        raise DoryError(f"the generated C does not build{where}: {' | '.join(tail)}", str(app))
+        raise DoryError(f"the generated C does not build{where}: {last_lines(done)}", str(app))
     return app / platform.output
 
 

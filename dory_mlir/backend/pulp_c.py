@@ -730,7 +730,7 @@ def write_application(module: ModuleOp, directory: Path) -> list[Path]:
     for name, text in files.items():
         (directory / name).write_text(text)
         written.append(directory / name)
-    for part in ("include", "kernels", "dma", "host", "rv32"):
+    for part in ("include", "kernels", "dma", "common", "host", "rv32"):
         source = RUNTIME / part
         if source.is_dir():
             shutil.copytree(source, directory / "runtime" / part, dirs_exist_ok=True)

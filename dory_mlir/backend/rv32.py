@@ -3,7 +3,7 @@ under QEMU, read back the instruction counts (DESIGN.md §7).
 
 The application (`-t pulp-c` writes `Makefile.rv32` beside `Makefile.host`) is built for
 `-march=rv32imc -mabi=ilp32` with picolibc against the project's bare-metal PMSIS runtime
-(`dory_mlir/runtime/rv32`) and run on QEMU's `virt` machine with `-icount shift=0`, where
+(`dory_mlir/runtime/common` + `rv32`) and run on QEMU's `virt` machine with `-icount shift=0`, where
 `rdinstret` is exact and the same run after run. Semihosting (`target=native`) gives the
 program the files of its working directory, so the same `main.c` reads `input.bin` and writes
 `out_layerN.bin` as on the host, and the program's exit status becomes QEMU's.

@@ -6,16 +6,11 @@
  * stop the process (the pytest driver checks exit status and message).
  */
 #include "pmsis.h"
+/* The budgets the runtime is built with (found through -I of the platform's runtime folder). */
+#include "../common/runtime_config.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#ifndef DORY_L1_SIZE
-#define DORY_L1_SIZE 64000
-#endif
-#ifndef DORY_L2_SIZE
-#define DORY_L2_SIZE 512000
-#endif
 
 #define POISON 0xA5
 #define A(p) ((uint32_t)(uintptr_t)(p))

@@ -6,17 +6,19 @@
  * pmsis/cluster/cluster_team/cl_team.h, pmsis/cluster/cluster_sync/fc_to_cl_delegate.h,
  * cl_pmsis_types.h, pmsis_types.h, rtos/malloc, drivers/perf.h, chips/gap8/perf.h and pmsis_bsp
  * bsp/ram.h + bsp/ram/hyperram.h), so one generated source builds with the SDK and, linked with
- * pmsis_host.c, with gcc on a 64-bit Linux host:
+ * the host runtime (pmsis_host.c and the common runtime, dory_mlir/runtime/common), with gcc on a
+ * 64-bit Linux host:
  *
  *   gcc -std=c11 -Wall -Wextra -Werror -O2 -pthread -I dory_mlir/runtime/host \
- *       app.c ... dory_mlir/runtime/host/pmsis_host.c
+ *       app.c ... dory_mlir/runtime/host/pmsis_host.c dory_mlir/runtime/common/[a-z]*.c
  *
  * The SDK declares most of these `static inline`; here they are ordinary functions (same
  * prototypes), and the SDK's empty parameter lists `()` are written `(void)`.
  *
- * Host behaviour (the contract a code generator must respect; details in pmsis_host.c):
+ * Host behaviour (the contract a code generator must respect; details in runtime/common/memory.c
+ * and pmsis_host.c):
  *  - L1 / L2 are arenas of exactly DORY_L1_SIZE / DORY_L2_SIZE bytes (defaults 64000 / 512000,
- *    -D to override when compiling pmsis_host.c) mapped below 2 GiB, so (uint32_t)(uintptr_t)p of
+ *    -D to override when compiling the runtime) mapped below 2 GiB, so (uint32_t)(uintptr_t)p of
  *    an arena pointer is exact.  Allocations are 8-byte aligned, take round_up(size, 8) bytes of
  *    the budget, and are filled with 0x5A ("uninitialised").  An allocation that does not fit
  *    prints "pmsis-host: L1 allocation of N bytes exceeds the L1 budget (used U of S)" (L2, L3

@@ -1,6 +1,6 @@
 /*
- * dory-mlir rv32 runtime: the cluster -- devices, the cluster task, the team of cores and its
- * barrier -- on one RISC-V hart.
+ * dory-mlir rv32 runtime: how the cluster's cores run on one RISC-V hart -- the cluster task,
+ * the forks and the barrier (their rules are the common runtime's, ../common/cluster.c).
  *
  * Each core is a cooperative thread with its own stack in L1 (the target's sizes, a guard zone
  * below each). A core runs until it reaches pi_cl_team_barrier or returns from the forked
@@ -12,8 +12,7 @@
  *
  * The cluster task itself runs as core 0 on core 0's stack (in L1, as on GAP8), and the
  * fabric controller waits for it. Stack use is measured (high-water mark) and a core that
- * writes into its guard zone is reported as a stack overflow. Contract violations are those
- * of the host runtime (pmsis_host.c) with the prefix "pmsis-rv32: ".
+ * writes into its guard zone is reported as a stack overflow.
  */
 #include "pmsis.h"
 #include "rv32_internal.h"
@@ -21,7 +20,6 @@
 #include <inttypes.h>
 #include <string.h>
 
-#define fatal rv32_fatal
 #define N DORY_CLUSTER_CORES
 #define FC N /* index of the fabric controller's context */
 
@@ -80,7 +78,7 @@ static void stack_check(int core)
     const uint8_t *guard = g_stack_lo[core] - RV32_STACK_GUARD;
     for (int i = 0; i < RV32_STACK_GUARD; i++)
         if (guard[i] != RV32_STACK_FILL)
-            fatal("core %d overflowed its %d-byte stack (the guard zone below it was written); the cluster "
+            dory_fatal("core %d overflowed its %d-byte stack (the guard zone below it was written); the cluster "
                   "stacks have the target's sizes (-DDORY_STACK_MASTER / -DDORY_STACK_SLAVE)",
                   core, rv32_stack_size(core));
 }
@@ -96,102 +94,31 @@ static void stack_measure(int core)
         g_high_water[core] = used;
 }
 
-/* ------------------------------------------------------------------------------ devices, cluster */
+/* ------------------------------------------------------------------------------ cluster task */
 
-static int g_cluster_tag;
-static int g_cluster_open_count;
 static int g_in_cluster;
-static int g_task_cores;
-static int g_last_fork;
 static struct pi_cluster_task *g_task;
 
-int rv32_in_cluster(void) { return g_in_cluster; }
+int platform_in_cluster(void) { return g_in_cluster; }
 
-uint32_t rv32_core(void) { return g_current == FC ? 0 : g_current; }
+uint32_t platform_core(void) { return g_current == FC ? 0 : g_current; }
 
-uint32_t pi_core_id(void) { return g_current == FC ? 0 : g_current; }
-
-int pi_cl_cluster_nb_cores(void) { return N; }
-
-void pi_open_from_conf(struct pi_device *device, void *conf)
+/* The stacks are in L1: they are refilled at each power-up. */
+void platform_cluster_power(int on)
 {
-    if (!device)
-        fatal("pi_open_from_conf: device is NULL");
-    device->config = conf;
-}
-
-void pi_cluster_conf_init(struct pi_cluster_conf *conf)
-{
-    if (!conf)
-        fatal("pi_cluster_conf_init: conf is NULL");
-    memset(conf, 0, sizeof *conf);
-    conf->device_type = PI_DEVICE_CLUSTER_TYPE;
-    conf->flags = PI_CLUSTER_FLAGS_FORK_BASED;
-}
-
-int pi_cluster_open(struct pi_device *device)
-{
-    rv32_hide_begin();
-    if (!device || !device->config)
-        fatal("pi_cluster_open: the device has no configuration (pi_cluster_conf_init + pi_open_from_conf)");
-    struct pi_cluster_conf *conf = device->config;
-    if (conf->device_type != PI_DEVICE_CLUSTER_TYPE)
-        fatal("pi_cluster_open: the device configuration is not a cluster configuration (pi_cluster_conf_init)");
-    if (conf->id != 0)
-        fatal("pi_cluster_open: cluster id %d does not exist (GAP8 has one cluster, id 0)", conf->id);
-    if (g_in_cluster)
-        fatal("pi_cluster_open called from the cluster");
-    if (g_cluster_open_count++ == 0) {
-        rv32_l1_power(1);
+    if (on)
         stacks_fill();
-    }
-    device->data = &g_cluster_tag;
-    rv32_hide_end();
-    return 0;
-}
-
-void rv32_require_cluster_device(struct pi_device *device, const char *fn, int allow_null)
-{
-    if (!device && allow_null)
-        return;
-    if (!device || device->data != &g_cluster_tag)
-        fatal("%s: the device is not an opened cluster (pi_cluster_open)", fn);
-}
-
-int pi_cluster_close(struct pi_device *device)
-{
-    rv32_hide_begin();
-    rv32_require_cluster_device(device, "pi_cluster_close", 0);
-    if (g_in_cluster)
-        fatal("pi_cluster_close called from the cluster");
-    if (g_cluster_open_count <= 0)
-        fatal("pi_cluster_close: the cluster is not open");
-    if (--g_cluster_open_count == 0)
-        rv32_l1_power(0);
-    device->data = NULL;
-    rv32_hide_end();
-    return 0;
-}
-
-struct pi_cluster_task *pi_cluster_task(struct pi_cluster_task *task, void (*entry)(void *), void *arg)
-{
-    if (!task)
-        fatal("pi_cluster_task: task is NULL");
-    memset(task, 0, sizeof *task);
-    task->entry = entry;
-    task->arg = arg;
-    return task;
 }
 
 /* Core 0 starts the task here, on its own stack (entered through dory_rv32_switch). */
 static void task_start(void)
 {
-    rv32_hide_end(); /* the switch into the task was hidden by pi_cluster_send_task_to_cl */
+    rv32_hide_end(); /* the switch into the task was hidden by platform_run_task */
     g_task->entry(g_task->arg);
     rv32_hide_begin();
     g_current = FC;
     dory_rv32_switch(&g_ctx[0], &g_ctx[FC]); /* never resumed */
-    fatal("the cluster task was resumed after its end");
+    dory_fatal("the cluster task was resumed after its end");
 }
 
 static void context_start(int core, void (*start)(void))
@@ -201,19 +128,9 @@ static void context_start(int core, void (*start)(void))
     g_ctx[core].sp = (uint32_t)stack_top(core);
 }
 
-int pi_cluster_send_task_to_cl(struct pi_device *device, struct pi_cluster_task *task)
+void platform_run_task(struct pi_cluster_task *task)
 {
-    const char *fn = "pi_cluster_send_task_to_cl";
     rv32_hide_begin();
-    rv32_require_cluster_device(device, fn, 0);
-    if (!task || !task->entry)
-        fatal("%s: no task or no task entry", fn);
-    if (g_in_cluster)
-        fatal("%s called from the cluster (nested cluster task)", fn);
-    if (task->nb_cores < 0 || task->nb_cores > N)
-        fatal("%s: task nb_cores = %d, the cluster has %d cores", fn, task->nb_cores, N);
-    g_task_cores = task->nb_cores ? task->nb_cores : N;
-    g_last_fork = g_task_cores;
     g_task = task;
     g_in_cluster = 1;
     context_start(0, task_start);
@@ -224,9 +141,7 @@ int pi_cluster_send_task_to_cl(struct pi_device *device, struct pi_cluster_task 
         stack_check(k);
         stack_measure(k);
     }
-    rv32_check_transfers_done(fn);
     rv32_hide_end();
-    return 0;
 }
 
 /* ------------------------------------------------------------------------------ team */
@@ -234,8 +149,7 @@ int pi_cluster_send_task_to_cl(struct pi_device *device, struct pi_cluster_task 
 enum { IDLE, RUNNING, READY, WAITING, JOINING, DONE };
 
 static struct {
-    int n, arrived, finished;
-    unsigned gen;
+    team_count_t count;
     void (*entry)(void *);
     void *arg;
     int in_fork;
@@ -243,7 +157,7 @@ static struct {
     unsigned wait_gen[N];
 } g_team;
 
-int rv32_in_fork(void) { return g_team.in_fork; }
+int platform_in_fork(void) { return g_team.in_fork; }
 
 static int runnable(int core)
 {
@@ -251,9 +165,9 @@ static int runnable(int core)
     case READY:
         return 1;
     case WAITING:
-        return g_team.wait_gen[core] != g_team.gen;
+        return g_team.wait_gen[core] != g_team.count.gen;
     case JOINING:
-        return g_team.finished == g_team.n;
+        return g_team.count.finished == g_team.count.cores;
     default:
         return 0;
     }
@@ -263,8 +177,8 @@ static int runnable(int core)
  * some core switches back to this one. Called inside a hidden region. */
 static void yield_from(int me)
 {
-    for (int k = 1; k <= g_team.n; k++) {
-        int next = (me + k) % g_team.n;
+    for (int k = 1; k <= g_team.count.cores; k++) {
+        int next = (me + k) % g_team.count.cores;
         if (next != me && runnable(next)) {
             stack_check(me);
             g_team.state[next] = RUNNING;
@@ -273,22 +187,8 @@ static void yield_from(int me)
             return;
         }
     }
-    fatal("pi_cl_team_barrier: no core of the team can run (core %d waits, %d arrived, %d finished)", me,
-          g_team.arrived, g_team.finished);
-}
-
-static void team_mismatch(void)
-{
-    fatal("pi_cl_team_barrier mismatch: %d core(s) wait in pi_cl_team_barrier while %d core(s) already "
-          "returned from the forked entry (every core of the team must execute the same barriers)",
-          g_team.arrived, g_team.finished);
-}
-
-static void team_finish(void)
-{
-    g_team.finished++;
-    if (g_team.arrived > 0 && g_team.arrived + g_team.finished == g_team.n)
-        team_mismatch();
+    dory_fatal("pi_cl_team_barrier: no core of the team can run (core %d waits, %d arrived, %d finished)", me,
+               g_team.count.arrived, g_team.count.finished);
 }
 
 /* Cores 1..n-1 start here, on their own stacks. */
@@ -298,25 +198,18 @@ static void core_start(void)
     rv32_hide_end(); /* the switch to this core was hidden by yield_from */
     g_team.entry(g_team.arg);
     rv32_hide_begin();
-    team_finish();
+    team_finish(&g_team.count);
     g_team.state[me] = DONE;
     yield_from(me); /* never resumed */
-    fatal("core %d was resumed after returning from the forked entry", me);
+    dory_fatal("core %d was resumed after returning from the forked entry", me);
 }
 
 void pi_cl_team_barrier(void)
 {
     rv32_hide_begin();
-    if (!g_team.in_fork)
-        fatal("pi_cl_team_barrier called outside pi_cl_team_fork (core %" PRIu32 ")", rv32_core());
     int me = (int)g_current;
-    unsigned gen = g_team.gen;
-    if (++g_team.arrived == g_team.n) {
-        g_team.arrived = 0; /* the last core releases the others and goes on first */
-        g_team.gen++;
-    } else {
-        if (g_team.arrived + g_team.finished == g_team.n)
-            team_mismatch();
+    unsigned gen = g_team.count.gen;
+    if (!team_arrive(&g_team.count)) { /* the core completing the barrier goes on first */
         g_team.state[me] = WAITING;
         g_team.wait_gen[me] = gen;
         yield_from(me);
@@ -324,27 +217,10 @@ void pi_cl_team_barrier(void)
     rv32_hide_end();
 }
 
-void pi_cl_team_fork(int nb_cores, void (*entry)(void *), void *arg)
+void platform_fork(int n, void (*entry)(void *), void *arg)
 {
-    const char *fn = "pi_cl_team_fork";
     rv32_hide_begin();
-    if (!g_in_cluster)
-        fatal("%s called outside a cluster task: it is a cluster-side call (from the entry of "
-              "pi_cluster_send_task_to_cl or of pi_cl_team_fork)",
-              fn);
-    if (g_team.in_fork)
-        fatal("%s called inside a fork (core %" PRIu32 "): nested forks are not supported", fn, rv32_core());
-    if (!entry)
-        fatal("%s: entry is NULL", fn);
-    if (nb_cores < 0 || nb_cores > N)
-        fatal("%s: nb_cores = %d, the cluster has %d cores", fn, nb_cores, N);
-    int n = nb_cores ? nb_cores : g_last_fork;
-    if (n > g_task_cores)
-        fatal("%s: fork on %d cores but the cluster task was sent with nb_cores = %d", fn, n, g_task_cores);
-    g_last_fork = n;
-    g_team.n = n;
-    g_team.arrived = 0;
-    g_team.finished = 0;
+    team_start(&g_team.count, n);
     g_team.entry = entry;
     g_team.arg = arg;
     g_team.in_fork = 1;
@@ -357,8 +233,8 @@ void pi_cl_team_fork(int nb_cores, void (*entry)(void *), void *arg)
     rv32_hide_end();
     entry(arg); /* core 0 is the caller */
     rv32_hide_begin();
-    team_finish();
-    if (g_team.finished < n) {
+    team_finish(&g_team.count);
+    if (g_team.count.finished < n) {
         g_team.state[0] = JOINING;
         yield_from(0);
     }

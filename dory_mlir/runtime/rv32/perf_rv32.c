@@ -3,7 +3,7 @@
  * (include/dory_perf.h) and the PMSIS perf counters -- from `rdinstret`, minus the
  * instructions the runtime hides (rv32_internal.h).
  *
- * dory_perf_report() prints, for tools/dory_verify.py and bench/rv32.py to parse:
+ * dory_perf_report() prints, for dory_mlir/backend/rv32.py (dory-verify) and bench/rv32.py to parse:
  *   dory-perf layer L pre P cluster C kernels K calls N   (one line per layer, in layer order)
  *   dory-perf tail T                                        (network code after the last layer)
  *   dory-perf hidden H                                      (runtime instructions not counted)
@@ -37,7 +37,7 @@ static int g_in_kernel, g_current_layer = -1;
 static layer_count_t *layer_slot(int layer, const char *fn)
 {
     if (layer < 0 || layer >= DORY_PERF_MAX_LAYERS)
-        rv32_fatal("%s: layer %d outside [0, %d) (-DDORY_PERF_MAX_LAYERS)", fn, layer, DORY_PERF_MAX_LAYERS);
+        dory_fatal("%s: layer %d outside [0, %d) (-DDORY_PERF_MAX_LAYERS)", fn, layer, DORY_PERF_MAX_LAYERS);
     return &g_layers[layer];
 }
 
@@ -51,7 +51,7 @@ void dory_perf_layer_begin(int layer)
     rv32_hide_begin();
     layer_count_t *slot = layer_slot(layer, "dory_perf_layer_begin");
     if (g_current_layer >= 0)
-        rv32_fatal("dory_perf_layer_begin(%d) inside layer %d", layer, g_current_layer);
+        dory_fatal("dory_perf_layer_begin(%d) inside layer %d", layer, g_current_layer);
     slot->pre += now - g_mark;
     slot->seen = 1;
     g_current_layer = layer;
@@ -67,7 +67,7 @@ void dory_perf_layer_end(int layer)
     rv32_hide_begin();
     layer_count_t *slot = layer_slot(layer, "dory_perf_layer_end");
     if (g_current_layer != layer)
-        rv32_fatal("dory_perf_layer_end(%d) without dory_perf_layer_begin(%d)", layer, layer);
+        dory_fatal("dory_perf_layer_end(%d) without dory_perf_layer_begin(%d)", layer, layer);
     slot->cluster += now - g_layer_start;
     slot->kernels += g_kernels - g_kernels_at_layer;
     slot->calls += g_calls - g_calls_at_layer;
@@ -84,9 +84,9 @@ void dory_perf_kernel_begin(void)
 {
     rv32_hide_begin();
     if (g_in_kernel)
-        rv32_fatal("dory_perf_kernel_begin on core %" PRIu32 ": a kernel call did not end (a barrier inside a "
+        dory_fatal("dory_perf_kernel_begin on core %" PRIu32 ": a kernel call did not end (a barrier inside a "
                    "kernel?)",
-                   rv32_core());
+                   platform_core());
     g_in_kernel = 1;
     rv32_hide_end();
     g_kernel_start = rv32_counted();

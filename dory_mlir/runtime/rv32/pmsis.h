@@ -3,9 +3,9 @@
  *
  * The declarations are those of the host runtime, which are the PULP SDK's (DESIGN.md 5a): one
  * header for both, so the same generated source builds for the SDK, the host and rv32. The
- * rv32 runtime keeps the host runtime's contract (arena budgets, DMA completing at the wait
- * with poisoned destinations, L3 only through the RAM API, same messages with the prefix
- * "pmsis-rv32: ") with these differences:
+ * contract is the common runtime's (dory_mlir/runtime/common: arena budgets, DMA completing at
+ * the wait with poisoned destinations, L3 only through the RAM API; the messages have the
+ * prefix "pmsis-rv32: "); what differs from the host:
  *  - the arenas sit at fixed addresses (rv32_internal.h), the cluster stacks are in L1 with the
  *    target's sizes (DORY_STACK_MASTER / DORY_STACK_SLAVE) and an overflow is reported;
  *  - the cores of a fork are cooperative threads on the one hart, switched at

@@ -1,5 +1,6 @@
 /*
- * Internals shared by the files of the bare-metal rv32 runtime (not for generated code).
+ * Internals of the bare-metal rv32 platform of the PMSIS runtime (not for generated code); the
+ * memory model and the cluster's rules are the common runtime's (../common/runtime_internal.h).
  *
  * Memory map on QEMU's `virt` machine (RAM from 0x80000000, run with -m 128M), fixed so that
  * an address tells its memory level (Makefile.rv32 links with these values):
@@ -12,9 +13,9 @@
 #ifndef DORY_RV32_INTERNAL_H
 #define DORY_RV32_INTERNAL_H
 
-#include <stdint.h>
+#include "../common/runtime_internal.h"
 
-struct pi_device;
+#include <stdint.h>
 
 #define RV32_RAM_BASE 0x81000000u
 #define RV32_L1_BASE 0x82000000u
@@ -23,18 +24,6 @@ struct pi_device;
 #define RV32_REGION 0x01000000u /* 16 MB for each of ram, L1 and L2 */
 #define RV32_L3_REGION 0x04000000u
 
-#ifndef DORY_L1_SIZE
-#define DORY_L1_SIZE 64000
-#endif
-#ifndef DORY_L2_SIZE
-#define DORY_L2_SIZE 512000
-#endif
-#ifndef DORY_L3_SIZE
-#define DORY_L3_SIZE 8388608
-#endif
-#ifndef DORY_CLUSTER_CORES
-#define DORY_CLUSTER_CORES 8
-#endif
 /* Cluster stacks in L1 (GAP8: core 0 3,500 B, cores 1-7 3,400 B; DESIGN.md section 3). */
 #ifndef DORY_STACK_MASTER
 #define DORY_STACK_MASTER 3500
@@ -49,17 +38,12 @@ struct pi_device;
 #define RV32_STACKS_BYTES \
     (DORY_STACK_MASTER + (DORY_CLUSTER_CORES - 1) * DORY_STACK_SLAVE + DORY_CLUSTER_CORES * (RV32_STACK_GUARD + 16))
 
-_Static_assert(DORY_L1_SIZE > 0 && DORY_L1_SIZE + RV32_STACKS_BYTES <= RV32_REGION, "DORY_L1_SIZE out of range");
-_Static_assert(DORY_L2_SIZE > 0 && DORY_L2_SIZE <= RV32_REGION, "DORY_L2_SIZE out of range");
-_Static_assert(DORY_L3_SIZE > 8 && DORY_L3_SIZE <= RV32_L3_REGION, "DORY_L3_SIZE out of range");
-_Static_assert(DORY_CLUSTER_CORES >= 1 && DORY_CLUSTER_CORES <= 16, "DORY_CLUSTER_CORES out of range");
+/* The arenas fit their regions of the memory map. */
+_Static_assert(DORY_L1_SIZE + RV32_STACKS_BYTES <= RV32_REGION, "DORY_L1_SIZE out of range");
+_Static_assert(DORY_L2_SIZE <= RV32_REGION, "DORY_L2_SIZE out of range");
+_Static_assert(DORY_L3_SIZE <= RV32_L3_REGION, "DORY_L3_SIZE out of range");
+_Static_assert(DORY_CLUSTER_CORES <= 16, "DORY_CLUSTER_CORES out of range");
 _Static_assert(DORY_STACK_MASTER >= 256 && DORY_STACK_SLAVE >= 256, "cluster stacks too small");
-
-/* Exit status of a budget overflow (as the host runtime). */
-#define RV32_EXIT_BUDGET 3
-
-/* Prints "pmsis-rv32: <message>" and stops the program with abort() (exit status 134). */
-void rv32_fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
 /* ------------------------------------------------------------ instruction counting */
 
@@ -98,20 +82,10 @@ static inline void rv32_hide_end(void)
 /* The instructions counted so far: the program's minus the hidden ones. */
 static inline uint64_t rv32_counted(void) { return rv32_instret() - rv32_hidden; }
 
-/* ------------------------------------------------------------ cluster state (cluster_rv32.c) */
+/* ------------------------------------------------------------ cluster stacks (cluster_rv32.c) */
 
-int rv32_in_cluster(void);     /* running cluster code (the task or a fork) */
-int rv32_in_fork(void);
-uint32_t rv32_core(void);      /* current core id (0 on the fabric controller) */
 /* Highest stack use of each core so far (bytes), for the report; -1 when never run. */
 int rv32_stack_high_water(int core);
 int rv32_stack_size(int core);
-/* Fails unless `device` is an opened cluster (or NULL when allow_null). */
-void rv32_require_cluster_device(struct pi_device *device, const char *fn, int allow_null);
-
-/* ------------------------------------------------------------ memory (memory_rv32.c) */
-
-void rv32_l1_power(int on);                       /* cluster power-up / -down: empty L1 heap */
-void rv32_check_transfers_done(const char *fn);   /* fails if a transfer was never waited */
 
 #endif

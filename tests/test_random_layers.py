@@ -63,24 +63,36 @@ def test_random_16_bit_layer_bit_exact(seed: int, tmp_path: Path):
     check_bit_exact(random_layer(seed, wide=True), tmp_path)
 
 
-def check_bit_exact(layer, tmp_path: Path) -> None:
+def lowered_application(layer, tmp_path: Path):
+    """Writes the layer's tiled C application into `tmp_path` with its input; returns what
+    `assert_output_bit_exact` compares against (the golden module, its outputs, the budgets)."""
     golden = layer.module.clone()
     FusePass().apply(make_context(), golden)
     _, outputs = run_network(golden, layer.input)
     module, budget, l2_budget = tiled(layer)
     LowerToPulpPass().apply(make_context(), module)
     write_application(module, tmp_path)
-    try:
-        binary = build_application(tmp_path, HOST, "gcc")
-    except DoryError as e:
-        raise AssertionError(f"{layer.describe()}: {e}") from None
     arg = golden.body.block.ops.first.body.block.args[0]  # type: ignore[union-attr]
     to_layout(layer.input, "HWC").astype(dtype(arg)).tofile(tmp_path / "input.bin")
-    run = subprocess.run([str(binary)], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                         env={"DORY_DUMP_DIR": str(tmp_path)})
-    assert run.returncode == 0, f"{layer.describe()}: {run.stderr[-2000:]}"
+    return golden, outputs, budget, l2_budget
+
+
+def assert_output_bit_exact(layer, expected_run, tmp_path: Path) -> None:
+    golden, outputs, budget, l2_budget = expected_run
     returned = golden.body.block.ops.first.body.block.last_op  # type: ignore[union-attr]
     got = np.fromfile(tmp_path / "out_layer0.bin", dtype=dtype(returned.operands[0])).astype(np.int64)
     expected = to_layout(outputs[0], "HWC")
     mismatches = int(np.count_nonzero(got != expected)) if got.size == expected.size else expected.size
     assert mismatches == 0, f"{layer.describe()} (tiled at L1 {budget} B, L2 {l2_budget} B): {mismatches} of {expected.size} values differ"
+
+
+def check_bit_exact(layer, tmp_path: Path) -> None:
+    expected_run = lowered_application(layer, tmp_path)
+    try:
+        binary = build_application(tmp_path, HOST, "gcc")
+    except DoryError as e:
+        raise AssertionError(f"{layer.describe()}: {e}") from None
+    run = subprocess.run([str(binary)], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={"DORY_DUMP_DIR": str(tmp_path)})
+    assert run.returncode == 0, f"{layer.describe()}: {run.stderr[-2000:]}"
+    assert_output_bit_exact(layer, expected_run, tmp_path)

@@ -22,22 +22,15 @@ import re
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from conftest import DORY_NETWORKS, EXAMPLE_NAMES, needs_shared, onnx_file, tiered, tool
 from dory_mlir.backend import build, rv32
 from dory_mlir.backend.build import RV32, build_for_verify
-from dory_mlir.backend.pulp_c import write_application
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.examples.random_layers import random_layer
-from dory_mlir.golden.files import to_layout
-from dory_mlir.golden.interpreter import run_network
-from dory_mlir.passes.fuse import FusePass
-from dory_mlir.passes.lower_to_pulp import LowerToPulpPass
-from dory_mlir.pipeline import make_context
 from test_host_runtime import CHECKS_C, EXIT_BUDGET, NEGATIVE, POSITIVE, _budget_cases
-from test_random_layers import dtype, tiled
+from test_random_layers import assert_output_bit_exact, lowered_application
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLCHAIN = rv32.find_toolchain()
@@ -217,19 +210,8 @@ RANDOM_SEEDS = range(16)
 @pytest.mark.parametrize("seed", tiered(RANDOM_SEEDS, range(8)))
 def test_random_layer_bit_exact_under_qemu(seed: int, tmp_path: Path):
     layer = random_layer(seed)
-    golden = layer.module.clone()
-    FusePass().apply(make_context(), golden)
-    _, outputs = run_network(golden, layer.input)
-    module, budget, l2_budget = tiled(layer)
-    LowerToPulpPass().apply(make_context(), module)
-    write_application(module, tmp_path)
+    expected_run = lowered_application(layer, tmp_path)
     elf = build.build_application(tmp_path, build.RV32, TOOLCHAIN.gcc)
-    arg = golden.body.block.ops.first.body.block.args[0]  # type: ignore[union-attr]
-    to_layout(layer.input, "HWC").astype(dtype(arg)).tofile(tmp_path / "input.bin")
     output = rv32.run_app(elf, TOOLCHAIN, tmp_path, timeout=120)
     assert "dory-perf layer 0 " in output
-    returned = golden.body.block.ops.first.body.block.last_op  # type: ignore[union-attr]
-    got = np.fromfile(tmp_path / "out_layer0.bin", dtype=dtype(returned.operands[0])).astype(np.int64)
-    expected = to_layout(outputs[0], "HWC")
-    mismatches = int(np.count_nonzero(got != expected)) if got.size == expected.size else expected.size
-    assert mismatches == 0, f"{layer.describe()} (L1 {budget} B, L2 {l2_budget} B): {mismatches} of {expected.size} differ"
+    assert_output_bit_exact(layer, expected_run, tmp_path)

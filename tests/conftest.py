@@ -62,8 +62,13 @@ def examples_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def quantlib_dir(tmp_path_factory) -> Path:
     """Every generated QuantLib-format network with its npz goldens, written once per session."""
-    root = tmp_path_factory.mktemp("quantlib")
-    for name in quantlib_networks():
+    return quantlib_examples(tmp_path_factory, "quantlib", quantlib_networks())
+
+
+def quantlib_examples(tmp_path_factory, folder: str, names) -> Path:
+    """The QuantLib-format example networks `names` (seed 0), each in its subfolder of a new folder."""
+    root = tmp_path_factory.mktemp(folder)
+    for name in names:
         quantlib_builder.write_example(name, root / name, 0)
     return root
 

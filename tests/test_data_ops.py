@@ -13,7 +13,7 @@ import onnx
 import pytest
 from onnx import helper
 
-from conftest import tool
+from conftest import quantlib_examples, tool
 from dory_mlir.examples import quantlib_builder
 from test_errors import assert_one_line_error
 from test_gemm_requant import assert_bit_exact as assert_golden_bit_exact
@@ -24,10 +24,7 @@ NAMES = sorted(quantlib_builder.data_op_networks())
 
 @pytest.fixture(scope="module")
 def nets(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("data_op_nets")
-    for name in NAMES:
-        quantlib_builder.write_example(name, root / name, 0)
-    return root
+    return quantlib_examples(tmp_path_factory, "data_op_nets", NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -39,7 +39,7 @@ from dory_mlir.tensor_layout import (
 )
 from dory_mlir.cli import opt as dory_opt
 
-from conftest import tool
+from conftest import quantlib_examples, tool
 from test_errors import node
 from test_gemm_requant import opt_error
 from test_mlir_opt import MLIR_OPT
@@ -51,10 +51,7 @@ ROWS = sorted(quantlib_builder.rows_networks())
 
 @pytest.fixture(scope="module")
 def nets(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("rows_nets")
-    for name in ROWS:
-        quantlib_builder.write_example(name, root / name, 0)
-    return root
+    return quantlib_examples(tmp_path_factory, "rows_nets", ROWS)
 
 
 def test_layout_maps_rows_to_pixels():

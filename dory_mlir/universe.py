@@ -21,6 +21,12 @@ def _pulp():
     return PULP
 
 
+def _tiling():
+    from dory_mlir.dialects.tiling import TILING_DIALECT
+
+    return TILING_DIALECT
+
+
 def _fuse():
     from dory_mlir.passes.fuse import FusePass
 
@@ -58,7 +64,7 @@ def _pulp_c():
 
 
 DORY_UNIVERSE = Universe(
-    all_dialects={"qnn": _qnn, "dma": _dma, "pulp": _pulp},
+    all_dialects={"qnn": _qnn, "dma": _dma, "pulp": _pulp, "tiling": _tiling},
     all_passes={"fuse": _fuse, "tile": _tile, "bufferize-network": _bufferize_network,
                 "tile-layers": _tile_layers, "lower-to-pulp": _lower_to_pulp},
     all_targets={"pulp-c": _pulp_c},

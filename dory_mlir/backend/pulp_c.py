@@ -41,8 +41,8 @@ from dory_mlir.backend import build, rv32
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import dma, pulp
 from dory_mlir.ir_utils import op_where
-from dory_mlir.passes.tile import planned_execution
-from dory_mlir.target import BUILTIN_TARGETS, DEFAULT_CORES, load_target
+from dory_mlir.dialects.tiling import target_of
+from dory_mlir.target import BUILTIN_TARGETS, load_target, planned_execution
 
 RUNTIME = build.RUNTIME
 
@@ -495,23 +495,20 @@ class Application:
         for layer in layers:
             body += self.cluster_function(layer)
         body += self.network_function(network)
-        plan = network.attributes.get("l2_plan")
-        planned = planned_execution(network)
-        self.cores = planned[0] if planned is not None else DEFAULT_CORES
+        target = target_of(self.module)
+        self.cores, _ = planned_execution(self.module)
         budgets = ""
-        if plan is not None:
-            l1 = plan.data["l1_budget"].value.data  # type: ignore[attr-defined]
+        if target is not None:
             io = sum(-(-size // 8) * 8 for _, size in self.io)
-            l2 = plan.data["l2_budget"].value.data + io  # type: ignore[attr-defined]
-            budgets = f"-DDORY_L1_SIZE={l1} -DDORY_L2_SIZE={l2} -DNUM_CORES={self.cores}"
-        target = plan.data["target"].data if plan is not None else "gap8"  # type: ignore[attr-defined]
+            budgets = f"-DDORY_L1_SIZE={target.l1_budget.data} -DDORY_L2_SIZE={target.l2_budget.data + io} -DNUM_CORES={self.cores}"
+        chip = target.chip.data if target is not None else "gap8"
         return {
             "network.h": NETWORK_H,
             "network.c": self.network_c(body),
             "main.c": MAIN_C,
             "Makefile": MAKEFILE.replace("@CORES@", str(self.cores)),
             "Makefile.host": makefile_host(budgets),
-            "Makefile.rv32": makefile_rv32(budgets, target),
+            "Makefile.rv32": makefile_rv32(budgets, chip),
         }
 
     def network_c(self, body: list[str]) -> str:

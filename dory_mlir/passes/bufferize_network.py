@@ -23,7 +23,6 @@ from xdsl.dialects.builtin import (
     BytesAttr,
     DenseArrayBase,
     DenseIntOrFPElementsAttr,
-    DictionaryAttr,
     IntegerAttr,
     IntegerType,
     MemRefType,
@@ -43,7 +42,7 @@ from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import dma, pulp, qnn
 from dory_mlir.network_values import constant_array, input_names
 from dory_mlir.ir_utils import BodyBuilder, op_where
-from dory_mlir.passes.tile import L2_PLAN, TILING
+from dory_mlir.dialects.tiling import L2_PLAN, TILING, L2PlanAttr, LayerTilingAttr
 
 KERNEL_OF = {
     "conv": "dory_conv2d", "pointwise": "dory_pointwise", "depthwise": "dory_depthwise", "linear": "dory_linear",
@@ -137,13 +136,13 @@ class NetworkBuilder:
 
     def __post_init__(self) -> None:
         plan = self.function.attributes.get(L2_PLAN)
-        if not isinstance(plan, DictionaryAttr):
+        if not isinstance(plan, L2PlanAttr):
             raise DoryError("bufferize-network needs a tiled network: run --tile first", op_where(self.function))
         self.plan = plan
-        self.offsets = {b.data["name"].data: b.data["offset"].value.data for b in plan.data["buffers"].data}  # type: ignore[attr-defined]
-        self.sizes = {b.data["name"].data: b.data["bytes"].value.data for b in plan.data["buffers"].data}  # type: ignore[attr-defined]
+        self.offsets = {name: b.offset.data for name, b in plan.by_name().items()}
+        self.sizes = {name: b.bytes.data for name, b in plan.by_name().items()}
         self.tensor_names: dict[SSAValue, str] = {}
-        self.weights_resident = plan.data["weights"].data == "L2"  # type: ignore[attr-defined]
+        self.weights_resident = plan.weights.data == "L2"
         self.globals: list[Operation] = []
         self.body = BodyBuilder(Block())
 
@@ -179,7 +178,7 @@ class NetworkBuilder:
         for arg, name in zip(body.args, names, strict=False):
             arg.name_hint = name.replace("_", "")
         self.body = BodyBuilder(body)
-        peak = self.plan.data["l2_peak"].value.data  # type: ignore[attr-defined]
+        peak = self.plan.peak.data
         arena = self.emit(memref.AllocOp([], [], MemRefType(i8, [max(peak, 1)], NoneAttr(), StringAttr("L2")), alignment=IntegerAttr(ALIGN, 64))).results[0]
         arena.name_hint = "l2_arena"
         buffers: dict[SSAValue, SSAValue] = {}
@@ -310,8 +309,8 @@ class NetworkBuilder:
         """Weights the plan keeps in L3 and copies whole per layer: copied into the layer's L2
         buffer right before it runs."""
         tiling = layer.attributes[TILING]
-        assert isinstance(tiling, DictionaryAttr)
-        if tiling.data["weights"].data != "L3":  # type: ignore[attr-defined]
+        assert isinstance(tiling, LayerTilingAttr)
+        if tiling.weights.data != "L3":
             return {}
         offset = self.offsets[f"layer {layer.index.value.data} weights"]
         staged = {}

@@ -42,11 +42,11 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.transforms.dead_code_elimination import dce
 
-from dory_mlir.diagnostics import DoryError
+from dory_mlir.diagnostics import DoryError, PassError
 from dory_mlir.dialects import dma, pulp
 from dory_mlir.ir_utils import BodyBuilder, op_where
-from dory_mlir.passes.tile import TILING, planned_execution
-from dory_mlir.target import DEFAULT_CORES
+from dory_mlir.dialects.tiling import TILING, LayerTilingAttr
+from dory_mlir.target import planned_execution
 from dory_mlir.tiling.traffic import input_rows, spans
 
 ALIGN = 4
@@ -210,12 +210,12 @@ class LayerLowering:
     def __post_init__(self) -> None:
         self.params = self.layer.params
         tiling = self.params.data.get(TILING)
-        if not isinstance(tiling, DictionaryAttr):
-            raise DoryError("tile-layers needs the tile pass's decisions", op_where(self.layer))
+        if not isinstance(tiling, LayerTilingAttr):
+            raise PassError("tile-layers needs the tile pass's decisions", op_where(self.layer))
         self.tiling = tiling
         self.geometry = LayerGeometry.of(self.layer)
-        self.l1_tile = _ints(tiling.data["l1_tile"])
-        co2, ho2 = _ints(tiling.data["l2_tile"])
+        self.l1_tile = list(tiling.tile)
+        co2, ho2 = tiling.slice
         self.columns = COL
         if self.geometry.kernel == "dory_matmul":
             self.columns = MATMUL_COL
@@ -327,14 +327,14 @@ class LayerLowering:
         # One L1 allocation for the layer (exactly the tiling model's footprint), cut into buffers.
         sizes = self.l1_sizes()
         total = sum(size * self.slots(role) for role, size in sizes.items())
-        proven = self.tiling.data.get("l1_bytes")
-        if isinstance(proven, IntegerAttr) and total > proven.value.data:
+        proven = self.tiling.l1_bytes.data
+        if total > proven:
             raise AssertionError(f"layer {self.index}: the lowering allocates {total} B of L1 where the tiler "
-                                 f"proved {proven.value.data} B ({sizes})")
-        if self.geometry.kernel == "dory_matmul" and isinstance(proven, IntegerAttr) and total != proven.value.data:
+                                 f"proved {proven} B ({sizes})")
+        if self.geometry.kernel == "dory_matmul" and total != proven:
             # A matmul's allocation is exactly its footprint (the memory contract, held to the byte here).
             raise AssertionError(f"layer {self.index}: the L1 allocation ({total} B: {sizes}) differs from the "
-                                 f"tiling model's footprint ({proven.value.data} B)")
+                                 f"tiling model's footprint ({proven} B)")
         arena = b.add(memref.AllocOp([], [], MemRefType(i8, [total], NoneAttr(), StringAttr("L1")),
                                      alignment=IntegerAttr(ALIGN, 64))).results[0]
         arena.name_hint = "l1"
@@ -707,26 +707,13 @@ class TileLayersPass(ModulePass):
     name = "tile-layers"
 
     double_buffer: bool | None = None
-    """Default: as the tile pass planned (its `l2_plan`), else true. An option that disagrees with the plan
+    """Default: as the tile pass planned (the module's `target`), else true. An option that disagrees with the plan
     is an error: the L1 footprint the tiler proved depends on both (second slots, im2col per core)."""
     cores: int | None = None
 
-    def execution(self, network: func.FuncOp) -> tuple[int, bool]:
-        planned = planned_execution(network)
-        if planned is None:
-            return (DEFAULT_CORES if self.cores is None else self.cores), (True if self.double_buffer is None else self.double_buffer)
-        for option, value, planned_value in (("cores", self.cores, planned[0]),
-                                             ("double-buffer", self.double_buffer, planned[1])):
-            if value is not None and value != planned_value:
-                shown = str(value).lower() if isinstance(value, bool) else value
-                was = str(planned_value).lower() if isinstance(planned_value, bool) else planned_value
-                raise DoryError(f"lowering option {option}={shown} disagrees with the tiling, which the tile pass "
-                                f"made for {option}={was} (give tile {option}={shown}, or leave the option out)")
-        return planned
-
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        cores, double_buffer = planned_execution(op, self.cores, self.double_buffer)
         for network in [f for f in op.ops if isinstance(f, func.FuncOp)]:
-            cores, double_buffer = self.execution(network)
             for layer in [o for o in network.walk() if isinstance(o, pulp.LayerOp)]:
                 lowering = LayerLowering(layer, double_buffer, cores)
                 function = lowering.build()

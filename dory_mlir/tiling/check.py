@@ -30,10 +30,11 @@ import itertools
 from dataclasses import dataclass
 
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ArrayAttr, DenseArrayBase, DictionaryAttr, IntegerAttr, ModuleOp, StringAttr
-from xdsl.ir import Attribute, SSAValue
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import SSAValue
 
 from dory_mlir.dialects import qnn
+from dory_mlir.dialects.tiling import L2_PLAN, TARGET, TILING, L2PlanAttr, LayerTilingAttr, TargetAttr, target_of
 from dory_mlir.network_values import input_names
 
 ALIGN = 4
@@ -216,35 +217,6 @@ class Malformed(Exception):
     """An attribute the pass should have written is missing or has the wrong type."""
 
 
-def _field(attrs: DictionaryAttr, key: str, kind: type[Attribute]) -> Attribute:
-    value = attrs.data.get(key)
-    if not isinstance(value, kind):
-        raise Malformed(f"'{key}' is missing or not a {kind.__name__}")
-    return value
-
-
-def _int(attrs: DictionaryAttr, key: str) -> int:
-    return _field(attrs, key, IntegerAttr).value.data  # type: ignore[attr-defined]
-
-
-def _ints(attrs: DictionaryAttr, key: str, length: int) -> tuple[int, ...]:
-    values = tuple(_field(attrs, key, DenseArrayBase).get_values())  # type: ignore[attr-defined]
-    if len(values) != length:
-        raise Malformed(f"'{key}' has {len(values)} entries, expected {length}")
-    return values  # type: ignore[return-value]
-
-
-def _str(attrs: DictionaryAttr, key: str) -> str:
-    return _field(attrs, key, StringAttr).data  # type: ignore[attr-defined]
-
-
-def _strs(attrs: DictionaryAttr, key: str) -> tuple[str, ...]:
-    items = _field(attrs, key, ArrayAttr).data  # type: ignore[attr-defined]
-    if not all(isinstance(item, StringAttr) for item in items):
-        raise Malformed(f"'{key}' must be an array of strings")
-    return tuple(item.data for item in items)
-
-
 @dataclass(frozen=True)
 class LayerTiling:
     """A layer's `tiling` attribute."""
@@ -262,13 +234,11 @@ class LayerTiling:
 
     @staticmethod
     def read(layer: qnn.LayerOp) -> LayerTiling:
-        attrs = layer.attributes.get("tiling")
-        if not isinstance(attrs, DictionaryAttr):
-            raise Malformed("no 'tiling' attribute (was the tile pass run?)")
-        co, ho, wo, ci = _ints(attrs, "l1_tile", 4)
-        co2, ho2 = _ints(attrs, "l2_tile", 2)
-        return LayerTiling(co, ho, wo, ci, _ints(attrs, "l1_tiles", 4), _int(attrs, "l1_bytes"), co2, ho2,
-                           _str(attrs, "weights"), _strs(attrs, "streamed"))
+        attr = layer.attributes.get(TILING)
+        if not isinstance(attr, LayerTilingAttr):
+            raise Malformed(f"no '{TILING}' attribute (was the tile pass run?)")
+        return LayerTiling(*attr.tile, attr.counts, attr.l1_bytes.data, *attr.slice, attr.weights.data,
+                           attr.streamed_names)
 
 
 @dataclass(frozen=True)
@@ -294,8 +264,8 @@ class PlanBuffer:
 
 
 @dataclass(frozen=True)
-class L2PlanAttr:
-    """The function's `l2_plan` attribute."""
+class L2Plan:
+    """The function's `l2_plan` attribute, with the target's budgets."""
 
     l1_budget: int
     l2_budget: int
@@ -309,17 +279,13 @@ class L2PlanAttr:
         return {b.name: b for b in reversed(self.buffers)}
 
     @staticmethod
-    def read(function: func.FuncOp) -> L2PlanAttr:
-        attrs = function.attributes.get("l2_plan")
-        if not isinstance(attrs, DictionaryAttr):
-            raise Malformed("no 'l2_plan' attribute (was the tile pass run?)")
-        buffers = []
-        for entry in _field(attrs, "buffers", ArrayAttr).data:  # type: ignore[attr-defined]
-            if not isinstance(entry, DictionaryAttr):
-                raise Malformed("'buffers' must be an array of dictionaries")
-            buffers.append(PlanBuffer(_str(entry, "name"), *(_int(entry, k) for k in ("offset", "bytes", "first", "last"))))
-        return L2PlanAttr(_int(attrs, "l1_budget"), _int(attrs, "l2_budget"), _int(attrs, "l2_peak"),
-                          _str(attrs, "weights"), tuple(buffers))
+    def read(function: func.FuncOp, target: TargetAttr) -> L2Plan:
+        attr = function.attributes.get(L2_PLAN)
+        if not isinstance(attr, L2PlanAttr):
+            raise Malformed(f"no '{L2_PLAN}' attribute (was the tile pass run?)")
+        buffers = tuple(PlanBuffer(b.buffer.data, b.offset.data, b.bytes.data, b.first.data, b.last.data)
+                        for b in attr.buffers.data)
+        return L2Plan(target.l1_budget.data, target.l2_budget.data, attr.peak.data, attr.weights.data, buffers)
 
 
 # --------------------------------------------------------------------------- L1: tiles and footprints
@@ -576,7 +542,7 @@ class Network:
         return [v for v in layer.inputs if v not in self.name_of and not isinstance(v.owner, qnn.ConstantOp)]
 
 
-def placement_problems(net: Network, layer: qnn.LayerOp, g: Geometry, t: LayerTiling, plan: L2PlanAttr) -> list[str]:
+def placement_problems(net: Network, layer: qnn.LayerOp, g: Geometry, t: LayerTiling, plan: L2Plan) -> list[str]:
     """Where the layer's weights and streamed activations live agrees with the plan and the IR."""
     problems = []
     has_constants = net.constant_bytes(layer) > 0
@@ -608,7 +574,7 @@ def streamed_problems(net: Network, tilings: dict[int, LayerTiling]) -> tuple[se
     return streamed, problems
 
 
-def plan_problems(plan: L2PlanAttr) -> list[str]:
+def plan_problems(plan: L2Plan) -> list[str]:
     """Buffers lie within the budget, never share bytes while alive together; the peak is right."""
     problems = []
     for b in plan.buffers:
@@ -639,7 +605,7 @@ def _holds(buffer: PlanBuffer | None, what: str, size: int, first: int, last: in
     return problems
 
 
-def residency_problems(net: Network, plan: L2PlanAttr, streamed: set[str]) -> list[str]:
+def residency_problems(net: Network, plan: L2Plan, streamed: set[str]) -> list[str]:
     """Every activation not in L3 (and every layer's constants when weights stay in L2) has a buffer."""
     by_name = plan.by_name
     problems = []
@@ -669,7 +635,7 @@ def constant_slice_bytes(layer: qnn.LayerOp, c_out: int, co2: int) -> int:
     return total
 
 
-def working_problems(net: Network, layer: qnn.LayerOp, g: Geometry, t: LayerTiling, plan: L2PlanAttr) -> list[str]:
+def working_problems(net: Network, layer: qnn.LayerOp, g: Geometry, t: LayerTiling, plan: L2Plan) -> list[str]:
     """The layer's own L2 buffers (alive at its index, named "layer N ..." as the pass names them).
 
     Weights in L3 are copied into "layer N weights": all of them, or, streamed in slices of
@@ -702,7 +668,7 @@ def working_problems(net: Network, layer: qnn.LayerOp, g: Geometry, t: LayerTili
 # --------------------------------------------------------------------------- entry point
 
 
-def layer_problems(net: Network, layer: qnn.LayerOp, t: LayerTiling, plan: L2PlanAttr, cores: int,
+def layer_problems(net: Network, layer: qnn.LayerOp, t: LayerTiling, plan: L2Plan, cores: int,
                    double_buffer: bool) -> list[str]:
     """Everything about one layer and its tiling."""
     g = geometry(layer)
@@ -717,14 +683,15 @@ def layer_problems(net: Network, layer: qnn.LayerOp, t: LayerTiling, plan: L2Pla
             + working_problems(net, layer, g, t, plan))
 
 
-def check_function(function: func.FuncOp, cores: int, double_buffer: bool) -> list[str]:
+def check_function(function: func.FuncOp, target: TargetAttr) -> list[str]:
     """Every problem of one function's layers and L2 plan, prefixed with where it is."""
     net = Network(function)
     where = f"@{function.sym_name.data}"
     try:
-        plan = L2PlanAttr.read(function)
+        plan = L2Plan.read(function, target)
     except Malformed as error:
         return [f"{where}: {error}"]
+    cores, double_buffer = target.cores.data, bool(target.double_buffer.value.data)
     tilings: dict[int, LayerTiling] = {}
     problems = []
     for layer in net.layers:
@@ -742,14 +709,15 @@ def check_function(function: func.FuncOp, cores: int, double_buffer: bool) -> li
     return problems
 
 
-def check_tiling(module: ModuleOp, cores: int = 8, double_buffer: bool = True) -> list[str]:
-    """Every problem of the `tile` pass's decisions in `module` (empty: all verified).
-
-    `cores` and `double_buffer` must be the target's, as the pass used them.
-    """
+def check_tiling(module: ModuleOp) -> list[str]:
+    """Every problem of the `tile` pass's decisions in `module` (empty: all verified), for the
+    module's target (its budgets, cores and double buffering, as the pass used them)."""
+    target = target_of(module)
+    if target is None:
+        return [f"no '{TARGET}' attribute on the module (was the tile pass run?)"]
     problems = []
     for function in module.walk():
         if isinstance(function, func.FuncOp) and function.body.blocks:
             if any(isinstance(op, qnn.LayerOp) for op in function.body.block.ops):
-                problems += check_function(function, cores, double_buffer)
+                problems += check_function(function, target)
     return problems

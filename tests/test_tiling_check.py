@@ -21,7 +21,8 @@ from dory_mlir.dialects.tiling import L2_PLAN, TARGET, TILING, L2BufferAttr, L2P
 from dory_mlir.examples.nemo_builder import example_networks
 from dory_mlir.passes.tile import TilePass
 from dory_mlir.pipeline import load_network, make_context
-from dory_mlir.tiling.check import Axis, check_tiling, nested_spans, spans
+from dory_mlir.tiling.check import Axis, check_tiling
+from dory_mlir.tiling.geometry import nested_spans, spans
 
 CONFIGS = {
     "default": {},

@@ -43,12 +43,13 @@ from dory_mlir.dialects import dma, pulp, qnn
 from dory_mlir.network_values import constant_array, input_names
 from dory_mlir.ir_utils import BodyBuilder, op_where
 from dory_mlir.dialects.tiling import L2_PLAN, TILING, L2PlanAttr, LayerTilingAttr
+from dory_mlir.tiling.geometry import ALIGN
+from dory_mlir.tiling.layers import layer_constants
 
 KERNEL_OF = {
     "conv": "dory_conv2d", "pointwise": "dory_pointwise", "depthwise": "dory_depthwise", "linear": "dory_linear",
     "maxpool": "dory_maxpool", "avgpool": "dory_sumpool", "add": "dory_add", "matmul": "dory_matmul",
 }
-ALIGN = 4
 # Attribute of the bufferized network function: how many of its leading arguments are network inputs.
 NETWORK_INPUTS = "network_inputs"
 
@@ -234,16 +235,8 @@ class NetworkBuilder:
 
     def constants(self, layer: qnn.LayerOp) -> list[tuple[str, SSAValue]]:
         """The layer's constants by kernel role."""
-        roles = []
-        for op in layer.compute_ops():
-            if isinstance(op, qnn.ConvOp | qnn.LinearOp):
-                roles.append(("weights", op.weight))
-                if op.bias is not None:
-                    roles.append(("bias", op.bias))
-            if isinstance(op, qnn.RequantOp):
-                roles += [("mul", op.mul), ("add", op.add)]
         outer = dict(zip(layer.body.block.args, layer.inputs, strict=True))
-        return [(role, outer[value]) for role, value in roles]
+        return [(role, outer[value]) for role, value in layer_constants(layer)]
 
     def constant_global(self, layer: qnn.LayerOp, role: str, value: SSAValue) -> SSAValue:
         owner = value.owner

@@ -1,7 +1,8 @@
 """An independent check of the `tile` pass's decisions, re-derived from the IR alone.
 
 The pass decides with the tiling model (`tiling/model.py`, interior tile only, Z3) and
-plans L2 with `tiling/memory_plan.py`. This module shares no code with either: it reads
+plans L2 with `tiling/memory_plan.py`. This module shares no code with either (only the
+geometry definitions of `tiling/geometry.py`: spans of tiles, rows a tile reads, alignment): it reads
 what the pass wrote (`tiling` on every `qnn.layer`, `l2_plan` on the function) and the
 layer bodies, recomputes everything itself, and reports every disagreement:
 
@@ -36,9 +37,7 @@ from xdsl.ir import SSAValue
 from dory_mlir.dialects import qnn
 from dory_mlir.dialects.tiling import L2_PLAN, TARGET, TILING, L2PlanAttr, LayerTilingAttr, TargetAttr, target_of
 from dory_mlir.network_values import input_names
-
-ALIGN = 4
-"""Every L1 buffer starts on a word: its bytes are rounded up to a multiple of 4."""
+from dory_mlir.tiling.geometry import align, im2col_bytes, input_rows, nested_spans, spans
 
 REDUCING = ("conv", "pointwise", "linear", "matmul")
 """Kinds whose input channels are a reduction that may be sliced (with int32 partial sums)."""
@@ -46,10 +45,6 @@ REDUCING = ("conv", "pointwise", "linear", "matmul")
 WEIGHTED = ("conv", "pointwise", "depthwise", "linear")
 
 Span = tuple[int, int]
-
-
-def _align(n: int) -> int:
-    return -(-n // ALIGN) * ALIGN
 
 
 def _element_bytes(value: SSAValue) -> int:
@@ -83,10 +78,7 @@ class Axis:
 
     def rows_read(self, span: Span) -> int:
         """Input rows output rows [start, stop) really read: a border tile's padding is not fetched."""
-        start, stop = span
-        first = start * self.stride - self.pad
-        last = (stop - 1) * self.stride - self.pad + self.dilation * (self.kernel - 1)
-        return max(0, min(last, self.size_in - 1) - max(first, 0) + 1)
+        return input_rows(*span, self.stride, self.kernel, self.dilation, self.pad, self.size_in)
 
 
 @dataclass(frozen=True)
@@ -157,7 +149,7 @@ def _fixed_bytes(layer: qnn.LayerOp, c_out: int, per_row: bool = False) -> int:
     total = 0
     for op in layer.compute_ops():
         if isinstance(op, qnn.RequantOp):
-            total += sum(_align(_element_bytes(v)) for v in (op.mul, op.add)
+            total += sum(align(_element_bytes(v)) for v in (op.mul, op.add)
                          if not (c_out > 1 and qnn.shape_of(v)[-1] == c_out) and _varies_over_rows(v) == per_row)
     return total
 
@@ -173,7 +165,7 @@ def _matmul_geometry(layer: qnn.LayerOp, anchor: qnn.MatMulOp) -> Geometry:
     batch_bytes = 0
     for op in layer.compute_ops():
         if isinstance(op, qnn.RequantOp):
-            batch_bytes += sum(_align(_element_bytes(v)) for v in (op.mul, op.add) if len(qnn.shape_of(v)) == 2)
+            batch_bytes += sum(align(_element_bytes(v)) for v in (op.mul, op.add) if len(qnn.shape_of(v)) == 2)
     fixed = _fixed_bytes(layer, n)  # each per-tensor value once, aligned (the 2-D [G, 1] ones are apart)
     return Geometry(
         "matmul", k, n, Axis(qnn.shape_of(anchor.lhs)[2], qnn.shape_of(anchor.output)[2]), Axis(1, 1),
@@ -291,16 +283,6 @@ class L2Plan:
 # --------------------------------------------------------------------------- L1: tiles and footprints
 
 
-def spans(size: int, step: int) -> list[Span]:
-    """[start, stop) of each tile along one dimension; the last one may be ragged."""
-    return [(start, min(start + step, size)) for start in range(0, size, step)]
-
-
-def nested_spans(size: int, outer: int, inner: int) -> list[Span]:
-    """L1 tiles of `inner` inside each L2 slice of `outer`: tiles never cross a slice boundary."""
-    return [(a + x, a + y) for a, b in spans(size, outer) for x, y in spans(b - a, inner)]
-
-
 def grid(g: Geometry, t: LayerTiling) -> dict[str, list[Span]]:
     """The tiles of the layer along each dimension (co, ho, wo, ci); the grid is their product.
 
@@ -369,26 +351,26 @@ def footprint(g: Geometry, t: LayerTiling, tile: TileExtent, cores: int, double_
         return _matmul_footprint(g, t, tile, copies)
     inputs = 2 if g.kind == "add" else 1
     buffers = {
-        "input": copies(whole_rows and whole_ci) * inputs * _align(tile.rows_in * tile.cols_in * tile.ci * g.in_bytes),
-        "output": copies(whole_rows and whole_co) * _align(tile.ho * tile.wo * tile.co * g.out_bytes),
+        "input": copies(whole_rows and whole_ci) * inputs * align(tile.rows_in * tile.cols_in * tile.ci * g.in_bytes),
+        "output": copies(whole_rows and whole_co) * align(tile.ho * tile.wo * tile.co * g.out_bytes),
     }
     if g.kind in WEIGHTED:
         per_channel = g.h.kernel * g.w.kernel * (1 if g.kind == "depthwise" else tile.ci)
-        buffers["weights"] = copies(whole_co and whole_ci) * _align(tile.co * per_channel)
+        buffers["weights"] = copies(whole_co and whole_ci) * align(tile.co * per_channel)
     if g.const_bytes or g.fixed_const_bytes:
-        per_channel = copies(whole_co) * _align(tile.co * g.const_bytes) if g.const_bytes else 0
+        per_channel = copies(whole_co) * align(tile.co * g.const_bytes) if g.const_bytes else 0
         buffers["constants"] = per_channel + g.fixed_const_bytes
     if g.rows_vary:
         # One output row's block, a new one every row of the slice.
         whole_h = t.ho2 == 1
-        per_channel = copies(whole_h and whole_co) * _align(tile.co * g.row_const_bytes) if g.row_const_bytes else 0
+        per_channel = copies(whole_h and whole_co) * align(tile.co * g.row_const_bytes) if g.row_const_bytes else 0
         buffers["row constants"] = per_channel + copies(whole_h) * g.row_fixed_const_bytes
     if g.reduces and t.ci < g.c_in:
-        buffers["partial sums"] = _align(tile.ho * tile.wo * tile.co * 4)
+        buffers["partial sums"] = align(tile.ho * tile.wo * tile.co * 4)
     if g.im2col_conv:
-        buffers["im2col"] = _align(2 * cores * g.h.kernel * g.w.kernel * tile.ci)
+        buffers["im2col"] = align(im2col_bytes(g.kind, cores, g.h.kernel, g.w.kernel, tile.ci, tile.rows_in))
     if g.kind == "depthwise":
-        buffers["im2col"] = _align(cores * tile.rows_in * g.w.kernel)
+        buffers["im2col"] = align(im2col_bytes(g.kind, cores, g.h.kernel, g.w.kernel, tile.ci, tile.rows_in))
     return buffers
 
 
@@ -401,14 +383,14 @@ def _matmul_footprint(g: Geometry, t: LayerTiling, tile: TileExtent, copies) -> 
     whole_k, whole_n = t.ci == g.c_in, t.co == g.c_out
     lhs_fixed = all_rows or (g.lhs_slices == 1 and t.ho == g.rows_per_batch)
     buffers = {
-        "input": copies(whole_k and lhs_fixed) * _align(tile.ho * tile.ci),
-        "output": copies(all_rows and whole_n) * _align(tile.ho * tile.co * g.out_bytes),
-        "weights": copies(whole_k and whole_n and (all_rows or g.rhs_slices == 1)) * _align(tile.ci * tile.co),
+        "input": copies(whole_k and lhs_fixed) * align(tile.ho * tile.ci),
+        "output": copies(all_rows and whole_n) * align(tile.ho * tile.co * g.out_bytes),
+        "weights": copies(whole_k and whole_n and (all_rows or g.rhs_slices == 1)) * align(tile.ci * tile.co),
     }
     if g.const_bytes or g.fixed_const_bytes or g.batch_const_bytes:
-        per_channel = copies(whole_n) * _align(tile.co * g.const_bytes) if g.const_bytes else 0
+        per_channel = copies(whole_n) * align(tile.co * g.const_bytes) if g.const_bytes else 0
         buffers["constants"] = per_channel + g.fixed_const_bytes + copies(all_rows) * g.batch_const_bytes
-    buffers["partial sums"] = 0 if whole_k else _align(tile.ho * tile.co * 4)
+    buffers["partial sums"] = 0 if whole_k else align(tile.ho * tile.co * 4)
     return buffers
 
 

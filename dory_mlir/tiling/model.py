@@ -52,81 +52,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import z3
 
-ALIGN = 4
-KINDS = ("conv", "pointwise", "depthwise", "linear", "matmul", "maxpool", "avgpool", "add")
-
-
-@dataclass(frozen=True)
-class LayerShape:
-    """What the tiler needs to know of a layer (linear layers: h = w = k = 1)."""
-
-    kind: str
-    c_in: int
-    c_out: int
-    h_in: int
-    w_in: int
-    h_out: int
-    w_out: int
-    kh: int = 1
-    kw: int = 1
-    sh: int = 1
-    sw: int = 1
-    dh: int = 1
-    dw: int = 1
-    out_bytes: int = 1
-    const_bytes: int = 0
-    """Bytes of per-channel constants per output channel (bias + requant mul/add)."""
-    fixed_const_bytes: int = 0
-    """Bytes of per-tensor constants (one requant value for all channels, each aligned)."""
-    row_const_bytes: int = 0
-    """Bytes per output channel of one output row of the requant constants that vary over the rows ([H, C])."""
-    row_fixed_const_bytes: int = 0
-    """Bytes of one output row of the per-row requant constants ([H, 1]), each aligned."""
-    rows_per_batch: int = 0
-    """matmul: the rows M of one batch slice (h_out = batch slices · M; a tile's rows divide M, so no
-    tile straddles two slices, each of which multiplies by its own right-hand matrix)."""
-    shared_lhs: bool = False
-    """matmul: the left operand has one batch slice, read by every output slice (ONNX broadcasting)."""
-    shared_rhs: bool = False
-    """matmul: the right operand has one batch slice, read by every output slice."""
-    batch_const_bytes: int = 0
-    """matmul: bytes of the constants with one value per batch slice (each aligned), one value in L1."""
-    in_bytes: int = 1
-    """Bytes of an input element: 2 where the exported network's integers exceed 8 bits (an add's
-    two inputs both count the wider one's; the im2col scratch stays in bytes: the kernels read
-    16-bit inputs in place)."""
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown layer kind '{self.kind}'")
-
-    @property
-    def splits_reduction(self) -> bool:
-        """Only conv, linear and matmul layers may slice their input channels (matmul: the K of A·B)."""
-        return self.kind in ("conv", "pointwise", "linear", "matmul")
-
-    @property
-    def constants_vary_over_rows(self) -> bool:
-        """The kernels take per-channel or per-tensor constants: a tile is one output row."""
-        return bool(self.row_const_bytes or self.row_fixed_const_bytes)
-
-    @property
-    def has_weights(self) -> bool:
-        return self.kind in ("conv", "pointwise", "depthwise", "linear")
-
-    def describe(self) -> str:
-        if self.kind == "matmul":
-            batches = self.h_out // self.rows_per_batch
-            return f"matmul, {batches} x ({self.rows_per_batch}x{self.c_in} . {self.c_in}x{self.c_out})"
-        if self.kind == "linear":
-            return f"linear, {self.c_in}->{self.c_out}"
-        if self.kind in ("conv", "pointwise", "depthwise"):
-            stride = f"/s{self.sh}" if self.sh > 1 or self.sw > 1 else ""
-            return f"{self.kind} {self.kh}x{self.kw}{stride}, {self.c_in}->{self.c_out}, {self.h_in}x{self.w_in}"
-        if self.kind in ("maxpool", "avgpool"):
-            return f"{self.kind} {self.kh}x{self.kw}, {self.c_in} channels, {self.h_in}x{self.w_in}"
-        return f"add, {self.c_out} channels, {self.h_out}x{self.w_out}"
-
+from dory_mlir.tiling.geometry import ALIGN, LayerShape, im2col_bytes
 
 @dataclass(frozen=True)
 class L1Target:
@@ -262,9 +188,9 @@ def footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[str, obje
     if layer.splits_reduction:
         buffers["partial sums"] = B.If(ci == layer.c_in, 0, B.align(ho * wo * co * 4))
     if layer.kind == "conv" and (layer.kh, layer.kw) != (1, 1):
-        buffers["im2col"] = B.align(2 * target.cores * layer.kh * layer.kw * ci)
+        buffers["im2col"] = B.align(im2col_bytes(layer.kind, target.cores, layer.kh, layer.kw, ci, hi))
     if layer.kind == "depthwise":
-        buffers["im2col"] = B.align(target.cores * hi * layer.kw)
+        buffers["im2col"] = B.align(im2col_bytes(layer.kind, target.cores, layer.kh, layer.kw, ci, hi))
     return buffers
 
 

@@ -37,7 +37,7 @@ from xdsl.ir import SSAValue
 from dory_mlir.dialects import qnn
 from dory_mlir.dialects.tiling import L2_PLAN, TARGET, TILING, L2PlanAttr, LayerTilingAttr, TargetAttr, target_of
 from dory_mlir.network_values import input_names
-from dory_mlir.tiling.geometry import align, im2col_bytes, input_rows, nested_spans, spans
+from dory_mlir.tiling.geometry import LayerShape, align, im2col_bytes, input_rows, nested_spans, spans
 
 REDUCING = ("conv", "pointwise", "linear", "matmul")
 """Kinds whose input channels are a reduction that may be sliced (with int32 partial sums)."""
@@ -83,30 +83,30 @@ class Axis:
 
 @dataclass(frozen=True)
 class Geometry:
-    """What a layer's L1 footprint depends on, read from its anchor op and body."""
+    """What a layer's L1 footprint depends on, read from its anchor op and body: its `LayerShape`
+    (the tiler's definition, re-derived here from the IR), the leading pads of its window, and a
+    matmul's operand batch slices. The shape's fields read as the geometry's own."""
 
-    kind: str
-    c_in: int
-    c_out: int
-    h: Axis
-    w: Axis
-    out_bytes: int
-    const_bytes: int
-    """Bytes of per-output-channel constants (bias, per-channel requant mul/add) per channel."""
-    fixed_const_bytes: int = 0
-    """Bytes of the per-tensor constants (one requant value for all channels), each aligned."""
-    row_const_bytes: int = 0
-    """Bytes per channel of one output row of the requant constants that vary over the rows ([H, C])."""
-    row_fixed_const_bytes: int = 0
-    """Bytes of one output row of the per-row requant constants ([H, 1]), each aligned."""
-    rows_per_batch: int = 0
-    """matmul: rows M of one batch slice of the output."""
+    shape: LayerShape
+    pad_t: int = 0
+    pad_l: int = 0
     lhs_slices: int = 1
     rhs_slices: int = 1
-    batch_const_bytes: int = 0
-    """matmul: bytes of one value of each per-batch-slice constant (aligned)."""
-    in_bytes: int = 1
-    """Bytes of an input element (16-bit activations: 2; an add: its wider input)."""
+
+    def __getattr__(self, name: str):
+        if name == "shape":  # not set yet (copying): no shape to ask
+            raise AttributeError(name)
+        return getattr(self.shape, name)
+
+    @property
+    def h(self) -> Axis:
+        s = self.shape
+        return Axis(s.h_in, s.h_out, s.kh, s.sh, s.dh, self.pad_t)
+
+    @property
+    def w(self) -> Axis:
+        s = self.shape
+        return Axis(s.w_in, s.w_out, s.kw, s.sw, s.dw, self.pad_l)
 
     @property
     def rows_vary(self) -> bool:
@@ -167,11 +167,11 @@ def _matmul_geometry(layer: qnn.LayerOp, anchor: qnn.MatMulOp) -> Geometry:
         if isinstance(op, qnn.RequantOp):
             batch_bytes += sum(align(_element_bytes(v)) for v in (op.mul, op.add) if len(qnn.shape_of(v)) == 2)
     fixed = _fixed_bytes(layer, n)  # each per-tensor value once, aligned (the 2-D [G, 1] ones are apart)
-    return Geometry(
-        "matmul", k, n, Axis(qnn.shape_of(anchor.lhs)[2], qnn.shape_of(anchor.output)[2]), Axis(1, 1),
-        _element_bytes(layer.output), _per_channel_bytes(layer, n), fixed, rows_per_batch=m,
-        lhs_slices=qnn.shape_of(anchor.lhs)[2] // m, rhs_slices=qnn.shape_of(anchor.rhs)[2] // k, batch_const_bytes=batch_bytes,
-    )
+    lhs_rows = qnn.shape_of(anchor.lhs)[2]
+    shape = LayerShape("matmul", k, n, lhs_rows, 1, qnn.shape_of(anchor.output)[2], 1,
+                       out_bytes=_element_bytes(layer.output), const_bytes=_per_channel_bytes(layer, n),
+                       fixed_const_bytes=fixed, rows_per_batch=m, batch_const_bytes=batch_bytes)
+    return Geometry(shape, lhs_slices=lhs_rows // m, rhs_slices=qnn.shape_of(anchor.rhs)[2] // k)
 
 
 def geometry(layer: qnn.LayerOp) -> Geometry:
@@ -189,17 +189,16 @@ def geometry(layer: qnn.LayerOp) -> Geometry:
         kernel, strides, pads = anchor.kernel_hw(), anchor.stride_hw(), anchor.pads_tlbr()
     if isinstance(anchor, qnn.ConvOp):
         dilations = tuple(anchor.dilations.get_values())
-    return Geometry(
-        layer.kind(), c_in, c_out,
-        Axis(h_in, h_out, kernel[0], strides[0], dilations[0], pads[0]),
-        Axis(w_in, w_out, kernel[1], strides[1], dilations[1], pads[1]),
-        _element_bytes(layer.output),
-        _per_channel_bytes(layer, c_out),
-        _fixed_bytes(layer, c_out),
-        _per_channel_bytes(layer, c_out, per_row=True),
-        _fixed_bytes(layer, c_out, per_row=True),
+    shape = LayerShape(
+        layer.kind(), c_in, c_out, h_in, w_in, h_out, w_out, *kernel, *strides, *dilations,
+        out_bytes=_element_bytes(layer.output),
+        const_bytes=_per_channel_bytes(layer, c_out),
+        fixed_const_bytes=_fixed_bytes(layer, c_out),
+        row_const_bytes=_per_channel_bytes(layer, c_out, per_row=True),
+        row_fixed_const_bytes=_fixed_bytes(layer, c_out, per_row=True),
         in_bytes=max(_element_bytes(x) for x in (anchor.operands if isinstance(anchor, qnn.AddOp) else anchor.operands[:1])),
     )
+    return Geometry(shape, pads[0], pads[1])
 
 
 # --------------------------------------------------------------------------- the pass's decisions

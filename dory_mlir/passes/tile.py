@@ -1,8 +1,10 @@
 """`tile`: places every layer's tensors in L3/L2/L1 and chooses its tiles (Z3-certified).
 
-Runs `fuse` first when the layers are not fused yet. Each `qnn.layer` gets a `tiling`
-attribute (L3→L2 slice, L2→L1 tile, tile counts, bytes used, where weights live), the
-function an `l2_plan` (budgets, peak, every L2 buffer with its lifetime and offset).
+Runs `fuse` first when the layers are not fused yet. The module gets the target it planned for
+(`#tiling.target`: cores, L1/L2 budgets, L3 size, double buffering), each `qnn.layer` its
+`#tiling.layer` (L3→L2 slice, L2→L1 tile, tile counts, L1 bytes proven, where weights live), the
+function its `#tiling.l2_plan` (peak, every L2 buffer with its lifetime and offset); see
+`dialects/tiling.py`.
 `report=FILE.json` writes the per-layer report. The independent checker re-verifies
 every tile (border tiles included) and the L2 plan after the pass (`verify=false` skips it).
 L1, L2 and L3 capacity are checked here: what does not fit is a one-line "needs N B > budget M B"

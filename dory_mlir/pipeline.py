@@ -12,6 +12,7 @@ from dory_mlir.diagnostics import DoryError, check_mlir_text, one_line
 from dory_mlir.dialects.dma import DMA
 from dory_mlir.dialects.pulp import PULP
 from dory_mlir.dialects.qnn import QNN
+from dory_mlir.dialects.tiling import TILING_DIALECT
 from dory_mlir.frontend.onnx_import import import_onnx_file
 from dory_mlir.ir_utils import verify_module
 from dory_mlir.passes.fuse import FusePass
@@ -19,7 +20,7 @@ from dory_mlir.passes.fuse import FusePass
 
 def make_context() -> Context:
     ctx = Context()
-    for dialect in (builtin.Builtin, func.Func, arith.Arith, memref.MemRef, scf.Scf, QNN, DMA, PULP):
+    for dialect in (builtin.Builtin, func.Func, arith.Arith, memref.MemRef, scf.Scf, QNN, DMA, PULP, TILING_DIALECT):
         ctx.load_dialect(dialect)
     return ctx
 

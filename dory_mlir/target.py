@@ -12,7 +12,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from dory_mlir.diagnostics import DoryError
+from xdsl.dialects.builtin import ModuleOp
+
+from dory_mlir.diagnostics import DoryError, PassError
+from dory_mlir.dialects.tiling import TargetAttr, target_of
 
 BUILTIN_TARGETS = Path(__file__).parent / "targets"
 DEFAULT_CORES = 8
@@ -42,6 +45,10 @@ class Target:
         """L2 bytes for activations and weights."""
         return self.l2_budget_override or self.l2_total - self.l2_code_reserved
 
+    def attribute(self) -> TargetAttr:
+        """The target as the tile pass records it in the IR, for every later pass and the C printer."""
+        return TargetAttr(self.name, self.cores, self.l1_budget, self.l2_budget, self.l3_total, self.double_buffer)
+
     def with_options(
         self,
         l1_size: int | None = None,
@@ -62,6 +69,26 @@ class Target:
         if double_buffer is not None:
             changes["double_buffer"] = double_buffer
         return dataclasses.replace(self, **changes)
+
+
+def planned_execution(module: ModuleOp, cores: int | None = None, double_buffer: bool | None = None) -> tuple[int, bool]:
+    """(cores, double buffering) to lower and run the module with: the target's the tile pass planned for.
+
+    A lowering option must agree with the plan (the L1 footprint the tiler proved depends on both:
+    second slots, im2col per core); IR lowered without the tile pass takes the options, else GAP8's
+    cluster with double buffering.
+    """
+    target = target_of(module)
+    if target is None:
+        return (DEFAULT_CORES if cores is None else cores), (True if double_buffer is None else double_buffer)
+    planned_cores, planned_double_buffer = target.cores.data, bool(target.double_buffer.value.data)
+    for option, value, planned in (("cores", cores, planned_cores), ("double-buffer", double_buffer, planned_double_buffer)):
+        if value is not None and value != planned:
+            shown = str(value).lower() if isinstance(value, bool) else value
+            was = str(planned).lower() if isinstance(planned, bool) else planned
+            raise PassError(f"lowering option {option}={shown} disagrees with the tiling, which the tile pass "
+                            f"made for {option}={was} (give tile {option}={shown}, or leave the option out)")
+    return planned_cores, planned_double_buffer
 
 
 def _positive(option: str, value: int) -> int:

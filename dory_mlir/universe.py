@@ -21,6 +21,12 @@ def _pulp():
     return PULP
 
 
+def _tiling():
+    from dory_mlir.dialects.tiling import TILING_DIALECT
+
+    return TILING_DIALECT
+
+
 def _fuse():
     from dory_mlir.passes.fuse import FusePass
 
@@ -51,6 +57,12 @@ def _lower_to_pulp():
     return LowerToPulpPass
 
 
+def _verify_lowering():
+    from dory_mlir.passes.verify_lowering import VerifyLoweringPass
+
+    return VerifyLoweringPass
+
+
 def _pulp_c():
     from dory_mlir.backend.pulp_c import PulpCTarget
 
@@ -64,8 +76,8 @@ def _pulp_network_c():
 
 
 DORY_UNIVERSE = Universe(
-    all_dialects={"qnn": _qnn, "dma": _dma, "pulp": _pulp},
+    all_dialects={"qnn": _qnn, "dma": _dma, "pulp": _pulp, "tiling": _tiling},
     all_passes={"fuse": _fuse, "tile": _tile, "bufferize-network": _bufferize_network,
-                "tile-layers": _tile_layers, "lower-to-pulp": _lower_to_pulp},
+                "tile-layers": _tile_layers, "lower-to-pulp": _lower_to_pulp, "verify-lowering": _verify_lowering},
     all_targets={"pulp-c": _pulp_c, "pulp-network-c": _pulp_network_c},
 )

@@ -21,7 +21,8 @@ from dory_mlir.dialects import qnn
 from dory_mlir.examples import quantlib_builder
 from dory_mlir.golden.check import check_folder, network_layers
 from dory_mlir.golden.npz import input_type_for
-from dory_mlir.passes.tile import TILING, TilePass
+from dory_mlir.dialects.tiling import TILING
+from dory_mlir.passes.tile import TilePass
 from dory_mlir.pipeline import load_network, make_context
 
 from conftest import tiered
@@ -86,9 +87,9 @@ def test_tiles_are_one_row(nets: Path):
     assert len(layers) == 2
     for layer in layers.values():
         tiling = layer.attributes[TILING]
-        co, ho, wo, ci = tiling.data["l1_tile"].get_values()  # type: ignore[attr-defined]
+        co, ho, wo, ci = tiling.tile  # type: ignore[attr-defined]
         h_out = qnn.shape_of(layer.output)[2]
-        assert ho == 1 and tiling.data["l1_tiles"].get_values()[1] == h_out  # type: ignore[attr-defined]
+        assert ho == 1 and tiling.counts[1] == h_out  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +105,7 @@ def test_weights_streamed_from_l3_with_row_constants(wide: Path):
     module = load_network(wide / "network.onnx", None)
     TilePass(l1_size=600, l2_size=2000).apply(make_context(), module)
     (layer,) = network_layers(module).values()
-    assert layer.attributes[TILING].data["weights"].data == "L3-stream"  # type: ignore[attr-defined]
+    assert layer.attributes[TILING].weights.data == "L3-stream"  # type: ignore[attr-defined]
     assert_bit_exact(verify(wide / "network.onnx", wide, "tile{l1-size=600 l2-size=2000},lower-to-pulp"))
 
 

@@ -101,7 +101,7 @@ def test_tiles_split_the_reduction(tmp_path: Path):
                            capture_output=True, text=True)
     assert tiled.returncode == 0, tiled.stderr
     # 12 row tiles of one row (2 batch slices × 6 rows), K = 240 in 9 slices of 28.
-    assert "l1_tile = array<i64: 5, 1, 1, 28>, l1_tiles = array<i64: 1, 12, 1, 9>" in tiled.stdout
+    assert "l1_tile = [5, 1, 1, 28], l1_tiles = [1, 12, 1, 9]" in tiled.stdout
 
 
 @pytest.mark.skipif(not DEEPLOY.is_dir(), reason=f"Deeploy's kernel tests not found at {DEEPLOY}")

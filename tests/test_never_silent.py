@@ -161,7 +161,7 @@ def test_padding_only_tiles_copy_nothing(time_along_rows: bool, tmp_path: Path):
     l1, l2 = 1500, 2048 if time_along_rows else 3328  # 1x W: the activations are not sliced, the weights stream
     TilePass(l1_size=l1, l2_size=l2).apply(make_context(), module)
     tilings = [op.attributes["tiling"] for op in module.walk() if isinstance(op, qnn.LayerOp)]
-    assert any(t.data["streamed"].data or t.data["weights"].data != "L2" for t in tilings)  # type: ignore[attr-defined]
+    assert any(t.streamed_names or t.weights.data != "L2" for t in tilings)  # type: ignore[attr-defined]
     LowerToPulpPass().apply(make_context(), module)
     guarded = [op for op in module.walk() if isinstance(op, dma.CopyOp) and op.parent_op().name == "scf.if"]
     assert guarded, "the copies of padding-only tiles are guarded"

@@ -16,7 +16,7 @@ def test_tile_fuses_first_and_fuse_stays_idempotent(examples_dir: Path):
     direct = opt(model, "--tile")
     assert direct.returncode == 0, direct.stderr
     assert direct.stdout == opt(model, "--fuse", "--tile").stdout == opt(model, "--fuse", "--fuse", "--tile").stdout
-    assert direct.stdout.count("tiling = {") == 5
+    assert direct.stdout.count("tiling = #tiling.layer<") == 5
 
 
 def test_report(examples_dir: Path, tmp_path: Path):
@@ -42,4 +42,4 @@ def test_tile_report_needs_the_tile_pass(examples_dir: Path, tmp_path: Path):
 def test_gap9_target(examples_dir: Path):
     done = opt(str(examples_dir / "residual" / "model.onnx"), "-p", "tile{target=gap9}")
     assert done.returncode == 0, done.stderr
-    assert 'target = "gap9", l1_budget = 100700' in done.stdout
+    assert '#tiling.target<chip = "gap9", cores = 8, l1_budget = 100700' in done.stdout

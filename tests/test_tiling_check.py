@@ -12,14 +12,17 @@ from pathlib import Path
 import onnx
 import pytest
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ArrayAttr, DenseArrayBase, DictionaryAttr, IntegerAttr, ModuleOp, StringAttr, i64
+from xdsl.dialects.builtin import ArrayAttr, ModuleOp
+from xdsl.utils.exceptions import VerifyException
 
 from conftest import DORY_NETWORKS, EXAMPLE_NAMES, needs_shared, onnx_file
 from dory_mlir.dialects import qnn
+from dory_mlir.dialects.tiling import L2_PLAN, TARGET, TILING, L2BufferAttr, L2PlanAttr, LayerTilingAttr
 from dory_mlir.examples.nemo_builder import example_networks
 from dory_mlir.passes.tile import TilePass
 from dory_mlir.pipeline import load_network, make_context
-from dory_mlir.tiling.check import Axis, check_tiling, nested_spans, spans
+from dory_mlir.tiling.check import Axis, check_tiling
+from dory_mlir.tiling.geometry import nested_spans, spans
 
 CONFIGS = {
     "default": {},
@@ -53,41 +56,36 @@ def layer_of(module: ModuleOp, index: int) -> qnn.LayerOp:
     return next(op for op in module.walk() if isinstance(op, qnn.LayerOp) and op.index.value.data == index)
 
 
-def ints(*values: int) -> DenseArrayBase:
-    return DenseArrayBase.from_list(i64, list(values))
-
-
-def tiling_of(layer: qnn.LayerOp) -> dict:
-    return dict(layer.attributes["tiling"].data)
+def tiling_of(layer: qnn.LayerOp) -> LayerTilingAttr:
+    return layer.attributes[TILING]  # type: ignore[return-value]
 
 
 def set_tiling(layer: qnn.LayerOp, **changes) -> None:
-    layer.attributes["tiling"] = DictionaryAttr(tiling_of(layer) | changes)
+    layer.attributes[TILING] = tiling_of(layer).replace(**changes)
+
+
+def set_target(module: ModuleOp, **changes) -> None:
+    module.attributes[TARGET] = module.attributes[TARGET].replace(**changes)  # type: ignore[attr-defined]
+
+
+def plan_of(module: ModuleOp) -> L2PlanAttr:
+    return function_of(module).attributes[L2_PLAN]  # type: ignore[return-value]
 
 
 def set_plan(module: ModuleOp, **changes) -> None:
-    function = function_of(module)
-    function.attributes["l2_plan"] = DictionaryAttr(dict(function.attributes["l2_plan"].data) | changes)
+    function_of(module).attributes[L2_PLAN] = plan_of(module).replace(**changes)
 
 
-def buffers_of(module: ModuleOp) -> list[dict]:
-    plan = function_of(module).attributes["l2_plan"].data
-    return [dict(b.data) for b in plan["buffers"].data]
+def buffers_of(module: ModuleOp) -> list[L2BufferAttr]:
+    return list(plan_of(module).buffers.data)
 
 
-def set_buffers(module: ModuleOp, buffers: list[dict]) -> None:
-    set_plan(module, buffers=ArrayAttr([DictionaryAttr(b) for b in buffers]))
+def set_buffers(module: ModuleOp, buffers: list[L2BufferAttr]) -> None:
+    set_plan(module, buffers=ArrayAttr(buffers))
 
 
 def change_buffer(module: ModuleOp, name: str, **changes: int) -> None:
-    buffers = buffers_of(module)
-    (entry,) = [b for b in buffers if b["name"].data == name]
-    entry.update({key: IntegerAttr(value, i64) for key, value in changes.items()})
-    set_buffers(module, buffers)
-
-
-def value(entry: dict, key: str) -> int:
-    return entry[key].value.data
+    set_buffers(module, [b.replace(**changes) if b.buffer.data == name else b for b in buffers_of(module)])
 
 
 def problems_of(module: ModuleOp, layer: int | None = None) -> list[str]:
@@ -119,8 +117,9 @@ def test_example_network_tiling_verifies(name: str, config: str, tmp_path: Path)
 def test_single_buffering_is_checked_as_such():
     module = load_network(onnx_file(next(p for p in DORY_NETWORKS if p.name == DRONET)))
     TilePass(l1_size=8000, double_buffer=False).apply(make_context(), module)
-    assert check_tiling(module, double_buffer=False) == []
-    assert any("but l1_bytes =" in p for p in check_tiling(module, double_buffer=True))
+    assert check_tiling(module) == []
+    set_target(module, double_buffer=True)
+    assert any("but l1_bytes =" in p for p in check_tiling(module))
 
 
 def test_checker_is_independent_of_the_tiler():
@@ -158,7 +157,7 @@ def test_border_tiles_read_no_padding_rows():
 def test_tile_beyond_the_l1_budget_is_reported():
     module = tampered()
     layer = layer_of(module, 3)  # pointwise 32->32 on 25x25, one L2 slice
-    set_tiling(layer, l1_tile=ints(32, 25, 25, 32))
+    set_tiling(layer, l1_tile=(32, 25, 25, 32))
     problems = problems_of(module, 3)
     assert any("tile co=32 ho=25 wo=25 ci=32" in p and "> L1 budget 8000 B" in p for p in problems)
     assert any("but l1_bytes = 7680" in p for p in problems)
@@ -170,11 +169,11 @@ def test_border_tiles_are_checked_with_their_real_extents():
     """Depthwise 3x3/s2 (pad 1) 50x50 -> 25x25, tile 6x3: interior tiles read 13x7 input
     pixels and need 7832 B, border tiles less (12x7: 7360 B, 13x6: 7000 B)."""
     module = tampered()
-    assert tiling_of(layer_of(module, 2))["l1_bytes"].value.data == 7832
-    set_plan(module, l1_budget=IntegerAttr(7360, i64))
+    assert tiling_of(layer_of(module, 2)).l1_bytes.data == 7832
+    set_target(module, l1_budget=7360)
     (problem,) = problems_of(module, 2)
     assert "(input 13x7) needs 7832 B" in problem
-    set_plan(module, l1_budget=IntegerAttr(7359, i64))
+    set_target(module, l1_budget=7359)
     problems = problems_of(module, 2)
     assert len(problems) == 2 and any("(input 12x7) needs 7360 B" in p for p in problems)
 
@@ -182,7 +181,7 @@ def test_border_tiles_are_checked_with_their_real_extents():
 @needs_shared
 def test_wrong_l1_bytes_is_reported():
     module = tampered()
-    set_tiling(layer_of(module, 4), l1_bytes=IntegerAttr(7020, i64))
+    set_tiling(layer_of(module, 4), l1_bytes=7020)
     (problem,) = problems_of(module, 4)
     assert "needs 7016 B" in problem and "but l1_bytes = 7020" in problem
 
@@ -190,25 +189,25 @@ def test_wrong_l1_bytes_is_reported():
 @needs_shared
 def test_tile_larger_than_its_dimension_is_reported():
     module = tampered()
-    set_tiling(layer_of(module, 3), l1_tile=ints(32, 2, 26, 32))
+    set_tiling(layer_of(module, 3), l1_tile=(32, 2, 26, 32))
     assert problems_of(module, 3) == ["@network layer 3: wo=26 is outside 1..25"]
-    set_tiling(layer_of(module, 3), l1_tile=ints(32, 2, 25, 32), l2_tile=ints(33, 25))
+    set_tiling(layer_of(module, 3), l1_tile=(32, 2, 25, 32), l2_tile=(33, 25))
     assert problems_of(module, 3) == ["@network layer 3: co2=33 is outside 1..32"]
-    set_tiling(layer_of(module, 3), l1_tile=ints(32, 0, 25, 32), l2_tile=ints(32, 25))
-    assert problems_of(module, 3) == ["@network layer 3: ho=0 is outside 1..25"]
+    with pytest.raises(VerifyException, match="l1_tile must be positive"):  # the attribute's verifier
+        set_tiling(layer_of(module, 3), l1_tile=(32, 0, 25, 32), l2_tile=(32, 25))
 
 
 @needs_shared
 def test_l1_tile_larger_than_its_l2_slice_is_reported():
     module = tampered()
-    set_tiling(layer_of(module, 0), l1_tile=ints(8, 4, 100, 1))  # ho2 = 3
+    set_tiling(layer_of(module, 0), l1_tile=(8, 4, 100, 1))  # ho2 = 3
     assert "@network layer 0: ho=4 is outside 1..3" in problems_of(module, 0)
 
 
 @needs_shared
 def test_channel_tie_of_a_depthwise_layer_is_reported():
     module = tampered()
-    set_tiling(layer_of(module, 2), l1_tile=ints(32, 6, 3, 16))
+    set_tiling(layer_of(module, 2), l1_tile=(32, 6, 3, 16))
     assert any("ci=16 != co=32" in p for p in problems_of(module, 2))
 
 
@@ -228,10 +227,10 @@ def test_overlapping_live_buffers_are_reported():
     buffers = buffers_of(module)
     a, b = next(
         (a, b) for i, a in enumerate(buffers) for b in buffers[i + 1 :]
-        if value(a, "first") <= value(b, "last") and value(b, "first") <= value(a, "last")
+        if a.first.data <= b.last.data and b.first.data <= a.last.data
     )
-    change_buffer(module, b["name"].data, offset=value(a, "offset"))
-    assert any(f"'{a['name'].data}'" in p and f"'{b['name'].data}'" in p and "overlap while both are alive" in p
+    change_buffer(module, b.buffer.data, offset=a.offset.data)
+    assert any(f"'{a.buffer.data}'" in p and f"'{b.buffer.data}'" in p and "overlap while both are alive" in p
                for p in check_tiling(module))
 
 
@@ -246,7 +245,7 @@ def test_buffers_at_the_same_offset_at_different_times_are_fine():
 @needs_shared
 def test_dropped_activation_buffer_is_reported():
     module = tampered()
-    set_buffers(module, [b for b in buffers_of(module) if b["name"].data != "layer7"])
+    set_buffers(module, [b for b in buffers_of(module) if b.buffer.data != "layer7"])
     assert any("activation 'layer7' (20000 B, layers 7..12) has no L2 buffer" in p for p in check_tiling(module))
 
 
@@ -263,7 +262,8 @@ def test_short_lifetime_and_small_buffer_are_reported():
 @needs_shared
 def test_buffer_past_the_l2_budget_and_wrong_peak_are_reported():
     module = tampered()
-    set_plan(module, l2_budget=IntegerAttr(63999, i64), l2_peak=IntegerAttr(1, i64))
+    set_target(module, l2_budget=63999)
+    set_plan(module, peak=1)
     problems = check_tiling(module)
     assert any("lies outside [0, 63999)" in p for p in problems)
     assert any("l2_peak = 1, but the buffers reach 64000" in p for p in problems)
@@ -272,18 +272,18 @@ def test_buffer_past_the_l2_budget_and_wrong_peak_are_reported():
 @needs_shared
 def test_missing_resident_weights_are_reported():
     module = tampered(DSCNN, "default")
-    assert function_of(module).attributes["l2_plan"].data["weights"].data == "L2"
-    set_buffers(module, [b for b in buffers_of(module) if b["name"].data != "weights of layer 0"])
+    assert plan_of(module).weights.data == "L2"
+    set_buffers(module, [b for b in buffers_of(module) if b.buffer.data != "weights of layer 0"])
     assert any("'weights of layer 0'" in p and "has no L2 buffer" in p for p in check_tiling(module))
 
 
 @needs_shared
 def test_streaming_inconsistencies_are_reported():
     module = tampered()
-    set_tiling(layer_of(module, 1), streamed=ArrayAttr([StringAttr("layer1")]))
+    set_tiling(layer_of(module, 1), streamed=["layer1"])
     assert any("layer 1: touches ['layer0'], which live in L3, but does not stream them" in p
                for p in check_tiling(module))
-    set_tiling(layer_of(module, 3), streamed=ArrayAttr([StringAttr("layer0")]))
+    set_tiling(layer_of(module, 3), streamed=["layer0"])
     assert any("streams ['layer0'], which the layer neither reads nor writes" in p for p in problems_of(module, 3))
 
 
@@ -302,8 +302,8 @@ def test_streamed_slice_and_weight_buffers_are_checked():
 @needs_shared
 def test_weights_placement_must_match_the_plan():
     module = tampered()
-    set_tiling(layer_of(module, 3), weights=StringAttr("L2"))
-    set_tiling(layer_of(module, 1), weights=StringAttr("L3"))
+    set_tiling(layer_of(module, 3), weights="L2")
+    set_tiling(layer_of(module, 1), weights="L3")
     assert problems_of(module, 3) == ["@network layer 3: weights = 'L2', expected 'L3' "
                                       "(l2_plan weights 'L3', co2=32 of 32 channels)"]
     assert any("weights = 'L3', expected 'none'" in p for p in problems_of(module, 1))
@@ -326,4 +326,4 @@ def test_streamed_weight_slices_of_layers_with_per_tensor_constants():
 def test_untiled_network_is_reported(tmp_path: Path):
     path = tmp_path / "model.onnx"
     onnx.save(example_networks()["tiny_cnn"](0), path)
-    assert check_tiling(load_network(path)) == ["@network: no 'l2_plan' attribute (was the tile pass run?)"]
+    assert check_tiling(load_network(path)) == ["no 'tiling.target' attribute on the module (was the tile pass run?)"]

@@ -35,7 +35,6 @@ from xdsl.dialects.builtin import (
     MemRefType,
     ModuleOp,
     Signedness,
-    StridedLayoutAttr,
     StringAttr,
 )
 from xdsl.ir import Attribute, Block, Operation, SSAValue
@@ -46,8 +45,8 @@ from dory_mlir.backend import build, rv32
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import dma, pulp
 from dory_mlir.ir_utils import op_where
-from dory_mlir.passes.tile import planned_execution
-from dory_mlir.target import BUILTIN_TARGETS, DEFAULT_CORES, load_target
+from dory_mlir.dialects.tiling import target_of
+from dory_mlir.target import BUILTIN_TARGETS, load_target, planned_execution
 
 RUNTIME = build.RUNTIME
 
@@ -471,11 +470,6 @@ def io_bytes(network: func.FuncOp) -> list[int]:
     return [memref_bytes(ty) for ty in network.function_type.inputs.data]  # type: ignore[arg-type]
 
 
-def planned_cores(network: func.FuncOp) -> int:
-    planned = planned_execution(network)
-    return planned[0] if planned is not None else DEFAULT_CORES
-
-
 @dataclass
 class NetworkC:
     """Prints `network.c` of the lowered module: the constants, the state (L2/L3 buffers), one function per
@@ -490,7 +484,7 @@ class NetworkC:
     def print(self) -> None:
         network = lowered_network(self.module)
         self.globals = [op for op in self.module.ops if isinstance(op, memref.GlobalOp)]
-        self.cores = planned_cores(network)
+        self.cores, _ = planned_execution(self.module)
         self.state_fields: list[str] = []
         self.allocations: list[tuple[str, str, int]] = []
         self.network_printer = self.printer(cluster=False)
@@ -702,21 +696,20 @@ def application_files(module: ModuleOp) -> dict[str, str]:
     network = lowered_network(module)
     network_c = io.StringIO()
     print_network_c(module, network_c)
-    cores = planned_cores(network)
-    plan = network.attributes.get("l2_plan")
+    cores, _ = planned_execution(module)
+    target = target_of(module)
     budgets = ""
-    if plan is not None:
-        l1 = plan.data["l1_budget"].value.data  # type: ignore[attr-defined]
-        l2 = plan.data["l2_budget"].value.data + sum(-(-size // 8) * 8 for size in io_bytes(network))  # type: ignore[attr-defined]
-        budgets = f"-DDORY_L1_SIZE={l1} -DDORY_L2_SIZE={l2} -DNUM_CORES={cores}"
-    target = plan.data["target"].data if plan is not None else "gap8"  # type: ignore[attr-defined]
+    if target is not None:
+        l2 = target.l2_budget.data + sum(-(-size // 8) * 8 for size in io_bytes(network))
+        budgets = f"-DDORY_L1_SIZE={target.l1_budget.data} -DDORY_L2_SIZE={l2} -DNUM_CORES={cores}"
+    chip = target.chip.data if target is not None else "gap8"
     return {
         "network.h": render("network.h"),
         "network.c": network_c.getvalue(),
         "main.c": render("main.c"),
         "Makefile": render("Makefile", CORES=str(cores)),
         "Makefile.host": makefile_host(budgets),
-        "Makefile.rv32": makefile_rv32(budgets, target),
+        "Makefile.rv32": makefile_rv32(budgets, chip),
     }
 
 

@@ -28,7 +28,6 @@ from xdsl.dialects.builtin import (
     BytesAttr,
     DenseArrayBase,
     DenseIntOrFPElementsAttr,
-    DictionaryAttr,
     IndexType,
     IntegerAttr,
     IntegerType,
@@ -55,10 +54,10 @@ from dory_mlir.dialects import dma, pulp, qnn
 from dory_mlir.network_values import constant_array, input_names
 from dory_mlir.ir_utils import op_where
 from dory_mlir.kernel_abi import KERNEL_OF
-from dory_mlir.passes.tile import L2_PLAN, TILING
+from dory_mlir.dialects.tiling import L2_PLAN, TILING, L2PlanAttr, LayerTilingAttr
+from dory_mlir.tiling.geometry import ALIGN
 from dory_mlir.tiling.layers import layer_constants
 
-ALIGN = 4
 # Attribute of the bufferized network function: how many of its leading arguments are network inputs.
 NETWORK_INPUTS = "network_inputs"
 
@@ -139,37 +138,37 @@ def kernel_layout(values: np.ndarray, role: str, layer: qnn.LayerOp, flattened_f
 
 # What the tile pass decided, as this pass reads it: the function's L2 plan and each layer's tiling.
 
-def l2_plan_of(function: func.FuncOp) -> DictionaryAttr:
+def l2_plan_of(function: func.FuncOp) -> L2PlanAttr:
     plan = function.attributes.get(L2_PLAN)
-    if not isinstance(plan, DictionaryAttr):
+    if not isinstance(plan, L2PlanAttr):
         raise PassError("bufferize-network needs a tiled network: run --tile first", op_where(function))
     return plan
 
 
-def planned_offsets(plan: DictionaryAttr) -> dict[str, int]:
+def planned_offsets(plan: L2PlanAttr) -> dict[str, int]:
     """Each planned L2 buffer's byte offset in the arena, by name."""
-    return {b.data["name"].data: b.data["offset"].value.data for b in plan.data["buffers"].data}  # type: ignore[attr-defined]
+    return {name: b.offset.data for name, b in plan.by_name().items()}
 
 
-def planned_sizes(plan: DictionaryAttr) -> dict[str, int]:
+def planned_sizes(plan: L2PlanAttr) -> dict[str, int]:
     """Each planned L2 buffer's size in bytes, by name."""
-    return {b.data["name"].data: b.data["bytes"].value.data for b in plan.data["buffers"].data}  # type: ignore[attr-defined]
+    return {name: b.bytes.data for name, b in plan.by_name().items()}
 
 
-def weights_resident(plan: DictionaryAttr) -> bool:
+def weights_resident(plan: L2PlanAttr) -> bool:
     """Whether the plan keeps every layer's constants in L2 for the whole run."""
-    return plan.data["weights"].data == "L2"  # type: ignore[attr-defined]
+    return plan.weights.data == "L2"
 
 
-def l2_peak(plan: DictionaryAttr) -> int:
-    return plan.data["l2_peak"].value.data  # type: ignore[attr-defined]
+def l2_peak(plan: L2PlanAttr) -> int:
+    return plan.peak.data
 
 
 def weights_staged(layer: qnn.LayerOp) -> bool:
     """Whether the layer's weights stay in L3 and are copied whole into L2 right before it runs."""
     tiling = layer.attributes[TILING]
-    assert isinstance(tiling, DictionaryAttr)
-    return tiling.data["weights"].data == "L3"  # type: ignore[attr-defined]
+    assert isinstance(tiling, LayerTilingAttr)
+    return tiling.weights.data == "L3"
 
 
 def kernel_of(layer: qnn.LayerOp) -> str:

@@ -1,7 +1,9 @@
 """`lower-to-pulp`: the tiled network down to memrefs, tile loops, DMA and kernel calls.
 
 Composes `bufferize-network` (tensors → memrefs in L2/L3 per the L2 plan, layers →
-`pulp.layer`) and `tile-layers` (each layer → a cluster function with its tile loop).
+`pulp.layer`), `tile-layers` (each layer → a cluster function with its tile loop) and
+`verify-lowering` (the L1 allocations, tile coverage and L2 views the C will use, against the
+target; `verify=false` skips it).
 """
 
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ from xdsl.passes import ModulePass
 
 from dory_mlir.passes.bufferize_network import BufferizeNetworkPass
 from dory_mlir.passes.tile_layers import TileLayersPass
+from dory_mlir.passes.verify_lowering import VerifyLoweringPass
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,10 @@ class LowerToPulpPass(ModulePass):
     double_buffer: bool | None = None
     """Default: as the tile pass planned; see `tile-layers`."""
     cores: int | None = None
+    verify: bool = True
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         BufferizeNetworkPass().apply(ctx, op)
         TileLayersPass(self.double_buffer, self.cores).apply(ctx, op)
+        if self.verify:
+            VerifyLoweringPass().apply(ctx, op)

@@ -1,8 +1,10 @@
 """`tile`: places every layer's tensors in L3/L2/L1 and chooses its tiles (Z3-certified).
 
-Runs `fuse` first when the layers are not fused yet. Each `qnn.layer` gets a `tiling`
-attribute (L3→L2 slice, L2→L1 tile, tile counts, bytes used, where weights live), the
-function an `l2_plan` (budgets, peak, every L2 buffer with its lifetime and offset).
+Runs `fuse` first when the layers are not fused yet. The module gets the target it planned for
+(`#tiling.target`: cores, L1/L2 budgets, L3 size, double buffering), each `qnn.layer` its
+`#tiling.layer` (L3→L2 slice, L2→L1 tile, tile counts, L1 bytes proven, where weights live), the
+function its `#tiling.l2_plan` (peak, every L2 buffer with its lifetime and offset); see
+`dialects/tiling.py`.
 `report=FILE.json` writes the per-layer report. The independent checker re-verifies
 every tile (border tiles included) and the L2 plan after the pass (`verify=false` skips it).
 L1, L2 and L3 capacity are checked here: what does not fit is a one-line "needs N B > budget M B"
@@ -16,18 +18,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, IntegerAttr, ModuleOp, StringAttr, i64
-from xdsl.ir import Attribute, SSAValue
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import SSAValue
 from xdsl.passes import ModulePass
 
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import qnn
+from dory_mlir.dialects.tiling import L2_PLAN, TARGET, TILING, L2BufferAttr, L2PlanAttr, LayerTilingAttr
 from dory_mlir.network_values import input_names
 from dory_mlir.ir_utils import loc_name
 from dory_mlir.passes.fuse import ANCHORS, FusePass
@@ -39,20 +41,6 @@ from dory_mlir.tiling.model import L1Target
 
 L1_ALLOC_GRANULE = 8  # round_up(size, 8) of the host and rv32 runtimes' pi_cl_l1_malloc
 from dory_mlir.tiling.traffic import Grid, l2_l1_bytes
-
-TILING = "tiling"
-L2_PLAN = "l2_plan"
-
-
-def _int(value: int) -> IntegerAttr:
-    return IntegerAttr(value, i64)
-
-
-def _ints(values) -> Attribute:
-    from xdsl.dialects.builtin import DenseArrayBase
-
-    return DenseArrayBase.from_list(i64, list(values))
-
 
 def _pads(layer: qnn.LayerOp) -> tuple[int, int, int, int]:
     anchor = layer.anchor()
@@ -127,7 +115,7 @@ class NetworkView:
         return [v for v in layer.inputs if not isinstance(v.owner, qnn.ConstantOp)]
 
 
-def annotate(view: NetworkView, plan: L2Plan, target: Target, function: func.FuncOp) -> list[dict]:
+def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp) -> list[dict]:
     """Writes the decisions into the IR; returns the report rows."""
     rows = []
     for layer, net, decision in zip(view.layers, view.net_layers, plan.layers, strict=True):
@@ -135,14 +123,8 @@ def annotate(view: NetworkView, plan: L2Plan, target: Target, function: func.Fun
         grid = Grid.of(shape, tile, decision.co2, decision.ho2)
         l1_bytes = sum(decision.l1.buffers.values())
         l2_bytes = sum(decision.l2_working.values())
-        layer.attributes[TILING] = DictionaryAttr({
-            "l1_tile": _ints((tile.co, tile.ho, tile.wo, tile.ci)),
-            "l1_tiles": _ints(grid.counts()),
-            "l1_bytes": _int(l1_bytes),
-            "l2_tile": _ints((decision.co2, decision.ho2)),
-            "weights": StringAttr(decision.weights_in),
-            "streamed": ArrayAttr([StringAttr(n) for n in decision.streamed]),
-        })
+        layer.attributes[TILING] = LayerTilingAttr((tile.co, tile.ho, tile.wo, tile.ci), grid.counts(), l1_bytes,
+                                                   (decision.co2, decision.ho2), decision.weights_in, decision.streamed)
         moved = l2_l1_bytes(shape, grid, _pads(layer))
         l3 = _l3_bytes(net, view, plan, decision)
         rows.append({
@@ -159,20 +141,9 @@ def annotate(view: NetworkView, plan: L2Plan, target: Target, function: func.Fun
             "dma_l2_l1_bytes": sum(moved.values()), "dma_l2_l1": moved, "dma_l3_l2_bytes": l3,
             "solver_seconds": round(decision.solver_seconds, 4), "z3_checks": decision.l1.z3_checks,
         })
-    function.attributes[L2_PLAN] = DictionaryAttr({
-        "target": StringAttr(target.name),
-        "l1_budget": _int(target.l1_budget),
-        "cores": _int(target.cores),
-        "double_buffer": _int(int(target.double_buffer)),
-        "l2_budget": _int(plan.budget),
-        "l2_peak": _int(plan.peak),
-        "weights": StringAttr("L2" if plan.weights_resident else "L3"),
-        "buffers": ArrayAttr([
-            DictionaryAttr({"name": StringAttr(b.name), "offset": _int(b.offset), "bytes": _int(b.bytes),
-                            "first": _int(b.first), "last": _int(b.last)})
-            for b in sorted(plan.buffers, key=lambda b: (b.first, b.offset))
-        ]),
-    })
+    function.attributes[L2_PLAN] = L2PlanAttr(plan.peak, "L2" if plan.weights_resident else "L3", [
+        L2BufferAttr(b.name, b.offset, b.bytes, b.first, b.last) for b in sorted(plan.buffers, key=lambda b: (b.first, b.offset))
+    ])
     return rows
 
 
@@ -193,27 +164,13 @@ def _l3_bytes(net: NetLayer, view: NetworkView, plan: L2Plan, decision) -> int:
     return moved
 
 
-def planned_execution(function: func.FuncOp) -> tuple[int, bool] | None:
-    """(cores, double buffering) the tile pass made the function's tiling for; None if it has no plan."""
-    plan = function.attributes.get(L2_PLAN)
-    if not isinstance(plan, DictionaryAttr) or "cores" not in plan.data:
-        return None
-    cores, double_buffer = plan.data["cores"], plan.data["double_buffer"]
-    assert isinstance(cores, IntegerAttr) and isinstance(double_buffer, IntegerAttr)
-    return cores.value.data, bool(double_buffer.value.data)
-
-
-def as_python(attr: Attribute) -> object:
-    """A dictionary/array/integer/string attribute as plain Python data (for the report)."""
-    if isinstance(attr, DictionaryAttr):
-        return {key: as_python(value) for key, value in attr.data.items()}
-    if isinstance(attr, ArrayAttr):
-        return [as_python(value) for value in attr.data]
-    if isinstance(attr, IntegerAttr):
-        return attr.value.data
-    if isinstance(attr, StringAttr):
-        return attr.data
-    raise TypeError(f"no plain form for {attr}")
+def plan_report(plan: L2Plan, target: Target) -> dict:
+    """The L2 plan of the report (`backend/html_report.py` draws it)."""
+    return {"target": target.name, "l1_budget": target.l1_budget, "cores": target.cores,
+            "double_buffer": int(target.double_buffer), "l2_budget": plan.budget, "l2_peak": plan.peak,
+            "weights": "L2" if plan.weights_resident else "L3",
+            "buffers": [{"name": b.name, "offset": b.offset, "bytes": b.bytes, "first": b.first, "last": b.last}
+                        for b in sorted(plan.buffers, key=lambda b: (b.first, b.offset))]}
 
 
 def write_report(path: Path, report: dict) -> None:
@@ -268,9 +225,10 @@ class TilePass(ModulePass):
                 parts = ", ".join(f"{name} {_grouped(size)}" for name, size in error.usage.items() if size)
                 raise DoryError(f"the network's data in L3 needs {_grouped(sum(error.usage.values()))} B ({parts}) "
                                 f"> budget {_grouped(error.budget)} B") from None
-            rows += annotate(view, plan, target, function)
-            plans.append(as_python(function.attributes[L2_PLAN]))
-        if self.verify and (problems := check_tiling(op, target.cores, target.double_buffer)):
+            rows += annotate(view, plan, function)
+            plans.append(plan_report(plan, target))
+        op.attributes[TARGET] = target.attribute()
+        if self.verify and (problems := check_tiling(op)):
             raise AssertionError("the tiling checker rejects the tile pass's result:\n" + "\n".join(problems))
         if self.report:
             report = {"target": target.name, "l1_budget": target.l1_budget,

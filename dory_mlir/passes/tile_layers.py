@@ -42,15 +42,14 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.transforms.dead_code_elimination import dce
 
-from dory_mlir.diagnostics import DoryError
+from dory_mlir.diagnostics import DoryError, PassError
 from dory_mlir.dialects import dma, pulp
 from dory_mlir.ir_utils import BodyBuilder, op_where
-from dory_mlir.kernel_abi import acc_bytes, im2col_bytes
-from dory_mlir.passes.tile import TILING, planned_execution
-from dory_mlir.target import DEFAULT_CORES
-from dory_mlir.tiling.traffic import input_rows, spans
+from dory_mlir.dialects.tiling import TILING, LayerTilingAttr
+from dory_mlir.kernel_abi import KERNEL_OF, acc_bytes, im2col_bytes
+from dory_mlir.target import planned_execution
+from dory_mlir.tiling.geometry import ALIGN, LayerShape, align, input_rows, spans
 
-ALIGN = 4
 COLUMNS = ("co0", "con", "h0", "hn", "w0", "wn", "ci0", "cin", "ih0", "ihn", "iw0", "iwn",
            "pad_t", "pad_l", "pad_b", "pad_r", "first", "last")
 COL = {name: i for i, name in enumerate(COLUMNS)}
@@ -60,10 +59,6 @@ CONV_KERNELS = ("dory_conv2d", "dory_pointwise", "dory_depthwise")
 # Its `ih0` is the first row of the left operand's block (in the lhs batch slice the tile reads).
 MATMUL_COLUMNS = (*COLUMNS, "kr0", "bat")
 MATMUL_COL = {name: i for i, name in enumerate(MATMUL_COLUMNS)}
-
-
-def _aligned(n: int) -> int:
-    return -(-n // ALIGN) * ALIGN
 
 
 def _param(params: DictionaryAttr, name: str, default: int = 0) -> int:
@@ -87,57 +82,40 @@ def _elem_bytes(value: SSAValue) -> int:
     return max(1, ty.element_type.width.data // 8)  # type: ignore[attr-defined]
 
 
-@dataclass
-class LayerGeometry:
-    """A layer's dimensions in HWC terms (linear: H = W = 1) and its window."""
+KIND_OF_KERNEL = {kernel: kind for kind, kernel in KERNEL_OF.items()}
 
-    kernel: str
-    h_in: int
-    w_in: int
-    c_in: int
-    h_out: int
-    w_out: int
-    c_out: int
-    kh: int = 1
-    kw: int = 1
-    sh: int = 1
-    sw: int = 1
-    dh: int = 1
-    dw: int = 1
-    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
 
-    @staticmethod
-    def of(layer: pulp.LayerOp) -> LayerGeometry:
-        params = layer.params
-        activation = layer.buffer("in") or layer.buffer("a")
-        out = layer.buffer("out")
-        assert activation is not None and out is not None
-        in_shape, out_shape = _shape(activation), _shape(out)
-        if len(in_shape) == 1:
-            return LayerGeometry(layer.kernel.data, 1, 1, in_shape[0], 1, 1, out_shape[0])
-        pads = tuple(_param(params, p) for p in ("pad_t", "pad_l", "pad_b", "pad_r"))
-        return LayerGeometry(
-            layer.kernel.data, *in_shape, *out_shape,
-            _param(params, "kh", 1), _param(params, "kw", 1), _param(params, "sh", 1), _param(params, "sw", 1),
-            _param(params, "dh", 1), _param(params, "dw", 1), pads,  # type: ignore[arg-type]
-        )
+def layer_shape(layer: pulp.LayerOp) -> LayerShape:
+    """The layer's dimensions (its buffers are HWC; linear: H = W = 1) and window, as the tiler saw them."""
+    params = layer.params
+    activation = layer.buffer("in") or layer.buffer("a")
+    out = layer.buffer("out")
+    assert activation is not None and out is not None
+    in_shape, out_shape = _shape(activation), _shape(out)
+    kind = KIND_OF_KERNEL[layer.kernel.data]
+    if len(in_shape) == 1:
+        return LayerShape(kind, in_shape[0], out_shape[0], 1, 1, 1, 1)
+    (h_in, w_in, c_in), (h_out, w_out, c_out) = in_shape, out_shape
+    window = {name: _param(params, name, 1) for name in ("kh", "kw", "sh", "sw", "dh", "dw")}
+    return LayerShape(kind, c_in, c_out, h_in, w_in, h_out, w_out, **window)
 
-    @property
-    def splits_reduction(self) -> bool:
-        return self.kernel in ("dory_conv2d", "dory_pointwise", "dory_linear", "dory_matmul")
+
+def layer_pads(layer: pulp.LayerOp) -> tuple[int, int, int, int]:
+    """Padding rows and columns (top, left, bottom, right) of the layer's window."""
+    return tuple(_param(layer.params, p) for p in ("pad_t", "pad_l", "pad_b", "pad_r"))  # type: ignore[return-value]
 
 
 SLICE_COLUMNS = ("start", "count", "co0", "con", "h0", "hn", "ih0", "ihn", "last_co")
 SCOL = {name: i for i, name in enumerate(SLICE_COLUMNS)}
 
 
-def tile_table(geometry: LayerGeometry, l1_tile: list[int], co2: int, ho2: int) -> tuple[np.ndarray, np.ndarray]:
+def tile_table(g: LayerShape, pads: tuple[int, int, int, int], l1_tile: list[int], co2: int,
+               ho2: int) -> tuple[np.ndarray, np.ndarray]:
     """The tiles (one row each) and the L2 slices they are grouped in (rows of `co2` channels
     by `ho2` output rows; rows outer). Within a slice: spatial tiles, channel tiles, then
     reduction slices."""
-    g = geometry
     co, ho, wo, ci = l1_tile
-    t, l, _, _ = g.pads
+    t, l, _, _ = pads
     tiles, slices = [], []
     for s_h0, s_h1 in spans(g.h_out, ho2):
         for s_c0, s_c1 in spans(g.c_out, co2):
@@ -164,13 +142,12 @@ def tile_table(geometry: LayerGeometry, l1_tile: list[int], co2: int, ho2: int) 
     return np.array(tiles, dtype=np.int32), np.array(slices, dtype=np.int32)
 
 
-def matmul_tile_table(geometry: LayerGeometry, l1_tile: list[int], rows_per_batch: int,
+def matmul_tile_table(g: LayerShape, l1_tile: list[int], rows_per_batch: int,
                       lhs_slices: list[int], rhs_slices: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """The tiles of a matmul (one L2 slice: its tensors stay in L2). Rows outermost — batch slice
     by batch slice, as the tile's rows divide a slice's M — then columns (N), then slices of K.
     Output batch slice `bat` reads the left operand's slice `lhs_slices[bat]` and the right
     operand's `rhs_slices[bat]` (ONNX broadcasting, resolved here at compile time)."""
-    g = geometry
     co, ho, _, ci = l1_tile
     m, k = rows_per_batch, g.c_in
     if m % ho:
@@ -211,27 +188,28 @@ class LayerLowering:
     def __post_init__(self) -> None:
         self.params = self.layer.params
         tiling = self.params.data.get(TILING)
-        if not isinstance(tiling, DictionaryAttr):
-            raise DoryError("tile-layers needs the tile pass's decisions", op_where(self.layer))
+        if not isinstance(tiling, LayerTilingAttr):
+            raise PassError("tile-layers needs the tile pass's decisions", op_where(self.layer))
         self.tiling = tiling
-        self.geometry = LayerGeometry.of(self.layer)
-        self.l1_tile = _ints(tiling.data["l1_tile"])
-        co2, ho2 = _ints(tiling.data["l2_tile"])
+        self.kernel_name = self.layer.kernel.data
+        self.shape = layer_shape(self.layer)
+        self.l1_tile = list(tiling.tile)
+        co2, ho2 = tiling.slice
         self.columns = COL
-        if self.geometry.kernel == "dory_matmul":
+        if self.kernel_name == "dory_matmul":
             self.columns = MATMUL_COL
             self.table, self.slice_table = matmul_tile_table(
-                self.geometry, self.l1_tile, _param(self.params, "rows_per_batch"),
+                self.shape, self.l1_tile, _param(self.params, "rows_per_batch"),
                 _ints(self.params.data["lhs_slices"]), _ints(self.params.data["rhs_slices"]))
         else:
-            self.table, self.slice_table = tile_table(self.geometry, self.l1_tile, co2, ho2)
+            self.table, self.slice_table = tile_table(self.shape, layer_pads(self.layer), self.l1_tile, co2, ho2)
         self.all_roles = [r.data for r in self.layer.roles.data]
         self.roles = [r for r in self.all_roles if not r.endswith("_slice")]
         self.index = self.layer.index.value.data
         self.invariant = self.tile_invariant_roles()
         # Roles streamed from L3: their tiles come from L2 slice buffers, filled per slice.
         self.streamed = [r for r in self.roles if dma.memory_level(self.layer.buffer(r).type) == "L3"]  # type: ignore[union-attr]
-        if self.streamed and self.geometry.kernel == "dory_matmul":
+        if self.streamed and self.kernel_name == "dory_matmul":
             raise DoryError(f"a matmul's tensors must be in L2, but {', '.join(self.streamed)} are in L3",
                             op_where(self.layer))
         self.slice_sources: dict[str, tuple[SSAValue, list[SSAValue]]] = {}
@@ -276,11 +254,11 @@ class LayerLowering:
     def per_batch(self, role: str) -> bool:
         """A requant constant [G, 1] with one value per batch slice of a matmul (`qnn.requant`); in the
         other layers a 2-D constant varies over the output rows ([H, C] / [H, 1])."""
-        return self.geometry.kernel == "dory_matmul" and len(_shape(self.layer.buffer(role))) == 2  # type: ignore[arg-type]
+        return self.kernel_name == "dory_matmul" and len(_shape(self.layer.buffer(role))) == 2  # type: ignore[arg-type]
 
     def l1_sizes(self) -> dict[str, int]:
         """Bytes of one slot of each L1 buffer: the largest tile of each role."""
-        g, tab = self.geometry, self.table
+        g, tab = self.shape, self.table
         c = COL
         sizes: dict[str, int] = {}
         # an add's two input slots are alike, sized for the wider (the tiling model's `in_bytes`)
@@ -288,23 +266,23 @@ class LayerLowering:
         in_bytes = int((tab[:, c["ihn"]] * tab[:, c["iwn"]] * tab[:, c["cin"]]).max()) * per_pixel_in
         for role in ("in", "a", "b"):
             if role in self.roles:
-                sizes[role] = _aligned(in_bytes)
-        sizes["out"] = _aligned(int((tab[:, c["hn"]] * tab[:, c["wn"]] * tab[:, c["con"]]).max()) * _elem_bytes(self.layer.buffer("out")))  # type: ignore[arg-type]
+                sizes[role] = align(in_bytes)
+        sizes["out"] = align(int((tab[:, c["hn"]] * tab[:, c["wn"]] * tab[:, c["con"]]).max()) * _elem_bytes(self.layer.buffer("out")))  # type: ignore[arg-type]
         max_co, max_ci = int(tab[:, c["con"]].max()), int(tab[:, c["cin"]].max())
         if "weights" in self.roles:
-            per_channel = g.kh * g.kw * (1 if g.kernel == "dory_depthwise" else max_ci)
-            sizes["weights"] = _aligned(max_co * per_channel)
+            per_channel = g.kh * g.kw * (1 if self.kernel_name == "dory_depthwise" else max_ci)
+            sizes["weights"] = align(max_co * per_channel)
         if "rhs" in self.roles:
-            sizes["rhs"] = _aligned(int((tab[:, c["cin"]] * tab[:, c["con"]]).max()) * _elem_bytes(self.layer.buffer("rhs")))  # type: ignore[arg-type]
+            sizes["rhs"] = align(int((tab[:, c["cin"]] * tab[:, c["con"]]).max()) * _elem_bytes(self.layer.buffer("rhs")))  # type: ignore[arg-type]
         for role in ("bias", "mul", "add"):
             value = self.layer.buffer(role)
             if value is not None:
                 values = 1 if role != "bias" and self.per_batch(role) else min(_shape(value)[-1], max_co)  # per row: one row's
-                sizes[role] = _aligned(values * _elem_bytes(value))
+                sizes[role] = align(values * _elem_bytes(value))
         if g.splits_reduction and (tab[:, c["cin"]] < g.c_in).any():
-            sizes["acc"] = _aligned(acc_bytes(int((tab[:, c["hn"]] * tab[:, c["wn"]] * tab[:, c["con"]]).max())))
-        if (im2col := im2col_bytes(g.kernel, self.cores, g.kh, g.kw, max_ci, int(tab[:, c["ihn"]].max()))) is not None:
-            sizes["im2col"] = _aligned(im2col)
+            sizes["acc"] = align(acc_bytes(int((tab[:, c["hn"]] * tab[:, c["wn"]] * tab[:, c["con"]]).max())))
+        if (im2col := im2col_bytes(self.kernel_name, self.cores, g.kh, g.kw, max_ci, int(tab[:, c["ihn"]].max()))) is not None:
+            sizes["im2col"] = align(im2col)
         return sizes
 
     def slots(self, role: str) -> int:
@@ -326,14 +304,14 @@ class LayerLowering:
         # One L1 allocation for the layer (exactly the tiling model's footprint), cut into buffers.
         sizes = self.l1_sizes()
         total = sum(size * self.slots(role) for role, size in sizes.items())
-        proven = self.tiling.data.get("l1_bytes")
-        if isinstance(proven, IntegerAttr) and total > proven.value.data:
+        proven = self.tiling.l1_bytes.data
+        if total > proven:
             raise AssertionError(f"layer {self.index}: the lowering allocates {total} B of L1 where the tiler "
-                                 f"proved {proven.value.data} B ({sizes})")
-        if self.geometry.kernel == "dory_matmul" and isinstance(proven, IntegerAttr) and total != proven.value.data:
+                                 f"proved {proven} B ({sizes})")
+        if self.kernel_name == "dory_matmul" and total != proven:
             # A matmul's allocation is exactly its footprint (the memory contract, held to the byte here).
             raise AssertionError(f"layer {self.index}: the L1 allocation ({total} B: {sizes}) differs from the "
-                                 f"tiling model's footprint ({proven.value.data} B)")
+                                 f"tiling model's footprint ({proven} B)")
         arena = b.add(memref.AllocOp([], [], MemRefType(i8, [total], NoneAttr(), StringAttr("L1")),
                                      alignment=IntegerAttr(ALIGN, 64))).results[0]
         arena.name_hint = "l1"
@@ -438,7 +416,7 @@ class LayerLowering:
             self.slice_sources[role] = (view, offsets)
             max_co = int(self.slice_table[:, SCOL["con"]].max())
             per_channel = int(np.prod(shape[1:])) * _elem_bytes(source)
-            offset += _aligned(per_channel * shape[0] if whole else per_channel * max_co)
+            offset += align(per_channel * shape[0] if whole else per_channel * max_co)
         if "out" in self.streamed:
             shape = _shape(self.args["out"])
             sizes = [row["hn"], sb.index(shape[1]), sb.index(shape[2])] if len(shape) == 3 else [sb.index(shape[0])]
@@ -513,7 +491,7 @@ class LayerLowering:
 
     def input_regions(self, b: BodyBuilder, row: TileRow) -> dict[str, tuple[list[SSAValue], list[SSAValue]]]:
         """(offsets, sizes) in L2 of the blocks each input role of a tile needs."""
-        g, r = self.geometry, row
+        r = row
         regions: dict[str, tuple[list[SSAValue], list[SSAValue]]] = {}
         for role in ("in", "a", "b"):
             if role not in self.args:
@@ -526,7 +504,7 @@ class LayerLowering:
                 regions[role] = ([r["ih0"], r["iw0"], r["ci0"]], [r["ihn"], r["iwn"], r["cin"]])
         if self.weights_3d is not None:
             shape = _shape(self.weights_3d)
-            if g.kernel == "dory_depthwise":
+            if self.kernel_name == "dory_depthwise":
                 regions["weights"] = ([r["co0"], b.index(0)], [r["con"], b.index(shape[1])])
             elif len(shape) == 3:
                 regions["weights"] = ([r["co0"], b.index(0), r["ci0"]], [r["con"], b.index(shape[1]), r["cin"]])
@@ -592,7 +570,7 @@ class LayerLowering:
 
     def kernel(self, b: BodyBuilder, row: dict[str, SSAValue], slot: SSAValue | None) -> SSAValue:
         """Invokes the kernel on the tile's L1 views; returns the output view."""
-        g, r = self.geometry, row
+        r = row
         buffers: dict[str, SSAValue] = {}
         for role, (_, sizes) in self.input_regions(b, row).items():
             source, _ = self.source(role)
@@ -605,11 +583,11 @@ class LayerLowering:
         if "im2col" in self.buffers:
             buffers["im2col"] = self.l1_view(b, "im2col", None, [b.index(self.buffers["im2col"][1])], i8)
         scalars: dict[str, SSAValue] = {}
-        _, _, index_roles = pulp.KERNELS[g.kernel]
+        _, _, index_roles = pulp.KERNELS[self.kernel_name]
         for role in index_roles:
             scalars[role] = r[role]
         params = {k: v for k, v in self.params.data.items() if k != TILING}
-        b.add(pulp.KernelOp(g.kernel, buffers, scalars, params))
+        b.add(pulp.KernelOp(self.kernel_name, buffers, scalars, params))
         return buffers["out"]
 
     def copy_output(self, b: BodyBuilder, row: dict[str, SSAValue], out_view: SSAValue) -> SSAValue:
@@ -706,26 +684,13 @@ class TileLayersPass(ModulePass):
     name = "tile-layers"
 
     double_buffer: bool | None = None
-    """Default: as the tile pass planned (its `l2_plan`), else true. An option that disagrees with the plan
+    """Default: as the tile pass planned (the module's `target`), else true. An option that disagrees with the plan
     is an error: the L1 footprint the tiler proved depends on both (second slots, im2col per core)."""
     cores: int | None = None
 
-    def execution(self, network: func.FuncOp) -> tuple[int, bool]:
-        planned = planned_execution(network)
-        if planned is None:
-            return (DEFAULT_CORES if self.cores is None else self.cores), (True if self.double_buffer is None else self.double_buffer)
-        for option, value, planned_value in (("cores", self.cores, planned[0]),
-                                             ("double-buffer", self.double_buffer, planned[1])):
-            if value is not None and value != planned_value:
-                shown = str(value).lower() if isinstance(value, bool) else value
-                was = str(planned_value).lower() if isinstance(planned_value, bool) else planned_value
-                raise DoryError(f"lowering option {option}={shown} disagrees with the tiling, which the tile pass "
-                                f"made for {option}={was} (give tile {option}={shown}, or leave the option out)")
-        return planned
-
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        cores, double_buffer = planned_execution(op, self.cores, self.double_buffer)
         for network in [f for f in op.ops if isinstance(f, func.FuncOp)]:
-            cores, double_buffer = self.execution(network)
             for layer in [o for o in network.walk() if isinstance(o, pulp.LayerOp)]:
                 lowering = LayerLowering(layer, double_buffer, cores)
                 function = lowering.build()

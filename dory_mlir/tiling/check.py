@@ -1,7 +1,8 @@
 """An independent check of the `tile` pass's decisions, re-derived from the IR alone.
 
 The pass decides with the tiling model (`tiling/model.py`, interior tile only, Z3) and
-plans L2 with `tiling/memory_plan.py`. This module shares no code with either: it reads
+plans L2 with `tiling/memory_plan.py`. This module shares no code with either (only the
+geometry definitions of `tiling/geometry.py`: spans of tiles, rows a tile reads, alignment): it reads
 what the pass wrote (`tiling` on every `qnn.layer`, `l2_plan` on the function) and the
 layer bodies, recomputes everything itself, and reports every disagreement:
 
@@ -30,15 +31,14 @@ import itertools
 from dataclasses import dataclass
 
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ArrayAttr, DenseArrayBase, DictionaryAttr, IntegerAttr, ModuleOp, StringAttr
-from xdsl.ir import Attribute, SSAValue
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import SSAValue
 
 from dory_mlir.dialects import qnn
+from dory_mlir.dialects.tiling import L2_PLAN, TARGET, TILING, L2PlanAttr, LayerTilingAttr, TargetAttr, target_of
 from dory_mlir.kernel_abi import KERNEL_OF, acc_bytes, im2col_bytes
 from dory_mlir.network_values import input_names
-
-ALIGN = 4
-"""Every L1 buffer starts on a word: its bytes are rounded up to a multiple of 4."""
+from dory_mlir.tiling.geometry import LayerShape, align, input_rows, nested_spans, spans
 
 REDUCING = ("conv", "pointwise", "linear", "matmul")
 """Kinds whose input channels are a reduction that may be sliced (with int32 partial sums)."""
@@ -46,10 +46,6 @@ REDUCING = ("conv", "pointwise", "linear", "matmul")
 WEIGHTED = ("conv", "pointwise", "depthwise", "linear")
 
 Span = tuple[int, int]
-
-
-def _align(n: int) -> int:
-    return -(-n // ALIGN) * ALIGN
 
 
 def _element_bytes(value: SSAValue) -> int:
@@ -83,38 +79,35 @@ class Axis:
 
     def rows_read(self, span: Span) -> int:
         """Input rows output rows [start, stop) really read: a border tile's padding is not fetched."""
-        start, stop = span
-        first = start * self.stride - self.pad
-        last = (stop - 1) * self.stride - self.pad + self.dilation * (self.kernel - 1)
-        return max(0, min(last, self.size_in - 1) - max(first, 0) + 1)
+        return input_rows(*span, self.stride, self.kernel, self.dilation, self.pad, self.size_in)
 
 
 @dataclass(frozen=True)
 class Geometry:
-    """What a layer's L1 footprint depends on, read from its anchor op and body."""
+    """What a layer's L1 footprint depends on, read from its anchor op and body: its `LayerShape`
+    (the tiler's definition, re-derived here from the IR), the leading pads of its window, and a
+    matmul's operand batch slices. The shape's fields read as the geometry's own."""
 
-    kind: str
-    c_in: int
-    c_out: int
-    h: Axis
-    w: Axis
-    out_bytes: int
-    const_bytes: int
-    """Bytes of per-output-channel constants (bias, per-channel requant mul/add) per channel."""
-    fixed_const_bytes: int = 0
-    """Bytes of the per-tensor constants (one requant value for all channels), each aligned."""
-    row_const_bytes: int = 0
-    """Bytes per channel of one output row of the requant constants that vary over the rows ([H, C])."""
-    row_fixed_const_bytes: int = 0
-    """Bytes of one output row of the per-row requant constants ([H, 1]), each aligned."""
-    rows_per_batch: int = 0
-    """matmul: rows M of one batch slice of the output."""
+    shape: LayerShape
+    pad_t: int = 0
+    pad_l: int = 0
     lhs_slices: int = 1
     rhs_slices: int = 1
-    batch_const_bytes: int = 0
-    """matmul: bytes of one value of each per-batch-slice constant (aligned)."""
-    in_bytes: int = 1
-    """Bytes of an input element (16-bit activations: 2; an add: its wider input)."""
+
+    def __getattr__(self, name: str):
+        if name == "shape":  # not set yet (copying): no shape to ask
+            raise AttributeError(name)
+        return getattr(self.shape, name)
+
+    @property
+    def h(self) -> Axis:
+        s = self.shape
+        return Axis(s.h_in, s.h_out, s.kh, s.sh, s.dh, self.pad_t)
+
+    @property
+    def w(self) -> Axis:
+        s = self.shape
+        return Axis(s.w_in, s.w_out, s.kw, s.sw, s.dw, self.pad_l)
 
     @property
     def rows_vary(self) -> bool:
@@ -152,7 +145,7 @@ def _fixed_bytes(layer: qnn.LayerOp, c_out: int, per_row: bool = False) -> int:
     total = 0
     for op in layer.compute_ops():
         if isinstance(op, qnn.RequantOp):
-            total += sum(_align(_element_bytes(v)) for v in (op.mul, op.add)
+            total += sum(align(_element_bytes(v)) for v in (op.mul, op.add)
                          if not (c_out > 1 and qnn.shape_of(v)[-1] == c_out) and _varies_over_rows(v) == per_row)
     return total
 
@@ -168,13 +161,13 @@ def _matmul_geometry(layer: qnn.LayerOp, anchor: qnn.MatMulOp) -> Geometry:
     batch_bytes = 0
     for op in layer.compute_ops():
         if isinstance(op, qnn.RequantOp):
-            batch_bytes += sum(_align(_element_bytes(v)) for v in (op.mul, op.add) if len(qnn.shape_of(v)) == 2)
+            batch_bytes += sum(align(_element_bytes(v)) for v in (op.mul, op.add) if len(qnn.shape_of(v)) == 2)
     fixed = _fixed_bytes(layer, n)  # each per-tensor value once, aligned (the 2-D [G, 1] ones are apart)
-    return Geometry(
-        "matmul", k, n, Axis(qnn.shape_of(anchor.lhs)[2], qnn.shape_of(anchor.output)[2]), Axis(1, 1),
-        _element_bytes(layer.output), _per_channel_bytes(layer, n), fixed, rows_per_batch=m,
-        lhs_slices=qnn.shape_of(anchor.lhs)[2] // m, rhs_slices=qnn.shape_of(anchor.rhs)[2] // k, batch_const_bytes=batch_bytes,
-    )
+    lhs_rows = qnn.shape_of(anchor.lhs)[2]
+    shape = LayerShape("matmul", k, n, lhs_rows, 1, qnn.shape_of(anchor.output)[2], 1,
+                       out_bytes=_element_bytes(layer.output), const_bytes=_per_channel_bytes(layer, n),
+                       fixed_const_bytes=fixed, rows_per_batch=m, batch_const_bytes=batch_bytes)
+    return Geometry(shape, lhs_slices=lhs_rows // m, rhs_slices=qnn.shape_of(anchor.rhs)[2] // k)
 
 
 def geometry(layer: qnn.LayerOp) -> Geometry:
@@ -192,17 +185,16 @@ def geometry(layer: qnn.LayerOp) -> Geometry:
         kernel, strides, pads = anchor.kernel_hw(), anchor.stride_hw(), anchor.pads_tlbr()
     if isinstance(anchor, qnn.ConvOp):
         dilations = tuple(anchor.dilations.get_values())
-    return Geometry(
-        layer.kind(), c_in, c_out,
-        Axis(h_in, h_out, kernel[0], strides[0], dilations[0], pads[0]),
-        Axis(w_in, w_out, kernel[1], strides[1], dilations[1], pads[1]),
-        _element_bytes(layer.output),
-        _per_channel_bytes(layer, c_out),
-        _fixed_bytes(layer, c_out),
-        _per_channel_bytes(layer, c_out, per_row=True),
-        _fixed_bytes(layer, c_out, per_row=True),
+    shape = LayerShape(
+        layer.kind(), c_in, c_out, h_in, w_in, h_out, w_out, *kernel, *strides, *dilations,
+        out_bytes=_element_bytes(layer.output),
+        const_bytes=_per_channel_bytes(layer, c_out),
+        fixed_const_bytes=_fixed_bytes(layer, c_out),
+        row_const_bytes=_per_channel_bytes(layer, c_out, per_row=True),
+        row_fixed_const_bytes=_fixed_bytes(layer, c_out, per_row=True),
         in_bytes=max(_element_bytes(x) for x in (anchor.operands if isinstance(anchor, qnn.AddOp) else anchor.operands[:1])),
     )
+    return Geometry(shape, pads[0], pads[1])
 
 
 # --------------------------------------------------------------------------- the pass's decisions
@@ -210,35 +202,6 @@ def geometry(layer: qnn.LayerOp) -> Geometry:
 
 class Malformed(Exception):
     """An attribute the pass should have written is missing or has the wrong type."""
-
-
-def _field(attrs: DictionaryAttr, key: str, kind: type[Attribute]) -> Attribute:
-    value = attrs.data.get(key)
-    if not isinstance(value, kind):
-        raise Malformed(f"'{key}' is missing or not a {kind.__name__}")
-    return value
-
-
-def _int(attrs: DictionaryAttr, key: str) -> int:
-    return _field(attrs, key, IntegerAttr).value.data  # type: ignore[attr-defined]
-
-
-def _ints(attrs: DictionaryAttr, key: str, length: int) -> tuple[int, ...]:
-    values = tuple(_field(attrs, key, DenseArrayBase).get_values())  # type: ignore[attr-defined]
-    if len(values) != length:
-        raise Malformed(f"'{key}' has {len(values)} entries, expected {length}")
-    return values  # type: ignore[return-value]
-
-
-def _str(attrs: DictionaryAttr, key: str) -> str:
-    return _field(attrs, key, StringAttr).data  # type: ignore[attr-defined]
-
-
-def _strs(attrs: DictionaryAttr, key: str) -> tuple[str, ...]:
-    items = _field(attrs, key, ArrayAttr).data  # type: ignore[attr-defined]
-    if not all(isinstance(item, StringAttr) for item in items):
-        raise Malformed(f"'{key}' must be an array of strings")
-    return tuple(item.data for item in items)
 
 
 @dataclass(frozen=True)
@@ -258,13 +221,11 @@ class LayerTiling:
 
     @staticmethod
     def read(layer: qnn.LayerOp) -> LayerTiling:
-        attrs = layer.attributes.get("tiling")
-        if not isinstance(attrs, DictionaryAttr):
-            raise Malformed("no 'tiling' attribute (was the tile pass run?)")
-        co, ho, wo, ci = _ints(attrs, "l1_tile", 4)
-        co2, ho2 = _ints(attrs, "l2_tile", 2)
-        return LayerTiling(co, ho, wo, ci, _ints(attrs, "l1_tiles", 4), _int(attrs, "l1_bytes"), co2, ho2,
-                           _str(attrs, "weights"), _strs(attrs, "streamed"))
+        attr = layer.attributes.get(TILING)
+        if not isinstance(attr, LayerTilingAttr):
+            raise Malformed(f"no '{TILING}' attribute (was the tile pass run?)")
+        return LayerTiling(*attr.tile, attr.counts, attr.l1_bytes.data, *attr.slice, attr.weights.data,
+                           attr.streamed_names)
 
 
 @dataclass(frozen=True)
@@ -290,8 +251,8 @@ class PlanBuffer:
 
 
 @dataclass(frozen=True)
-class L2PlanAttr:
-    """The function's `l2_plan` attribute."""
+class L2Plan:
+    """The function's `l2_plan` attribute, with the target's budgets."""
 
     l1_budget: int
     l2_budget: int
@@ -305,30 +266,16 @@ class L2PlanAttr:
         return {b.name: b for b in reversed(self.buffers)}
 
     @staticmethod
-    def read(function: func.FuncOp) -> L2PlanAttr:
-        attrs = function.attributes.get("l2_plan")
-        if not isinstance(attrs, DictionaryAttr):
-            raise Malformed("no 'l2_plan' attribute (was the tile pass run?)")
-        buffers = []
-        for entry in _field(attrs, "buffers", ArrayAttr).data:  # type: ignore[attr-defined]
-            if not isinstance(entry, DictionaryAttr):
-                raise Malformed("'buffers' must be an array of dictionaries")
-            buffers.append(PlanBuffer(_str(entry, "name"), *(_int(entry, k) for k in ("offset", "bytes", "first", "last"))))
-        return L2PlanAttr(_int(attrs, "l1_budget"), _int(attrs, "l2_budget"), _int(attrs, "l2_peak"),
-                          _str(attrs, "weights"), tuple(buffers))
+    def read(function: func.FuncOp, target: TargetAttr) -> L2Plan:
+        attr = function.attributes.get(L2_PLAN)
+        if not isinstance(attr, L2PlanAttr):
+            raise Malformed(f"no '{L2_PLAN}' attribute (was the tile pass run?)")
+        buffers = tuple(PlanBuffer(b.buffer.data, b.offset.data, b.bytes.data, b.first.data, b.last.data)
+                        for b in attr.buffers.data)
+        return L2Plan(target.l1_budget.data, target.l2_budget.data, attr.peak.data, attr.weights.data, buffers)
 
 
 # --------------------------------------------------------------------------- L1: tiles and footprints
-
-
-def spans(size: int, step: int) -> list[Span]:
-    """[start, stop) of each tile along one dimension; the last one may be ragged."""
-    return [(start, min(start + step, size)) for start in range(0, size, step)]
-
-
-def nested_spans(size: int, outer: int, inner: int) -> list[Span]:
-    """L1 tiles of `inner` inside each L2 slice of `outer`: tiles never cross a slice boundary."""
-    return [(a + x, a + y) for a, b in spans(size, outer) for x, y in spans(b - a, inner)]
 
 
 def grid(g: Geometry, t: LayerTiling) -> dict[str, list[Span]]:
@@ -399,24 +346,24 @@ def footprint(g: Geometry, t: LayerTiling, tile: TileExtent, cores: int, double_
         return _matmul_footprint(g, t, tile, copies)
     inputs = 2 if g.kind == "add" else 1
     buffers = {
-        "input": copies(whole_rows and whole_ci) * inputs * _align(tile.rows_in * tile.cols_in * tile.ci * g.in_bytes),
-        "output": copies(whole_rows and whole_co) * _align(tile.ho * tile.wo * tile.co * g.out_bytes),
+        "input": copies(whole_rows and whole_ci) * inputs * align(tile.rows_in * tile.cols_in * tile.ci * g.in_bytes),
+        "output": copies(whole_rows and whole_co) * align(tile.ho * tile.wo * tile.co * g.out_bytes),
     }
     if g.kind in WEIGHTED:
         per_channel = g.h.kernel * g.w.kernel * (1 if g.kind == "depthwise" else tile.ci)
-        buffers["weights"] = copies(whole_co and whole_ci) * _align(tile.co * per_channel)
+        buffers["weights"] = copies(whole_co and whole_ci) * align(tile.co * per_channel)
     if g.const_bytes or g.fixed_const_bytes:
-        per_channel = copies(whole_co) * _align(tile.co * g.const_bytes) if g.const_bytes else 0
+        per_channel = copies(whole_co) * align(tile.co * g.const_bytes) if g.const_bytes else 0
         buffers["constants"] = per_channel + g.fixed_const_bytes
     if g.rows_vary:
         # One output row's block, a new one every row of the slice.
         whole_h = t.ho2 == 1
-        per_channel = copies(whole_h and whole_co) * _align(tile.co * g.row_const_bytes) if g.row_const_bytes else 0
+        per_channel = copies(whole_h and whole_co) * align(tile.co * g.row_const_bytes) if g.row_const_bytes else 0
         buffers["row constants"] = per_channel + copies(whole_h) * g.row_fixed_const_bytes
     if g.reduces and t.ci < g.c_in:
-        buffers["partial sums"] = _align(acc_bytes(tile.ho * tile.wo * tile.co))
+        buffers["partial sums"] = align(acc_bytes(tile.ho * tile.wo * tile.co))
     if (im2col := im2col_bytes(KERNEL_OF[g.kind], cores, g.h.kernel, g.w.kernel, tile.ci, tile.rows_in)) is not None:
-        buffers["im2col"] = _align(im2col)
+        buffers["im2col"] = align(im2col)
     return buffers
 
 
@@ -429,14 +376,14 @@ def _matmul_footprint(g: Geometry, t: LayerTiling, tile: TileExtent, copies) -> 
     whole_k, whole_n = t.ci == g.c_in, t.co == g.c_out
     lhs_fixed = all_rows or (g.lhs_slices == 1 and t.ho == g.rows_per_batch)
     buffers = {
-        "input": copies(whole_k and lhs_fixed) * _align(tile.ho * tile.ci),
-        "output": copies(all_rows and whole_n) * _align(tile.ho * tile.co * g.out_bytes),
-        "weights": copies(whole_k and whole_n and (all_rows or g.rhs_slices == 1)) * _align(tile.ci * tile.co),
+        "input": copies(whole_k and lhs_fixed) * align(tile.ho * tile.ci),
+        "output": copies(all_rows and whole_n) * align(tile.ho * tile.co * g.out_bytes),
+        "weights": copies(whole_k and whole_n and (all_rows or g.rhs_slices == 1)) * align(tile.ci * tile.co),
     }
     if g.const_bytes or g.fixed_const_bytes or g.batch_const_bytes:
-        per_channel = copies(whole_n) * _align(tile.co * g.const_bytes) if g.const_bytes else 0
+        per_channel = copies(whole_n) * align(tile.co * g.const_bytes) if g.const_bytes else 0
         buffers["constants"] = per_channel + g.fixed_const_bytes + copies(all_rows) * g.batch_const_bytes
-    buffers["partial sums"] = 0 if whole_k else _align(acc_bytes(tile.ho * tile.co))
+    buffers["partial sums"] = 0 if whole_k else align(acc_bytes(tile.ho * tile.co))
     return buffers
 
 
@@ -570,7 +517,7 @@ class Network:
         return [v for v in layer.inputs if v not in self.name_of and not isinstance(v.owner, qnn.ConstantOp)]
 
 
-def placement_problems(net: Network, layer: qnn.LayerOp, g: Geometry, t: LayerTiling, plan: L2PlanAttr) -> list[str]:
+def placement_problems(net: Network, layer: qnn.LayerOp, g: Geometry, t: LayerTiling, plan: L2Plan) -> list[str]:
     """Where the layer's weights and streamed activations live agrees with the plan and the IR."""
     problems = []
     has_constants = net.constant_bytes(layer) > 0
@@ -602,7 +549,7 @@ def streamed_problems(net: Network, tilings: dict[int, LayerTiling]) -> tuple[se
     return streamed, problems
 
 
-def plan_problems(plan: L2PlanAttr) -> list[str]:
+def plan_problems(plan: L2Plan) -> list[str]:
     """Buffers lie within the budget, never share bytes while alive together; the peak is right."""
     problems = []
     for b in plan.buffers:
@@ -633,7 +580,7 @@ def _holds(buffer: PlanBuffer | None, what: str, size: int, first: int, last: in
     return problems
 
 
-def residency_problems(net: Network, plan: L2PlanAttr, streamed: set[str]) -> list[str]:
+def residency_problems(net: Network, plan: L2Plan, streamed: set[str]) -> list[str]:
     """Every activation not in L3 (and every layer's constants when weights stay in L2) has a buffer."""
     by_name = plan.by_name
     problems = []
@@ -663,7 +610,7 @@ def constant_slice_bytes(layer: qnn.LayerOp, c_out: int, co2: int) -> int:
     return total
 
 
-def working_problems(net: Network, layer: qnn.LayerOp, g: Geometry, t: LayerTiling, plan: L2PlanAttr) -> list[str]:
+def working_problems(net: Network, layer: qnn.LayerOp, g: Geometry, t: LayerTiling, plan: L2Plan) -> list[str]:
     """The layer's own L2 buffers (alive at its index, named "layer N ..." as the pass names them).
 
     Weights in L3 are copied into "layer N weights": all of them, or, streamed in slices of
@@ -696,7 +643,7 @@ def working_problems(net: Network, layer: qnn.LayerOp, g: Geometry, t: LayerTili
 # --------------------------------------------------------------------------- entry point
 
 
-def layer_problems(net: Network, layer: qnn.LayerOp, t: LayerTiling, plan: L2PlanAttr, cores: int,
+def layer_problems(net: Network, layer: qnn.LayerOp, t: LayerTiling, plan: L2Plan, cores: int,
                    double_buffer: bool) -> list[str]:
     """Everything about one layer and its tiling."""
     g = geometry(layer)
@@ -711,14 +658,15 @@ def layer_problems(net: Network, layer: qnn.LayerOp, t: LayerTiling, plan: L2Pla
             + working_problems(net, layer, g, t, plan))
 
 
-def check_function(function: func.FuncOp, cores: int, double_buffer: bool) -> list[str]:
+def check_function(function: func.FuncOp, target: TargetAttr) -> list[str]:
     """Every problem of one function's layers and L2 plan, prefixed with where it is."""
     net = Network(function)
     where = f"@{function.sym_name.data}"
     try:
-        plan = L2PlanAttr.read(function)
+        plan = L2Plan.read(function, target)
     except Malformed as error:
         return [f"{where}: {error}"]
+    cores, double_buffer = target.cores.data, bool(target.double_buffer.value.data)
     tilings: dict[int, LayerTiling] = {}
     problems = []
     for layer in net.layers:
@@ -736,14 +684,15 @@ def check_function(function: func.FuncOp, cores: int, double_buffer: bool) -> li
     return problems
 
 
-def check_tiling(module: ModuleOp, cores: int = 8, double_buffer: bool = True) -> list[str]:
-    """Every problem of the `tile` pass's decisions in `module` (empty: all verified).
-
-    `cores` and `double_buffer` must be the target's, as the pass used them.
-    """
+def check_tiling(module: ModuleOp) -> list[str]:
+    """Every problem of the `tile` pass's decisions in `module` (empty: all verified), for the
+    module's target (its budgets, cores and double buffering, as the pass used them)."""
+    target = target_of(module)
+    if target is None:
+        return [f"no '{TARGET}' attribute on the module (was the tile pass run?)"]
     problems = []
     for function in module.walk():
         if isinstance(function, func.FuncOp) and function.body.blocks:
             if any(isinstance(op, qnn.LayerOp) for op in function.body.block.ops):
-                problems += check_function(function, cores, double_buffer)
+                problems += check_function(function, target)
     return problems

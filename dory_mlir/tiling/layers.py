@@ -7,7 +7,7 @@ from xdsl.ir import SSAValue
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import qnn
 from dory_mlir.ir_utils import op_where
-from dory_mlir.tiling.model import LayerShape
+from dory_mlir.tiling.geometry import LayerShape
 
 
 def nbytes(value) -> int:

@@ -19,15 +19,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from dory_mlir.tiling.model import DoesNotFit, L1Target, LayerShape, TilingResult, input_extent
+from dory_mlir.tiling.geometry import LayerShape, align
+from dory_mlir.tiling.model import DoesNotFit, L1Target, TilingResult, input_extent
 from dory_mlir.tiling.solve import solve_all
-
-L2_ALIGN = 4
-
-
-def _aligned(n: int) -> int:
-    return -(-n // L2_ALIGN) * L2_ALIGN
-
 
 @dataclass(frozen=True)
 class NetTensor:
@@ -53,7 +47,7 @@ class NetLayer:
 
     def constant_bytes(self, channels: int) -> int:
         """L2 bytes of the constants of `channels` output channels, each constant aligned."""
-        return sum(_aligned(per_channel * channels + fixed) for per_channel, fixed in self.constants)
+        return sum(align(per_channel * channels + fixed) for per_channel, fixed in self.constants)
 
     @property
     def weight_bytes(self) -> int:
@@ -151,7 +145,7 @@ def place(buffers: list[Buffer]) -> None:
         for other in sorted((p for p in placed if p.overlaps_in_time(buffer)), key=lambda p: p.offset):
             if offset + buffer.bytes <= other.offset:
                 break
-            offset = max(offset, _aligned(other.offset + other.bytes))
+            offset = max(offset, align(other.offset + other.bytes))
         buffer.offset = offset
         placed.append(buffer)
 
@@ -186,11 +180,11 @@ def _working_set(layer: NetLayer, tensors: dict[str, NetTensor], streamed: set[s
             t = tensors[name]
             per_row = t.bytes // t.rows
             rows = _slice_rows(shape, ho2) if shape.h_in == t.rows else t.rows
-            working[f"{name} (in)"] = _aligned(per_row * rows) * (2 if rows_split else 1)
+            working[f"{name} (in)"] = align(per_row * rows) * (2 if rows_split else 1)
     if layer.output in streamed:
         t = tensors[layer.output]
         per_row = t.bytes // t.rows
-        working[f"{layer.output} (out)"] = _aligned(per_row * ho2) * (2 if rows_split else 1)
+        working[f"{layer.output} (out)"] = align(per_row * ho2) * (2 if rows_split else 1)
     return working
 
 
@@ -233,7 +227,7 @@ def _choose_slices(layer: NetLayer, tensors: dict[str, NetTensor], streamed: set
 
 
 def _resident_live(tensors: dict[str, NetTensor], streamed: set[str], index: int) -> int:
-    return sum(_aligned(t.bytes) for t in tensors.values() if t.name not in streamed and t.first <= index <= t.last)
+    return sum(align(t.bytes) for t in tensors.values() if t.name not in streamed and t.first <= index <= t.last)
 
 
 def plan_network(layers: list[NetLayer], tensors: dict[str, NetTensor], budget: int, l1: L1Target) -> L2Plan:
@@ -279,7 +273,7 @@ def _worst_layer(layers: list[NetLayer], buffers: list[Buffer], budget: int) -> 
 
 def _buffers(layers, tensors, streamed, weights_resident, slices) -> list[Buffer]:
     last_index = len(layers)
-    buffers = [Buffer(t.name, _aligned(t.bytes), max(t.first, 0), t.last) for t in tensors.values() if t.name not in streamed]
+    buffers = [Buffer(t.name, align(t.bytes), max(t.first, 0), t.last) for t in tensors.values() if t.name not in streamed]
     if weights_resident:
         buffers += [Buffer(f"weights of layer {l.index}", l.weight_bytes, 0, last_index)
                     for l in layers if l.weight_bytes]

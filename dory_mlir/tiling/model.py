@@ -17,7 +17,7 @@ Every buffer the kernels need is in L1 at once (`footprint`):
 | constants | `co · const_bytes` (bias, per-channel mul/add) + the per-tensor constants | more than one output-channel tile (per-tensor: never) |
 | row constants | `co · row_const_bytes` + `row_fixed_const_bytes`: one output row's block of the requant constants that vary over the rows (then `ho = 1`) | more than one output row (per channel: or more than one output-channel tile) |
 | partial sums | `ho · wo · co · 4` | never (lives across the input-channel slices) |
-| im2col | `2 · cores · kh · kw · ci` (PULP-NN: 2 pixels per core) for k > 1 convs; `cores · hi · kw` for depthwise | never |
+| im2col | `kernel_abi.im2col_bytes`: `2 · cores · kh · kw · ci` (PULP-NN: 2 pixels per core) for `dory_conv2d`; `cores · hi · kw` for depthwise | never |
 
 A matmul (two activations, `matmul_footprint`) holds `ho` rows × `ci` of A, the `ci × co` block of B
 (the "weights" entry), `ho × co` outputs, its constants (per column, per tensor, one value per batch
@@ -53,82 +53,7 @@ import numpy as np
 import z3
 
 from dory_mlir.kernel_abi import KERNEL_OF, acc_bytes, im2col_bytes
-
-ALIGN = 4
-KINDS = ("conv", "pointwise", "depthwise", "linear", "matmul", "maxpool", "avgpool", "add")
-
-
-@dataclass(frozen=True)
-class LayerShape:
-    """What the tiler needs to know of a layer (linear layers: h = w = k = 1)."""
-
-    kind: str
-    c_in: int
-    c_out: int
-    h_in: int
-    w_in: int
-    h_out: int
-    w_out: int
-    kh: int = 1
-    kw: int = 1
-    sh: int = 1
-    sw: int = 1
-    dh: int = 1
-    dw: int = 1
-    out_bytes: int = 1
-    const_bytes: int = 0
-    """Bytes of per-channel constants per output channel (bias + requant mul/add)."""
-    fixed_const_bytes: int = 0
-    """Bytes of per-tensor constants (one requant value for all channels, each aligned)."""
-    row_const_bytes: int = 0
-    """Bytes per output channel of one output row of the requant constants that vary over the rows ([H, C])."""
-    row_fixed_const_bytes: int = 0
-    """Bytes of one output row of the per-row requant constants ([H, 1]), each aligned."""
-    rows_per_batch: int = 0
-    """matmul: the rows M of one batch slice (h_out = batch slices · M; a tile's rows divide M, so no
-    tile straddles two slices, each of which multiplies by its own right-hand matrix)."""
-    shared_lhs: bool = False
-    """matmul: the left operand has one batch slice, read by every output slice (ONNX broadcasting)."""
-    shared_rhs: bool = False
-    """matmul: the right operand has one batch slice, read by every output slice."""
-    batch_const_bytes: int = 0
-    """matmul: bytes of the constants with one value per batch slice (each aligned), one value in L1."""
-    in_bytes: int = 1
-    """Bytes of an input element: 2 where the exported network's integers exceed 8 bits (an add's
-    two inputs both count the wider one's; the im2col scratch stays in bytes: the kernels read
-    16-bit inputs in place)."""
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown layer kind '{self.kind}'")
-
-    @property
-    def splits_reduction(self) -> bool:
-        """Only conv, linear and matmul layers may slice their input channels (matmul: the K of A·B)."""
-        return self.kind in ("conv", "pointwise", "linear", "matmul")
-
-    @property
-    def constants_vary_over_rows(self) -> bool:
-        """The kernels take per-channel or per-tensor constants: a tile is one output row."""
-        return bool(self.row_const_bytes or self.row_fixed_const_bytes)
-
-    @property
-    def has_weights(self) -> bool:
-        return self.kind in ("conv", "pointwise", "depthwise", "linear")
-
-    def describe(self) -> str:
-        if self.kind == "matmul":
-            batches = self.h_out // self.rows_per_batch
-            return f"matmul, {batches} x ({self.rows_per_batch}x{self.c_in} . {self.c_in}x{self.c_out})"
-        if self.kind == "linear":
-            return f"linear, {self.c_in}->{self.c_out}"
-        if self.kind in ("conv", "pointwise", "depthwise"):
-            stride = f"/s{self.sh}" if self.sh > 1 or self.sw > 1 else ""
-            return f"{self.kind} {self.kh}x{self.kw}{stride}, {self.c_in}->{self.c_out}, {self.h_in}x{self.w_in}"
-        if self.kind in ("maxpool", "avgpool"):
-            return f"{self.kind} {self.kh}x{self.kw}, {self.c_in} channels, {self.h_in}x{self.w_in}"
-        return f"add, {self.c_out} channels, {self.h_out}x{self.w_out}"
-
+from dory_mlir.tiling.geometry import ALIGN, LayerShape
 
 @dataclass(frozen=True)
 class L1Target:

@@ -11,24 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dory_mlir.tiling.model import LayerShape, Tile
-
-
-def spans(size: int, step: int) -> list[tuple[int, int]]:
-    """[start, stop) of each tile along one dimension; the last one may be ragged."""
-    return [(start, min(start + step, size)) for start in range(0, size, step)]
-
-
-def input_rows(start: int, stop: int, stride: int, kernel: int, dilation: int, pad_begin: int, size: int) -> int:
-    """Input rows (clamped to the real input, padding excluded) read by output rows [start, stop)."""
-    first = start * stride - pad_begin
-    last = (stop - 1) * stride - pad_begin + dilation * (kernel - 1)
-    return max(0, min(last, size - 1) - max(first, 0) + 1)
-
-
-def nested_spans(size: int, outer: int, inner: int) -> list[tuple[int, int]]:
-    """Tiles of `inner` inside slices of `outer` (L1 tiles inside an L2 slice)."""
-    return [span for a, b in spans(size, outer) for span in ((x + a, y + a) for x, y in spans(b - a, inner))]
+from dory_mlir.tiling.geometry import LayerShape, input_rows, nested_spans, spans
+from dory_mlir.tiling.model import Tile
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> {
 // CHECK:      "memref.global"() <{sym_name = "layer0_weights", type = memref<16x3x3x8xsi8, "L3">, initial_value = dense<1> : tensor<16x3x3x8xsi8>, sym_visibility = "private", constant, alignment = 4 : i64}> : () -> ()
 // CHECK:      "memref.global"() <{sym_name = "layer1_weights", type = memref<16x3x3xsi8, "L3">
 // CHECK:      "memref.global"() <{sym_name = "layer6_weights", type = memref<10x16xsi8, "L3">
-// CHECK:      func.func @network(%input: memref<16x16x8xui8, "L2">, %{{.*}}: memref<10xsi32, "L2">) attributes {l2_plan = {target = "gap8", l1_budget = 36700 : i64, cores = 8 : i64, double_buffer = 1 : i64, l2_budget = 400000 : i64, l2_peak = 14400 : i64, weights = "L2"
+// CHECK:      func.func @network(%input: memref<16x16x8xui8, "L2">, %{{.*}}: memref<10xsi32, "L2">) attributes {l2_plan = #tiling.l2_plan<peak = 14400, weights = "L2"
 // CHECK-NEXT:   %l2_arena = memref.alloc() {alignment = 4 : i64} : memref<14400xi8, "L2">
 // CHECK-NEXT:   [[IN_OFF:%.*]] = arith.constant 4096 : index
 // CHECK-NEXT:   [[IN:%.*]] = memref.view %l2_arena[[[IN_OFF]]][] : memref<14400xi8, "L2"> to memref<16x16x8xui8, "L2">

@@ -32,26 +32,28 @@ func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> {
   func.return %o : tensor<1x10xsi32>
 }
 
-// CHECK:      func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> attributes {l2_plan = {target = "gap8", l1_budget = 36700 : i64, cores = 8 : i64, double_buffer = 1 : i64, l2_budget = 400000 : i64, l2_peak = 14400 : i64, weights = "L2", buffers = [{name = "layer0", offset = 0 : i64, bytes = 4096 : i64, first = 0 : i64, last = 3 : i64}, {name = "input", offset = 4096 : i64, bytes = 2048 : i64, first = 0 : i64, last = 0 : i64},
-// CHECK:      qnn.layer 0 {{.*}} {tiling = {l1_tile = array<i64: 16, 16, 16, 8>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 8576 : i64, l2_tile = array<i64: 16, 16>, weights = "L2", streamed = []}}
+// CHECK:      builtin.module attributes {tiling.target = #tiling.target<chip = "gap8", cores = 8, l1_budget = 36700, l2_budget = 400000, l3_size = 8388608, double_buffer = true>}
+// CHECK:      func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> attributes {l2_plan = #tiling.l2_plan<peak = 14400, weights = "L2", buffers = [#tiling.l2_buffer<buffer = "layer0", offset = 0, bytes = 4096, first = 0, last = 3>, #tiling.l2_buffer<buffer = "input", offset = 4096, bytes = 2048, first = 0, last = 0>,
+// CHECK:      qnn.layer 0 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 16, 16, 8], l1_tiles = [1, 1, 1, 1], l1_bytes = 8576, l2_tile = [16, 16], weights = "L2", streamed = []>}
 // CHECK:        qnn.conv
-// CHECK:      qnn.layer 1 {{.*}} {tiling = {l1_tile = array<i64: 16, 16, 16, 16>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 8848 : i64, l2_tile = array<i64: 16, 16>, weights = "L2", streamed = []}}
+// CHECK:      qnn.layer 1 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 16, 16, 16], l1_tiles = [1, 1, 1, 1], l1_bytes = 8848, l2_tile = [16, 16], weights = "L2", streamed = []>}
 // CHECK:        qnn.conv {{.*}} groups = 16
-// CHECK:      qnn.layer 2 {{.*}} {tiling = {l1_tile = array<i64: 16, 16, 16, 16>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 8576 : i64, l2_tile = array<i64: 16, 16>, weights = "L2", streamed = []}}
-// CHECK:      qnn.layer 3 {{.*}} {tiling = {l1_tile = array<i64: 16, 16, 16, 16>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 12296 : i64, l2_tile = array<i64: 16, 16>, weights = "L2", streamed = []}}
+// CHECK:      qnn.layer 2 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 16, 16, 16], l1_tiles = [1, 1, 1, 1], l1_bytes = 8576, l2_tile = [16, 16], weights = "L2", streamed = []>}
+// CHECK:      qnn.layer 3 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 16, 16, 16], l1_tiles = [1, 1, 1, 1], l1_bytes = 12296, l2_tile = [16, 16], weights = "L2", streamed = []>}
 // CHECK:        qnn.add
-// CHECK:      qnn.layer 4 {{.*}} {tiling = {l1_tile = array<i64: 16, 8, 8, 16>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 5120 : i64, l2_tile = array<i64: 16, 8>, weights = "none", streamed = []}}
+// CHECK:      qnn.layer 4 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 8, 8, 16], l1_tiles = [1, 1, 1, 1], l1_bytes = 5120, l2_tile = [16, 8], weights = "none", streamed = []>}
 // CHECK:        qnn.max_pool
-// CHECK:      qnn.layer 5 {{.*}} {tiling = {l1_tile = array<i64: 16, 1, 1, 16>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 1048 : i64, l2_tile = array<i64: 16, 1>, weights = "L2", streamed = []}}
+// CHECK:      qnn.layer 5 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 1, 1, 16], l1_tiles = [1, 1, 1, 1], l1_bytes = 1048, l2_tile = [16, 1], weights = "L2", streamed = []>}
 // CHECK:        qnn.sum_pool
-// CHECK:      qnn.layer 6 {{.*}} {tiling = {l1_tile = array<i64: 10, 1, 1, 16>, l1_tiles = array<i64: 1, 1, 1, 1>, l1_bytes = 216 : i64, l2_tile = array<i64: 10, 1>, weights = "L2", streamed = []}}
+// CHECK:      qnn.layer 6 {{.*}} {tiling = #tiling.layer<l1_tile = [10, 1, 1, 16], l1_tiles = [1, 1, 1, 1], l1_bytes = 216, l2_tile = [10, 1], weights = "L2", streamed = []>}
 // CHECK:        qnn.linear
 
-// SMALL:      l2_plan = {target = "gap8", l1_budget = 2000 : i64, cores = 8 : i64, double_buffer = 1 : i64, l2_budget = 6000 : i64, l2_peak = 5904 : i64, weights = "L3",
-// SMALL:      qnn.layer 0 {{.*}} {tiling = {l1_tile = array<i64: 1, 5, 16, 3>, l1_tiles = array<i64: 16, 4, 1, 3>, l1_bytes = 1656 : i64, l2_tile = array<i64: 16, 5>, weights = "L3", streamed = ["layer0"]}}
-// SMALL:      qnn.layer 1 {{.*}} {tiling = {l1_tile = array<i64: 16, 1, 16, 16>, l1_tiles = array<i64: 1, 16, 1, 1>, l1_bytes = 1368 : i64, l2_tile = array<i64: 16, 1>, weights = "L3", streamed = ["layer0"]}}
-// SMALL:      qnn.layer 2 {{.*}} {tiling = {l1_tile = array<i64: 16, 2, 16, 16>, l1_tiles = array<i64: 1, 8, 1, 1>, l1_bytes = 1408 : i64, l2_tile = array<i64: 16, 2>, weights = "L3", streamed = ["layer2"]}}
-// SMALL:      qnn.layer 3 {{.*}} {tiling = {l1_tile = array<i64: 16, 1, 16, 16>, l1_tiles = array<i64: 1, 16, 1, 1>, l1_bytes = 776 : i64, l2_tile = array<i64: 16, 1>, weights = "L3", streamed = ["layer2", "layer0"]}}
-// SMALL:      qnn.layer 4 {{.*}} {tiling = {l1_tile = array<i64: 16, 1, 8, 16>, l1_tiles = array<i64: 1, 8, 1, 1>, l1_bytes = 1280 : i64, l2_tile = array<i64: 16, 8>, weights = "none", streamed = []}}
+// SMALL:      tiling.target = #tiling.target<chip = "gap8", cores = 8, l1_budget = 2000, l2_budget = 6000, l3_size = 8388608, double_buffer = true>
+// SMALL:      l2_plan = #tiling.l2_plan<peak = 5904, weights = "L3",
+// SMALL:      qnn.layer 0 {{.*}} {tiling = #tiling.layer<l1_tile = [1, 5, 16, 3], l1_tiles = [16, 4, 1, 3], l1_bytes = 1656, l2_tile = [16, 5], weights = "L3", streamed = ["layer0"]>}
+// SMALL:      qnn.layer 1 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 1, 16, 16], l1_tiles = [1, 16, 1, 1], l1_bytes = 1368, l2_tile = [16, 1], weights = "L3", streamed = ["layer0"]>}
+// SMALL:      qnn.layer 2 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 2, 16, 16], l1_tiles = [1, 8, 1, 1], l1_bytes = 1408, l2_tile = [16, 2], weights = "L3", streamed = ["layer2"]>}
+// SMALL:      qnn.layer 3 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 1, 16, 16], l1_tiles = [1, 16, 1, 1], l1_bytes = 776, l2_tile = [16, 1], weights = "L3", streamed = ["layer2", "layer0"]>}
+// SMALL:      qnn.layer 4 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 1, 8, 16], l1_tiles = [1, 8, 1, 1], l1_bytes = 1280, l2_tile = [16, 8], weights = "none", streamed = []>}
 // SMALL:      qnn.layer 5 {{.*}} weights = "L3"
 // SMALL:      qnn.layer 6 {{.*}} weights = "L3"

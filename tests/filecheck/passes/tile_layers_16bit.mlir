@@ -20,8 +20,8 @@ func.func @network(%x: tensor<1x4x8x8xui16>, %y: tensor<1x4x8x8xui8>) -> tensor<
   func.return %o : tensor<1x4x8x8xsi16>
 }
 
-// TILE:       l1_bytes = 1776 : i64
-// TILE:       l1_bytes = 1544 : i64
+// TILE:       l1_bytes = 1776
+// TILE:       l1_bytes = 1544
 
 // CHECK:      func.func private @layer0(%in: memref<8x8x4xui16, "L2">, %weights: memref<4x3x3x4xsi8, "L2">, %mul: memref<4xsi32, "L2">, %add: memref<4xsi32, "L2">, %out: memref<8x8x4xui16, "L2">)
 // CHECK:        %l1 = memref.alloc() {alignment = 4 : i64} : memref<1776xi8, "L1">

@@ -17,7 +17,7 @@ func.func @network(%x: tensor<1x16x6x1xsi8>) -> tensor<1x8x6x1xsi8> {
 
 // Tiles of co × ho × wo × ci = 8 × 1 × 1 × 16, six of them along the rows; 248 B = input 2·16,
 // output 2·8, weights 128, mul 2·4 (one value a row), add 2·32 (8 values a row).
-// TILE: tiling = {l1_tile = array<i64: 8, 1, 1, 16>, l1_tiles = array<i64: 1, 6, 1, 1>, l1_bytes = 248 : i64,
+// TILE: tiling = #tiling.layer<l1_tile = [8, 1, 1, 16], l1_tiles = [1, 6, 1, 1], l1_bytes = 248,
 
 // CHECK:      func.func private @layer0(%in: memref<6x1x16xsi8, "L2">, %weights: memref<8x1x1x16xsi8, "L2">, %mul: memref<6x1xsi32, "L2">, %add: memref<6x8xsi32, "L2">, %out: memref<6x1x8xsi8, "L2">)
 // CHECK:        %l1 = memref.alloc() {alignment = 4 : i64} : memref<248xi8, "L1">

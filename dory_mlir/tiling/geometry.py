@@ -1,0 +1,110 @@
+"""Layer geometry shared by the tiler, the traffic model, the lowering and the checker. No IR here.
+
+What a layer is to the tiling (`LayerShape`), how its tiles are laid out along one dimension
+(`spans`, `nested_spans`), which input rows a tile reads (`input_rows`), and the sizes every L1
+buffer is rounded to (`ALIGN`). The footprint model (`model.py`) builds on these; the lowering
+(`passes/tile_layers.py`) lays its tile tables out with them, so the two cannot disagree on a tile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALIGN = 4
+"""Every L1 and L2 buffer starts on a word: its bytes are rounded up to a multiple of 4."""
+
+
+def align(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+KINDS = ("conv", "pointwise", "depthwise", "linear", "matmul", "maxpool", "avgpool", "add")
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """What the tiler needs to know of a layer (linear layers: h = w = k = 1)."""
+
+    kind: str
+    c_in: int
+    c_out: int
+    h_in: int
+    w_in: int
+    h_out: int
+    w_out: int
+    kh: int = 1
+    kw: int = 1
+    sh: int = 1
+    sw: int = 1
+    dh: int = 1
+    dw: int = 1
+    out_bytes: int = 1
+    const_bytes: int = 0
+    """Bytes of per-channel constants per output channel (bias + requant mul/add)."""
+    fixed_const_bytes: int = 0
+    """Bytes of per-tensor constants (one requant value for all channels, each aligned)."""
+    row_const_bytes: int = 0
+    """Bytes per output channel of one output row of the requant constants that vary over the rows ([H, C])."""
+    row_fixed_const_bytes: int = 0
+    """Bytes of one output row of the per-row requant constants ([H, 1]), each aligned."""
+    rows_per_batch: int = 0
+    """matmul: the rows M of one batch slice (h_out = batch slices · M; a tile's rows divide M, so no
+    tile straddles two slices, each of which multiplies by its own right-hand matrix)."""
+    shared_lhs: bool = False
+    """matmul: the left operand has one batch slice, read by every output slice (ONNX broadcasting)."""
+    shared_rhs: bool = False
+    """matmul: the right operand has one batch slice, read by every output slice."""
+    batch_const_bytes: int = 0
+    """matmul: bytes of the constants with one value per batch slice (each aligned), one value in L1."""
+    in_bytes: int = 1
+    """Bytes of an input element: 2 where the exported network's integers exceed 8 bits (an add's
+    two inputs both count the wider one's; the im2col scratch stays in bytes: the kernels read
+    16-bit inputs in place)."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown layer kind '{self.kind}'")
+
+    @property
+    def splits_reduction(self) -> bool:
+        """Only conv, linear and matmul layers may slice their input channels (matmul: the K of A·B)."""
+        return self.kind in ("conv", "pointwise", "linear", "matmul")
+
+    @property
+    def constants_vary_over_rows(self) -> bool:
+        """The kernels take per-channel or per-tensor constants: a tile is one output row."""
+        return bool(self.row_const_bytes or self.row_fixed_const_bytes)
+
+    @property
+    def has_weights(self) -> bool:
+        return self.kind in ("conv", "pointwise", "depthwise", "linear")
+
+    def describe(self) -> str:
+        if self.kind == "matmul":
+            batches = self.h_out // self.rows_per_batch
+            return f"matmul, {batches} x ({self.rows_per_batch}x{self.c_in} . {self.c_in}x{self.c_out})"
+        if self.kind == "linear":
+            return f"linear, {self.c_in}->{self.c_out}"
+        if self.kind in ("conv", "pointwise", "depthwise"):
+            stride = f"/s{self.sh}" if self.sh > 1 or self.sw > 1 else ""
+            return f"{self.kind} {self.kh}x{self.kw}{stride}, {self.c_in}->{self.c_out}, {self.h_in}x{self.w_in}"
+        if self.kind in ("maxpool", "avgpool"):
+            return f"{self.kind} {self.kh}x{self.kw}, {self.c_in} channels, {self.h_in}x{self.w_in}"
+        return f"add, {self.c_out} channels, {self.h_out}x{self.w_out}"
+
+
+def spans(size: int, step: int) -> list[tuple[int, int]]:
+    """[start, stop) of each tile along one dimension; the last one may be ragged."""
+    return [(start, min(start + step, size)) for start in range(0, size, step)]
+
+
+def nested_spans(size: int, outer: int, inner: int) -> list[tuple[int, int]]:
+    """Tiles of `inner` inside slices of `outer` (L1 tiles inside an L2 slice): no tile crosses a slice."""
+    return [(a + x, a + y) for a, b in spans(size, outer) for x, y in spans(b - a, inner)]
+
+
+def input_rows(start: int, stop: int, stride: int, kernel: int, dilation: int, pad_begin: int, size: int) -> int:
+    """Input rows (clamped to the real input, padding excluded) read by output rows [start, stop)."""
+    first = start * stride - pad_begin
+    last = (stop - 1) * stride - pad_begin + dilation * (kernel - 1)
+    return max(0, min(last, size - 1) - max(first, 0) + 1)

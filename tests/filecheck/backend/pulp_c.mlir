@@ -74,7 +74,7 @@
 // CHECK:      const int network_input_count = 1;
 // CHECK-LABEL: void network_free(void) {
 
-builtin.module {
+builtin.module attributes {tiling.target = #tiling.target<chip = "gap8", cores = 8, l1_budget = 1500, l2_budget = 400000, l3_size = 8388608, double_buffer = true>} {
   "memref.global"() <{sym_name = "layer0_weights", type = memref<8x3x3x4xsi8, "L3">, initial_value = dense<1> : tensor<8x3x3x4xsi8>, sym_visibility = "private", constant, alignment = 4 : i64}> : () -> ()
   "memref.global"() <{sym_name = "layer0_mul", type = memref<8xsi32, "L3">, initial_value = dense<1> : tensor<8xsi32>, sym_visibility = "private", constant, alignment = 4 : i64}> : () -> ()
   "memref.global"() <{sym_name = "layer0_add", type = memref<8xsi32, "L3">, initial_value = dense<0> : tensor<8xsi32>, sym_visibility = "private", constant, alignment = 4 : i64}> : () -> ()
@@ -387,7 +387,7 @@ builtin.module {
     memref.dealloc %l1 : memref<1448xi8, "L1">
     func.return
   }
-  func.func @network(%input: memref<8x8x4xui8, "L2">, %0: memref<10xsi32, "L2">) attributes {l2_plan = {target = "gap8", l1_budget = 1500 : i64, cores = 8 : i64, double_buffer = 1 : i64, l2_budget = 400000 : i64, l2_peak = 2400 : i64, weights = "L2", buffers = [{name = "weights of layer 2", offset = 0 : i64, bytes = 1280 : i64, first = 0 : i64, last = 3 : i64}, {name = "layer0", offset = 1280 : i64, bytes = 512 : i64, first = 0 : i64, last = 1 : i64}, {name = "weights of layer 0", offset = 1792 : i64, bytes = 352 : i64, first = 0 : i64, last = 3 : i64}, {name = "input", offset = 2144 : i64, bytes = 256 : i64, first = 0 : i64, last = 0 : i64}, {name = "layer1", offset = 2144 : i64, bytes = 128 : i64, first = 1 : i64, last = 2 : i64}, {name = "layer2", offset = 1280 : i64, bytes = 40 : i64, first = 2 : i64, last = 3 : i64}]}, network_inputs = 1 : i64} {
+  func.func @network(%input: memref<8x8x4xui8, "L2">, %0: memref<10xsi32, "L2">) attributes {l2_plan = #tiling.l2_plan<peak = 2400, weights = "L2", buffers = [#tiling.l2_buffer<buffer = "weights of layer 2", offset = 0, bytes = 1280, first = 0, last = 3>, #tiling.l2_buffer<buffer = "layer0", offset = 1280, bytes = 512, first = 0, last = 1>, #tiling.l2_buffer<buffer = "weights of layer 0", offset = 1792, bytes = 352, first = 0, last = 3>, #tiling.l2_buffer<buffer = "input", offset = 2144, bytes = 256, first = 0, last = 0>, #tiling.l2_buffer<buffer = "layer1", offset = 2144, bytes = 128, first = 1, last = 2>, #tiling.l2_buffer<buffer = "layer2", offset = 1280, bytes = 40, first = 2, last = 3>]>, network_inputs = 1 : i64} {
     %l2_arena = memref.alloc() {alignment = 4 : i64} : memref<2400xi8, "L2">
     %1 = arith.constant 2144 : index
     %2 = memref.view %l2_arena[%1][] : memref<2400xi8, "L2"> to memref<8x8x4xui8, "L2">

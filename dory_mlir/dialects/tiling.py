@@ -212,6 +212,13 @@ class L2BufferAttr(KeywordAttr):
     def __init__(self, buffer: str, offset: int, bytes: int, first: int, last: int):  # noqa: A002
         super().__init__(*(_value(v) for v in (buffer, offset, bytes, first, last)))
 
+    def verify(self) -> None:
+        if self.offset.data < 0 or self.bytes.data < 0:
+            raise VerifyException(f"L2 buffer '{self.buffer.data}': offset and bytes must not be negative")
+        if not 0 <= self.first.data <= self.last.data:
+            raise VerifyException(f"L2 buffer '{self.buffer.data}': alive from layer {self.first.data} "
+                                  f"to {self.last.data}, which is no lifetime")
+
 
 @irdl_attr_definition
 class L2PlanAttr(KeywordAttr):
@@ -230,6 +237,10 @@ class L2PlanAttr(KeywordAttr):
     def verify(self) -> None:
         if self.weights.data not in ("L2", "L3"):
             raise VerifyException("weights must be L2 or L3")
+        for b in self.buffers.data:
+            if b.offset.data + b.bytes.data > self.peak.data:
+                raise VerifyException(f"L2 buffer '{b.buffer.data}' ends at byte {b.offset.data + b.bytes.data}, "
+                                      f"past the plan's peak {self.peak.data}")
 
     def by_name(self) -> dict[str, L2BufferAttr]:
         return {b.buffer.data: b for b in self.buffers.data}

@@ -10,6 +10,9 @@ t+1 are issued before tile t computes and waited after it, and the output of til
 written back while tile t+1 computes (its wait comes one iteration later). The layer
 function carries `pulp.cluster`: the code generator runs it on every core of the team,
 issuing DMA from core 0, with the `pulp.barrier`s of the IR between copies and compute.
+
+The rewrite is one pattern, `LayerAsClusterCall` (a `pulp.layer` → a `func.call` of the cluster function
+`LayerLowering` builds for it), run by a `PatternRewriteWalker`.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Block, Region, SSAValue
 from xdsl.passes import ModulePass
-from xdsl.rewriter import InsertPoint, Rewriter
+from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern, op_type_rewrite_pattern
+from xdsl.rewriter import InsertPoint
 from xdsl.transforms.dead_code_elimination import dce
 
 from dory_mlir.diagnostics import DoryError, PassError
@@ -677,6 +681,30 @@ class LayerLowering:
         b.add(dma.WaitOp(loop.results[-1]))
 
 
+@dataclass(frozen=True, eq=False)
+class LayerAsClusterCall(RewritePattern):
+    """A `pulp.layer` becomes a call of its tiled cluster function (built by `LayerLowering`), which goes
+    before the network function with the layer's tile tables."""
+
+    double_buffer: bool
+    cores: int
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, layer: pulp.LayerOp, rewriter: PatternRewriter) -> None:
+        network = layer.parent_op()
+        while network is not None and not isinstance(network, func.FuncOp):
+            network = network.parent_op()
+        assert network is not None, "a pulp.layer lives in the network function"
+        lowering = LayerLowering(layer, self.double_buffer, self.cores)
+        function = lowering.build()
+        for table in lowering.globals():
+            rewriter.insert(table, InsertPoint.before(network))
+        rewriter.insert(function, InsertPoint.before(network))
+        call = func.CallOp(function.sym_name.data, list(layer.buffers), [])
+        call.location = layer.location
+        rewriter.replace(layer, call)
+
+
 @dataclass(frozen=True)
 class TileLayersPass(ModulePass):
     """Each `pulp.layer` becomes a tiled cluster function (see the module docstring)."""
@@ -690,14 +718,5 @@ class TileLayersPass(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         cores, double_buffer = planned_execution(op, self.cores, self.double_buffer)
-        for network in [f for f in op.ops if isinstance(f, func.FuncOp)]:
-            for layer in [o for o in network.walk() if isinstance(o, pulp.LayerOp)]:
-                lowering = LayerLowering(layer, double_buffer, cores)
-                function = lowering.build()
-                for table in lowering.globals():
-                    Rewriter.insert_op(table, InsertPoint.before(network))
-                Rewriter.insert_op(function, InsertPoint.before(network))
-                call = func.CallOp(function.sym_name.data, list(layer.buffers), [])
-                call.location = layer.location
-                Rewriter.replace_op(layer, call)
+        PatternRewriteWalker(LayerAsClusterCall(double_buffer, cores), apply_recursively=False).rewrite_module(op)
         dce(op)  # the table columns and index constants a tile does not use

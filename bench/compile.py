@@ -13,7 +13,6 @@ moved once), with their ratio. Nothing is asserted: it measures.
 """
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from dory_mlir.backend.pulp_c import write_application
 from dory_mlir.frontend.onnx_import import import_onnx_file
 from dory_mlir.passes.bufferize_network import BufferizeNetworkPass
 from dory_mlir.passes.fuse import FusePass
-from dory_mlir.passes.tile import TilePass
+from dory_mlir.passes.tile import TilePass, collecting_tile_reports
 from dory_mlir.passes.tile_layers import TileLayersPass
 from dory_mlir.pipeline import make_context
 
@@ -79,9 +78,8 @@ def main() -> None:
         start = time.perf_counter()
         module = import_onnx_file(model)
         times.append(time.perf_counter() - start)
-        with tempfile.TemporaryDirectory() as tmp:
-            report = Path(tmp) / "tiles.json"
-            for step in (FusePass(), TilePass(l1_size=args.l1_size, l2_size=args.l2_size, report=str(report)),
+        with tempfile.TemporaryDirectory() as tmp, collecting_tile_reports() as reports:
+            for step in (FusePass(), TilePass(l1_size=args.l1_size, l2_size=args.l2_size),
                          BufferizeNetworkPass(), TileLayersPass()):
                 t0 = time.perf_counter()
                 step.apply(ctx, module)
@@ -89,7 +87,7 @@ def main() -> None:
             t0 = time.perf_counter()
             write_application(module, Path(tmp) / "app")
             times.append(time.perf_counter() - t0)
-            rows = json.loads(report.read_text())["layers"]
+            rows = reports[-1]["layers"]
         moved = sum(r["dma_l2_l1_bytes"] for r in rows)
         bound = sum(lower_bounds(r)[0] for r in rows)
         l3 = sum(r["dma_l3_l2_bytes"] for r in rows)

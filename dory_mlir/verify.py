@@ -10,7 +10,6 @@ compared with onnxruntime by `verify_onnxruntime.py`, on top of the helpers here
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from collections.abc import Callable
@@ -36,7 +35,6 @@ from dory_mlir.pipeline import load_network, make_context
 from dory_mlir.universe import DORY_UNIVERSE
 
 # The tile pass's JSON report in the application folder, from which the HTML report is drawn.
-TILE_REPORT = "tiles.json"
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ class VerifyOptions:
     seed: int = 0
     sanitize: bool = False  # build with ASan+UBSan
     target: str = "host"  # or "rv32-qemu" (`build_for_verify`)
-    report: Path | None = None  # the HTML page; the pipeline's tile pass must write TILE_REPORT
+    report: Path | None = None  # the HTML page of the pipeline's tile pass, with the comparisons
     keep: bool = False  # the application folder is the user's: say where it is
     float_input: Path | None = None  # a quantized model's float input (verify_onnxruntime.py)
     reference: str = "auto"  # verify_onnxruntime.py's reference
@@ -58,14 +56,22 @@ class VerifyOptions:
 
 def compile_network(module: ModuleOp, pipeline: str) -> ModuleOp:
     """The pipeline applied to a copy of the (fused) network."""
+    return compile_network_with_report(module, pipeline)[0]
+
+
+def compile_network_with_report(module: ModuleOp, pipeline: str) -> tuple[ModuleOp, dict | None]:
+    """The pipeline applied to a copy of the (fused) network, and the report of its (last) tile pass."""
+    from dory_mlir.passes.tile import collecting_tile_reports
+
     module = module.clone()
     passes = {name: factory for name, factory in DORY_UNIVERSE.all_passes.items()}
     try:
         parsed = PassPipeline.parse_spec(passes, pipeline)
     except ValueError as e:
         raise DoryError(f"bad pipeline '{pipeline}': {e}") from None
-    parsed.apply(make_context(), module)  # a pass's own failure is not a bad pipeline
-    return module
+    with collecting_tile_reports() as reports:
+        parsed.apply(make_context(), module)  # a pass's own failure is not a bad pipeline
+    return module, (reports[-1] if reports else None)
 
 
 def element_dtype(value) -> np.dtype:
@@ -179,7 +185,8 @@ def verify_with_goldens(model: Path, workdir: Path, options: VerifyOptions) -> i
     in_types = list(function.function_type.inputs.data)
     workdir.mkdir(parents=True, exist_ok=True)
     progress("compiling")
-    write_application(compile_network(golden_module, options.pipeline), workdir)
+    compiled, tile_report = compile_network_with_report(golden_module, options.pipeline)
+    write_application(compiled, workdir)
     progress("building the C" + (" with ASan+UBSan" if options.sanitize else "")
              + (" for rv32" if options.target == "rv32-qemu" else ""))
     binary = build_for_verify(workdir, options.sanitize, options.target)
@@ -217,15 +224,15 @@ def verify_with_goldens(model: Path, workdir: Path, options: VerifyOptions) -> i
     print(f"{verdict}: {len(rows)} layer outputs of the generated C{' (ASan+UBSan)' if options.sanitize else ''} compared")
     if options.target == "rv32-qemu":  # instruction counts of the last run
         print("\n".join(perf_report.verify_report(workdir, layers)))
-    if options.report is not None:
-        write_html_report(options.report, model, workdir, options.target, layers, rows, verdict)
+    if options.report is not None and tile_report is not None:
+        write_html_report(options.report, tile_report, model, workdir, options.target, layers, rows, verdict)
     if options.keep:
         print(f"application kept in {workdir}")
     return 1 if failed else 0
 
 
-def write_html_report(path: Path, model: Path, workdir: Path, target: str, layers: dict[int, qnn.LayerOp],
-                      rows: list[tuple[str, ...]], verdict: str) -> None:
+def write_html_report(path: Path, report: dict, model: Path, workdir: Path, target: str,
+                      layers: dict[int, qnn.LayerOp], rows: list[tuple[str, ...]], verdict: str) -> None:
     """The tile report as HTML with, per layer, the comparisons of every run (and rv32 instructions)."""
     from dory_mlir.backend.html_report import VerifyColumns, render
 
@@ -243,5 +250,4 @@ def write_html_report(path: Path, model: Path, workdir: Path, target: str, layer
         header.append("rv32 instructions")
         for row in perf.rows:
             per_layer.setdefault(row.index, ["-", "-", "-"]).append(f"{row.count.total:,}")
-    report = json.loads((workdir / TILE_REPORT).read_text())
     path.write_text(render(report, model.name, VerifyColumns(header, per_layer, verdict)))

@@ -39,6 +39,17 @@ def test_tile_report_needs_the_tile_pass(examples_dir: Path, tmp_path: Path):
     assert done.returncode == 1 and done.stderr.startswith("error: --tile-report needs the tile pass")
 
 
+def test_the_tool_writes_the_report_once_the_pipeline_succeeds(examples_dir: Path, tmp_path: Path):
+    """The pass writes no file (it has no report option); a pipeline failing after the tile pass leaves
+    no report behind."""
+    model = str(examples_dir / "residual" / "model.onnx")
+    done = opt(model, "-p", f'tile{{report="{tmp_path / "r.json"}"}}')
+    assert done.returncode == 1 and '["report"] not found' in done.stderr and not (tmp_path / "r.json").exists()
+    failing = opt(model, "-p", "tile,tile-layers{cores=2}", "--tile-report", str(tmp_path / "r.json"))
+    assert failing.returncode == 1 and "error: lowering option cores=2 disagrees" in failing.stderr, failing.stderr
+    assert not (tmp_path / "r.json").exists()
+
+
 def test_gap9_target(examples_dir: Path):
     done = opt(str(examples_dir / "residual" / "model.onnx"), "-p", "tile{target=gap9}")
     assert done.returncode == 0, done.stderr

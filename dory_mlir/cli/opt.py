@@ -9,6 +9,7 @@ User errors print one `error:` line and exit 1; `-o` is written only on success.
 import argparse
 import dataclasses
 import io
+import json
 import re
 import sys
 from collections.abc import Sequence
@@ -32,13 +33,20 @@ class _DeferredOutput(io.StringIO):
         pass
 
 
-def with_tile_report(pipeline: str, path: str, flag: str = "--tile-report") -> str:
-    """Adds report="path" to every tile pass of a pipeline."""
-    option = f'report="{path}"'
+def require_tile_pass(pipeline: str, flag: str) -> None:
+    """A report of the tile pass needs the tile pass in the pipeline."""
     if not re.search(r"(^|,)tile(\{|,|$)", pipeline):
         raise DoryError(f"{flag} needs the tile pass (--tile or -p tile)")
-    pipeline = re.sub(r"(^|,)tile\{", lambda m: f"{m.group(1)}tile{{{option} ", pipeline)
-    return re.sub(r"(^|,)tile(?=,|$)", lambda m: f"{m.group(1)}tile{{{option}}}", pipeline)
+
+
+def write_tile_report(path: Path, report: dict) -> None:
+    """The tile pass's report: JSON, or the HTML page when the file name ends in .html."""
+    if path.suffix == ".html":
+        from dory_mlir.backend.html_report import render
+
+        path.write_text(render(report, path.stem))
+    else:
+        path.write_text(json.dumps(report, indent=2) + "\n")
 
 
 class DoryOptMain(xDSLOptMain):
@@ -93,7 +101,7 @@ class DoryOptMain(xDSLOptMain):
         arg_parser.add_argument(
             "--tile-report",
             metavar="FILE.json",
-            help="write the per-layer tiling report of the tile pass (same as tile{report=\"FILE\"}; "
+            help="write the per-layer tiling report of the tile pass ("
             "FILE.html: the HTML report)",
         )
         arg_parser.add_argument(
@@ -125,9 +133,9 @@ class DoryOptMain(xDSLOptMain):
             raise DoryError("--report writes an HTML page: name a FILE.html (--tile-report FILE.json for JSON)",
                             self.args.report)
         if self.args.tile_report:
-            self.args.passes = with_tile_report(self.args.passes, self.args.tile_report)
+            require_tile_pass(self.args.passes, "--tile-report")
         if self.args.report:
-            self.args.passes = with_tile_report(self.args.passes, self.args.report, "--report")
+            require_tile_pass(self.args.passes, "--report")
         super().setup_pipeline()
         self.pipeline = dataclasses.replace(self.pipeline, callback=self.verify_at_ends(self.pipeline.callback))
 
@@ -145,6 +153,18 @@ class DoryOptMain(xDSLOptMain):
                 self.args.disable_verify = disabled
 
         return at_ends
+
+    def apply_passes(self, prog: ModuleOp) -> None:
+        """Runs the pipeline; the tile pass's report (of its last run) is written where asked."""
+        report_path = self.args.tile_report or self.args.report
+        if report_path is None:
+            return super().apply_passes(prog)
+        from dory_mlir.passes.tile import collecting_tile_reports
+
+        with collecting_tile_reports() as reports:
+            super().apply_passes(prog)
+        if reports:
+            write_tile_report(Path(report_path), reports[-1])
 
     def writes_directory(self) -> bool:
         """`-t pulp-c -o DIR` writes an application into DIR, not a file."""

@@ -60,15 +60,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def verify(args: argparse.Namespace) -> int:
-    from dory_mlir.verify import TILE_REPORT, VerifyOptions, verify_with_goldens
+    from dory_mlir.verify import VerifyOptions, verify_with_goldens
     from dory_mlir.verify_onnxruntime import float_input_quantizer, verify_with_onnxruntime
 
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="dory-verify-"))
     pipeline = args.passes
     if args.report:  # the tile pass's report, to which the comparisons are added
-        from dory_mlir.cli.opt import with_tile_report
+        from dory_mlir.cli.opt import require_tile_pass
 
-        pipeline = with_tile_report(pipeline, str(workdir / TILE_REPORT), "--report")
+        require_tile_pass(pipeline, "--report")
     options = VerifyOptions(pipeline=pipeline, input_type=args.input_type, activations=args.activations,
                             golden=args.golden, seed=args.seed, sanitize=args.sanitize, target=args.target,
                             report=args.report, keep=args.keep is not None, float_input=args.input,

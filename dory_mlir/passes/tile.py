@@ -5,21 +5,23 @@ Runs `fuse` first when the layers are not fused yet. The module gets the target 
 `#tiling.layer` (L3→L2 slice, L2→L1 tile, tile counts, L1 bytes proven, where weights live), the
 function its `#tiling.l2_plan` (peak, every L2 buffer with its lifetime and offset); see
 `dialects/tiling.py`.
-`report=FILE.json` writes the per-layer report. The independent checker re-verifies
+The per-layer report goes to the tool that asked for it (`collecting_tile_reports`; `dory-opt
+--tile-report`, `dory-verify --report` write it): a pass writes no files. The independent checker re-verifies
 every tile (border tiles included) and the L2 plan after the pass (`verify=false` skips it).
 L1, L2 and L3 capacity are checked here: what does not fit is a one-line "needs N B > budget M B"
 error (`l3-size` overrides the target's L3 size).
 
     dory-opt net.onnx -p 'tile{l1-size=35000 l2-size=380000 cores=8 double-buffer=true}'
-    dory-opt net.onnx -p 'tile{target=gap9 report=tiles.json}'
+    dory-opt net.onnx -p 'tile{target=gap9}' --tile-report tiles.json
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from pathlib import Path
 
 from xdsl.context import Context
 from xdsl.dialects import func
@@ -173,14 +175,19 @@ def plan_report(plan: L2Plan, target: Target) -> dict:
                         for b in sorted(plan.buffers, key=lambda b: (b.first, b.offset))]}
 
 
-def write_report(path: Path, report: dict) -> None:
-    """The tiling report: JSON, or the HTML page when the file name ends in .html."""
-    if path.suffix == ".html":
-        from dory_mlir.backend.html_report import render
+_TILE_REPORTS: ContextVar[list[dict] | None] = ContextVar("tile_reports", default=None)
 
-        path.write_text(render(report, path.stem))
-    else:
-        path.write_text(json.dumps(report, indent=2) + "\n")
+
+@contextmanager
+def collecting_tile_reports() -> Iterator[list[dict]]:
+    """The reports (`{"target", "l1_budget", "l2_plan", "layers"}`) of the tile passes run inside, in
+    order, for the tool to write (JSON, or the HTML page of `backend/html_report.py`)."""
+    reports: list[dict] = []
+    token = _TILE_REPORTS.set(reports)
+    try:
+        yield reports
+    finally:
+        _TILE_REPORTS.reset(token)
 
 
 @dataclass(frozen=True)
@@ -196,7 +203,6 @@ class TilePass(ModulePass):
     """L3 (HyperRAM) bytes for the weights and the activations streamed from L3 (default: the target's)."""
     cores: int | None = None
     double_buffer: bool = True
-    report: str | None = None
     verify: bool = True
     """Re-check every decision with the independent checker (`tiling/check.py`, no Z3)."""
 
@@ -230,7 +236,6 @@ class TilePass(ModulePass):
         op.attributes[TARGET] = target.attribute()
         if self.verify and (problems := check_tiling(op)):
             raise AssertionError("the tiling checker rejects the tile pass's result:\n" + "\n".join(problems))
-        if self.report:
-            report = {"target": target.name, "l1_budget": target.l1_budget,
-                      "l2_plan": plans[0] if len(plans) == 1 else {}, "layers": rows}
-            write_report(Path(self.report), report)
+        if (reports := _TILE_REPORTS.get()) is not None:
+            reports.append({"target": target.name, "l1_budget": target.l1_budget,
+                            "l2_plan": plans[0] if len(plans) == 1 else {}, "layers": rows})

@@ -97,6 +97,7 @@ def test_l3_capacity_is_checked_in_tile(tmp_path: Path):
     path = tmp_path / "net.onnx"
     onnx.save(b.build(), path)
     module = import_onnx_file(path)
+    FusePass().apply(make_context(), module)
     # Weights: 4·16·9 + 16·16·9 + 16·4·4·10 = 5,440 bytes, and the requant constants.
     with pytest.raises(DoryError, match=r"L3 needs [\d,]+ B \(weights and constants [\d,]+.*\) > budget 5,000 B"):
         TilePass(l3_size=5000).apply(make_context(), module.clone())
@@ -159,6 +160,7 @@ def test_padding_only_tiles_copy_nothing(time_along_rows: bool, tmp_path: Path):
     FusePass().apply(make_context(), golden)
     _, expected = run_network(golden, x)
     l1, l2 = 1500, 2048 if time_along_rows else 3328  # 1x W: the activations are not sliced, the weights stream
+    FusePass().apply(make_context(), module)
     TilePass(l1_size=l1, l2_size=l2).apply(make_context(), module)
     tilings = [op.attributes["tiling"] for op in module.walk() if isinstance(op, qnn.LayerOp)]
     assert any(t.streamed_names or t.weights.data != "L2" for t in tilings)  # type: ignore[attr-defined]

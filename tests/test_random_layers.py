@@ -42,9 +42,11 @@ def dtype(value) -> np.dtype:
 
 def tiled(layer) -> tuple[object, int, int]:
     """The layer tiled at its budgets, or at the next larger ones when nothing fits."""
+    fused = layer.module.clone()
+    FusePass().apply(make_context(), fused)
     for l2 in dict.fromkeys([layer.l2_size, None]):
         for budget in sorted({b for b in L1_BUDGETS if b >= layer.l1_size} | {36700}):
-            module = layer.module.clone()
+            module = fused.clone()
             try:
                 TilePass(l1_size=budget, l2_size=l2).apply(make_context(), module)
                 return module, budget, l2 or 400000

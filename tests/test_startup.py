@@ -53,7 +53,7 @@ def test_verification_of_the_result_by_default_and_of_each_pass_on_request(monke
     default = len(calls)
     calls.clear()
     assert main([str(FILECHECK_INPUT), "--tile", "--lower-to-pulp", "--verify-each-pass", "-o", str(out)]) == 0
-    assert len(calls) == default + 2  # before the first pass and between the two
+    assert len(calls) == default + 3  # before the first pass and between the three (--tile: fuse, tile)
 
 
 def test_golden_tool_help_loads_neither_onnx_nor_the_interpreter():

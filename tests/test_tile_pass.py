@@ -4,6 +4,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from conftest import tool
 
 
@@ -54,3 +56,21 @@ def test_gap9_target(examples_dir: Path):
     done = opt(str(examples_dir / "residual" / "model.onnx"), "-p", "tile{target=gap9}")
     assert done.returncode == 0, done.stderr
     assert '#tiling.target<chip = "gap9", cores = 8, l1_budget = 100700' in done.stdout
+
+
+def test_the_pass_refuses_unfused_ops_and_the_tool_fuses_first():
+    """`tile` tiles layers: an op outside one is refused (the pass runs no other pass); dory-opt adds
+    `fuse` in front of a pipeline's first tile pass when the pipeline does not fuse first."""
+    from dory_mlir.cli.opt import with_fuse_before_tile
+    from dory_mlir.diagnostics import PassError
+    from dory_mlir.passes.tile import TilePass
+    from dory_mlir.pipeline import make_context
+    from xdsl.parser import Parser
+
+    source = (Path(__file__).parent / "filecheck" / "passes" / "tile_invalid.mlir").read_text()
+    module = Parser(make_context(), source).parse_module()
+    with pytest.raises(PassError, match=r'qnn.conv at loc\("conv_7"\): the tile pass tiles layers, and this op is not in one'):
+        TilePass().apply(make_context(), module)
+    assert with_fuse_before_tile("tile{l1-size=4000 cores=2},lower-to-pulp") == "fuse,tile{l1-size=4000 cores=2},lower-to-pulp"
+    assert with_fuse_before_tile("fuse,tile") == "fuse,tile"
+    assert with_fuse_before_tile("tile-layers") == "tile-layers"

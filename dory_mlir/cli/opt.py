@@ -33,6 +33,26 @@ class _DeferredOutput(io.StringIO):
         pass
 
 
+def with_fuse_before_tile(pipeline: str) -> str:
+    """The tile pass tiles layers and refuses ops outside them; the tool fuses the network first (`fuse`
+    is idempotent) unless the pipeline already does."""
+    names = [re.match(r"[\w-]*", stage).group(0) for stage in split_pipeline(pipeline)]
+    if "tile" in names and "fuse" not in names[: names.index("tile")]:
+        return f"fuse,{pipeline}"
+    return pipeline
+
+
+def split_pipeline(pipeline: str) -> list[str]:
+    """The stages of a pass pipeline (commas inside a pass's `{options}` do not split)."""
+    stages, depth, start = [], 0, 0
+    for i, char in enumerate(pipeline):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            stages.append(pipeline[start:i])
+            start = i + 1
+    return [*stages, pipeline[start:]] if pipeline else []
+
+
 def require_tile_pass(pipeline: str, flag: str) -> None:
     """A report of the tile pass needs the tile pass in the pipeline."""
     if not re.search(r"(^|,)tile(\{|,|$)", pipeline):
@@ -127,6 +147,7 @@ class DoryOptMain(xDSLOptMain):
         flags = getattr(self.args, "pass_flags", None) or []
         if flags:
             self.args.passes = ",".join([p for p in [self.args.passes] if p] + flags)
+        self.args.passes = with_fuse_before_tile(self.args.passes)
         if self.args.tile_report and self.args.report:
             raise DoryError("--tile-report and --report both name the tile pass's report: give one")
         if self.args.report and not self.args.report.endswith(".html"):

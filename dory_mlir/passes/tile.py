@@ -1,6 +1,6 @@
 """`tile`: places every layer's tensors in L3/L2/L1 and chooses its tiles (Z3-certified).
 
-Runs `fuse` first when the layers are not fused yet. The module gets the target it planned for
+Its input is fused into layers (`fuse`; `dory-opt --tile` adds it, `-p tile` does not). The module gets the target it planned for
 (`#tiling.target`: cores, L1/L2 budgets, L3 size, double buffering), each `qnn.layer` its
 `#tiling.layer` (L3→L2 slice, L2→L1 tile, tile counts, L1 bytes proven, where weights live), the
 function its `#tiling.l2_plan` (peak, every L2 buffer with its lifetime and offset); see
@@ -29,12 +29,12 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import SSAValue
 from xdsl.passes import ModulePass
 
-from dory_mlir.diagnostics import DoryError
+from dory_mlir.diagnostics import DoryError, PassError
 from dory_mlir.dialects import qnn
 from dory_mlir.dialects.tiling import L2_PLAN, TARGET, TILING, L2BufferAttr, L2PlanAttr, LayerTilingAttr
 from dory_mlir.network_values import input_names
-from dory_mlir.ir_utils import loc_name
-from dory_mlir.passes.fuse import ANCHORS, FusePass
+from dory_mlir.ir_utils import loc_name, op_where
+from dory_mlir.passes.fuse import ANCHORS
 from dory_mlir.target import Target, load_target
 from dory_mlir.tiling.check import check_tiling
 from dory_mlir.tiling.layers import constant_parts, layer_shape, nbytes
@@ -212,8 +212,9 @@ class TilePass(ModulePass):
             if self.l3_size <= 0:
                 raise DoryError(f"tile option l3-size must be positive, got {self.l3_size}")
             target = dataclasses.replace(target, l3_total=self.l3_size)
-        if any(isinstance(o, ANCHORS) and not isinstance(o.parent_op(), qnn.LayerOp) for o in op.walk()):
-            FusePass().apply(ctx, op)
+        if unfused := next((o for o in op.walk() if isinstance(o, ANCHORS) and not isinstance(o.parent_op(), qnn.LayerOp)), None):
+            raise PassError("the tile pass tiles layers, and this op is not in one: run fuse first "
+                            "(-p 'fuse,tile', or --tile, which adds it)", op_where(unfused))
         rows, plans = [], []
         for function in [f for f in op.walk() if isinstance(f, func.FuncOp) and f.body.blocks]:
             view = NetworkView(function)

@@ -1,5 +1,5 @@
 // RUN: dory-opt %s --tile --bufferize-network | filecheck %s
-// RUN: dory-opt %s -p 'tile{l1-size=2000 l2-size=6000},bufferize-network' | filecheck %s --check-prefix=L3
+// RUN: dory-opt %s -p 'fuse,tile{l1-size=2000 l2-size=6000},bufferize-network' | filecheck %s --check-prefix=L3
 // RUN: dory-opt %s --tile --bufferize-network | dory-opt | filecheck %s
 
 // The network of tile.mlir on memrefs: HWC views of one L2 arena at the plan's offsets,

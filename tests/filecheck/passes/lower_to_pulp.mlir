@@ -1,6 +1,6 @@
 // RUN: dory-opt %s --tile --lower-to-pulp | filecheck %s
 // RUN: dory-opt %s --tile --lower-to-pulp | dory-opt | filecheck %s
-// RUN: dory-opt %s -p 'tile{l1-size=2000 l2-size=3000},lower-to-pulp' | filecheck %s --check-prefix=STREAM
+// RUN: dory-opt %s -p 'fuse,tile{l1-size=2000 l2-size=3000},lower-to-pulp' | filecheck %s --check-prefix=STREAM
 
 // lower-to-pulp = bufferize-network + tile-layers: from tiled qnn layers to cluster functions
 // on memrefs, called by a network function on the L2 arena; with a tiny L2 the layers stream

@@ -1,6 +1,6 @@
 // RUN: dory-opt %s --fuse | filecheck %s --check-prefix=FUSE
-// RUN: dory-opt %s -p 'tile{l1-size=100}' | filecheck %s --check-prefix=TILE
-// RUN: dory-opt %s -p 'tile{l1-size=100},bufferize-network,tile-layers' | filecheck %s --check-prefix=LOWER
+// RUN: dory-opt %s -p 'fuse,tile{l1-size=100}' | filecheck %s --check-prefix=TILE
+// RUN: dory-opt %s -p 'fuse,tile{l1-size=100},bufferize-network,tile-layers' | filecheck %s --check-prefix=LOWER
 
 // A MatMul of two activations (2 batch slices of [4, 8] × [8, 5]) requantized with one
 // constant per batch slice ([2, 1]): fuse wraps both into a layer; tile gives it tiles whose

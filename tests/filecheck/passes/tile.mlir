@@ -1,5 +1,5 @@
 // RUN: dory-opt %s --tile | filecheck %s
-// RUN: dory-opt %s -p 'tile{l1-size=2000 l2-size=6000}' | filecheck %s --check-prefix=SMALL
+// RUN: dory-opt %s -p 'fuse,tile{l1-size=2000 l2-size=6000}' | filecheck %s --check-prefix=SMALL
 // RUN: dory-opt %s --tile | dory-opt --tile | filecheck %s
 
 // One layer of every kind: conv, depthwise, pointwise, add, max pool, average pool, linear.

@@ -1,7 +1,7 @@
-// RUN: dory-opt %s -p 'tile{l1-size=4000},bufferize-network,tile-layers' | filecheck %s
-// RUN: dory-opt %s -p 'tile{l1-size=4000 double-buffer=false},bufferize-network,tile-layers' | filecheck %s --check-prefix=SINGLE
-// RUN: not dory-opt %s -p 'tile{l1-size=4000},bufferize-network,tile-layers{double-buffer=false}' 2>&1 | filecheck %s --check-prefix=DISAGREE
-// RUN: dory-opt %s -p 'tile{l1-size=4000},bufferize-network,tile-layers' | dory-opt | filecheck %s --check-prefix=SINGLE-OR-DOUBLE
+// RUN: dory-opt %s -p 'fuse,tile{l1-size=4000},bufferize-network,tile-layers' | filecheck %s
+// RUN: dory-opt %s -p 'fuse,tile{l1-size=4000 double-buffer=false},bufferize-network,tile-layers' | filecheck %s --check-prefix=SINGLE
+// RUN: not dory-opt %s -p 'fuse,tile{l1-size=4000},bufferize-network,tile-layers{double-buffer=false}' 2>&1 | filecheck %s --check-prefix=DISAGREE
+// RUN: dory-opt %s -p 'fuse,tile{l1-size=4000},bufferize-network,tile-layers' | dory-opt | filecheck %s --check-prefix=SINGLE-OR-DOUBLE
 
 // The network of tile.mlir with 4,000 B of L1: each layer becomes a cluster function that
 // walks its tile table; with double buffering the copies of tile t+1 are issued before

@@ -1,4 +1,4 @@
-// RUN: dory-opt %s -p 'tile{l1-size=2000},bufferize-network,tile-layers' | filecheck %s
+// RUN: dory-opt %s -p 'fuse,tile{l1-size=2000},bufferize-network,tile-layers' | filecheck %s
 // RUN: dory-opt %s --tile | filecheck %s --check-prefix=TILE
 
 // 16-bit activations (where the exported network's integers exceed 8 bits): a conv reading a ui16

@@ -1,5 +1,5 @@
-// RUN: dory-opt %s -p 'tile{l1-size=4000}' | filecheck %s --check-prefix=TILE
-// RUN: dory-opt %s -p 'tile{l1-size=4000},bufferize-network,tile-layers' | filecheck %s
+// RUN: dory-opt %s -p 'fuse,tile{l1-size=4000}' | filecheck %s --check-prefix=TILE
+// RUN: dory-opt %s -p 'fuse,tile{l1-size=4000},bufferize-network,tile-layers' | filecheck %s
 
 // A GEMM on 6 rows (IR H = 6) whose requant constants vary over the rows: mul per row [6, 1],
 // add per row and column [6, 8]. The tiler makes every tile one output row; the lowering copies

@@ -29,7 +29,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import SSAValue
 from xdsl.passes import ModulePass
 
-from dory_mlir.diagnostics import DoryError, PassError
+from dory_mlir.diagnostics import PassError
 from dory_mlir.dialects import qnn
 from dory_mlir.dialects.tiling import L2_PLAN, TARGET, TILING, L2BufferAttr, L2PlanAttr, LayerTilingAttr
 from dory_mlir.network_values import input_names
@@ -210,7 +210,7 @@ class TilePass(ModulePass):
         target = load_target(self.target).with_options(self.l1_size, self.l2_size, self.cores, self.double_buffer)
         if self.l3_size is not None:
             if self.l3_size <= 0:
-                raise DoryError(f"tile option l3-size must be positive, got {self.l3_size}")
+                raise PassError(f"tile option l3-size must be positive, got {self.l3_size}")
             target = dataclasses.replace(target, l3_total=self.l3_size)
         if unfused := next((o for o in op.walk() if isinstance(o, ANCHORS) and not isinstance(o.parent_op(), qnn.LayerOp)), None):
             raise PassError("the tile pass tiles layers, and this op is not in one: run fuse first "
@@ -225,12 +225,12 @@ class TilePass(ModulePass):
             try:
                 plan = plan_network(view.net_layers, view.tensors, target.l2_budget, l1)
             except LayerDoesNotFit as error:
-                raise DoryError(does_not_fit_message(error, view.layers[error.layer.index])) from None
+                raise PassError(does_not_fit_message(error, view.layers[error.layer.index])) from None
             try:
                 check_l3(view.net_layers, view.tensors, plan, target.l3_total)
             except L3DoesNotFit as error:
                 parts = ", ".join(f"{name} {_grouped(size)}" for name, size in error.usage.items() if size)
-                raise DoryError(f"the network's data in L3 needs {_grouped(sum(error.usage.values()))} B ({parts}) "
+                raise PassError(f"the network's data in L3 needs {_grouped(sum(error.usage.values()))} B ({parts}) "
                                 f"> budget {_grouped(error.budget)} B") from None
             rows += annotate(view, plan, function)
             plans.append(plan_report(plan, target))

@@ -46,7 +46,7 @@ from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, Rewrite
 from xdsl.rewriter import InsertPoint
 from xdsl.transforms.dead_code_elimination import dce
 
-from dory_mlir.diagnostics import DoryError, PassError
+from dory_mlir.diagnostics import PassError
 from dory_mlir.dialects import dma, pulp
 from dory_mlir.ir_utils import BodyBuilder, op_where
 from dory_mlir.dialects.tiling import TILING, LayerTilingAttr
@@ -214,7 +214,7 @@ class LayerLowering:
         # Roles streamed from L3: their tiles come from L2 slice buffers, filled per slice.
         self.streamed = [r for r in self.roles if dma.memory_level(self.layer.buffer(r).type) == "L3"]  # type: ignore[union-attr]
         if self.streamed and self.kernel_name == "dory_matmul":
-            raise DoryError(f"a matmul's tensors must be in L2, but {', '.join(self.streamed)} are in L3",
+            raise PassError(f"a matmul's tensors must be in L2, but {', '.join(self.streamed)} are in L3",
                             op_where(self.layer))
         self.slice_sources: dict[str, tuple[SSAValue, list[SSAValue]]] = {}
         # Never an empty transfer: the copies of the input tiles (slices) that read only padding are skipped.

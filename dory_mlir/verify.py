@@ -232,11 +232,13 @@ def verify_with_goldens(model: Path, workdir: Path, options: VerifyOptions) -> i
 
 
 def write_html_report(path: Path, report: dict, model: Path, workdir: Path, target: str,
-                      layers: dict[int, qnn.LayerOp], rows: list[tuple[str, ...]], verdict: str) -> None:
-    """The tile report as HTML with, per layer, the comparisons of every run (and rv32 instructions)."""
+                      layers: dict[int, qnn.LayerOp], rows: list[tuple[str, ...]], verdict: str,
+                      reference: str = "golden file") -> None:
+    """The tile report as HTML with, per layer, the comparisons of every run (and rv32 instructions); rows
+    are (run, layer, op, node, shape, values, C vs golden model, vs `reference`)."""
     from dory_mlir.backend.html_report import VerifyColumns, render
 
-    header = ["values", "C vs golden model", "golden file"]
+    header = ["values", "C vs golden model", reference]
     per_layer: dict[int, list[str]] = {}
     for _, index, _, _, _, values, mismatches, file_note in rows:
         if index.isdigit():

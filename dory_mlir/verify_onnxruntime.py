@@ -55,12 +55,13 @@ from dory_mlir.quantize import float_input
 from dory_mlir.tensor_layout import feature_last_tensors, onnx_to_ir
 from dory_mlir.verify import (
     VerifyOptions,
-    compile_network,
+    compile_network_with_report,
     element_dtype,
     nchw_to_hwc,
     print_table,
     read_dump,
     run_app,
+    write_html_report,
 )
 
 BOUND_LSB = 1
@@ -111,7 +112,8 @@ def verify_with_onnxruntime(model: Path, workdir: Path, options: VerifyOptions, 
     x = in_ir_layout(x_onnx, quantizer.node).reshape(in_shape)
 
     workdir.mkdir(parents=True, exist_ok=True)
-    write_application(compile_network(module, options.pipeline), workdir)
+    compiled, tile_report = compile_network_with_report(module, options.pipeline)
+    write_application(compiled, workdir)
     run_app(build_for_verify(workdir, options.sanitize, options.target), workdir, nchw_to_hwc(x), element_dtype(in_type))
     _, golden = run_network(module, x)
     _, ort = reference.run(x_float, [quantizer.node, *nodes.values()])
@@ -144,6 +146,11 @@ def verify_with_onnxruntime(model: Path, workdir: Path, options: VerifyOptions, 
               "exact ReferenceEvaluator (or quantize with --reduce-range)")
     if options.target == "rv32-qemu":  # instruction counts of the run
         print("\n".join(perf_report.verify_report(workdir, layers)))
+    if options.report is not None and tile_report is not None:
+        rows = [(ref, str(index), layers[index].kind(), nodes[index], hwc_shape(golden[index].shape), str(golden[index].size),
+                 str(c.c_golden), str(c.layerwise)) for index, c in compared.items()]
+        write_html_report(options.report, tile_report, model, workdir, options.target, layers, rows,
+                          "PASS" if passed else "FAIL", f"on {ref}'s inputs vs {ref}")
     if options.keep:
         print(f"application kept in {workdir}")
     return 0 if passed else 1

@@ -10,10 +10,10 @@ within ε of a rounding boundary (every ε of these models is below `BOUNDARY`).
 
 from __future__ import annotations
 
+import html
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import onnx
 import pytest
 from onnx import helper, numpy_helper
@@ -148,9 +148,13 @@ def test_fused_layers_name_the_nodes_producing_their_output(fmt: str, producers:
 
 def test_dory_verify_builds_and_matches(tmp_path: Path) -> None:
     path, _ = write(tmp_path, "net", oq.Options("qdq", "uint8", True, input_low=0.0))
-    done = subprocess.run([tool("dory-verify"), str(path)], capture_output=True, text=True)
+    page = tmp_path / "report.html"
+    done = subprocess.run([tool("dory-verify"), str(path), "--report", str(page)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS" in done.stdout
+    # --report on the onnxruntime path: the tile report with the comparisons (none silently dropped)
+    text = html.unescape(page.read_text())
+    assert "on onnxruntime's inputs vs onnxruntime" in text and text.count("PASS") >= 8
 
 
 def test_maxpool_with_its_own_output_quantization(tmp_path: Path) -> None:

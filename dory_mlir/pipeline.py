@@ -13,7 +13,6 @@ from dory_mlir.dialects.dma import DMA
 from dory_mlir.dialects.pulp import PULP
 from dory_mlir.dialects.qnn import QNN
 from dory_mlir.dialects.tiling import TILING_DIALECT
-from dory_mlir.frontend.onnx_import import import_onnx_file
 from dory_mlir.ir_utils import verify_module
 from dory_mlir.passes.fuse import FusePass
 
@@ -45,6 +44,8 @@ def load_network(path: Path, input_type: str | None = None, activations: str = "
             raise DoryError(f"invalid IR: {one_line(e)}", str(path)) from None
         verify_module(module, str(path))
     else:
+        from dory_mlir.frontend.onnx_import import import_onnx_file  # onnx only for .onnx input
+
         module = import_onnx_file(path, input_type, activations)
     FusePass().apply(make_context(), module)
     module.verify()

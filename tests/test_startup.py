@@ -90,3 +90,13 @@ def test_progress_only_on_a_terminal():
         progress.done()
     assert piped.getvalue() == ""
     assert "dory-verify: running 1/3" in terminal.getvalue() and terminal.getvalue().endswith("\r\033[K")
+
+
+def test_loading_mlir_input_loads_no_onnx():
+    """`.mlir` input goes through xDSL's parser: the ONNX importer (and onnx) load only for `.onnx` input."""
+    modules = loaded_modules(
+        "from pathlib import Path\n"
+        "from dory_mlir.pipeline import load_network\n"
+        f"load_network(Path({str(FILECHECK_INPUT)!r}))"
+    )
+    assert "onnx" not in modules and "dory_mlir.frontend.onnx_import" not in modules

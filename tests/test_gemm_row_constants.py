@@ -22,6 +22,7 @@ from dory_mlir.examples import quantlib_builder
 from dory_mlir.golden.check import check_folder, network_layers
 from dory_mlir.golden.npz import input_type_for
 from dory_mlir.dialects.tiling import TILING
+from dory_mlir.tiling.layers import nbytes
 from dory_mlir.passes.tile import TilePass
 from dory_mlir.pipeline import load_network, make_context
 
@@ -32,7 +33,8 @@ NETS = sorted(quantlib_builder.row_constant_networks())
 SEEDS = (0, 1, 2)
 DEEPLOY = Path(__file__).resolve().parents[2] / "shared" / "models" / "deeploy-kernels"
 DEEPLOY_ROWS = ("GEMM-Regular", "GEMM-Regular_RQPerRow", "GEMM-TransB_RQ", "MatMul-Add")
-TINY = "tile{l1-size=160 l2-size=1200},lower-to-pulp"
+TINY_L2 = 1200
+TINY = f"tile{{l1-size=160 l2-size={TINY_L2}}},lower-to-pulp"
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +78,21 @@ C_CI = {("rows_mlp_row_constants", 1, "tiny")}  # + Deeploy's GEMM-Regular_RQPer
 @pytest.mark.parametrize(("name", "seed", "pipeline"), tiered(C_CASES, C_CI, [f"{n}-{s}-{p}" for n, s, p in C_CASES]))
 def test_bit_exact_in_c(nets: Path, name: str, seed: int, pipeline: str):
     folder = nets / f"{name}-{seed}"
-    assert_bit_exact(verify(folder / "network.onnx", folder, None if pipeline == "default" else TINY))
+    done = verify(folder / "network.onnx", folder, None if pipeline == "default" else TINY)
+    if pipeline == "tiny" and done.returncode != 0 and whole_row_constant_bytes(folder) > TINY_L2:
+        # Constants that vary over the rows are copied into L2 whole (not sliced by rows): larger than
+        # the L2 budget, the layer is refused in one line rather than compiled.
+        (line,) = [line for line in done.stderr.splitlines() if not line.startswith("warning:")]
+        assert line.startswith("error: layer 0 ") and "smallest L2 working set needs" in line, done.stderr
+        return
+    assert_bit_exact(done)
+
+
+def whole_row_constant_bytes(folder: Path) -> int:
+    """The most bytes of [H, C] / [H, 1] requant constants one layer reads."""
+    module = load_network(folder / "network.onnx", None)
+    return max(sum(nbytes(v) for v in (rq.mul, rq.add) if len(qnn.shape_of(v)) == 2)
+               for rq in row_requants(module))
 
 
 def test_tiles_are_one_row(nets: Path):

@@ -597,24 +597,28 @@ def residency_problems(net: Network, plan: L2Plan, streamed: set[str]) -> list[s
     return problems
 
 
-def constant_slice_bytes(layer: qnn.LayerOp, c_out: int, co2: int) -> int:
-    """Bytes of the constants an L2 slice of `co2` output channels needs: `co2` channels of
-    every per-channel constant (leading dimension C_out), all of every per-tensor (or per-row) one."""
-    total = 0
+def constant_slice_bytes(layer: qnn.LayerOp, c_out: int, co2: int) -> tuple[int, int]:
+    """Bytes of the constants an L2 slice of `co2` output channels needs: (`co2` channels of
+    every per-channel constant (leading dimension C_out), all of every per-tensor or per-row one)."""
+    sliced = whole = 0
     for value, arg in zip(layer.inputs, layer.body.block.args, strict=True):
         if isinstance(value.owner, qnn.ConstantOp):
             size = _tensor_bytes(value)
             # A requant constant that varies over the rows ([H, C], [H, 1]) is needed whole.
             per_row = _varies_over_rows(value) and any(isinstance(use.operation, qnn.RequantOp) for use in arg.uses)
-            total += size // c_out * co2 if qnn.shape_of(value)[0] == c_out and not per_row else size
-    return total
+            if qnn.shape_of(value)[0] == c_out and not per_row:
+                sliced += size // c_out * co2
+            else:
+                whole += size
+    return sliced, whole
 
 
 def working_problems(net: Network, layer: qnn.LayerOp, g: Geometry, t: LayerTiling, plan: L2Plan) -> list[str]:
     """The layer's own L2 buffers (alive at its index, named "layer N ..." as the pass names them).
 
     Weights in L3 are copied into "layer N weights": all of them, or, streamed in slices of
-    `co2` output channels, two slices (double-buffered). A streamed activation is staged in
+    `co2` output channels, two slices (double-buffered) beside one copy of the constants
+    every slice needs whole. A streamed activation is staged in
     "layer N T (in)" / "layer N T (out)": the input rows that `ho2` output rows read (halo
     included; a tensor the layer does not read by rows, e.g. a flattened one, whole), or
     `ho2` output rows; two of them when the L2 slice is not the whole layer.
@@ -624,7 +628,8 @@ def working_problems(net: Network, layer: qnn.LayerOp, g: Geometry, t: LayerTili
     if t.weights == "L3":
         needs["weights"] = net.constant_bytes(layer)
     elif t.weights == "L3-stream":
-        needs["weights"] = 2 * constant_slice_bytes(layer, g.c_out, t.co2)
+        sliced, whole = constant_slice_bytes(layer, g.c_out, t.co2)
+        needs["weights"] = 2 * sliced + whole  # the whole constants are the same for every slice: held once
     slots = 2 if t.ho2 < g.h.size_out else 1
     for name in sorted(set(net.activations(layer)) & set(t.streamed)):
         tensor = net.tensors[name]

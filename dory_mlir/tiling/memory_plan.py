@@ -49,6 +49,10 @@ class NetLayer:
         """L2 bytes of the constants of `channels` output channels, each constant aligned."""
         return sum(align(per_channel * channels + fixed) for per_channel, fixed in self.constants)
 
+    def whole_constant_bytes(self) -> int:
+        """L2 bytes of the constants every channel slice needs whole (per tensor, or per row: [H, C], [H, 1])."""
+        return sum(align(fixed) for per_channel, fixed in self.constants if not per_channel)
+
     @property
     def weight_bytes(self) -> int:
         return self.constant_bytes(self.shape.c_out)
@@ -173,7 +177,9 @@ def _working_set(layer: NetLayer, tensors: dict[str, NetTensor], streamed: set[s
     shape = layer.shape
     working: dict[str, int] = {}
     if not weights_resident and layer.weight_bytes:
-        working["weights"] = layer.constant_bytes(co2) * (1 if co2 == shape.c_out else 2)
+        # Channel slices are double-buffered; the constants every slice needs whole are held once.
+        whole = layer.whole_constant_bytes()
+        working["weights"] = (layer.constant_bytes(co2) - whole) * (1 if co2 == shape.c_out else 2) + whole
     rows_split = ho2 < shape.h_out
     for name in layer.inputs:
         if name in streamed:

@@ -52,7 +52,9 @@ from dory_mlir.ir_utils import BodyBuilder, op_where
 from dory_mlir.dialects.tiling import TILING, LayerTilingAttr
 from dory_mlir.kernel_abi import KERNEL_OF, acc_bytes, im2col_bytes
 from dory_mlir.target import planned_execution
-from dory_mlir.tiling.geometry import ALIGN, LayerShape, align, input_rows, spans
+from dory_mlir.tiling.geometry import (
+    ALIGN, LayerShape, activation_tile_bytes, align, buffer_slots, input_rows, spans, weight_tile_bytes,
+)
 
 COLUMNS = ("co0", "con", "h0", "hn", "w0", "wn", "ci0", "cin", "ih0", "ihn", "iw0", "iwn",
            "pad_t", "pad_l", "pad_b", "pad_r", "first", "last")
@@ -267,15 +269,15 @@ class LayerLowering:
         sizes: dict[str, int] = {}
         # an add's two input slots are alike, sized for the wider (the tiling model's `in_bytes`)
         per_pixel_in = max(_elem_bytes(self.layer.buffer(role)) for role in ("in", "a", "b") if role in self.roles)  # type: ignore[arg-type]
-        in_bytes = int((tab[:, c["ihn"]] * tab[:, c["iwn"]] * tab[:, c["cin"]]).max()) * per_pixel_in
+        in_bytes = int(activation_tile_bytes(tab[:, c["ihn"]], tab[:, c["iwn"]], tab[:, c["cin"]], per_pixel_in).max())
         for role in ("in", "a", "b"):
             if role in self.roles:
                 sizes[role] = align(in_bytes)
-        sizes["out"] = align(int((tab[:, c["hn"]] * tab[:, c["wn"]] * tab[:, c["con"]]).max()) * _elem_bytes(self.layer.buffer("out")))  # type: ignore[arg-type]
+        out_bytes = activation_tile_bytes(tab[:, c["hn"]], tab[:, c["wn"]], tab[:, c["con"]], _elem_bytes(self.layer.buffer("out")))  # type: ignore[arg-type]
+        sizes["out"] = align(int(out_bytes.max()))
         max_co, max_ci = int(tab[:, c["con"]].max()), int(tab[:, c["cin"]].max())
         if "weights" in self.roles:
-            per_channel = g.kh * g.kw * (1 if self.kernel_name == "dory_depthwise" else max_ci)
-            sizes["weights"] = align(max_co * per_channel)
+            sizes["weights"] = align(weight_tile_bytes(g.kind, max_co, max_ci, g.kh, g.kw))
         if "rhs" in self.roles:
             sizes["rhs"] = align(int((tab[:, c["cin"]] * tab[:, c["con"]]).max()) * _elem_bytes(self.layer.buffer("rhs")))  # type: ignore[arg-type]
         for role in ("bias", "mul", "add"):
@@ -291,9 +293,7 @@ class LayerLowering:
 
     def slots(self, role: str) -> int:
         """Double-buffered roles get two slots; scratch and tile-invariant buffers one."""
-        if role in ("acc", "im2col") or role in self.invariant or not self.double_buffer:
-            return 1
-        return 2
+        return buffer_slots(role in ("acc", "im2col") or role in self.invariant, self.double_buffer)
 
     # --------------------------------------------------------------- the function
 
@@ -305,7 +305,7 @@ class LayerLowering:
         self.args = dict(zip(self.all_roles, block.args, strict=True))
         b = BodyBuilder(block)
         self.table_value = b.add(memref.GetGlobalOp(self.table_name(), self.table_type())).results[0]
-        # One L1 allocation for the layer (exactly the tiling model's footprint), cut into buffers.
+        # One L1 allocation for the layer (within the footprint the tiler proved), cut into buffers.
         sizes = self.l1_sizes()
         total = sum(size * self.slots(role) for role, size in sizes.items())
         proven = self.tiling.l1_bytes.data

@@ -93,6 +93,31 @@ class LayerShape:
         return f"add, {self.c_out} channels, {self.h_out}x{self.w_out}"
 
 
+# ---------------------------------------------------------------- one tile's L1 buffers
+# The sizes of the data buffers of a tile and how many slots each gets: the footprint model (over any
+# backend: Python ints, numpy grids, Z3 terms) and the lowering (over its tile table's largest tile)
+# both size L1 with these.
+
+
+def weight_tile_bytes(kind: str, co, ci, kh: int, kw: int):
+    """Bytes of the weights of `co` output channels × `ci` input channels (depthwise: one per channel)."""
+    return co * kh * kw * (1 if kind == "depthwise" else ci)
+
+
+def activation_tile_bytes(rows, cols, channels, element_bytes: int):
+    """Bytes of an HWC activation tile (an input tile with its halo, or an output tile)."""
+    return rows * cols * channels * element_bytes
+
+
+def buffer_slots(unchanging, double_buffer: bool, choose=None):
+    """Slots of an L1 buffer: one when its tile is the same for every tile (copied once) or without
+    double buffering, else two (tile t+1's copy in flight while tile t computes). `choose` is the
+    backend's If when `unchanging` is a term of it (numpy, Z3)."""
+    if choose is None:
+        return 1 if unchanging or not double_buffer else 2
+    return choose(unchanging, 1, 2 if double_buffer else 1)
+
+
 def spans(size: int, step: int) -> list[tuple[int, int]]:
     """[start, stop) of each tile along one dimension; the last one may be ragged."""
     return [(start, min(start + step, size)) for start in range(0, size, step)]

@@ -53,7 +53,7 @@ import numpy as np
 import z3
 
 from dory_mlir.kernel_abi import KERNEL_OF, acc_bytes, im2col_bytes
-from dory_mlir.tiling.geometry import ALIGN, LayerShape
+from dory_mlir.tiling.geometry import ALIGN, LayerShape, activation_tile_bytes, buffer_slots, weight_tile_bytes
 
 @dataclass(frozen=True)
 class L1Target:
@@ -160,6 +160,10 @@ def footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[str, obje
     """Bytes of each L1 buffer for a tile (B: the PY, NP or a Z3Terms backend)."""
     co, ho, wo, ci = tile.co, tile.ho, tile.wo, tile.ci
     db = 2 if target.double_buffer else 1
+
+    def slots(unchanging):
+        return buffer_slots(unchanging, target.double_buffer, B.If)
+
     whole_spatial = B.And(ho == layer.h_out, wo == layer.w_out)
     hi = input_extent(ho, layer.sh, layer.kh, layer.dh, layer.h_in, B)
     wi = input_extent(wo, layer.sw, layer.kw, layer.dw, layer.w_in, B)
@@ -171,14 +175,13 @@ def footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[str, obje
     inputs = 2 if layer.kind == "add" else 1
     buffers: dict[str, object] = {
         # An add's two inputs are two buffers, each aligned (as the lowering allocates them).
-        "input": B.If(one_input, 1, db) * inputs * B.align(hi * wi * ci * layer.in_bytes),
-        "output": B.If(one_output, 1, db) * B.align(ho * wo * co * layer.out_bytes),
+        "input": slots(one_input) * inputs * B.align(activation_tile_bytes(hi, wi, ci, layer.in_bytes)),
+        "output": slots(one_output) * B.align(activation_tile_bytes(ho, wo, co, layer.out_bytes)),
     }
     if layer.has_weights:
-        per_channel = layer.kh * layer.kw * (1 if layer.kind == "depthwise" else ci)
-        buffers["weights"] = B.If(one_weight, 1, db) * B.align(co * per_channel)
+        buffers["weights"] = slots(one_weight) * B.align(weight_tile_bytes(layer.kind, co, ci, layer.kh, layer.kw))
     if layer.const_bytes or layer.fixed_const_bytes:
-        per_channel = B.If(co == layer.c_out, 1, db) * B.align(co * layer.const_bytes) if layer.const_bytes else 0
+        per_channel = slots(co == layer.c_out) * B.align(co * layer.const_bytes) if layer.const_bytes else 0
         buffers["constants"] = per_channel + layer.fixed_const_bytes
     if layer.constants_vary_over_rows:
         # A new block every row (ho = 1): one slot only when the layer (slice) has one row.
@@ -202,7 +205,10 @@ def matmul_footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[st
     slice (there is more than one row tile whenever there are several slices).
     """
     co, ho, ci = tile.co, tile.ho, tile.ci
-    db = 2 if target.double_buffer else 1
+
+    def slots(unchanging):
+        return buffer_slots(unchanging, target.double_buffer, B.If)
+
     all_rows = ho == layer.h_out
     # (Python flags pick the expressions: a Z3 term must not meet a Python bool of another context.)
     lhs_rows = B.Or(all_rows, ho == layer.rows_per_batch) if layer.shared_lhs else all_rows
@@ -210,13 +216,13 @@ def matmul_footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[st
     one_rhs = B.And(co == layer.c_out, ci == layer.c_in) if layer.shared_rhs else B.And(
         co == layer.c_out, ci == layer.c_in, all_rows)
     buffers: dict[str, object] = {
-        "input": B.If(one_lhs, 1, db) * B.align(ho * ci),
-        "output": B.If(B.And(all_rows, co == layer.c_out), 1, db) * B.align(ho * co * layer.out_bytes),
-        "weights": B.If(one_rhs, 1, db) * B.align(ci * co),
+        "input": slots(one_lhs) * B.align(activation_tile_bytes(ho, 1, ci, 1)),
+        "output": slots(B.And(all_rows, co == layer.c_out)) * B.align(activation_tile_bytes(ho, 1, co, layer.out_bytes)),
+        "weights": slots(one_rhs) * B.align(ci * co),
     }
     if layer.const_bytes or layer.fixed_const_bytes or layer.batch_const_bytes:
-        per_channel = B.If(co == layer.c_out, 1, db) * B.align(co * layer.const_bytes) if layer.const_bytes else 0
-        per_batch = B.If(all_rows, 1, db) * layer.batch_const_bytes
+        per_channel = slots(co == layer.c_out) * B.align(co * layer.const_bytes) if layer.const_bytes else 0
+        per_batch = slots(all_rows) * layer.batch_const_bytes
         buffers["constants"] = per_channel + layer.fixed_const_bytes + per_batch
     buffers["partial sums"] = B.If(ci == layer.c_in, 0, B.align(acc_bytes(ho * co)))
     return buffers
@@ -252,11 +258,12 @@ def tile_data_bytes(layer: LayerShape, tile, B=PY):
     co, ho, wo, ci = tile.co, tile.ho, tile.wo, tile.ci
     hi = input_extent(ho, layer.sh, layer.kh, layer.dh, layer.h_in, B)
     wi = input_extent(wo, layer.sw, layer.kw, layer.dw, layer.w_in, B)
-    data = (2 if layer.kind == "add" else 1) * hi * wi * ci * layer.in_bytes + ho * wo * co * layer.out_bytes
+    data = ((2 if layer.kind == "add" else 1) * activation_tile_bytes(hi, wi, ci, layer.in_bytes)
+            + activation_tile_bytes(ho, wo, co, layer.out_bytes))
     if layer.kind == "matmul":
         data = data + ci * co  # the block of the right-hand matrix
     if layer.has_weights:
-        data = data + co * layer.kh * layer.kw * (1 if layer.kind == "depthwise" else ci)
+        data = data + weight_tile_bytes(layer.kind, co, ci, layer.kh, layer.kw)
     return data
 
 

@@ -180,6 +180,20 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in (
     Kernel("dory_matmul", ("matmul",), MATMUL, ("in", "rhs", "out"), ("mul", "add", "acc"), SLICES),
 )}
 
+# Static parameters of a layer (`pulp.layer`'s `params`) that tiling turns into something else: the pads
+# (per-tile index operands of the kernel call) and a matmul's batch structure (its tile table).
+LAYER_PARAMS = (*PADS, "rows_per_batch", "lhs_slices", "rhs_slices")
+
+
+def kernel_params(kernel: str) -> dict[str, Fill]:
+    """The static parameters of a call of `kernel` (`pulp.kernel`'s `params`), by name: its struct's
+    `Param` and `Pair` fields, and the requantization's when the struct has one."""
+    fields = list(KERNELS[kernel].struct.fields)
+    if any(isinstance(f.fill, Requant) for f in fields):
+        fields += REQUANT.fields
+    return {f.fill.name: f.fill for f in fields if isinstance(f.fill, Param | Pair)}
+
+
 # The argument structs of the header, in its order.
 STRUCTS: dict[str, Struct] = {s.name: s for s in (REQUANT, CONV, LINEAR, POOL, ADD, MATMUL)}
 

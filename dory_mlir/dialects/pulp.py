@@ -1,8 +1,9 @@
 """The `pulp` dialect: layers on memrefs, kernel invocations and the cluster team.
 
 - `pulp.layer` is a layer after bufferization: which kernel computes it, its buffers
-  (activations and constants in L2/L3, by role) and its static parameters; the `tiling`
-  attribute of the tile pass rides along. `tile-layers` turns it into a tile loop.
+  (activations and constants in L2/L3, by role), its static parameters (named by the kernel
+  table, `kernel_abi.kernel_params`) and the tile pass's `#tiling.layer` decisions.
+  `tile-layers` turns it into a tile loop.
 - `pulp.kernel` invokes a kernel of the library (`dory_mlir/runtime/include/dory_kernels.h`)
   on L1 buffers; every core of the team calls it and computes its share.
 - `pulp.barrier` is the team barrier.
@@ -31,6 +32,7 @@ from xdsl.irdl import (
     IRDLOperation,
     ParsePropInAttrDict,
     irdl_op_definition,
+    opt_prop_def,
     prop_def,
     var_operand_def,
 )
@@ -38,6 +40,7 @@ from xdsl.utils.exceptions import VerifyException
 
 from dory_mlir import kernel_abi
 from dory_mlir.dialects.dma import memory_level
+from dory_mlir.dialects.tiling import LayerTilingAttr
 
 # kernel → (required buffer roles, optional buffer roles, index roles), from the kernel table.
 KERNELS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
@@ -50,6 +53,16 @@ def _roles(op: IRDLOperation) -> list[str]:
 
 
 SCRATCH = kernel_abi.SCRATCH
+
+
+def _check_params(op: IRDLOperation, callee: str, extra: Sequence[str] = ()) -> None:
+    """Every static parameter is one the kernel table names for `callee`; single values are integers."""
+    known = kernel_abi.kernel_params(callee)
+    for name, value in op.params.data.items():  # type: ignore[attr-defined]
+        if name not in known and name not in extra:
+            raise VerifyException(f"{callee} has no parameter '{name}' (it takes: {', '.join([*known, *extra])})")
+        if isinstance(known.get(name), kernel_abi.Param) and not isinstance(value, IntegerAttr):
+            raise VerifyException(f"parameter '{name}' of {callee} must be an integer, got {value}")
 
 
 def _check_roles(op: IRDLOperation, callee: str, buffers: Sequence[SSAValue], scalars: Sequence[SSAValue],
@@ -82,7 +95,8 @@ class LayerOp(IRDLOperation):
     """A layer on memrefs (L2 or L3): `kernel` computes it, `params` are its static parameters.
 
     ```mlir
-    pulp.layer 3 "dory_conv2d" (%in, %w, %k, %l, %out) {roles = ["in", "weights", "mul", "add", "out"], params = {...}}
+    pulp.layer 3 "dory_conv2d" (%in, %w, %k, %l, %out) {roles = ["in", "weights", "mul", "add", "out"], params = {...},
+                                                      tiling = #tiling.layer<...>}
     ```
     """
 
@@ -91,21 +105,23 @@ class LayerOp(IRDLOperation):
     kernel = prop_def(StringAttr)
     roles = prop_def(ArrayAttr[StringAttr])
     params = prop_def(DictionaryAttr)
+    tiling = opt_prop_def(LayerTilingAttr)
     buffers = var_operand_def(MemRefType)
 
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "$index $kernel ` ` `(` $buffers `)` attr-dict `:` type($buffers)"
 
-    def __init__(self, index: int, kernel: str, buffers: Mapping[str, SSAValue], params: Mapping[str, Attribute]):
-        super().__init__(
-            operands=[list(buffers.values())],
-            properties={
-                "index": IntegerAttr(index, i64),
-                "kernel": StringAttr(kernel),
-                "roles": ArrayAttr([StringAttr(r) for r in buffers]),
-                "params": DictionaryAttr(dict(params)),
-            },
-        )
+    def __init__(self, index: int, kernel: str, buffers: Mapping[str, SSAValue], params: Mapping[str, Attribute],
+                 tiling: LayerTilingAttr | None = None):
+        properties: dict[str, Attribute] = {
+            "index": IntegerAttr(index, i64),
+            "kernel": StringAttr(kernel),
+            "roles": ArrayAttr([StringAttr(r) for r in buffers]),
+            "params": DictionaryAttr(dict(params)),
+        }
+        if tiling is not None:
+            properties["tiling"] = tiling
+        super().__init__(operands=[list(buffers.values())], properties=properties)
 
     def buffer(self, role: str) -> SSAValue | None:
         roles = _roles(self)
@@ -113,6 +129,7 @@ class LayerOp(IRDLOperation):
 
     def verify_(self) -> None:
         _check_roles(self, self.kernel.data, self.buffers, [], tiled=False)
+        _check_params(self, self.kernel.data, kernel_abi.LAYER_PARAMS)
         for role, value in zip(_roles(self), self.buffers, strict=True):
             if memory_level(value.type) == "L1":
                 raise VerifyException("a layer's buffers live in L2 or L3, not L1")
@@ -155,6 +172,7 @@ class KernelOp(IRDLOperation):
 
     def verify_(self) -> None:
         _check_roles(self, self.callee.data, self.buffers, self.scalars, tiled=True)
+        _check_params(self, self.callee.data)
         for value in self.buffers:
             if memory_level(value.type) != "L1":
                 raise VerifyException(f"kernels work on L1 buffers, got {value.type}")

@@ -4,7 +4,7 @@ The tile pass writes them once; every later pass and the C printer reads them (D
 
 - `#tiling.target<...>` on the module (key `tiling.target`): the chip's name, cores, the L1/L2 bytes for
   data, the L3 size and whether L1 buffers are double-buffered;
-- `#tiling.layer<...>` on every `qnn.layer` (key `tiling`, carried into `pulp.layer`'s params):
+- `#tiling.layer<...>` on every `qnn.layer` (key `tiling`, carried by `pulp.layer` as its `tiling` property):
   the L1 tile, its grid, the bytes the tiler proved, the L2 slice, where the weights live and
   the activations streamed from L3;
 - `#tiling.l2_plan<...>` on the network function (key `l2_plan`): the peak, where the weights live

@@ -96,7 +96,7 @@ def requant_params(rq: qnn.RequantOp) -> dict[str, Attribute]:
 
 def layer_params(layer: qnn.LayerOp) -> dict[str, Attribute]:
     anchor = layer.anchor()
-    params: dict[str, Attribute] = {TILING: layer.attributes[TILING]}
+    params: dict[str, Attribute] = {}
     if isinstance(anchor, qnn.ConvOp | qnn.MaxPoolOp | qnn.SumPoolOp):
         kh, kw = anchor.kernel_hw()
         sh, sw = anchor.stride_hw()
@@ -411,7 +411,7 @@ class LayerAsPulpLayer(RewritePattern):
                 buffers.constant_global(rewriter, layer, role, value)
         roles["out"] = out
         roles |= buffers.slice_buffers(rewriter, index, roles)
-        op = pulp.LayerOp(index, kernel_of(layer), roles, layer_params(layer))
+        op = pulp.LayerOp(index, kernel_of(layer), roles, layer_params(layer), layer.attributes[TILING])  # type: ignore[arg-type]
         op.location = layer.location
         rewriter.insert(op)
         rewriter.replace(layer, tensor_cast(out, layer.output.type))

@@ -49,8 +49,7 @@ from xdsl.transforms.dead_code_elimination import dce
 from dory_mlir.diagnostics import PassError
 from dory_mlir.dialects import dma, pulp
 from dory_mlir.ir_utils import BodyBuilder, op_where
-from dory_mlir.dialects.tiling import TILING, LayerTilingAttr
-from dory_mlir.kernel_abi import KERNEL_OF, acc_bytes, im2col_bytes
+from dory_mlir.kernel_abi import KERNEL_OF, LAYER_PARAMS, acc_bytes, im2col_bytes
 from dory_mlir.target import planned_execution
 from dory_mlir.tiling.geometry import (
     ALIGN, LayerShape, activation_tile_bytes, align, buffer_slots, input_rows, spans, weight_tile_bytes,
@@ -193,8 +192,8 @@ class LayerLowering:
 
     def __post_init__(self) -> None:
         self.params = self.layer.params
-        tiling = self.params.data.get(TILING)
-        if not isinstance(tiling, LayerTilingAttr):
+        tiling = self.layer.tiling
+        if tiling is None:
             raise PassError("tile-layers needs the tile pass's decisions", op_where(self.layer))
         self.tiling = tiling
         self.kernel_name = self.layer.kernel.data
@@ -590,7 +589,7 @@ class LayerLowering:
         _, _, index_roles = pulp.KERNELS[self.kernel_name]
         for role in index_roles:
             scalars[role] = r[role]
-        params = {k: v for k, v in self.params.data.items() if k != TILING}
+        params = {k: v for k, v in self.params.data.items() if k not in LAYER_PARAMS}
         b.add(pulp.KernelOp(self.kernel_name, buffers, scalars, params))
         return buffers["out"]
 

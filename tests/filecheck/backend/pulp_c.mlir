@@ -230,7 +230,7 @@ builtin.module attributes {tiling.target = #tiling.target<chip = "gap8", cores =
       %123 = arith.constant 17 : index
       %124 = memref.load %0[%49, %123] : memref<4x18xi32, "L2">
       %125 = arith.index_cast %124 : i32 to index
-      pulp.kernel "dory_conv2d" (%in_tile_2, %weights_tile_1, %mul_tile_1, %add_tile_1, %out_tile, %im2col_tile) [%110, %113, %116, %119, %122, %125] {roles = ["in", "weights", "mul", "add", "out", "im2col", "pad_t", "pad_l", "pad_b", "pad_r", "first", "last"], params = {kh = 3 : i64, kw = 3 : i64, sh = 1 : i64, sw = 1 : i64, pad_t = 1 : i64, pad_l = 1 : i64, pad_b = 1 : i64, pad_r = 1 : i64, dh = 1 : i64, dw = 1 : i64, scale = 1 : i64, divisor = 64 : i64, min = 0 : i64, max = 255 : i64, trunc = 0 : i64, wide = 0 : i64, shift = 6 : i64, const_bits = 32 : i64, mul_per_channel = 1 : i64, add_per_channel = 1 : i64}} : memref<?x?x?xui8, "L1">, memref<?x?x?xsi8, "L1">, memref<?xsi32, "L1">, memref<?xsi32, "L1">, memref<?x?x?xui8, "L1">, memref<?xi8, "L1">
+      pulp.kernel "dory_conv2d" (%in_tile_2, %weights_tile_1, %mul_tile_1, %add_tile_1, %out_tile, %im2col_tile) [%110, %113, %116, %119, %122, %125] {roles = ["in", "weights", "mul", "add", "out", "im2col", "pad_t", "pad_l", "pad_b", "pad_r", "first", "last"], params = {kh = 3 : i64, kw = 3 : i64, sh = 1 : i64, sw = 1 : i64, dh = 1 : i64, dw = 1 : i64, scale = 1 : i64, divisor = 64 : i64, min = 0 : i64, max = 255 : i64, trunc = 0 : i64, wide = 0 : i64, shift = 6 : i64, const_bits = 32 : i64, mul_per_channel = 1 : i64, add_per_channel = 1 : i64}} : memref<?x?x?xui8, "L1">, memref<?x?x?xsi8, "L1">, memref<?xsi32, "L1">, memref<?xsi32, "L1">, memref<?x?x?xui8, "L1">, memref<?xi8, "L1">
       pulp.barrier
       dma.wait %51
       %126 = memref.load %0[%49, %53] : memref<4x18xi32, "L2">
@@ -312,7 +312,7 @@ builtin.module attributes {tiling.target = #tiling.target<chip = "gap8", cores =
       %53 = arith.constant 15 : index
       %54 = memref.load %0[%24, %53] : memref<1x18xi32, "L2">
       %55 = arith.index_cast %54 : i32 to index
-      pulp.kernel "dory_maxpool" (%in_tile_1, %out_tile) [%46, %49, %52, %55] {roles = ["in", "out", "pad_t", "pad_l", "pad_b", "pad_r"], params = {kh = 2 : i64, kw = 2 : i64, sh = 2 : i64, sw = 2 : i64, pad_t = 0 : i64, pad_l = 0 : i64, pad_b = 0 : i64, pad_r = 0 : i64}} : memref<?x?x?xui8, "L1">, memref<?x?x?xui8, "L1">
+      pulp.kernel "dory_maxpool" (%in_tile_1, %out_tile) [%46, %49, %52, %55] {roles = ["in", "out", "pad_t", "pad_l", "pad_b", "pad_r"], params = {kh = 2 : i64, kw = 2 : i64, sh = 2 : i64, sw = 2 : i64}} : memref<?x?x?xui8, "L1">, memref<?x?x?xui8, "L1">
       pulp.barrier
       %56 = arith.constant 2 : index
       %57 = memref.load %0[%24, %56] : memref<1x18xi32, "L2">

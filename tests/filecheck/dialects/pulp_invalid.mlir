@@ -78,3 +78,30 @@ func.func @layer_scratch(%a: memref<4xui8, "L2">, %b: memref<4xui8, "L2">, %c: m
 }
 
 // CHECK: dory_conv2d has no buffer role ['im2col']
+
+// -----
+
+func.func @unknown_param(%a: memref<4x4x1xui8, "L2">, %b: memref<2x2x1xui8, "L2">) {
+  pulp.layer 0 "dory_maxpool" (%a, %b) {roles = ["in", "out"], params = {kh = 2 : i64, stride = 2 : i64}} : memref<4x4x1xui8, "L2">, memref<2x2x1xui8, "L2">
+  func.return
+}
+
+// CHECK: dory_maxpool has no parameter 'stride' (it takes: kh, kw, sh, sw, mul_per_channel, add_per_channel, const_bits, wide, trunc, shift, scale, divisor, min, max, pad_t, pad_l, pad_b, pad_r, rows_per_batch, lhs_slices, rhs_slices)
+
+// -----
+
+func.func @param_type(%a: memref<4xui8, "L1">, %b: memref<4xui8, "L1">, %p: index) {
+  pulp.kernel "dory_maxpool" (%a, %b) [%p, %p, %p, %p] {roles = ["in", "out", "pad_t", "pad_l", "pad_b", "pad_r"], params = {kh = "2"}} : memref<4xui8, "L1">, memref<4xui8, "L1">
+  func.return
+}
+
+// CHECK: parameter 'kh' of dory_maxpool must be an integer, got "2"
+
+// -----
+
+func.func @layer_param_in_a_call(%a: memref<4xui8, "L1">, %b: memref<4xui8, "L1">, %p: index) {
+  pulp.kernel "dory_maxpool" (%a, %b) [%p, %p, %p, %p] {roles = ["in", "out", "pad_t", "pad_l", "pad_b", "pad_r"], params = {pad_t = 1 : i64}} : memref<4xui8, "L1">, memref<4xui8, "L1">
+  func.return
+}
+
+// CHECK: dory_maxpool has no parameter 'pad_t' (it takes: kh, kw, sh, sw, mul_per_channel, add_per_channel, const_bits, wide, trunc, shift, scale, divisor, min, max)

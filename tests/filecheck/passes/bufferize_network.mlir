@@ -47,10 +47,10 @@ func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> {
 // CHECK-NEXT:   [[T:%.*]] = dma.copy [[W0G_FLAT]], [[W0_FLAT]] : memref<1152xsi8, "L3"> to memref<1152xsi8, "L2">
 // CHECK-NEXT:   dma.wait [[T]]
 // CHECK:        %layer0 = memref.view %l2_arena[{{%.*}}][] : memref<14400xi8, "L2"> to memref<16x16x16xui8, "L2">
-// CHECK-NEXT:   pulp.layer 0 "dory_conv2d" ([[IN]], [[W0]], {{%.*}}, {{%.*}}, %layer0) {roles = ["in", "weights", "mul", "add", "out"], params = {tiling = {{.*}}, kh = 3 : i64, kw = 3 : i64, sh = 1 : i64, sw = 1 : i64, pad_t = 1 : i64, pad_l = 1 : i64, pad_b = 1 : i64, pad_r = 1 : i64, dh = 1 : i64, dw = 1 : i64, scale = 1 : i64, divisor = 64 : i64, min = 0 : i64, max = 255 : i64, trunc = 0 : i64, wide = 0 : i64, shift = 6 : i64, const_bits = 32 : i64, mul_per_channel = 1 : i64, add_per_channel = 1 : i64}}
+// CHECK-NEXT:   pulp.layer 0 "dory_conv2d" ([[IN]], [[W0]], {{%.*}}, {{%.*}}, %layer0) {roles = ["in", "weights", "mul", "add", "out"], params = {kh = 3 : i64, kw = 3 : i64, sh = 1 : i64, sw = 1 : i64, pad_t = 1 : i64, pad_l = 1 : i64, pad_b = 1 : i64, pad_r = 1 : i64, dh = 1 : i64, dw = 1 : i64, scale = 1 : i64, divisor = 64 : i64, min = 0 : i64, max = 255 : i64, trunc = 0 : i64, wide = 0 : i64, shift = 6 : i64, const_bits = 32 : i64, mul_per_channel = 1 : i64, add_per_channel = 1 : i64}, tiling = #tiling.layer<{{.*}}>}
 // CHECK:        pulp.layer 1 "dory_depthwise" (%layer0,
 // CHECK:        pulp.layer 2 "dory_pointwise" (%layer1,
-// CHECK:        pulp.layer 3 "dory_add" (%layer2, %layer0, {{.*}} {roles = ["a", "b", "mul", "add", "out"], params = {{{.*}} in_mul = array<i64: 1, 1>, in_add = array<i64: 0, 0>, in_shift = array<i64: 0, 0>,
+// CHECK:        pulp.layer 3 "dory_add" (%layer2, %layer0, {{.*}} {roles = ["a", "b", "mul", "add", "out"], params = {in_mul = array<i64: 1, 1>, in_add = array<i64: 0, 0>, in_shift = array<i64: 0, 0>,
 // CHECK:        pulp.layer 4 "dory_maxpool" (%layer3, %layer4) {roles = ["in", "out"]
 // CHECK:        pulp.layer 5 "dory_sumpool" (%layer4, {{%.*}}, {{%.*}}, %layer5) {roles = ["in", "mul", "add", "out"]
 // The flatten is a vector view of the pooled bytes.

@@ -28,5 +28,6 @@ builtin.module attributes {tiling.target = #tiling.target<chip = "gap8", cores =
 // CHECK:        %[[W_AT:.*]] = arith.constant 512 : index
 // CHECK-NEXT:   %[[W:.*]] = memref.view %l2_arena[%[[W_AT]]][] : memref<1120xi8, "L2"> to memref<8x3x3x4xsi8, "L2">
 // CHECK:        %layer0 = memref.view %l2_arena[%{{.*}}][] : memref<1120xi8, "L2"> to memref<8x8x8xui8, "L2">
-// CHECK-NEXT:   pulp.layer 0 "dory_conv2d" (%[[IN]], %[[W]], %{{.*}}, %{{.*}}, %layer0) {roles = ["in", "weights", "mul", "add", "out"], params = {tiling = #tiling.layer<l1_tile = [1, 8, 8, 4], l1_tiles = [8, 1, 1, 1], l1_bytes = 1048, l2_tile = [8, 8], weights = "L2", streamed = []>, kh = 3 : i64
+// CHECK-NEXT:   pulp.layer 0 "dory_conv2d" (%[[IN]], %[[W]], %{{.*}}, %{{.*}}, %layer0) {roles = ["in", "weights", "mul", "add", "out"], params = {kh = 3 : i64
+// CHECK-SAME:   tiling = #tiling.layer<l1_tile = [1, 8, 8, 4], l1_tiles = [8, 1, 1, 1], l1_bytes = 1048, l2_tile = [8, 8], weights = "L2", streamed = []>}
 // CHECK:        memref.dealloc %l2_arena

@@ -35,4 +35,4 @@ func.func @network(%a: tensor<1x8x8x1xsi8>, %b: tensor<1x5x16x1xui8>) -> tensor<
 // One requant constant of the tile's batch slice:
 // LOWER:        memref.subview %mul[{{%.*}}, {{%.*}}] [{{%.*}}, {{%.*}}] [1, 1] : memref<2x1xsi32, "L2"> to memref<?x?xsi32, strided<[1, 1], offset: ?>, "L2">
 // LOWER:        scf.for
-// LOWER:          pulp.kernel "dory_matmul" (%in_tile_2, %rhs_tile_2, %mul_tile_2, %add_tile_2, %out_tile) [{{%.*}}, {{%.*}}] {roles = ["in", "rhs", "mul", "add", "out", "first", "last"], params = {rows_per_batch = 4 : i64, lhs_slices = array<i64: 0, 1>, rhs_slices = array<i64: 0, 1>, {{.*}}mul_per_channel = 0 : i64, add_per_channel = 0 : i64}}
+// LOWER:          pulp.kernel "dory_matmul" (%in_tile_2, %rhs_tile_2, %mul_tile_2, %add_tile_2, %out_tile) [{{%.*}}, {{%.*}}] {roles = ["in", "rhs", "mul", "add", "out", "first", "last"], params = {{{.*}}mul_per_channel = 0 : i64, add_per_channel = 0 : i64}}

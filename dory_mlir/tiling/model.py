@@ -103,6 +103,10 @@ class _Python:
     def Min(a, b):  # noqa: N802
         return min(a, b)
 
+    @staticmethod
+    def Max(a, b):  # noqa: N802
+        return max(a, b)
+
 
 class Z3Terms:
     """Backend over Z3 integer terms, kept linear where possible for fast proofs:
@@ -145,6 +149,7 @@ class _NumPy(_Python):
         return np.logical_or.reduce(np.broadcast_arrays(*conds))
 
     Min = staticmethod(np.minimum)
+    Max = staticmethod(np.maximum)
 
 
 PY = _Python()

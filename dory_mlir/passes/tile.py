@@ -39,10 +39,12 @@ from dory_mlir.target import Target, load_target
 from dory_mlir.tiling.check import check_tiling
 from dory_mlir.tiling.layers import constant_parts, layer_shape, nbytes
 from dory_mlir.tiling.memory_plan import L3DoesNotFit, LayerDoesNotFit, NetLayer, NetTensor, L2Plan, check_l3, plan_network
-from dory_mlir.tiling.model import L1Target
+from dory_mlir.tiling.model import PY, L1Target
+
+from dory_mlir.tiling.cost import CostModel, TileSpans, estimate
+from dory_mlir.tiling.traffic import Grid, input_read, l2_l1_bytes
 
 L1_ALLOC_GRANULE = 8  # round_up(size, 8) of the host and rv32 runtimes' pi_cl_l1_malloc
-from dory_mlir.tiling.traffic import Grid, l2_l1_bytes
 
 def _pads(layer: qnn.LayerOp) -> tuple[int, int, int, int]:
     anchor = layer.anchor()
@@ -117,9 +119,10 @@ class NetworkView:
         return [v for v in layer.inputs if not isinstance(v.owner, qnn.ConstantOp)]
 
 
-def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp) -> list[dict]:
+def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp, target: Target) -> list[dict]:
     """Writes the decisions into the IR; returns the report rows."""
     rows = []
+    costs = CostModel(target.dma)
     for layer, net, decision in zip(view.layers, view.net_layers, plan.layers, strict=True):
         shape, tile = net.shape, decision.l1.tile
         grid = Grid.of(shape, tile, decision.co2, decision.ho2)
@@ -128,7 +131,11 @@ def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp) -> list[dic
         layer.attributes[TILING] = LayerTilingAttr((tile.co, tile.ho, tile.wo, tile.ci), grid.counts(), l1_bytes,
                                                    (decision.co2, decision.ho2), decision.weights_in, decision.streamed)
         moved = l2_l1_bytes(shape, grid, _pads(layer))
-        l3 = _l3_bytes(net, view, plan, decision)
+        l3, l3_copies = _l3_bytes(net, view, plan, decision)
+        spans = TileSpans.of_spans(grid.co, grid.ho, grid.wo, grid.ci, *input_read(shape, grid, _pads(layer)))
+        cycles = estimate(shape, tile, spans, target.cores, target.double_buffer, costs, PY)
+        l3_cycles = costs.dma.l3_l2.cycles(l3, l3_copies)
+        total = round(cycles.total_cycles + l3_cycles)
         rows.append({
             "layer": net.index, "name": net.name, "kind": shape.kind,
             "input_hwc": [shape.h_in, shape.w_in, shape.c_in], "output_hwc": [shape.h_out, shape.w_out, shape.c_out],
@@ -141,6 +148,9 @@ def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp) -> list[dic
             "output_bytes": view.tensors[net.output].bytes, "constant_bytes": net.weight_bytes,
             "l1_bytes": l1_bytes, "l1_buffers": decision.l1.buffers, "l2_working_bytes": l2_bytes,
             "dma_l2_l1_bytes": sum(moved.values()), "dma_l2_l1": moved, "dma_l3_l2_bytes": l3,
+            "macs": shape.macs, "est_cycles": total, "est_dma_l2_l1_cycles": round(cycles.dma_cycles),
+            "est_compute_cycles": round(cycles.compute_cycles), "est_dma_l3_l2_cycles": round(l3_cycles),
+            "est_macs_per_cycle": round(shape.macs / total, 3) if total else 0.0,
             "solver_seconds": round(decision.solver_seconds, 4), "z3_checks": decision.l1.z3_checks,
         })
     function.attributes[L2_PLAN] = L2PlanAttr(plan.peak, "L2" if plan.weights_resident else "L3", [
@@ -149,21 +159,24 @@ def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp) -> list[dic
     return rows
 
 
-def _l3_bytes(net: NetLayer, view: NetworkView, plan: L2Plan, decision) -> int:
-    """Bytes the layer moves between L3 and L2."""
+def _l3_bytes(net: NetLayer, view: NetworkView, plan: L2Plan, decision) -> tuple[int, int]:
+    """Bytes the layer moves between L3 and L2, and the copies that move them (one per tensor and slice)."""
     shape = net.shape
     slices = -(-shape.h_out // decision.ho2)
-    moved = 0
+    moved = copies = 0
     if decision.weights_in in ("L3", "L3-stream"):
-        moved += net.weight_bytes * (slices if decision.weights_in == "L3-stream" else 1)
+        many = slices if decision.weights_in == "L3-stream" else 1
+        moved, copies = net.weight_bytes * many, many
     for name in net.inputs:
         if name in plan.l3_tensors:
             tensor = view.tensors[name]
             moved += tensor.bytes if slices == 1 else tensor.bytes // tensor.rows * sum(
                 min(decision.l1_shape.h_in, tensor.rows) for _ in range(slices))
+            copies += slices
     if net.output in plan.l3_tensors:
         moved += view.tensors[net.output].bytes
-    return moved
+        copies += slices
+    return moved, copies
 
 
 def plan_report(plan: L2Plan, target: Target) -> dict:
@@ -232,7 +245,7 @@ class TilePass(ModulePass):
                 parts = ", ".join(f"{name} {_grouped(size)}" for name, size in error.usage.items() if size)
                 raise PassError(f"the network's data in L3 needs {_grouped(sum(error.usage.values()))} B ({parts}) "
                                 f"> budget {_grouped(error.budget)} B") from None
-            rows += annotate(view, plan, function)
+            rows += annotate(view, plan, function, target)
             plans.append(plan_report(plan, target))
         op.attributes[TARGET] = target.attribute()
         if self.verify and (problems := check_tiling(op)):

@@ -38,12 +38,17 @@ class Grid:
         return len(self.co), len(self.ho), len(self.wo), len(self.ci)
 
 
-def l2_l1_bytes(shape: LayerShape, grid: Grid, pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> dict[str, int]:
-    """Bytes moved L2 → L1 (input, weights, constants) and L1 → L2 (output) for the layer."""
+def input_read(shape: LayerShape, grid: Grid, pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> tuple[int, int]:
+    """Input rows and columns read over all row (column) tiles, padding excluded."""
     t, l, _, _ = pads
     rows = sum(input_rows(a, b, shape.sh, shape.kh, shape.dh, t, shape.h_in) for a, b in grid.ho)
     cols = sum(input_rows(a, b, shape.sw, shape.kw, shape.dw, l, shape.w_in) for a, b in grid.wo)
-    return moved_bytes(shape, rows, cols, grid.counts())
+    return rows, cols
+
+
+def l2_l1_bytes(shape: LayerShape, grid: Grid, pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> dict[str, int]:
+    """Bytes moved L2 → L1 (input, weights, constants) and L1 → L2 (output) for the layer."""
+    return moved_bytes(shape, *input_read(shape, grid, pads), grid.counts())
 
 
 def _one_input_tile(shape: LayerShape, counts, B):

@@ -5,7 +5,9 @@
 For every shared network DORY tiled (`../shared/baselines/dory-tiling/`, see its README): our tile pass
 (default GAP8 target unless -p says otherwise) and its report's `dma_l2_l1_bytes`, next to DORY's bytes
 from `dory_dma_l2_l1.csv` (target PULP.GAP8: L1 budget 36,700 B, and PULP_gvsoc: 35,000 B, double-buffered)
-and the lower bound (every input, weight, constant and output byte once). `--layers` adds one line per layer:
+and the lower bound (every input, weight, constant and output byte once: DORY's, and ours, which counts
+16-bit activations as 2 bytes and our constants' layout; `same widths`: ours less that difference, over
+DORY's: the ratio with DORY's widths, assuming the wider tensors are moved once). `--layers` adds one line per layer:
 DORY's bytes recounted from its tiling CSV with the README's rule (input tile bytes with the halo clamped to
 the real input, padding guessed symmetric, × times fetched: once per output-channel tile when the layer has
 more than one spatial tile; weights and constants once; output once) next to ours. Then our estimated cycles
@@ -68,7 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     totals = dory_totals()
     print(f"{'network':28s} {'ours':>9s} {'DORY gap8':>9s} {'ours/DORY':>9s} {'DORY gvsoc':>10s} {'ours/gvsoc':>10s} "
-          f"{'bound':>9s} {'ours/bound':>10s}   {'est. cycles':>12s} {'MAC/cycle':>9s}")
+          f"{'bound':>9s} {'ours/bound':>10s} {'our bound':>9s} {'same widths':>11s}   {'est. cycles':>12s} {'MAC/cycle':>9s}")
     for folder in sorted(p for p in args.models.glob("*") if p.is_dir()):
         net = dory_name(folder.name)
         if (net, "gap8") not in totals:
@@ -81,8 +83,10 @@ def main() -> None:
         ours = sum(r["dma_l2_l1_bytes"] for r in layers)
         (dory, bound), (gvsoc, _) = totals[(net, "gap8")], totals[(net, "gvsoc35000")]
         cycles, macs = sum(r["est_cycles"] for r in layers), sum(r["macs"] for r in layers)
+        our_bound = sum(r["input_bytes"] + r["constant_bytes"] + r["output_bytes"] for r in layers)
         print(f"{net:28s} {ours:9,d} {dory:9,d} {ours / dory:9.3f} {gvsoc:10,d} {ours / gvsoc:10.3f} {bound:9,d} "
-              f"{ours / bound:10.3f}   {cycles:12,d} {macs / cycles:9.2f}")
+              f"{ours / bound:10.3f} {our_bound:9,d} {(ours - our_bound + bound) / dory:11.3f}   {cycles:12,d} "
+              f"{macs / cycles:9.2f}")
         if args.layers:
             dory_rows = list(csv.DictReader((BASELINE / f"dory_tiling_{net}.csv").open()))
             same = len(dory_rows) == len(layers)

@@ -1,4 +1,4 @@
-"""`tile`: places every layer's tensors in L3/L2/L1 and chooses its tiles (Z3-certified).
+"""`tile`: places every layer's tensors in L3/L2/L1 and chooses its tiles (the cheapest by the cost model).
 
 Its input is fused into layers (`fuse`; `dory-opt --tile` adds it, `-p tile` does not). The module gets the target it planned for
 (`#tiling.target`: cores, L1/L2 budgets, L3 size, double buffering), each `qnn.layer` its
@@ -119,10 +119,9 @@ class NetworkView:
         return [v for v in layer.inputs if not isinstance(v.owner, qnn.ConstantOp)]
 
 
-def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp, target: Target) -> list[dict]:
+def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp, l1: L1Target) -> list[dict]:
     """Writes the decisions into the IR; returns the report rows."""
     rows = []
-    costs = CostModel(target.dma)
     for layer, net, decision in zip(view.layers, view.net_layers, plan.layers, strict=True):
         shape, tile = net.shape, decision.l1.tile
         grid = Grid.of(shape, tile, decision.co2, decision.ho2)
@@ -133,8 +132,8 @@ def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp, target: Tar
         moved = l2_l1_bytes(shape, grid, _pads(layer))
         l3, l3_copies = _l3_bytes(net, view, plan, decision)
         spans = TileSpans.of_spans(grid.co, grid.ho, grid.wo, grid.ci, *input_read(shape, grid, _pads(layer)))
-        cycles = estimate(shape, tile, spans, target.cores, target.double_buffer, costs, PY)
-        l3_cycles = costs.dma.l3_l2.cycles(l3, l3_copies)
+        cycles = estimate(shape, tile, spans, l1.cores, l1.double_buffer, l1.costs, PY)
+        l3_cycles = l1.costs.dma.l3_l2.cycles(l3, l3_copies)
         total = round(cycles.total_cycles + l3_cycles)
         rows.append({
             "layer": net.index, "name": net.name, "kind": shape.kind,
@@ -151,7 +150,7 @@ def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp, target: Tar
             "macs": shape.macs, "est_cycles": total, "est_dma_l2_l1_cycles": round(cycles.dma_cycles),
             "est_compute_cycles": round(cycles.compute_cycles), "est_dma_l3_l2_cycles": round(l3_cycles),
             "est_macs_per_cycle": round(shape.macs / total, 3) if total else 0.0,
-            "solver_seconds": round(decision.solver_seconds, 4), "z3_checks": decision.l1.z3_checks,
+            "solver_seconds": round(decision.solver_seconds, 4),
         })
     function.attributes[L2_PLAN] = L2PlanAttr(plan.peak, "L2" if plan.weights_resident else "L3", [
         L2BufferAttr(b.name, b.offset, b.bytes, b.first, b.last) for b in sorted(plan.buffers, key=lambda b: (b.first, b.offset))
@@ -217,7 +216,7 @@ class TilePass(ModulePass):
     cores: int | None = None
     double_buffer: bool = True
     verify: bool = True
-    """Re-check every decision with the independent checker (`tiling/check.py`, no Z3)."""
+    """Re-check every decision with the independent checker (`tiling/check.py`, independent of the model)."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         target = load_target(self.target).with_options(self.l1_size, self.l2_size, self.cores, self.double_buffer)
@@ -234,7 +233,8 @@ class TilePass(ModulePass):
             # A layer's L1 buffers are one allocation, and the runtimes' allocators hand out multiples of
             # L1_ALLOC_GRANULE bytes: a footprint of exactly a budget that is no multiple of it (36,700 B
             # on GAP8) would not fit. The recorded budget (the arena) stays the target's.
-            l1 = L1Target(target.l1_budget - target.l1_budget % L1_ALLOC_GRANULE, target.cores, target.double_buffer)
+            l1 = L1Target(target.l1_budget - target.l1_budget % L1_ALLOC_GRANULE, target.cores, target.double_buffer,
+                          CostModel(target.dma))
             try:
                 plan = plan_network(view.net_layers, view.tensors, target.l2_budget, l1)
             except LayerDoesNotFit as error:
@@ -245,7 +245,7 @@ class TilePass(ModulePass):
                 parts = ", ".join(f"{name} {_grouped(size)}" for name, size in error.usage.items() if size)
                 raise PassError(f"the network's data in L3 needs {_grouped(sum(error.usage.values()))} B ({parts}) "
                                 f"> budget {_grouped(error.budget)} B") from None
-            rows += annotate(view, plan, function, target)
+            rows += annotate(view, plan, function, l1)
             plans.append(plan_report(plan, target))
         op.attributes[TARGET] = target.attribute()
         if self.verify and (problems := check_tiling(op)):

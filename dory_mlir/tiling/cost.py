@@ -189,9 +189,27 @@ class Estimate:
     l2_l1_bytes: object
 
 
+def compute_parts(layer: LayerShape, grid: TileSpans, cores: int, model: CostModel, B):
+    """The kernel calls' cycles over the spatial and output-channel tiles as (per slice, per input channel):
+    a call's terms are affine in its input channels (`kernel_terms`), so the layer's compute is
+    `per_slice · slices + per_channel · c_in` whatever the slices' sizes (the search reuses both parts
+    for every slice count)."""
+    per_slice, per_channel = 0, 0
+    for (co, nco), (ho, nho), (wo, nwo) in itertools.product(grid.co, grid.ho, grid.wo):
+        calls = nco * nho * nwo
+        if layer.splits_reduction:
+            fixed = call_cycles(layer.kind, co, ho, wo, 0, layer.kh, layer.kw, cores, model, B)
+            slope = call_cycles(layer.kind, co, ho, wo, 1, layer.kh, layer.kw, cores, model, B) - fixed
+        else:  # one slice, tied to the output channels
+            fixed, slope = call_cycles(layer.kind, co, ho, wo, co, layer.kh, layer.kw, cores, model, B), 0
+        per_slice, per_channel = per_slice + calls * fixed, per_channel + calls * slope
+    return per_slice, per_channel
+
+
 def estimate(layer: LayerShape, tile, grid: TileSpans, cores: int, double_buffer: bool, model: CostModel,
-             B) -> Estimate:
-    """Estimated cycles of the layer tiled as `grid` (interior tile `tile`): see the module docstring."""
+             B, parts=None) -> Estimate:
+    """Estimated cycles of the layer tiled as `grid` (interior tile `tile`): see the module docstring.
+    `parts`: `compute_parts` of the grid when already known."""
     from dory_mlir.tiling.model import input_extent
     from dory_mlir.tiling.traffic import copies, moved_bytes
 
@@ -210,16 +228,9 @@ def estimate(layer: LayerShape, tile, grid: TileSpans, cores: int, double_buffer
             dma_out = cycles
         else:
             dma_in = dma_in + cycles
-    compute = 0
-    for (co, nco), (ho, nho), (wo, nwo) in itertools.product(grid.co, grid.ho, grid.wo):
-        calls = nco * nho * nwo
-        work = 0
-        for ci, nci in grid.ci:
-            work = work + nci * call_cycles(layer.kind, co, ho, wo, ci if layer.splits_reduction else co,
-                                            layer.kh, layer.kw, cores, model, B)
-        compute = compute + calls * work
+    per_slice, per_channel = parts if parts is not None else compute_parts(layer, grid, cores, model, B)
     n_tiles = counts[0] * counts[1] * counts[2] * counts[3]
-    compute = compute + n_tiles * model.dma.tile_overhead_cycles
+    compute = per_slice * counts[3] + per_channel * layer.c_in + n_tiles * model.dma.tile_overhead_cycles
     dma = dma_in + dma_out
     if double_buffer:
         total = B.Max(dma, compute) + dma_in / n_tiles + dma_out / n_copies["output"]

@@ -47,59 +47,92 @@ def ci_candidates(layer: LayerShape) -> list[int] | None:
     return sorted({-(-layer.c_in // n) for n in range(1, layer.c_in + 1)}, reverse=True)
 
 
-def keys(layer: LayerShape, tile, target: L1Target, B=PY, parts=None) -> dict[str, object]:
-    """What the choice compares: blocked (1 when the tile is), estimated cycles (rounded), bytes, footprint."""
-    found = estimate(layer, tile, TileSpans.regular(layer, tile, B), target.cores, target.double_buffer,
-                     target.costs, B, parts)
+def keys(layer: LayerShape, tile, target: L1Target, B=PY, parts=None, footprint_key: bool = True,
+         grid: TileSpans | None = None) -> dict[str, object]:
+    """What the choice compares: blocked (1 when the tile is), estimated cycles (rounded), bytes, footprint.
+    (`parts`, `grid`: the tile's `compute_parts` and `TileSpans.regular` when already known.)"""
+    grid = grid or TileSpans.regular(layer, tile, B)
+    found = estimate(layer, tile, grid, target.cores, target.double_buffer, target.costs, B, parts)
     cycles = np.rint(found.total_cycles).astype(np.int64) if B is NP else round(found.total_cycles)
-    return {"blocked": B.If(blocked(layer, tile, B), 1, 0), "cycles": cycles, "bytes": found.l2_l1_bytes,
-            "footprint": total_bytes(layer, tile, target, B)}
+    chosen = {"blocked": B.If(blocked(layer, tile, B), 1, 0), "cycles": cycles, "bytes": found.l2_l1_bytes}
+    return chosen | ({"footprint": total_bytes(layer, tile, target, B)} if footprint_key else {})
 
 
 def choose(found: dict[str, np.ndarray]) -> int:
     """The index of the chosen tile among legal tiles' `keys` (see the module docstring)."""
-    pool = found["blocked"] == 1 if found["blocked"].any() else np.ones_like(found["cycles"], bool)
-    best = found["cycles"][pool].min()
-    pool &= found["cycles"] * TIE[1] <= best * (TIE[1] + TIE[0])
+    pool = _window(found)
     index = np.flatnonzero(pool)
     order = np.lexsort([found[k][index] for k in ("footprint", "cycles", "bytes")])
     return int(index[order[0]])
+
+
+def _window(found: dict[str, np.ndarray]) -> np.ndarray:
+    """The tiles that may be chosen: blocked ones if any, within `TIE` of the cheapest of them."""
+    pool = found["blocked"] == 1 if found["blocked"].any() else np.ones_like(found["cycles"], bool)
+    best = found["cycles"][pool].min()
+    return pool & (found["cycles"] * TIE[1] <= best * (TIE[1] + TIE[0]))
+
+
+def _largest_fitting_slice(layer: LayerShape, target: L1Target, co, ho, wo) -> np.ndarray:
+    """Per tile, the largest input-channel slice below c_in that fits (0 if none): below c_in the
+    footprint grows with the slice, so a vectorized bisection finds it."""
+    lo, hi = np.zeros_like(co), np.full_like(co, layer.c_in - 1)
+    while (lo < hi).any():
+        mid = (lo + hi + 1) // 2
+        fits = total_bytes(layer, Tile(co, ho, wo, np.maximum(mid, 1)), target, NP) <= target.l1_bytes
+        lo, hi = np.where(fits, mid, lo), np.where(fits, hi, mid - 1)
+    return lo
+
+
+def _pick(sizes: list[tuple], legal: np.ndarray) -> list[tuple]:
+    """One dimension of a `TileSpans` of the searched grid, restricted to the legal tiles."""
+    return [tuple(np.broadcast_to(v, legal.shape)[legal] for v in pair) for pair in sizes]
 
 
 def search(layer: LayerShape, target: L1Target) -> tuple[Tile, int] | None:
     """The chosen legal tile and its estimated cycles, searched exhaustively."""
     co, ho, wo = (a.ravel() for a in np.meshgrid(
         np.arange(1, layer.c_out + 1), np.arange(1, layer.h_out + 1), np.arange(1, layer.w_out + 1), indexing="ij"))
+    whole = Tile(co, ho, wo, co if not layer.splits_reduction else np.full_like(co, layer.c_in))
+    # The domain constrains ci only by its bounds (or ties it to co), whatever the candidate.
+    legal_spatial = np.logical_and.reduce(np.broadcast_arrays(*domain(layer, whole, NP)))
+    fits_whole = total_bytes(layer, whole, target, NP) <= target.l1_bytes
+    if layer.splits_reduction and layer.c_in > 1:
+        fits_whole |= total_bytes(layer, Tile(co, ho, wo, np.ones_like(co)), target, NP) <= target.l1_bytes
+    keep = legal_spatial & fits_whole  # a tile that fits with no slice fits with none
+    co, ho, wo = co[keep], ho[keep], wo[keep]
     candidates = ci_candidates(layer) or [None]
-    # A tile that fits with no slice fits with none (the footprint grows with a slice below c_in): search the rest.
-    fits = np.zeros_like(co, bool)
-    for ci in {candidates[0], candidates[-1]}:
-        fits |= total_bytes(layer, Tile(co, ho, wo, co if ci is None else ci), target, NP) <= target.l1_bytes
-    co, ho, wo = co[fits], ho[fits], wo[fits]
+    if layer.splits_reduction:
+        fits_all = total_bytes(layer, Tile(co, ho, wo, np.full_like(co, layer.c_in)), target, NP) <= target.l1_bytes
+        largest = _largest_fitting_slice(layer, target, co, ho, wo)
     spatial = TileSpans.regular(layer, Tile(co, ho, wo, co), NP)
     parts = [np.broadcast_to(p, co.shape) for p in compute_parts(layer, spatial, target.cores, target.costs, NP)]
     pool: list[dict[str, np.ndarray]] = []
     for ci in candidates:
-        tile = Tile(co, ho, wo, co if ci is None else np.full_like(co, ci))
-        legal = np.logical_and.reduce(np.broadcast_arrays(*domain(layer, tile, NP)))
-        legal &= total_bytes(layer, tile, target, NP) <= target.l1_bytes
+        if ci is None:
+            legal = np.ones_like(co, bool)
+        else:
+            legal = fits_all if ci == layer.c_in else largest >= ci
         if not legal.any():
             continue
-        tile = Tile(*(np.asarray(getattr(tile, d))[legal] for d in ("co", "ho", "wo", "ci")))
+        tile = Tile(co[legal], ho[legal], wo[legal], co[legal] if ci is None else np.full(int(legal.sum()), ci))
+        grid = TileSpans(*(_pick(getattr(spatial, d), legal) for d in ("co", "ho", "wo")),
+                         _pick(spatial.ci, legal) if ci is None else [(ci, layer.c_in // ci), (layer.c_in % ci, int(layer.c_in % ci > 0))],
+                         spatial.in_rows[legal], spatial.in_cols[legal])
         found = {k: np.broadcast_to(v, tile.co.shape) for k, v in
-                 keys(layer, tile, target, NP, [p[legal] for p in parts]).items()}
-        found |= {"co": tile.co, "ho": tile.ho, "wo": tile.wo, "ci": tile.ci}
-        # Keep only what may still be chosen (a blocked tile beats any other; the window can only shrink).
-        pool.append(found)
-        merged = {k: np.concatenate([p[k] for p in pool]) for k in found}
-        top = merged["blocked"] == 1 if merged["blocked"].any() else np.ones_like(merged["cycles"], bool)
-        best = merged["cycles"][top].min()
-        keep = top & (merged["cycles"] * TIE[1] <= best * (TIE[1] + TIE[0]))
-        pool = [{k: v[keep] for k, v in merged.items()}]
+                 keys(layer, tile, target, NP, [p[legal] for p in parts], False, grid).items()}
+        pool.append(found | {"co": tile.co, "ho": tile.ho, "wo": tile.wo, "ci": tile.ci})
+        # Keep only what may still be chosen (a blocked tile beats any other; the window only shrinks).
+        merged = {k: np.concatenate([p[k] for p in pool]) for k in pool[0]}
+        window = _window(merged)
+        pool = [{k: v[window] for k, v in merged.items()}]
     if not pool:
         return None
-    i = choose(pool[0])
-    return Tile(*(int(pool[0][d][i]) for d in ("co", "ho", "wo", "ci"))), int(pool[0]["cycles"][i])
+    found = pool[0]
+    found["footprint"] = np.broadcast_to(total_bytes(layer, Tile(*(found[d] for d in ("co", "ho", "wo", "ci"))),
+                                                     target, NP), found["co"].shape)
+    i = choose(found)
+    return Tile(*(int(found[d][i]) for d in ("co", "ho", "wo", "ci"))), int(found["cycles"][i])
 
 
 def solve_all(layers: list[LayerShape], target: L1Target) -> list[tuple[TilingResult | DoesNotFit, float]]:

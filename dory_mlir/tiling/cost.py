@@ -13,12 +13,14 @@ output back, and the 8 cores run one kernel call. The estimate, in cluster cycle
 | double-buffered total | `max(DMA, compute) + prologue + epilogue` | tile t+1's copies and tile t−1's write overlap tile t's kernel: per tile the longer of the two (summed over tiles with the per-tile averages) |
 | prologue / epilogue | the average input copy of one tile (waited for before the first kernel) / the average output copy of one tile (after the last) | |
 | single-buffered total | `DMA + compute` | every copy is waited for |
-| L3↔L2 (report only) | `bytes / l3_l2.bytes_per_cycle + transfers · l3_l2.setup_cycles`, added to the total | the L3 slices are copied before their tiles start (single-buffered today); the L2 plan, not the L1 tiler, decides these bytes |
+| L3↔L2 (report only) | `bytes / l3_l2.bytes_per_cycle + transfers · l3_l2.setup_cycles` (a transfer per tensor and L2 slice), added to the total | the L3 slices are copied before their tiles start (single-buffered today); the L2 plan, not the L1 tiler, decides these bytes |
 
 The tile grid of the search is regular (`TileSpans.regular`: full tiles plus one ragged tile per dimension,
-the padding guessed symmetric from the shapes); the report's is the lowering's exact grid (`TileSpans.of_grid`,
+the padding guessed symmetric from the shapes); the report's is the lowering's exact grid (`TileSpans.of_spans`,
 the layer's real pads, tiles nested in L2 slices). The compute term sums the distinct tile sizes exactly; the
-DMA/compute overlap uses per-tile averages. Expressions take a backend `B` (`model.PY` Python ints,
+DMA/compute overlap uses per-tile averages. The kernels are measured as the project builds them for
+rv32imc (plain C, no XpulpV2 SIMD or hardware loops), so on GAP8 itself compute is cheaper than estimated and
+DMA weighs more: the estimate ranks tilings, it does not predict GAP8's run time. Expressions take a backend `B` (`model.PY` Python ints,
 `model.NP` numpy arrays: the search evaluates a grid of tiles at once).
 """
 

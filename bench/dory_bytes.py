@@ -90,14 +90,18 @@ def main() -> None:
         if args.layers:
             dory_rows = list(csv.DictReader((BASELINE / f"dory_tiling_{net}.csv").open()))
             same = len(dory_rows) == len(layers)
+            no_more = 0
             for i, r in enumerate(layers):
                 line = f"  {r['layer']:3d} {r['kind']:10s} tile {r['l2_l1_tile']} ours {r['dma_l2_l1_bytes']:9,d}"
                 if same:
                     d = dory_rows[i]
                     theirs = dory_layer_input_bytes(d) + r["constant_bytes"] + r["output_bytes"]
+                    no_more += r["dma_l2_l1_bytes"] <= theirs
                     line += (f"  DORY {theirs:9,d} ({r['dma_l2_l1_bytes'] / theirs:5.2f})  DORY tile co {d['tile_n_out']}"
                              f" ho {d['tile_h_out']} wo {d['tile_w_out']}")
                 print(line + f"  est. {r['est_cycles']:,} cycles")
+            if same:
+                print(f"  layers moving no more than DORY's tiling: {no_more} of {len(layers)}")
 
 
 if __name__ == "__main__":

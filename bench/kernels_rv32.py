@@ -164,21 +164,16 @@ def benches(rng) -> list[tuple[Case, int]]:
     return found
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--opt", default="-O2", help="optimization flag of the rv32 build")
-    parser.add_argument("--only", help="comma-separated kernel names")
-    args = parser.parse_args()
+def run_cases(cases: list[tuple[Case, int]], opt: str = "-O2") -> list[tuple[int, int] | None]:
+    """Builds the kernels and the driver for rv32imc, runs every case under QEMU: per case (instructions of
+    the 8 cores summed, of the busiest core), or None when its output differs from the golden model."""
     gcc, qemu = shutil.which("riscv64-unknown-elf-gcc"), shutil.which("qemu-system-riscv32")
     if gcc is None or qemu is None:
         sys.exit("needs gcc-riscv64-unknown-elf, picolibc-riscv64-unknown-elf and qemu-system-misc")
-    cases = benches(np.random.default_rng(1))
-    if args.only:
-        cases = [c for c in cases if c[0].name in args.only.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         blob = [np.int64(len(cases)).tobytes()] + [Recorder().serialize(case) for case, _ in cases]
         (Path(tmp) / "cases.bin").write_bytes(b"".join(blob))
-        flags = [f for f in RV32_FLAGS if f != "-O2"] + [args.opt]
+        flags = [f for f in RV32_FLAGS if f != "-O2"] + [opt]
         cmd = [gcc, *WARNINGS, *flags, "-DNUM_CORES=8", f"-I{SHIM}", f"-I{INCLUDE}",
                *map(str, SOURCES + [SHIM / "rv32_driver.c"]), "-o", str(Path(tmp) / "app.elf")]
         subprocess.run(cmd, check=True)
@@ -186,13 +181,25 @@ def main() -> None:
                               "enable=on,target=native", "-bios", "none", "-kernel", "app.elf"],
                              capture_output=True, text=True, cwd=tmp, timeout=1800, stdin=subprocess.DEVNULL)
     lines = [line.split() for line in (run.stdout + run.stderr).splitlines() if line.startswith("case ")]
+    return [(int(line[4]), int(line[6])) if line[2] == "ok" else None for line in lines]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--opt", default="-O2", help="optimization flag of the rv32 build")
+    parser.add_argument("--only", help="comma-separated kernel names")
+    args = parser.parse_args()
+    cases = benches(np.random.default_rng(1))
+    if args.only:
+        cases = [c for c in cases if c[0].name in args.only.split(",")]
+    counts = run_cases(cases, args.opt)
     print(f"{'kernel':14s} {'shape':34s} {'requant':8s} {'MACs':>9s} {'instructions':>13s} {'ins/MAC':>8s} "
           f"{'max core':>9s}")
-    for (case, macs), line in zip(cases, lines, strict=True):
-        if line[2] != "ok":
+    for (case, macs), counted in zip(cases, counts, strict=True):
+        if counted is None:
             print(f"{case.name:14s} {case.config['shape']:34s} {case.config['requant']:8s} MISMATCH")
             continue
-        total, worst = int(line[4]), int(line[6])
+        total, worst = counted
         print(f"{case.name:14s} {case.config['shape']:34s} {case.config['requant']:8s} {macs:9d} {total:13d} "
               f"{total / macs:8.2f} {worst:9d}")
 

@@ -93,6 +93,8 @@ class Kernel:
     indices: tuple[str, ...]  # index operands, in order
     # Bytes of one core's part of the im2col scratch, from (kh, kw, in_c, in_rows) of the tile; None: no im2col.
     im2col_per_core: Callable[[object, object, object, object], object] | None = None
+    # Output channels the kernel computes at once (its blocked inner loop); the leftovers go channel by channel.
+    channel_block: int = 1
 
 
 # L1 scratch buffers that tiling adds: a layer in L2/L3 has none.
@@ -168,12 +170,13 @@ CONSTANTS = ("bias", "mul", "add")  # per output channel (or one value)
 KERNELS: dict[str, Kernel] = {k.name: k for k in (
     # PULP-NN's im2col: the receptive fields of 2 output pixels per core.
     Kernel("dory_conv2d", ("conv",), CONV, ("in", "weights", "out", "im2col"), (*CONSTANTS, "acc"), (*PADS, *SLICES),
-           im2col_per_core=lambda kh, kw, in_c, in_rows: 2 * kh * kw * in_c),
-    Kernel("dory_pointwise", ("pointwise",), CONV, ("in", "weights", "out"), (*CONSTANTS, "acc"), (*PADS, *SLICES)),
+           im2col_per_core=lambda kh, kw, in_c, in_rows: 2 * kh * kw * in_c, channel_block=4),
+    Kernel("dory_pointwise", ("pointwise",), CONV, ("in", "weights", "out"), (*CONSTANTS, "acc"), (*PADS, *SLICES),
+           channel_block=4),
     # Reserved: the kernel reads its input in place (see dory_kernels.h).
     Kernel("dory_depthwise", ("depthwise",), CONV, ("in", "weights", "out", "im2col"), CONSTANTS, PADS,
            im2col_per_core=lambda kh, kw, in_c, in_rows: in_rows * kw),
-    Kernel("dory_linear", ("linear",), LINEAR, ("in", "weights", "out"), (*CONSTANTS, "acc"), SLICES),
+    Kernel("dory_linear", ("linear",), LINEAR, ("in", "weights", "out"), (*CONSTANTS, "acc"), SLICES, channel_block=4),
     Kernel("dory_maxpool", ("maxpool",), POOL, ("in", "out"), ("mul", "add"), PADS),
     Kernel("dory_sumpool", ("avgpool",), POOL, ("in", "out", "mul", "add"), (), PADS),
     Kernel("dory_add", ("add",), ADD, ("a", "b", "out"), ("mul", "add"), ()),

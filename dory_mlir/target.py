@@ -16,6 +16,7 @@ from xdsl.dialects.builtin import ModuleOp
 
 from dory_mlir.diagnostics import DoryError, PassError
 from dory_mlir.dialects.tiling import TargetAttr, target_of
+from dory_mlir.tiling.cost import DmaCosts
 
 BUILTIN_TARGETS = Path(__file__).parent / "targets"
 DEFAULT_CORES = 8
@@ -32,6 +33,8 @@ class Target:
     l2_code_reserved: int
     l3_total: int
     double_buffer: bool = True
+    dma: DmaCosts = DmaCosts()
+    """Bandwidths and setup costs of the DMA paths (the cycle estimate's; optional in the JSON)."""
     l1_budget_override: int | None = None
     l2_budget_override: int | None = None
 
@@ -109,11 +112,18 @@ def load_target(name_or_path: str = "gap8") -> Target:
         raise DoryError(f"no target '{name_or_path}' (built-in: {known}; or a JSON file)") from None
     except ValueError as e:
         raise DoryError(f"not valid JSON: {e}", str(path)) from None
+    optional = {"dma"}
     fields = {f.name for f in dataclasses.fields(Target)} - {"double_buffer", "l1_budget_override", "l2_budget_override"}
-    missing, unknown = fields - set(data), set(data) - fields
+    missing, unknown = fields - set(data) - optional, set(data) - fields
     if missing or unknown:
         raise DoryError(f"target needs exactly the fields {sorted(fields)} (missing {sorted(missing)}, unknown {sorted(unknown)})", str(path))
     data["l1_stacks"] = tuple(data["l1_stacks"])
+    if "dma" in data:
+        try:
+            data["dma"] = DmaCosts.from_json(data["dma"])
+        except (KeyError, TypeError) as e:
+            raise DoryError(f"target dma needs l2_l1 and l3_l2 ({{bytes_per_cycle, setup_cycles}}) and "
+                            f"tile_overhead_cycles: {e}", str(path)) from None
     target = Target(**data)
     if target.l1_budget <= 0 or target.l2_budget <= 0:
         raise DoryError("the target leaves no L1 or L2 for data", str(path))

@@ -66,7 +66,8 @@ def test_report_has_a_row_per_layer_and_drawn_charts(name, examples_dir, tmp_pat
     report, page = compile_with_report(examples_dir / name / "model.onnx", tmp_path, "l1-size=8000")
     parsed = parse(page)
     assert parsed.layer_rows == [str(row["layer"]) for row in report["layers"]]
-    assert parsed.charts == ["L2 plan over the network's life", "L1 use per layer", "DMA traffic per layer"]
+    assert parsed.charts == ["L2 plan over the network's life", "L1 use per layer", "DMA traffic per layer",
+                             "Estimated cycles per layer"]
     assert all(count > 0 for count in parsed.shapes_per_chart)
     assert parsed.scripts == 0 and parsed.external == []  # self-contained: nothing to fetch
     assert report["l2_plan"]["buffers"] and report["l1_budget"] == 8000
@@ -78,7 +79,9 @@ def test_report_is_the_tile_reports_data():
            "l2_l1_tile": {"co": 4, "ho": 4, "wo": 8, "ci": 3}, "l3_l2_tile": {"co": 4, "ho": 8},
            "tiles": {"co": 1, "ho": 2, "wo": 1, "ci": 1}, "l1_bytes": 500, "l1_buffers": {"input": 300, "output": 200},
            "weights_in": "L2", "input_bytes": 192, "output_bytes": 256, "constant_bytes": 124,
-           "dma_l2_l1_bytes": 700, "dma_l3_l2_bytes": 0}
+           "dma_l2_l1_bytes": 700, "dma_l3_l2_bytes": 0, "macs": 6912, "est_cycles": 3456,
+           "est_dma_l2_l1_cycles": 1000, "est_compute_cycles": 3000, "est_dma_l3_l2_cycles": 0,
+           "est_macs_per_cycle": 2.0}
     plan = {"l2_budget": 1000, "l2_peak": 600, "weights": "L2",
             "buffers": [{"name": "input", "offset": 0, "bytes": 192, "first": 0, "last": 0},
                         {"name": "layer0", "offset": 192, "bytes": 256, "first": 0, "last": 1}]}
@@ -87,6 +90,7 @@ def test_report_is_the_tile_reports_data():
     assert parsed.layer_rows == ["0"] and parsed.shapes_per_chart[0] == 2
     assert "1.22" in page  # 700 B moved / 572 B lower bound
     assert "2×1 spatial tiles of 4×8 pixels" in page
+    assert "3,456 (2.00 MAC/cycle)" in page
 
 
 def test_report_needs_an_html_name_and_the_tile_pass(tmp_path, capsys):

@@ -7,11 +7,11 @@ the L2 plan) — the same data, never recomputed here:
 - the L2 plan over the network's life: every buffer a rectangle (layers on x, addresses on y);
 - L1 use per layer, stacked by buffer, against the budget;
 - DMA bytes per layer (L2↔L1 and L3↔L2) against the lower bound (every byte moved once);
+- estimated cycles per layer (L2↔L1 DMA, compute, L3↔L2 DMA, total: the tiler's cost model,
+  `dory_mlir/tiling/cost.py`; estimates from fitted kernel counts and datasheet DMA figures, not
+  measurements);
 - one table row per layer; a click on it opens the layer's tile grid;
 - from `dory-verify`: the per-layer bit-exact comparison and, under QEMU, instruction counts.
-
-Estimated cycles are not drawn: the compiler has no cycle model yet (the tiler's objective is
-bytes and kernel-friendly shapes), and a figure that no model produced would only look precise.
 """
 
 from __future__ import annotations
@@ -131,22 +131,42 @@ def stacked_bars(values: Sequence[dict[str, int]], colours: dict[str, str], limi
     return _svg(CHART_WIDTH, CHART_HEIGHT, parts, title)
 
 
-def traffic_chart(layers: Sequence[dict]) -> str:
-    """Per layer: L2↔L1 bytes moved next to their lower bound, and L3↔L2 bytes."""
+def grouped_bars(bars: Sequence[Sequence[int]], colours: Sequence[str], names: Sequence[str], label: str,
+                 title: str, unit=_bytes) -> str:
+    """Per layer, one bar per value side by side."""
     left, right, top, bottom = MARGIN
     plot_w, plot_h = CHART_WIDTH - left - right, CHART_HEIGHT - top - bottom
-    bars = [(row["dma_l2_l1_bytes"], lower_bound(row), row["dma_l3_l2_bytes"]) for row in layers]
     y_max = max([max(b) for b in bars] + [1])
-    parts = _axes(CHART_WIDTH, CHART_HEIGHT, y_max, "bytes moved", [str(i) for i in range(len(layers))])
-    slot = plot_w / max(1, len(layers))
+    parts = _axes(CHART_WIDTH, CHART_HEIGHT, y_max, label, [str(i) for i in range(len(bars))])
+    slot = plot_w / max(1, len(bars))
+    width = 0.8 / len(names)
     for i, values in enumerate(bars):
-        for k, (value, colour, what) in enumerate(zip(values, ("#4e79a7", "#bab0ac", "#e15759"),
-                                                      ("L2↔L1 moved", "lower bound", "L3↔L2 moved"), strict=True)):
+        for k, (value, colour, what) in enumerate(zip(values, colours, names, strict=True)):
             h = plot_h * value / y_max
-            parts.append(f'<rect class="bar" x="{left + slot * i + slot * (0.1 + 0.27 * k):.1f}" '
-                         f'y="{top + plot_h - h:.1f}" width="{max(slot * 0.25, 1):.1f}" height="{max(h, 0.5 if value else 0):.1f}" '
-                         f'fill="{colour}"><title>layer {i} {what}: {_bytes(value)}</title></rect>')
-    return _svg(CHART_WIDTH, CHART_HEIGHT, parts, "DMA traffic per layer")
+            parts.append(f'<rect class="bar" x="{left + slot * i + slot * (0.1 + width * k):.1f}" '
+                         f'y="{top + plot_h - h:.1f}" width="{max(slot * (width - 0.02), 1):.1f}" '
+                         f'height="{max(h, 0.5 if value else 0):.1f}" '
+                         f'fill="{colour}"><title>layer {i} {what}: {unit(value)}</title></rect>')
+    return _svg(CHART_WIDTH, CHART_HEIGHT, parts, title)
+
+
+TRAFFIC_COLOURS = {"L2↔L1 moved": "#4e79a7", "lower bound": "#bab0ac", "L3↔L2 moved": "#e15759"}
+CYCLE_COLOURS = {"L2↔L1 DMA": "#4e79a7", "compute": "#59a14f", "L3↔L2 DMA": "#e15759", "total": "#444444"}
+
+
+def traffic_chart(layers: Sequence[dict]) -> str:
+    """Per layer: L2↔L1 bytes moved next to their lower bound, and L3↔L2 bytes."""
+    bars = [(row["dma_l2_l1_bytes"], lower_bound(row), row["dma_l3_l2_bytes"]) for row in layers]
+    return grouped_bars(bars, list(TRAFFIC_COLOURS.values()), list(TRAFFIC_COLOURS), "bytes moved",
+                        "DMA traffic per layer")
+
+
+def cycles_chart(layers: Sequence[dict]) -> str:
+    """Per layer: the estimated cycles of the L2↔L1 DMA, the kernels, the L3↔L2 DMA, and the total."""
+    bars = [(row["est_dma_l2_l1_cycles"], row["est_compute_cycles"], row["est_dma_l3_l2_cycles"], row["est_cycles"])
+            for row in layers]
+    return grouped_bars(bars, list(CYCLE_COLOURS.values()), list(CYCLE_COLOURS), "estimated cycles",
+                        "Estimated cycles per layer", unit=lambda n: f"{n:,} cycles")
 
 
 def lower_bound(row: dict) -> int:
@@ -204,6 +224,7 @@ def render(report: dict, source: str, verify: VerifyColumns | None = None) -> st
     l1_budget = report.get("l1_budget")
     moved = sum(r["dma_l2_l1_bytes"] for r in layers)
     bound = sum(lower_bound(r) for r in layers)
+    cycles = sum(r["est_cycles"] for r in layers)
     summary = [
         ("network", source), ("target", report.get("target", "?")), ("layers", len(layers)),
         ("L1 budget", _bytes(l1_budget) if l1_budget else "?"),
@@ -211,6 +232,7 @@ def render(report: dict, source: str, verify: VerifyColumns | None = None) -> st
         ("weights live in", plan.get("weights", "?")),
         ("L2↔L1 DMA", f"{_bytes(moved)} ({moved / bound:.2f}× the lower bound)" if bound else _bytes(moved)),
         ("L3↔L2 DMA", _bytes(sum(r["dma_l3_l2_bytes"] for r in layers))),
+        ("estimated cycles", f"{cycles:,} ({sum(r['macs'] for r in layers) / max(cycles, 1):.2f} MAC/cycle)"),
     ]
     if verify is not None and verify.verdict:
         summary.append(("dory-verify", verify.verdict))
@@ -229,11 +251,15 @@ def render(report: dict, source: str, verify: VerifyColumns | None = None) -> st
     out += ["<h2>DMA traffic per layer</h2>",
             "<p>Bytes the tiling moves between L2 and L1 next to the lower bound (every input, constant and "
             "output byte once), and between L3 and L2.</p>",
-            _legend({"L2↔L1 moved": "#4e79a7", "lower bound": "#bab0ac", "L3↔L2 moved": "#e15759"}),
-            traffic_chart(layers)]
+            _legend(TRAFFIC_COLOURS), traffic_chart(layers)]
+    out += ["<h2>Estimated cycles per layer</h2>",
+            "<p>The tiler's cost model (<code>dory_mlir/tiling/cost.py</code>): L2↔L1 DMA, kernels (fitted to "
+            "rv32 instruction counts), L3↔L2 DMA and the total with double buffering (DMA and compute overlap). "
+            "Estimates, not measurements.</p>",
+            _legend(CYCLE_COLOURS), cycles_chart(layers)]
     out.append("<h2>Layers</h2><p>Click a layer's tiles to see its tile grid.</p>")
     header = ["layer", "node", "kind", "in (HWC)", "out (HWC)", "L1 tile (co,ho,wo,ci)", "tiles", "L1 bytes",
-              "weights in", "L2↔L1 bytes", "× bound"]
+              "weights in", "L2↔L1 bytes", "× bound", "est. cycles", "MAC/cycle"]
     if verify is not None:
         header += list(verify.header)
     out.append('<table class="layers"><thead><tr>' + "".join(f"<th>{_escape(h)}</th>" for h in header)
@@ -251,7 +277,8 @@ def render(report: dict, source: str, verify: VerifyColumns | None = None) -> st
         tds.append(f"<td><details><summary>{count}</summary>{tile_grid(row)}</details></td>")
         ratio = row["dma_l2_l1_bytes"] / lower_bound(row) if lower_bound(row) else 0
         tds += [f'<td>{row["l1_bytes"]:,}</td>', f'<td>{_escape(row["weights_in"])}</td>',
-                f'<td>{row["dma_l2_l1_bytes"]:,}</td>', f"<td>{ratio:.2f}</td>"]
+                f'<td>{row["dma_l2_l1_bytes"]:,}</td>', f"<td>{ratio:.2f}</td>", f'<td>{row["est_cycles"]:,}</td>',
+                f'<td>{row["est_macs_per_cycle"]:.2f}</td>']
         if verify is not None:
             extra = verify.rows.get(row["layer"], ["-"] * len(verify.header))
             tds += [f'<td class="{_cell_class(c)}">{_escape(c)}</td>' for c in extra]

@@ -1,4 +1,4 @@
-"""`tile`: places every layer's tensors in L3/L2/L1 and chooses its tiles (Z3-certified).
+"""`tile`: places every layer's tensors in L3/L2/L1 and chooses its tiles (the cheapest by the cost model).
 
 Its input is fused into layers (`fuse`; `dory-opt --tile` adds it, `-p tile` does not). The module gets the target it planned for
 (`#tiling.target`: cores, L1/L2 budgets, L3 size, double buffering), each `qnn.layer` its
@@ -39,10 +39,12 @@ from dory_mlir.target import Target, load_target
 from dory_mlir.tiling.check import check_tiling
 from dory_mlir.tiling.layers import constant_parts, layer_shape, nbytes
 from dory_mlir.tiling.memory_plan import L3DoesNotFit, LayerDoesNotFit, NetLayer, NetTensor, L2Plan, check_l3, plan_network
-from dory_mlir.tiling.model import L1Target
+from dory_mlir.tiling.model import PY, L1Target
+
+from dory_mlir.tiling.cost import CostModel, TileSpans, estimate
+from dory_mlir.tiling.traffic import Grid, input_read, l2_l1_bytes
 
 L1_ALLOC_GRANULE = 8  # round_up(size, 8) of the host and rv32 runtimes' pi_cl_l1_malloc
-from dory_mlir.tiling.traffic import Grid, l2_l1_bytes
 
 def _pads(layer: qnn.LayerOp) -> tuple[int, int, int, int]:
     anchor = layer.anchor()
@@ -117,7 +119,7 @@ class NetworkView:
         return [v for v in layer.inputs if not isinstance(v.owner, qnn.ConstantOp)]
 
 
-def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp) -> list[dict]:
+def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp, l1: L1Target) -> list[dict]:
     """Writes the decisions into the IR; returns the report rows."""
     rows = []
     for layer, net, decision in zip(view.layers, view.net_layers, plan.layers, strict=True):
@@ -128,7 +130,11 @@ def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp) -> list[dic
         layer.attributes[TILING] = LayerTilingAttr((tile.co, tile.ho, tile.wo, tile.ci), grid.counts(), l1_bytes,
                                                    (decision.co2, decision.ho2), decision.weights_in, decision.streamed)
         moved = l2_l1_bytes(shape, grid, _pads(layer))
-        l3 = _l3_bytes(net, view, plan, decision)
+        l3, l3_copies = _l3_bytes(net, view, plan, decision)
+        spans = TileSpans.of_spans(grid.co, grid.ho, grid.wo, grid.ci, *input_read(shape, grid, _pads(layer)))
+        cycles = estimate(shape, tile, spans, l1.cores, l1.double_buffer, l1.costs, PY)
+        l3_cycles = l1.costs.dma.l3_l2.cycles(l3, l3_copies)
+        total = round(cycles.total_cycles + l3_cycles)
         rows.append({
             "layer": net.index, "name": net.name, "kind": shape.kind,
             "input_hwc": [shape.h_in, shape.w_in, shape.c_in], "output_hwc": [shape.h_out, shape.w_out, shape.c_out],
@@ -141,7 +147,10 @@ def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp) -> list[dic
             "output_bytes": view.tensors[net.output].bytes, "constant_bytes": net.weight_bytes,
             "l1_bytes": l1_bytes, "l1_buffers": decision.l1.buffers, "l2_working_bytes": l2_bytes,
             "dma_l2_l1_bytes": sum(moved.values()), "dma_l2_l1": moved, "dma_l3_l2_bytes": l3,
-            "solver_seconds": round(decision.solver_seconds, 4), "z3_checks": decision.l1.z3_checks,
+            "macs": shape.macs, "est_cycles": total, "est_dma_l2_l1_cycles": round(cycles.dma_cycles),
+            "est_compute_cycles": round(cycles.compute_cycles), "est_dma_l3_l2_cycles": round(l3_cycles),
+            "est_macs_per_cycle": round(shape.macs / total, 3) if total else 0.0,
+            "solver_seconds": round(decision.solver_seconds, 4),
         })
     function.attributes[L2_PLAN] = L2PlanAttr(plan.peak, "L2" if plan.weights_resident else "L3", [
         L2BufferAttr(b.name, b.offset, b.bytes, b.first, b.last) for b in sorted(plan.buffers, key=lambda b: (b.first, b.offset))
@@ -149,21 +158,24 @@ def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp) -> list[dic
     return rows
 
 
-def _l3_bytes(net: NetLayer, view: NetworkView, plan: L2Plan, decision) -> int:
-    """Bytes the layer moves between L3 and L2."""
+def _l3_bytes(net: NetLayer, view: NetworkView, plan: L2Plan, decision) -> tuple[int, int]:
+    """Bytes the layer moves between L3 and L2, and the copies that move them (one per tensor and slice)."""
     shape = net.shape
     slices = -(-shape.h_out // decision.ho2)
-    moved = 0
+    moved = copies = 0
     if decision.weights_in in ("L3", "L3-stream"):
-        moved += net.weight_bytes * (slices if decision.weights_in == "L3-stream" else 1)
+        many = slices if decision.weights_in == "L3-stream" else 1
+        moved, copies = net.weight_bytes * many, many
     for name in net.inputs:
         if name in plan.l3_tensors:
             tensor = view.tensors[name]
             moved += tensor.bytes if slices == 1 else tensor.bytes // tensor.rows * sum(
                 min(decision.l1_shape.h_in, tensor.rows) for _ in range(slices))
+            copies += slices
     if net.output in plan.l3_tensors:
         moved += view.tensors[net.output].bytes
-    return moved
+        copies += slices
+    return moved, copies
 
 
 def plan_report(plan: L2Plan, target: Target) -> dict:
@@ -204,7 +216,7 @@ class TilePass(ModulePass):
     cores: int | None = None
     double_buffer: bool = True
     verify: bool = True
-    """Re-check every decision with the independent checker (`tiling/check.py`, no Z3)."""
+    """Re-check every decision with the independent checker (`tiling/check.py`, independent of the model)."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         target = load_target(self.target).with_options(self.l1_size, self.l2_size, self.cores, self.double_buffer)
@@ -221,7 +233,8 @@ class TilePass(ModulePass):
             # A layer's L1 buffers are one allocation, and the runtimes' allocators hand out multiples of
             # L1_ALLOC_GRANULE bytes: a footprint of exactly a budget that is no multiple of it (36,700 B
             # on GAP8) would not fit. The recorded budget (the arena) stays the target's.
-            l1 = L1Target(target.l1_budget - target.l1_budget % L1_ALLOC_GRANULE, target.cores, target.double_buffer)
+            l1 = L1Target(target.l1_budget - target.l1_budget % L1_ALLOC_GRANULE, target.cores, target.double_buffer,
+                          CostModel(target.dma))
             try:
                 plan = plan_network(view.net_layers, view.tensors, target.l2_budget, l1)
             except LayerDoesNotFit as error:
@@ -232,7 +245,7 @@ class TilePass(ModulePass):
                 parts = ", ".join(f"{name} {_grouped(size)}" for name, size in error.usage.items() if size)
                 raise PassError(f"the network's data in L3 needs {_grouped(sum(error.usage.values()))} B ({parts}) "
                                 f"> budget {_grouped(error.budget)} B") from None
-            rows += annotate(view, plan, function)
+            rows += annotate(view, plan, function, l1)
             plans.append(plan_report(plan, target))
         op.attributes[TARGET] = target.attribute()
         if self.verify and (problems := check_tiling(op)):

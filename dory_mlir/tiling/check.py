@@ -1,6 +1,6 @@
 """An independent check of the `tile` pass's decisions, re-derived from the IR alone.
 
-The pass decides with the tiling model (`tiling/model.py`, interior tile only, Z3) and
+The pass decides with the tiling model (`tiling/model.py`, interior tile only) and
 plans L2 with `tiling/memory_plan.py`. This module shares no code with either (only the
 geometry definitions of `tiling/geometry.py`: spans of tiles, rows a tile reads, alignment): it reads
 what the pass wrote (`tiling` on every `qnn.layer`, `l2_plan` on the function) and the

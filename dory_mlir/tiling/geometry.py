@@ -79,6 +79,16 @@ class LayerShape:
     def has_weights(self) -> bool:
         return self.kind in ("conv", "pointwise", "depthwise", "linear")
 
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates of the layer (0 for pools and adds)."""
+        if self.kind == "matmul":
+            return self.h_out * self.c_in * self.c_out
+        if not self.has_weights:
+            return 0
+        per_output = self.kh * self.kw * (1 if self.kind == "depthwise" else self.c_in)
+        return self.h_out * self.w_out * self.c_out * per_output
+
     def describe(self) -> str:
         if self.kind == "matmul":
             batches = self.h_out // self.rows_per_batch

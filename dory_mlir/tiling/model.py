@@ -26,33 +26,25 @@ slice) and partial sums when K is sliced; its tiles' rows divide a batch slice's
 Each buffer is rounded up to `ALIGN` bytes. Border tiles are never larger than the
 interior tile, so the footprint of the interior tile bounds every tile.
 
-The objective (maximized) is "use L1 well" (data in the tiles) plus performance terms in the spirit of DORY,
-each a fraction of the L1 budget so that the terms, not a few bytes, decide between tilings:
+The objective (minimized, `solve.py`) is the estimated cycles of the layer (`cost.py`: DMA and compute
+per tile, double buffering), ties (estimates within 2 %, `solve.TIE`) broken toward fewer L2↔L1 bytes;
+no bonus terms: L1 use, tile shapes and the reduction split follow from the estimate. Among the legal tiles, those whose
+output channels are a multiple of the kernel's channel block (`kernel_abi`: 4 for the blocked conv,
+pointwise and linear kernels) or all of them come first (`blocked`): a ragged block is computed
+channel by channel.
 
-| term | weight | why |
-|---|---|---|
-| bytes of the input, output and weight tiles | 1 per byte | larger tiles: fewer DMA transfers, less halo re-fetch, less loop overhead (second buffers, partial sums and im2col are overhead and do not count) |
-| `ci == c_in` | budget / 2 | splitting the reduction re-fetches inputs per output-channel tile and adds a partial-sum pass |
-| `co % 4 == 0` or `co == c_out` | budget / 4 | the matrix kernel computes 4 output channels at once |
-| `ho % cores == 0` or `ho == h_out` | budget / 4 | output rows are split evenly over the cores |
-| `ho · wo ≥ 16` (or the whole output) | budget / 4 | enough pixels per tile to keep 8 cores busy |
-| `wo == w_out` | budget / 4 | full-width HWC rows: each row of a tile is one contiguous DMA burst |
-| `wo % 2 == 0` or `wo == w_out` | budget / 8 | the kernel computes 2 pixels at once |
-| `c_out % co == 0`, `h_out % ho == 0`, `w_out % wo == 0` | budget / 8 each | no ragged last tile |
-
-The same expressions serve three backends: Python ints (checks, brute-force tests), numpy
-arrays (the search over a grid of tiles) and Z3 terms (the statement Z3 certifies optimal),
-so they cannot disagree.
+The same expressions serve two backends: Python ints (checks, brute-force tests) and numpy
+arrays (the search over a grid of tiles), so they cannot disagree.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-import z3
 
-from dory_mlir.kernel_abi import KERNEL_OF, acc_bytes, im2col_bytes
+from dory_mlir.kernel_abi import KERNEL_OF, KERNELS, acc_bytes, im2col_bytes
+from dory_mlir.tiling.cost import CostModel
 from dory_mlir.tiling.geometry import ALIGN, LayerShape, activation_tile_bytes, buffer_slots, weight_tile_bytes
 
 @dataclass(frozen=True)
@@ -62,6 +54,8 @@ class L1Target:
     l1_bytes: int
     cores: int = 8
     double_buffer: bool = True
+    costs: CostModel = CostModel()
+    """DMA figures and kernel coefficients of the cycle estimate (the objective)."""
 
 
 @dataclass(frozen=True)
@@ -70,10 +64,6 @@ class Tile:
     ho: int
     wo: int
     ci: int
-
-
-def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
 
 
 class _Python:
@@ -88,7 +78,7 @@ class _Python:
         return -(-value // ALIGN) * ALIGN
 
     @staticmethod
-    def If(cond, a, b):  # noqa: N802 - mirrors z3.If
+    def If(cond, a, b):  # noqa: N802 - mirrors np.where
         return a if cond else b
 
     @staticmethod
@@ -103,32 +93,9 @@ class _Python:
     def Min(a, b):  # noqa: N802
         return min(a, b)
 
-
-class Z3Terms:
-    """Backend over Z3 integer terms, kept linear where possible for fast proofs:
-    divisibility by a variable becomes a choice among the divisors, rounding up to the
-    alignment an auxiliary integer with linear bounds (collected in `side`)."""
-
-    If = staticmethod(z3.If)
-    And = staticmethod(z3.And)
-    Or = staticmethod(z3.Or)
-
-    def __init__(self, ctx: z3.Context | None = None) -> None:
-        self.ctx = ctx
-        self.side: list[z3.BoolRef] = []
-
     @staticmethod
-    def Min(a, b):  # noqa: N802
-        return z3.If(a < b, a, b)
-
-    @staticmethod
-    def Divides(n: int, x):  # noqa: N802
-        return z3.Or([x == d for d in divisors(n)])
-
-    def align(self, value):
-        units = z3.FreshInt("aligned", ctx=self.ctx)
-        self.side += [units * ALIGN >= value, units * ALIGN <= value + (ALIGN - 1)]
-        return units * ALIGN
+    def Max(a, b):  # noqa: N802
+        return max(a, b)
 
 
 class _NumPy(_Python):
@@ -145,6 +112,7 @@ class _NumPy(_Python):
         return np.logical_or.reduce(np.broadcast_arrays(*conds))
 
     Min = staticmethod(np.minimum)
+    Max = staticmethod(np.maximum)
 
 
 PY = _Python()
@@ -157,7 +125,7 @@ def input_extent(out: int, stride: int, kernel: int, dilation: int, size: int, B
 
 
 def footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[str, object]:
-    """Bytes of each L1 buffer for a tile (B: the PY, NP or a Z3Terms backend)."""
+    """Bytes of each L1 buffer for a tile (B: the PY or NP backend)."""
     co, ho, wo, ci = tile.co, tile.ho, tile.wo, tile.ci
     db = 2 if target.double_buffer else 1
 
@@ -210,7 +178,6 @@ def matmul_footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[st
         return buffer_slots(unchanging, target.double_buffer, B.If)
 
     all_rows = ho == layer.h_out
-    # (Python flags pick the expressions: a Z3 term must not meet a Python bool of another context.)
     lhs_rows = B.Or(all_rows, ho == layer.rows_per_batch) if layer.shared_lhs else all_rows
     one_lhs = B.And(ci == layer.c_in, lhs_rows)
     one_rhs = B.And(co == layer.c_out, ci == layer.c_in) if layer.shared_rhs else B.And(
@@ -249,45 +216,10 @@ def domain(layer: LayerShape, tile, B=PY) -> list:
     return constraints
 
 
-def tile_data_bytes(layer: LayerShape, tile, B=PY):
-    """One copy of the input, output and weight tiles: the data a tile computes on.
-
-    Buffers that are pure overhead (second buffers, partial sums, im2col) do not count:
-    the objective must not reward spending L1 on them.
-    """
-    co, ho, wo, ci = tile.co, tile.ho, tile.wo, tile.ci
-    hi = input_extent(ho, layer.sh, layer.kh, layer.dh, layer.h_in, B)
-    wi = input_extent(wo, layer.sw, layer.kw, layer.dw, layer.w_in, B)
-    data = ((2 if layer.kind == "add" else 1) * activation_tile_bytes(hi, wi, ci, layer.in_bytes)
-            + activation_tile_bytes(ho, wo, co, layer.out_bytes))
-    if layer.kind == "matmul":
-        data = data + ci * co  # the block of the right-hand matrix
-    if layer.has_weights:
-        data = data + weight_tile_bytes(layer.kind, co, ci, layer.kh, layer.kw)
-    return data
-
-
-def objective(layer: LayerShape, tile, target: L1Target, B=PY):
-    """The value to maximize (see the table in the module docstring)."""
-    return tile_data_bytes(layer, tile, B) + bonus(layer, tile, target, B)
-
-
-def bonus(layer: LayerShape, tile, target: L1Target, B=PY):
-    """The performance terms of the objective."""
-    budget = target.l1_bytes
-    co, ho, wo, ci = tile.co, tile.ho, tile.wo, tile.ci
-    terms = [
-        (budget // 2, ci == layer.c_in),
-        (budget // 4, B.Or(co % 4 == 0, co == layer.c_out)),
-        (budget // 4, B.Or(ho % target.cores == 0, ho == layer.h_out)),
-        (budget // 4, B.Or(ho * wo >= 16, B.And(ho == layer.h_out, wo == layer.w_out))),
-        (budget // 4, wo == layer.w_out),
-        (budget // 8, B.Or(wo % 2 == 0, wo == layer.w_out)),
-        (budget // 8, B.Divides(layer.c_out, co)),
-        (budget // 8, B.Divides(layer.h_out, ho)),
-        (budget // 8, B.Divides(layer.w_out, wo)),
-    ]
-    return sum(B.If(cond, weight, 0) for weight, cond in terms)
+def blocked(layer: LayerShape, tile, B=PY):
+    """The output-channel tile is a multiple of the kernel's channel block, or all channels."""
+    block = KERNELS[KERNEL_OF[layer.kind]].channel_block
+    return B.Or(tile.co % block == 0, tile.co == layer.c_out)
 
 
 def is_legal(layer: LayerShape, tile: Tile, target: L1Target) -> bool:
@@ -298,8 +230,8 @@ def is_legal(layer: LayerShape, tile: Tile, target: L1Target) -> bool:
 class TilingResult:
     tile: Tile
     objective: int
+    """The estimated cycles of the layer (`cost.estimate`, rounded)."""
     buffers: dict[str, int]
-    z3_checks: int = field(default=0, compare=False)
 
 
 class DoesNotFit(Exception):

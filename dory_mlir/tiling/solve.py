@@ -1,12 +1,14 @@
-"""Solving the L1 tiling model: a vectorized search proposes, Z3 proves it optimal.
+"""Solving the L1 tiling model: an exhaustive vectorized search for the cheapest tile.
 
-DESIGN §8 measured that handing the nonlinear model to `z3.Optimize` takes seconds to
-minutes per layer. Proving that *no* legal tile beats a given value, however, takes Z3
-milliseconds. So the search evaluates the model (numpy backend) over every
-(co, ho, wo) for a set of input-channel slices, and Z3 then checks
-`legal ∧ objective > best` over the whole domain: `unsat` proves the optimum; a model
-(a tile the search did not consider) becomes the new best and the check repeats.
-The result is always Z3's optimum of the model, whatever the search covers.
+The objective is the estimated cycles of the layer (`cost.py`); estimates within `TIE` of the
+cheapest are a tie (the fitted kernel model is ±10 %, the DMA figures are estimates: a smaller difference
+means nothing), broken toward fewer L2↔L1 bytes, then fewer cycles, then the smaller footprint. Tiles
+whose output channels are a multiple of the kernel's channel block (`model.blocked`) come first when any
+fits. The search evaluates the model (numpy backend) over every (co, ho, wo) for each input-channel slice
+count: for a given number of slices the estimate does not depend on the slice size (the MACs and bytes are
+linear in it, the copies and calls are counted per slice), and the footprint grows with it, so the
+smallest slice of each count (`ci_candidates`) is the only one to try. The result is the exact choice of
+this rule over every legal tile (the tests compare it with brute force).
 """
 
 from __future__ import annotations
@@ -17,40 +19,62 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import z3
 
+from dory_mlir.tiling.cost import TileSpans, compute_parts, estimate
 from dory_mlir.tiling.model import (
     NP,
     PY,
-    Z3Terms,
-    bonus,
     DoesNotFit,
     L1Target,
     LayerShape,
     Tile,
     TilingResult,
+    blocked,
     domain,
     footprint,
-    objective,
     smallest_footprint,
-    tile_data_bytes,
     total_bytes,
 )
 
+TIE = (1, 50)
+"""Estimates within 1/50 (2 %) of the cheapest tile's are a tie: `cycles · 50 ≤ best · 51`."""
 
-def _best_cell(layer: LayerShape, target: L1Target, tile: Tile) -> tuple[Tile, int] | None:
-    """The best legal tile among a batch of tiles given as numpy arrays."""
-    legal = np.logical_and.reduce(np.broadcast_arrays(*domain(layer, tile, NP)))
-    legal &= total_bytes(layer, tile, target, NP) <= target.l1_bytes
-    if not legal.any():
+
+def ci_candidates(layer: LayerShape) -> list[int] | None:
+    """The input-channel slices worth trying: the smallest of each slice count (None: ci is tied to co)."""
+    if not layer.splits_reduction:
         return None
-    values = np.where(legal, objective(layer, tile, target, NP), -1)
-    i = np.unravel_index(int(np.argmax(values)), values.shape)
-    return Tile(int(tile.co[i]), int(tile.ho[i]), int(tile.wo[i]), int(tile.ci[i])), int(values[i])
+    return sorted({-(-layer.c_in // n) for n in range(1, layer.c_in + 1)}, reverse=True)
+
+
+def keys(layer: LayerShape, tile, target: L1Target, B=PY, parts=None, footprint_key: bool = True,
+         grid: TileSpans | None = None) -> dict[str, object]:
+    """What the choice compares: blocked (1 when the tile is), estimated cycles (rounded), bytes, footprint.
+    (`parts`, `grid`: the tile's `compute_parts` and `TileSpans.regular` when already known.)"""
+    grid = grid or TileSpans.regular(layer, tile, B)
+    found = estimate(layer, tile, grid, target.cores, target.double_buffer, target.costs, B, parts)
+    cycles = np.rint(found.total_cycles).astype(np.int64) if B is NP else round(found.total_cycles)
+    chosen = {"blocked": B.If(blocked(layer, tile, B), 1, 0), "cycles": cycles, "bytes": found.l2_l1_bytes}
+    return chosen | ({"footprint": total_bytes(layer, tile, target, B)} if footprint_key else {})
+
+
+def choose(found: dict[str, np.ndarray]) -> int:
+    """The index of the chosen tile among legal tiles' `keys` (see the module docstring)."""
+    pool = _window(found)
+    index = np.flatnonzero(pool)
+    order = np.lexsort([found[k][index] for k in ("footprint", "cycles", "bytes")])
+    return int(index[order[0]])
+
+
+def _window(found: dict[str, np.ndarray]) -> np.ndarray:
+    """The tiles that may be chosen: blocked ones if any, within `TIE` of the cheapest of them."""
+    pool = found["blocked"] == 1 if found["blocked"].any() else np.ones_like(found["cycles"], bool)
+    best = found["cycles"][pool].min()
+    return pool & (found["cycles"] * TIE[1] <= best * (TIE[1] + TIE[0]))
 
 
 def _largest_fitting_slice(layer: LayerShape, target: L1Target, co, ho, wo) -> np.ndarray:
-    """Per tile, the largest input-channel slice below c_in that fits (0 if none): the
+    """Per tile, the largest input-channel slice below c_in that fits (0 if none): below c_in the
     footprint grows with the slice, so a vectorized bisection finds it."""
     lo, hi = np.zeros_like(co), np.full_like(co, layer.c_in - 1)
     while (lo < hi).any():
@@ -60,63 +84,59 @@ def _largest_fitting_slice(layer: LayerShape, target: L1Target, co, ho, wo) -> n
     return lo
 
 
+def _pick(sizes: list[tuple], legal: np.ndarray) -> list[tuple]:
+    """One dimension of a `TileSpans` of the searched grid, restricted to the legal tiles."""
+    return [tuple(np.broadcast_to(v, legal.shape)[legal] for v in pair) for pair in sizes]
+
+
 def search(layer: LayerShape, target: L1Target) -> tuple[Tile, int] | None:
-    """The best legal tile, searched exhaustively over (co, ho, wo).
-
-    The input-channel slice is c_in, or, below c_in, the largest that fits: no term of
-    the objective but the tile data depends on a slice below c_in, and the data (like the
-    footprint) grows with it. Slices are only searched for tiles whose bound beats the best so far.
-    """
-    co, ho, wo = np.meshgrid(
-        np.arange(1, layer.c_out + 1), np.arange(1, layer.h_out + 1), np.arange(1, layer.w_out + 1), indexing="ij"
-    )
-    whole = Tile(co, ho, wo, np.full_like(co, layer.c_in) if layer.splits_reduction else co)
-    best = _best_cell(layer, target, whole)
-    if not layer.splits_reduction or layer.c_in == 1:
-        return best
-    # Bound for slices below c_in: the whole budget plus every term but the reduction's
-    # (the tile data never exceeds the footprint, which fits the budget).
-    other_terms = objective(layer, whole, target, NP) - tile_data_bytes(layer, whole, NP) - target.l1_bytes // 2
-    promising = target.l1_bytes + other_terms > (best[1] if best else -1)
-    if not promising.any():
-        return best
-    co, ho, wo = co[promising], ho[promising], wo[promising]
-    ci = _largest_fitting_slice(layer, target, co, ho, wo)
-    sliced = _best_cell(layer, target, Tile(co, ho, wo, ci))
-    if sliced is not None and (best is None or sliced[1] > best[1]):
-        return sliced
-    return best
-
-
-def z3_better_tile(layer: LayerShape, target: L1Target, value: int) -> Tile | None:
-    """A legal tile whose objective exceeds `value`, or None when Z3 proves there is none.
-
-    A fresh solver (in its own context, so layers can be proven in parallel threads) per
-    question: Z3's incremental mode (push/pop) is several times slower on these problems.
-    The tile data never exceeds the budget, so the performance terms alone must exceed
-    `value - budget`: stating that redundant bound prunes Z3's search early.
-    """
-    ctx = z3.Context()
-    tile = Tile(*z3.Ints("co ho wo ci", ctx=ctx))
-    terms = Z3Terms(ctx)
-    solver = z3.SolverFor("QF_NIA", ctx=ctx)
-    solver.add(*domain(layer, tile, terms))
-    solver.add(total_bytes(layer, tile, target, terms) <= target.l1_bytes)
-    performance = bonus(layer, tile, target, terms)
-    solver.add(tile_data_bytes(layer, tile, terms) + performance > value)
-    solver.add(performance > value - target.l1_bytes)
-    solver.add(*terms.side)
-    result = solver.check()
-    if result == z3.unknown:
-        raise RuntimeError(f"z3 could not decide the tiling model: {solver.reason_unknown()}")
-    if result == z3.unsat:
+    """The chosen legal tile and its estimated cycles, searched exhaustively."""
+    co, ho, wo = (a.ravel() for a in np.meshgrid(
+        np.arange(1, layer.c_out + 1), np.arange(1, layer.h_out + 1), np.arange(1, layer.w_out + 1), indexing="ij"))
+    whole = Tile(co, ho, wo, co if not layer.splits_reduction else np.full_like(co, layer.c_in))
+    # The domain constrains ci only by its bounds (or ties it to co), whatever the candidate.
+    legal_spatial = np.logical_and.reduce(np.broadcast_arrays(*domain(layer, whole, NP)))
+    fits_whole = total_bytes(layer, whole, target, NP) <= target.l1_bytes
+    if layer.splits_reduction and layer.c_in > 1:
+        fits_whole |= total_bytes(layer, Tile(co, ho, wo, np.ones_like(co)), target, NP) <= target.l1_bytes
+    keep = legal_spatial & fits_whole  # a tile that fits with no slice fits with none
+    co, ho, wo = co[keep], ho[keep], wo[keep]
+    candidates = ci_candidates(layer) or [None]
+    if layer.splits_reduction:
+        fits_all = total_bytes(layer, Tile(co, ho, wo, np.full_like(co, layer.c_in)), target, NP) <= target.l1_bytes
+        largest = _largest_fitting_slice(layer, target, co, ho, wo)
+    spatial = TileSpans.regular(layer, Tile(co, ho, wo, co), NP)
+    parts = [np.broadcast_to(p, co.shape) for p in compute_parts(layer, spatial, target.cores, target.costs, NP)]
+    pool: list[dict[str, np.ndarray]] = []
+    for ci in candidates:
+        if ci is None:
+            legal = np.ones_like(co, bool)
+        else:
+            legal = fits_all if ci == layer.c_in else largest >= ci
+        if not legal.any():
+            continue
+        tile = Tile(co[legal], ho[legal], wo[legal], co[legal] if ci is None else np.full(int(legal.sum()), ci))
+        grid = TileSpans(*(_pick(getattr(spatial, d), legal) for d in ("co", "ho", "wo")),
+                         _pick(spatial.ci, legal) if ci is None else [(ci, layer.c_in // ci), (layer.c_in % ci, int(layer.c_in % ci > 0))],
+                         spatial.in_rows[legal], spatial.in_cols[legal])
+        found = {k: np.broadcast_to(v, tile.co.shape) for k, v in
+                 keys(layer, tile, target, NP, [p[legal] for p in parts], False, grid).items()}
+        pool.append(found | {"co": tile.co, "ho": tile.ho, "wo": tile.wo, "ci": tile.ci})
+        # Keep only what may still be chosen (a blocked tile beats any other; the window only shrinks).
+        merged = {k: np.concatenate([p[k] for p in pool]) for k in pool[0]}
+        window = _window(merged)
+        pool = [{k: v[window] for k, v in merged.items()}]
+    if not pool:
         return None
-    model = solver.model()
-    return Tile(*(model.eval(v).as_long() for v in (tile.co, tile.ho, tile.wo, tile.ci)))
+    found = pool[0]
+    found["footprint"] = np.broadcast_to(total_bytes(layer, Tile(*(found[d] for d in ("co", "ho", "wo", "ci"))),
+                                                     target, NP), found["co"].shape)
+    i = choose(found)
+    return Tile(*(int(found[d][i]) for d in ("co", "ho", "wo", "ci"))), int(found["cycles"][i])
 
 
 def solve_all(layers: list[LayerShape], target: L1Target) -> list[tuple[TilingResult | DoesNotFit, float]]:
-    """Solves many layers, distinct shapes in parallel threads (Z3 and numpy release the
+    """Solves many layers, distinct shapes in parallel threads (numpy releases the
     GIL); each result comes with the seconds its shape took (0 for a repeated shape)."""
     distinct = list(dict.fromkeys(layers))
 
@@ -136,13 +156,9 @@ def solve_all(layers: list[LayerShape], target: L1Target) -> list[tuple[TilingRe
 
 @functools.lru_cache(maxsize=4096)
 def solve_l1(layer: LayerShape, target: L1Target) -> TilingResult:
-    """The optimal L1 tile of `layer`, proven by Z3; DoesNotFit if no tile fits."""
+    """The cheapest L1 tile of `layer`; DoesNotFit if no tile fits."""
     found = search(layer, target)
     if found is None:
         raise DoesNotFit(layer, target, smallest_footprint(layer, target))
-    tile, value = found
-    checks = 1
-    while (better := z3_better_tile(layer, target, value)) is not None:
-        tile, value = better, objective(layer, better, target, PY)
-        checks += 1
-    return TilingResult(tile, value, footprint(layer, tile, target, PY), checks)
+    tile, cycles = found
+    return TilingResult(tile, cycles, footprint(layer, tile, target, PY))

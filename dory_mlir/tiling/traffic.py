@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dory_mlir.tiling.geometry import LayerShape, input_rows, nested_spans, spans
-from dory_mlir.tiling.model import Tile
+from dory_mlir.tiling.model import PY, Tile
 
 
 @dataclass(frozen=True)
@@ -38,31 +38,63 @@ class Grid:
         return len(self.co), len(self.ho), len(self.wo), len(self.ci)
 
 
+def input_read(shape: LayerShape, grid: Grid, pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> tuple[int, int]:
+    """Input rows and columns read over all row (column) tiles, padding excluded."""
+    t, l, _, _ = pads
+    rows = sum(input_rows(a, b, shape.sh, shape.kh, shape.dh, t, shape.h_in) for a, b in grid.ho)
+    cols = sum(input_rows(a, b, shape.sw, shape.kw, shape.dw, l, shape.w_in) for a, b in grid.wo)
+    return rows, cols
+
+
 def l2_l1_bytes(shape: LayerShape, grid: Grid, pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> dict[str, int]:
     """Bytes moved L2 → L1 (input, weights, constants) and L1 → L2 (output) for the layer."""
-    t, l, _, _ = pads
-    rows = [input_rows(a, b, shape.sh, shape.kh, shape.dh, t, shape.h_in) for a, b in grid.ho]
-    cols = [input_rows(a, b, shape.sw, shape.kw, shape.dw, l, shape.w_in) for a, b in grid.wo]
-    spatial_in = sum(rows) * sum(cols)  # Σ over spatial tiles of rows × cols
-    n_spatial = len(rows) * len(cols)
-    n_co, _, _, n_ci = grid.counts()
+    return moved_bytes(shape, *input_read(shape, grid, pads), grid.counts())
+
+
+def _one_input_tile(shape: LayerShape, counts, B):
+    n_co, n_ho, n_wo, n_ci = counts
+    return B.And(n_ho * n_wo == 1, (n_ci if shape.splits_reduction else n_co) == 1)
+
+
+def moved_bytes(shape: LayerShape, in_rows, in_cols, counts, B=PY) -> dict[str, object]:
+    """The bytes of `l2_l1_bytes` from the input rows and columns all row (column) tiles read and the tile
+    counts (co, ho, wo, ci): `B` the Python or numpy backend of the model (the cost search)."""
+    n_co, n_ho, n_wo, n_ci = counts
+    n_spatial = n_ho * n_wo
     inputs = 2 if shape.kind == "add" else 1
-    one_input_tile = n_spatial == 1 and (n_ci == 1 if shape.splits_reduction else n_co == 1)
-    refetch = n_co if shape.splits_reduction and not one_input_tile else 1
-    moved = {"input": inputs * spatial_in * shape.c_in * shape.in_bytes * refetch,
+    refetch = B.If(_one_input_tile(shape, counts, B), 1, n_co) if shape.splits_reduction else 1
+    moved = {"input": inputs * in_rows * in_cols * shape.c_in * shape.in_bytes * refetch,
              "output": shape.h_out * shape.w_out * shape.c_out * shape.out_bytes}
-    if shape.kind == "matmul":  # a block of B per tile, unless one block serves every tile
-        single = (n_co, n_ci) == (1, 1) and (len(rows) == 1 or shape.shared_rhs)
-        moved["weights"] = shape.c_in * shape.c_out * (1 if single else len(rows))
+    if shape.kind == "matmul":  # a block of B per row tile, unless one block serves every tile
+        moved["weights"] = shape.c_in * shape.c_out * B.If(_single_rhs(shape, counts, B), 1, n_ho)
     if shape.has_weights:
         per_channel = shape.kh * shape.kw * (1 if shape.kind == "depthwise" else shape.c_in)
-        weights = shape.c_out * per_channel
-        moved["weights"] = weights if (n_co, n_ci) == (1, 1) else weights * n_spatial
+        moved["weights"] = shape.c_out * per_channel * B.If(B.And(n_co == 1, n_ci == 1), 1, n_spatial)
     if shape.const_bytes:
-        constants = shape.c_out * shape.const_bytes
-        moved["constants"] = constants if n_co == 1 else constants * n_spatial * n_ci
+        moved["constants"] = shape.c_out * shape.const_bytes * B.If(n_co == 1, 1, n_spatial * n_ci)
     if shape.constants_vary_over_rows:
         # Every tile is one output row and copies that row's block (once when there is one tile).
         block = shape.c_out * shape.row_const_bytes + n_co * shape.row_fixed_const_bytes
-        moved["row constants"] = block if n_spatial * n_co * n_ci == 1 else block * n_spatial * n_ci
+        moved["row constants"] = block * B.If(n_spatial * n_co * n_ci == 1, 1, n_spatial * n_ci)
     return moved
+
+
+def _single_rhs(shape: LayerShape, counts, B):
+    n_co, n_ho, _, n_ci = counts
+    return B.And(n_co == 1, n_ci == 1, B.Or(n_ho == 1, shape.shared_rhs))
+
+
+def copies(shape: LayerShape, counts, B=PY) -> dict[str, object]:
+    """How many copies of each buffer of `moved_bytes` the layer makes (each tile copies what changes)."""
+    n_co, n_ho, n_wo, n_ci = counts
+    tiles = n_co * n_ho * n_wo * n_ci
+    made = {"input": B.If(_one_input_tile(shape, counts, B), 1, tiles), "output": n_co * n_ho * n_wo}
+    if shape.kind == "matmul":
+        made["weights"] = B.If(_single_rhs(shape, counts, B), 1, tiles)
+    if shape.has_weights:
+        made["weights"] = B.If(B.And(n_co == 1, n_ci == 1), 1, tiles)
+    if shape.const_bytes:
+        made["constants"] = B.If(n_co == 1, 1, tiles)
+    if shape.constants_vary_over_rows:
+        made["row constants"] = tiles
+    return made

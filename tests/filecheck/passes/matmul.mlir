@@ -22,12 +22,12 @@ func.func @network(%a: tensor<1x8x8x1xsi8>, %b: tensor<1x5x16x1xui8>) -> tensor<
 // FUSE-NEXT:   %y_1 = qnn.requant %acc, %2, %3 {{.*}} : (tensor<1x5x8x1xsi32>, tensor<2x1xsi32>, tensor<2x1xsi32>) -> tensor<1x5x8x1xui8>
 // FUSE-NEXT:   qnn.yield %y_1 : tensor<1x5x8x1xui8>
 
-// 2 rows × K 8 (×2 buffers) + 2×1 outputs (×2) + the 8×1 block of B (×2) + one mul and one add (×2): 72 B.
-// TILE: qnn.layer 0 (%a, %b, %mul, %add) {tiling = #tiling.layer<l1_tile = [1, 2, 1, 8], l1_tiles = [5, 4, 1, 1], l1_bytes = 72, l2_tile = [5, 8], weights = "L2", streamed = []>}
+// 2 rows × K 8 (×2 buffers) + 2×2 outputs (×2) + the 8×2 block of B (×2) + one mul and one add (×2): 88 B.
+// TILE: qnn.layer 0 (%a, %b, %mul, %add) {tiling = #tiling.layer<l1_tile = [2, 2, 1, 8], l1_tiles = [3, 4, 1, 1], l1_bytes = 88, l2_tile = [5, 8], weights = "L2", streamed = []>}
 
-// LOWER:      "memref.global"() <{sym_name = "layer0_tiles", type = memref<20x20xi32, "L2">
+// LOWER:      "memref.global"() <{sym_name = "layer0_tiles", type = memref<12x20xi32, "L2">
 // LOWER:      func.func private @layer0(%in: memref<8x1x8xsi8, "L2">, %rhs: memref<16x1x5xui8, "L2">, %mul: memref<2x1xsi32, "L2">, %add: memref<2x1xsi32, "L2">, %out: memref<8x1x5xui8, "L2">)
-// LOWER:        %l1 = memref.alloc() {alignment = 4 : i64} : memref<72xi8, "L1">
+// LOWER:        %l1 = memref.alloc() {alignment = 4 : i64} : memref<88xi8, "L1">
 // The block of the right operand: rows kr0 .. kr0 + cin (column 18), columns co0 .. co0 + con.
 // LOWER:        [[KR0:%.*]] = arith.constant 18 : index
 // LOWER:        [[BAT:%.*]] = arith.constant 19 : index

@@ -5,7 +5,8 @@
 // One layer of every kind: conv, depthwise, pointwise, add, max pool, average pool, linear.
 // With the default GAP8 budgets every layer is a single tile and all weights stay in L2;
 // with 2,000 B of L1 and 6,000 B of L2 activations move to L3 and stream by rows, the
-// conv splits its reduction (ci < c_in) and weights are copied from L3 per layer.
+// conv splits its reduction (ci < c_in) in output-channel tiles of the kernel's 4-channel block,
+// the max pool splits by channels (no halo), and weights are copied from L3 per layer.
 
 func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> {
   %w0 = qnn.constant dense<1> : tensor<16x8x3x3xsi8>
@@ -50,10 +51,10 @@ func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> {
 
 // SMALL:      tiling.target = #tiling.target<chip = "gap8", cores = 8, l1_budget = 2000, l2_budget = 6000, l3_size = 8388608, double_buffer = true>
 // SMALL:      l2_plan = #tiling.l2_plan<peak = 5904, weights = "L3",
-// SMALL:      qnn.layer 0 {{.*}} {tiling = #tiling.layer<l1_tile = [1, 5, 16, 3], l1_tiles = [16, 4, 1, 3], l1_bytes = 1656, l2_tile = [16, 5], weights = "L3", streamed = ["layer0"]>}
+// SMALL:      qnn.layer 0 {{.*}} {tiling = #tiling.layer<l1_tile = [4, 3, 8, 4], l1_tiles = [4, 7, 2, 2], l1_bytes = 1904, l2_tile = [16, 5], weights = "L3", streamed = ["layer0"]>}
 // SMALL:      qnn.layer 1 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 1, 16, 16], l1_tiles = [1, 16, 1, 1], l1_bytes = 1368, l2_tile = [16, 1], weights = "L3", streamed = ["layer0"]>}
 // SMALL:      qnn.layer 2 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 2, 16, 16], l1_tiles = [1, 8, 1, 1], l1_bytes = 1408, l2_tile = [16, 2], weights = "L3", streamed = ["layer2"]>}
 // SMALL:      qnn.layer 3 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 1, 16, 16], l1_tiles = [1, 16, 1, 1], l1_bytes = 776, l2_tile = [16, 1], weights = "L3", streamed = ["layer2", "layer0"]>}
-// SMALL:      qnn.layer 4 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 1, 8, 16], l1_tiles = [1, 8, 1, 1], l1_bytes = 1280, l2_tile = [16, 8], weights = "none", streamed = []>}
+// SMALL:      qnn.layer 4 {{.*}} {tiling = #tiling.layer<l1_tile = [3, 8, 8, 3], l1_tiles = [6, 1, 1, 1], l1_bytes = 1920, l2_tile = [16, 8], weights = "none", streamed = []>}
 // SMALL:      qnn.layer 5 {{.*}} weights = "L3"
 // SMALL:      qnn.layer 6 {{.*}} weights = "L3"

@@ -20,6 +20,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.utils.exceptions import ArgSpecParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
+from dory_mlir.cli import fewer_collections
 from dory_mlir.diagnostics import DEBUG_FLAG, DEBUG_HELP, DoryError, check_mlir_text, one_line, run_tool
 from dory_mlir.frontend.activation_modes import ACTIVATION_MODES, ACTIVATIONS_HELP
 from dory_mlir.ir_utils import op_where, verify_module
@@ -251,7 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     def source() -> str | None:
         return driver.args.input_file if driver is not None else None
 
-    return run_tool(body, argv, source)
+    with fewer_collections():
+        return run_tool(body, argv, source)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Compile time per pass and as a user sees it, and DMA traffic against its lower bound, for every shared network.
 
     .venv/bin/python bench/compile.py [--models ../shared/models/dory] [--l1-size N] [--l2-size N] [--runs N]
+                                      [--no-mobilenet]
 
 Per network: seconds for import, fuse, tile, bufferize-network, tile-layers and writing the C
 application inside one warm process (their sum: `passes`), then the whole process as a user runs it
@@ -9,7 +10,9 @@ median of `--runs` runs) and, for the networks DORY was timed on, DORY's whole-p
 side-by-side run on this 2-core machine and the ratio DORY / ours (DORY cannot run here: its times are
 quoted, absolute times drift between machines, ratios hold). Then the DMA bytes the tiling moves
 L2↔L1 and L3↔L2 for the whole network next to the lower bound (every input, weight and output byte
-moved once), with their ratio. Nothing is asserted: it measures.
+moved once), with their ratio. Besides the shared networks: MobileNetV1-1.0 at 128×128 (generated with
+seeded weights by the QuantLib builder, 28 layers, 4.2 MB of weights; `--no-mobilenet` leaves it off), and
+`dory-opt --help`. Progress goes to stderr when it is a terminal. Nothing is asserted: it measures.
 """
 
 import argparse
@@ -21,6 +24,7 @@ import time
 from pathlib import Path
 
 from dory_mlir.backend.pulp_c import write_application
+from dory_mlir.diagnostics import Progress
 from dory_mlir.frontend.onnx_import import import_onnx_file
 from dory_mlir.passes.bufferize_network import BufferizeNetworkPass
 from dory_mlir.passes.fuse import FusePass
@@ -38,18 +42,42 @@ DORY_SECONDS = {
 }
 
 
-def whole_process_seconds(model: Path, runs: int, l1_size: int | None, l2_size: int | None) -> float:
-    """Median wall time of `dory-opt` compiling the model to C, as a user runs it."""
-    options = " ".join(f"{name}={value}" for name, value in (("l1-size", l1_size), ("l2-size", l2_size)) if value)
-    dory_opt = Path(sys.executable).with_name("dory-opt")
+DORY_OPT = Path(sys.executable).with_name("dory-opt")
+
+
+def median_seconds(command: list[str], runs: int, output: bool = False) -> float:
+    """Median wall time of a command (with `output`: given a fresh `-o` folder each run)."""
     times = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            subprocess.run([str(dory_opt), str(model), "-p", f"tile{{{options}}},lower-to-pulp" if options else "tile,lower-to-pulp",
-                            "-t", "pulp-c", "-o", str(Path(tmp) / "app")], check=True, capture_output=True)
+            subprocess.run(command + (["-o", str(Path(tmp) / "app")] if output else []), check=True, capture_output=True)
             times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def whole_process_seconds(model: Path, runs: int, l1_size: int | None, l2_size: int | None) -> float:
+    """Median wall time of `dory-opt` compiling the model to C, as a user runs it."""
+    options = " ".join(f"{name}={value}" for name, value in (("l1-size", l1_size), ("l2-size", l2_size)) if value)
+    pipeline = f"tile{{{options}}},lower-to-pulp" if options else "tile,lower-to-pulp"
+    return median_seconds([str(DORY_OPT), str(model), "-p", pipeline, "-t", "pulp-c"], runs, output=True)
+
+
+def mobilenet_v1(folder: Path) -> Path:
+    """MobileNetV1-1.0 at 128×128 (conv, 13 depthwise-separable blocks, pool, FC to 1000 classes), integer
+    weights from a fixed seed, written as `folder/network.onnx`."""
+    from dory_mlir.examples.quantlib_builder import QuantLibNetBuilder
+
+    b = QuantLibNetBuilder(0, (1, 3, 128, 128))
+    b.conv("conv0", 32, 3, 2)
+    blocks = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)) + ((512, 1),) * 5 + ((1024, 2), (1024, 1))
+    for i, (channels, stride) in enumerate(blocks):
+        c = b.values[b.last].shape[1]
+        b.conv(f"dw{i}", c, 3, stride, groups=c, bias=False)
+        b.conv(f"pw{i}", channels, 1)
+    b.global_avgpool("pool", signed=False)
+    b.linear("fc", 1000, signed=True)
+    return b.write(folder, "mobilenet_v1_1.0_128") / "network.onnx"
 
 
 def lower_bounds(row: dict) -> tuple[int, int]:
@@ -66,38 +94,56 @@ def main() -> None:
     parser.add_argument("--l1-size", type=int)
     parser.add_argument("--l2-size", type=int)
     parser.add_argument("--runs", type=int, default=5, help="whole-process runs per network (the median is shown)")
+    parser.add_argument("--no-mobilenet", action="store_true", help="leave off the generated MobileNetV1-1.0-128")
     args = parser.parse_args()
+    progress = Progress("bench/compile.py")
     header = (f"{'network':44s} {'import':>7s} {'fuse':>6s} {'tile':>6s} {'bufferize':>9s} {'tile-layers':>11s} "
               f"{'emit C':>7s} {'passes':>7s} {'process':>8s} {'DORY':>5s} {'DORY/us':>7s}   "
               f"{'L2<->L1 MB':>10s} {'bound':>7s} {'ratio':>6s}   {'L3<->L2 MB':>10s} {'bound':>7s}")
     print(header)
-    for folder in sorted(p for p in args.models.glob("*") if p.is_dir()):
-        model = next(folder.glob("*.onnx"))
-        ctx = make_context()
-        times = []
-        start = time.perf_counter()
-        module = import_onnx_file(model)
-        times.append(time.perf_counter() - start)
-        with tempfile.TemporaryDirectory() as tmp, collecting_tile_reports() as reports:
-            for step in (FusePass(), TilePass(l1_size=args.l1_size, l2_size=args.l2_size),
-                         BufferizeNetworkPass(), TileLayersPass()):
-                t0 = time.perf_counter()
-                step.apply(ctx, module)
-                times.append(time.perf_counter() - t0)
+    with tempfile.TemporaryDirectory() as generated:
+        models = [(folder.name, next(folder.glob("*.onnx"))) for folder in sorted(p for p in args.models.glob("*") if p.is_dir())]
+        if not args.no_mobilenet:
+            progress("generating MobileNetV1-1.0-128")
+            models.append(("MobileNetV1-1.0-128 (generated)", mobilenet_v1(Path(generated) / "mobilenet_v1")))
+        for number, (name, model) in enumerate(models, start=1):
+            progress(f"{name}", number, len(models))
+            row = measure(name, model, args)
+            progress.done()
+            print(row, flush=True)
+    progress("dory-opt --help")
+    help_seconds = median_seconds([str(DORY_OPT), "--help"], args.runs)
+    progress.done()
+    print(f"dory-opt --help: {help_seconds:.2f} s (median of {args.runs})")
+
+
+def measure(name: str, model: Path, args: argparse.Namespace) -> str:
+    """One row of the table: the phases in this process, the whole process, DORY, the DMA traffic."""
+    ctx = make_context()
+    times = []
+    start = time.perf_counter()
+    module = import_onnx_file(model)
+    times.append(time.perf_counter() - start)
+    with tempfile.TemporaryDirectory() as tmp, collecting_tile_reports() as reports:
+        for step in (FusePass(), TilePass(l1_size=args.l1_size, l2_size=args.l2_size),
+                     BufferizeNetworkPass(), TileLayersPass()):
             t0 = time.perf_counter()
-            write_application(module, Path(tmp) / "app")
+            step.apply(ctx, module)
             times.append(time.perf_counter() - t0)
-            rows = reports[-1]["layers"]
-        moved = sum(r["dma_l2_l1_bytes"] for r in rows)
-        bound = sum(lower_bounds(r)[0] for r in rows)
-        l3 = sum(r["dma_l3_l2_bytes"] for r in rows)
-        l3_bound = sum(lower_bounds(r)[1] for r in rows)
-        cells = " ".join(f"{t:{w}.2f}" for t, w in zip(times, (7, 6, 6, 9, 11, 7), strict=True))
-        process = whole_process_seconds(model, args.runs, args.l1_size, args.l2_size)
-        dory = DORY_SECONDS.get(folder.name)
-        versus = f"{dory:5.2f} {dory / process:7.2f}" if dory and not (args.l1_size or args.l2_size) else f"{'-':>5s} {'-':>7s}"
-        print(f"{folder.name:44s} {cells} {sum(times):7.2f} {process:8.2f} {versus}   {moved / 1e6:10.3f} {bound / 1e6:7.3f} "
-              f"{moved / bound:6.2f}   {l3 / 1e6:10.3f} {l3_bound / 1e6:7.3f}")
+        t0 = time.perf_counter()
+        write_application(module, Path(tmp) / "app")
+        times.append(time.perf_counter() - t0)
+        rows = reports[-1]["layers"]
+    moved = sum(r["dma_l2_l1_bytes"] for r in rows)
+    bound = sum(lower_bounds(r)[0] for r in rows)
+    l3 = sum(r["dma_l3_l2_bytes"] for r in rows)
+    l3_bound = sum(lower_bounds(r)[1] for r in rows)
+    cells = " ".join(f"{t:{w}.2f}" for t, w in zip(times, (7, 6, 6, 9, 11, 7), strict=True))
+    process = whole_process_seconds(model, args.runs, args.l1_size, args.l2_size)
+    dory = DORY_SECONDS.get(name)
+    versus = f"{dory:5.2f} {dory / process:7.2f}" if dory and not (args.l1_size or args.l2_size) else f"{'-':>5s} {'-':>7s}"
+    return (f"{name:44s} {cells} {sum(times):7.2f} {process:8.2f} {versus}   {moved / 1e6:10.3f} {bound / 1e6:7.3f} "
+            f"{moved / bound:6.2f}   {l3 / 1e6:10.3f} {l3_bound / 1e6:7.3f}")
 
 
 if __name__ == "__main__":

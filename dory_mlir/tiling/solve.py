@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import z3
 
+from dory_mlir.tiling import solve_cache
 from dory_mlir.tiling.model import (
     NP,
     PY,
@@ -117,7 +118,8 @@ def z3_better_tile(layer: LayerShape, target: L1Target, value: int) -> Tile | No
 
 def solve_all(layers: list[LayerShape], target: L1Target) -> list[tuple[TilingResult | DoesNotFit, float]]:
     """Solves many layers, distinct shapes in parallel threads (Z3 and numpy release the
-    GIL); each result comes with the seconds its shape took (0 for a repeated shape)."""
+    GIL); each result comes with the seconds its shape took (0 for a repeated shape, or one
+    read from the on-disk cache of `solve_cache.py`)."""
     distinct = list(dict.fromkeys(layers))
 
     def attempt(layer: LayerShape) -> tuple[TilingResult | DoesNotFit, float]:
@@ -128,8 +130,12 @@ def solve_all(layers: list[LayerShape], target: L1Target) -> list[tuple[TilingRe
             result = error
         return result, time.perf_counter() - start
 
+    results = {layer: (found, 0.0) for layer in distinct if (found := solve_cache.load(layer, target)) is not None}
+    missing = [layer for layer in distinct if layer not in results]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        results = dict(zip(distinct, pool.map(attempt, distinct), strict=True))
+        results |= dict(zip(missing, pool.map(attempt, missing), strict=True))
+    for layer in missing:
+        solve_cache.store(layer, target, results[layer][0])
     first = {layer: layers.index(layer) for layer in distinct}
     return [results[layer] if first[layer] == i else (results[layer][0], 0.0) for i, layer in enumerate(layers)]
 

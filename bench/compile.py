@@ -6,9 +6,11 @@
 Per network: seconds for import, fuse, tile, bufferize-network, tile-layers and writing the C
 application inside one warm process (their sum: `passes`), then the whole process as a user runs it
 (`dory-opt model.onnx --tile --lower-to-pulp -t pulp-c -o DIR`: start-up, imports, everything; the
-median of `--runs` runs) and, for the networks DORY was timed on, DORY's whole-process time from a
-side-by-side run on this 2-core machine and the ratio DORY / ours (DORY cannot run here: its times are
-quoted, absolute times drift between machines, ratios hold). Then the DMA bytes the tiling moves
+median of `--runs` runs), as a first compile (`process`: an empty tiling cache) and compiled `again` (the
+proven tilings of a run before read from the cache, `dory_mlir/tiling/solve_cache.py`), and, for the
+networks DORY was timed on, DORY's whole-process time from a side-by-side run on this 2-core machine and
+the ratios DORY / ours (DORY cannot run here: its times are quoted, absolute times drift between machines,
+ratios hold). Then the DMA bytes the tiling moves
 L2↔L1 and L3↔L2 for the whole network next to the lower bound (every input, weight and output byte
 moved once), with their ratio. Besides the shared networks: MobileNetV1-1.0 at 128×128 (generated with
 seeded weights by the QuantLib builder, 28 layers, 4.2 MB of weights; `--no-mobilenet` leaves it off), and
@@ -16,6 +18,7 @@ seeded weights by the QuantLib builder, 28 layers, 4.2 MB of weights; `--no-mobi
 """
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -43,24 +46,36 @@ DORY_SECONDS = {
 
 
 DORY_OPT = Path(sys.executable).with_name("dory-opt")
+TILING_CACHE = "DORY_TILING_CACHE"  # the tiling results on disk (dory_mlir/tiling/solve_cache.py)
 
 
-def median_seconds(command: list[str], runs: int, output: bool = False) -> float:
-    """Median wall time of a command (with `output`: given a fresh `-o` folder each run)."""
+def median_seconds(command: list[str], runs: int, output: bool = False, cache: str | None = None) -> float:
+    """Median wall time of a command (with `output`: given a fresh `-o` folder each run; `cache`: the tiling
+    cache folder it uses)."""
     times = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            subprocess.run(command + (["-o", str(Path(tmp) / "app")] if output else []), check=True, capture_output=True)
+            subprocess.run(command + (["-o", str(Path(tmp) / "app")] if output else []), check=True, capture_output=True,
+                           env={**os.environ, TILING_CACHE: cache} if cache else None)
             times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
-def whole_process_seconds(model: Path, runs: int, l1_size: int | None, l2_size: int | None) -> float:
-    """Median wall time of `dory-opt` compiling the model to C, as a user runs it."""
+def whole_process_seconds(model: Path, runs: int, l1_size: int | None, l2_size: int | None) -> tuple[float, float]:
+    """Median wall times of `dory-opt` compiling the model to C, as a user runs it: the first compile (an empty
+    tiling cache each run) and a recompile (the proven tilings cached by a run before, `solve_cache.py`)."""
     options = " ".join(f"{name}={value}" for name, value in (("l1-size", l1_size), ("l2-size", l2_size)) if value)
     pipeline = f"tile{{{options}}},lower-to-pulp" if options else "tile,lower-to-pulp"
-    return median_seconds([str(DORY_OPT), str(model), "-p", pipeline, "-t", "pulp-c"], runs, output=True)
+    command = [str(DORY_OPT), str(model), "-p", pipeline, "-t", "pulp-c"]
+    cold = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as cache:
+            cold.append(median_seconds(command, 1, output=True, cache=cache))
+    with tempfile.TemporaryDirectory() as cache:
+        median_seconds(command, 1, output=True, cache=cache)  # fills the cache
+        warm = median_seconds(command, runs, output=True, cache=cache)
+    return statistics.median(cold), warm
 
 
 def mobilenet_v1(folder: Path) -> Path:
@@ -98,9 +113,10 @@ def main() -> None:
     args = parser.parse_args()
     progress = Progress("bench/compile.py")
     header = (f"{'network':44s} {'import':>7s} {'fuse':>6s} {'tile':>6s} {'bufferize':>9s} {'tile-layers':>11s} "
-              f"{'emit C':>7s} {'passes':>7s} {'process':>8s} {'DORY':>5s} {'DORY/us':>7s}   "
+              f"{'emit C':>7s} {'passes':>7s} {'process':>8s} {'again':>6s} {'DORY':>5s} {'DORY/us':>7s} {'again':>6s}   "
               f"{'L2<->L1 MB':>10s} {'bound':>7s} {'ratio':>6s}   {'L3<->L2 MB':>10s} {'bound':>7s}")
     print(header)
+    os.environ[TILING_CACHE] = "off"  # the phases measured in this process solve every shape
     with tempfile.TemporaryDirectory() as generated:
         models = [(folder.name, next(folder.glob("*.onnx"))) for folder in sorted(p for p in args.models.glob("*") if p.is_dir())]
         if not args.no_mobilenet:
@@ -139,10 +155,11 @@ def measure(name: str, model: Path, args: argparse.Namespace) -> str:
     l3 = sum(r["dma_l3_l2_bytes"] for r in rows)
     l3_bound = sum(lower_bounds(r)[1] for r in rows)
     cells = " ".join(f"{t:{w}.2f}" for t, w in zip(times, (7, 6, 6, 9, 11, 7), strict=True))
-    process = whole_process_seconds(model, args.runs, args.l1_size, args.l2_size)
+    process, again = whole_process_seconds(model, args.runs, args.l1_size, args.l2_size)
     dory = DORY_SECONDS.get(name)
-    versus = f"{dory:5.2f} {dory / process:7.2f}" if dory and not (args.l1_size or args.l2_size) else f"{'-':>5s} {'-':>7s}"
-    return (f"{name:44s} {cells} {sum(times):7.2f} {process:8.2f} {versus}   {moved / 1e6:10.3f} {bound / 1e6:7.3f} "
+    versus = (f"{dory:5.2f} {dory / process:7.2f} {dory / again:6.2f}" if dory and not (args.l1_size or args.l2_size)
+              else f"{'-':>5s} {'-':>7s} {'-':>6s}")
+    return (f"{name:44s} {cells} {sum(times):7.2f} {process:8.2f} {again:6.2f} {versus}   {moved / 1e6:10.3f} {bound / 1e6:7.3f} "
             f"{moved / bound:6.2f}   {l3 / 1e6:10.3f} {l3_bound / 1e6:7.3f}")
 
 

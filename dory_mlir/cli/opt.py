@@ -23,7 +23,6 @@ from xdsl.xdsl_opt_main import xDSLOptMain
 from dory_mlir.cli import fewer_collections
 from dory_mlir.diagnostics import DEBUG_FLAG, DEBUG_HELP, DoryError, check_mlir_text, one_line, run_tool
 from dory_mlir.frontend.activation_modes import ACTIVATION_MODES, ACTIVATIONS_HELP
-from dory_mlir.ir_utils import op_where, verify_module
 from dory_mlir.universe import DORY_UNIVERSE
 
 
@@ -100,6 +99,8 @@ class DoryOptMain(xDSLOptMain):
                 raise
             raise DoryError(f"invalid IR: {one_line(e)}", source) from None
         if module is not None and not self.args.verify_diagnostics and not self.args.disable_verify:
+            from dory_mlir.ir_utils import verify_module  # (xdsl's arith dialect: not for --help)
+
             verify_module(module, self.args.input_file or "<stdin>")
         return module
 
@@ -201,6 +202,8 @@ class DoryOptMain(xDSLOptMain):
 
             unlowered = next((op for op in prog.walk() if op.name.startswith("qnn.")), None)
             if unlowered is not None:
+                from dory_mlir.ir_utils import op_where
+
                 raise DoryError(f"-t pulp-c emits lowered IR, but '{op_where(unlowered)}' is not lowered: "
                                 "add the lowering (--tile --lower-to-pulp, or -p tile,lower-to-pulp)",
                                 self.args.input_file or "<stdin>")

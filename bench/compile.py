@@ -6,7 +6,8 @@
 Per network: seconds for import, fuse, tile, bufferize-network, tile-layers and writing the C
 application inside one warm process (their sum: `passes`), then the whole process as a user runs it
 (`dory-opt model.onnx --tile --lower-to-pulp -t pulp-c -o DIR`: start-up, imports, everything; the
-median of `--runs` runs), as a first compile (`process`: an empty tiling cache) and compiled `again` (the
+median of `--runs` runs), as a first compile (`process`: an empty tiling cache; `cpu`: its CPU time, user +
+system, which the load of a shared machine changes less than the wall time) and compiled `again` (the
 proven tilings of a run before read from the cache, `dory_mlir/tiling/solve_cache.py`), and, for the
 networks DORY was timed on, DORY's whole-process time from a side-by-side run on this 2-core machine and
 the ratios DORY / ours (DORY cannot run here: its times are quoted, absolute times drift between machines,
@@ -19,6 +20,7 @@ seeded weights by the QuantLib builder, 28 layers, 4.2 MB of weights; `--no-mobi
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -49,22 +51,26 @@ DORY_OPT = Path(sys.executable).with_name("dory-opt")
 TILING_CACHE = "DORY_TILING_CACHE"  # the tiling results on disk (dory_mlir/tiling/solve_cache.py)
 
 
-def median_seconds(command: list[str], runs: int, output: bool = False, cache: str | None = None) -> float:
-    """Median wall time of a command (with `output`: given a fresh `-o` folder each run; `cache`: the tiling
-    cache folder it uses)."""
-    times = []
+def median_seconds(command: list[str], runs: int, output: bool = False, cache: str | None = None) -> tuple[float, float]:
+    """Median wall time and median CPU time (user + system: what the machine's load changes least) of a command
+    (with `output`: given a fresh `-o` folder each run; `cache`: the tiling cache folder it uses)."""
+    walls, cpus = [], []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             subprocess.run(command + (["-o", str(Path(tmp) / "app")] if output else []), check=True, capture_output=True,
                            env={**os.environ, TILING_CACHE: cache} if cache else None)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+            walls.append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(walls), statistics.median(cpus)
 
 
-def whole_process_seconds(model: Path, runs: int, l1_size: int | None, l2_size: int | None) -> tuple[float, float]:
+def whole_process_seconds(model: Path, runs: int, l1_size: int | None, l2_size: int | None) -> tuple[float, float, float]:
     """Median wall times of `dory-opt` compiling the model to C, as a user runs it: the first compile (an empty
-    tiling cache each run) and a recompile (the proven tilings cached by a run before, `solve_cache.py`)."""
+    tiling cache each run), its CPU time, and a recompile (the proven tilings cached by a run before,
+    `solve_cache.py`)."""
     options = " ".join(f"{name}={value}" for name, value in (("l1-size", l1_size), ("l2-size", l2_size)) if value)
     pipeline = f"tile{{{options}}},lower-to-pulp" if options else "tile,lower-to-pulp"
     command = [str(DORY_OPT), str(model), "-p", pipeline, "-t", "pulp-c"]
@@ -74,8 +80,8 @@ def whole_process_seconds(model: Path, runs: int, l1_size: int | None, l2_size: 
             cold.append(median_seconds(command, 1, output=True, cache=cache))
     with tempfile.TemporaryDirectory() as cache:
         median_seconds(command, 1, output=True, cache=cache)  # fills the cache
-        warm = median_seconds(command, runs, output=True, cache=cache)
-    return statistics.median(cold), warm
+        warm, _ = median_seconds(command, runs, output=True, cache=cache)
+    return statistics.median(w for w, _ in cold), statistics.median(c for _, c in cold), warm
 
 
 def mobilenet_v1(folder: Path) -> Path:
@@ -113,7 +119,7 @@ def main() -> None:
     args = parser.parse_args()
     progress = Progress("bench/compile.py")
     header = (f"{'network':44s} {'import':>7s} {'fuse':>6s} {'tile':>6s} {'bufferize':>9s} {'tile-layers':>11s} "
-              f"{'emit C':>7s} {'passes':>7s} {'process':>8s} {'again':>6s} {'DORY':>5s} {'DORY/us':>7s} {'again':>6s}   "
+              f"{'emit C':>7s} {'passes':>7s} {'process':>8s} {'cpu':>5s} {'again':>6s} {'DORY':>5s} {'DORY/us':>7s} {'again':>6s}   "
               f"{'L2<->L1 MB':>10s} {'bound':>7s} {'ratio':>6s}   {'L3<->L2 MB':>10s} {'bound':>7s}")
     print(header)
     os.environ[TILING_CACHE] = "off"  # the phases measured in this process solve every shape
@@ -128,9 +134,9 @@ def main() -> None:
             progress.done()
             print(row, flush=True)
     progress("dory-opt --help")
-    help_seconds = median_seconds([str(DORY_OPT), "--help"], args.runs)
+    help_seconds, help_cpu = median_seconds([str(DORY_OPT), "--help"], args.runs)
     progress.done()
-    print(f"dory-opt --help: {help_seconds:.2f} s (median of {args.runs})")
+    print(f"dory-opt --help: {help_seconds:.2f} s, CPU {help_cpu:.2f} s (medians of {args.runs})")
 
 
 def measure(name: str, model: Path, args: argparse.Namespace) -> str:
@@ -155,11 +161,11 @@ def measure(name: str, model: Path, args: argparse.Namespace) -> str:
     l3 = sum(r["dma_l3_l2_bytes"] for r in rows)
     l3_bound = sum(lower_bounds(r)[1] for r in rows)
     cells = " ".join(f"{t:{w}.2f}" for t, w in zip(times, (7, 6, 6, 9, 11, 7), strict=True))
-    process, again = whole_process_seconds(model, args.runs, args.l1_size, args.l2_size)
+    process, cpu, again = whole_process_seconds(model, args.runs, args.l1_size, args.l2_size)
     dory = DORY_SECONDS.get(name)
     versus = (f"{dory:5.2f} {dory / process:7.2f} {dory / again:6.2f}" if dory and not (args.l1_size or args.l2_size)
               else f"{'-':>5s} {'-':>7s} {'-':>6s}")
-    return (f"{name:44s} {cells} {sum(times):7.2f} {process:8.2f} {again:6.2f} {versus}   {moved / 1e6:10.3f} {bound / 1e6:7.3f} "
+    return (f"{name:44s} {cells} {sum(times):7.2f} {process:8.2f} {cpu:5.2f} {again:6.2f} {versus}   {moved / 1e6:10.3f} {bound / 1e6:7.3f} "
             f"{moved / bound:6.2f}   {l3 / 1e6:10.3f} {l3_bound / 1e6:7.3f}")
 
 

@@ -87,18 +87,9 @@ def whole_process_seconds(model: Path, runs: int, l1_size: int | None, l2_size: 
 def mobilenet_v1(folder: Path) -> Path:
     """MobileNetV1-1.0 at 128×128 (conv, 13 depthwise-separable blocks, pool, FC to 1000 classes), integer
     weights from a fixed seed, written as `folder/network.onnx`."""
-    from dory_mlir.examples.quantlib_builder import QuantLibNetBuilder
+    from dory_mlir.examples.quantlib_builder import mobilenet_v1 as build
 
-    b = QuantLibNetBuilder(0, (1, 3, 128, 128))
-    b.conv("conv0", 32, 3, 2)
-    blocks = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)) + ((512, 1),) * 5 + ((1024, 2), (1024, 1))
-    for i, (channels, stride) in enumerate(blocks):
-        c = b.values[b.last].shape[1]
-        b.conv(f"dw{i}", c, 3, stride, groups=c, bias=False)
-        b.conv(f"pw{i}", channels, 1)
-    b.global_avgpool("pool", signed=False)
-    b.linear("fc", 1000, signed=True)
-    return b.write(folder, "mobilenet_v1_1.0_128") / "network.onnx"
+    return build(0).write(folder, "mobilenet_v1_1.0_128") / "network.onnx"
 
 
 def lower_bounds(row: dict) -> tuple[int, int]:

@@ -1,7 +1,7 @@
 """Compile time per pass and as a user sees it, and DMA traffic against its lower bound, for every shared network.
 
     .venv/bin/python bench/compile.py [--models ../shared/models/dory] [--l1-size N] [--l2-size N] [--runs N]
-                                      [--no-mobilenet]
+                                      [--no-mobilenet] [--baseline CHECKOUT]
 
 Per network: seconds for import, fuse, tile, bufferize-network, tile-layers and writing the C
 application inside one warm process (their sum: `passes`), then the whole process as a user runs it
@@ -15,7 +15,8 @@ ratios hold). Then the DMA bytes the tiling moves
 L2↔L1 and L3↔L2 for the whole network next to the lower bound (every input, weight and output byte
 moved once), with their ratio. Besides the shared networks: MobileNetV1-1.0 at 128×128 (generated with
 seeded weights by the QuantLib builder, 28 layers, 4.2 MB of weights; `--no-mobilenet` leaves it off), and
-`dory-opt --help`. Progress goes to stderr when it is a terminal. Nothing is asserted: it measures.
+`dory-opt --help`. With `--baseline CHECKOUT`, another checkout's compiler (say main's) is timed too, run by
+turns with ours on the first compiles, so both see the same load of a shared machine. Progress goes to stderr when it is a terminal. Nothing is asserted: it measures.
 """
 
 import argparse
@@ -51,37 +52,48 @@ DORY_OPT = Path(sys.executable).with_name("dory-opt")
 TILING_CACHE = "DORY_TILING_CACHE"  # the tiling results on disk (dory_mlir/tiling/solve_cache.py)
 
 
-def median_seconds(command: list[str], runs: int, output: bool = False, cache: str | None = None) -> tuple[float, float]:
-    """Median wall time and median CPU time (user + system: what the machine's load changes least) of a command
-    (with `output`: given a fresh `-o` folder each run; `cache`: the tiling cache folder it uses)."""
-    walls, cpus = [], []
+def timed(command: list[str], output: bool = False, **env: str) -> tuple[float, float]:
+    """Wall time and CPU time (user + system: what the machine's load changes least) of one run of a command
+    (with `output`: given a fresh `-o` folder; `env`: variables set for it)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        subprocess.run(command + (["-o", str(Path(tmp) / "app")] if output else []), check=True, capture_output=True,
+                       env={**os.environ, **env})
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def medians(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    return statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
+
+
+def first_compiles(command: list[str], runs: int, baseline: Path | None, output: bool = True
+                   ) -> tuple[tuple[float, float], tuple[float, float] | None]:
+    """Medians (wall, CPU) of `runs` first runs (an empty tiling cache each), and of the baseline checkout's, run by
+    turns with ours so that both see the same load."""
+    ours, base = [], []
     for _ in range(runs):
-        with tempfile.TemporaryDirectory() as tmp:
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            start = time.perf_counter()
-            subprocess.run(command + (["-o", str(Path(tmp) / "app")] if output else []), check=True, capture_output=True,
-                           env={**os.environ, TILING_CACHE: cache} if cache else None)
-            walls.append(time.perf_counter() - start)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    return statistics.median(walls), statistics.median(cpus)
+        if baseline is not None:
+            base.append(timed(command, output, PYTHONPATH=str(baseline)))
+        with tempfile.TemporaryDirectory() as cache:
+            ours.append(timed(command, output, **{TILING_CACHE: cache}))
+    return medians(ours), medians(base) if base else None
 
 
-def whole_process_seconds(model: Path, runs: int, l1_size: int | None, l2_size: int | None) -> tuple[float, float, float]:
-    """Median wall times of `dory-opt` compiling the model to C, as a user runs it: the first compile (an empty
-    tiling cache each run), its CPU time, and a recompile (the proven tilings cached by a run before,
+def whole_process_seconds(model: Path, args: argparse.Namespace) -> tuple[tuple[float, float], tuple[float, float] | None, float]:
+    """`dory-opt` compiling the model to C as a user runs it: medians (wall, CPU) of the first compile, of the
+    baseline's (if any), and the median wall time of a recompile (the proven tilings cached by a run before,
     `solve_cache.py`)."""
-    options = " ".join(f"{name}={value}" for name, value in (("l1-size", l1_size), ("l2-size", l2_size)) if value)
+    options = " ".join(f"{name}={value}" for name, value in (("l1-size", args.l1_size), ("l2-size", args.l2_size)) if value)
     pipeline = f"tile{{{options}}},lower-to-pulp" if options else "tile,lower-to-pulp"
     command = [str(DORY_OPT), str(model), "-p", pipeline, "-t", "pulp-c"]
-    cold = []
-    for _ in range(runs):
-        with tempfile.TemporaryDirectory() as cache:
-            cold.append(median_seconds(command, 1, output=True, cache=cache))
+    first, base = first_compiles(command, args.runs, args.baseline)
     with tempfile.TemporaryDirectory() as cache:
-        median_seconds(command, 1, output=True, cache=cache)  # fills the cache
-        warm, _ = median_seconds(command, runs, output=True, cache=cache)
-    return statistics.median(w for w, _ in cold), statistics.median(c for _, c in cold), warm
+        timed(command, True, **{TILING_CACHE: cache})  # fills the cache
+        again, _ = medians([timed(command, True, **{TILING_CACHE: cache}) for _ in range(args.runs)])
+    return first, base, again
 
 
 def mobilenet_v1(folder: Path) -> Path:
@@ -107,10 +119,13 @@ def main() -> None:
     parser.add_argument("--l2-size", type=int)
     parser.add_argument("--runs", type=int, default=5, help="whole-process runs per network (the median is shown)")
     parser.add_argument("--no-mobilenet", action="store_true", help="leave off the generated MobileNetV1-1.0-128")
+    parser.add_argument("--baseline", type=Path, metavar="CHECKOUT",
+                        help="also time another checkout's dory_mlir (e.g. `git archive REV | tar -x -C DIR`), run by "
+                             "this venv by turns with ours: columns `base` and its `cpu`")
     args = parser.parse_args()
     progress = Progress("bench/compile.py")
     header = (f"{'network':44s} {'import':>7s} {'fuse':>6s} {'tile':>6s} {'bufferize':>9s} {'tile-layers':>11s} "
-              f"{'emit C':>7s} {'passes':>7s} {'process':>8s} {'cpu':>5s} {'again':>6s} {'DORY':>5s} {'DORY/us':>7s} {'again':>6s}   "
+              f"{'emit C':>7s} {'passes':>7s} {'base':>5s} {'cpu':>5s} {'process':>8s} {'cpu':>5s} {'again':>6s} {'DORY':>5s} {'DORY/us':>7s} {'again':>6s}   "
               f"{'L2<->L1 MB':>10s} {'bound':>7s} {'ratio':>6s}   {'L3<->L2 MB':>10s} {'bound':>7s}")
     print(header)
     os.environ[TILING_CACHE] = "off"  # the phases measured in this process solve every shape
@@ -125,9 +140,10 @@ def main() -> None:
             progress.done()
             print(row, flush=True)
     progress("dory-opt --help")
-    help_seconds, help_cpu = median_seconds([str(DORY_OPT), "--help"], args.runs)
+    (help_seconds, help_cpu), base = first_compiles([str(DORY_OPT), "--help"], args.runs, args.baseline, output=False)
     progress.done()
-    print(f"dory-opt --help: {help_seconds:.2f} s, CPU {help_cpu:.2f} s (medians of {args.runs})")
+    versus = f"; baseline {base[0]:.2f} s, CPU {base[1]:.2f} s" if base else ""
+    print(f"dory-opt --help: {help_seconds:.2f} s, CPU {help_cpu:.2f} s{versus} (medians of {args.runs})")
 
 
 def measure(name: str, model: Path, args: argparse.Namespace) -> str:
@@ -152,11 +168,12 @@ def measure(name: str, model: Path, args: argparse.Namespace) -> str:
     l3 = sum(r["dma_l3_l2_bytes"] for r in rows)
     l3_bound = sum(lower_bounds(r)[1] for r in rows)
     cells = " ".join(f"{t:{w}.2f}" for t, w in zip(times, (7, 6, 6, 9, 11, 7), strict=True))
-    process, cpu, again = whole_process_seconds(model, args.runs, args.l1_size, args.l2_size)
+    (process, cpu), base, again = whole_process_seconds(model, args)
+    baseline = f"{base[0]:5.2f} {base[1]:5.2f}" if base else f"{'-':>5s} {'-':>5s}"
     dory = DORY_SECONDS.get(name)
     versus = (f"{dory:5.2f} {dory / process:7.2f} {dory / again:6.2f}" if dory and not (args.l1_size or args.l2_size)
               else f"{'-':>5s} {'-':>7s} {'-':>6s}")
-    return (f"{name:44s} {cells} {sum(times):7.2f} {process:8.2f} {cpu:5.2f} {again:6.2f} {versus}   {moved / 1e6:10.3f} {bound / 1e6:7.3f} "
+    return (f"{name:44s} {cells} {sum(times):7.2f} {baseline} {process:8.2f} {cpu:5.2f} {again:6.2f} {versus}   {moved / 1e6:10.3f} {bound / 1e6:7.3f} "
             f"{moved / bound:6.2f}   {l3 / 1e6:10.3f} {l3_bound / 1e6:7.3f}")
 
 

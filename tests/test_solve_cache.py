@@ -71,3 +71,8 @@ def test_other_tiling_code_is_another_key(cache, monkeypatch):
     solve.solve_all([POINTWISE], TARGET)
     monkeypatch.setattr(solve_cache, "code_version", lambda: "a changed objective")
     assert solve_cache.load(POINTWISE, TARGET) is None
+
+
+def test_the_key_covers_what_the_model_reads():
+    names = {path.name for path in solve_cache.hashed_sources()}
+    assert {"model.py", "solve.py", "traffic.py", "kernel_abi.py"} <= names

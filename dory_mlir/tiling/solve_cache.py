@@ -1,11 +1,12 @@
 """The proven L1 tilings on disk, one small JSON file per distinct (layer shape, L1 target).
 
 Solving a shape (the search and its Z3 proofs, `solve.py`) is most of the tile pass; the result depends on
-nothing but the shape, the target and the tiling code. So a network compiled again, or any network with a
+nothing but the shape, the target and the code. So a network compiled again, or any network with a
 layer of a shape seen before, reads the result instead of proving it again. The key hashes the shape, the
-target, every source file of `dory_mlir/tiling/` and the Z3 and numpy versions: a change to the model is a
-different key, never a stale result. Writes are atomic (a temporary file renamed), so parallel compiles
-share the cache; an unreadable entry is a miss, an unwritable cache is no cache.
+target, every source file of `dory_mlir` (the model reads `kernel_abi.py` too) and the Z3 and numpy
+versions: a change to the code is a different key, never a stale result. Writes are atomic (a temporary
+file renamed), so parallel compiles share the cache; an unreadable entry is a miss, an unwritable cache is
+no cache.
 
 Folder: `$DORY_TILING_CACHE`, else `$XDG_CACHE_HOME/dory-mlir/tiling` (`~/.cache/dory-mlir/tiling`);
 `DORY_TILING_CACHE=off` solves every shape every time.
@@ -36,14 +37,20 @@ def cache_dir() -> Path | None:
 
 @functools.cache
 def code_version() -> str:
-    """The tiling code and the solvers it runs on: any change is a different cache key."""
+    """The code and the solvers the tiling runs on: any change is a different cache key."""
     import numpy
     import z3
 
+    package = Path(__file__).parents[1]
     digest = hashlib.sha256(f"z3 {z3.get_full_version()} numpy {numpy.__version__}".encode())
-    for source in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
+    for source in hashed_sources():
+        digest.update(str(source.relative_to(package)).encode() + b"\0" + source.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def hashed_sources() -> list[Path]:
+    """Every source file of dory_mlir: the model reads more than `tiling/` (kernel_abi's im2col and partial sums)."""
+    return sorted(Path(__file__).parents[1].rglob("*.py"))
 
 
 def entry(folder: Path, layer: LayerShape, target: L1Target) -> Path:

@@ -13,7 +13,7 @@ is a one-line `DoryError`.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,17 +112,21 @@ def random_samples(shape: tuple[int, ...], count: int, seed: int) -> list[np.nda
     return [rng.standard_normal(size=shape).astype(np.float32) for _ in range(count)]
 
 
-def _reader(input_name: str, samples: list[np.ndarray]):
+def _reader(input_name: str, samples: list[np.ndarray], progress: Callable[[str, int, int], None] | None = None):
     from onnxruntime.quantization import CalibrationDataReader
 
     class SampleReader(CalibrationDataReader):
-        """Feeds the calibration samples one by one (onnxruntime's calibration protocol)."""
+        """Feeds the calibration samples one by one (onnxruntime's calibration protocol), telling
+        `progress` which one."""
 
         def __init__(self) -> None:
-            self._feeds: Iterator[dict[str, np.ndarray]] = iter({input_name: x} for x in samples)
+            self._feeds: Iterator[tuple[int, dict[str, np.ndarray]]] = enumerate(({input_name: x} for x in samples), 1)
 
         def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self._feeds, None)
+            number, feed = next(self._feeds, (None, None))
+            if progress is not None and number is not None:
+                progress("calibrating on sample", number, len(samples))
+            return feed
 
     return SampleReader()
 
@@ -134,8 +138,10 @@ def quantize(
     calibration: Path | None = None,
     samples: int = 16,
     seed: int = 0,
+    progress: Callable[..., None] | None = None,
 ) -> Path:
-    """Quantizes `float_model` into `output` and returns `output`.
+    """Quantizes `float_model` into `output` and returns `output`; `progress(stage[, k, n])` hears
+    of each stage and calibration sample (`diagnostics.Progress`).
 
     The model is first shape-inferred and optimized with `quant_pre_process` (onnxruntime's
     recommended preparation: folds batch norms into convolutions, gives every tensor a shape;
@@ -151,11 +157,13 @@ def quantize(
         prepared = Path(tmp) / "prepared.onnx"
         try:
             # Symbolic shape inference is for dynamic (transformer) shapes; inputs are static here.
+            if progress is not None:
+                progress("preparing the model")
             quant_pre_process(model, prepared, skip_symbolic_shape=True)
             quantize_static(
                 prepared,
                 output,
-                _reader(graph_input.name, data),
+                _reader(graph_input.name, data, progress),
                 quant_format=QuantFormat.QDQ if options.format == "qdq" else QuantFormat.QOperator,
                 per_channel=options.per_channel,
                 reduce_range=options.reduce_range,

@@ -150,3 +150,22 @@ def test_bad_options_are_refused():
         QuantizeOptions(format="qlinear")
     with pytest.raises(DoryError, match="unknown activation type"):
         QuantizeOptions(activations="int4")
+
+
+def test_calibration_progress_only_on_a_terminal(conv_stack: Path, tmp_path: Path, capsys):
+    """Issue 13: the calibration shows its sample k/N on stderr when it is a terminal, nothing otherwise."""
+    import io
+
+    from dory_mlir.diagnostics import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    piped, terminal = io.StringIO(), Terminal()
+    for stream in (piped, terminal):
+        quantize(conv_stack, tmp_path / "q.onnx", QuantizeOptions(), samples=3, progress=Progress("dory-quantize", stream))
+    assert piped.getvalue() == ""
+    assert "dory-quantize: calibrating on sample 3/3" in terminal.getvalue()
+    assert dory_quantize.main([str(conv_stack), "--samples", "2", "-o", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().err == "", "stderr is not a terminal under pytest: no progress"

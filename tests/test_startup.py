@@ -28,6 +28,7 @@ def test_help_loads_neither_onnx_nor_the_interpreter():
     )
     assert "onnx" not in modules
     assert "xdsl.interpreter" not in modules
+    assert not {"numpy", "z3", "xdsl.dialects.arith"} & modules, "--help loads no pass, solver or dialect of ours"
 
 
 def test_compiling_mlir_to_c_loads_neither_onnx_nor_the_interpreter(tmp_path):

@@ -20,9 +20,9 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.utils.exceptions import ArgSpecParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
+from dory_mlir.cli import fewer_collections
 from dory_mlir.diagnostics import DEBUG_FLAG, DEBUG_HELP, DoryError, check_mlir_text, one_line, run_tool
 from dory_mlir.frontend.activation_modes import ACTIVATION_MODES, ACTIVATIONS_HELP
-from dory_mlir.ir_utils import op_where, verify_module
 from dory_mlir.universe import DORY_UNIVERSE
 
 
@@ -99,6 +99,8 @@ class DoryOptMain(xDSLOptMain):
                 raise
             raise DoryError(f"invalid IR: {one_line(e)}", source) from None
         if module is not None and not self.args.verify_diagnostics and not self.args.disable_verify:
+            from dory_mlir.ir_utils import verify_module  # (xdsl's arith dialect: not for --help)
+
             verify_module(module, self.args.input_file or "<stdin>")
         return module
 
@@ -200,6 +202,8 @@ class DoryOptMain(xDSLOptMain):
 
             unlowered = next((op for op in prog.walk() if op.name.startswith("qnn.")), None)
             if unlowered is not None:
+                from dory_mlir.ir_utils import op_where
+
                 raise DoryError(f"-t pulp-c emits lowered IR, but '{op_where(unlowered)}' is not lowered: "
                                 "add the lowering (--tile --lower-to-pulp, or -p tile,lower-to-pulp)",
                                 self.args.input_file or "<stdin>")
@@ -251,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     def source() -> str | None:
         return driver.args.input_file if driver is not None else None
 
-    return run_tool(body, argv, source)
+    with fewer_collections():
+        return run_tool(body, argv, source)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from dory_mlir.cli import DEFAULT_PIPELINE, opt, run_command
-from dory_mlir.diagnostics import DEBUG_FLAG, DEBUG_HELP, DoryError
+from dory_mlir.diagnostics import DEBUG_FLAG, DEBUG_HELP, DoryError, Progress
 from dory_mlir.quantize import ACTIVATIONS, FORMATS, QuantizeOptions, quantize
 
 QUANTIZED_NAME = "model.quant.onnx"
@@ -56,8 +56,10 @@ def run(args: argparse.Namespace) -> int:
         raise DoryError("-o names an existing file; it must be a folder (created if missing)", str(args.output))
     options = QuantizeOptions(format=args.format, activations=args.activations, per_channel=not args.per_tensor,
                               symmetric_weights=not args.asymmetric_weights, reduce_range=args.reduce_range)
+    progress = Progress("dory-quantize")  # on stderr when it is a terminal
     quantized = quantize(args.model, args.output / QUANTIZED_NAME, options, calibration=args.calibration,
-                         samples=args.samples, seed=args.seed)
+                         samples=args.samples, seed=args.seed, progress=progress)
+    progress.done()
     calibrated_on = str(args.calibration) if args.calibration else f"{args.samples} random inputs (seed {args.seed})"
     weights = f"{'per-channel' if options.per_channel else 'per-tensor'} int8 weights{' in [-64, 64]' if options.reduce_range else ''}"
     print(f"quantized: {quantized} ({options.format.upper()}, {options.activations} activations, {weights}, "

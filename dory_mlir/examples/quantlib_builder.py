@@ -352,20 +352,26 @@ def resnet8(seed: int) -> QuantLibNetBuilder:
     return b
 
 
+def mobilenet_v1(seed: int, width: float = 1.0, classes: int = 1000) -> QuantLibNetBuilder:
+    """MobileNetV1 of a width multiplier: a strided 3x3 conv, 13 depthwise-separable blocks, global average
+    pool, FC; unsigned activations on 128x128x3 (`bench/compile.py` times the 1.0 network)."""
+    b = QuantLibNetBuilder(seed, (1, 3, 128, 128))
+    b.conv("conv0", int(32 * width), 3, 2)
+    blocks = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)) + ((512, 1),) * 5 + ((1024, 2), (1024, 1))
+    for i, (channels, stride) in enumerate(blocks):
+        c = b.values[b.last].shape[1]
+        b.conv(f"dw{i}", c, 3, stride, groups=c, bias=False)
+        b.conv(f"pw{i}", int(channels * width), 1)
+    b.global_avgpool("pool", signed=False)
+    b.linear("fc", classes, signed=True)
+    return b
+
+
 def mobilenet_v1_025(seed: int) -> QuantLibNetBuilder:
     """MobileNetV1-0.25 (MLPerf Tiny's visual wake words network): its 13 depthwise-separable blocks,
     unsigned activations, on 128x128x3 (VWW uses 96x96; 128 keeps the final average pool's
     window a power of two, so the float32 means of the golden run are exact)."""
-    b = QuantLibNetBuilder(seed, (1, 3, 128, 128))
-    b.conv("conv0", 8, 3, 2)
-    blocks = ((16, 1), (32, 2), (32, 1), (64, 2), (64, 1), (128, 2)) + ((128, 1),) * 5 + ((256, 2), (256, 1))
-    for i, (channels, stride) in enumerate(blocks):
-        c = b.values[b.last].shape[1]
-        b.conv(f"dw{i}", c, 3, stride, groups=c, bias=False)
-        b.conv(f"pw{i}", channels, 1)
-    b.global_avgpool("pool", signed=False)
-    b.linear("fc", 2, signed=True)
-    return b
+    return mobilenet_v1(seed, 0.25, 2)
 
 
 def kws_maxpool(seed: int) -> QuantLibNetBuilder:

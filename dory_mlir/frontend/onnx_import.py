@@ -16,7 +16,6 @@ from dory_mlir.diagnostics import DoryError
 from dory_mlir.frontend.activation_modes import ACTIVATION_MODES
 from dory_mlir.frontend.loader import input_type_from_dory_config, load_model
 from dory_mlir.frontend.qdq_legalize import is_quantized
-from dory_mlir.frontend.qoperator_import import import_quantized
 from dory_mlir.frontend.quantlib_import import QuantLibImporter
 
 
@@ -28,6 +27,8 @@ def import_onnx_file(path: str | Path, input_type: str | None = None, activation
         raise DoryError(f"unknown activations mode '{activations}' (expected {' or '.join(ACTIVATION_MODES)})")
     model = load_model(path)
     if is_quantized(model):  # onnxruntime's QDQ / QOperator forms
+        from dory_mlir.frontend.qoperator_import import import_quantized  # loads only for such models
+
         return import_quantized(model, path, input_type)
     spec = input_type or input_type_from_dory_config(path) or "ui8"
     return QuantLibImporter(model, path.name, spec, saturate=activations == "saturate").run()

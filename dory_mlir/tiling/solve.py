@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from dory_mlir.tiling import solve_cache
 from dory_mlir.tiling.cost import TileSpans, compute_parts, estimate
 from dory_mlir.tiling.model import (
     NP,
@@ -136,8 +137,9 @@ def search(layer: LayerShape, target: L1Target) -> tuple[Tile, int] | None:
 
 
 def solve_all(layers: list[LayerShape], target: L1Target) -> list[tuple[TilingResult | DoesNotFit, float]]:
-    """Solves many layers, distinct shapes in parallel threads (numpy releases the
-    GIL); each result comes with the seconds its shape took (0 for a repeated shape)."""
+    """Solves many layers, distinct shapes in parallel threads (numpy releases the GIL); each
+    result comes with the seconds its shape took (0 for a repeated shape, or one read from the
+    on-disk cache of `solve_cache.py`)."""
     distinct = list(dict.fromkeys(layers))
 
     def attempt(layer: LayerShape) -> tuple[TilingResult | DoesNotFit, float]:
@@ -148,8 +150,12 @@ def solve_all(layers: list[LayerShape], target: L1Target) -> list[tuple[TilingRe
             result = error
         return result, time.perf_counter() - start
 
+    results = {layer: (found, 0.0) for layer in distinct if (found := solve_cache.load(layer, target)) is not None}
+    missing = [layer for layer in distinct if layer not in results]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        results = dict(zip(distinct, pool.map(attempt, distinct), strict=True))
+        results |= dict(zip(missing, pool.map(attempt, missing), strict=True))
+    for layer in missing:
+        solve_cache.store(layer, target, results[layer][0])
     first = {layer: layers.index(layer) for layer in distinct}
     return [results[layer] if first[layer] == i else (results[layer][0], 0.0) for i, layer in enumerate(layers)]
 

@@ -72,6 +72,27 @@ class ReduceMean(OpRun):
         return (np.floor_divide(total + count // 2, count).astype(np.float32),)
 
 
+def _scalar(value) -> int:
+    return int(np.asarray(value).reshape(-1)[0])
+
+
+class iNoNorm(OpRun):  # noqa: N801 - the op type the evaluator replaces
+    """QuantLib's `iNoNorm(x, weight, bias)`: clip(floor(((x·weight + bias)·mul) / D)) to the signed
+    n_levels, weight and bias broadcast as ONNX does (what Deeploy's iNoNorm goldens hold)."""
+
+    op_domain = ""
+
+    def _run(self, x, weight, bias, D=None, mul=None, n_levels=None):  # noqa: N803, D401 - OpRun API
+        levels = _scalar(n_levels)
+        acc = (np.asarray(x).astype(np.int64) * np.asarray(weight).astype(np.int64) + np.asarray(bias).astype(np.int64))
+        y = np.floor_divide(acc * _scalar(mul), _scalar(D))
+        return (np.clip(y, -(levels // 2), levels // 2 - 1).astype(np.float32),)
+
+
+# QuantLib's integer ops the evaluator runs with our reference implementations (exact int64).
+CUSTOM_OPS = {"iNoNorm": iNoNorm}
+
+
 def _float_tensor(value: float | list[float]) -> TensorProto:
     array = np.asarray(value, dtype=np.float32)
     return numpy_helper.from_array(array)
@@ -121,6 +142,7 @@ class QuantLibNetBuilder:
         )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
         new_ops = [RequantShift] + ([ReduceMean] if node.op_type == "ReduceMean" and self.integer_mean else [])
+        new_ops += [CUSTOM_OPS[node.op_type]] if node.op_type in CUSTOM_OPS else []
         evaluator = ReferenceEvaluator(model, new_ops=new_ops)
         (value,) = evaluator.run(None, {i: self.values[i] for i in inputs})
         value = np.asarray(value)
@@ -309,6 +331,20 @@ class QuantLibNetBuilder:
         attrs = dict(div=_float_tensor(DIV), n_levels_out=_float_tensor([256.0]), signed=_float_tensor([1.0 if signed else 0.0]))
         return self.node("RequantShift", [acc, self.param(f"{module}.mul{index}", mul), self.param(f"{module}.add{index}", add)],
                          **attrs)
+
+    def i_no_norm(self, module: str, per_element: bool, shift: int = 16) -> str:
+        """QuantLib's `iNoNorm` on the rows of features `self.last` (… × M × K): int8 weights per
+        element ([M, K]) or per feature ([K]), an int32 bias per feature, `D` = 2^shift and `mul`
+        calibrated so the outputs fill the signed 8-bit range (a few clip)."""
+        x = self.values[self.last].astype(np.int64)
+        k = x.shape[-1]
+        weight = self.rng.integers(-128, 128, size=x.shape[-2:] if per_element else (k,))
+        bias = self.rng.integers(-6000, 6000, size=k)
+        spread = max(int(np.abs(x * weight + bias).max()), 1)
+        mul = max(1, int(round(127 * 2**shift / spread * self.rng.uniform(0.8, 1.2))))
+        attrs = dict(D=_float_tensor(2.0**shift), mul=_float_tensor(float(mul)), n_levels=_float_tensor(256.0))
+        return self.node("iNoNorm", [self.last, self.param(f"{module}.weight", weight),
+                                     self.param(f"{module}.bias", bias)], **attrs)
 
     def write(self, folder: str | Path, name: str | None = None) -> Path:
         """Writes `network.onnx` and its npz goldens (`inputs`, `outputs`, `activations`) into `folder`
@@ -628,6 +664,24 @@ def matmul_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     return {"random_matmul": random_matmul, "matmul_long_k": matmul_long_k}
 
 
+def random_no_norm(seed: int) -> QuantLibNetBuilder:
+    """QuantLib's iNoNorm on seeded rows of features ([M, K], [B, M, K] or [1, B, M, K], signed or
+    unsigned input), weights per element or per feature, sometimes after a linear layer on the rows."""
+    rng = np.random.default_rng([seed, 21])
+    m, k = (int(v) for v in rng.integers(2, 24, size=2))
+    shape = [(m, k), (int(rng.integers(1, 4)), m, k), (1, int(rng.integers(1, 4)), m, k)][int(rng.integers(0, 3))]
+    b = QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2)))
+    if rng.random() < 0.3:
+        b.rows_linear("fc", k, signed=True)
+    b.i_no_norm("norm", per_element=bool(rng.integers(0, 2)), shift=int(rng.integers(8, 20)))
+    return b
+
+
+def integer_op_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
+    """QuantLib's integer transformer ops (issue 15), tested in tests/test_integer_ops.py."""
+    return {"random_no_norm": random_no_norm}
+
+
 def example_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     return {"resnet8": resnet8, "mobilenet_v1_025": mobilenet_v1_025, "kws_maxpool": kws_maxpool}
 
@@ -640,7 +694,7 @@ def format_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
 
 def all_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     return (example_networks() | format_networks() | data_op_networks() | rows_networks() | row_constant_networks()
-            | matmul_networks())
+            | matmul_networks() | integer_op_networks())
 
 
 def write_example(name: str, out_dir: str | Path, seed: int = 0) -> Path:

@@ -35,6 +35,7 @@ class QuantLibImporter(IntegerGraphImporter):
             "Slice": self.slice,
             "Concat": self.concat,
             "MatMul": self.matmul,
+            "iNoNorm": self.i_no_norm,
         }
 
     # ----------------------------------------------------------------- RequantShift
@@ -132,6 +133,28 @@ class QuantLibImporter(IntegerGraphImporter):
             source.ssa, constants[0], constants[1], TensorType(self.result_element_type(lo, hi, True), qnn.shape_of(source.ssa)),
             scale=1, divisor=div, min=lo, max=hi, intermediate_bits=32 if widest <= INT32_MAX else 64))
         return Act(op.results[0], Range.scalar(min(out_lo, out_hi), max(out_lo, out_hi)), shape)
+
+    def i_no_norm(self, node: onnx.NodeProto) -> list[Value]:
+        """QuantLib's `iNoNorm(x, weight, bias)` {D, mul, n_levels}: y = clip(floor(((x·weight + bias)·mul) / D))
+        to the signed n levels, weight and bias broadcast against x as ONNX does (Deeploy's goldens; its
+        C shifts right by log2 D, the same floor). An elementwise affine map with per-element constants:
+        a requantization (of rows of features: per-row constants `[R, C]`), no kernel of its own."""
+        if len(node.input) != 3:
+            raise self.error(f"iNoNorm needs inputs (x, weight, bias), got {len(node.input)}")
+        attrs = self.attributes(node)
+        divisor, mul = attrs.int("D", lo=1, hi=2**62), attrs.int("mul", lo=-(2**31), hi=2**31 - 1)
+        levels = attrs.int("n_levels", lo=2, hi=2**16)
+        pending = self.as_chain(self.lookup(node.input[0]))
+        weight, bias = (self.constant_operand(node, index, what) for index, what in ((1, "weight"), (2, "bias")))
+        weight, bias = (self.channel_vector(c, pending.onnx_shape, what) for c, what in ((weight, "weight"), (bias, "bias")))
+        chain = pending.chain.mul_affine(weight * mul).add(bias * mul).div(divisor).floor()
+        return [self.pending(chain.clip(-(levels // 2), levels // 2 - 1), pending.onnx_shape)]
+
+    def constant_operand(self, node: onnx.NodeProto, index: int, what: str) -> np.ndarray:
+        const = self.lookup(node.input[index])
+        if not isinstance(const, np.ndarray):
+            raise self.error(f"{node.op_type} {what} must be a constant")
+        return const
 
     @staticmethod
     def channel_first(const: np.ndarray, onnx_shape: tuple[int, ...]) -> np.ndarray:

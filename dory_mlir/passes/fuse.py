@@ -192,7 +192,7 @@ def identity_anchor(rq: qnn.RequantOp) -> list[Operation]:
     """An anchor whose int32 result equals the requant's input, and its weights."""
     x = rq.input
     shape = qnn.shape_of(x)
-    if any(len(qnn.shape_of(v)) == 2 for v in (rq.mul, rq.add)):
+    if any(len(qnn.shape_of(v)) == 2 and (len(shape) != 4 or qnn.shape_of(v)[0] != shape[2]) for v in (rq.mul, rq.add)):
         raise PassError("a requantization with one constant per batch slice must directly follow the matmul it "
                         "requantizes (its only reader)", op_where(rq))
     if qnn.element_type(x).width.data > 16:

@@ -161,6 +161,14 @@ MATMUL = Struct("dory_matmul_t", _fields(
     ("acc", "int32_t *", Buffer("acc")), *_SLICES, *_OUT,
 ))
 
+SOFTMAX = Struct("dory_softmax_t", _fields(
+    ("in", "const void *", Buffer("in")), ("in_type", "dory_dtype_t", ElementType("in")),
+    ("h", "uint16_t", Extent("out", -3)), ("w", "uint16_t", Extent("out", -2)), ("c", "uint16_t", Extent("out", -1)),
+    ("coeff_a", "int32_t", Param("coeff_a")), ("coeff_b", "int32_t", Param("coeff_b")),
+    ("coeff_c", "int32_t", Param("coeff_c")), ("log2", "int32_t", Param("log2", 1)),
+    ("n_levels", "int32_t", Param("n_levels", 256)), ("out", "uint8_t *", Buffer("out")),
+))
+
 PADS = ("pad_t", "pad_l", "pad_b", "pad_r")
 SLICES = ("first", "last")
 CONSTANTS = ("bias", "mul", "add")  # per output channel (or one value)
@@ -178,10 +186,11 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in (
     Kernel("dory_sumpool", ("avgpool",), POOL, ("in", "out", "mul", "add"), (), PADS),
     Kernel("dory_add", ("add",), ADD, ("a", "b", "out"), ("mul", "add"), ()),
     Kernel("dory_matmul", ("matmul",), MATMUL, ("in", "rhs", "out"), ("mul", "add", "acc"), SLICES),
+    Kernel("dory_softmax", ("softmax",), SOFTMAX, ("in", "out"), (), ()),
 )}
 
 # The argument structs of the header, in its order.
-STRUCTS: dict[str, Struct] = {s.name: s for s in (REQUANT, CONV, LINEAR, POOL, ADD, MATMUL)}
+STRUCTS: dict[str, Struct] = {s.name: s for s in (REQUANT, CONV, LINEAR, POOL, ADD, MATMUL, SOFTMAX)}
 
 # layer kind -> the kernel that computes it
 KERNEL_OF: dict[str, str] = {kind: k.name for k in KERNELS.values() for kind in k.kinds}

@@ -2,7 +2,9 @@
 
 `iNoNorm(x, weight, bias)` {D, mul, n_levels} is an elementwise affine map with per-element constants,
 `clip(floor(((x·weight + bias)·mul) / D))`: imported as a requantization of rows of features (constants
-per row `[R, C]`), the identity depthwise layer with per-row constants, no kernel of its own. The
+per row `[R, C]`), the identity depthwise layer with per-row constants, no kernel of its own. `iSoftmax` {coeffA, coeffB,
+coeffC, log2, n_levels} over the last axis is `qnn.softmax`, a layer of its own (kernel `dory_softmax`,
+tiles of whole rows). The
 networks are our own seeded ones (`quantlib_builder.integer_op_networks`, goldens from onnx's
 ReferenceEvaluator with Python implementations of the custom ops): bit-exact in the golden model and in
 the generated C. Deeploy's tests must pass too (when ../shared is present). What is not supported is one
@@ -11,6 +13,7 @@ line naming the node.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +21,7 @@ import onnx
 import pytest
 from onnx import helper
 
-from conftest import SHARED_MODELS, tiered
+from conftest import SHARED_MODELS, tiered, tool
 from dory_mlir.examples import quantlib_builder
 from test_gemm_rows import assert_error
 from test_npz_inputs import golden
@@ -66,8 +69,39 @@ def test_random_no_norm_covers_the_cases():
                     "clipped"}, seen
 
 
+@pytest.mark.parametrize(("seed", "pipeline"), tiered(CASES, CI_CASES, [f"{s}-{p}" for s, p in CASES]))
+def test_random_softmax_bit_exact(seed: int, pipeline: str, tmp_path: Path):
+    folder = write("random_softmax", tmp_path, seed)
+    assert_golden_pass(folder)
+    assert_bit_exact(verify(folder / "network.onnx", folder, TIGHT if pipeline == "tight" else None))
+
+
+def test_random_softmax_covers_the_cases():
+    seen = set()
+    for seed in SEEDS:
+        builder = quantlib_builder.random_softmax(seed)
+        softmax = next(n for n in builder.nodes if n.op_type == "iSoftmax")
+        x = builder.values[softmax.input[0]]
+        seen |= {"batched"} if x.ndim > 2 else set()
+        seen.add("signed input" if x.min() < 0 else "unsigned input")
+        seen |= {"after a layer"} if softmax.input[0] != "input" else set()
+        seen |= {"requantized"} if softmax.output[0] != builder.last else set()
+        seen |= {"long rows"} if x.shape[-1] > 40 else set()
+    assert seen >= {"batched", "signed input", "unsigned input", "after a layer", "requantized", "long rows"}, seen
+
+
+def test_softmax_tiles_hold_whole_rows(tmp_path: Path):
+    """A tight L1 splits the rows, never a row's features."""
+    folder = write("random_softmax", tmp_path, 1)
+    tiled = subprocess.run([tool("dory-opt"), str(folder / "network.onnx"), "-p", "tile{l1-size=200}"],
+                           capture_output=True, text=True)
+    assert tiled.returncode == 0, tiled.stderr
+    k = quantlib_builder.random_softmax(1).values["input"].shape[-1]
+    assert f"l1_tile = [{k}, " in tiled.stdout and "l1_tiles = [1, 1, " not in tiled.stdout, tiled.stdout
+
+
 @pytest.mark.skipif(not DEEPLOY.is_dir(), reason=f"Deeploy's kernel tests not found at {DEEPLOY}")
-@pytest.mark.parametrize("name", ["iNoNorm"])
+@pytest.mark.parametrize("name", tiered(["iNoNorm", "Softmax-Regular", "Softmax-Large"], {"iNoNorm", "Softmax-Regular"}))
 def test_deeploy_integer_ops(name: str):
     folder = DEEPLOY / f"Kernels-Integer-{name}"
     assert_golden_pass(folder)
@@ -88,6 +122,27 @@ def no_norm_model(tmp_path: Path, x_shape: list[int], weight, bias, name: str = 
     path = tmp_path / "no_norm.onnx"
     onnx.save(helper.make_model(helper.make_graph([node], "g", [x], [y], inits)), path)
     return path, node
+
+
+def softmax_model(tmp_path: Path, x_shape: list[int], axis: int = -1, name: str = "softmax") -> tuple[Path, onnx.NodeProto]:
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, x_shape)
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
+    attrs = {k: helper.make_tensor(k, onnx.TensorProto.FLOAT, [1], [v]) for k, v in
+             (("coeffA", 1.0), ("coeffB", 345.0), ("coeffC", 62395.0), ("log2", 255.0), ("n_levels", 256.0))}
+    node = helper.make_node("iSoftmax", ["x"], ["y"], name=name, axis=axis, **attrs)
+    path = tmp_path / "softmax.onnx"
+    onnx.save(helper.make_model(helper.make_graph([node], "g", [x], [y])), path)
+    return path, node
+
+
+def test_softmax_over_another_axis_is_one_line_error(tmp_path: Path):
+    path, node = softmax_model(tmp_path, [1, 4, 8], axis=1)
+    assert_error(path, node, "iSoftmax over axis 1 of the tensor [1, 4, 8] is not supported")
+
+
+def test_softmax_overflowing_row_is_one_line_error(tmp_path: Path):
+    path, node = softmax_model(tmp_path, [2, 30000])
+    assert_error(path, node, "the 32-bit sum or the products by 255 would overflow")
 
 
 def test_no_norm_fractional_weight_is_one_line_error(tmp_path: Path):

@@ -675,6 +675,66 @@ class SumPoolOp(_PoolOp):
         self._verify_pool()
 
 
+def softmax_exponentials(diff: object, coeff_a: int, coeff_b: int, coeff_c: int, log2: int) -> object:
+    """QuantLib's integer exponential of `diff` = x − max(row) ≤ 0 (int64 numpy or Python ints):
+    z = min(⌊−diff / log2⌋, 31), p = diff + z·log2, (coeff_a·(p + coeff_b)² + coeff_c) >> z."""
+    z = np.minimum(np.floor_divide(-np.asarray(diff, dtype=np.int64), log2), 31)
+    p = diff + z * log2
+    return (coeff_a * (p + coeff_b) * (p + coeff_b) + coeff_c) >> z
+
+
+@irdl_op_definition
+class SoftmaxOp(IRDLOperation):
+    """QuantLib's integer softmax (`iSoftmax`) over the features of each row: of a tensor of rows
+    1×K×R×1 (`tensor_layout.py`), over the K channels of every pixel. Per row, with
+    e_j = `softmax_exponentials`(x_j − max_k x_k), y_j = ⌊e_j·(n_levels − 1) / Σ_k e_k⌋ in
+    [0, n_levels − 1] (unsigned: what Deeploy's goldens hold; its generic C subtracts n_levels/2).
+    The kernel computes in 32 bits: every e_j must lie in [0, 2^32 / n_levels) and the row's sum
+    below 2^32 (checked here for any 8-bit input)."""
+
+    name = "qnn.softmax"
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+    coeff_a = prop_def(IntegerAttr[I64])
+    coeff_b = prop_def(IntegerAttr[I64])
+    coeff_c = prop_def(IntegerAttr[I64])
+    log2 = prop_def(IntegerAttr[I64])
+    n_levels = prop_def(IntegerAttr[I64])
+
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue, result_type: Attribute, coeff_a: int, coeff_b: int, coeff_c: int,
+                 log2: int, n_levels: int):
+        super().__init__(operands=[input], result_types=[result_type], properties={
+            name: IntegerAttr(value, i64) for name, value in (
+                ("coeff_a", coeff_a), ("coeff_b", coeff_b), ("coeff_c", coeff_c), ("log2", log2),
+                ("n_levels", n_levels))})
+
+    def coefficients(self) -> tuple[int, int, int, int]:
+        return tuple(p.value.data for p in (self.coeff_a, self.coeff_b, self.coeff_c, self.log2))  # type: ignore[return-value]
+
+    def verify_(self) -> None:
+        ty = _check_activation("input", self.input, 4)
+        if ty.width.data != 8:
+            raise VerifyException(f"input must have 8-bit elements, got {ty}")
+        if shape_of(self.output) != shape_of(self.input):
+            raise VerifyException(f"result shape {list(shape_of(self.output))} differs from input shape "
+                                  f"{list(shape_of(self.input))}")
+        if element_type(self.output) != IntegerType(8, Signedness.UNSIGNED):
+            raise VerifyException(f"result must be ui8, got {element_type(self.output)}")
+        levels = self.n_levels.value.data
+        if not 2 <= levels <= 256:
+            raise VerifyException(f"n_levels must be in [2, 256], got {levels}")
+        if self.log2.value.data < 1:
+            raise VerifyException(f"log2 must be positive, got {self.log2.value.data}")
+        e = softmax_exponentials(np.arange(-255, 1), *self.coefficients())
+        features = shape_of(self.input)[1]
+        if e.min() < 0 or int(e.max()) * (levels - 1) >= 2**32 or int(e.max()) * features >= 2**32:
+            raise VerifyException(f"exponentials reach [{e.min()}, {e.max()}]: over {features} features the "
+                                  f"32-bit sum or the products by {levels - 1} would overflow")
+
+
 @irdl_op_definition
 class PadOp(IRDLOperation):
     """Constant padding of the spatial dimensions: pads = [top, left, bottom, right]."""
@@ -781,18 +841,19 @@ class LayerOp(IRDLOperation):
     def anchor(self) -> IRDLOperation:
         """The op that gives the layer its kind: conv, linear, pool or add."""
         for op in self.body.block.ops:
-            if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp):
+            if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp):
                 return op
         raise VerifyException("layer has no conv, linear, pool or add op")
 
     def kind(self) -> str:
-        """conv | depthwise | pointwise | linear | matmul | maxpool | avgpool | add."""
+        """conv | depthwise | pointwise | linear | matmul | maxpool | avgpool | add | softmax."""
         op = self.anchor()
         if isinstance(op, ConvOp):
             if op.is_depthwise():
                 return "depthwise"
             return "pointwise" if op.kernel_hw() == (1, 1) and op.groups.value.data == 1 else "conv"
-        return {LinearOp: "linear", MatMulOp: "matmul", MaxPoolOp: "maxpool", SumPoolOp: "avgpool", AddOp: "add"}[type(op)]
+        return {LinearOp: "linear", MatMulOp: "matmul", MaxPoolOp: "maxpool", SumPoolOp: "avgpool", AddOp: "add",
+                SoftmaxOp: "softmax"}[type(op)]
 
     def verify_(self) -> None:
         block = self.body.block
@@ -805,7 +866,7 @@ class LayerOp(IRDLOperation):
             raise VerifyException(
                 f"yielded type {terminator.value.type} differs from the layer's result type {self.output.type}"
             )
-        anchors = [op for op in block.ops if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp)]
+        anchors = [op for op in block.ops if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp)]
         if len(anchors) != 1:
             raise VerifyException(
                 f"layer must contain exactly one conv, linear, pool or add op, found {len(anchors)}"
@@ -837,6 +898,7 @@ QNN = Dialect(
         AddOp,
         MaxPoolOp,
         SumPoolOp,
+        SoftmaxOp,
         PadOp,
         ReshapeOp,
         LayerOp,

@@ -89,8 +89,25 @@ class iNoNorm(OpRun):  # noqa: N801 - the op type the evaluator replaces
         return (np.clip(y, -(levels // 2), levels // 2 - 1).astype(np.float32),)
 
 
+class iSoftmax(OpRun):  # noqa: N801 - the op type the evaluator replaces
+    """QuantLib's integer softmax over the last axis, as Deeploy's goldens hold it (unsigned): with
+    d = x − max, z = min(⌊−d / log2⌋, 31), p = d + z·log2, e = (coeffA·(p + coeffB)² + coeffC) >> z,
+    y = ⌊e·(n_levels − 1) / Σe⌋."""
+
+    op_domain = ""
+
+    def _run(self, x, coeffA=None, coeffB=None, coeffC=None, log2=None, n_levels=None):  # noqa: N803, D401
+        a, b, c, ln2, levels = (_scalar(v) for v in (coeffA, coeffB, coeffC, log2, n_levels))
+        d = np.asarray(x).astype(np.int64)
+        d = d - d.max(axis=-1, keepdims=True)
+        z = np.minimum(-d // ln2, 31)
+        p = d + z * ln2
+        e = (a * (p + b) ** 2 + c) >> z
+        return ((e * (levels - 1) // e.sum(axis=-1, keepdims=True)).astype(np.float32),)
+
+
 # QuantLib's integer ops the evaluator runs with our reference implementations (exact int64).
-CUSTOM_OPS = {"iNoNorm": iNoNorm}
+CUSTOM_OPS = {"iNoNorm": iNoNorm, "iSoftmax": iSoftmax}
 
 
 def _float_tensor(value: float | list[float]) -> TensorProto:
@@ -345,6 +362,15 @@ class QuantLibNetBuilder:
         attrs = dict(D=_float_tensor(2.0**shift), mul=_float_tensor(float(mul)), n_levels=_float_tensor(256.0))
         return self.node("iNoNorm", [self.last, self.param(f"{module}.weight", weight),
                                      self.param(f"{module}.bias", bias)], **attrs)
+
+    def i_softmax(self, log2: int) -> str:
+        """QuantLib's `iSoftmax` over the features of the rows `self.last`, I-BERT's second-order
+        exponential for an input step of ln 2 / log2 (QuantLib's coefficients: coeffB = 1.353·log2,
+        coeffC = 0.344 / 0.3585 · log2²; Deeploy's tests have log2 = 255)."""
+        attrs = dict(coeffA=_float_tensor(1.0), coeffB=_float_tensor(float(round(1.353 * log2))),
+                     coeffC=_float_tensor(float(round(0.344 / 0.3585 * log2 * log2))), log2=_float_tensor(float(log2)),
+                     n_levels=_float_tensor(256.0))
+        return self.node("iSoftmax", [self.last], **attrs)
 
     def write(self, folder: str | Path, name: str | None = None) -> Path:
         """Writes `network.onnx` and its npz goldens (`inputs`, `outputs`, `activations`) into `folder`
@@ -677,9 +703,25 @@ def random_no_norm(seed: int) -> QuantLibNetBuilder:
     return b
 
 
+def random_softmax(seed: int) -> QuantLibNetBuilder:
+    """QuantLib's iSoftmax over seeded rows of features ([M, K], [B, M, K] or [1, B, M, K], signed or
+    unsigned input, log2 from 8 to 255), sometimes after a linear layer on the rows (attention's
+    scores) and sometimes requantized after (a layer of its own: the softmax kernel does not requantize)."""
+    rng = np.random.default_rng([seed, 22])
+    m, k = int(rng.integers(2, 20)), int(rng.integers(2, 70))
+    shape = [(m, k), (int(rng.integers(1, 4)), m, k), (1, int(rng.integers(1, 4)), m, k)][int(rng.integers(0, 3))]
+    b = QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2)))
+    if rng.random() < 0.3:
+        b.rows_linear("scores", k, signed=True)
+    b.i_softmax(int(rng.choice([8, 37, 128, 255])))
+    if rng.random() < 0.3:
+        b.requant(b.last, "probs", signed=True, per_channel=False, axis=-1)
+    return b
+
+
 def integer_op_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     """QuantLib's integer transformer ops (issue 15), tested in tests/test_integer_ops.py."""
-    return {"random_no_norm": random_no_norm}
+    return {"random_no_norm": random_no_norm, "random_softmax": random_softmax}
 
 
 def example_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:

@@ -14,9 +14,10 @@ from fractions import Fraction
 import numpy as np
 import onnx
 from xdsl.dialects.builtin import TensorType
+from xdsl.utils.exceptions import VerifyException
 
 from dory_mlir.dialects import qnn
-from dory_mlir.frontend.importer import INT32_MAX, INT32_MIN, SI8, SI32, SI64, Act, Pending, Value
+from dory_mlir.frontend.importer import INT32_MAX, INT32_MIN, SI8, SI32, SI64, UI8, Act, Pending, Value
 from dory_mlir.frontend.integer_import import IntegerGraphImporter
 from dory_mlir.frontend.requant_chain import Chain, Range, as_int_vector
 from dory_mlir.tensor_layout import FeatureLastShape, is_feature_last
@@ -36,6 +37,7 @@ class QuantLibImporter(IntegerGraphImporter):
             "Concat": self.concat,
             "MatMul": self.matmul,
             "iNoNorm": self.i_no_norm,
+            "iSoftmax": self.i_softmax,
         }
 
     # ----------------------------------------------------------------- RequantShift
@@ -149,6 +151,27 @@ class QuantLibImporter(IntegerGraphImporter):
         weight, bias = (self.channel_vector(c, pending.onnx_shape, what) for c, what in ((weight, "weight"), (bias, "bias")))
         chain = pending.chain.mul_affine(weight * mul).add(bias * mul).div(divisor).floor()
         return [self.pending(chain.clip(-(levels // 2), levels // 2 - 1), pending.onnx_shape)]
+
+    def i_softmax(self, node: onnx.NodeProto) -> list[Value]:
+        """QuantLib's `iSoftmax` {coeffA, coeffB, coeffC, log2, n_levels} over the last axis of rows of
+        features: `qnn.softmax` (its docstring has the integer semantics), an unsigned result."""
+        attrs = self.attributes(node)
+        coeffs = [attrs.int(name, lo=-(2**31), hi=2**31 - 1) for name in ("coeffA", "coeffB", "coeffC")]
+        log2, levels = attrs.int("log2", lo=1, hi=2**31 - 1), attrs.int("n_levels", lo=2, hi=256)
+        axis = attrs.int("axis", -1)
+        x = self.activation(node.input[0])
+        if not is_feature_last(x.onnx_shape) or axis not in (-1, len(x.onnx_shape) - 1):
+            raise self.error(f"iSoftmax over axis {axis} of the tensor {list(x.onnx_shape)} is not supported "
+                             "(only over the last axis of rows of features)")
+        if qnn.element_type(x.ssa).width.data != 8:
+            raise self.error("iSoftmax of a 16-bit tensor is not supported (8-bit inputs)")
+        op = qnn.SoftmaxOp(x.ssa, TensorType(UI8, qnn.shape_of(x.ssa)), *coeffs, log2, levels)
+        try:
+            op.verify_()
+        except VerifyException as e:
+            raise self.error(str(e)) from None
+        self.emit(op)
+        return [Act(op.output, Range.scalar(0, levels - 1), x.onnx_shape)]
 
     def constant_operand(self, node: onnx.NodeProto, index: int, what: str) -> np.ndarray:
         const = self.lookup(node.input[index])

@@ -36,7 +36,9 @@ from dory_mlir.diagnostics import PassError, warn
 from dory_mlir.dialects import qnn
 from dory_mlir.ir_utils import op_where
 
-ANCHORS = (qnn.ConvOp, qnn.LinearOp, qnn.MatMulOp, qnn.MaxPoolOp, qnn.SumPoolOp, qnn.AddOp)
+ANCHORS = (qnn.ConvOp, qnn.LinearOp, qnn.MatMulOp, qnn.MaxPoolOp, qnn.SumPoolOp, qnn.AddOp, qnn.SoftmaxOp)
+# Anchors whose kernels do not requantize: a requant of their result is a layer of its own.
+ROW_ANCHORS = (qnn.SoftmaxOp,)
 # Ops that may stand between layers: they hold data or only reinterpret its shape.
 BETWEEN_LAYERS = (qnn.ConstantOp, qnn.ReshapeOp, qnn.LayerOp)
 
@@ -262,7 +264,7 @@ class AnchorLoneRequant(RewritePattern):
         if not in_network_body(rq):
             return
         source = rq.input.owner
-        if isinstance(source, ANCHORS) and len(list(rq.input.uses)) == 1:
+        if isinstance(source, ANCHORS) and not isinstance(source, ROW_ANCHORS) and len(list(rq.input.uses)) == 1:
             return  # taken by the chain of the anchor that computes its input
         if isinstance(source, qnn.RequantOp) and len(list(rq.input.uses)) == 1 and (
                 qnn.element_type(rq.input).width.data > 16):
@@ -284,9 +286,10 @@ def check_all_placed(block: Block) -> None:
 
 
 def layer_group(anchor: Operation) -> list[Operation]:
-    """The anchor and the requant ops that only it feeds, in order."""
+    """The anchor and the requant ops that only it feeds, in order (a row op's kernel does not requantize:
+    its layer is the anchor alone)."""
     group = [anchor]
-    while True:
+    while not isinstance(anchor, ROW_ANCHORS):
         result = group[-1].results[0]
         uses = list(result.uses)
         if len(uses) != 1:
@@ -295,6 +298,7 @@ def layer_group(anchor: Operation) -> list[Operation]:
         if not isinstance(user, qnn.RequantOp) or user.input != result or user.parent is not anchor.parent:
             return group
         group.append(user)
+    return group
 
 
 class WrapLayer(RewritePattern):
@@ -304,7 +308,8 @@ class WrapLayer(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(
-        self, anchor: qnn.ConvOp | qnn.LinearOp | qnn.MatMulOp | qnn.MaxPoolOp | qnn.SumPoolOp | qnn.AddOp,
+        self, anchor: qnn.ConvOp | qnn.LinearOp | qnn.MatMulOp | qnn.MaxPoolOp | qnn.SumPoolOp | qnn.AddOp
+        | qnn.SoftmaxOp,
         rewriter: PatternRewriter,
     ) -> None:
         if not in_network_body(anchor):

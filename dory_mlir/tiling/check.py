@@ -38,7 +38,7 @@ from dory_mlir.dialects import qnn
 from dory_mlir.dialects.tiling import L2_PLAN, TARGET, TILING, L2PlanAttr, LayerTilingAttr, TargetAttr, target_of
 from dory_mlir.kernel_abi import KERNEL_OF, acc_bytes, im2col_bytes
 from dory_mlir.network_values import input_names
-from dory_mlir.tiling.geometry import LayerShape, align, input_rows, nested_spans, spans
+from dory_mlir.tiling.geometry import ROW_KINDS, LayerShape, align, input_rows, nested_spans, spans
 
 REDUCING = ("conv", "pointwise", "linear", "matmul")
 """Kinds whose input channels are a reduction that may be sliced (with int32 partial sums)."""
@@ -399,6 +399,8 @@ def sanity_problems(g: Geometry, t: LayerTiling) -> list[str]:
                 if not 1 <= value <= bound]
     if not g.reduces and t.ci != t.co:
         problems.append(f"a {g.kind} layer reads the channels it writes, but ci={t.ci} != co={t.co}")
+    if g.kind in ROW_KINDS and not t.co == t.co2 == g.c_out:
+        problems.append(f"a {g.kind} layer reads all {g.c_out} features of a row, but co={t.co}, co2={t.co2}")
     if g.rows_vary and t.ho != 1:
         problems.append(f"the requant constants vary over the output rows, but a tile has ho={t.ho} rows (must be 1)")
     if g.kind == "matmul" and (g.rows_per_batch % t.ho or t.ho2 != g.h.size_out or t.co2 != g.c_out):

@@ -18,7 +18,9 @@ def align(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
 
-KINDS = ("conv", "pointwise", "depthwise", "linear", "matmul", "maxpool", "avgpool", "add")
+KINDS = ("conv", "pointwise", "depthwise", "linear", "matmul", "maxpool", "avgpool", "add", "softmax")
+# Row-wise layers (softmax over the features of each row): a tile holds all the channels of its pixels.
+ROW_KINDS = ("softmax",)
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ class LayerShape:
             return f"{self.kind} {self.kh}x{self.kw}{stride}, {self.c_in}->{self.c_out}, {self.h_in}x{self.w_in}"
         if self.kind in ("maxpool", "avgpool"):
             return f"{self.kind} {self.kh}x{self.kw}, {self.c_in} channels, {self.h_in}x{self.w_in}"
-        return f"add, {self.c_out} channels, {self.h_out}x{self.w_out}"
+        return f"{self.kind}, {self.c_out} channels, {self.h_out}x{self.w_out}"
 
 
 def spans(size: int, step: int) -> list[tuple[int, int]]:

@@ -139,7 +139,7 @@ def layer_shape(layer: qnn.LayerOp) -> LayerShape:
         return LayerShape(kind, c_in, c_out, h_in, w_in, h_out, w_out, kh, kw, sh, sw, out_bytes=out_bytes, in_bytes=in_bytes,
                           const_bytes=_per_channel_bytes(layer, c_out), fixed_const_bytes=_fixed_bytes(layer),
                           **_row_constant_bytes(layer))
-    return LayerShape("add", c_in, c_out, h_in, w_in, h_out, w_out, out_bytes=out_bytes, in_bytes=in_bytes,
+    return LayerShape(kind, c_in, c_out, h_in, w_in, h_out, w_out, out_bytes=out_bytes, in_bytes=in_bytes,
                       const_bytes=_per_channel_bytes(layer, c_out), fixed_const_bytes=_fixed_bytes(layer),
                       **_row_constant_bytes(layer))
 

@@ -169,6 +169,14 @@ SOFTMAX = Struct("dory_softmax_t", _fields(
     ("n_levels", "int32_t", Param("n_levels", 256)), ("out", "uint8_t *", Buffer("out")),
 ))
 
+RMSNORM = Struct("dory_rmsnorm_t", _fields(
+    ("in", "const void *", Buffer("in")), ("in_type", "dory_dtype_t", ElementType("in")),
+    ("h", "uint16_t", Extent("out", -3)), ("w", "uint16_t", Extent("out", -2)), ("c", "uint16_t", Extent("out", -1)),
+    ("weight", "const int32_t *", Buffer("bias")), ("shift", "uint8_t", Param("shift")),
+    ("min", "int32_t", Param("min")), ("max", "int32_t", Param("max")),
+    ("out", "void *", Buffer("out")), ("out_type", "dory_dtype_t", ElementType("out")),
+))
+
 PADS = ("pad_t", "pad_l", "pad_b", "pad_r")
 SLICES = ("first", "last")
 CONSTANTS = ("bias", "mul", "add")  # per output channel (or one value)
@@ -187,10 +195,11 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in (
     Kernel("dory_add", ("add",), ADD, ("a", "b", "out"), ("mul", "add"), ()),
     Kernel("dory_matmul", ("matmul",), MATMUL, ("in", "rhs", "out"), ("mul", "add", "acc"), SLICES),
     Kernel("dory_softmax", ("softmax",), SOFTMAX, ("in", "out"), (), ()),
+    Kernel("dory_rmsnorm", ("rmsnorm",), RMSNORM, ("in", "bias", "out"), (), ()),
 )}
 
 # The argument structs of the header, in its order.
-STRUCTS: dict[str, Struct] = {s.name: s for s in (REQUANT, CONV, LINEAR, POOL, ADD, MATMUL, SOFTMAX)}
+STRUCTS: dict[str, Struct] = {s.name: s for s in (REQUANT, CONV, LINEAR, POOL, ADD, MATMUL, SOFTMAX, RMSNORM)}
 
 # layer kind -> the kernel that computes it
 KERNEL_OF: dict[str, str] = {kind: k.name for k in KERNELS.values() for kind in k.kinds}

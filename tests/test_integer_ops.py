@@ -4,7 +4,7 @@
 `clip(floor(((x·weight + bias)·mul) / D))`: imported as a requantization of rows of features (constants
 per row `[R, C]`), the identity depthwise layer with per-row constants, no kernel of its own. `iSoftmax` {coeffA, coeffB,
 coeffC, log2, n_levels} over the last axis is `qnn.softmax`, a layer of its own (kernel `dory_softmax`,
-tiles of whole rows). The
+tiles of whole rows); so is `iRMSNorm(x, weight)` {D, n_levels}, `qnn.rms_norm` (kernel `dory_rmsnorm`). The
 networks are our own seeded ones (`quantlib_builder.integer_op_networks`, goldens from onnx's
 ReferenceEvaluator with Python implementations of the custom ops): bit-exact in the golden model and in
 the generated C. Deeploy's tests must pass too (when ../shared is present). What is not supported is one
@@ -100,8 +100,29 @@ def test_softmax_tiles_hold_whole_rows(tmp_path: Path):
     assert f"l1_tile = [{k}, " in tiled.stdout and "l1_tiles = [1, 1, " not in tiled.stdout, tiled.stdout
 
 
+@pytest.mark.parametrize(("seed", "pipeline"), tiered(CASES, CI_CASES, [f"{s}-{p}" for s, p in CASES]))
+def test_random_rms_norm_bit_exact(seed: int, pipeline: str, tmp_path: Path):
+    folder = write("random_rms_norm", tmp_path, seed)
+    assert_golden_pass(folder)
+    assert_bit_exact(verify(folder / "network.onnx", folder, TIGHT if pipeline == "tight" else None))
+
+
+def test_random_rms_norm_covers_the_cases():
+    seen = set()
+    for seed in SEEDS:
+        builder = quantlib_builder.random_rms_norm(seed)
+        norm = next(n for n in builder.nodes if n.op_type == "iRMSNorm")
+        x, y = builder.values[norm.input[0]], builder.values[norm.output[0]]
+        seen |= {"batched"} if x.ndim > 2 else set()
+        seen.add("signed input" if x.min() < 0 else "unsigned input")
+        seen |= {"after a layer"} if norm.input[0] != "input" else set()
+        seen |= {"clipped"} if y.min() == -128 or y.max() == 127 else set()
+    assert seen >= {"batched", "signed input", "unsigned input", "after a layer", "clipped"}, seen
+
+
 @pytest.mark.skipif(not DEEPLOY.is_dir(), reason=f"Deeploy's kernel tests not found at {DEEPLOY}")
-@pytest.mark.parametrize("name", tiered(["iNoNorm", "Softmax-Regular", "Softmax-Large"], {"iNoNorm", "Softmax-Regular"}))
+@pytest.mark.parametrize("name", tiered(["iNoNorm", "Softmax-Regular", "Softmax-Large", "RMSNorm"],
+                                          {"iNoNorm", "Softmax-Regular", "RMSNorm"}))
 def test_deeploy_integer_ops(name: str):
     folder = DEEPLOY / f"Kernels-Integer-{name}"
     assert_golden_pass(folder)
@@ -143,6 +164,16 @@ def test_softmax_over_another_axis_is_one_line_error(tmp_path: Path):
 def test_softmax_overflowing_row_is_one_line_error(tmp_path: Path):
     path, node = softmax_model(tmp_path, [2, 30000])
     assert_error(path, node, "the 32-bit sum or the products by 255 would overflow")
+
+
+def test_rms_norm_divisor_not_a_power_of_two_is_one_line_error(tmp_path: Path):
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [4, 8])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
+    node = helper.make_node("iRMSNorm", ["x", "w"], ["y"], name="norm", D=1000, n_levels=256)
+    weight = onnx.numpy_helper.from_array(np.full(8, 1000, dtype=np.float32), "w")
+    path = tmp_path / "rms.onnx"
+    onnx.save(helper.make_model(helper.make_graph([node], "g", [x], [y], [weight])), path)
+    assert_error(path, node, "iRMSNorm D = 1000 is not a power of two")
 
 
 def test_no_norm_fractional_weight_is_one_line_error(tmp_path: Path):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import math
+
 import numpy as np
 
 from xdsl.dialects.builtin import (
@@ -735,6 +737,52 @@ class SoftmaxOp(IRDLOperation):
                                   f"32-bit sum or the products by {levels - 1} would overflow")
 
 
+def rms_norm_reference(x: np.ndarray, weight: np.ndarray, shift: int) -> np.ndarray:
+    """QuantLib's integer RMS norm of the rows of x (int64, features on axis 1, N×K×R×1), unclipped:
+    s = ⌊Σ x² / K⌋ + 1, r = ⌊√s⌋, y = trunc(x·weight / r) >> shift (Deeploy's C: a division toward
+    zero, then an arithmetic shift)."""
+    k = x.shape[1]
+    root = np.vectorize(math.isqrt, otypes=[np.int64])((x * x).sum(axis=1, keepdims=True) // k + 1)
+    num = x * weight.reshape(1, -1, 1, 1)
+    return (np.sign(num) * (np.abs(num) // root)) >> shift
+
+
+@irdl_op_definition
+class RMSNormOp(IRDLOperation):
+    """QuantLib's integer RMS norm (`iRMSNorm`) over the features of each row: of a tensor of rows
+    1×K×R×1, over the K channels of every pixel; `weight` [K] (si32) per feature. Per row,
+    `rms_norm_reference`, clipped to the result type's range, which holds n_levels values (signed).
+    The kernel computes in 32 bits: K·x² and every x·weight fit (the importer checks the weights)."""
+
+    name = "qnn.rms_norm"
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    output = result_def(TensorType)
+    shift = prop_def(IntegerAttr[I64])
+
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input `,` $weight attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue, weight: SSAValue, result_type: Attribute, shift: int):
+        super().__init__(operands=[input, weight], result_types=[result_type],
+                         properties={"shift": IntegerAttr(shift, i64)})
+
+    def verify_(self) -> None:
+        ty = _check_activation("input", self.input, 4)
+        if ty.width.data != 8:
+            raise VerifyException(f"input must have 8-bit elements, got {ty}")
+        out = _check_activation("result", self.output, 4)
+        if shape_of(self.output) != shape_of(self.input) or out.width.data != 8:
+            raise VerifyException(f"result must be an 8-bit tensor of the input's shape {list(shape_of(self.input))}")
+        features = shape_of(self.input)[1]
+        if shape_of(self.weight) != (features,) or element_type(self.weight) != ACC_TYPE:
+            raise VerifyException(f"weight must be si32 [{features}], got {self.weight.type}")
+        if not 0 <= self.shift.value.data <= 31:
+            raise VerifyException(f"shift must be in [0, 31], got {self.shift.value.data}")
+        if features * 255 * 255 >= 2**31:
+            raise VerifyException(f"the sum of {features} squares may overflow 32 bits")
+
+
 @irdl_op_definition
 class PadOp(IRDLOperation):
     """Constant padding of the spatial dimensions: pads = [top, left, bottom, right]."""
@@ -841,19 +889,19 @@ class LayerOp(IRDLOperation):
     def anchor(self) -> IRDLOperation:
         """The op that gives the layer its kind: conv, linear, pool or add."""
         for op in self.body.block.ops:
-            if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp):
+            if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp):
                 return op
         raise VerifyException("layer has no conv, linear, pool or add op")
 
     def kind(self) -> str:
-        """conv | depthwise | pointwise | linear | matmul | maxpool | avgpool | add | softmax."""
+        """conv | depthwise | pointwise | linear | matmul | maxpool | avgpool | add | softmax | rmsnorm."""
         op = self.anchor()
         if isinstance(op, ConvOp):
             if op.is_depthwise():
                 return "depthwise"
             return "pointwise" if op.kernel_hw() == (1, 1) and op.groups.value.data == 1 else "conv"
         return {LinearOp: "linear", MatMulOp: "matmul", MaxPoolOp: "maxpool", SumPoolOp: "avgpool", AddOp: "add",
-                SoftmaxOp: "softmax"}[type(op)]
+                SoftmaxOp: "softmax", RMSNormOp: "rmsnorm"}[type(op)]
 
     def verify_(self) -> None:
         block = self.body.block
@@ -866,7 +914,7 @@ class LayerOp(IRDLOperation):
             raise VerifyException(
                 f"yielded type {terminator.value.type} differs from the layer's result type {self.output.type}"
             )
-        anchors = [op for op in block.ops if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp)]
+        anchors = [op for op in block.ops if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp)]
         if len(anchors) != 1:
             raise VerifyException(
                 f"layer must contain exactly one conv, linear, pool or add op, found {len(anchors)}"
@@ -899,6 +947,7 @@ QNN = Dialect(
         MaxPoolOp,
         SumPoolOp,
         SoftmaxOp,
+        RMSNormOp,
         PadOp,
         ReshapeOp,
         LayerOp,

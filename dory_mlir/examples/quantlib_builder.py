@@ -20,6 +20,7 @@ integer (or, for average pools, an exact multiple of 1/count), so the goldens ar
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -106,8 +107,23 @@ class iSoftmax(OpRun):  # noqa: N801 - the op type the evaluator replaces
         return ((e * (levels - 1) // e.sum(axis=-1, keepdims=True)).astype(np.float32),)
 
 
+class iRMSNorm(OpRun):  # noqa: N801 - the op type the evaluator replaces
+    """QuantLib's integer RMS norm over the last axis, as Deeploy's C computes it: r = ⌊√(⌊Σx² / K⌋ + 1)⌋,
+    y = clip(trunc(x·weight / r) >> log2 D) to the signed n_levels."""
+
+    op_domain = ""
+
+    def _run(self, x, weight, D=None, n_levels=None):  # noqa: N803, D401
+        levels, shift = _scalar(n_levels), _scalar(D).bit_length() - 1
+        x = np.asarray(x).astype(np.int64)
+        roots = np.array([math.isqrt(int(v)) for v in ((x * x).sum(axis=-1) // x.shape[-1] + 1).reshape(-1)])
+        num = x * np.asarray(weight).astype(np.int64)
+        quotient = np.sign(num) * (np.abs(num) // roots.reshape(*x.shape[:-1], 1))
+        return (np.clip(quotient >> shift, -(levels // 2), levels // 2 - 1).astype(np.float32),)
+
+
 # QuantLib's integer ops the evaluator runs with our reference implementations (exact int64).
-CUSTOM_OPS = {"iNoNorm": iNoNorm, "iSoftmax": iSoftmax}
+CUSTOM_OPS = {"iNoNorm": iNoNorm, "iSoftmax": iSoftmax, "iRMSNorm": iRMSNorm}
 
 
 def _float_tensor(value: float | list[float]) -> TensorProto:
@@ -371,6 +387,13 @@ class QuantLibNetBuilder:
                      coeffC=_float_tensor(float(round(0.344 / 0.3585 * log2 * log2))), log2=_float_tensor(float(log2)),
                      n_levels=_float_tensor(256.0))
         return self.node("iSoftmax", [self.last], **attrs)
+
+    def i_rms_norm(self, module: str, shift: int) -> str:
+        """QuantLib's `iRMSNorm` over the features of the rows `self.last`: a gain per feature, as an
+        int32 weight scaled by D = 2^shift (outputs about 40·gain·x/rms: a few clip)."""
+        k = self.values[self.last].shape[-1]
+        weight = np.round(self.rng.uniform(0.3, 2.5, size=k) * 40 * 2**shift).astype(np.int64)
+        return self.node("iRMSNorm", [self.last, self.param(f"{module}.weight", weight)], D=2**shift, n_levels=256)
 
     def write(self, folder: str | Path, name: str | None = None) -> Path:
         """Writes `network.onnx` and its npz goldens (`inputs`, `outputs`, `activations`) into `folder`
@@ -719,9 +742,22 @@ def random_softmax(seed: int) -> QuantLibNetBuilder:
     return b
 
 
+def random_rms_norm(seed: int) -> QuantLibNetBuilder:
+    """QuantLib's iRMSNorm over seeded rows of features ([M, K], [B, M, K] or [1, B, M, K], signed or
+    unsigned input, D from 2^8 to 2^16), sometimes after a linear layer on the rows."""
+    rng = np.random.default_rng([seed, 23])
+    m, k = int(rng.integers(2, 20)), int(rng.integers(2, 70))
+    shape = [(m, k), (int(rng.integers(1, 4)), m, k), (1, int(rng.integers(1, 4)), m, k)][int(rng.integers(0, 3))]
+    b = QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2)))
+    if rng.random() < 0.3:
+        b.rows_linear("fc", k, signed=True)
+    b.i_rms_norm("norm", int(rng.integers(8, 17)))
+    return b
+
+
 def integer_op_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     """QuantLib's integer transformer ops (issue 15), tested in tests/test_integer_ops.py."""
-    return {"random_no_norm": random_no_norm, "random_softmax": random_softmax}
+    return {"random_no_norm": random_no_norm, "random_softmax": random_softmax, "random_rms_norm": random_rms_norm}
 
 
 def example_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:

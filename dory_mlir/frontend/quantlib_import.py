@@ -38,6 +38,7 @@ class QuantLibImporter(IntegerGraphImporter):
             "MatMul": self.matmul,
             "iNoNorm": self.i_no_norm,
             "iSoftmax": self.i_softmax,
+            "iRMSNorm": self.i_rms_norm,
         }
 
     # ----------------------------------------------------------------- RequantShift
@@ -172,6 +173,43 @@ class QuantLibImporter(IntegerGraphImporter):
             raise self.error(str(e)) from None
         self.emit(op)
         return [Act(op.output, Range.scalar(0, levels - 1), x.onnx_shape)]
+
+    def i_rms_norm(self, node: onnx.NodeProto) -> list[Value]:
+        """QuantLib's `iRMSNorm(x, weight)` {D, n_levels} over the last axis of rows of features:
+        `qnn.rms_norm` (its docstring has the integer semantics), D a power of two, weight one int32
+        per feature, the result signed in n_levels ≤ 256 values."""
+        if len(node.input) != 2:
+            raise self.error(f"iRMSNorm needs inputs (x, weight), got {len(node.input)}")
+        attrs = self.attributes(node)
+        divisor, levels = attrs.int("D", lo=1, hi=2**31), attrs.int("n_levels", lo=2, hi=256)
+        if divisor & (divisor - 1):
+            raise self.error(f"iRMSNorm D = {divisor} is not a power of two")
+        x = self.activation(node.input[0])
+        if not is_feature_last(x.onnx_shape):
+            raise self.error(f"iRMSNorm of the tensor {list(x.onnx_shape)} is not supported (only over the last "
+                             "axis of rows of features)")
+        if qnn.element_type(x.ssa).width.data != 8:
+            raise self.error("iRMSNorm of a 16-bit tensor is not supported (8-bit inputs)")
+        features = x.onnx_shape[-1]
+        weight = self.integer_constant(self.constant_operand(node, 1, "weight"), "weight", INT32_MIN, INT32_MAX)
+        if weight.size not in (1, features) or weight.size != weight.reshape(-1).shape[0]:
+            raise self.error(f"iRMSNorm weight of shape {list(weight.shape)} is not one value per feature ({features})")
+        weight = np.broadcast_to(weight.reshape(-1), (features,))
+        widest = max(abs(x.range.min()), abs(x.range.max())) * int(np.abs(weight).max())
+        if widest >= 2**31:
+            raise self.error(f"x·weight may reach {widest}, beyond the kernel's 32 bits")
+        lo, hi = -(levels // 2), levels // 2 - 1
+        op = qnn.RMSNormOp(x.ssa, self.const_op(np.array(weight, dtype=np.int64), SI32, f"{self.node_name}.weight"),
+                           TensorType(SI8, qnn.shape_of(x.ssa)), divisor.bit_length() - 1)
+        try:
+            op.verify_()
+        except VerifyException as e:
+            raise self.error(str(e)) from None
+        self.emit(op)
+        act = Act(op.output, Range.scalar(-128, 127), x.onnx_shape)
+        if (lo, hi) == (-128, 127):
+            return [act]
+        return [self.pending(Chain.over(act).clip(lo, hi), x.onnx_shape)]
 
     def constant_operand(self, node: onnx.NodeProto, index: int, what: str) -> np.ndarray:
         const = self.lookup(node.input[index])

@@ -157,6 +157,11 @@ class QnnFunctions(InterpreterFunctions):
         e = qnn.softmax_exponentials(x - x.max(axis=1, keepdims=True), *op.coefficients())
         return (e * (op.n_levels.value.data - 1) // e.sum(axis=1, keepdims=True),)
 
+    @impl(qnn.RMSNormOp)
+    def run_rms_norm(self, interpreter: Interpreter, op: qnn.RMSNormOp, args: tuple[Any, ...]):
+        lo, hi = qnn.int_range(qnn.element_type(op.output))
+        return (np.clip(qnn.rms_norm_reference(args[0].astype(np.int64), args[1], op.shift.value.data), lo, hi),)
+
     @impl(qnn.SumPoolOp)
     def run_sum_pool(self, interpreter: Interpreter, op: qnn.SumPoolOp, args: tuple[Any, ...]):
         xp = pad_hw(args[0], op.pads_tlbr(), 0)

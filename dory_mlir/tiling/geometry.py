@@ -18,9 +18,9 @@ def align(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
 
-KINDS = ("conv", "pointwise", "depthwise", "linear", "matmul", "maxpool", "avgpool", "add", "softmax")
-# Row-wise layers (softmax over the features of each row): a tile holds all the channels of its pixels.
-ROW_KINDS = ("softmax",)
+KINDS = ("conv", "pointwise", "depthwise", "linear", "matmul", "maxpool", "avgpool", "add", "softmax", "rmsnorm")
+# Row-wise layers (softmax, norms over the features of each row): a tile holds all the channels of its pixels.
+ROW_KINDS = ("softmax", "rmsnorm")
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,8 @@ def layer_constants(layer: qnn.LayerOp) -> list[tuple[str, SSAValue]]:
             values.append(("weights", op.weight))
             if op.bias is not None:
                 values.append(("bias", op.bias))
+        if isinstance(op, qnn.RMSNormOp):
+            values.append(("bias", op.weight))  # an int32 per feature: a norm's per-channel constant
         if isinstance(op, qnn.RequantOp):
             values += [("mul", op.mul), ("add", op.add)]
     return values

@@ -177,6 +177,13 @@ RMSNORM = Struct("dory_rmsnorm_t", _fields(
     ("out", "void *", Buffer("out")), ("out_type", "dory_dtype_t", ElementType("out")),
 ))
 
+HARDSWISH = Struct("dory_hardswish_t", _fields(
+    ("in", "const void *", Buffer("in")), ("in_type", "dory_dtype_t", ElementType("in")),
+    ("h", "uint16_t", Extent("out", -3)), ("w", "uint16_t", Extent("out", -2)), ("c", "uint16_t", Extent("out", -1)),
+    ("one_over_six", "int32_t", Param("one_over_six")), ("three", "int32_t", Param("three")),
+    ("six", "int32_t", Param("six")), *_OUT,
+))
+
 PADS = ("pad_t", "pad_l", "pad_b", "pad_r")
 SLICES = ("first", "last")
 CONSTANTS = ("bias", "mul", "add")  # per output channel (or one value)
@@ -196,10 +203,11 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in (
     Kernel("dory_matmul", ("matmul",), MATMUL, ("in", "rhs", "out"), ("mul", "add", "acc"), SLICES),
     Kernel("dory_softmax", ("softmax",), SOFTMAX, ("in", "out"), (), ()),
     Kernel("dory_rmsnorm", ("rmsnorm",), RMSNORM, ("in", "bias", "out"), (), ()),
+    Kernel("dory_hardswish", ("hardswish",), HARDSWISH, ("in", "out"), ("mul", "add"), ()),
 )}
 
 # The argument structs of the header, in its order.
-STRUCTS: dict[str, Struct] = {s.name: s for s in (REQUANT, CONV, LINEAR, POOL, ADD, MATMUL, SOFTMAX, RMSNORM)}
+STRUCTS: dict[str, Struct] = {s.name: s for s in (REQUANT, CONV, LINEAR, POOL, ADD, MATMUL, SOFTMAX, RMSNORM, HARDSWISH)}
 
 # layer kind -> the kernel that computes it
 KERNEL_OF: dict[str, str] = {kind: k.name for k in KERNELS.values() for kind in k.kinds}

@@ -4,7 +4,9 @@
 `clip(floor(((x·weight + bias)·mul) / D))`: imported as a requantization of rows of features (constants
 per row `[R, C]`), the identity depthwise layer with per-row constants, no kernel of its own. `iSoftmax` {coeffA, coeffB,
 coeffC, log2, n_levels} over the last axis is `qnn.softmax`, a layer of its own (kernel `dory_softmax`,
-tiles of whole rows); so is `iRMSNorm(x, weight)` {D, n_levels}, `qnn.rms_norm` (kernel `dory_rmsnorm`). The
+tiles of whole rows); so is `iRMSNorm(x, weight)` {D, n_levels}, `qnn.rms_norm` (kernel `dory_rmsnorm`). `iHardswish` is
+`qnn.hardswish`, elementwise with an int32 result that a following RequantShift requantizes in the same
+layer (kernel `dory_hardswish`). The
 networks are our own seeded ones (`quantlib_builder.integer_op_networks`, goldens from onnx's
 ReferenceEvaluator with Python implementations of the custom ops): bit-exact in the golden model and in
 the generated C. Deeploy's tests must pass too (when ../shared is present). What is not supported is one
@@ -120,9 +122,31 @@ def test_random_rms_norm_covers_the_cases():
     assert seen >= {"batched", "signed input", "unsigned input", "after a layer", "clipped"}, seen
 
 
+@pytest.mark.parametrize(("seed", "pipeline"), tiered(CASES, CI_CASES, [f"{s}-{p}" for s, p in CASES]))
+def test_random_hardswish_bit_exact(seed: int, pipeline: str, tmp_path: Path):
+    folder = write("random_hardswish", tmp_path, seed)
+    assert_golden_pass(folder)
+    assert_bit_exact(verify(folder / "network.onnx", folder, TIGHT if pipeline == "tight" else None))
+
+
+def test_random_hardswish_covers_the_cases():
+    seen = set()
+    for seed in SEEDS:
+        builder = quantlib_builder.random_hardswish(seed)
+        node = next(n for n in builder.nodes if n.op_type == "iHardswish")
+        x = builder.values[node.input[0]]
+        seen.add("rows" if x.ndim == 2 else "channels first")
+        seen.add("signed input" if x.min() < 0 else "unsigned input")
+        seen |= {"after a layer"} if node.input[0] != "input" else set()
+        seen.add("int32 output" if node.output[0] == builder.last else "requantized")
+    assert seen >= {"rows", "channels first", "signed input", "unsigned input", "after a layer", "int32 output",
+                    "requantized"}, seen
+
+
 @pytest.mark.skipif(not DEEPLOY.is_dir(), reason=f"Deeploy's kernel tests not found at {DEEPLOY}")
-@pytest.mark.parametrize("name", tiered(["iNoNorm", "Softmax-Regular", "Softmax-Large", "RMSNorm"],
-                                          {"iNoNorm", "Softmax-Regular", "RMSNorm"}))
+@pytest.mark.parametrize("name", tiered(
+    ["iNoNorm", "Softmax-Regular", "Softmax-Large", "RMSNorm", "Hardswish-Regular", "Hardswish-Regular_RQ"],
+    {"iNoNorm", "Softmax-Regular", "RMSNorm", "Hardswish-Regular_RQ"}))
 def test_deeploy_integer_ops(name: str):
     folder = DEEPLOY / f"Kernels-Integer-{name}"
     assert_golden_pass(folder)

@@ -737,6 +737,47 @@ class SoftmaxOp(IRDLOperation):
                                   f"32-bit sum or the products by {levels - 1} would overflow")
 
 
+@irdl_op_definition
+class HardswishOp(IRDLOperation):
+    """QuantLib's integer hardswish (`iHardswish`), elementwise, int32 result:
+    y = x · (clip(x + three, 0, six) · one_over_six) (a `qnn.requant` may follow, as after a conv).
+    |y| must fit 31 bits for any 8-bit x (checked here)."""
+
+    name = "qnn.hardswish"
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+    one_over_six = prop_def(IntegerAttr[I64])
+    three = prop_def(IntegerAttr[I64])
+    six = prop_def(IntegerAttr[I64])
+
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue, result_type: Attribute, one_over_six: int, three: int, six: int):
+        super().__init__(operands=[input], result_types=[result_type], properties={
+            name: IntegerAttr(value, i64) for name, value in (("one_over_six", one_over_six), ("three", three),
+                                                                ("six", six))})
+
+    def verify_(self) -> None:
+        ty = _check_activation("input", self.input, len(shape_of(self.input)))
+        if ty.width.data != 8 or len(shape_of(self.input)) not in (2, 4):
+            raise VerifyException(f"input must be an 8-bit tensor of rank 2 or 4, got {self.input.type}")
+        if shape_of(self.output) != shape_of(self.input):
+            raise VerifyException(f"result shape {list(shape_of(self.output))} differs from input shape "
+                                  f"{list(shape_of(self.input))}")
+        _check_si32("result", self.output)
+        three, six, one_over_six = self.three.value.data, self.six.value.data, self.one_over_six.value.data
+        if six < 0:
+            raise VerifyException(f"six must be non-negative, got {six}")
+        widest = 255 * six * abs(one_over_six)
+        if widest >= 2**31 or abs(three) + 255 >= 2**31:
+            raise VerifyException(f"values may reach ±{widest}, beyond 32 bits")
+
+    def values(self, x: np.ndarray) -> np.ndarray:
+        """The exact results of x (int64)."""
+        return x * (np.clip(x + self.three.value.data, 0, self.six.value.data) * self.one_over_six.value.data)
+
+
 def rms_norm_reference(x: np.ndarray, weight: np.ndarray, shift: int) -> np.ndarray:
     """QuantLib's integer RMS norm of the rows of x (int64, features on axis 1, N×K×R×1), unclipped:
     s = ⌊Σ x² / K⌋ + 1, r = ⌊√s⌋, y = trunc(x·weight / r) >> shift (Deeploy's C: a division toward
@@ -889,19 +930,19 @@ class LayerOp(IRDLOperation):
     def anchor(self) -> IRDLOperation:
         """The op that gives the layer its kind: conv, linear, pool or add."""
         for op in self.body.block.ops:
-            if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp):
+            if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp | HardswishOp):
                 return op
         raise VerifyException("layer has no conv, linear, pool or add op")
 
     def kind(self) -> str:
-        """conv | depthwise | pointwise | linear | matmul | maxpool | avgpool | add | softmax | rmsnorm."""
+        """conv | depthwise | pointwise | linear | matmul | maxpool | avgpool | add | softmax | rmsnorm | hardswish."""
         op = self.anchor()
         if isinstance(op, ConvOp):
             if op.is_depthwise():
                 return "depthwise"
             return "pointwise" if op.kernel_hw() == (1, 1) and op.groups.value.data == 1 else "conv"
         return {LinearOp: "linear", MatMulOp: "matmul", MaxPoolOp: "maxpool", SumPoolOp: "avgpool", AddOp: "add",
-                SoftmaxOp: "softmax", RMSNormOp: "rmsnorm"}[type(op)]
+                SoftmaxOp: "softmax", RMSNormOp: "rmsnorm", HardswishOp: "hardswish"}[type(op)]
 
     def verify_(self) -> None:
         block = self.body.block
@@ -914,7 +955,7 @@ class LayerOp(IRDLOperation):
             raise VerifyException(
                 f"yielded type {terminator.value.type} differs from the layer's result type {self.output.type}"
             )
-        anchors = [op for op in block.ops if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp)]
+        anchors = [op for op in block.ops if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp | HardswishOp)]
         if len(anchors) != 1:
             raise VerifyException(
                 f"layer must contain exactly one conv, linear, pool or add op, found {len(anchors)}"
@@ -948,6 +989,7 @@ QNN = Dialect(
         SumPoolOp,
         SoftmaxOp,
         RMSNormOp,
+        HardswishOp,
         PadOp,
         ReshapeOp,
         LayerOp,

@@ -122,8 +122,18 @@ class iRMSNorm(OpRun):  # noqa: N801 - the op type the evaluator replaces
         return (np.clip(quotient >> shift, -(levels // 2), levels // 2 - 1).astype(np.float32),)
 
 
+class iHardswish(OpRun):  # noqa: N801 - the op type the evaluator replaces
+    """QuantLib's integer hardswish: x · (clip(x + three, 0, six) · one_over_six), int32."""
+
+    op_domain = ""
+
+    def _run(self, x, one_over_six=None, three=None, six=None):  # noqa: D401 - OpRun API
+        x = np.asarray(x).astype(np.int64)
+        return ((x * (np.clip(x + three, 0, six) * one_over_six)).astype(np.float64),)
+
+
 # QuantLib's integer ops the evaluator runs with our reference implementations (exact int64).
-CUSTOM_OPS = {"iNoNorm": iNoNorm, "iSoftmax": iSoftmax, "iRMSNorm": iRMSNorm}
+CUSTOM_OPS = {"iNoNorm": iNoNorm, "iSoftmax": iSoftmax, "iRMSNorm": iRMSNorm, "iHardswish": iHardswish}
 
 
 def _float_tensor(value: float | list[float]) -> TensorProto:
@@ -394,6 +404,12 @@ class QuantLibNetBuilder:
         k = self.values[self.last].shape[-1]
         weight = np.round(self.rng.uniform(0.3, 2.5, size=k) * 40 * 2**shift).astype(np.int64)
         return self.node("iRMSNorm", [self.last, self.param(f"{module}.weight", weight)], D=2**shift, n_levels=256)
+
+    def i_hardswish(self, step: int) -> str:
+        """QuantLib's `iHardswish` for an input step of 1/step: three = 3·step, six = 6·step,
+        one_over_six = round(2^k / 6) for a seeded k (int32 output)."""
+        one_over_six = round(2 ** int(self.rng.integers(3, 8)) / 6)
+        return self.node("iHardswish", [self.last], one_over_six=one_over_six, three=3 * step, six=6 * step)
 
     def write(self, folder: str | Path, name: str | None = None) -> Path:
         """Writes `network.onnx` and its npz goldens (`inputs`, `outputs`, `activations`) into `folder`
@@ -755,9 +771,28 @@ def random_rms_norm(seed: int) -> QuantLibNetBuilder:
     return b
 
 
+def random_hardswish(seed: int) -> QuantLibNetBuilder:
+    """QuantLib's iHardswish on a seeded N×C×H×W or rows tensor (signed or unsigned input, input steps
+    that clip at 0 and six or not), sometimes after a conv, then a RequantShift per tensor or per
+    channel, or none (the int32 output)."""
+    rng = np.random.default_rng([seed, 24])
+    rows = rng.random() < 0.3
+    shape = (int(rng.integers(2, 12)), int(rng.integers(2, 40))) if rows else \
+        (1, int(rng.integers(1, 9)), int(rng.integers(1, 12)), int(rng.integers(1, 12)))
+    b = QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2)))
+    if not rows and rng.random() < 0.3:
+        b.conv("conv", int(rng.integers(1, 9)), 3, signed=True)
+    acc = b.i_hardswish(int(rng.choice([4, 16, 42, 255])))
+    requant = ["none", "tensor", "channel"][int(rng.integers(0, 3))]
+    if requant != "none":
+        b.requant(acc, "act", signed=bool(rng.integers(0, 2)), per_channel=requant == "channel", axis=-1 if rows else 1)
+    return b
+
+
 def integer_op_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     """QuantLib's integer transformer ops (issue 15), tested in tests/test_integer_ops.py."""
-    return {"random_no_norm": random_no_norm, "random_softmax": random_softmax, "random_rms_norm": random_rms_norm}
+    return {"random_no_norm": random_no_norm, "random_softmax": random_softmax, "random_rms_norm": random_rms_norm,
+            "random_hardswish": random_hardswish}
 
 
 def example_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:

@@ -39,6 +39,7 @@ class QuantLibImporter(IntegerGraphImporter):
             "iNoNorm": self.i_no_norm,
             "iSoftmax": self.i_softmax,
             "iRMSNorm": self.i_rms_norm,
+            "iHardswish": self.i_hardswish,
         }
 
     # ----------------------------------------------------------------- RequantShift
@@ -210,6 +211,24 @@ class QuantLibImporter(IntegerGraphImporter):
         if (lo, hi) == (-128, 127):
             return [act]
         return [self.pending(Chain.over(act).clip(lo, hi), x.onnx_shape)]
+
+    def i_hardswish(self, node: onnx.NodeProto) -> list[Value]:
+        """QuantLib's `iHardswish` {one_over_six, three, six}, elementwise: `qnn.hardswish`, its int32
+        result pending like a conv's accumulator (a RequantShift after it is the layer's requant)."""
+        attrs = self.attributes(node)
+        one_over_six, three, six = (attrs.int(name, lo=-(2**31), hi=2**31 - 1) for name in ("one_over_six", "three", "six"))
+        x = self.activation(node.input[0])
+        if qnn.element_type(x.ssa).width.data != 8:
+            raise self.error("iHardswish of a 16-bit tensor is not supported (8-bit inputs)")
+        op = qnn.HardswishOp(x.ssa, TensorType(SI32, qnn.shape_of(x.ssa)), one_over_six, three, six)
+        try:
+            op.verify_()
+        except VerifyException as e:
+            raise self.error(str(e)) from None
+        self.emit(op)
+        ends = op.values(np.arange(x.range.min(), x.range.max() + 1, dtype=np.int64))
+        act = Act(op.output, Range.scalar(int(ends.min()), int(ends.max())), x.onnx_shape)
+        return [self.pending(Chain.over(act), x.onnx_shape)]
 
     def constant_operand(self, node: onnx.NodeProto, index: int, what: str) -> np.ndarray:
         const = self.lookup(node.input[index])

@@ -162,6 +162,10 @@ class QnnFunctions(InterpreterFunctions):
         lo, hi = qnn.int_range(qnn.element_type(op.output))
         return (np.clip(qnn.rms_norm_reference(args[0].astype(np.int64), args[1], op.shift.value.data), lo, hi),)
 
+    @impl(qnn.HardswishOp)
+    def run_hardswish(self, interpreter: Interpreter, op: qnn.HardswishOp, args: tuple[Any, ...]):
+        return (op.values(args[0].astype(np.int64)),)
+
     @impl(qnn.SumPoolOp)
     def run_sum_pool(self, interpreter: Interpreter, op: qnn.SumPoolOp, args: tuple[Any, ...]):
         xp = pad_hw(args[0], op.pads_tlbr(), 0)

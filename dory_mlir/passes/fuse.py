@@ -36,7 +36,8 @@ from dory_mlir.diagnostics import PassError, warn
 from dory_mlir.dialects import qnn
 from dory_mlir.ir_utils import op_where
 
-ANCHORS = (qnn.ConvOp, qnn.LinearOp, qnn.MatMulOp, qnn.MaxPoolOp, qnn.SumPoolOp, qnn.AddOp, qnn.SoftmaxOp, qnn.RMSNormOp)
+ANCHORS = (qnn.ConvOp, qnn.LinearOp, qnn.MatMulOp, qnn.MaxPoolOp, qnn.SumPoolOp, qnn.AddOp, qnn.SoftmaxOp, qnn.RMSNormOp,
+           qnn.HardswishOp)
 # Anchors whose kernels do not requantize: a requant of their result is a layer of its own.
 ROW_ANCHORS = (qnn.SoftmaxOp, qnn.RMSNormOp)
 # Ops that may stand between layers: they hold data or only reinterpret its shape.
@@ -309,7 +310,7 @@ class WrapLayer(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(
         self, anchor: qnn.ConvOp | qnn.LinearOp | qnn.MatMulOp | qnn.MaxPoolOp | qnn.SumPoolOp | qnn.AddOp
-        | qnn.SoftmaxOp | qnn.RMSNormOp,
+        | qnn.SoftmaxOp | qnn.RMSNormOp | qnn.HardswishOp,
         rewriter: PatternRewriter,
     ) -> None:
         if not in_network_body(anchor):

@@ -18,7 +18,8 @@ def align(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
 
-KINDS = ("conv", "pointwise", "depthwise", "linear", "matmul", "maxpool", "avgpool", "add", "softmax", "rmsnorm")
+KINDS = ("conv", "pointwise", "depthwise", "linear", "matmul", "maxpool", "avgpool", "add", "softmax", "rmsnorm",
+         "hardswish")
 # Row-wise layers (softmax, norms over the features of each row): a tile holds all the channels of its pixels.
 ROW_KINDS = ("softmax", "rmsnorm")
 

@@ -32,8 +32,9 @@ from test_verify import assert_bit_exact, verify
 DEEPLOY = SHARED_MODELS / "deeploy-kernels"
 SEEDS = list(range(12))
 TIGHT = "tile{l1-size=600},lower-to-pulp"
-CASES = [(seed, pipeline) for seed in SEEDS for pipeline in ("default", "tight")]
-CI_CASES = {(0, "default"), (3, "tight")}
+NETWORKS = sorted(quantlib_builder.integer_op_networks())
+CASES = [(name, seed, pipeline) for name in NETWORKS for seed in SEEDS for pipeline in ("default", "tight")]
+CI_CASES = {(name, seed, pipeline) for name in NETWORKS for seed, pipeline in ((0, "default"), (3, "tight"))}
 
 
 def write(name: str, folder: Path, seed: int = 0) -> Path:
@@ -46,50 +47,53 @@ def assert_golden_pass(folder: Path) -> None:
     assert done.returncode == 0 and "PASS: bit-exact" in done.stdout, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize(("seed", "pipeline"), tiered(CASES, CI_CASES, [f"{s}-{p}" for s, p in CASES]))
-def test_random_no_norm_bit_exact(seed: int, pipeline: str, tmp_path: Path):
+@pytest.mark.parametrize(("name", "seed", "pipeline"), tiered(CASES, CI_CASES, ["-".join(map(str, c)) for c in CASES]))
+def test_random_network_bit_exact(name: str, seed: int, pipeline: str, tmp_path: Path):
     """Golden model against the npz goldens, then the C (ASan+UBSan), default or tight L1."""
-    folder = write("random_no_norm", tmp_path, seed)
+    folder = write(name, tmp_path, seed)
     assert_golden_pass(folder)
     assert_bit_exact(verify(folder / "network.onnx", folder, TIGHT if pipeline == "tight" else None))
 
 
-def test_random_no_norm_covers_the_cases():
-    """The seeds cover both weight forms, batched rows, both input signs, a linear layer in front and a
-    clip that binds (so a failure there is not a gap of the generator)."""
-    seen = set()
+def seen_cases(network: str, op_type: str, features) -> set[str]:
+    """What the seeds of `network` cover at its `op_type` node: the layout, the input's sign, a layer
+    in front, a layer after, and whatever `features(builder, node, x, y)` adds."""
+    seen: set[str] = set()
     for seed in SEEDS:
-        builder = quantlib_builder.random_no_norm(seed)
-        norm = next(n for n in builder.nodes if n.op_type == "iNoNorm")
-        x, weight, y = builder.values[norm.input[0]], builder.values[norm.input[1]], builder.values[norm.output[0]]
-        seen.add("per element" if weight.ndim == 2 else "per feature")
-        seen |= {"batched"} if x.ndim > 2 else set()
-        seen.add("signed input" if builder.values["input"].min() < 0 else "unsigned input")
-        seen |= {"after a layer"} if norm.input[0] != "input" else set()
-        seen |= {"clipped"} if y.min() == -128 or y.max() == 127 else set()
-    assert seen >= {"per element", "per feature", "batched", "signed input", "unsigned input", "after a layer",
-                    "clipped"}, seen
-
-
-@pytest.mark.parametrize(("seed", "pipeline"), tiered(CASES, CI_CASES, [f"{s}-{p}" for s, p in CASES]))
-def test_random_softmax_bit_exact(seed: int, pipeline: str, tmp_path: Path):
-    folder = write("random_softmax", tmp_path, seed)
-    assert_golden_pass(folder)
-    assert_bit_exact(verify(folder / "network.onnx", folder, TIGHT if pipeline == "tight" else None))
-
-
-def test_random_softmax_covers_the_cases():
-    seen = set()
-    for seed in SEEDS:
-        builder = quantlib_builder.random_softmax(seed)
-        softmax = next(n for n in builder.nodes if n.op_type == "iSoftmax")
-        x = builder.values[softmax.input[0]]
-        seen |= {"batched"} if x.ndim > 2 else set()
+        builder = quantlib_builder.integer_op_networks()[network](seed)
+        node = next(n for n in builder.nodes if n.op_type == op_type)
+        x, y = builder.values[node.input[0]], builder.values[node.output[0]]
+        seen.add("rank > 2" if x.ndim > 2 else "2-D")
         seen.add("signed input" if x.min() < 0 else "unsigned input")
-        seen |= {"after a layer"} if softmax.input[0] != "input" else set()
-        seen |= {"requantized"} if softmax.output[0] != builder.last else set()
-        seen |= {"long rows"} if x.shape[-1] > 40 else set()
-    assert seen >= {"batched", "signed input", "unsigned input", "after a layer", "requantized", "long rows"}, seen
+        seen |= {"after a layer"} if node.input[0] != "input" else set()
+        seen |= {"followed by a layer"} if node.output[0] != builder.last else set()
+        seen |= {"clipped"} if y.min() == -128 or y.max() == 127 else set()
+        seen |= features(builder, node, x, y)
+    return seen
+
+
+# The cases each generator's seeds must cover (so a failure there is not a gap of the generator).
+COVERAGE = {
+    "random_no_norm": ("iNoNorm", lambda b, n, x, y: {"per element" if b.values[n.input[1]].ndim == 2 else "per feature"},
+                       {"per element", "per feature", "rank > 2", "2-D", "signed input", "unsigned input",
+                        "after a layer", "clipped"}),
+    "random_softmax": ("iSoftmax", lambda b, n, x, y: {"long rows"} if x.shape[-1] > 40 else set(),
+                       {"rank > 2", "2-D", "signed input", "unsigned input", "after a layer", "followed by a layer",
+                        "long rows"}),
+    "random_rms_norm": ("iRMSNorm", lambda b, n, x, y: set(),
+                        {"rank > 2", "2-D", "signed input", "unsigned input", "after a layer", "clipped"}),
+    "random_hardswish": ("iHardswish", lambda b, n, x, y: set(),
+                         {"rank > 2", "2-D", "signed input", "unsigned input", "after a layer", "followed by a layer"}),
+}
+
+
+@pytest.mark.parametrize("network", sorted(COVERAGE))
+def test_random_network_covers_the_cases(network: str):
+    op_type, features, expected = COVERAGE[network]
+    seen = seen_cases(network, op_type, features)
+    assert seen >= expected, seen
+    if network == "random_hardswish":  # an int32 output, as Deeploy's Hardswish-Regular
+        assert any(quantlib_builder.random_hardswish(s).nodes[-1].op_type == "iHardswish" for s in SEEDS)
 
 
 def test_softmax_tiles_hold_whole_rows(tmp_path: Path):
@@ -101,46 +105,6 @@ def test_softmax_tiles_hold_whole_rows(tmp_path: Path):
     k = quantlib_builder.random_softmax(1).values["input"].shape[-1]
     assert f"l1_tile = [{k}, " in tiled.stdout and "l1_tiles = [1, 1, " not in tiled.stdout, tiled.stdout
 
-
-@pytest.mark.parametrize(("seed", "pipeline"), tiered(CASES, CI_CASES, [f"{s}-{p}" for s, p in CASES]))
-def test_random_rms_norm_bit_exact(seed: int, pipeline: str, tmp_path: Path):
-    folder = write("random_rms_norm", tmp_path, seed)
-    assert_golden_pass(folder)
-    assert_bit_exact(verify(folder / "network.onnx", folder, TIGHT if pipeline == "tight" else None))
-
-
-def test_random_rms_norm_covers_the_cases():
-    seen = set()
-    for seed in SEEDS:
-        builder = quantlib_builder.random_rms_norm(seed)
-        norm = next(n for n in builder.nodes if n.op_type == "iRMSNorm")
-        x, y = builder.values[norm.input[0]], builder.values[norm.output[0]]
-        seen |= {"batched"} if x.ndim > 2 else set()
-        seen.add("signed input" if x.min() < 0 else "unsigned input")
-        seen |= {"after a layer"} if norm.input[0] != "input" else set()
-        seen |= {"clipped"} if y.min() == -128 or y.max() == 127 else set()
-    assert seen >= {"batched", "signed input", "unsigned input", "after a layer", "clipped"}, seen
-
-
-@pytest.mark.parametrize(("seed", "pipeline"), tiered(CASES, CI_CASES, [f"{s}-{p}" for s, p in CASES]))
-def test_random_hardswish_bit_exact(seed: int, pipeline: str, tmp_path: Path):
-    folder = write("random_hardswish", tmp_path, seed)
-    assert_golden_pass(folder)
-    assert_bit_exact(verify(folder / "network.onnx", folder, TIGHT if pipeline == "tight" else None))
-
-
-def test_random_hardswish_covers_the_cases():
-    seen = set()
-    for seed in SEEDS:
-        builder = quantlib_builder.random_hardswish(seed)
-        node = next(n for n in builder.nodes if n.op_type == "iHardswish")
-        x = builder.values[node.input[0]]
-        seen.add("rows" if x.ndim == 2 else "channels first")
-        seen.add("signed input" if x.min() < 0 else "unsigned input")
-        seen |= {"after a layer"} if node.input[0] != "input" else set()
-        seen.add("int32 output" if node.output[0] == builder.last else "requantized")
-    assert seen >= {"rows", "channels first", "signed input", "unsigned input", "after a layer", "int32 output",
-                    "requantized"}, seen
 
 
 @pytest.mark.skipif(not DEEPLOY.is_dir(), reason=f"Deeploy's kernel tests not found at {DEEPLOY}")

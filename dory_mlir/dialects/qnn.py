@@ -685,8 +685,22 @@ def softmax_exponentials(diff: object, coeff_a: int, coeff_b: int, coeff_c: int,
     return (coeff_a * (p + coeff_b) * (p + coeff_b) + coeff_c) >> z
 
 
+class _UnaryIntOp(IRDLOperation):
+    """Shared definition of QuantLib's one-input integer ops whose parameters are integer properties."""
+
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue, result_type: Attribute, **properties: int):
+        super().__init__(operands=[input], result_types=[result_type],
+                         properties={name: IntegerAttr(value, i64) for name, value in properties.items()})
+
+
 @irdl_op_definition
-class SoftmaxOp(IRDLOperation):
+class SoftmaxOp(_UnaryIntOp):
     """QuantLib's integer softmax (`iSoftmax`) over the features of each row: of a tensor of rows
     1×K×R×1 (`tensor_layout.py`), over the K channels of every pixel. Per row, with
     e_j = `softmax_exponentials`(x_j − max_k x_k), y_j = ⌊e_j·(n_levels − 1) / Σ_k e_k⌋ in
@@ -695,23 +709,16 @@ class SoftmaxOp(IRDLOperation):
     below 2^32 (checked here for any 8-bit input)."""
 
     name = "qnn.softmax"
-    input = operand_def(TensorType)
-    output = result_def(TensorType)
     coeff_a = prop_def(IntegerAttr[I64])
     coeff_b = prop_def(IntegerAttr[I64])
     coeff_c = prop_def(IntegerAttr[I64])
     log2 = prop_def(IntegerAttr[I64])
     n_levels = prop_def(IntegerAttr[I64])
 
-    irdl_options = (ParsePropInAttrDict(),)
-    assembly_format = "$input attr-dict `:` functional-type(operands, results)"
-
     def __init__(self, input: SSAValue, result_type: Attribute, coeff_a: int, coeff_b: int, coeff_c: int,
                  log2: int, n_levels: int):
-        super().__init__(operands=[input], result_types=[result_type], properties={
-            name: IntegerAttr(value, i64) for name, value in (
-                ("coeff_a", coeff_a), ("coeff_b", coeff_b), ("coeff_c", coeff_c), ("log2", log2),
-                ("n_levels", n_levels))})
+        super().__init__(input, result_type, coeff_a=coeff_a, coeff_b=coeff_b, coeff_c=coeff_c, log2=log2,
+                         n_levels=n_levels)
 
     def coefficients(self) -> tuple[int, int, int, int]:
         return tuple(p.value.data for p in (self.coeff_a, self.coeff_b, self.coeff_c, self.log2))  # type: ignore[return-value]
@@ -738,25 +745,18 @@ class SoftmaxOp(IRDLOperation):
 
 
 @irdl_op_definition
-class HardswishOp(IRDLOperation):
+class HardswishOp(_UnaryIntOp):
     """QuantLib's integer hardswish (`iHardswish`), elementwise, int32 result:
     y = x · (clip(x + three, 0, six) · one_over_six) (a `qnn.requant` may follow, as after a conv).
     |y| must fit 31 bits for any 8-bit x (checked here)."""
 
     name = "qnn.hardswish"
-    input = operand_def(TensorType)
-    output = result_def(TensorType)
     one_over_six = prop_def(IntegerAttr[I64])
     three = prop_def(IntegerAttr[I64])
     six = prop_def(IntegerAttr[I64])
 
-    irdl_options = (ParsePropInAttrDict(),)
-    assembly_format = "$input attr-dict `:` functional-type(operands, results)"
-
     def __init__(self, input: SSAValue, result_type: Attribute, one_over_six: int, three: int, six: int):
-        super().__init__(operands=[input], result_types=[result_type], properties={
-            name: IntegerAttr(value, i64) for name, value in (("one_over_six", one_over_six), ("three", three),
-                                                                ("six", six))})
+        super().__init__(input, result_type, one_over_six=one_over_six, three=three, six=six)
 
     def verify_(self) -> None:
         ty = _check_activation("input", self.input, len(shape_of(self.input)))

@@ -163,6 +163,29 @@ MATMUL = Struct("dory_matmul_t", _fields(
     ("acc", "int32_t *", Buffer("acc")), *_SLICES, *_OUT,
 ))
 
+SOFTMAX = Struct("dory_softmax_t", _fields(
+    ("in", "const void *", Buffer("in")), ("in_type", "dory_dtype_t", ElementType("in")),
+    ("h", "uint16_t", Extent("out", -3)), ("w", "uint16_t", Extent("out", -2)), ("c", "uint16_t", Extent("out", -1)),
+    ("coeff_a", "int32_t", Param("coeff_a")), ("coeff_b", "int32_t", Param("coeff_b")),
+    ("coeff_c", "int32_t", Param("coeff_c")), ("log2", "int32_t", Param("log2", 1)),
+    ("n_levels", "int32_t", Param("n_levels", 256)), ("out", "uint8_t *", Buffer("out")),
+))
+
+RMSNORM = Struct("dory_rmsnorm_t", _fields(
+    ("in", "const void *", Buffer("in")), ("in_type", "dory_dtype_t", ElementType("in")),
+    ("h", "uint16_t", Extent("out", -3)), ("w", "uint16_t", Extent("out", -2)), ("c", "uint16_t", Extent("out", -1)),
+    ("weight", "const int32_t *", Buffer("bias")), ("shift", "uint8_t", Param("shift")),
+    ("min", "int32_t", Param("min")), ("max", "int32_t", Param("max")),
+    ("out", "void *", Buffer("out")), ("out_type", "dory_dtype_t", ElementType("out")),
+))
+
+HARDSWISH = Struct("dory_hardswish_t", _fields(
+    ("in", "const void *", Buffer("in")), ("in_type", "dory_dtype_t", ElementType("in")),
+    ("h", "uint16_t", Extent("out", -3)), ("w", "uint16_t", Extent("out", -2)), ("c", "uint16_t", Extent("out", -1)),
+    ("one_over_six", "int32_t", Param("one_over_six")), ("three", "int32_t", Param("three")),
+    ("six", "int32_t", Param("six")), *_OUT,
+))
+
 PADS = ("pad_t", "pad_l", "pad_b", "pad_r")
 SLICES = ("first", "last")
 CONSTANTS = ("bias", "mul", "add")  # per output channel (or one value)
@@ -181,6 +204,9 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in (
     Kernel("dory_sumpool", ("avgpool",), POOL, ("in", "out", "mul", "add"), (), PADS),
     Kernel("dory_add", ("add",), ADD, ("a", "b", "out"), ("mul", "add"), ()),
     Kernel("dory_matmul", ("matmul",), MATMUL, ("in", "rhs", "out"), ("mul", "add", "acc"), SLICES),
+    Kernel("dory_softmax", ("softmax",), SOFTMAX, ("in", "out"), (), ()),
+    Kernel("dory_rmsnorm", ("rmsnorm",), RMSNORM, ("in", "bias", "out"), (), ()),
+    Kernel("dory_hardswish", ("hardswish",), HARDSWISH, ("in", "out"), ("mul", "add"), ()),
 )}
 
 # Static parameters of a layer (`pulp.layer`'s `params`) that tiling turns into something else: the pads
@@ -198,7 +224,7 @@ def kernel_params(kernel: str) -> dict[str, Fill]:
 
 
 # The argument structs of the header, in its order.
-STRUCTS: dict[str, Struct] = {s.name: s for s in (REQUANT, CONV, LINEAR, POOL, ADD, MATMUL)}
+STRUCTS: dict[str, Struct] = {s.name: s for s in (REQUANT, CONV, LINEAR, POOL, ADD, MATMUL, SOFTMAX, RMSNORM, HARDSWISH)}
 
 # layer kind -> the kernel that computes it
 KERNEL_OF: dict[str, str] = {kind: k.name for k in KERNELS.values() for kind in k.kinds}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import math
+
 import numpy as np
 
 from xdsl.dialects.builtin import (
@@ -675,6 +677,153 @@ class SumPoolOp(_PoolOp):
         self._verify_pool()
 
 
+def softmax_exponentials(diff: object, coeff_a: int, coeff_b: int, coeff_c: int, log2: int) -> object:
+    """QuantLib's integer exponential of `diff` = x − max(row) ≤ 0 (int64 numpy or Python ints):
+    z = min(⌊−diff / log2⌋, 31), p = diff + z·log2, (coeff_a·(p + coeff_b)² + coeff_c) >> z."""
+    z = np.minimum(np.floor_divide(-np.asarray(diff, dtype=np.int64), log2), 31)
+    p = diff + z * log2
+    return (coeff_a * (p + coeff_b) * (p + coeff_b) + coeff_c) >> z
+
+
+class _UnaryIntOp(IRDLOperation):
+    """Shared definition of QuantLib's one-input integer ops whose parameters are integer properties."""
+
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue, result_type: Attribute, **properties: int):
+        super().__init__(operands=[input], result_types=[result_type],
+                         properties={name: IntegerAttr(value, i64) for name, value in properties.items()})
+
+
+@irdl_op_definition
+class SoftmaxOp(_UnaryIntOp):
+    """QuantLib's integer softmax (`iSoftmax`) over the features of each row: of a tensor of rows
+    1×K×R×1 (`tensor_layout.py`), over the K channels of every pixel. Per row, with
+    e_j = `softmax_exponentials`(x_j − max_k x_k), y_j = ⌊e_j·(n_levels − 1) / Σ_k e_k⌋ in
+    [0, n_levels − 1] (unsigned: what Deeploy's goldens hold; its generic C subtracts n_levels/2).
+    The kernel computes in 32 bits: every e_j must lie in [0, 2^32 / n_levels) and the row's sum
+    below 2^32 (checked here for any 8-bit input)."""
+
+    name = "qnn.softmax"
+    coeff_a = prop_def(IntegerAttr[I64])
+    coeff_b = prop_def(IntegerAttr[I64])
+    coeff_c = prop_def(IntegerAttr[I64])
+    log2 = prop_def(IntegerAttr[I64])
+    n_levels = prop_def(IntegerAttr[I64])
+
+    def __init__(self, input: SSAValue, result_type: Attribute, coeff_a: int, coeff_b: int, coeff_c: int,
+                 log2: int, n_levels: int):
+        super().__init__(input, result_type, coeff_a=coeff_a, coeff_b=coeff_b, coeff_c=coeff_c, log2=log2,
+                         n_levels=n_levels)
+
+    def coefficients(self) -> tuple[int, int, int, int]:
+        return tuple(p.value.data for p in (self.coeff_a, self.coeff_b, self.coeff_c, self.log2))  # type: ignore[return-value]
+
+    def verify_(self) -> None:
+        ty = _check_activation("input", self.input, 4)
+        if ty.width.data != 8:
+            raise VerifyException(f"input must have 8-bit elements, got {ty}")
+        if shape_of(self.output) != shape_of(self.input):
+            raise VerifyException(f"result shape {list(shape_of(self.output))} differs from input shape "
+                                  f"{list(shape_of(self.input))}")
+        if element_type(self.output) != IntegerType(8, Signedness.UNSIGNED):
+            raise VerifyException(f"result must be ui8, got {element_type(self.output)}")
+        levels = self.n_levels.value.data
+        if not 2 <= levels <= 256:
+            raise VerifyException(f"n_levels must be in [2, 256], got {levels}")
+        if self.log2.value.data < 1:
+            raise VerifyException(f"log2 must be positive, got {self.log2.value.data}")
+        e = softmax_exponentials(np.arange(-255, 1), *self.coefficients())
+        features = shape_of(self.input)[1]
+        if e.min() < 0 or int(e.max()) * (levels - 1) >= 2**32 or int(e.max()) * features >= 2**32:
+            raise VerifyException(f"exponentials reach [{e.min()}, {e.max()}]: over {features} features the "
+                                  f"32-bit sum or the products by {levels - 1} would overflow")
+
+
+@irdl_op_definition
+class HardswishOp(_UnaryIntOp):
+    """QuantLib's integer hardswish (`iHardswish`), elementwise, int32 result:
+    y = x · (clip(x + three, 0, six) · one_over_six) (a `qnn.requant` may follow, as after a conv).
+    |y| must fit 31 bits for any 8-bit x (checked here)."""
+
+    name = "qnn.hardswish"
+    one_over_six = prop_def(IntegerAttr[I64])
+    three = prop_def(IntegerAttr[I64])
+    six = prop_def(IntegerAttr[I64])
+
+    def __init__(self, input: SSAValue, result_type: Attribute, one_over_six: int, three: int, six: int):
+        super().__init__(input, result_type, one_over_six=one_over_six, three=three, six=six)
+
+    def verify_(self) -> None:
+        ty = _check_activation("input", self.input, len(shape_of(self.input)))
+        if ty.width.data != 8 or len(shape_of(self.input)) not in (2, 4):
+            raise VerifyException(f"input must be an 8-bit tensor of rank 2 or 4, got {self.input.type}")
+        if shape_of(self.output) != shape_of(self.input):
+            raise VerifyException(f"result shape {list(shape_of(self.output))} differs from input shape "
+                                  f"{list(shape_of(self.input))}")
+        _check_si32("result", self.output)
+        three, six, one_over_six = self.three.value.data, self.six.value.data, self.one_over_six.value.data
+        if six < 0:
+            raise VerifyException(f"six must be non-negative, got {six}")
+        widest = 255 * six * abs(one_over_six)
+        if widest >= 2**31 or abs(three) + 255 >= 2**31:
+            raise VerifyException(f"values may reach ±{widest}, beyond 32 bits")
+
+    def values(self, x: np.ndarray) -> np.ndarray:
+        """The exact results of x (int64)."""
+        return x * (np.clip(x + self.three.value.data, 0, self.six.value.data) * self.one_over_six.value.data)
+
+
+def rms_norm_reference(x: np.ndarray, weight: np.ndarray, shift: int) -> np.ndarray:
+    """QuantLib's integer RMS norm of the rows of x (int64, features on axis 1, N×K×R×1), unclipped:
+    s = ⌊Σ x² / K⌋ + 1, r = ⌊√s⌋, y = trunc(x·weight / r) >> shift (Deeploy's C: a division toward
+    zero, then an arithmetic shift)."""
+    k = x.shape[1]
+    root = np.vectorize(math.isqrt, otypes=[np.int64])((x * x).sum(axis=1, keepdims=True) // k + 1)
+    num = x * weight.reshape(1, -1, 1, 1)
+    return (np.sign(num) * (np.abs(num) // root)) >> shift
+
+
+@irdl_op_definition
+class RMSNormOp(IRDLOperation):
+    """QuantLib's integer RMS norm (`iRMSNorm`) over the features of each row: of a tensor of rows
+    1×K×R×1, over the K channels of every pixel; `weight` [K] (si32) per feature. Per row,
+    `rms_norm_reference`, clipped to the result type's range, which holds n_levels values (signed).
+    The kernel computes in 32 bits: K·x² and every x·weight fit (the importer checks the weights)."""
+
+    name = "qnn.rms_norm"
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    output = result_def(TensorType)
+    shift = prop_def(IntegerAttr[I64])
+
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input `,` $weight attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue, weight: SSAValue, result_type: Attribute, shift: int):
+        super().__init__(operands=[input, weight], result_types=[result_type],
+                         properties={"shift": IntegerAttr(shift, i64)})
+
+    def verify_(self) -> None:
+        ty = _check_activation("input", self.input, 4)
+        if ty.width.data != 8:
+            raise VerifyException(f"input must have 8-bit elements, got {ty}")
+        out = _check_activation("result", self.output, 4)
+        if shape_of(self.output) != shape_of(self.input) or out.width.data != 8:
+            raise VerifyException(f"result must be an 8-bit tensor of the input's shape {list(shape_of(self.input))}")
+        features = shape_of(self.input)[1]
+        if shape_of(self.weight) != (features,) or element_type(self.weight) != ACC_TYPE:
+            raise VerifyException(f"weight must be si32 [{features}], got {self.weight.type}")
+        if not 0 <= self.shift.value.data <= 31:
+            raise VerifyException(f"shift must be in [0, 31], got {self.shift.value.data}")
+        if features * 255 * 255 >= 2**31:
+            raise VerifyException(f"the sum of {features} squares may overflow 32 bits")
+
+
 @irdl_op_definition
 class PadOp(IRDLOperation):
     """Constant padding of the spatial dimensions: pads = [top, left, bottom, right]."""
@@ -781,18 +930,19 @@ class LayerOp(IRDLOperation):
     def anchor(self) -> IRDLOperation:
         """The op that gives the layer its kind: conv, linear, pool or add."""
         for op in self.body.block.ops:
-            if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp):
+            if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp | HardswishOp):
                 return op
         raise VerifyException("layer has no conv, linear, pool or add op")
 
     def kind(self) -> str:
-        """conv | depthwise | pointwise | linear | matmul | maxpool | avgpool | add."""
+        """conv | depthwise | pointwise | linear | matmul | maxpool | avgpool | add | softmax | rmsnorm | hardswish."""
         op = self.anchor()
         if isinstance(op, ConvOp):
             if op.is_depthwise():
                 return "depthwise"
             return "pointwise" if op.kernel_hw() == (1, 1) and op.groups.value.data == 1 else "conv"
-        return {LinearOp: "linear", MatMulOp: "matmul", MaxPoolOp: "maxpool", SumPoolOp: "avgpool", AddOp: "add"}[type(op)]
+        return {LinearOp: "linear", MatMulOp: "matmul", MaxPoolOp: "maxpool", SumPoolOp: "avgpool", AddOp: "add",
+                SoftmaxOp: "softmax", RMSNormOp: "rmsnorm", HardswishOp: "hardswish"}[type(op)]
 
     def verify_(self) -> None:
         block = self.body.block
@@ -805,7 +955,7 @@ class LayerOp(IRDLOperation):
             raise VerifyException(
                 f"yielded type {terminator.value.type} differs from the layer's result type {self.output.type}"
             )
-        anchors = [op for op in block.ops if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp)]
+        anchors = [op for op in block.ops if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp | HardswishOp)]
         if len(anchors) != 1:
             raise VerifyException(
                 f"layer must contain exactly one conv, linear, pool or add op, found {len(anchors)}"
@@ -837,6 +987,9 @@ QNN = Dialect(
         AddOp,
         MaxPoolOp,
         SumPoolOp,
+        SoftmaxOp,
+        RMSNormOp,
+        HardswishOp,
         PadOp,
         ReshapeOp,
         LayerOp,

@@ -20,6 +20,7 @@ integer (or, for average pools, an exact multiple of 1/count), so the goldens ar
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -72,6 +73,69 @@ class ReduceMean(OpRun):
         return (np.floor_divide(total + count // 2, count).astype(np.float32),)
 
 
+def _scalar(value) -> int:
+    return int(np.asarray(value).reshape(-1)[0])
+
+
+class iNoNorm(OpRun):  # noqa: N801 - the op type the evaluator replaces
+    """QuantLib's `iNoNorm(x, weight, bias)`: clip(floor(((x·weight + bias)·mul) / D)) to the signed
+    n_levels, weight and bias broadcast as ONNX does (what Deeploy's iNoNorm goldens hold)."""
+
+    op_domain = ""
+
+    def _run(self, x, weight, bias, D=None, mul=None, n_levels=None):  # noqa: N803, D401 - OpRun API
+        levels = _scalar(n_levels)
+        acc = (np.asarray(x).astype(np.int64) * np.asarray(weight).astype(np.int64) + np.asarray(bias).astype(np.int64))
+        y = np.floor_divide(acc * _scalar(mul), _scalar(D))
+        return (np.clip(y, -(levels // 2), levels // 2 - 1).astype(np.float32),)
+
+
+class iSoftmax(OpRun):  # noqa: N801 - the op type the evaluator replaces
+    """QuantLib's integer softmax over the last axis, as Deeploy's goldens hold it (unsigned): with
+    d = x − max, z = min(⌊−d / log2⌋, 31), p = d + z·log2, e = (coeffA·(p + coeffB)² + coeffC) >> z,
+    y = ⌊e·(n_levels − 1) / Σe⌋."""
+
+    op_domain = ""
+
+    def _run(self, x, coeffA=None, coeffB=None, coeffC=None, log2=None, n_levels=None):  # noqa: N803, D401
+        a, b, c, ln2, levels = (_scalar(v) for v in (coeffA, coeffB, coeffC, log2, n_levels))
+        d = np.asarray(x).astype(np.int64)
+        d = d - d.max(axis=-1, keepdims=True)
+        z = np.minimum(-d // ln2, 31)
+        p = d + z * ln2
+        e = (a * (p + b) ** 2 + c) >> z
+        return ((e * (levels - 1) // e.sum(axis=-1, keepdims=True)).astype(np.float32),)
+
+
+class iRMSNorm(OpRun):  # noqa: N801 - the op type the evaluator replaces
+    """QuantLib's integer RMS norm over the last axis, as Deeploy's C computes it: r = ⌊√(⌊Σx² / K⌋ + 1)⌋,
+    y = clip(trunc(x·weight / r) >> log2 D) to the signed n_levels."""
+
+    op_domain = ""
+
+    def _run(self, x, weight, D=None, n_levels=None):  # noqa: N803, D401
+        levels, shift = _scalar(n_levels), _scalar(D).bit_length() - 1
+        x = np.asarray(x).astype(np.int64)
+        roots = np.array([math.isqrt(int(v)) for v in ((x * x).sum(axis=-1) // x.shape[-1] + 1).reshape(-1)])
+        num = x * np.asarray(weight).astype(np.int64)
+        quotient = np.sign(num) * (np.abs(num) // roots.reshape(*x.shape[:-1], 1))
+        return (np.clip(quotient >> shift, -(levels // 2), levels // 2 - 1).astype(np.float32),)
+
+
+class iHardswish(OpRun):  # noqa: N801 - the op type the evaluator replaces
+    """QuantLib's integer hardswish: x · (clip(x + three, 0, six) · one_over_six), int32."""
+
+    op_domain = ""
+
+    def _run(self, x, one_over_six=None, three=None, six=None):  # noqa: D401 - OpRun API
+        x = np.asarray(x).astype(np.int64)
+        return ((x * (np.clip(x + three, 0, six) * one_over_six)).astype(np.float64),)
+
+
+# QuantLib's integer ops the evaluator runs with our reference implementations (exact int64).
+CUSTOM_OPS = {"iNoNorm": iNoNorm, "iSoftmax": iSoftmax, "iRMSNorm": iRMSNorm, "iHardswish": iHardswish}
+
+
 def _float_tensor(value: float | list[float]) -> TensorProto:
     array = np.asarray(value, dtype=np.float32)
     return numpy_helper.from_array(array)
@@ -121,6 +185,7 @@ class QuantLibNetBuilder:
         )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
         new_ops = [RequantShift] + ([ReduceMean] if node.op_type == "ReduceMean" and self.integer_mean else [])
+        new_ops += [CUSTOM_OPS[node.op_type]] if node.op_type in CUSTOM_OPS else []
         evaluator = ReferenceEvaluator(model, new_ops=new_ops)
         (value,) = evaluator.run(None, {i: self.values[i] for i in inputs})
         value = np.asarray(value)
@@ -309,6 +374,42 @@ class QuantLibNetBuilder:
         attrs = dict(div=_float_tensor(DIV), n_levels_out=_float_tensor([256.0]), signed=_float_tensor([1.0 if signed else 0.0]))
         return self.node("RequantShift", [acc, self.param(f"{module}.mul{index}", mul), self.param(f"{module}.add{index}", add)],
                          **attrs)
+
+    def i_no_norm(self, module: str, per_element: bool, shift: int = 16) -> str:
+        """QuantLib's `iNoNorm` on the rows of features `self.last` (… × M × K): int8 weights per
+        element ([M, K]) or per feature ([K]), an int32 bias per feature, `D` = 2^shift and `mul`
+        calibrated so the outputs fill the signed 8-bit range (a few clip)."""
+        x = self.values[self.last].astype(np.int64)
+        k = x.shape[-1]
+        weight = self.rng.integers(-128, 128, size=x.shape[-2:] if per_element else (k,))
+        bias = self.rng.integers(-6000, 6000, size=k)
+        spread = max(int(np.abs(x * weight + bias).max()), 1)
+        mul = max(1, int(round(127 * 2**shift / spread * self.rng.uniform(0.8, 1.2))))
+        attrs = dict(D=_float_tensor(2.0**shift), mul=_float_tensor(float(mul)), n_levels=_float_tensor(256.0))
+        return self.node("iNoNorm", [self.last, self.param(f"{module}.weight", weight),
+                                     self.param(f"{module}.bias", bias)], **attrs)
+
+    def i_softmax(self, log2: int) -> str:
+        """QuantLib's `iSoftmax` over the features of the rows `self.last`, I-BERT's second-order
+        exponential for an input step of ln 2 / log2 (QuantLib's coefficients: coeffB = 1.353·log2,
+        coeffC = 0.344 / 0.3585 · log2²; Deeploy's tests have log2 = 255)."""
+        attrs = dict(coeffA=_float_tensor(1.0), coeffB=_float_tensor(float(round(1.353 * log2))),
+                     coeffC=_float_tensor(float(round(0.344 / 0.3585 * log2 * log2))), log2=_float_tensor(float(log2)),
+                     n_levels=_float_tensor(256.0))
+        return self.node("iSoftmax", [self.last], **attrs)
+
+    def i_rms_norm(self, module: str, shift: int) -> str:
+        """QuantLib's `iRMSNorm` over the features of the rows `self.last`: a gain per feature, as an
+        int32 weight scaled by D = 2^shift (outputs about 40·gain·x/rms: a few clip)."""
+        k = self.values[self.last].shape[-1]
+        weight = np.round(self.rng.uniform(0.3, 2.5, size=k) * 40 * 2**shift).astype(np.int64)
+        return self.node("iRMSNorm", [self.last, self.param(f"{module}.weight", weight)], D=2**shift, n_levels=256)
+
+    def i_hardswish(self, step: int) -> str:
+        """QuantLib's `iHardswish` for an input step of 1/step: three = 3·step, six = 6·step,
+        one_over_six = round(2^k / 6) for a seeded k (int32 output)."""
+        one_over_six = round(2 ** int(self.rng.integers(3, 8)) / 6)
+        return self.node("iHardswish", [self.last], one_over_six=one_over_six, three=3 * step, six=6 * step)
 
     def write(self, folder: str | Path, name: str | None = None) -> Path:
         """Writes `network.onnx` and its npz goldens (`inputs`, `outputs`, `activations`) into `folder`
@@ -634,6 +735,72 @@ def matmul_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     return {"random_matmul": random_matmul, "matmul_long_k": matmul_long_k}
 
 
+def random_no_norm(seed: int) -> QuantLibNetBuilder:
+    """QuantLib's iNoNorm on seeded rows of features ([M, K], [B, M, K] or [1, B, M, K], signed or
+    unsigned input), weights per element or per feature, sometimes after a linear layer on the rows."""
+    rng = np.random.default_rng([seed, 21])
+    m, k = (int(v) for v in rng.integers(2, 24, size=2))
+    shape = [(m, k), (int(rng.integers(1, 4)), m, k), (1, int(rng.integers(1, 4)), m, k)][int(rng.integers(0, 3))]
+    b = QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2)))
+    if rng.random() < 0.3:
+        b.rows_linear("fc", k, signed=True)
+    b.i_no_norm("norm", per_element=bool(rng.integers(0, 2)), shift=int(rng.integers(8, 20)))
+    return b
+
+
+def random_softmax(seed: int) -> QuantLibNetBuilder:
+    """QuantLib's iSoftmax over seeded rows of features ([M, K], [B, M, K] or [1, B, M, K], signed or
+    unsigned input, log2 from 8 to 255), sometimes after a linear layer on the rows (attention's
+    scores) and sometimes requantized after (a layer of its own: the softmax kernel does not requantize)."""
+    rng = np.random.default_rng([seed, 22])
+    m, k = int(rng.integers(2, 20)), int(rng.integers(2, 70))
+    shape = [(m, k), (int(rng.integers(1, 4)), m, k), (1, int(rng.integers(1, 4)), m, k)][int(rng.integers(0, 3))]
+    b = QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2)))
+    if rng.random() < 0.3:
+        b.rows_linear("scores", k, signed=True)
+    b.i_softmax(int(rng.choice([8, 37, 128, 255])))
+    if rng.random() < 0.3:
+        b.requant(b.last, "probs", signed=True, per_channel=False, axis=-1)
+    return b
+
+
+def random_rms_norm(seed: int) -> QuantLibNetBuilder:
+    """QuantLib's iRMSNorm over seeded rows of features ([M, K], [B, M, K] or [1, B, M, K], signed or
+    unsigned input, D from 2^8 to 2^16), sometimes after a linear layer on the rows."""
+    rng = np.random.default_rng([seed, 23])
+    m, k = int(rng.integers(2, 20)), int(rng.integers(2, 70))
+    shape = [(m, k), (int(rng.integers(1, 4)), m, k), (1, int(rng.integers(1, 4)), m, k)][int(rng.integers(0, 3))]
+    b = QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2)))
+    if rng.random() < 0.3:
+        b.rows_linear("fc", k, signed=True)
+    b.i_rms_norm("norm", int(rng.integers(8, 17)))
+    return b
+
+
+def random_hardswish(seed: int) -> QuantLibNetBuilder:
+    """QuantLib's iHardswish on a seeded N×C×H×W or rows tensor (signed or unsigned input, input steps
+    that clip at 0 and six or not), sometimes after a conv, then a RequantShift per tensor or per
+    channel, or none (the int32 output)."""
+    rng = np.random.default_rng([seed, 24])
+    rows = rng.random() < 0.3
+    shape = (int(rng.integers(2, 12)), int(rng.integers(2, 40))) if rows else \
+        (1, int(rng.integers(1, 9)), int(rng.integers(1, 12)), int(rng.integers(1, 12)))
+    b = QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2)))
+    if not rows and rng.random() < 0.3:
+        b.conv("conv", int(rng.integers(1, 9)), 3, signed=True)
+    acc = b.i_hardswish(int(rng.choice([4, 16, 42, 255])))
+    requant = ["none", "tensor", "channel"][int(rng.integers(0, 3))]
+    if requant != "none":
+        b.requant(acc, "act", signed=bool(rng.integers(0, 2)), per_channel=requant == "channel", axis=-1 if rows else 1)
+    return b
+
+
+def integer_op_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
+    """QuantLib's integer transformer ops (issue 15), tested in tests/test_integer_ops.py."""
+    return {"random_no_norm": random_no_norm, "random_softmax": random_softmax, "random_rms_norm": random_rms_norm,
+            "random_hardswish": random_hardswish}
+
+
 def example_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     return {"resnet8": resnet8, "mobilenet_v1_025": mobilenet_v1_025, "kws_maxpool": kws_maxpool}
 
@@ -646,7 +813,7 @@ def format_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
 
 def all_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     return (example_networks() | format_networks() | data_op_networks() | rows_networks() | row_constant_networks()
-            | matmul_networks())
+            | matmul_networks() | integer_op_networks())
 
 
 def write_example(name: str, out_dir: str | Path, seed: int = 0) -> Path:

@@ -117,6 +117,8 @@ ARITY = {
 ELEMENTWISE_OPS = {"Mul", "Add", "Div", "Sub", "Floor", "Cast", "Clip", "Relu", "RequantShift", "Identity"}
 # Products with a constant K×N weight: they read their data operand (input 0) as rows of features.
 GEMM_OPS = {"MatMul", "Gemm"}
+# QuantLib's integer ops that work along the last axis (features): they read input 0 as rows of features.
+ROW_OPS = {"iNoNorm", "iSoftmax", "iRMSNorm"}
 
 # Ops whose `axes` became an input (Unsqueeze/Squeeze/ReduceSum at opset 13, the other reductions at 18).
 AXES_INPUT_OPS = {"Unsqueeze", "Squeeze", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd"}
@@ -378,6 +380,8 @@ class OnnxImporter:
                     return True
                 if node.op_type == "MatMul" and name in node.input[:2]:
                     return True  # either operand of a MatMul of two activations
+                if node.op_type in ROW_OPS and node.input[0] == name:
+                    return True
                 if node.op_type in ELEMENTWISE_OPS:
                     pending.extend(o for o in node.output if o)
         return False
@@ -385,8 +389,8 @@ class OnnxImporter:
     def input_onnx_shape(self, value_info: onnx.ValueInfoProto) -> tuple[int, ...]:
         """A graph input's static ONNX shape, marked `FeatureLastShape` when it holds rows of
         features (tensor_layout.py): an M×K input with M > 1 (N×K vectors have N = 1), or a 3-D
-        input that a MatMul/Gemm reads as its data operand, or that a MatMul of two activations reads
-        (any rank ≥ 3: the leading axes are its batch)."""
+        input that a MatMul/Gemm reads as its data operand, or that a MatMul of two activations or a
+        QuantLib row op (`ROW_OPS`) reads (any rank ≥ 3: the leading axes are its batch)."""
         dims = value_info.type.tensor_type.shape.dim
         shape: list[int] = []
         for d in dims:

@@ -14,9 +14,10 @@ from fractions import Fraction
 import numpy as np
 import onnx
 from xdsl.dialects.builtin import TensorType
+from xdsl.utils.exceptions import VerifyException
 
 from dory_mlir.dialects import qnn
-from dory_mlir.frontend.importer import INT32_MAX, INT32_MIN, SI8, SI32, SI64, Act, Pending, Value
+from dory_mlir.frontend.importer import INT32_MAX, INT32_MIN, SI8, SI32, SI64, UI8, Act, Pending, Value
 from dory_mlir.frontend.integer_import import IntegerGraphImporter
 from dory_mlir.frontend.requant_chain import Chain, Range, as_int_vector
 from dory_mlir.tensor_layout import FeatureLastShape, is_feature_last
@@ -35,6 +36,10 @@ class QuantLibImporter(IntegerGraphImporter):
             "Slice": self.slice,
             "Concat": self.concat,
             "MatMul": self.matmul,
+            "iNoNorm": self.i_no_norm,
+            "iSoftmax": self.i_softmax,
+            "iRMSNorm": self.i_rms_norm,
+            "iHardswish": self.i_hardswish,
         }
 
     # ----------------------------------------------------------------- RequantShift
@@ -132,6 +137,104 @@ class QuantLibImporter(IntegerGraphImporter):
             source.ssa, constants[0], constants[1], TensorType(self.result_element_type(lo, hi, True), qnn.shape_of(source.ssa)),
             scale=1, divisor=div, min=lo, max=hi, intermediate_bits=32 if widest <= INT32_MAX else 64))
         return Act(op.results[0], Range.scalar(min(out_lo, out_hi), max(out_lo, out_hi)), shape)
+
+    def i_no_norm(self, node: onnx.NodeProto) -> list[Value]:
+        """QuantLib's `iNoNorm(x, weight, bias)` {D, mul, n_levels}: y = clip(floor(((x·weight + bias)·mul) / D))
+        to the signed n levels, weight and bias broadcast against x as ONNX does (Deeploy's goldens; its
+        C shifts right by log2 D, the same floor). An elementwise affine map with per-element constants:
+        a requantization (of rows of features: per-row constants `[R, C]`), no kernel of its own."""
+        if len(node.input) != 3:
+            raise self.error(f"iNoNorm needs inputs (x, weight, bias), got {len(node.input)}")
+        attrs = self.attributes(node)
+        divisor, mul = attrs.int("D", lo=1, hi=2**62), attrs.int("mul", lo=-(2**31), hi=2**31 - 1)
+        levels = attrs.int("n_levels", lo=2, hi=2**16)
+        pending = self.as_chain(self.lookup(node.input[0]))
+        weight, bias = (self.constant_operand(node, index, what) for index, what in ((1, "weight"), (2, "bias")))
+        weight, bias = (self.channel_vector(c, pending.onnx_shape, what) for c, what in ((weight, "weight"), (bias, "bias")))
+        chain = pending.chain.mul_affine(weight * mul).add(bias * mul).div(divisor).floor()
+        return [self.pending(chain.clip(-(levels // 2), levels // 2 - 1), pending.onnx_shape)]
+
+    def i_softmax(self, node: onnx.NodeProto) -> list[Value]:
+        """QuantLib's `iSoftmax` {coeffA, coeffB, coeffC, log2, n_levels} over the last axis of rows of
+        features: `qnn.softmax` (its docstring has the integer semantics), an unsigned result."""
+        attrs = self.attributes(node)
+        coeffs = [attrs.int(name, lo=-(2**31), hi=2**31 - 1) for name in ("coeffA", "coeffB", "coeffC")]
+        log2, levels = attrs.int("log2", lo=1, hi=2**31 - 1), attrs.int("n_levels", lo=2, hi=256)
+        axis = attrs.int("axis", -1)
+        x = self.activation(node.input[0])
+        if not is_feature_last(x.onnx_shape) or axis not in (-1, len(x.onnx_shape) - 1):
+            raise self.error(f"iSoftmax over axis {axis} of the tensor {list(x.onnx_shape)} is not supported "
+                             "(only over the last axis of rows of features)")
+        if qnn.element_type(x.ssa).width.data != 8:
+            raise self.error("iSoftmax of a 16-bit tensor is not supported (8-bit inputs)")
+        op = qnn.SoftmaxOp(x.ssa, TensorType(UI8, qnn.shape_of(x.ssa)), *coeffs, log2, levels)
+        try:
+            op.verify_()
+        except VerifyException as e:
+            raise self.error(str(e)) from None
+        self.emit(op)
+        return [Act(op.output, Range.scalar(0, levels - 1), x.onnx_shape)]
+
+    def i_rms_norm(self, node: onnx.NodeProto) -> list[Value]:
+        """QuantLib's `iRMSNorm(x, weight)` {D, n_levels} over the last axis of rows of features:
+        `qnn.rms_norm` (its docstring has the integer semantics), D a power of two, weight one int32
+        per feature, the result signed in n_levels ≤ 256 values."""
+        if len(node.input) != 2:
+            raise self.error(f"iRMSNorm needs inputs (x, weight), got {len(node.input)}")
+        attrs = self.attributes(node)
+        divisor, levels = attrs.int("D", lo=1, hi=2**31), attrs.int("n_levels", lo=2, hi=256)
+        if divisor & (divisor - 1):
+            raise self.error(f"iRMSNorm D = {divisor} is not a power of two")
+        x = self.activation(node.input[0])
+        if not is_feature_last(x.onnx_shape):
+            raise self.error(f"iRMSNorm of the tensor {list(x.onnx_shape)} is not supported (only over the last "
+                             "axis of rows of features)")
+        if qnn.element_type(x.ssa).width.data != 8:
+            raise self.error("iRMSNorm of a 16-bit tensor is not supported (8-bit inputs)")
+        features = x.onnx_shape[-1]
+        weight = self.integer_constant(self.constant_operand(node, 1, "weight"), "weight", INT32_MIN, INT32_MAX)
+        if weight.size not in (1, features) or weight.size != weight.reshape(-1).shape[0]:
+            raise self.error(f"iRMSNorm weight of shape {list(weight.shape)} is not one value per feature ({features})")
+        weight = np.broadcast_to(weight.reshape(-1), (features,))
+        widest = max(abs(x.range.min()), abs(x.range.max())) * int(np.abs(weight).max())
+        if widest >= 2**31:
+            raise self.error(f"x·weight may reach {widest}, beyond the kernel's 32 bits")
+        lo, hi = -(levels // 2), levels // 2 - 1
+        op = qnn.RMSNormOp(x.ssa, self.const_op(np.array(weight, dtype=np.int64), SI32, f"{self.node_name}.weight"),
+                           TensorType(SI8, qnn.shape_of(x.ssa)), divisor.bit_length() - 1)
+        try:
+            op.verify_()
+        except VerifyException as e:
+            raise self.error(str(e)) from None
+        self.emit(op)
+        act = Act(op.output, Range.scalar(-128, 127), x.onnx_shape)
+        if (lo, hi) == (-128, 127):
+            return [act]
+        return [self.pending(Chain.over(act).clip(lo, hi), x.onnx_shape)]
+
+    def i_hardswish(self, node: onnx.NodeProto) -> list[Value]:
+        """QuantLib's `iHardswish` {one_over_six, three, six}, elementwise: `qnn.hardswish`, its int32
+        result pending like a conv's accumulator (a RequantShift after it is the layer's requant)."""
+        attrs = self.attributes(node)
+        one_over_six, three, six = (attrs.int(name, lo=-(2**31), hi=2**31 - 1) for name in ("one_over_six", "three", "six"))
+        x = self.activation(node.input[0])
+        if qnn.element_type(x.ssa).width.data != 8:
+            raise self.error("iHardswish of a 16-bit tensor is not supported (8-bit inputs)")
+        op = qnn.HardswishOp(x.ssa, TensorType(SI32, qnn.shape_of(x.ssa)), one_over_six, three, six)
+        try:
+            op.verify_()
+        except VerifyException as e:
+            raise self.error(str(e)) from None
+        self.emit(op)
+        ends = op.values(np.arange(x.range.min(), x.range.max() + 1, dtype=np.int64))
+        act = Act(op.output, Range.scalar(int(ends.min()), int(ends.max())), x.onnx_shape)
+        return [self.pending(Chain.over(act), x.onnx_shape)]
+
+    def constant_operand(self, node: onnx.NodeProto, index: int, what: str) -> np.ndarray:
+        const = self.lookup(node.input[index])
+        if not isinstance(const, np.ndarray):
+            raise self.error(f"{node.op_type} {what} must be a constant")
+        return const
 
     @staticmethod
     def channel_first(const: np.ndarray, onnx_shape: tuple[int, ...]) -> np.ndarray:

@@ -151,6 +151,21 @@ class QnnFunctions(InterpreterFunctions):
             np.maximum(out, view, out=out)
         return (out,)
 
+    @impl(qnn.SoftmaxOp)
+    def run_softmax(self, interpreter: Interpreter, op: qnn.SoftmaxOp, args: tuple[Any, ...]):
+        x = args[0].astype(np.int64)  # N×K×R×1: the features of a row are the channels of a pixel
+        e = qnn.softmax_exponentials(x - x.max(axis=1, keepdims=True), *op.coefficients())
+        return (e * (op.n_levels.value.data - 1) // e.sum(axis=1, keepdims=True),)
+
+    @impl(qnn.RMSNormOp)
+    def run_rms_norm(self, interpreter: Interpreter, op: qnn.RMSNormOp, args: tuple[Any, ...]):
+        lo, hi = qnn.int_range(qnn.element_type(op.output))
+        return (np.clip(qnn.rms_norm_reference(args[0].astype(np.int64), args[1], op.shift.value.data), lo, hi),)
+
+    @impl(qnn.HardswishOp)
+    def run_hardswish(self, interpreter: Interpreter, op: qnn.HardswishOp, args: tuple[Any, ...]):
+        return (op.values(args[0].astype(np.int64)),)
+
     @impl(qnn.SumPoolOp)
     def run_sum_pool(self, interpreter: Interpreter, op: qnn.SumPoolOp, args: tuple[Any, ...]):
         xp = pad_hw(args[0], op.pads_tlbr(), 0)

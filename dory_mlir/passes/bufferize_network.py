@@ -116,6 +116,13 @@ def layer_params(layer: qnn.LayerOp) -> dict[str, Attribute]:
         params |= {"rows_per_batch": _int(anchor.dims()[0]),
                    "lhs_slices": DenseArrayBase.from_list(i64, [a for a, _ in sources]),
                    "rhs_slices": DenseArrayBase.from_list(i64, [b for _, b in sources])}
+    if isinstance(anchor, qnn.SoftmaxOp):
+        params |= {name: getattr(anchor, name) for name in ("coeff_a", "coeff_b", "coeff_c", "log2", "n_levels")}
+    if isinstance(anchor, qnn.HardswishOp):
+        params |= {"one_over_six": anchor.one_over_six, "three": anchor.three, "six": anchor.six}
+    if isinstance(anchor, qnn.RMSNormOp):
+        lo, hi = qnn.int_range(qnn.element_type(anchor.output))
+        params |= {"shift": anchor.shift, "min": _int(lo), "max": _int(hi)}
     requants = [op for op in layer.compute_ops() if isinstance(op, qnn.RequantOp)]
     if len(requants) > 1:
         raise PassError("the kernels requantize once; this layer chains two requantizations", op_where(layer))

@@ -36,7 +36,10 @@ from dory_mlir.diagnostics import PassError, warn
 from dory_mlir.dialects import qnn
 from dory_mlir.ir_utils import op_where
 
-ANCHORS = (qnn.ConvOp, qnn.LinearOp, qnn.MatMulOp, qnn.MaxPoolOp, qnn.SumPoolOp, qnn.AddOp)
+ANCHORS = (qnn.ConvOp, qnn.LinearOp, qnn.MatMulOp, qnn.MaxPoolOp, qnn.SumPoolOp, qnn.AddOp, qnn.SoftmaxOp, qnn.RMSNormOp,
+           qnn.HardswishOp)
+# Anchors whose kernels do not requantize: a requant of their result is a layer of its own.
+ROW_ANCHORS = (qnn.SoftmaxOp, qnn.RMSNormOp)
 # Ops that may stand between layers: they hold data or only reinterpret its shape.
 BETWEEN_LAYERS = (qnn.ConstantOp, qnn.ReshapeOp, qnn.LayerOp)
 
@@ -192,7 +195,7 @@ def identity_anchor(rq: qnn.RequantOp) -> list[Operation]:
     """An anchor whose int32 result equals the requant's input, and its weights."""
     x = rq.input
     shape = qnn.shape_of(x)
-    if any(len(qnn.shape_of(v)) == 2 for v in (rq.mul, rq.add)):
+    if any(len(qnn.shape_of(v)) == 2 and (len(shape) != 4 or qnn.shape_of(v)[0] != shape[2]) for v in (rq.mul, rq.add)):
         raise PassError("a requantization with one constant per batch slice must directly follow the matmul it "
                         "requantizes (its only reader)", op_where(rq))
     if qnn.element_type(x).width.data > 16:
@@ -262,7 +265,7 @@ class AnchorLoneRequant(RewritePattern):
         if not in_network_body(rq):
             return
         source = rq.input.owner
-        if isinstance(source, ANCHORS) and len(list(rq.input.uses)) == 1:
+        if isinstance(source, ANCHORS) and not isinstance(source, ROW_ANCHORS) and len(list(rq.input.uses)) == 1:
             return  # taken by the chain of the anchor that computes its input
         if isinstance(source, qnn.RequantOp) and len(list(rq.input.uses)) == 1 and (
                 qnn.element_type(rq.input).width.data > 16):
@@ -284,9 +287,10 @@ def check_all_placed(block: Block) -> None:
 
 
 def layer_group(anchor: Operation) -> list[Operation]:
-    """The anchor and the requant ops that only it feeds, in order."""
+    """The anchor and the requant ops that only it feeds, in order (a row op's kernel does not requantize:
+    its layer is the anchor alone)."""
     group = [anchor]
-    while True:
+    while not isinstance(anchor, ROW_ANCHORS):
         result = group[-1].results[0]
         uses = list(result.uses)
         if len(uses) != 1:
@@ -295,6 +299,7 @@ def layer_group(anchor: Operation) -> list[Operation]:
         if not isinstance(user, qnn.RequantOp) or user.input != result or user.parent is not anchor.parent:
             return group
         group.append(user)
+    return group
 
 
 class WrapLayer(RewritePattern):
@@ -304,7 +309,8 @@ class WrapLayer(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(
-        self, anchor: qnn.ConvOp | qnn.LinearOp | qnn.MatMulOp | qnn.MaxPoolOp | qnn.SumPoolOp | qnn.AddOp,
+        self, anchor: qnn.ConvOp | qnn.LinearOp | qnn.MatMulOp | qnn.MaxPoolOp | qnn.SumPoolOp | qnn.AddOp
+        | qnn.SoftmaxOp | qnn.RMSNormOp | qnn.HardswishOp,
         rewriter: PatternRewriter,
     ) -> None:
         if not in_network_body(anchor):

@@ -38,7 +38,7 @@ from dory_mlir.dialects import qnn
 from dory_mlir.dialects.tiling import L2_PLAN, TARGET, TILING, L2PlanAttr, LayerTilingAttr, TargetAttr, target_of
 from dory_mlir.kernel_abi import KERNEL_OF, acc_bytes, im2col_bytes
 from dory_mlir.network_values import input_names
-from dory_mlir.tiling.geometry import LayerShape, align, input_rows, nested_spans, spans
+from dory_mlir.tiling.geometry import ROW_KINDS, LayerShape, align, input_rows, nested_spans, spans
 
 REDUCING = ("conv", "pointwise", "linear", "matmul")
 """Kinds whose input channels are a reduction that may be sliced (with int32 partial sums)."""
@@ -133,6 +133,8 @@ def _per_channel_bytes(layer: qnn.LayerOp, c_out: int, per_row: bool = False) ->
     for op in layer.compute_ops():
         if isinstance(op, qnn.ConvOp | qnn.LinearOp) and op.bias is not None and not per_row:
             total += _element_bytes(op.bias)  # the verifier guarantees shape [C_out]
+        if isinstance(op, qnn.RMSNormOp) and not per_row:
+            total += _element_bytes(op.weight)
         if isinstance(op, qnn.RequantOp):
             total += sum(_element_bytes(v) for v in (op.mul, op.add)
                          if c_out > 1 and qnn.shape_of(v)[-1] == c_out and _varies_over_rows(v) == per_row)
@@ -399,6 +401,8 @@ def sanity_problems(g: Geometry, t: LayerTiling) -> list[str]:
                 if not 1 <= value <= bound]
     if not g.reduces and t.ci != t.co:
         problems.append(f"a {g.kind} layer reads the channels it writes, but ci={t.ci} != co={t.co}")
+    if g.kind in ROW_KINDS and not t.co == t.co2 == g.c_out:
+        problems.append(f"a {g.kind} layer reads all {g.c_out} features of a row, but co={t.co}, co2={t.co2}")
     if g.rows_vary and t.ho != 1:
         problems.append(f"the requant constants vary over the output rows, but a tile has ho={t.ho} rows (must be 1)")
     if g.kind == "matmul" and (g.rows_per_batch % t.ho or t.ho2 != g.h.size_out or t.co2 != g.c_out):

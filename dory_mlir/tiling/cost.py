@@ -84,9 +84,12 @@ class CostModel:
         return dict(table[kind if kind in table else KIND_FALLBACK[kind]])
 
 
-KIND_FALLBACK = {"avgpool": "maxpool", "matmul": "pointwise"}
+KIND_FALLBACK = {"avgpool": "maxpool", "matmul": "pointwise", "softmax": "add", "rmsnorm": "add",
+                 "hardswish": "add"}
 """Kinds not measured on their own: the sum pool walks its windows like the max pool; a matmul tile is
-a pointwise product of its rows (the same blocked inner loop)."""
+a pointwise product of its rows (the same blocked inner loop). The row-wise integer ops (softmax, RMS norm)
+and hardswish are not fitted yet: they borrow the elementwise add's per-element costs (their tiles are whole
+rows, so the estimate only weighs how many rows a tile holds)."""
 
 
 def _ceil(a, b):

@@ -18,7 +18,10 @@ def align(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
 
-KINDS = ("conv", "pointwise", "depthwise", "linear", "matmul", "maxpool", "avgpool", "add")
+KINDS = ("conv", "pointwise", "depthwise", "linear", "matmul", "maxpool", "avgpool", "add", "softmax", "rmsnorm",
+         "hardswish")
+# Row-wise layers (softmax, norms over the features of each row): a tile holds all the channels of its pixels.
+ROW_KINDS = ("softmax", "rmsnorm")
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ class LayerShape:
             return f"{self.kind} {self.kh}x{self.kw}{stride}, {self.c_in}->{self.c_out}, {self.h_in}x{self.w_in}"
         if self.kind in ("maxpool", "avgpool"):
             return f"{self.kind} {self.kh}x{self.kw}, {self.c_in} channels, {self.h_in}x{self.w_in}"
-        return f"add, {self.c_out} channels, {self.h_out}x{self.w_out}"
+        return f"{self.kind}, {self.c_out} channels, {self.h_out}x{self.w_out}"
 
 
 # ---------------------------------------------------------------- one tile's L1 buffers

@@ -43,6 +43,8 @@ def layer_constants(layer: qnn.LayerOp) -> list[tuple[str, SSAValue]]:
             values.append(("weights", op.weight))
             if op.bias is not None:
                 values.append(("bias", op.bias))
+        if isinstance(op, qnn.RMSNormOp):
+            values.append(("bias", op.weight))  # an int32 per feature: a norm's per-channel constant
         if isinstance(op, qnn.RequantOp):
             values += [("mul", op.mul), ("add", op.add)]
     return values
@@ -139,7 +141,7 @@ def layer_shape(layer: qnn.LayerOp) -> LayerShape:
         return LayerShape(kind, c_in, c_out, h_in, w_in, h_out, w_out, kh, kw, sh, sw, out_bytes=out_bytes, in_bytes=in_bytes,
                           const_bytes=_per_channel_bytes(layer, c_out), fixed_const_bytes=_fixed_bytes(layer),
                           **_row_constant_bytes(layer))
-    return LayerShape("add", c_in, c_out, h_in, w_in, h_out, w_out, out_bytes=out_bytes, in_bytes=in_bytes,
+    return LayerShape(kind, c_in, c_out, h_in, w_in, h_out, w_out, out_bytes=out_bytes, in_bytes=in_bytes,
                       const_bytes=_per_channel_bytes(layer, c_out), fixed_const_bytes=_fixed_bytes(layer),
                       **_row_constant_bytes(layer))
 

@@ -45,7 +45,9 @@ import numpy as np
 
 from dory_mlir.kernel_abi import KERNEL_OF, KERNELS, acc_bytes, im2col_bytes
 from dory_mlir.tiling.cost import CostModel
-from dory_mlir.tiling.geometry import ALIGN, LayerShape, activation_tile_bytes, buffer_slots, weight_tile_bytes
+from dory_mlir.tiling.geometry import (
+    ALIGN, ROW_KINDS, LayerShape, activation_tile_bytes, buffer_slots, weight_tile_bytes,
+)
 
 @dataclass(frozen=True)
 class L1Target:
@@ -209,6 +211,8 @@ def domain(layer: LayerShape, tile, B=PY) -> list:
     ]
     if not layer.splits_reduction:
         constraints.append(tile.ci == tile.co)  # depthwise, pools, add: channel c of input → c of output
+    if layer.kind in ROW_KINDS:
+        constraints.append(tile.co == layer.c_out)  # a row-wise op reads all the features of a row
     if layer.constants_vary_over_rows:
         constraints.append(tile.ho == 1)  # so that a tile's constants are one row's: per channel or per tensor
     if layer.kind == "matmul":

@@ -124,6 +124,35 @@ typedef struct {
     dory_dtype_t out_type;
 } dory_matmul_t;              /* out[i][j] = rq(sum_k a[i][k] * b[k][j]), int32 accumulation */
 
+typedef struct {
+    const void *in;           /* [h][w][c], in_type DORY_U8 or DORY_I8: each pixel a row of c features */
+    dory_dtype_t in_type;
+    uint16_t h, w, c;
+    int32_t coeff_a, coeff_b, coeff_c, log2, n_levels;
+    uint8_t *out;             /* [h][w][c], unsigned: 0 .. n_levels - 1 */
+} dory_softmax_t;             /* QuantLib's iSoftmax over the c features of every pixel (qnn.softmax) */
+
+typedef struct {
+    const void *in;           /* [h][w][c], in_type DORY_U8 or DORY_I8: each pixel a row of c features */
+    dory_dtype_t in_type;
+    uint16_t h, w, c;
+    const int32_t *weight;    /* [c] */
+    uint8_t shift;
+    int32_t min, max;
+    void *out;                /* [h][w][c], out_type DORY_I8 (or DORY_U8) */
+    dory_dtype_t out_type;
+} dory_rmsnorm_t;
+
+typedef struct {
+    const void *in;           /* [h][w][c], in_type DORY_U8 or DORY_I8 */
+    dory_dtype_t in_type;
+    uint16_t h, w, c;
+    int32_t one_over_six, three, six;
+    const dory_requant_t *rq; /* NULL: out is DORY_I32 */
+    void *out;
+    dory_dtype_t out_type;
+} dory_hardswish_t;           /* out = rq(x * (clip(x + three, 0, six) * one_over_six)) (qnn.hardswish) */             /* QuantLib's iRMSNorm over the c features of every pixel (qnn.rms_norm) */
+
 /* Each function is called by all cores of the team with the same arguments; each core
  * computes its share and returns (the caller places the barrier after it). There is no
  * synchronization inside; a core writes only its own outputs (and partial sums, and its own
@@ -134,7 +163,8 @@ typedef struct {
  *     the channel groups, each core computing every pixel of its channels;
  *   depthwise: (channel, line) pairs, the lines being the output rows or columns (the longer);
  *   linear: output channels;
- *   matmul: output elements, row-major over m * n. */
+ *   matmul: output elements, row-major over m * n;
+ *   softmax, rmsnorm: pixels (rows of features); hardswish: elements. */
 void dory_conv2d(const dory_conv_t *p);      /* im2col + 4x2-blocked matrix product */
 void dory_pointwise(const dory_conv_t *p);   /* 1x1 (kh = kw = 1, any stride / padding), no im2col */
 void dory_depthwise(const dory_conv_t *p);   /* in_c == out_c, weights [c][kh][kw] */
@@ -143,6 +173,9 @@ void dory_maxpool(const dory_pool_t *p);
 void dory_sumpool(const dory_pool_t *p);
 void dory_add(const dory_add_t *p);
 void dory_matmul(const dory_matmul_t *p);   /* two activations (qnn.matmul); shares: output elements */
+void dory_softmax(const dory_softmax_t *p); /* integer softmax over each pixel's channels (qnn.softmax) */
+void dory_rmsnorm(const dory_rmsnorm_t *p); /* integer RMS norm over each pixel's channels (qnn.rms_norm) */
+void dory_hardswish(const dory_hardswish_t *p); /* integer hardswish, elementwise (qnn.hardswish) */
 
 /* The requantization of one value of output channel c (exposed for tests). */
 int32_t dory_requant(const dory_requant_t *rq, int32_t acc, int c);

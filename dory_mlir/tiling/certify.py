@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -75,15 +77,22 @@ class Z3Terms:
         return (value + (ALIGN - 1)) / ALIGN * ALIGN
 
 
-_THREAD = threading.local()
+_CONTEXTS: list[z3.Context] = []
+_CONTEXTS_LOCK = threading.Lock()
 
 
-def _context() -> z3.Context:
-    """This thread's Z3 context: proofs in different threads run in parallel, and a thread's proofs
-    share one (creating a context costs more than most proofs)."""
-    if (ctx := getattr(_THREAD, "ctx", None)) is None:
-        ctx = _THREAD.ctx = z3.Context()
-    return ctx
+@contextmanager
+def _context() -> Iterator[z3.Context]:
+    """A Z3 context no other thread uses meanwhile: proofs in different threads run in parallel. The
+    contexts are kept for the next proofs (creating one costs more than most proofs)."""
+    with _CONTEXTS_LOCK:
+        ctx = _CONTEXTS.pop() if _CONTEXTS else None
+    ctx = ctx or z3.Context()
+    try:
+        yield ctx
+    finally:
+        with _CONTEXTS_LOCK:
+            _CONTEXTS.append(ctx)
 
 
 def halo(origin, rows, stride: int, kernel: int, dilation: int, pad, size: int, B: Z3Terms):
@@ -142,12 +151,14 @@ def tile_statement(layer: LayerShape, tile: Tile, target: L1Target, ctx: z3.Cont
 def certify_tile(layer: LayerShape, tile: Tile, target: L1Target) -> int:
     """Proves the memory contract of every tile of `layer`'s grid of `tile` (module docstring);
     returns the number of Z3 checks (1). Cached per (layer, tile, target)."""
-    ctx = _context()
-    statement = tile_statement(layer, tile, target, ctx)
-    solver = z3.SolverFor("QF_NIA", ctx=ctx)
-    solver.add(*statement.bounds, z3.Or(*statement.violations.values()))
-    model = _check(solver, f"the L1 tiling of {layer.describe()} with tile {tile}")
-    if model is not None:
+    with _context() as ctx:
+        statement = tile_statement(layer, tile, target, ctx)
+        solver = z3.SolverFor("QF_NIA", ctx=ctx)
+        solver.add(*statement.bounds, z3.Or(*statement.violations.values()))
+        model = _check(solver, f"the L1 tiling of {layer.describe()} with tile {tile}")
+        if model is None:
+            return 1
+
         def value(term) -> int:
             return model.eval(term, model_completion=True).as_long()
 
@@ -159,13 +170,16 @@ def certify_tile(layer: LayerShape, tile: Tile, target: L1Target) -> int:
             f"origin {tuple(value(statement.origin[d]) for d in DIMS)} (co, ho, wo, ci) is {' and '.join(broken)}: "
             f"it needs {sum(used.values())} B ({', '.join(f'{k} {v}' for k, v in used.items())}), "
             f"budget {target.l1_bytes} B")
-    return 1
 
 
 def certify_plan(buffers: list[Buffer], budget: int) -> int:
     """Proves that no two buffers alive at the same layer share an L2 address and every buffer lies in
     [0, budget); returns the number of Z3 checks (1)."""
-    ctx = _context()
+    with _context() as ctx:
+        return _certify_plan(buffers, budget, ctx)
+
+
+def _certify_plan(buffers: list[Buffer], budget: int, ctx: z3.Context) -> int:
     layer, address = z3.Int("layer", ctx), z3.Int("address", ctx)
     holds = [z3.If(z3.And(b.first <= layer, layer <= b.last, b.offset <= address, address < b.offset + b.bytes),
                    z3.IntVal(1, ctx), z3.IntVal(0, ctx)) for b in buffers]

@@ -49,32 +49,94 @@ def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
+def _text(x) -> str:
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, int):
+        return str(x) if x >= 0 else f"(- {-x})"
+    return x.text
+
+
+class Term:
+    """An SMT-LIB term as text: the statement is written by plain string operations and handed to Z3 in
+    one call (building it through Z3's Python API costs more than proving it)."""
+
+    __slots__ = ("text",)
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def _op(self, op: str, *args) -> Term:
+        return Term(f"({op} {' '.join(_text(a) for a in args)})")
+
+    def __add__(self, other): return self._op("+", self, other)  # noqa: E704
+    def __radd__(self, other): return self if other == 0 else self._op("+", other, self)  # noqa: E704
+    def __sub__(self, other): return self._op("-", self, other)  # noqa: E704
+    def __rsub__(self, other): return self._op("-", other, self)  # noqa: E704
+    def __mul__(self, other): return self._op("*", self, other)  # noqa: E704
+    def __rmul__(self, other): return self._op("*", other, self)  # noqa: E704
+    def __eq__(self, other): return self._op("=", self, other)  # type: ignore[override]  # noqa: E704
+    def __ne__(self, other): return self._op("distinct", self, other)  # type: ignore[override]  # noqa: E704
+    def __lt__(self, other): return self._op("<", self, other)  # noqa: E704
+    def __le__(self, other): return self._op("<=", self, other)  # noqa: E704
+    def __gt__(self, other): return self._op(">", self, other)  # noqa: E704
+    def __ge__(self, other): return self._op(">=", self, other)  # noqa: E704
+
+
 class Z3Terms:
-    """Backend over Z3 integer terms: divisibility by a variable is a choice among the divisors, rounding
-    up to the alignment an integer division by the constant `ALIGN` (several times faster to prove than
-    an auxiliary variable with bounds)."""
-
-    If = staticmethod(z3.If)
-    And = staticmethod(z3.And)
-    Or = staticmethod(z3.Or)
+    """Backend over SMT-LIB terms (`Term`) for Z3: divisibility by a variable is a choice among the
+    divisors, rounding up to the alignment an integer division by the constant `ALIGN` (several times
+    faster to prove than an auxiliary variable with bounds). Python bools and ints fold in place."""
 
     @staticmethod
-    def Min(a, b):  # noqa: N802
-        return z3.If(a < b, a, b)
+    def If(cond, a, b):  # noqa: N802
+        if isinstance(cond, bool):
+            return a if cond else b
+        return Term(f"(ite {cond.text} {_text(a)} {_text(b)})")
 
     @staticmethod
-    def Max(a, b):  # noqa: N802
-        return z3.If(a > b, a, b)
+    def _junction(op: str, conds, unit: bool):
+        terms = []
+        for cond in conds:
+            if isinstance(cond, bool):
+                if cond != unit:
+                    return cond
+            else:
+                terms.append(cond)
+        if not terms:
+            return unit
+        return terms[0] if len(terms) == 1 else Term(f"({op} {' '.join(t.text for t in terms)})")
+
+    @classmethod
+    def And(cls, *conds):  # noqa: N802
+        return cls._junction("and", conds, True)
+
+    @classmethod
+    def Or(cls, *conds):  # noqa: N802
+        return cls._junction("or", conds, False)
 
     @staticmethod
-    def Divides(n: int, x):  # noqa: N802
-        return z3.Or([x == d for d in divisors(n)])
+    def Not(cond):  # noqa: N802
+        return (not cond) if isinstance(cond, bool) else Term(f"(not {cond.text})")
+
+    @classmethod
+    def Min(cls, a, b):  # noqa: N802
+        return min(a, b) if isinstance(a, int) and isinstance(b, int) else cls.If(a < b, a, b)
+
+    @classmethod
+    def Max(cls, a, b):  # noqa: N802
+        return max(a, b) if isinstance(a, int) and isinstance(b, int) else cls.If(a > b, a, b)
+
+    @classmethod
+    def Divides(cls, n: int, x):  # noqa: N802
+        return cls.Or(*(x == d for d in divisors(n)))
 
     @staticmethod
     def align(value):
-        if not isinstance(value, z3.ExprRef):
+        if isinstance(value, int):
             return -(-value // ALIGN) * ALIGN
-        return (value + (ALIGN - 1)) / ALIGN * ALIGN
+        return Term(f"(* (div (+ {value.text} {ALIGN - 1}) {ALIGN}) {ALIGN})")
 
 
 _CONTEXTS: list[z3.Context] = []
@@ -112,64 +174,71 @@ def _check(solver: z3.Solver, what: str) -> z3.ModelRef | None:
 
 @dataclass
 class TileStatement:
-    """The grid of a tiling in Z3: tile positions (`origin`, bounded by the grid), the tile at each
-    position clipped at the border (`clipped`), and what would break the contract (`violations`)."""
+    """The grid of a tiling as SMT-LIB terms: tile indices `<d>_tile` (declared, bounded by the grid), tile
+    positions (`origin`), the tile at each position clipped at the border (`clipped`), and what would
+    break the contract (`violations`)."""
 
-    origin: dict[str, z3.ArithRef]
+    origin: dict[str, Term]
     clipped: Tile
-    bounds: list[z3.BoolRef]
-    violations: dict[str, z3.BoolRef]
+    bounds: list[Term]
+    violations: dict[str, Term]
+    names: list[str]
+
+    def smt2(self, *asserted) -> str:
+        """The SMT-LIB text declaring the statement's constants and asserting `asserted`."""
+        return "".join(f"(declare-const {name} Int)" for name in self.names) + "".join(
+            f"(assert {_text(term)})" for term in asserted)
 
 
-def tile_statement(layer: LayerShape, tile: Tile, target: L1Target, ctx: z3.Context) -> TileStatement:
+def tile_statement(layer: LayerShape, tile: Tile, target: L1Target) -> TileStatement:
     B = Z3Terms()
     sizes = {"co": layer.c_out, "ho": layer.h_out, "wo": layer.w_out, "ci": layer.c_in}
     steps = {d: getattr(tile, d) for d in DIMS}
-    index = {d: z3.Int(f"{d}_tile", ctx) for d in DIMS}
+    index = {d: Term(f"{d}_tile") for d in DIMS}
     origin = {d: index[d] * steps[d] for d in DIMS}
     bounds = [c for d in DIMS for c in (index[d] >= 0, origin[d] <= sizes[d] - 1)]
     if not layer.splits_reduction:
         bounds.append(index["ci"] == index["co"])  # the input-channel slice is the output's
     clipped = Tile(*(B.Min(steps[d], sizes[d] - origin[d]) for d in DIMS))
     violations = {
-        "outside the model's domain": z3.Not(z3.And(*domain(layer, clipped, B))),
+        "outside the model's domain": B.Not(B.And(*domain(layer, clipped, B))),
         "over the L1 budget": total_bytes(layer, clipped, target, B) > target.l1_bytes,
     }
+    names = [f"{d}_tile" for d in DIMS]
     if layer.kind != "matmul":
-        pads = z3.Ints("pad_top pad_left", ctx)  # any padding: the statement holds for all of them
+        names += ["pad_top", "pad_left"]  # any padding: the statement holds for all of them
         for what, rows, stride, kernel, dilation, size, pad in (
-            ("rows", clipped.ho, layer.sh, layer.kh, layer.dh, layer.h_in, pads[0]),
-            ("columns", clipped.wo, layer.sw, layer.kw, layer.dw, layer.w_in, pads[1]),
+            ("rows", clipped.ho, layer.sh, layer.kh, layer.dh, layer.h_in, Term("pad_top")),
+            ("columns", clipped.wo, layer.sw, layer.kw, layer.dw, layer.w_in, Term("pad_left")),
         ):
-            first = "ho" if what == "rows" else "wo"
-            read = halo(origin[first], rows, stride, kernel, dilation, pad, size, B)
+            first = origin["ho"] if what == "rows" else origin["wo"]
+            read = halo(first, rows, stride, kernel, dilation, pad, size, B)
             violations[f"input {what} beyond the input buffer"] = read > input_extent(rows, stride, kernel, dilation, size, B)
-    return TileStatement(origin, clipped, bounds, violations)
+    return TileStatement(origin, clipped, bounds, violations, names)
 
 
 @functools.lru_cache(maxsize=4096)
 def certify_tile(layer: LayerShape, tile: Tile, target: L1Target) -> int:
     """Proves the memory contract of every tile of `layer`'s grid of `tile` (module docstring);
     returns the number of Z3 checks (1). Cached per (layer, tile, target)."""
+    statement = tile_statement(layer, tile, target)
     with _context() as ctx:
-        statement = tile_statement(layer, tile, target, ctx)
         solver = z3.SolverFor("QF_NIA", ctx=ctx)
-        solver.add(*statement.bounds, z3.Or(*statement.violations.values()))
+        solver.from_string(statement.smt2(*statement.bounds, Z3Terms.Or(*statement.violations.values())))
         model = _check(solver, f"the L1 tiling of {layer.describe()} with tile {tile}")
         if model is None:
             return 1
-
-        def value(term) -> int:
-            return model.eval(term, model_completion=True).as_long()
-
-        found = Tile(*(value(getattr(statement.clipped, d)) for d in DIMS))
-        broken = [what for what, term in statement.violations.items() if z3.is_true(model.eval(term, model_completion=True))]
-        used = footprint(layer, found, target)
-        raise NotCertified(
-            f"Z3 counterexample to the L1 tiling of {layer.describe()} with tile {tile}: the tile {found} at "
-            f"origin {tuple(value(statement.origin[d]) for d in DIMS)} (co, ho, wo, ci) is {' and '.join(broken)}: "
-            f"it needs {sum(used.values())} B ({', '.join(f'{k} {v}' for k, v in used.items())}), "
-            f"budget {target.l1_bytes} B")
+        at = {d: model.eval(z3.Int(f"{d}_tile", ctx), model_completion=True).as_long() * getattr(tile, d) for d in DIMS}
+        broken = [what for what, term in statement.violations.items()
+                  if z3.is_true(model.eval(z3.parse_smt2_string(statement.smt2(term), ctx=ctx)[0], model_completion=True))]
+    sizes = {"co": layer.c_out, "ho": layer.h_out, "wo": layer.w_out, "ci": layer.c_in}
+    found = Tile(*(min(getattr(tile, d), sizes[d] - at[d]) for d in DIMS))
+    used = footprint(layer, found, target)
+    raise NotCertified(
+        f"Z3 counterexample to the L1 tiling of {layer.describe()} with tile {tile}: the tile {found} at "
+        f"origin {tuple(at[d] for d in DIMS)} (co, ho, wo, ci) is {' and '.join(broken)}: "
+        f"it needs {sum(used.values())} B ({', '.join(f'{k} {v}' for k, v in used.items())}), "
+        f"budget {target.l1_bytes} B")
 
 
 def certify_plan(buffers: list[Buffer], budget: int) -> int:

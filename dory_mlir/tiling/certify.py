@@ -194,17 +194,18 @@ def tile_statement(layer: LayerShape, tile: Tile, target: L1Target) -> TileState
     B = Z3Terms()
     sizes = {"co": layer.c_out, "ho": layer.h_out, "wo": layer.w_out, "ci": layer.c_in}
     steps = {d: getattr(tile, d) for d in DIMS}
-    index = {d: Term(f"{d}_tile") for d in DIMS}
+    # A dimension of one tile has one position (origin 0): it folds to constants in Python.
+    index = {d: Term(f"{d}_tile") if steps[d] < sizes[d] else 0 for d in DIMS}
     origin = {d: index[d] * steps[d] for d in DIMS}
-    bounds = [c for d in DIMS for c in (index[d] >= 0, origin[d] <= sizes[d] - 1)]
-    if not layer.splits_reduction:
+    bounds = [c for d in DIMS if isinstance(index[d], Term) for c in (index[d] >= 0, origin[d] <= sizes[d] - 1)]
+    if not layer.splits_reduction and isinstance(index["co"], Term):
         bounds.append(index["ci"] == index["co"])  # the input-channel slice is the output's
     clipped = Tile(*(B.Min(steps[d], sizes[d] - origin[d]) for d in DIMS))
     violations = {
         "outside the model's domain": B.Not(B.And(*domain(layer, clipped, B))),
         "over the L1 budget": total_bytes(layer, clipped, target, B) > target.l1_bytes,
     }
-    names = [f"{d}_tile" for d in DIMS]
+    names = [f"{d}_tile" for d in DIMS if isinstance(index[d], Term)]
     if layer.kind != "matmul":
         names += ["pad_top", "pad_left"]  # any padding: the statement holds for all of them
         for what, rows, stride, kernel, dilation, size, pad in (
@@ -228,7 +229,8 @@ def certify_tile(layer: LayerShape, tile: Tile, target: L1Target) -> int:
         model = _check(solver, f"the L1 tiling of {layer.describe()} with tile {tile}")
         if model is None:
             return 1
-        at = {d: model.eval(z3.Int(f"{d}_tile", ctx), model_completion=True).as_long() * getattr(tile, d) for d in DIMS}
+        at = {d: model.eval(z3.Int(f"{d}_tile", ctx), model_completion=True).as_long() * getattr(tile, d)
+              if f"{d}_tile" in statement.names else 0 for d in DIMS}
         broken = [what for what, term in statement.violations.items()
                   if z3.is_true(model.eval(z3.parse_smt2_string(statement.smt2(term), ctx=ctx)[0], model_completion=True))]
     sizes = {"co": layer.c_out, "ho": layer.h_out, "wo": layer.w_out, "ci": layer.c_in}

@@ -37,6 +37,7 @@ def test_a_solved_shape_is_read_back_identical(cache, monkeypatch):
     no_solving(monkeypatch)
     warm = solve.solve_all(layers, TARGET)
     assert [r for r, _ in warm] == [r for r, _ in cold]
+    assert [r.z3_checks for r, _ in warm] == [r.z3_checks for r, _ in cold] and all(r.z3_checks for r, _ in cold)
     assert [s for _, s in warm] == [0.0, 0.0, 0.0]
 
 

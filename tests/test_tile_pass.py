@@ -26,10 +26,13 @@ def test_report(examples_dir: Path, tmp_path: Path):
     report = tmp_path / "tiles.json"
     done = opt(model, "-p", "tile{l1-size=4000 l2-size=3000}", "--tile-report", str(report))
     assert done.returncode == 0, done.stderr
-    layers = json.loads(report.read_text())["layers"]
+    written = json.loads(report.read_text())
+    layers = written["layers"]
     assert [row["layer"] for row in layers] == list(range(6))
+    assert written["l2_plan"]["certified"] == "z3" and written["l2_plan"]["z3_checks"] == 1
     for row in layers:
         assert row["l1_bytes"] <= 4000
+        assert row["certified"] == "z3" and row["z3_checks"] == 1
         assert row["dma_l2_l1_bytes"] >= row["dma_l2_l1"]["output"] > 0
         assert set(row) >= {"input_hwc", "output_hwc", "l3_l2_tile", "l2_l1_tile", "tiles", "l2_working_bytes",
                             "dma_l3_l2_bytes", "solver_seconds"}

@@ -151,6 +151,8 @@ def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp, l1: L1Targe
             "est_compute_cycles": round(cycles.compute_cycles), "est_dma_l3_l2_cycles": round(l3_cycles),
             "est_macs_per_cycle": round(shape.macs / total, 3) if total else 0.0,
             "solver_seconds": round(decision.solver_seconds, 4),
+            # Z3 proved every tile of the grid (border tiles too) within the model's domain and the L1 budget.
+            "certified": "z3" if decision.l1.z3_checks else "none", "z3_checks": decision.l1.z3_checks,
         })
     function.attributes[L2_PLAN] = L2PlanAttr(plan.peak, "L2" if plan.weights_resident else "L3", [
         L2BufferAttr(b.name, b.offset, b.bytes, b.first, b.last) for b in sorted(plan.buffers, key=lambda b: (b.first, b.offset))
@@ -183,6 +185,7 @@ def plan_report(plan: L2Plan, target: Target) -> dict:
     return {"target": target.name, "l1_budget": target.l1_budget, "cores": target.cores,
             "double_buffer": int(target.double_buffer), "l2_budget": plan.budget, "l2_peak": plan.peak,
             "weights": "L2" if plan.weights_resident else "L3",
+            "certified": "z3" if plan.z3_checks else "none", "z3_checks": plan.z3_checks,
             "buffers": [{"name": b.name, "offset": b.offset, "bytes": b.bytes, "first": b.first, "last": b.last}
                         for b in sorted(plan.buffers, key=lambda b: (b.first, b.offset))]}
 

@@ -11,7 +11,9 @@ Plain data in (tensors with lifetimes, layers with shapes), a plan out; no IR he
   producer writes `ho2`-row slices, its consumers read the slices they need (with halo),
   both double-buffered. Weights and activations may stream at once (DORY refuses that).
 - The L2 plan gives every buffer an offset (first fit, largest first, among buffers
-  whose lifetimes overlap); `check_plan` verifies it independently of how it was made.
+  whose lifetimes overlap); `check_plan` verifies it independently of how it was made, and Z3
+  certifies it (`certify.certify_plan`: no two buffers alive at once share an address, none ends past
+  the budget).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from dory_mlir.tiling.certify import certify_plan
 from dory_mlir.tiling.geometry import LayerShape, align
 from dory_mlir.tiling.model import DoesNotFit, L1Target, TilingResult, input_extent
 from dory_mlir.tiling.solve import solve_all
@@ -91,6 +94,8 @@ class L2Plan:
     buffers: list[Buffer]
     layers: list[LayerDecision]
     l3_tensors: frozenset[str]
+    z3_checks: int = 0
+    """Z3 proofs of the placement (`certify.certify_plan`; 0: not certified)."""
 
     @property
     def peak(self) -> int:
@@ -258,7 +263,9 @@ def plan_network(layers: list[NetLayer], tensors: dict[str, NetTensor], budget: 
             if max(b.offset + b.bytes for b in buffers) <= budget:
                 if problems := check_plan(buffers, budget):
                     raise AssertionError(f"the L2 placement is wrong: {problems[0]}")
-                return _decide(layers, tensors, streamed, weights_resident, slices, buffers, budget, l1)
+                plan = _decide(layers, tensors, streamed, weights_resident, slices, buffers, budget, l1)
+                plan.z3_checks = certify_plan(buffers, budget)
+                return plan
             overflow = _worst_layer(layers, buffers, budget)
         candidates = [t for t in tensors.values()
                       if t.streamable and t.name not in streamed and t.first <= overflow.index <= t.last]

@@ -33,8 +33,10 @@ output channels are a multiple of the kernel's channel block (`kernel_abi`: 4 fo
 pointwise and linear kernels) or all of them come first (`blocked`): a ragged block is computed
 channel by channel.
 
-The same expressions serve two backends: Python ints (checks, brute-force tests) and numpy
-arrays (the search over a grid of tiles), so they cannot disagree.
+The same expressions serve three backends: Python ints (checks, brute-force tests), numpy arrays (the
+search over a grid of tiles) and Z3 terms (`certify.Z3Terms`: the proof that every tile of the chosen
+grid, border tiles included, fits L1), so they cannot disagree. Z3 certifies this memory contract, not
+the optimality of the estimate (that is the exhaustive search's, checked against brute force).
 """
 
 from __future__ import annotations
@@ -236,6 +238,8 @@ class TilingResult:
     objective: int
     """The estimated cycles of the layer (`cost.estimate`, rounded)."""
     buffers: dict[str, int]
+    z3_checks: int = 0
+    """Z3 proofs of the tile's memory contract (`certify.certify_tile`; 0: not certified)."""
 
 
 class DoesNotFit(Exception):

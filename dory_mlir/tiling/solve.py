@@ -9,6 +9,11 @@ count: for a given number of slices the estimate does not depend on the slice si
 linear in it, the copies and calls are counted per slice), and the footprint grows with it, so the
 smallest slice of each count (`ci_candidates`) is the only one to try. The result is the exact choice of
 this rule over every legal tile (the tests compare it with brute force).
+
+Z3 does not prove that choice optimal (the estimate is a float model with table lookups: the exhaustive
+search and the brute-force tests stand for that); it certifies the memory contract of the chosen tile
+(`certify.certify_tile`): every tile of its grid, border tiles included, is in the model's domain and fits
+the L1 budget. A counterexample is an internal error.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from dory_mlir.tiling import solve_cache
+from dory_mlir.tiling.certify import certify_tile
 from dory_mlir.tiling.cost import TileSpans, compute_parts, estimate
 from dory_mlir.tiling.model import (
     NP,
@@ -137,7 +143,7 @@ def search(layer: LayerShape, target: L1Target) -> tuple[Tile, int] | None:
 
 
 def solve_all(layers: list[LayerShape], target: L1Target) -> list[tuple[TilingResult | DoesNotFit, float]]:
-    """Solves many layers, distinct shapes in parallel threads (numpy releases the GIL); each
+    """Solves many layers, distinct shapes in parallel threads (numpy and Z3 release the GIL); each
     result comes with the seconds its shape took (0 for a repeated shape, or one read from the
     on-disk cache of `solve_cache.py`)."""
     distinct = list(dict.fromkeys(layers))
@@ -162,9 +168,9 @@ def solve_all(layers: list[LayerShape], target: L1Target) -> list[tuple[TilingRe
 
 @functools.lru_cache(maxsize=4096)
 def solve_l1(layer: LayerShape, target: L1Target) -> TilingResult:
-    """The cheapest L1 tile of `layer`; DoesNotFit if no tile fits."""
+    """The cheapest L1 tile of `layer`, its memory contract certified by Z3; DoesNotFit if no tile fits."""
     found = search(layer, target)
     if found is None:
         raise DoesNotFit(layer, target, smallest_footprint(layer, target))
     tile, cycles = found
-    return TilingResult(tile, cycles, footprint(layer, tile, target, PY))
+    return TilingResult(tile, cycles, footprint(layer, tile, target, PY), certify_tile(layer, tile, target))

@@ -1,10 +1,10 @@
 """The proven L1 tilings on disk, one small JSON file per distinct (layer shape, L1 target).
 
-Solving a shape (the search, `solve.py`) is most of the tile pass; the result depends on
+Solving a shape (the search and its Z3 certificate, `solve.py`) is most of the tile pass; the result depends on
 nothing but the shape, the target and the code. So a network compiled again, or any network with a
 layer of a shape seen before, reads the result instead of proving it again. The key hashes the shape, the
-target, every source file of `dory_mlir` (the model reads `kernel_abi.py` too) and the numpy
-version: a change to the code is a different key, never a stale result. Writes are atomic (a temporary
+target, every source file of `dory_mlir` (the model reads `kernel_abi.py` too) and the Z3 and numpy
+versions: a change to the code is a different key, never a stale result. Writes are atomic (a temporary
 file renamed), so parallel compiles share the cache; an unreadable entry is a miss, an unwritable cache is
 no cache.
 
@@ -39,9 +39,10 @@ def cache_dir() -> Path | None:
 def code_version() -> str:
     """The code and the solvers the tiling runs on: any change is a different cache key."""
     import numpy
+    import z3
 
     package = Path(__file__).parents[1]
-    digest = hashlib.sha256(f"numpy {numpy.__version__}".encode())
+    digest = hashlib.sha256(f"z3 {z3.get_full_version()} numpy {numpy.__version__}".encode())
     for source in hashed_sources():
         digest.update(str(source.relative_to(package)).encode() + b"\0" + source.read_bytes() + b"\0")
     return digest.hexdigest()
@@ -67,7 +68,7 @@ def load(layer: LayerShape, target: L1Target) -> TilingResult | DoesNotFit | Non
         if "does_not_fit" in data:
             return DoesNotFit(layer, target, {str(k): int(v) for k, v in data["does_not_fit"].items()})
         return TilingResult(Tile(*(int(v) for v in data["tile"])), int(data["objective"]),
-                            {str(k): int(v) for k, v in data["buffers"].items()})
+                            {str(k): int(v) for k, v in data["buffers"].items()}, int(data["z3_checks"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -81,7 +82,7 @@ def store(layer: LayerShape, target: L1Target, result: TilingResult | DoesNotFit
     else:
         tile = result.tile
         data = {"tile": [int(tile.co), int(tile.ho), int(tile.wo), int(tile.ci)], "objective": int(result.objective),
-                "buffers": {k: int(v) for k, v in result.buffers.items()}}
+                "buffers": {k: int(v) for k, v in result.buffers.items()}, "z3_checks": int(result.z3_checks)}
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(dir=folder, suffix=".tmp")

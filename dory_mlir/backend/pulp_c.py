@@ -343,11 +343,13 @@ class Printer:
         self.line(f"dory_perf_layer_begin({layer});")
         self.line(f"{callee}({', '.join(args)});")
         self.line(f"dory_perf_layer_end({layer});")
+        self.line(f"dory_dma_count_layer({layer});")  # the bytes its transfers moved (host, rv32 runtimes)
         function = next(f for f in self.module.ops if isinstance(f, func.FuncOp) and f.sym_name.data == callee)
         out_index = next(i for i, a in enumerate(function.body.block.args) if a.name_hint == "out")
         out = self.memref(op.arguments[out_index])
         if out.level == "L3":  # read back from L3 by the fabric controller after the run
             self.l3_outputs.append((layer, out.ptr, self.byte_count(out)))
+            self.line("dory_perf_resume();")  # nor is the count
         else:
             self.line(f"dory_layer_done({layer}, {out.ptr}, {self.byte_count(out)});")
             self.line("dory_perf_resume();")  # the verification hook is not counted

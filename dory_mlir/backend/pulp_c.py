@@ -45,7 +45,7 @@ from dory_mlir.backend import build, rv32
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import dma, pulp
 from dory_mlir.ir_utils import op_where
-from dory_mlir.dialects.tiling import target_of
+from dory_mlir.dialects.tiling import L2_PLAN, target_of
 from dory_mlir.target import BUILTIN_TARGETS, load_target, planned_execution
 
 RUNTIME = build.RUNTIME
@@ -104,6 +104,7 @@ class Printer:
     counter: int = 0
     in_cluster: bool = False
     l3_outputs: list[tuple[str, str, str]] = field(default_factory=list)
+    count_setup: bool = False  # before the first layer: a DMA count line of its own (layer -1)
 
     def line(self, text: str) -> None:
         self.out.append("    " * self.indent + text)
@@ -340,6 +341,9 @@ class Printer:
             m = self.memref(value)
             args.append(m.ptr)
         layer = callee.removeprefix("layer")
+        if self.count_setup:  # the constants the L2 plan keeps resident, loaded once for the network
+            self.line("dory_dma_count_layer(-1);")
+            self.count_setup = False
         self.line(f"dory_perf_layer_begin({layer});")
         self.line(f"{callee}({', '.join(args)});")
         self.line(f"dory_perf_layer_end({layer});")
@@ -605,6 +609,9 @@ class NetworkC:
         block = function.body.block
         p.indent = 1
         p.line("dory_perf_network_begin();")
+        from dory_mlir.passes.bufferize_network import l2_plan_of, weights_resident
+
+        p.count_setup = L2_PLAN in function.attributes and weights_resident(l2_plan_of(function))
         p.token_storage(block)
         p.print_block(block)
         p.line("dory_perf_network_end();")

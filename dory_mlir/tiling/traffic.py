@@ -46,9 +46,11 @@ def input_read(shape: LayerShape, grid: Grid, pads: tuple[int, int, int, int] = 
     return rows, cols
 
 
-def l2_l1_bytes(shape: LayerShape, grid: Grid, pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> dict[str, int]:
-    """Bytes moved L2 → L1 (input, weights, constants) and L1 → L2 (output) for the layer."""
-    return moved_bytes(shape, *input_read(shape, grid, pads), grid.counts())
+def l2_l1_bytes(shape: LayerShape, grid: Grid, pads: tuple[int, int, int, int] = (0, 0, 0, 0),
+                once: int = 1) -> dict[str, int]:
+    """Bytes moved L2 → L1 (input, weights, constants) and L1 → L2 (output) for the layer; `once`: the
+    copies of a buffer whose tile never changes (one per L2 slice when the layer streams from L3)."""
+    return moved_bytes(shape, *input_read(shape, grid, pads), grid.counts(), once=once)
 
 
 def _one_input_tile(shape: LayerShape, counts, B):
@@ -56,9 +58,10 @@ def _one_input_tile(shape: LayerShape, counts, B):
     return B.And(n_ho * n_wo == 1, (n_ci if shape.splits_reduction else n_co) == 1)
 
 
-def moved_bytes(shape: LayerShape, in_rows, in_cols, counts, B=PY) -> dict[str, object]:
+def moved_bytes(shape: LayerShape, in_rows, in_cols, counts, B=PY, once=1) -> dict[str, object]:
     """The bytes of `l2_l1_bytes` from the input rows and columns all row (column) tiles read and the tile
-    counts (co, ho, wo, ci): `B` the Python or numpy backend of the model (the cost search)."""
+    counts (co, ho, wo, ci): `B` the Python or numpy backend of the model (the cost search). Per-tensor
+    constants are copied `once` (their tile never changes)."""
     n_co, n_ho, n_wo, n_ci = counts
     n_spatial = n_ho * n_wo
     inputs = 2 if shape.kind == "add" else 1
@@ -69,9 +72,10 @@ def moved_bytes(shape: LayerShape, in_rows, in_cols, counts, B=PY) -> dict[str, 
         moved["weights"] = shape.c_in * shape.c_out * B.If(_single_rhs(shape, counts, B), 1, n_ho)
     if shape.has_weights:
         per_channel = shape.kh * shape.kw * (1 if shape.kind == "depthwise" else shape.c_in)
-        moved["weights"] = shape.c_out * per_channel * B.If(B.And(n_co == 1, n_ci == 1), 1, n_spatial)
-    if shape.const_bytes:
-        moved["constants"] = shape.c_out * shape.const_bytes * B.If(n_co == 1, 1, n_spatial * n_ci)
+        moved["weights"] = shape.c_out * per_channel * B.If(B.And(n_co == 1, n_ci == 1), once, n_spatial)
+    if shape.const_bytes or shape.fixed_const_bytes:
+        moved["constants"] = (shape.c_out * shape.const_bytes * B.If(n_co == 1, once, n_spatial * n_ci)
+                              + shape.fixed_const_bytes * once)
     if shape.constants_vary_over_rows:
         # Every tile is one output row and copies that row's block (once when there is one tile).
         block = shape.c_out * shape.row_const_bytes + n_co * shape.row_fixed_const_bytes
@@ -95,6 +99,8 @@ def copies(shape: LayerShape, counts, B=PY) -> dict[str, object]:
         made["weights"] = B.If(B.And(n_co == 1, n_ci == 1), 1, tiles)
     if shape.const_bytes:
         made["constants"] = B.If(n_co == 1, 1, tiles)
+    elif shape.fixed_const_bytes:
+        made["constants"] = 1
     if shape.constants_vary_over_rows:
         made["row constants"] = tiles
     return made

@@ -16,19 +16,9 @@ PIPELINES = {
     "l3-streaming": "tile{l1-size=8000 l2-size=64000},lower-to-pulp",
 }
 
-# Layers whose count still differs from the report (network folder, pipeline) -> layers: weights
-# streamed from L3 in channel slices (`L3-stream`), whose L2→L1 traffic the model counts for the whole
-# layer's grid, not slice by slice as tile-layers copies them (README, code generation).
-KNOWN_DIFFERENCES = {
-    ("quantlab_Dronet", "l3-streaming"): {4},
-    ("nemo_8-bits-2D_PenguiNet_32", "l3-streaming"): {7},
-    ("quantlab_DVS_CNN_9inputs", "l3-streaming"): {0, 2, 4, 8},
-}
-
-
-def assert_agree(rows: list[DmaAgreement], known: set[int] = frozenset()) -> None:
+def assert_agree(rows: list[DmaAgreement]) -> None:
     differing = {r.layer: (r.counted, r.reported) for r in rows if not r.equal}
-    assert set(differing) == set(known), f"counted vs report (L2→L1, L1→L2, L3↔L2) where they differ: {differing}"
+    assert not differing, f"counted vs report (L2→L1, L1→L2, L3↔L2) where they differ: {differing}"
 
 
 def test_parse_dma_counts_and_agreement():
@@ -63,5 +53,4 @@ SHARED_CI = {(f, p) for f in DORY_NETWORKS for p, name in (("l3-streaming", "qua
 @needs_shared
 @pytest.mark.parametrize(("folder", "pipeline"), tiered(SHARED_CASES, SHARED_CI, [f"{f.name}-{p}" for f, p in SHARED_CASES]))
 def test_reference_network_counts_equal_report(folder: Path, tmp_path: Path, pipeline: str):
-    known = KNOWN_DIFFERENCES.get((folder.name, pipeline), set())
-    assert_agree(measure_dma_agreement(onnx_file(folder), tmp_path, PIPELINES[pipeline]), known)
+    assert_agree(measure_dma_agreement(onnx_file(folder), tmp_path, PIPELINES[pipeline]))

@@ -46,6 +46,7 @@ from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import dma, pulp
 from dory_mlir.ir_utils import op_where
 from dory_mlir.dialects.tiling import L2_PLAN, target_of
+from dory_mlir.passes.bufferize_network import l2_plan_of, weights_resident
 from dory_mlir.target import BUILTIN_TARGETS, load_target, planned_execution
 
 RUNTIME = build.RUNTIME
@@ -104,7 +105,7 @@ class Printer:
     counter: int = 0
     in_cluster: bool = False
     l3_outputs: list[tuple[str, str, str]] = field(default_factory=list)
-    count_setup: bool = False  # before the first layer: a DMA count line of its own (layer -1)
+    setup_end: Operation | None = None  # the network's set-up transfers end here: a DMA count line of their own
 
     def line(self, text: str) -> None:
         self.out.append("    " * self.indent + text)
@@ -160,6 +161,8 @@ class Printer:
         for op in block.ops:
             if op not in dead:
                 self.print_op(op)
+            if op is self.setup_end:
+                self.line("dory_dma_count_layer(-1); /* the network's set-up, before the layers' own transfers */")
 
     def print_op(self, op: Operation) -> None:  # noqa: C901 - one dispatch table
         if isinstance(op, arith.ConstantOp):
@@ -341,9 +344,6 @@ class Printer:
             m = self.memref(value)
             args.append(m.ptr)
         layer = callee.removeprefix("layer")
-        if self.count_setup:  # the constants the L2 plan keeps resident, loaded once for the network
-            self.line("dory_dma_count_layer(-1);")
-            self.count_setup = False
         self.line(f"dory_perf_layer_begin({layer});")
         self.line(f"{callee}({', '.join(args)});")
         self.line(f"dory_perf_layer_end({layer});")
@@ -357,6 +357,19 @@ class Printer:
         else:
             self.line(f"dory_layer_done({layer}, {out.ptr}, {self.byte_count(out)});")
             self.line("dory_perf_resume();")  # the verification hook is not counted
+
+
+def setup_end(block: Block, resident: bool) -> Operation | None:
+    """The wait of the network's last set-up transfer before its first layer (`bufferize-network`): its
+    inputs written to L3 and, when the plan keeps them resident, the constants loaded into L2."""
+    last = None
+    for op in block.ops:
+        if isinstance(op, func.CallOp):
+            break
+        if isinstance(op, dma.WaitOp) and isinstance(copy := op.token.owner, dma.CopyOp):
+            if resident or copy.source in block.args:
+                last = op
+    return last
 
 
 # The range of each integer C type of the argument structs: a parameter outside it is an error, never a wrap.
@@ -609,9 +622,7 @@ class NetworkC:
         block = function.body.block
         p.indent = 1
         p.line("dory_perf_network_begin();")
-        from dory_mlir.passes.bufferize_network import l2_plan_of, weights_resident
-
-        p.count_setup = L2_PLAN in function.attributes and weights_resident(l2_plan_of(function))
+        p.setup_end = setup_end(block, L2_PLAN in function.attributes and weights_resident(l2_plan_of(function)))
         p.token_storage(block)
         p.print_block(block)
         p.line("dory_perf_network_end();")

@@ -43,7 +43,7 @@ from dory_mlir.tiling.model import PY, L1Target
 
 from dory_mlir.tiling.cost import CostModel, TileSpans, estimate
 from dory_mlir.tiling.geometry import input_rows
-from dory_mlir.tiling.traffic import Grid, input_read, l2_l1_bytes
+from dory_mlir.tiling.traffic import Grid, input_read, l2_l1_bytes, sliced_l2_l1_bytes
 
 L1_ALLOC_GRANULE = 8  # round_up(size, 8) of the host and rv32 runtimes' pi_cl_l1_malloc
 
@@ -130,10 +130,10 @@ def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp, l1: L1Targe
         l2_bytes = sum(decision.l2_working.values())
         layer.attributes[TILING] = LayerTilingAttr((tile.co, tile.ho, tile.wo, tile.ci), grid.counts(), l1_bytes,
                                                    (decision.co2, decision.ho2), decision.weights_in, decision.streamed)
-        # A layer streaming from L3 runs its tiles slice by slice (tile-layers): what never changes is copied per slice.
-        slices = -(-shape.h_out // (decision.ho2 or shape.h_out)) * -(-shape.c_out // (decision.co2 or shape.c_out))
-        streams = bool(decision.streamed) or decision.weights_in == "L3-stream"
-        moved = l2_l1_bytes(shape, grid, _pads(layer), once=slices if streams else 1)
+        if decision.streamed or decision.weights_in == "L3-stream":  # tiled L2 slice by L2 slice
+            moved = sliced_l2_l1_bytes(shape, tile, decision.co2 or shape.c_out, decision.ho2 or shape.h_out, _pads(layer))
+        else:
+            moved = l2_l1_bytes(shape, grid, _pads(layer))
         l3, l3_copies = _l3_bytes(net, view, plan, decision, _pads(layer))
         spans = TileSpans.of_spans(grid.co, grid.ho, grid.wo, grid.ci, *input_read(shape, grid, _pads(layer)))
         cycles = estimate(shape, tile, spans, l1.cores, l1.double_buffer, l1.costs, PY)
@@ -165,9 +165,11 @@ def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp, l1: L1Targe
 def _l3_bytes(net: NetLayer, view: NetworkView, plan: L2Plan, decision,
               pads: tuple[int, int, int, int]) -> tuple[int, int]:
     """Bytes the layer moves between L3 and L2, and the copies that move them (one per tensor and slice): a
-    streamed input, per slice of output rows, the input rows they read (halo included, padding excluded)."""
+    streamed input, per slice of output rows, the input rows they read (halo included, padding excluded),
+    copied again for each channel slice of those rows (`tile-layers`' slice loop)."""
     shape = net.shape
     slices = -(-shape.h_out // decision.ho2)
+    channel_slices = -(-shape.c_out // (decision.co2 or shape.c_out))
     row_slices = [(a, min(a + decision.ho2, shape.h_out)) for a in range(0, shape.h_out, decision.ho2)]
     rows_read = sum(input_rows(a, b, shape.sh, shape.kh, shape.dh, pads[0], shape.h_in) for a, b in row_slices)
     moved = copies = 0
@@ -177,8 +179,8 @@ def _l3_bytes(net: NetLayer, view: NetworkView, plan: L2Plan, decision,
     for name in net.inputs:
         if name in plan.l3_tensors:
             tensor = view.tensors[name]
-            moved += tensor.bytes if slices == 1 else tensor.bytes // tensor.rows * rows_read
-            copies += slices
+            moved += (tensor.bytes if slices == 1 else tensor.bytes // tensor.rows * rows_read) * channel_slices
+            copies += slices * channel_slices
     if net.output in plan.l3_tensors:
         moved += view.tensors[net.output].bytes
         copies += slices

@@ -159,11 +159,14 @@ def measure_dma_agreement(model: Path, workdir: Path, pipeline: str) -> list[Dma
     return dma_agreement(report, parse_dma_counts(stdout))
 
 
-def print_dma_agreement(rows: list[DmaAgreement]) -> None:
-    """The table of `dma_agreement` and a summary line."""
+def print_dma_agreement(rows: list[DmaAgreement], counts: dict[int, dict[str, int]]) -> None:
+    """The table of `dma_agreement`, the network's set-up transfers (`counts[-1]`, in no layer) and a summary."""
     print_table(("layer", "L2→L1 counted", "report", "L1→L2 counted", "report", "L3↔L2 counted", "report", ""),
                 [(str(r.layer), *(f"{v:,}" for pair in zip(r.counted, r.reported, strict=True) for v in pair),
                   "" if r.equal else "DIFFERS") for r in rows])
+    if -1 in counts:
+        print(f"network set-up before the first layer (inputs to L3, resident constants): "
+              f"L3→L2 {counts[-1]['l3_l2']:,} B, L2→L3 {counts[-1]['l2_l3']:,} B")
     same = sum(r.equal for r in rows)
     print(f"DMA bytes counted by the runtime: {same} of {len(rows)} layers equal to the tile report")
 
@@ -289,7 +292,8 @@ def verify_with_goldens(model: Path, workdir: Path, options: VerifyOptions) -> i
     verdict = "FAIL" if failed else "PASS: bit-exact"
     print(f"{verdict}: {len(rows)} layer outputs of the generated C{' (ASan+UBSan)' if options.sanitize else ''} compared")
     if tile_report is not None:  # the DMA bytes of the last run against the tile report's
-        print_dma_agreement(dma_agreement(tile_report, parse_dma_counts(stdout)))
+        counts = parse_dma_counts(stdout)
+        print_dma_agreement(dma_agreement(tile_report, counts), counts)
     if options.target == "rv32-qemu":  # instruction counts of the last run
         print("\n".join(perf_report.verify_report(workdir, layers)))
     if options.report is not None and tile_report is not None:

@@ -4,7 +4,9 @@ Loop order as in the model: spatial tiles outermost, output-channel tiles, then
 input-channel slices. As `tile-layers` lowers it: a buffer whose tile is the same for
 every tile of the layer is fetched once; any other is fetched for every tile (so the
 input of a conv split over output channels is fetched once per channel tile); outputs
-are written once.
+are written once. A layer that streams from L3 runs these rules L2 slice by L2 slice
+(`sliced_l2_l1_bytes`). The generated C counts the bytes it moves (`dory-verify`), and
+tests/test_dma_counts.py holds the tile report's count equal to it.
 """
 
 from __future__ import annotations

@@ -166,10 +166,9 @@ def _l3_bytes(net: NetLayer, view: NetworkView, plan: L2Plan, decision,
               pads: tuple[int, int, int, int]) -> tuple[int, int]:
     """Bytes the layer moves between L3 and L2, and the copies that move them (one per tensor and slice): a
     streamed input, per slice of output rows, the input rows they read (halo included, padding excluded),
-    copied again for each channel slice of those rows (`tile-layers`' slice loop)."""
+    once for all the channel slices of those rows."""
     shape = net.shape
     slices = -(-shape.h_out // decision.ho2)
-    channel_slices = -(-shape.c_out // (decision.co2 or shape.c_out))
     row_slices = [(a, min(a + decision.ho2, shape.h_out)) for a in range(0, shape.h_out, decision.ho2)]
     rows_read = sum(input_rows(a, b, shape.sh, shape.kh, shape.dh, pads[0], shape.h_in) for a, b in row_slices)
     moved = copies = 0
@@ -179,8 +178,8 @@ def _l3_bytes(net: NetLayer, view: NetworkView, plan: L2Plan, decision,
     for name in net.inputs:
         if name in plan.l3_tensors:
             tensor = view.tensors[name]
-            moved += (tensor.bytes if slices == 1 else tensor.bytes // tensor.rows * rows_read) * channel_slices
-            copies += slices * channel_slices
+            moved += tensor.bytes if slices == 1 else tensor.bytes // tensor.rows * rows_read
+            copies += slices
     if net.output in plan.l3_tensors:
         moved += view.tensors[net.output].bytes
         copies += slices

@@ -131,7 +131,8 @@ def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp, l1: L1Targe
         layer.attributes[TILING] = LayerTilingAttr((tile.co, tile.ho, tile.wo, tile.ci), grid.counts(), l1_bytes,
                                                    (decision.co2, decision.ho2), decision.weights_in, decision.streamed)
         if decision.streamed or decision.weights_in == "L3-stream":  # tiled L2 slice by L2 slice
-            moved = sliced_l2_l1_bytes(shape, tile, decision.co2 or shape.c_out, decision.ho2 or shape.h_out, _pads(layer))
+            moved = sliced_l2_l1_bytes(shape, tile, decision.co2 or shape.c_out, decision.ho2 or shape.h_out,
+                                       _pads(layer))
         else:
             moved = l2_l1_bytes(shape, grid, _pads(layer))
         l3, l3_copies = _l3_bytes(net, view, plan, decision, _pads(layer))

@@ -399,7 +399,8 @@ class LayerLowering:
             def copy(cb: BodyBuilder, source=source, offsets=offsets, sizes=sizes, view=view) -> SSAValue:
                 return cb.add(dma.CopyOp(self.l3_block(cb, source, offsets, sizes), view)).results[0]
 
-            counts = [row["ihn"]] if role == "in" and self.empty_slice_in and len(shape) == 3 else []  # rows in the padding
+            # A slice of output rows may read only padding: no copy then.
+            counts = [row["ihn"]] if role == "in" and self.empty_slice_in and len(shape) == 3 else []
             # The rows stay in their L2 buffer across the channel slices of the same rows: copied at the first only.
             first_co = sb.add(arith.CmpiOp(row["co0"], sb.index(0), "eq")).results[0] if channel_sliced else None
             tokens.append(self.guarded(sb, counts, copy, first_co) if counts or first_co is not None else copy(sb))

@@ -102,6 +102,75 @@ def run_app(binary: Path, workdir: Path, x_hwc: np.ndarray | list[np.ndarray],
     return done.stdout
 
 
+DMA_DIRECTIONS = ("l2_l1", "l1_l2", "l3_l2", "l2_l3")
+
+
+def parse_dma_counts(stdout: str) -> dict[int, dict[str, int]]:
+    """The runtime's `dma layer N l2_l1 B l1_l2 B l3_l2 B l2_l3 B` lines (`dory_dma_count_layer`): the bytes
+    each layer's transfers moved per direction (summed when a layer has several lines)."""
+    counts: dict[int, dict[str, int]] = {}
+    for line in stdout.splitlines():
+        words = line.split()
+        if len(words) == 3 + 2 * len(DMA_DIRECTIONS) and words[:2] == ["dma", "layer"]:
+            layer = counts.setdefault(int(words[2]), dict.fromkeys(DMA_DIRECTIONS, 0))
+            for name, value in zip(words[3::2], words[4::2], strict=True):
+                layer[name] += int(value)
+    return counts
+
+
+@dataclass(frozen=True)
+class DmaAgreement:
+    """A layer's bytes counted by the runtime against the tile report's (L2→L1 and L1→L2, L3↔L2)."""
+
+    layer: int
+    counted: tuple[int, int, int]  # L2→L1, L1→L2, L3↔L2 (both directions)
+    reported: tuple[int, int, int]
+
+    @property
+    def equal(self) -> bool:
+        return self.counted == self.reported
+
+
+def dma_agreement(report: dict, counts: dict[int, dict[str, int]]) -> list[DmaAgreement]:
+    """Per layer of the tile report, the counted bytes next to the report's `dma_l2_l1` (its `output`
+    part is L1→L2) and `dma_l3_l2_bytes` (both directions); a layer without counts counts 0."""
+    rows = []
+    for row in report["layers"]:
+        c = counts.get(row["layer"], dict.fromkeys(DMA_DIRECTIONS, 0))
+        out = row["dma_l2_l1"].get("output", 0)
+        rows.append(DmaAgreement(row["layer"], (c["l2_l1"], c["l1_l2"], c["l3_l2"] + c["l2_l3"]),
+                                 (row["dma_l2_l1_bytes"] - out, out, row["dma_l3_l2_bytes"])))
+    return rows
+
+
+def measure_dma_agreement(model: Path, workdir: Path, pipeline: str) -> list[DmaAgreement]:
+    """Compiles the network with `pipeline`, builds it for the host, runs it on a seeded random input (the
+    bytes moved do not depend on the values) and returns `dma_agreement` of its counts and tile report."""
+    module = load_network(model, None, "exact")
+    in_types = list(network_function(module).function_type.inputs.data)
+    compiled, report = compile_network_with_report(module, pipeline)
+    if report is None:
+        raise DoryError(f"the pipeline '{pipeline}' has no tile pass: no report to compare with")
+    workdir.mkdir(parents=True, exist_ok=True)
+    write_application(compiled, workdir)
+    binary = build_for_verify(workdir, False, "host")
+    stdout = run_app(binary, workdir, [nchw_to_hwc(x) for x in random_case(in_types, 0).inputs],
+                     [element_dtype(t) for t in in_types])
+    return dma_agreement(report, parse_dma_counts(stdout))
+
+
+def print_dma_agreement(rows: list[DmaAgreement], counts: dict[int, dict[str, int]]) -> None:
+    """The table of `dma_agreement`, the network's set-up transfers (`counts[-1]`, in no layer) and a summary."""
+    print_table(("layer", "L2→L1 counted", "report", "L1→L2 counted", "report", "L3↔L2 counted", "report", ""),
+                [(str(r.layer), *(f"{v:,}" for pair in zip(r.counted, r.reported, strict=True) for v in pair),
+                  "" if r.equal else "DIFFERS") for r in rows])
+    if -1 in counts:
+        print(f"network set-up before the first layer (inputs to L3, resident constants): "
+              f"L3→L2 {counts[-1]['l3_l2']:,} B, L2→L3 {counts[-1]['l2_l3']:,} B")
+    same = sum(r.equal for r in rows)
+    print(f"DMA bytes counted by the runtime: {same} of {len(rows)} layers equal to the tile report")
+
+
 def nchw_to_hwc(tensor: np.ndarray) -> np.ndarray:
     return to_layout(tensor, "HWC")
 
@@ -196,7 +265,7 @@ def verify_with_goldens(model: Path, workdir: Path, options: VerifyOptions) -> i
     rows, failed = [], False
     for number, case in enumerate(cases, start=1):
         progress("running and comparing input set", number, len(cases))
-        run_app(binary, workdir, [nchw_to_hwc(x) for x in case.inputs], [element_dtype(t) for t in in_types])
+        stdout = run_app(binary, workdir, [nchw_to_hwc(x) for x in case.inputs], [element_dtype(t) for t in in_types])
         outputs, layer_outputs = run_network(golden_module, case.inputs)
         for index, layer in sorted(layers.items()):
             expected = layer_outputs[index]
@@ -222,6 +291,9 @@ def verify_with_goldens(model: Path, workdir: Path, options: VerifyOptions) -> i
     print_table(("set", "layer", "op", "node", "shape (HWC)", "values", "C vs golden model", "golden file"), rows)
     verdict = "FAIL" if failed else "PASS: bit-exact"
     print(f"{verdict}: {len(rows)} layer outputs of the generated C{' (ASan+UBSan)' if options.sanitize else ''} compared")
+    if tile_report is not None:  # the DMA bytes of the last run against the tile report's
+        counts = parse_dma_counts(stdout)
+        print_dma_agreement(dma_agreement(tile_report, counts), counts)
     if options.target == "rv32-qemu":  # instruction counts of the last run
         print("\n".join(perf_report.verify_report(workdir, layers)))
     if options.report is not None and tile_report is not None:

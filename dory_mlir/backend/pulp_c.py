@@ -45,7 +45,8 @@ from dory_mlir.backend import build, rv32
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import dma, pulp
 from dory_mlir.ir_utils import op_where
-from dory_mlir.dialects.tiling import target_of
+from dory_mlir.dialects.tiling import L2_PLAN, target_of
+from dory_mlir.passes.bufferize_network import l2_plan_of, weights_resident
 from dory_mlir.target import BUILTIN_TARGETS, load_target, planned_execution
 
 RUNTIME = build.RUNTIME
@@ -104,6 +105,7 @@ class Printer:
     counter: int = 0
     in_cluster: bool = False
     l3_outputs: list[tuple[str, str, str]] = field(default_factory=list)
+    setup_end: Operation | None = None  # the network's set-up transfers end here: a DMA count line of their own
 
     def line(self, text: str) -> None:
         self.out.append("    " * self.indent + text)
@@ -159,6 +161,8 @@ class Printer:
         for op in block.ops:
             if op not in dead:
                 self.print_op(op)
+            if op is self.setup_end:
+                self.line("dory_dma_count_layer(-1); /* the network's set-up, before the layers' own transfers */")
 
     def print_op(self, op: Operation) -> None:  # noqa: C901 - one dispatch table
         if isinstance(op, arith.ConstantOp):
@@ -343,14 +347,29 @@ class Printer:
         self.line(f"dory_perf_layer_begin({layer});")
         self.line(f"{callee}({', '.join(args)});")
         self.line(f"dory_perf_layer_end({layer});")
+        self.line(f"dory_dma_count_layer({layer});")  # the bytes its transfers moved (host, rv32 runtimes)
         function = next(f for f in self.module.ops if isinstance(f, func.FuncOp) and f.sym_name.data == callee)
         out_index = next(i for i, a in enumerate(function.body.block.args) if a.name_hint == "out")
         out = self.memref(op.arguments[out_index])
         if out.level == "L3":  # read back from L3 by the fabric controller after the run
             self.l3_outputs.append((layer, out.ptr, self.byte_count(out)))
+            self.line("dory_perf_resume();")  # nor is the count
         else:
             self.line(f"dory_layer_done({layer}, {out.ptr}, {self.byte_count(out)});")
             self.line("dory_perf_resume();")  # the verification hook is not counted
+
+
+def setup_end(block: Block, resident: bool) -> Operation | None:
+    """The wait of the network's last set-up transfer before its first layer (`bufferize-network`): its
+    inputs written to L3 and, when the plan keeps them resident, the constants loaded into L2."""
+    last = None
+    for op in block.ops:
+        if isinstance(op, func.CallOp):
+            break
+        if isinstance(op, dma.WaitOp) and isinstance(copy := op.token.owner, dma.CopyOp):
+            if resident or copy.source in block.args:
+                last = op
+    return last
 
 
 # The range of each integer C type of the argument structs: a parameter outside it is an error, never a wrap.
@@ -603,6 +622,7 @@ class NetworkC:
         block = function.body.block
         p.indent = 1
         p.line("dory_perf_network_begin();")
+        p.setup_end = setup_end(block, L2_PLAN in function.attributes and weights_resident(l2_plan_of(function)))
         p.token_storage(block)
         p.print_block(block)
         p.line("dory_perf_network_end();")

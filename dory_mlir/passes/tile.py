@@ -42,7 +42,8 @@ from dory_mlir.tiling.memory_plan import L3DoesNotFit, LayerDoesNotFit, NetLayer
 from dory_mlir.tiling.model import PY, L1Target
 
 from dory_mlir.tiling.cost import CostModel, TileSpans, estimate
-from dory_mlir.tiling.traffic import Grid, input_read, l2_l1_bytes
+from dory_mlir.tiling.geometry import input_rows
+from dory_mlir.tiling.traffic import Grid, input_read, l2_l1_bytes, sliced_l2_l1_bytes
 
 L1_ALLOC_GRANULE = 8  # round_up(size, 8) of the host and rv32 runtimes' pi_cl_l1_malloc
 
@@ -129,8 +130,12 @@ def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp, l1: L1Targe
         l2_bytes = sum(decision.l2_working.values())
         layer.attributes[TILING] = LayerTilingAttr((tile.co, tile.ho, tile.wo, tile.ci), grid.counts(), l1_bytes,
                                                    (decision.co2, decision.ho2), decision.weights_in, decision.streamed)
-        moved = l2_l1_bytes(shape, grid, _pads(layer))
-        l3, l3_copies = _l3_bytes(net, view, plan, decision)
+        if decision.streamed or decision.weights_in == "L3-stream":  # tiled L2 slice by L2 slice
+            moved = sliced_l2_l1_bytes(shape, tile, decision.co2 or shape.c_out, decision.ho2 or shape.h_out,
+                                       _pads(layer))
+        else:
+            moved = l2_l1_bytes(shape, grid, _pads(layer))
+        l3, l3_copies = _l3_bytes(net, view, plan, decision, _pads(layer))
         spans = TileSpans.of_spans(grid.co, grid.ho, grid.wo, grid.ci, *input_read(shape, grid, _pads(layer)))
         cycles = estimate(shape, tile, spans, l1.cores, l1.double_buffer, l1.costs, PY)
         l3_cycles = l1.costs.dma.l3_l2.cycles(l3, l3_copies)
@@ -160,10 +165,15 @@ def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp, l1: L1Targe
     return rows
 
 
-def _l3_bytes(net: NetLayer, view: NetworkView, plan: L2Plan, decision) -> tuple[int, int]:
-    """Bytes the layer moves between L3 and L2, and the copies that move them (one per tensor and slice)."""
+def _l3_bytes(net: NetLayer, view: NetworkView, plan: L2Plan, decision,
+              pads: tuple[int, int, int, int]) -> tuple[int, int]:
+    """Bytes the layer moves between L3 and L2, and the copies that move them (one per tensor and slice): a
+    streamed input, per slice of output rows, the input rows they read (halo included, padding excluded),
+    once for all the channel slices of those rows."""
     shape = net.shape
     slices = -(-shape.h_out // decision.ho2)
+    row_slices = [(a, min(a + decision.ho2, shape.h_out)) for a in range(0, shape.h_out, decision.ho2)]
+    rows_read = sum(input_rows(a, b, shape.sh, shape.kh, shape.dh, pads[0], shape.h_in) for a, b in row_slices)
     moved = copies = 0
     if decision.weights_in in ("L3", "L3-stream"):
         many = slices if decision.weights_in == "L3-stream" else 1
@@ -171,8 +181,7 @@ def _l3_bytes(net: NetLayer, view: NetworkView, plan: L2Plan, decision) -> tuple
     for name in net.inputs:
         if name in plan.l3_tensors:
             tensor = view.tensors[name]
-            moved += tensor.bytes if slices == 1 else tensor.bytes // tensor.rows * sum(
-                min(decision.l1_shape.h_in, tensor.rows) for _ in range(slices))
+            moved += tensor.bytes if slices == 1 else tensor.bytes // tensor.rows * rows_read
             copies += slices
     if net.output in plan.l3_tensors:
         moved += view.tensors[net.output].bytes

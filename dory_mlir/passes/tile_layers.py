@@ -383,6 +383,7 @@ class LayerLowering:
         sb = b.child(body)
         row = TileRow(sb, table, body.args[0], SCOL)
         tokens = []
+        channel_sliced = len(set(self.slice_table[:, SCOL["co0"]].tolist())) > 1
         for role in self.streamed:
             if role == "out":
                 continue
@@ -398,10 +399,11 @@ class LayerLowering:
             def copy(cb: BodyBuilder, source=source, offsets=offsets, sizes=sizes, view=view) -> SSAValue:
                 return cb.add(dma.CopyOp(self.l3_block(cb, source, offsets, sizes), view)).results[0]
 
-            if role == "in" and self.empty_slice_in and len(shape) == 3:
-                tokens.append(self.guarded(sb, [row["ihn"]], copy))  # a slice of output rows in the padding
-            else:
-                tokens.append(copy(sb))
+            # A slice of output rows may read only padding: no copy then.
+            counts = [row["ihn"]] if role == "in" and self.empty_slice_in and len(shape) == 3 else []
+            # The rows stay in their L2 buffer across the channel slices of the same rows: copied at the first only.
+            first_co = sb.add(arith.CmpiOp(row["co0"], sb.index(0), "eq")).results[0] if channel_sliced else None
+            tokens.append(self.guarded(sb, counts, copy, first_co) if counts or first_co is not None else copy(sb))
             self.slice_sources[role] = (view, offsets)
         offset = 0
         for role in ("weights", "bias", "mul", "add"):
@@ -557,16 +559,24 @@ class LayerLowering:
                 tokens.append(copy(b))
         return tokens
 
-    def guarded(self, b: BodyBuilder, counts: list[SSAValue], copy) -> SSAValue:
+    def guarded(self, b: BodyBuilder, counts: list[SSAValue], copy, also: SSAValue | None = None) -> SSAValue:
         """`copy` (a function building the copy and returning its token) issued only when no
-        count is 0, else a completed token: a tile or slice whose window lies wholly in the
-        padding has nothing to transfer (its kernel still runs, on padding only)."""
-        product = counts[0]
-        for count in counts[1:]:
-            product = b.binary(arith.MuliOp, product, count)
-        nonempty = b.add(arith.CmpiOp(product, b.index(0), "ne")).results[0]
+        count is 0 (and `also`, an i1, holds), else a completed token: a tile or slice whose window
+        lies wholly in the padding has nothing to transfer (its kernel still runs, on padding only)."""
+        conditions = [] if also is None else [also]
+        if counts:
+            product = counts[0]
+            for count in counts[1:]:
+                product = b.binary(arith.MuliOp, product, count)
+            conditions.insert(0, b.add(arith.CmpiOp(product, b.index(0), "ne")).results[0])
+        return self.copy_if(b, conditions, copy)
+
+    def copy_if(self, b: BodyBuilder, conditions: list[SSAValue], copy) -> SSAValue:
+        """`copy` issued only when every condition (i1) holds, else a completed token (nested ifs)."""
+        nonempty, rest = conditions[0], conditions[1:]
+        inner = (lambda cb: self.copy_if(cb, rest, copy)) if rest else copy
         then_block, else_block = Block(), Block()
-        then_block.add_op(scf.YieldOp(copy(b.child(then_block))))
+        then_block.add_op(scf.YieldOp(inner(b.child(then_block))))
         else_block.add_op(completed := dma.CompletedOp())
         else_block.add_op(scf.YieldOp(completed.token))
         return b.add(scf.IfOp(nonempty, [dma.TokenType()], [then_block], [else_block])).results[0]

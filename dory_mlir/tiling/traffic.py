@@ -4,12 +4,14 @@ Loop order as in the model: spatial tiles outermost, output-channel tiles, then
 input-channel slices. As `tile-layers` lowers it: a buffer whose tile is the same for
 every tile of the layer is fetched once; any other is fetched for every tile (so the
 input of a conv split over output channels is fetched once per channel tile); outputs
-are written once.
+are written once. A layer that streams from L3 runs these rules L2 slice by L2 slice
+(`sliced_l2_l1_bytes`). The generated C counts the bytes it moves (`dory-verify`), and
+tests/test_dma_counts.py holds the tile report's count equal to it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dory_mlir.tiling.geometry import LayerShape, input_rows, nested_spans, spans
 from dory_mlir.tiling.model import PY, Tile
@@ -51,6 +53,23 @@ def l2_l1_bytes(shape: LayerShape, grid: Grid, pads: tuple[int, int, int, int] =
     return moved_bytes(shape, *input_read(shape, grid, pads), grid.counts())
 
 
+def sliced_l2_l1_bytes(shape: LayerShape, tile: Tile, co2: int, ho2: int,
+                       pads: tuple[int, int, int, int] = (0, 0, 0, 0)) -> dict[str, int]:
+    """`l2_l1_bytes` of a layer that streams from L3: `tile-layers` runs its tiles L2 slice by L2 slice
+    (rows of `ho2`, then channels of `co2`), so what does not change within a slice is copied once per
+    slice and an input is re-fetched per channel tile of its slice only."""
+    total: dict[str, int] = {}
+    for h0, h1 in spans(shape.h_out, ho2):
+        for c0, c1 in spans(shape.c_out, co2):
+            part = replace(shape, c_out=c1 - c0, h_out=h1 - h0, c_in=shape.c_in if shape.splits_reduction else c1 - c0)
+            grid = Grid([(c0 + a, c0 + b) for a, b in spans(c1 - c0, tile.co)],
+                        [(h0 + a, h0 + b) for a, b in spans(h1 - h0, tile.ho)], spans(shape.w_out, tile.wo),
+                        spans(shape.c_in, tile.ci) if shape.splits_reduction else [(0, c1 - c0)])
+            for name, nbytes in moved_bytes(part, *input_read(shape, grid, pads), grid.counts()).items():
+                total[name] = total.get(name, 0) + nbytes
+    return total
+
+
 def _one_input_tile(shape: LayerShape, counts, B):
     n_co, n_ho, n_wo, n_ci = counts
     return B.And(n_ho * n_wo == 1, (n_ci if shape.splits_reduction else n_co) == 1)
@@ -58,7 +77,8 @@ def _one_input_tile(shape: LayerShape, counts, B):
 
 def moved_bytes(shape: LayerShape, in_rows, in_cols, counts, B=PY) -> dict[str, object]:
     """The bytes of `l2_l1_bytes` from the input rows and columns all row (column) tiles read and the tile
-    counts (co, ho, wo, ci): `B` the Python or numpy backend of the model (the cost search)."""
+    counts (co, ho, wo, ci): `B` the Python or numpy backend of the model (the cost search). Per-tensor
+    constants are copied once (their tile never changes)."""
     n_co, n_ho, n_wo, n_ci = counts
     n_spatial = n_ho * n_wo
     inputs = 2 if shape.kind == "add" else 1
@@ -70,8 +90,9 @@ def moved_bytes(shape: LayerShape, in_rows, in_cols, counts, B=PY) -> dict[str, 
     if shape.has_weights:
         per_channel = shape.kh * shape.kw * (1 if shape.kind == "depthwise" else shape.c_in)
         moved["weights"] = shape.c_out * per_channel * B.If(B.And(n_co == 1, n_ci == 1), 1, n_spatial)
-    if shape.const_bytes:
-        moved["constants"] = shape.c_out * shape.const_bytes * B.If(n_co == 1, 1, n_spatial * n_ci)
+    if shape.const_bytes or shape.fixed_const_bytes:
+        moved["constants"] = (shape.c_out * shape.const_bytes * B.If(n_co == 1, 1, n_spatial * n_ci)
+                              + shape.fixed_const_bytes)
     if shape.constants_vary_over_rows:
         # Every tile is one output row and copies that row's block (once when there is one tile).
         block = shape.c_out * shape.row_const_bytes + n_co * shape.row_fixed_const_bytes
@@ -95,6 +116,8 @@ def copies(shape: LayerShape, counts, B=PY) -> dict[str, object]:
         made["weights"] = B.If(B.And(n_co == 1, n_ci == 1), 1, tiles)
     if shape.const_bytes:
         made["constants"] = B.If(n_co == 1, 1, tiles)
+    elif shape.fixed_const_bytes:
+        made["constants"] = 1
     if shape.constants_vary_over_rows:
         made["row constants"] = tiles
     return made

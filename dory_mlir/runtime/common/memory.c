@@ -27,9 +27,15 @@
  *     modifying it, freeing one of its buffers before the wait, more than DORY_DMA_MAX_PENDING
  *     transfers in flight, or a cluster task that ends with transfers not waited: abort.
  *
+ *  Counts
+ *   - Every cluster-DMA transfer and cluster RAM request adds its bytes, at its issue, to the count
+ *     of its direction (L2 -> L1, L1 -> L2, L3 -> L2, L2 -> L3); dory_dma_count_layer (dory_dma.h)
+ *     prints and resets them. The fabric controller's pi_ram_read / pi_ram_write are not counted.
+ *
  *  Every contract violation prints "<runtime>: <function>: <what>" to stderr and aborts.
  */
 #include "pmsis.h"
+#include "dory_dma.h"
 #include "runtime_internal.h"
 
 #include <inttypes.h>
@@ -263,6 +269,19 @@ static xfer_list_t g_ram = {"RAM requests", "pi_cl_ram_read / pi_cl_ram_write", 
                             DORY_RAM_MAX_PENDING};
 static uint32_t g_next_id = 1;
 
+/* Bytes moved since the last dory_dma_count_layer, per direction. */
+enum { COUNT_L2_L1, COUNT_L1_L2, COUNT_L3_L2, COUNT_L2_L3, COUNT_DIRECTIONS };
+static uint64_t g_moved[COUNT_DIRECTIONS];
+
+void dory_dma_count_layer(int layer)
+{
+    runtime_enter();
+    printf("dma layer %d l2_l1 %" PRIu64 " l1_l2 %" PRIu64 " l3_l2 %" PRIu64 " l2_l3 %" PRIu64 "\n", layer,
+           g_moved[COUNT_L2_L1], g_moved[COUNT_L1_L2], g_moved[COUNT_L3_L2], g_moved[COUNT_L2_L3]);
+    memset(g_moved, 0, sizeof g_moved);
+    runtime_leave();
+}
+
 /* The destination rows of a transfer: ext side strided, loc side contiguous. */
 static void xfer_poison(const xfer_t *x)
 {
@@ -408,6 +427,7 @@ static void dma_issue(uint32_t ext, uint32_t loc, uint32_t size, uint32_t stride
     x->stride = stride;
     x->length = length;
     x->ext2loc = dir == PI_CL_DMA_DIR_EXT2LOC;
+    g_moved[x->ext2loc ? COUNT_L2_L1 : COUNT_L1_L2] += size;
     cmd->id = x->id;
     cmd->ext = ext;
     cmd->loc = loc;
@@ -689,6 +709,7 @@ static void ram_issue(struct pi_device *device, uint32_t ram_addr, void *addr, u
     x->loc = check_range(&g_l2, (uintptr_t)addr, size, fn, "addr (L2)");
     x->size = x->stride = x->length = size;
     x->ext2loc = ext2loc;
+    g_moved[ext2loc ? COUNT_L3_L2 : COUNT_L2_L3] += size;
     req->device = device;
     req->addr = addr;
     req->pi_ram_addr = ram_addr;

@@ -33,4 +33,15 @@ void dory_ram_copy(struct pi_device *ram, uint32_t ram_addr, void *l2, int bytes
 
 void dory_dma_wait(dory_dma_t *token);
 
+/* The bytes the transfers moved since the previous call (or the start), per direction, printed
+ * as one line `dma layer N l2_l1 B l1_l2 B l3_l2 B l2_l3 B` and reset: the generated network
+ * calls it after each layer, so a layer's line includes the L3 -> L2 staging before it. The
+ * project's runtimes (host and rv32, runtime/common/memory.c) count every cluster-DMA transfer
+ * and cluster RAM request at its issue; elsewhere (the PULP SDK) it does nothing. */
+#ifdef PMSIS_HOST_RUNTIME
+void dory_dma_count_layer(int layer);
+#else
+#define dory_dma_count_layer(layer) ((void)(layer))
+#endif
+
 #endif

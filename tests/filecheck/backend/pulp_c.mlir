@@ -56,12 +56,13 @@
 // CHECK:      pi_cl_l1_malloc(NULL, 1448);
 
 // The network on the cluster master: constants L3 -> L2 (RAM copies), the layers on the L2 arena,
-// every layer's output reported.
+// every layer's output reported with the DMA bytes it moved (the runtime's count).
 // CHECK-LABEL: static void network_cluster(void *arg) {
 // CHECK:      dory_ram_copy(&ram, (uint32_t)(uintptr_t){{v_[0-9]+}}, {{v_[0-9]+}}, ((8)*(3)*(3)*(4)) * sizeof(int8_t), 1, {{v_[0-9]+}});
 // CHECK:      dory_perf_layer_begin(0);
 // CHECK-NEXT: layer0({{.*}});
 // CHECK-NEXT: dory_perf_layer_end(0);
+// CHECK-NEXT: dory_dma_count_layer(0);
 // CHECK-NEXT: dory_layer_done(0, {{.*}}, (8)*(8)*(8) * sizeof(uint8_t));
 // CHECK:      layer1({{.*}});
 // CHECK:      layer2({{.*}});

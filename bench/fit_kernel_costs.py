@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kernels_rv32 import add_bench, conv_bench, linear_bench, maxpool_bench, run_cases  # noqa: E402
 
-from dory_mlir.tiling.cost import FEATURES, KERNEL_COSTS, kernel_terms  # noqa: E402
+from dory_mlir.tiling.cost import FEATURES, kernel_terms  # noqa: E402
+from dory_mlir.tiling.cost_figures import KERNEL_COSTS  # noqa: E402
 from dory_mlir.tiling.model import PY  # noqa: E402
 
 CORES = 8

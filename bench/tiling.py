@@ -13,7 +13,7 @@ from pathlib import Path
 from dory_mlir.passes.tile import TilePass
 from dory_mlir.pipeline import load_network, make_context
 from dory_mlir.target import load_target
-from dory_mlir.tiling.cost import CostModel
+from dory_mlir.tiling.cost_figures import CostModel
 from dory_mlir.tiling.model import L1Target, LayerShape, Tile
 from dory_mlir.tiling.solve import solve_all
 from dory_mlir.tiling.traffic import Grid, l2_l1_bytes

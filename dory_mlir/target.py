@@ -16,7 +16,7 @@ from xdsl.dialects.builtin import ModuleOp
 
 from dory_mlir.diagnostics import DoryError, PassError
 from dory_mlir.dialects.tiling import TargetAttr, target_of
-from dory_mlir.tiling.cost import DmaCosts
+from dory_mlir.tiling.cost_figures import DmaCosts
 
 BUILTIN_TARGETS = Path(__file__).parent / "targets"
 DEFAULT_CORES = 8

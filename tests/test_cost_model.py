@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from dory_mlir.target import load_target
-from dory_mlir.tiling.cost import KERNEL_COSTS, CostModel, DmaCosts, Link, TileSpans, estimate, kernel_terms
+from dory_mlir.tiling.cost import TileSpans, estimate, kernel_terms
+from dory_mlir.tiling.cost_figures import KERNEL_COSTS, CostModel, DmaCosts, Link
 from dory_mlir.tiling.geometry import LayerShape
 from dory_mlir.tiling.model import NP, PY, Tile
 from dory_mlir.tiling.traffic import Grid, l2_l1_bytes, moved_bytes

@@ -85,7 +85,9 @@ def ctypes_struct(struct: kernel_abi.Struct) -> type[ctypes.Structure]:
     return type(struct.name, (ctypes.Structure,), {"_fields_": fields})
 
 
-Requant, Conv, Linear, Pool, Add, MatMul = map(ctypes_struct, kernel_abi.STRUCTS.values())
+MIRRORS = {name: ctypes_struct(struct) for name, struct in kernel_abi.STRUCTS.items()}
+Requant, Conv, Linear, Pool, Add, MatMul = (MIRRORS[name] for name in (
+    "dory_requant_t", "dory_conv_t", "dory_linear_t", "dory_pool_t", "dory_add_t", "dory_matmul_t"))
 
 
 def layout_source() -> str:
@@ -102,7 +104,7 @@ def layout_source() -> str:
 def expected_layout() -> list[int]:
     """sizeof and every field offset, in the order of dory_test_layout()."""
     layout = []
-    for struct in (Requant, Conv, Linear, Pool, Add, MatMul):
+    for struct in MIRRORS.values():
         layout.append(ctypes.sizeof(struct))
         layout += [getattr(struct, name).offset for name, _ in struct._fields_]
     return layout

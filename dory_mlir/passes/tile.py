@@ -41,7 +41,8 @@ from dory_mlir.tiling.layers import constant_parts, layer_shape, nbytes
 from dory_mlir.tiling.memory_plan import L3DoesNotFit, LayerDoesNotFit, NetLayer, NetTensor, L2Plan, check_l3, plan_network
 from dory_mlir.tiling.model import PY, L1Target
 
-from dory_mlir.tiling.cost import CostModel, TileSpans, estimate
+from dory_mlir.tiling.cost import TileSpans, estimate
+from dory_mlir.tiling.cost_figures import CostModel
 from dory_mlir.tiling.geometry import input_rows
 from dory_mlir.tiling.traffic import Grid, input_read, l2_l1_bytes, sliced_l2_l1_bytes
 

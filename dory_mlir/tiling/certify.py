@@ -27,7 +27,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import z3
 
@@ -35,8 +35,16 @@ from dory_mlir.diagnostics import InternalError
 from dory_mlir.tiling.geometry import ALIGN, LayerShape
 from dory_mlir.tiling.model import L1Target, Tile, domain, footprint, input_extent, total_bytes
 
-if TYPE_CHECKING:
-    from dory_mlir.tiling.memory_plan import Buffer
+
+
+class Buffer(Protocol):
+    """A placed L2 buffer (`memory_plan.Buffer`): its bytes at `offset`, alive from layer `first` to `last`."""
+
+    name: str
+    bytes: int
+    offset: int
+    first: int
+    last: int
 
 DIMS = ("co", "ho", "wo", "ci")
 

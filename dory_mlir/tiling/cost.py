@@ -28,68 +28,15 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
+from dory_mlir.tiling.cost_figures import CostModel
 from dory_mlir.tiling.geometry import LayerShape, input_rows, spans
-
-KERNEL_COSTS = Path(__file__).with_name("kernel_costs.json")
-"""Fitted per-kernel-kind coefficients (`bench/fit_kernel_costs.py --write` refits them)."""
+from dory_mlir.tiling.model import input_extent
+from dory_mlir.tiling.traffic import copies, moved_bytes
 
 FEATURES = ("call", "output", "mac", "mac_single", "im2col", "line")
 """The compute terms of one kernel call, per busiest core (see the module docstring)."""
-
-
-@dataclass(frozen=True)
-class Link:
-    """One DMA path: sustained bytes per cluster cycle and the cycles to set one transfer up."""
-
-    bytes_per_cycle: float
-    setup_cycles: float
-
-    def cycles(self, nbytes, transfers):
-        return nbytes / self.bytes_per_cycle + transfers * self.setup_cycles
-
-
-@dataclass(frozen=True)
-class DmaCosts:
-    """The target's data-movement figures (`dma` in the target JSON)."""
-
-    l2_l1: Link = Link(8.0, 30.0)
-    l3_l2: Link = Link(1.0, 300.0)
-    tile_overhead_cycles: float = 100.0
-    """Per tile: the cores' barriers, the tile table walk and core 0 waiting on and programming the DMA."""
-
-    @staticmethod
-    def from_json(data: dict) -> DmaCosts:
-        return DmaCosts(Link(**data["l2_l1"]), Link(**data["l3_l2"]), data["tile_overhead_cycles"])
-
-
-@functools.lru_cache(maxsize=1)
-def _fitted() -> tuple[tuple[str, tuple[tuple[str, float], ...]], ...]:
-    data = json.loads(KERNEL_COSTS.read_text())
-    return tuple((kind, tuple(sorted(coef.items()))) for kind, coef in sorted(data["kernels"].items()))
-
-
-@dataclass(frozen=True)
-class CostModel:
-    """DMA figures and per-kind kernel coefficients (hashable: the solver caches on it)."""
-
-    dma: DmaCosts = DmaCosts()
-    kernels: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = field(default_factory=_fitted)
-
-    def coefficients(self, kind: str) -> dict[str, float]:
-        table = dict(self.kernels)
-        return dict(table[kind if kind in table else KIND_FALLBACK[kind]])
-
-
-KIND_FALLBACK = {"avgpool": "maxpool", "matmul": "pointwise", "softmax": "add", "rmsnorm": "add",
-                 "hardswish": "add"}
-"""Kinds not measured on their own: the sum pool walks its windows like the max pool; a matmul tile is
-a pointwise product of its rows (the same blocked inner loop). The row-wise integer ops (softmax, RMS norm)
-and hardswish are not fitted yet: they borrow the elementwise add's per-element costs (their tiles are whole
-rows, so the estimate only weighs how many rows a tile holds)."""
 
 
 def _ceil(a, b):
@@ -215,9 +162,6 @@ def estimate(layer: LayerShape, tile, grid: TileSpans, cores: int, double_buffer
              B, parts=None) -> Estimate:
     """Estimated cycles of the layer tiled as `grid` (interior tile `tile`): see the module docstring.
     `parts`: `compute_parts` of the grid when already known."""
-    from dory_mlir.tiling.model import input_extent
-    from dory_mlir.tiling.traffic import copies, moved_bytes
-
     counts = tuple(grid.count(d) for d in ("co", "ho", "wo", "ci"))
     moved = moved_bytes(layer, grid.in_rows, grid.in_cols, counts, B)
     n_copies = copies(layer, counts, B)

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dory_mlir.kernel_abi import KERNEL_OF, KERNELS, acc_bytes, im2col_bytes
-from dory_mlir.tiling.cost import CostModel
+from dory_mlir.tiling.cost_figures import CostModel
 from dory_mlir.tiling.geometry import (
     ALIGN, ROW_KINDS, LayerShape, activation_tile_bytes, buffer_slots, weight_tile_bytes,
 )

@@ -748,14 +748,20 @@ def random_no_norm(seed: int) -> QuantLibNetBuilder:
     return b
 
 
+def _random_rows(seed: int, stream: int) -> tuple[np.random.Generator, QuantLibNetBuilder, int]:
+    """A seeded input of rows of K features ([M, K], [B, M, K] or [1, B, M, K], signed or unsigned) for the
+    row-wise ops: the generator (stream `stream` of the seed), the builder and K."""
+    rng = np.random.default_rng([seed, stream])
+    m, k = int(rng.integers(2, 20)), int(rng.integers(2, 70))
+    shape = [(m, k), (int(rng.integers(1, 4)), m, k), (1, int(rng.integers(1, 4)), m, k)][int(rng.integers(0, 3))]
+    return rng, QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2))), k
+
+
 def random_softmax(seed: int) -> QuantLibNetBuilder:
     """QuantLib's iSoftmax over seeded rows of features ([M, K], [B, M, K] or [1, B, M, K], signed or
     unsigned input, log2 from 8 to 255), sometimes after a linear layer on the rows (attention's
     scores) and sometimes requantized after (a layer of its own: the softmax kernel does not requantize)."""
-    rng = np.random.default_rng([seed, 22])
-    m, k = int(rng.integers(2, 20)), int(rng.integers(2, 70))
-    shape = [(m, k), (int(rng.integers(1, 4)), m, k), (1, int(rng.integers(1, 4)), m, k)][int(rng.integers(0, 3))]
-    b = QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2)))
+    rng, b, k = _random_rows(seed, 22)
     if rng.random() < 0.3:
         b.rows_linear("scores", k, signed=True)
     b.i_softmax(int(rng.choice([8, 37, 128, 255])))
@@ -767,10 +773,7 @@ def random_softmax(seed: int) -> QuantLibNetBuilder:
 def random_rms_norm(seed: int) -> QuantLibNetBuilder:
     """QuantLib's iRMSNorm over seeded rows of features ([M, K], [B, M, K] or [1, B, M, K], signed or
     unsigned input, D from 2^8 to 2^16), sometimes after a linear layer on the rows."""
-    rng = np.random.default_rng([seed, 23])
-    m, k = int(rng.integers(2, 20)), int(rng.integers(2, 70))
-    shape = [(m, k), (int(rng.integers(1, 4)), m, k), (1, int(rng.integers(1, 4)), m, k)][int(rng.integers(0, 3))]
-    b = QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2)))
+    rng, b, k = _random_rows(seed, 23)
     if rng.random() < 0.3:
         b.rows_linear("fc", k, signed=True)
     b.i_rms_norm("norm", int(rng.integers(8, 17)))

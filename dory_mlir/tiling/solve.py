@@ -107,6 +107,9 @@ def search(layer: LayerShape, target: L1Target) -> tuple[Tile, int] | None:
     if layer.splits_reduction and layer.c_in > 1:
         fits_whole |= total_bytes(layer, Tile(co, ho, wo, np.ones_like(co)), target, NP) <= target.l1_bytes
     keep = legal_spatial & fits_whole  # a tile that fits with no slice fits with none
+    channel_blocked = np.broadcast_to(blocked(layer, Tile(co, ho, wo, co), NP), co.shape)
+    if (keep & channel_blocked).any():
+        keep &= channel_blocked  # a blocked tile beats any other (`_window`): the others need no estimate
     co, ho, wo = co[keep], ho[keep], wo[keep]
     candidates = ci_candidates(layer) or [None]
     if layer.splits_reduction:

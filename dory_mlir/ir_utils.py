@@ -53,6 +53,8 @@ class BodyBuilder:
 
     block: Block
     constants: dict[int, SSAValue] = field(default_factory=dict)
+    rows: dict[tuple, dict[str, SSAValue]] = field(default_factory=dict)
+    """Values loaded from table rows in this block, by (table, row): loaded once per block."""
 
     def add(self, op: Operation) -> Operation:
         self.block.add_op(op)
@@ -67,4 +69,6 @@ class BodyBuilder:
         return self.add(op_class(a, b)).results[0]
 
     def child(self, block: Block) -> BodyBuilder:
-        return BodyBuilder(block)
+        """A builder of a block nested in this one (appended here after the constants made so far,
+        which therefore dominate it and are reused)."""
+        return BodyBuilder(block, dict(self.constants))

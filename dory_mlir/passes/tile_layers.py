@@ -472,7 +472,10 @@ class LayerLowering:
 
     def tile_row(self, b: BodyBuilder, tile: SSAValue) -> TileRow:
         """The table row of tile `tile`; each column is loaded where it is first used."""
-        return TileRow(b, self.table_value, tile, self.columns)
+        key = (self.table_value, tile)
+        if key not in b.rows:
+            b.rows[key] = TileRow(b, self.table_value, tile, self.columns)
+        return b.rows[key]
 
     def l1_view(self, b: BodyBuilder, role: str, slot: SSAValue | None, sizes: list[SSAValue], element: Attribute) -> SSAValue:
         buffer, size = self.buffers[role]

@@ -116,6 +116,7 @@ class LayerCount:
     cluster: int  # the layer's cluster function: L2 <-> L1 DMA, tile loop, kernels
     kernels: int  # inside kernel calls
     calls: int    # kernel calls (tiles x cores)
+    busiest: int  # inside kernel calls on the core that ran most of them (what tiling/cost.py estimates)
 
     @property
     def total(self) -> int:
@@ -130,7 +131,7 @@ class PerfCounts:
     stacks: dict[int, tuple[int, int]] = field(default_factory=dict)  # core -> (used, size) bytes
 
 
-_LAYER = re.compile(r"^dory-perf layer (\d+) pre (\d+) cluster (\d+) kernels (\d+) calls (\d+)$")
+_LAYER = re.compile(r"^dory-perf layer (\d+) pre (\d+) cluster (\d+) kernels (\d+) calls (\d+) busiest (\d+)$")
 _STACK = re.compile(r"^dory-perf stack core (\d+) used (-?\d+) of (\d+)$")
 
 

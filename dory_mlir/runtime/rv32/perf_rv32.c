@@ -4,7 +4,8 @@
  * instructions the runtime hides (rv32_internal.h).
  *
  * dory_perf_report() prints, for dory_mlir/backend/rv32.py (dory-verify) and bench/rv32.py to parse:
- *   dory-perf layer L pre P cluster C kernels K calls N   (one line per layer, in layer order)
+ *   dory-perf layer L pre P cluster C kernels K calls N busiest B   (one line per layer, in layer order;
+ *                                                       B: the kernel instructions of the core that ran most)
  *   dory-perf tail T                                        (network code after the last layer)
  *   dory-perf hidden H                                      (runtime instructions not counted)
  *   dory-perf stack core I used U of S                      (bytes, high-water mark)
@@ -21,7 +22,7 @@
 #endif
 
 typedef struct {
-    uint64_t pre, cluster, kernels, calls;
+    uint64_t pre, cluster, kernels, calls, busiest;
     int seen;
 } layer_count_t;
 
@@ -31,6 +32,9 @@ static uint64_t g_layer_start;  /* counter at dory_perf_layer_begin */
 static uint64_t g_kernel_start;
 static uint64_t g_kernels, g_calls; /* inside kernel calls, every core, since the start */
 static uint64_t g_kernels_at_layer, g_calls_at_layer;
+/* Per core, inside kernel calls: the busiest core's share of a layer is what the tiler's cost model
+ * estimates (tiling/cost.py), compared by bench/rv32.py. */
+static uint64_t g_core_kernels[DORY_CLUSTER_CORES], g_core_kernels_at_layer[DORY_CLUSTER_CORES];
 static uint64_t g_tail;
 static int g_in_kernel, g_current_layer = -1;
 
@@ -57,6 +61,8 @@ void dory_perf_layer_begin(int layer)
     g_current_layer = layer;
     g_kernels_at_layer = g_kernels;
     g_calls_at_layer = g_calls;
+    for (int k = 0; k < DORY_CLUSTER_CORES; k++)
+        g_core_kernels_at_layer[k] = g_core_kernels[k];
     rv32_hide_end();
     g_layer_start = rv32_counted();
 }
@@ -71,6 +77,11 @@ void dory_perf_layer_end(int layer)
     slot->cluster += now - g_layer_start;
     slot->kernels += g_kernels - g_kernels_at_layer;
     slot->calls += g_calls - g_calls_at_layer;
+    uint64_t busiest = 0;
+    for (int k = 0; k < DORY_CLUSTER_CORES; k++)
+        if (g_core_kernels[k] - g_core_kernels_at_layer[k] > busiest)
+            busiest = g_core_kernels[k] - g_core_kernels_at_layer[k];
+    slot->busiest += busiest;
     g_current_layer = -1;
     rv32_hide_end();
 }
@@ -97,6 +108,7 @@ void dory_perf_kernel_end(void)
     uint64_t now = rv32_counted();
     rv32_hide_begin();
     g_kernels += now - g_kernel_start;
+    g_core_kernels[platform_core() % DORY_CLUSTER_CORES] += now - g_kernel_start;
     g_calls++;
     g_in_kernel = 0;
     rv32_hide_end();
@@ -107,8 +119,9 @@ void dory_perf_report(void)
     rv32_hide_begin();
     for (int i = 0; i < DORY_PERF_MAX_LAYERS; i++)
         if (g_layers[i].seen)
-            printf("dory-perf layer %d pre %" PRIu64 " cluster %" PRIu64 " kernels %" PRIu64 " calls %" PRIu64 "\n", i,
-                   g_layers[i].pre, g_layers[i].cluster, g_layers[i].kernels, g_layers[i].calls);
+            printf("dory-perf layer %d pre %" PRIu64 " cluster %" PRIu64 " kernels %" PRIu64 " calls %" PRIu64
+                   " busiest %" PRIu64 "\n",
+                   i, g_layers[i].pre, g_layers[i].cluster, g_layers[i].kernels, g_layers[i].calls, g_layers[i].busiest);
     printf("dory-perf tail %" PRIu64 "\n", g_tail);
     for (int k = 0; k < DORY_CLUSTER_CORES; k++)
         printf("dory-perf stack core %d used %d of %d\n", k, rv32_stack_high_water(k), rv32_stack_size(k));

@@ -35,9 +35,9 @@ sys.path.insert(0, str(REPO))
 
 from dory_mlir.dialects import qnn  # noqa: E402
 from tests.test_kernels import (  # noqa: E402
-    I8, I32, INCLUDE, K_ADD, K_CONV2D, K_DEPTHWISE, K_LINEAR, K_MAXPOOL, K_POINTWISE, RV32_FLAGS, SHIM, SOURCES,
-    U8, WARNINGS, Add, Case, Conv, Linear, Pool, Recorder, Requant, address, golden, i32, int_type, output_extent,
-    to_hwc, to_nchw, u8, value)
+    I8, I32, INCLUDE, K_ADD, K_CONV2D, K_DEPTHWISE, K_LINEAR, K_MATMUL, K_MAXPOOL, K_POINTWISE, RV32_FLAGS, SHIM,
+    SOURCES, U8, WARNINGS, Add, Case, Conv, Linear, MatMul, Pool, Recorder, Requant, address, golden, i32, int_type,
+    output_extent, random_activations, to_hwc, to_nchw, u8, value)
 
 REQUANTS = {"shift32": dict(wide=0, scale=1, divisor=2**16), "div64": dict(wide=1, scale=54, divisor=2**21 - 1)}
 
@@ -151,6 +151,31 @@ def add_bench(name, rng, h, w, c) -> tuple[Case, int]:
     return Case(name, 0, dict(shape=f"{h}x{w}x{c}", requant="shift32"), to_hwc(y), execute, [rq, keep]), h * w * c
 
 
+def matmul_bench(name, rng, m, k, n, a_type, b_type, requant) -> tuple[Case, int]:
+    """A product of two activation tiles a [m][k] x b [k][n] (attention's Q·Kᵀ and A·V), requantized per
+    column (`shift32` / `div64`) or int32 products (`i32`)."""
+    a, b = random_activations(rng, (m, k), a_type), random_activations(rng, (k, n), b_type)
+    # the IR's rows of features: a is 1×K×M×1, b 1×N×K×1, the product 1×N×M×1 (NCHW)
+    op = qnn.MatMulOp(value((1, k, m, 1), a_type), value((1, n, k, 1), b_type), TensorType(int_type(I32), [1, n, m, 1]))
+    acc = golden(op, a.T.reshape(1, k, m, 1), b.T.reshape(1, n, k, 1))
+    if requant == "i32":
+        rq, keep, y, out_type = None, [], acc, I32
+    else:
+        rq, keep, y = requant_for(acc, requant, rng)
+        out_type = U8
+
+    def execute(lib, run_rng, fill=None):
+        out = np.zeros((m, 1, n), np.int32 if out_type == I32 else np.uint8)
+        lib.run(K_MATMUL, MatMul(a=address(a), b=address(b), a_type=a_type, b_type=b_type, m=m, k=k, n=n, acc=None,
+                                 first_slice=1, last_slice=1, rq=None if rq is None else ctypes.addressof(rq),
+                                 out=address(out), out_type=out_type), run_rng)
+        return out
+
+    types = "".join("i" if t == I8 else "u" for t in (a_type, b_type))
+    return Case(name, 0, dict(shape=f"{m}x{k} · {k}x{n} ({types}8)", requant=requant), to_hwc(y), execute,
+                [rq, keep]), m * k * n
+
+
 def benches(rng) -> list[tuple[Case, int]]:
     found = []
     for rq in ("shift32", "div64"):
@@ -161,6 +186,14 @@ def benches(rng) -> list[tuple[Case, int]]:
                   conv_bench("depthwise-s2", rng, 16, 16, 64, 64, 3, 2, 1, rq, depthwise=True)]
     found += [linear_bench("linear", rng, 1024, 10, "i32"), linear_bench("linear", rng, 1024, 10, "shift32"),
               maxpool_bench("maxpool", rng, 16, 16, 32, 2), add_bench("add", rng, 16, 16, 32)]
+    # attention: Q·Kᵀ (signed, head dimension 32), A·V (softmax output unsigned), a square one, and odd
+    # sizes (K not a multiple of 4, leftover rows and columns)
+    found += [matmul_bench("matmul", rng, 16, 32, 16, I8, I8, "shift32"),
+              matmul_bench("matmul", rng, 16, 16, 32, U8, I8, "shift32"),
+              matmul_bench("matmul", rng, 64, 64, 64, I8, I8, "shift32"),
+              matmul_bench("matmul", rng, 64, 64, 64, I8, I8, "div64"),
+              matmul_bench("matmul", rng, 64, 64, 64, U8, U8, "i32"),
+              matmul_bench("matmul", rng, 17, 30, 19, U8, I8, "shift32")]
     return found
 
 

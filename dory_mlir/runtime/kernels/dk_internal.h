@@ -61,22 +61,28 @@
 
 /* ------------------------------------------------------------------ work split */
 
-/* The share [*lo, *hi) of n work items of the calling core: contiguous chunks of
- * ceil(n / NUM_CORES) items rounded up to a multiple of `align` (1 or 2). */
-DK_INLINE void dk_share(uint32_t n, uint32_t align, uint32_t *lo, uint32_t *hi)
+/* Part `index` [*lo, *hi) of n work items cut into `parts` contiguous chunks of
+ * ceil(n / parts) items rounded up to a multiple of `align` (1 or 2); empty (n, n) for an
+ * index >= parts. */
+DK_INLINE void dk_part(uint32_t n, uint32_t parts, uint32_t index, uint32_t align, uint32_t *lo, uint32_t *hi)
 {
-    uint32_t core = (uint32_t)pi_core_id();
-    uint32_t chunk = (n + NUM_CORES - 1) / NUM_CORES;
+    uint32_t chunk = (n + parts - 1) / parts;
     chunk = (chunk + align - 1) / align * align;
-    if (core >= NUM_CORES || chunk == 0) {
+    if (index >= parts || chunk == 0) {
         *lo = *hi = n;
         return;
     }
-    uint32_t start = core * chunk;
+    uint32_t start = index * chunk;
     if (start > n)
         start = n;
     *lo = start;
     *hi = (n - start > chunk) ? start + chunk : n;
+}
+
+/* The share [*lo, *hi) of n work items of the calling core: its part of NUM_CORES. */
+DK_INLINE void dk_share(uint32_t n, uint32_t align, uint32_t *lo, uint32_t *hi)
+{
+    dk_part(n, NUM_CORES, (uint32_t)pi_core_id(), align, lo, hi);
 }
 
 /* ------------------------------------------------------------------ exact integer helpers */

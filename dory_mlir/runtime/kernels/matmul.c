@@ -95,6 +95,13 @@ DK_ALWAYS_INLINE void mm_block(int32_t s[4][2], const uint8_t *b, size_t ldb, co
     memcpy(s, t, sizeof t);
 }
 
+/* Whether every column has the same requant constants: per tensor, or no requant (a matmul
+ * has no bias). (Not dk_rq_t's per-channel pointers: a general-mode requant leaves them NULL.) */
+DK_ALWAYS_INLINE int same_constants(const dory_requant_t *rq)
+{
+    return rq == NULL || !((rq->mul != NULL && rq->mul_per_channel) || (rq->add != NULL && rq->add_per_channel));
+}
+
 /* The R columns col .. col + R - 1 of the rows [lo, hi): pairs of rows as R x 2 blocks, an odd
  * last row as an R x 1 block. */
 DK_ALWAYS_INLINE void mm_columns(const dory_matmul_t *p, const dk_out_t *o_in, uint32_t col, uint32_t lo,
@@ -105,7 +112,7 @@ DK_ALWAYS_INLINE void mm_columns(const dory_matmul_t *p, const dk_out_t *o_in, u
     const uint8_t *a = (const uint8_t *)p->a, *b = (const uint8_t *)p->b + col;
     dk_rqc_t ch[4];
     dk_fold_t f[4];
-    if (R > 1 && o_in->rq.mul == NULL && o_in->rq.add == NULL) { /* per tensor (a matmul has no bias) */
+    if (R > 1 && same_constants(o_in->rq.rq)) {
         dk_chan(o_in, col, &ch[0], &f[0], kind);
         ch[3] = ch[2] = ch[1] = ch[0];
         f[3] = f[2] = f[1] = f[0];

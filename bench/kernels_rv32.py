@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -35,9 +33,9 @@ sys.path.insert(0, str(REPO))
 
 from dory_mlir.dialects import qnn  # noqa: E402
 from tests.test_kernels import (  # noqa: E402
-    I8, I32, INCLUDE, K_ADD, K_CONV2D, K_DEPTHWISE, K_LINEAR, K_MATMUL, K_MAXPOOL, K_POINTWISE, RV32_FLAGS, SHIM,
-    SOURCES, U8, WARNINGS, Add, Case, Conv, Linear, MatMul, Pool, Recorder, Requant, address, golden, i32, int_type,
-    output_extent, random_activations, to_hwc, to_nchw, u8, value)
+    I8, I32, K_ADD, K_CONV2D, K_DEPTHWISE, K_LINEAR, K_MATMUL, K_MAXPOOL, K_POINTWISE, U8, Add, Case, Conv, Linear,
+    MatMul, Pool, Requant, address, golden, i32, int_type, output_extent, random_activations, run_rv32_cases, to_hwc,
+    to_nchw, u8, value)
 
 REQUANTS = {"shift32": dict(wide=0, scale=1, divisor=2**16), "div64": dict(wide=1, scale=54, divisor=2**21 - 1)}
 
@@ -200,21 +198,12 @@ def benches(rng) -> list[tuple[Case, int]]:
 def run_cases(cases: list[tuple[Case, int]], opt: str = "-O2") -> list[tuple[int, int] | None]:
     """Builds the kernels and the driver for rv32imc, runs every case under QEMU: per case (instructions of
     the 8 cores summed, of the busiest core), or None when its output differs from the golden model."""
-    gcc, qemu = shutil.which("riscv64-unknown-elf-gcc"), shutil.which("qemu-system-riscv32")
-    if gcc is None or qemu is None:
-        sys.exit("needs gcc-riscv64-unknown-elf, picolibc-riscv64-unknown-elf and qemu-system-misc")
     with tempfile.TemporaryDirectory() as tmp:
-        blob = [np.int64(len(cases)).tobytes()] + [Recorder().serialize(case) for case, _ in cases]
-        (Path(tmp) / "cases.bin").write_bytes(b"".join(blob))
-        flags = [f for f in RV32_FLAGS if f != "-O2"] + [opt]
-        cmd = [gcc, *WARNINGS, *flags, "-DNUM_CORES=8", f"-I{SHIM}", f"-I{INCLUDE}",
-               *map(str, SOURCES + [SHIM / "rv32_driver.c"]), "-o", str(Path(tmp) / "app.elf")]
-        subprocess.run(cmd, check=True)
-        run = subprocess.run([qemu, "-machine", "virt", "-nographic", "-icount", "shift=0", "-semihosting-config",
-                              "enable=on,target=native", "-bios", "none", "-kernel", "app.elf"],
-                             capture_output=True, text=True, cwd=tmp, timeout=1800, stdin=subprocess.DEVNULL)
-    lines = [line.split() for line in (run.stdout + run.stderr).splitlines() if line.startswith("case ")]
-    return [(int(line[4]), int(line[6])) if line[2] == "ok" else None for line in lines]
+        lines = run_rv32_cases([case for case, _ in cases], Path(tmp), opt)
+    if lines is None:
+        sys.exit("needs gcc-riscv64-unknown-elf, picolibc-riscv64-unknown-elf and qemu-system-misc")
+    found = [line.split() for line in lines if line.startswith("case ")]
+    return [(int(line[4]), int(line[6])) if line[2] == "ok" else None for line in found]
 
 
 def main() -> None:

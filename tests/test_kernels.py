@@ -92,8 +92,9 @@ def ctypes_struct(struct: kernel_abi.Struct) -> type[ctypes.Structure]:
 
 
 MIRRORS = {name: ctypes_struct(struct) for name, struct in kernel_abi.STRUCTS.items()}
-Requant, Conv, Linear, Pool, Add, MatMul = (MIRRORS[name] for name in (
-    "dory_requant_t", "dory_conv_t", "dory_linear_t", "dory_pool_t", "dory_add_t", "dory_matmul_t"))
+Requant, Conv, Linear, Pool, Add, MatMul, Softmax, RMSNorm, Hardswish = (MIRRORS[name] for name in (
+    "dory_requant_t", "dory_conv_t", "dory_linear_t", "dory_pool_t", "dory_add_t", "dory_matmul_t", "dory_softmax_t",
+    "dory_rmsnorm_t", "dory_hardswish_t"))
 
 
 def layout_source() -> str:
@@ -263,7 +264,8 @@ def golden(op, *args: np.ndarray) -> np.ndarray:
     run = {qnn.ConvOp: QnnFunctions.run_conv, qnn.LinearOp: QnnFunctions.run_linear,
            qnn.RequantOp: QnnFunctions.run_requant, qnn.AddOp: QnnFunctions.run_add,
            qnn.MaxPoolOp: QnnFunctions.run_max_pool, qnn.SumPoolOp: QnnFunctions.run_sum_pool,
-           qnn.MatMulOp: QnnFunctions.run_matmul}
+           qnn.MatMulOp: QnnFunctions.run_matmul, qnn.SoftmaxOp: QnnFunctions.run_softmax,
+           qnn.RMSNormOp: QnnFunctions.run_rms_norm, qnn.HardswishOp: QnnFunctions.run_hardswish}
     (result,) = run[type(op)](GOLDEN, None, op, tuple(np.asarray(a, dtype=np.int64) for a in args)).values
     return np.asarray(result, dtype=np.int64)
 
@@ -690,6 +692,80 @@ def matmul_case(seed: int) -> Case:
     return Case("matmul", seed, config, to_hwc(y), execute, [rq])
 
 
+def row_tile(rng) -> tuple[int, int, int, int]:
+    """(h, w, c, in_type) of a tile of rows of features (a pixel is a row of c features)."""
+    return int(rng.integers(1, 5)), int(rng.integers(1, 6)), int(rng.integers(1, 70)), int(rng.choice([U8, I8]))
+
+
+def softmax_case(seed: int) -> Case:
+    """QuantLib's iSoftmax over the c features of every pixel, QuantLib's coefficients for an input step of
+    ln 2 / log2 (quantlib_builder.i_softmax), n_levels up to 256."""
+    rng = np.random.default_rng(seed)
+    h, w, c, in_type = row_tile(rng)
+    log2 = int(rng.choice([8, 37, 128, 255]))
+    coeffs = dict(coeff_a=1, coeff_b=round(1.353 * log2), coeff_c=round(0.344 / 0.3585 * log2 * log2), log2=log2,
+                  n_levels=int(rng.choice([256, 256, 16, 2])))
+    x = random_activations(rng, (h, w, c), in_type)
+    op = qnn.SoftmaxOp(value((1, c, h, w), in_type), TensorType(int_type(U8), [1, c, h, w]), **coeffs)
+    expected = to_hwc(golden(op, to_nchw(x)))
+
+    def execute(lib: KernelLib, run_rng, fill: int | None = None) -> np.ndarray:
+        out = output_buffer(run_rng, (h, w, c), np.uint8, fill)
+        lib.run(K_SOFTMAX, Softmax(in_=address(x), in_type=in_type, h=h, w=w, c=c, out=address(out), **coeffs), run_rng)
+        return out
+
+    return Case("softmax", seed, dict(hwc=(h, w, c), in_type=in_type, **coeffs), expected, execute)
+
+
+def rmsnorm_case(seed: int) -> Case:
+    """QuantLib's iRMSNorm over the c features of every pixel: int32 weights with |x·weight| < 2^31, a shift
+    (log2 D), an 8-bit output clipped to its type's range or narrower."""
+    rng = np.random.default_rng(seed)
+    h, w, c, in_type = row_tile(rng)
+    out_type = int(rng.choice([I8, I8, U8]))
+    shift = int(rng.integers(0, 17))
+    weight = np.array([signed(rng, 2**31 // 256 - 1, 0.3) for _ in range(c)], dtype=np.int32)
+    x = random_activations(rng, (h, w, c), in_type)
+    op = qnn.RMSNormOp(value((1, c, h, w), in_type), value((c,), I32), TensorType(int_type(out_type), [1, c, h, w]),
+                       shift)
+    lo, hi = RANGE[out_type]
+    if rng.random() < 0.3:  # a narrower clip (n_levels below 256)
+        lo, hi = lo + int(rng.integers(0, 64)), hi - int(rng.integers(0, 64))
+    expected = np.clip(to_hwc(golden(op, to_nchw(x), weight)), lo, hi)
+
+    def execute(lib: KernelLib, run_rng, fill: int | None = None) -> np.ndarray:
+        out = output_buffer(run_rng, (h, w, c), NP_TYPE[out_type], fill)
+        lib.run(K_RMSNORM, RMSNorm(in_=address(x), in_type=in_type, h=h, w=w, c=c, weight=address(weight),
+                                   shift=shift, min=lo, max=hi, out=address(out), out_type=out_type), run_rng)
+        return out
+
+    return Case("rmsnorm", seed, dict(hwc=(h, w, c), in_type=in_type, out_type=out_type, shift=shift, clip=(lo, hi)),
+                expected, execute)
+
+
+def hardswish_case(seed: int) -> Case:
+    """QuantLib's iHardswish, elementwise, for an input step of 1/step (quantlib_builder.i_hardswish), then a
+    requant per channel or per tensor, or the int32 values."""
+    rng = np.random.default_rng(seed)
+    h, w, c = int(rng.integers(1, 8)), int(rng.integers(1, 8)), int(rng.integers(1, 14))
+    in_type = int(rng.choice([U8, I8]))
+    step = int(rng.choice([4, 16, 42, 255]))
+    params = dict(one_over_six=round(2 ** int(rng.integers(3, 8)) / 6), three=3 * step, six=6 * step)
+    x = random_activations(rng, (h, w, c), in_type)
+    op = qnn.HardswishOp(value((1, c, h, w), in_type), TensorType(int_type(I32), [1, c, h, w]), **params)
+    rq, y, out_type = requant_or_int32(rng, golden(op, to_nchw(x)), 0.3)
+
+    def execute(lib: KernelLib, run_rng, fill: int | None = None) -> np.ndarray:
+        out = output_buffer(run_rng, (h, w, c), NP_TYPE[out_type], fill)
+        lib.run(K_HARDSWISH, Hardswish(in_=address(x), in_type=in_type, h=h, w=w, c=c,
+                                       rq=None if rq is None else ctypes.addressof(rq.struct), out=address(out),
+                                       out_type=out_type, **params), run_rng)
+        return out
+
+    return Case("hardswish", seed, dict(hwc=(h, w, c), in_type=in_type, requant=None if rq is None else rq.config,
+                                        **params), to_hwc(y), execute, [rq])
+
+
 def requant_case(seed: int) -> Case:
     """dory_requant on single values: accumulators of every magnitude, up to the int32 extremes."""
     rng = np.random.default_rng(seed)
@@ -715,7 +791,9 @@ COUNTS = {"conv": 60, "pointwise": 30, "depthwise": 45, "linear": 30, "maxpool":
           "requant": 20, "depthwise3x3": 40, "conv-rows": 40, "pointwise-rows": 20, "matmul": 30,
           # 16-bit inputs (and outputs of every type): the exact path of wide.c
           "conv16": 20, "pointwise16": 12, "depthwise16": 12, "linear16": 12, "maxpool16": 10, "sumpool16": 10,
-          "add16": 12}
+          "add16": 12,
+          # QuantLib's integer transformer ops
+          "softmax": 20, "rmsnorm": 20, "hardswish": 20}
 
 
 def make_case(name: str, seed: int) -> Case:
@@ -724,6 +802,7 @@ def make_case(name: str, seed: int) -> Case:
     if name.removesuffix("16") in ("maxpool", "sumpool"):
         return pool_case(seed, name)
     return {"linear": linear_case, "add": add_case, "requant": requant_case, "matmul": matmul_case,
+            "softmax": softmax_case, "rmsnorm": rmsnorm_case, "hardswish": hardswish_case,
             "linear16": partial(linear_case, wide=True), "add16": partial(add_case, wide=True)}[name](seed)
 
 

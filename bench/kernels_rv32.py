@@ -2,11 +2,11 @@
 
     .venv/bin/python bench/kernels_rv32.py [--opt -O2] [--only conv3x3,pointwise]
 
-Builds dory_mlir/runtime/kernels with riscv64-unknown-elf-gcc -march=rv32imc -mabi=ilp32 (the
-recipe of /work/shared/DESIGN.md §7) together with tests/kernels/rv32_driver.c, runs typical
-DORY tile shapes under `qemu-system-riscv32 -icount shift=0` (exact, repeatable instruction
-counts) and prints per kernel and requantization: the shape, MACs (output elements for the
-pools and the add), the instructions of the 8 cores' calls summed, and instructions per MAC.
+Builds dory_mlir/runtime/kernels for rv32imc together with tests/kernels/rv32_driver.c (the
+tests' build and run, tests/test_kernels.py: run_rv32_cases), runs typical DORY tile shapes and
+attention's matrix products under `qemu-system-riscv32 -icount shift=0` (exact, repeatable
+instruction counts) and prints per kernel and requantization: the shape, MACs (output elements
+for the pools and the add), the instructions of the 8 cores' calls summed, and instructions per MAC.
 `max core` is the largest share of one core (the cluster's critical path). Every output is
 also compared with the golden model: a mismatch is printed instead of the figures.
 

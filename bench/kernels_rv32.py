@@ -184,10 +184,13 @@ def benches(rng) -> list[tuple[Case, int]]:
                   conv_bench("depthwise-s2", rng, 16, 16, 64, 64, 3, 2, 1, rq, depthwise=True)]
     found += [linear_bench("linear", rng, 1024, 10, "i32"), linear_bench("linear", rng, 1024, 10, "shift32"),
               maxpool_bench("maxpool", rng, 16, 16, 32, 2), add_bench("add", rng, 16, 16, 32)]
-    # attention: Q·Kᵀ (signed, head dimension 32), A·V (softmax output unsigned), a square one, and odd
+    # attention: Q·Kᵀ (signed, head dimension 32 and 64), A·V (the softmax output unsigned), square ones, and odd
     # sizes (K not a multiple of 4, leftover rows and columns)
     found += [matmul_bench("matmul", rng, 16, 32, 16, I8, I8, "shift32"),
+              matmul_bench("matmul", rng, 16, 64, 16, I8, I8, "shift32"),
               matmul_bench("matmul", rng, 16, 16, 32, U8, I8, "shift32"),
+              matmul_bench("matmul", rng, 64, 64, 16, U8, I8, "shift32"),
+              matmul_bench("matmul", rng, 32, 64, 32, I8, I8, "shift32"),
               matmul_bench("matmul", rng, 64, 64, 64, I8, I8, "shift32"),
               matmul_bench("matmul", rng, 64, 64, 64, I8, I8, "div64"),
               matmul_bench("matmul", rng, 64, 64, 64, U8, U8, "i32"),

@@ -102,6 +102,29 @@ DK_ALWAYS_INLINE int same_constants(const dory_requant_t *rq)
     return rq == NULL || !((rq->mul != NULL && rq->mul_per_channel) || (rq->add != NULL && rq->add_per_channel));
 }
 
+/* The output kinds of a matmul: dk_out_kind's, and int32 products (no requant, no partial sums:
+ * with no bias, the value is the sum itself, stored without dk_out_general's per-value checks). */
+enum { MM_OUT_I32 = DK_OUT_W64S + 1 };
+
+/* dk_out_block, or the sums themselves for MM_OUT_I32. */
+DK_ALWAYS_INLINE void mm_out_block(const dk_out_t *o, const dk_rqc_t *ch, const dk_fold_t *f, int32_t s[4][2],
+                                   size_t at0, size_t at1, int R, int P, int kind)
+{
+    if (kind != MM_OUT_I32) {
+        dk_out_block(o, ch, f, s, at0, at1, R, P, kind);
+        return;
+    }
+    int32_t *out = (int32_t *)o->out;
+#define MM_STORE(r)                                                                             \
+    if (R > r) {                                                                                \
+        out[at0 + r] = s[r][0];                                                                 \
+        if (P > 1)                                                                              \
+            out[at1 + r] = s[r][1];                                                             \
+    }
+    MM_STORE(0) MM_STORE(1) MM_STORE(2) MM_STORE(3)
+#undef MM_STORE
+}
+
 /* The R columns col .. col + R - 1 of the rows [lo, hi): pairs of rows as R x 2 blocks, an odd
  * last row as an R x 1 block. */
 DK_ALWAYS_INLINE void mm_columns(const dory_matmul_t *p, const dk_out_t *o_in, uint32_t col, uint32_t lo,
@@ -125,12 +148,12 @@ DK_ALWAYS_INLINE void mm_columns(const dory_matmul_t *p, const dk_out_t *o_in, u
         const uint8_t *x0 = a + (size_t)row * K;
         const size_t o0 = (size_t)row * N + col;
         mm_block(s, b, N, x0, x0 + K, K, R, 2, sa, sb);
-        dk_out_block(&o, ch, f, s, o0, o0 + N, R, 2, kind);
+        mm_out_block(&o, ch, f, s, o0, o0 + N, R, 2, kind);
     }
     if (row < hi) {
         const size_t o0 = (size_t)row * N + col;
         mm_block(s, b, N, a + (size_t)row * K, NULL, K, R, 1, sa, sb);
-        dk_out_block(&o, ch, f, s, o0, 0, R, 1, kind);
+        mm_out_block(&o, ch, f, s, o0, 0, R, 1, kind);
     }
 }
 
@@ -146,6 +169,7 @@ typedef void columns_fn(const dory_matmul_t *p, const dk_out_t *o, uint32_t col,
     COLUMNS(columns4_##ta##_##tb, 4, sa, sb, DK_OUT_ANY)                                        \
     COLUMNS(columns4_##ta##_##tb##_w32, 4, sa, sb, DK_OUT_W32)                                  \
     COLUMNS(columns4_##ta##_##tb##_w64, 4, sa, sb, DK_OUT_W64)                                  \
+    COLUMNS(columns4_##ta##_##tb##_i32, 4, sa, sb, MM_OUT_I32)                                  \
     COLUMNS(columns1_##ta##_##tb, 1, sa, sb, DK_OUT_ANY)
 COLUMNS_OF_TYPES(u8, u8, 0, 0)
 COLUMNS_OF_TYPES(u8, i8, 0, 1)
@@ -154,11 +178,10 @@ COLUMNS_OF_TYPES(i8, i8, 1, 1)
 #undef COLUMNS_OF_TYPES
 #undef COLUMNS
 
-/* [a is int8][b is int8][output kind] */
-static columns_fn *const COLUMNS4[2][2][3] = {
-    {{columns4_u8_u8, columns4_u8_u8_w32, columns4_u8_u8_w64}, {columns4_u8_i8, columns4_u8_i8_w32, columns4_u8_i8_w64}},
-    {{columns4_i8_u8, columns4_i8_u8_w32, columns4_i8_u8_w64}, {columns4_i8_i8, columns4_i8_i8_w32, columns4_i8_i8_w64}},
-};
+/* [a is int8][b is int8][output kind: DK_OUT_ANY, DK_OUT_W32, DK_OUT_W64, MM_OUT_I32] */
+#define KINDS(ta, tb) {columns4_##ta##_##tb, columns4_##ta##_##tb##_w32, columns4_##ta##_##tb##_w64, columns4_##ta##_##tb##_i32}
+static columns_fn *const COLUMNS4[2][2][4] = {{KINDS(u8, u8), KINDS(u8, i8)}, {KINDS(i8, u8), KINDS(i8, i8)}};
+#undef KINDS
 static columns_fn *const COLUMNS1[2][2] = {{columns1_u8_u8, columns1_u8_i8}, {columns1_i8_u8, columns1_i8_i8}};
 
 /* The cores as a grid of NUM_CORES / cols row parts x cols column parts (cols a power of two):
@@ -184,7 +207,8 @@ void dory_matmul(const dory_matmul_t *p)
     const int sa = p->a_type == DORY_I8, sb = p->b_type == DORY_I8;
     dk_out_t o;
     dk_out_init(&o, p->rq, NULL, p->acc, p->first_slice, p->last_slice, p->out, p->out_type);
-    columns_fn *const groups = COLUMNS4[sa][sb][dk_out_kind(&o)];
+    const int i32 = p->rq == NULL && p->acc == NULL; /* (out is then DORY_I32) */
+    columns_fn *const groups = COLUMNS4[sa][sb][i32 ? 3 : dk_out_kind(&o)];
     columns_fn *const single = COLUMNS1[sa][sb];
     const uint32_t quads = ((uint32_t)p->n + 3) / 4;
     const uint32_t cols = column_parts(((uint32_t)p->m + 1) / 2, quads), core = (uint32_t)pi_core_id();

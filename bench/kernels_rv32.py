@@ -62,6 +62,14 @@ def requant_for(acc: np.ndarray, kind: str, rng: np.random.Generator):
     return struct, [mul, add], expected
 
 
+def output_for(acc: np.ndarray, requant: str, rng: np.random.Generator):
+    """(Requant struct or None, arrays to keep alive, golden output, output type): `requant_for`'s uint8
+    outputs, or the int32 accumulators themselves (`i32`)."""
+    if requant == "i32":
+        return None, [], acc, I32
+    return (*requant_for(acc, requant, rng), U8)
+
+
 def conv_bench(name, rng, h, w, ci, co, k, stride, pad, requant, depthwise=False) -> tuple[Case, int]:
     kernel = K_DEPTHWISE if depthwise else K_POINTWISE if k == 1 else K_CONV2D
     x = rng.integers(0, 256, (h, w, ci)).astype(np.uint8)
@@ -98,11 +106,7 @@ def linear_bench(name, rng, ci, co, requant) -> tuple[Case, int]:
     bias = rng.integers(-(2**12), 2**12, co).astype(np.int32)
     op = qnn.LinearOp(value((1, ci), U8), value((co, ci), I8), value((co,), I32), TensorType(int_type(I32), [1, co]))
     acc = golden(op, x[None], wt, bias)
-    if requant == "i32":
-        rq, keep, y, out_type = None, [], acc, I32
-    else:
-        rq, keep, y = requant_for(acc, requant, rng)
-        out_type = U8
+    rq, keep, y, out_type = output_for(acc, requant, rng)
 
     def execute(lib, run_rng, fill=None):
         out = np.zeros(co, np.int32 if out_type == I32 else np.uint8)
@@ -156,11 +160,7 @@ def matmul_bench(name, rng, m, k, n, a_type, b_type, requant) -> tuple[Case, int
     # the IR's rows of features: a is 1×K×M×1, b 1×N×K×1, the product 1×N×M×1 (NCHW)
     op = qnn.MatMulOp(value((1, k, m, 1), a_type), value((1, n, k, 1), b_type), TensorType(int_type(I32), [1, n, m, 1]))
     acc = golden(op, a.T.reshape(1, k, m, 1), b.T.reshape(1, n, k, 1))
-    if requant == "i32":
-        rq, keep, y, out_type = None, [], acc, I32
-    else:
-        rq, keep, y = requant_for(acc, requant, rng)
-        out_type = U8
+    rq, keep, y, out_type = output_for(acc, requant, rng)
 
     def execute(lib, run_rng, fill=None):
         out = np.zeros((m, 1, n), np.int32 if out_type == I32 else np.uint8)

@@ -49,18 +49,13 @@ DK_ALWAYS_INLINE void mm_step(int32_t s[4][2], const uint8_t **y, const uint8_t 
                               int R, int P, int sa, int sb)
 {
     const int32_t a0 = dk_x(x[0], k, sa), a1 = P > 1 ? dk_x(x[1], k, sa) : 0;
-#define MM_COL(r)                                                                               \
-    if (R > r) {                                                                                \
-        const int32_t v = MM_B(*y, r, sb);                                                      \
-        s[r][0] += a0 * v;                                                                      \
-        if (P > 1)                                                                              \
-            s[r][1] += a1 * v;                                                                  \
-    }
-    MM_COL(0)
-    MM_COL(1)
-    MM_COL(2)
-    MM_COL(3)
-#undef MM_COL
+    dk_mac_row(s[0], MM_B(*y, 0, sb), a0, a1, P);
+    if (R > 1)
+        dk_mac_row(s[1], MM_B(*y, 1, sb), a0, a1, P);
+    if (R > 2)
+        dk_mac_row(s[2], MM_B(*y, 2, sb), a0, a1, P);
+    if (R > 3)
+        dk_mac_row(s[3], MM_B(*y, 3, sb), a0, a1, P);
     *y += ldb;
     if (R == 4 && P == 2)
         MM_STEP_END_4x2(s, *y, x);

@@ -13,12 +13,14 @@
  * instructions per MAC. (No PULP SIMD path: its 4-way dot products need 4 consecutive k of a
  * column of b, which are n bytes apart.)
  *
- * Work split as in dory_pointwise: rows in pairs among the cores (each core all columns of its
- * rows, the columns' requant constants decoded once per group of 4), or, when there are fewer
- * row pairs than cores (a decoder step's single row), the groups of 4 columns. Sums are exact in
- * int32 (the qnn verifier and the golden model bound them); each ends as every conv/linear
- * output does (dk_out_block: partial sums across slices of K, requantization with per-column or
- * per-tensor constants, int32 copy).
+ * Work split: the cores are a grid of row parts (pairs of rows) x column parts (groups of 4), the
+ * shape with the smallest largest share of blocks and, among those, the fewest row parts: a core
+ * decodes the requant constants of every column of its part once (per group of 4), which costs
+ * about as much as a block's products when K is small. A decoder step's single row is shared by
+ * columns, a tall tile by rows. Sums are exact in int32 (the qnn verifier and the golden model
+ * bound them); each ends as every conv/linear output does (dk_out_block: partial sums across
+ * slices of K, requantization with per-column or per-tensor constants), or, for int32 products
+ * without partial sums, is stored as it is.
  */
 #include "dk_internal.h"
 

@@ -2,11 +2,11 @@
 
     .venv/bin/python bench/kernels_rv32.py [--opt -O2] [--only conv3x3,pointwise]
 
-Builds dory_mlir/runtime/kernels with riscv64-unknown-elf-gcc -march=rv32imc -mabi=ilp32 (the
-recipe of /work/shared/DESIGN.md §7) together with tests/kernels/rv32_driver.c, runs typical
-DORY tile shapes under `qemu-system-riscv32 -icount shift=0` (exact, repeatable instruction
-counts) and prints per kernel and requantization: the shape, MACs (output elements for the
-pools and the add), the instructions of the 8 cores' calls summed, and instructions per MAC.
+Builds dory_mlir/runtime/kernels for rv32imc together with tests/kernels/rv32_driver.c (the
+tests' build and run, tests/test_kernels.py: run_rv32_cases), runs typical DORY tile shapes and
+attention's matrix products under `qemu-system-riscv32 -icount shift=0` (exact, repeatable
+instruction counts) and prints per kernel and requantization: the shape, MACs (output elements
+for the pools and the add), the instructions of the 8 cores' calls summed, and instructions per MAC.
 `max core` is the largest share of one core (the cluster's critical path). Every output is
 also compared with the golden model: a mismatch is printed instead of the figures.
 
@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -35,9 +33,9 @@ sys.path.insert(0, str(REPO))
 
 from dory_mlir.dialects import qnn  # noqa: E402
 from tests.test_kernels import (  # noqa: E402
-    I8, I32, INCLUDE, K_ADD, K_CONV2D, K_DEPTHWISE, K_LINEAR, K_MAXPOOL, K_POINTWISE, RV32_FLAGS, SHIM, SOURCES,
-    U8, WARNINGS, Add, Case, Conv, Linear, Pool, Recorder, Requant, address, golden, i32, int_type, output_extent,
-    to_hwc, to_nchw, u8, value)
+    I8, I32, K_ADD, K_CONV2D, K_DEPTHWISE, K_LINEAR, K_MATMUL, K_MAXPOOL, K_POINTWISE, U8, Add, Case, Conv, Linear,
+    MatMul, Pool, Requant, address, golden, i32, int_type, output_extent, random_activations, run_rv32_cases, to_hwc,
+    to_nchw, u8, value)
 
 REQUANTS = {"shift32": dict(wide=0, scale=1, divisor=2**16), "div64": dict(wide=1, scale=54, divisor=2**21 - 1)}
 
@@ -62,6 +60,14 @@ def requant_for(acc: np.ndarray, kind: str, rng: np.random.Generator):
     struct = Requant(mul=address(mul), add=address(add), mul_per_channel=1, add_per_channel=1, const_bits=32,
                      wide=spec["wide"], trunc=0, shift=shift, scale=scale, divisor=divisor, min=0, max=255)
     return struct, [mul, add], expected
+
+
+def output_for(acc: np.ndarray, requant: str, rng: np.random.Generator):
+    """(Requant struct or None, arrays to keep alive, golden output, output type): `requant_for`'s uint8
+    outputs, or the int32 accumulators themselves (`i32`)."""
+    if requant == "i32":
+        return None, [], acc, I32
+    return (*requant_for(acc, requant, rng), U8)
 
 
 def conv_bench(name, rng, h, w, ci, co, k, stride, pad, requant, depthwise=False) -> tuple[Case, int]:
@@ -100,11 +106,7 @@ def linear_bench(name, rng, ci, co, requant) -> tuple[Case, int]:
     bias = rng.integers(-(2**12), 2**12, co).astype(np.int32)
     op = qnn.LinearOp(value((1, ci), U8), value((co, ci), I8), value((co,), I32), TensorType(int_type(I32), [1, co]))
     acc = golden(op, x[None], wt, bias)
-    if requant == "i32":
-        rq, keep, y, out_type = None, [], acc, I32
-    else:
-        rq, keep, y = requant_for(acc, requant, rng)
-        out_type = U8
+    rq, keep, y, out_type = output_for(acc, requant, rng)
 
     def execute(lib, run_rng, fill=None):
         out = np.zeros(co, np.int32 if out_type == I32 else np.uint8)
@@ -151,6 +153,27 @@ def add_bench(name, rng, h, w, c) -> tuple[Case, int]:
     return Case(name, 0, dict(shape=f"{h}x{w}x{c}", requant="shift32"), to_hwc(y), execute, [rq, keep]), h * w * c
 
 
+def matmul_bench(name, rng, m, k, n, a_type, b_type, requant) -> tuple[Case, int]:
+    """A product of two activation tiles a [m][k] x b [k][n] (attention's Q·Kᵀ and A·V), requantized per
+    column (`shift32` / `div64`) or int32 products (`i32`)."""
+    a, b = random_activations(rng, (m, k), a_type), random_activations(rng, (k, n), b_type)
+    # the IR's rows of features: a is 1×K×M×1, b 1×N×K×1, the product 1×N×M×1 (NCHW)
+    op = qnn.MatMulOp(value((1, k, m, 1), a_type), value((1, n, k, 1), b_type), TensorType(int_type(I32), [1, n, m, 1]))
+    acc = golden(op, a.T.reshape(1, k, m, 1), b.T.reshape(1, n, k, 1))
+    rq, keep, y, out_type = output_for(acc, requant, rng)
+
+    def execute(lib, run_rng, fill=None):
+        out = np.zeros((m, 1, n), np.int32 if out_type == I32 else np.uint8)
+        lib.run(K_MATMUL, MatMul(a=address(a), b=address(b), a_type=a_type, b_type=b_type, m=m, k=k, n=n, acc=None,
+                                 first_slice=1, last_slice=1, rq=None if rq is None else ctypes.addressof(rq),
+                                 out=address(out), out_type=out_type), run_rng)
+        return out
+
+    types = "".join("i" if t == I8 else "u" for t in (a_type, b_type))
+    return Case(name, 0, dict(shape=f"{m}x{k} · {k}x{n} ({types}8)", requant=requant), to_hwc(y), execute,
+                [rq, keep]), m * k * n
+
+
 def benches(rng) -> list[tuple[Case, int]]:
     found = []
     for rq in ("shift32", "div64"):
@@ -161,27 +184,29 @@ def benches(rng) -> list[tuple[Case, int]]:
                   conv_bench("depthwise-s2", rng, 16, 16, 64, 64, 3, 2, 1, rq, depthwise=True)]
     found += [linear_bench("linear", rng, 1024, 10, "i32"), linear_bench("linear", rng, 1024, 10, "shift32"),
               maxpool_bench("maxpool", rng, 16, 16, 32, 2), add_bench("add", rng, 16, 16, 32)]
+    # attention: Q·Kᵀ (signed, head dimension 32 and 64), A·V (the softmax output unsigned), square ones, and odd
+    # sizes (K not a multiple of 4, leftover rows and columns)
+    found += [matmul_bench("matmul", rng, 16, 32, 16, I8, I8, "shift32"),
+              matmul_bench("matmul", rng, 16, 64, 16, I8, I8, "shift32"),
+              matmul_bench("matmul", rng, 16, 16, 32, U8, I8, "shift32"),
+              matmul_bench("matmul", rng, 64, 64, 16, U8, I8, "shift32"),
+              matmul_bench("matmul", rng, 32, 64, 32, I8, I8, "shift32"),
+              matmul_bench("matmul", rng, 64, 64, 64, I8, I8, "shift32"),
+              matmul_bench("matmul", rng, 64, 64, 64, I8, I8, "div64"),
+              matmul_bench("matmul", rng, 64, 64, 64, U8, U8, "i32"),
+              matmul_bench("matmul", rng, 17, 30, 19, U8, I8, "shift32")]
     return found
 
 
 def run_cases(cases: list[tuple[Case, int]], opt: str = "-O2") -> list[tuple[int, int] | None]:
     """Builds the kernels and the driver for rv32imc, runs every case under QEMU: per case (instructions of
     the 8 cores summed, of the busiest core), or None when its output differs from the golden model."""
-    gcc, qemu = shutil.which("riscv64-unknown-elf-gcc"), shutil.which("qemu-system-riscv32")
-    if gcc is None or qemu is None:
-        sys.exit("needs gcc-riscv64-unknown-elf, picolibc-riscv64-unknown-elf and qemu-system-misc")
     with tempfile.TemporaryDirectory() as tmp:
-        blob = [np.int64(len(cases)).tobytes()] + [Recorder().serialize(case) for case, _ in cases]
-        (Path(tmp) / "cases.bin").write_bytes(b"".join(blob))
-        flags = [f for f in RV32_FLAGS if f != "-O2"] + [opt]
-        cmd = [gcc, *WARNINGS, *flags, "-DNUM_CORES=8", f"-I{SHIM}", f"-I{INCLUDE}",
-               *map(str, SOURCES + [SHIM / "rv32_driver.c"]), "-o", str(Path(tmp) / "app.elf")]
-        subprocess.run(cmd, check=True)
-        run = subprocess.run([qemu, "-machine", "virt", "-nographic", "-icount", "shift=0", "-semihosting-config",
-                              "enable=on,target=native", "-bios", "none", "-kernel", "app.elf"],
-                             capture_output=True, text=True, cwd=tmp, timeout=1800, stdin=subprocess.DEVNULL)
-    lines = [line.split() for line in (run.stdout + run.stderr).splitlines() if line.startswith("case ")]
-    return [(int(line[4]), int(line[6])) if line[2] == "ok" else None for line in lines]
+        lines = run_rv32_cases([case for case, _ in cases], Path(tmp), opt)
+    if lines is None:
+        sys.exit("needs gcc-riscv64-unknown-elf, picolibc-riscv64-unknown-elf and qemu-system-misc")
+    found = [line.split() for line in lines if line.startswith("case ")]
+    return [(int(line[4]), int(line[6])) if line[2] == "ok" else None for line in found]
 
 
 def main() -> None:

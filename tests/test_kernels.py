@@ -3,7 +3,10 @@
 The kernels are compiled with gcc into shared libraries (once per session) together with
 `tests/kernels/shim.c`, which provides `pi_core_id()` from a global variable and runs a
 kernel once per core id; kernels have no synchronization inside, so running the cores one
-after the other -- here in a random order -- is a faithful schedule. Every random
+after the other -- here in a random order -- is a faithful schedule. The drivers (the shim and
+`tests/kernels/rv32_driver.c`) know no kernel by name: `kernel_table.h`, generated here from
+`dory_mlir/kernel_abi.py` (kernel_table_source), gives each kernel's caller and the fields of
+its argument struct; the ctypes mirrors of the structs come from the same table. Every random
 configuration (seeded) is run on each library variant:
 
 - `cores8`: NUM_CORES=8, portable C;
@@ -20,8 +23,10 @@ legal one (in particular the 32-bit requants really fit 32 bits).
 A subset runs once more in a subprocess against a library built with
 `-fsanitize=address,undefined` (this file run as a script), and the sources are compiled
 with `-Wall -Wextra -Werror` in several configurations (-O0, -O3, pedantic C11, PULP SIMD).
-Where the Debian RISC-V toolchain and qemu are installed, a subset also runs as 32-bit
-RISC-V code under qemu-system-riscv32 (test_rv32_qemu).
+Where the Debian RISC-V toolchain and qemu are installed, a subset of every family also runs as
+32-bit RISC-V code under qemu-system-riscv32 (test_rv32_qemu; the build and run of
+run_rv32_cases, which bench/kernels_rv32.py uses too). Every kernel of the table must have a
+family of random configurations (test_every_kernel_of_the_table_has_cases).
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from xdsl.dialects.builtin import IntegerType, Signedness, TensorType
 from xdsl.utils.test_value import create_ssa_value
 
 from dory_mlir import kernel_abi
+from dory_mlir.backend import rv32
 from dory_mlir.dialects import qnn
 from dory_mlir.golden.interpreter import QnnFunctions
 
@@ -62,7 +68,12 @@ U8, I8, I32, U16, I16 = 0, 1, 2, 3, 4  # dory_dtype_t
 NP_TYPE = {U8: np.uint8, I8: np.int8, I32: np.int32, U16: np.uint16, I16: np.int16}
 RANGE = {U8: (0, 255), I8: (-128, 127), I32: (-(2**31), 2**31 - 1), U16: (0, 65535), I16: (-32768, 32767)}
 WIDE = (U16, I16)  # 16-bit activations: the kernels' exact path of their own (wide.c)
-K_CONV2D, K_POINTWISE, K_DEPTHWISE, K_LINEAR, K_MAXPOOL, K_SUMPOOL, K_ADD, K_MATMUL = range(8)  # the shim's enum: the table's order
+# A kernel's number in the test drivers (tests/kernels/shim.c, rv32_driver.c): its index in the kernel table.
+KERNEL_ID = {name: index for index, name in enumerate(kernel_abi.KERNELS)}
+K_CONV2D, K_POINTWISE, K_DEPTHWISE, K_LINEAR, K_MAXPOOL, K_SUMPOOL, K_ADD, K_MATMUL, K_SOFTMAX, K_RMSNORM, K_HARDSWISH = (
+    KERNEL_ID[name] for name in ("dory_conv2d", "dory_pointwise", "dory_depthwise", "dory_linear", "dory_maxpool",
+                                 "dory_sumpool", "dory_add", "dory_matmul", "dory_softmax", "dory_rmsnorm",
+                                 "dory_hardswish"))
 
 # ----------------------------------------------------------------------------- C structs (ctypes mirrors of dory_mlir/kernel_abi.py)
 
@@ -86,8 +97,9 @@ def ctypes_struct(struct: kernel_abi.Struct) -> type[ctypes.Structure]:
 
 
 MIRRORS = {name: ctypes_struct(struct) for name, struct in kernel_abi.STRUCTS.items()}
-Requant, Conv, Linear, Pool, Add, MatMul = (MIRRORS[name] for name in (
-    "dory_requant_t", "dory_conv_t", "dory_linear_t", "dory_pool_t", "dory_add_t", "dory_matmul_t"))
+Requant, Conv, Linear, Pool, Add, MatMul, Softmax, RMSNorm, Hardswish = (MIRRORS[name] for name in (
+    "dory_requant_t", "dory_conv_t", "dory_linear_t", "dory_pool_t", "dory_add_t", "dory_matmul_t", "dory_softmax_t",
+    "dory_rmsnorm_t", "dory_hardswish_t"))
 
 
 def layout_source() -> str:
@@ -101,6 +113,48 @@ def layout_source() -> str:
     return "\n".join([*lines, "    return n;", "}", ""])
 
 
+# The kinds of struct fields the drivers read (tests/kernels/kernel_table.h): the C base type of a
+# value (an array "int32_t[2]" is `count` of them), a pointer (a buffer id), or the requant pointer.
+FIELD_KINDS = {"uint8_t": "DT_U8", "int8_t": "DT_I8", "uint16_t": "DT_U16", "int16_t": "DT_I16", "int32_t": "DT_I32",
+               "int64_t": "DT_I64", "dory_dtype_t": "DT_DTYPE"}
+
+
+def field_kind(field: kernel_abi.Field) -> tuple[str, int]:
+    """(kind, count) of a struct field in the drivers' table."""
+    if isinstance(field.fill, kernel_abi.Requant):
+        return "DT_REQUANT", 1
+    base, _, count = field.c_type.partition("[")
+    return ("DT_POINTER" if base.endswith("*") else FIELD_KINDS[base.strip()]), int(count[:-1]) if count else 1
+
+
+def kernel_table_source() -> str:
+    """kernel_table.h: every kernel of the table (its number is its index) with the fields of its argument
+    struct (offset, kind, count) and of dory_requant_t, so the test drivers (tests/kernels/shim.c, rv32_driver.c)
+    call and read every kernel, including ones added to dory_mlir/kernel_abi.py later, with no code of their own."""
+    lines = ["/* Generated from dory_mlir/kernel_abi.py by tests/test_kernels.py (kernel_table_source): do not edit. */",
+             "#include <stddef.h>", '#include "kernel_table_types.h"', ""]
+    for struct in kernel_abi.STRUCTS.values():
+        rows = [f"    {{offsetof({struct.name}, {f.name}), {kind}, {count}}},"
+                for f in struct.fields for kind, count in [field_kind(f)]]
+        lines += [f"static const dt_field_t DT_FIELDS_{struct.name}[] DT_MAYBE_UNUSED = {{", *rows, "};"]
+    for kernel in kernel_abi.KERNELS.values():
+        lines.append(f"static void dt_call_{kernel.name}(const void *p) {{ {kernel.name}((const {kernel.struct.name} *)p); }}")
+    lines += ["", "static const dt_kernel_t DT_KERNELS[] = {"]
+    lines += [f'    {{"{k.name}", dt_call_{k.name}, sizeof({k.struct.name}), DT_FIELDS_{k.struct.name}, '
+              f"{len(k.struct.fields)}}}," for k in kernel_abi.KERNELS.values()]
+    lines += ["};", f"#define DT_N_KERNELS {len(kernel_abi.KERNELS)}",
+              f"#define DT_N_REQUANT_FIELDS {len(kernel_abi.REQUANT.fields)}",
+              "#define DT_REQUANT_FIELDS DT_FIELDS_dory_requant_t", ""]
+    return "\n".join(lines)
+
+
+def write_driver_sources(folder: Path) -> Path:
+    """The generated source the test drivers include (kernel_table.h) in `folder` (then on the include path)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "kernel_table.h").write_text(kernel_table_source())
+    return folder
+
+
 def expected_layout() -> list[int]:
     """sizeof and every field offset, in the order of dory_test_layout()."""
     layout = []
@@ -110,8 +164,17 @@ def expected_layout() -> list[int]:
     return layout
 
 
+# Bytes of every array whose address went into an argument struct (address()), by address: what
+# the rv32 recorder copies for a pointer field. An address is registered again whenever an array
+# at it is passed, so a freed array's entry never outlives its reuse.
+BUFFER_BYTES: dict[int, int] = {}
+
+
 def address(array: np.ndarray | None) -> int | None:
-    return None if array is None else array.ctypes.data
+    if array is None:
+        return None
+    BUFFER_BYTES[array.ctypes.data] = array.nbytes
+    return array.ctypes.data
 
 
 # ----------------------------------------------------------------------------- building the libraries
@@ -121,9 +184,10 @@ def compile_library(out: Path, num_cores: int, extra: list[str] = (), opt: str =
     """The kernels + the shim (+ the host PULP builtins for the SIMD code path) as a shared library."""
     layout = out.with_name(f"{out.stem}_layout.c")
     layout.write_text(layout_source())
+    generated = write_driver_sources(out.with_name(f"{out.stem}_generated"))
     shim = [SHIM / "shim.c", layout] + ([SHIM / "pulp_builtins.c"] if "-DDORY_PULP_SIMD" in extra else [])
     cmd = ["gcc", *WARNINGS, opt, "-fPIC", "-shared", f"-DNUM_CORES={num_cores}", *extra,
-           f"-I{SHIM}", f"-I{INCLUDE}", *map(str, SOURCES + shim), "-o", str(out)]
+           f"-I{generated}", f"-I{SHIM}", f"-I{INCLUDE}", *map(str, SOURCES + shim), "-o", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"{' '.join(cmd)}\n{done.stderr}")
@@ -205,7 +269,8 @@ def golden(op, *args: np.ndarray) -> np.ndarray:
     run = {qnn.ConvOp: QnnFunctions.run_conv, qnn.LinearOp: QnnFunctions.run_linear,
            qnn.RequantOp: QnnFunctions.run_requant, qnn.AddOp: QnnFunctions.run_add,
            qnn.MaxPoolOp: QnnFunctions.run_max_pool, qnn.SumPoolOp: QnnFunctions.run_sum_pool,
-           qnn.MatMulOp: QnnFunctions.run_matmul}
+           qnn.MatMulOp: QnnFunctions.run_matmul, qnn.SoftmaxOp: QnnFunctions.run_softmax,
+           qnn.RMSNormOp: QnnFunctions.run_rms_norm, qnn.HardswishOp: QnnFunctions.run_hardswish}
     (result,) = run[type(op)](GOLDEN, None, op, tuple(np.asarray(a, dtype=np.int64) for a in args)).values
     return np.asarray(result, dtype=np.int64)
 
@@ -607,7 +672,8 @@ def matmul_case(seed: int) -> Case:
     """Two activation tiles a [m][k] × b [k][n] (each u8 or i8), K in slices (partial sums), requant
     per column / per tensor, or int32 products."""
     rng = np.random.default_rng(seed)
-    m, k, n = int(rng.integers(1, 20)), int(rng.integers(1, 70)), int(rng.integers(1, 20))
+    most = 48 if seed % 4 == 0 else 20  # some tiles with several 4 x 2 blocks per core
+    m, k, n = int(rng.integers(1, most)), int(rng.integers(1, 70)), int(rng.integers(1, most))
     ta, tb = (int(rng.choice([U8, I8])) for _ in range(2))
     a, b = random_activations(rng, (m, k), ta), random_activations(rng, (k, n), tb)
     # The IR holds rows of features: a is 1×K×M×1, b 1×N×K×1, the product 1×N×M×1 (NCHW).
@@ -630,6 +696,80 @@ def matmul_case(seed: int) -> Case:
         return out
 
     return Case("matmul", seed, config, to_hwc(y), execute, [rq])
+
+
+def row_tile(rng) -> tuple[int, int, int, int]:
+    """(h, w, c, in_type) of a tile of rows of features (a pixel is a row of c features)."""
+    return int(rng.integers(1, 5)), int(rng.integers(1, 6)), int(rng.integers(1, 70)), int(rng.choice([U8, I8]))
+
+
+def softmax_case(seed: int) -> Case:
+    """QuantLib's iSoftmax over the c features of every pixel, QuantLib's coefficients for an input step of
+    ln 2 / log2 (quantlib_builder.i_softmax), n_levels up to 256."""
+    rng = np.random.default_rng(seed)
+    h, w, c, in_type = row_tile(rng)
+    log2 = int(rng.choice([8, 37, 128, 255]))
+    coeffs = dict(coeff_a=1, coeff_b=round(1.353 * log2), coeff_c=round(0.344 / 0.3585 * log2 * log2), log2=log2,
+                  n_levels=int(rng.choice([256, 256, 16, 2])))
+    x = random_activations(rng, (h, w, c), in_type)
+    op = qnn.SoftmaxOp(value((1, c, h, w), in_type), TensorType(int_type(U8), [1, c, h, w]), **coeffs)
+    expected = to_hwc(golden(op, to_nchw(x)))
+
+    def execute(lib: KernelLib, run_rng, fill: int | None = None) -> np.ndarray:
+        out = output_buffer(run_rng, (h, w, c), np.uint8, fill)
+        lib.run(K_SOFTMAX, Softmax(in_=address(x), in_type=in_type, h=h, w=w, c=c, out=address(out), **coeffs), run_rng)
+        return out
+
+    return Case("softmax", seed, dict(hwc=(h, w, c), in_type=in_type, **coeffs), expected, execute)
+
+
+def rmsnorm_case(seed: int) -> Case:
+    """QuantLib's iRMSNorm over the c features of every pixel: int32 weights with |x·weight| < 2^31, a shift
+    (log2 D), an 8-bit output clipped to its type's range or narrower."""
+    rng = np.random.default_rng(seed)
+    h, w, c, in_type = row_tile(rng)
+    out_type = int(rng.choice([I8, I8, U8]))
+    shift = int(rng.integers(0, 17))
+    weight = np.array([signed(rng, 2**31 // 256 - 1, 0.3) for _ in range(c)], dtype=np.int32)
+    x = random_activations(rng, (h, w, c), in_type)
+    op = qnn.RMSNormOp(value((1, c, h, w), in_type), value((c,), I32), TensorType(int_type(out_type), [1, c, h, w]),
+                       shift)
+    lo, hi = RANGE[out_type]
+    if rng.random() < 0.3:  # a narrower clip (n_levels below 256)
+        lo, hi = lo + int(rng.integers(0, 64)), hi - int(rng.integers(0, 64))
+    expected = np.clip(to_hwc(golden(op, to_nchw(x), weight)), lo, hi)
+
+    def execute(lib: KernelLib, run_rng, fill: int | None = None) -> np.ndarray:
+        out = output_buffer(run_rng, (h, w, c), NP_TYPE[out_type], fill)
+        lib.run(K_RMSNORM, RMSNorm(in_=address(x), in_type=in_type, h=h, w=w, c=c, weight=address(weight),
+                                   shift=shift, min=lo, max=hi, out=address(out), out_type=out_type), run_rng)
+        return out
+
+    return Case("rmsnorm", seed, dict(hwc=(h, w, c), in_type=in_type, out_type=out_type, shift=shift, clip=(lo, hi)),
+                expected, execute)
+
+
+def hardswish_case(seed: int) -> Case:
+    """QuantLib's iHardswish, elementwise, for an input step of 1/step (quantlib_builder.i_hardswish), then a
+    requant per channel or per tensor, or the int32 values."""
+    rng = np.random.default_rng(seed)
+    h, w, c = int(rng.integers(1, 8)), int(rng.integers(1, 8)), int(rng.integers(1, 14))
+    in_type = int(rng.choice([U8, I8]))
+    step = int(rng.choice([4, 16, 42, 255]))
+    params = dict(one_over_six=round(2 ** int(rng.integers(3, 8)) / 6), three=3 * step, six=6 * step)
+    x = random_activations(rng, (h, w, c), in_type)
+    op = qnn.HardswishOp(value((1, c, h, w), in_type), TensorType(int_type(I32), [1, c, h, w]), **params)
+    rq, y, out_type = requant_or_int32(rng, golden(op, to_nchw(x)), 0.3)
+
+    def execute(lib: KernelLib, run_rng, fill: int | None = None) -> np.ndarray:
+        out = output_buffer(run_rng, (h, w, c), NP_TYPE[out_type], fill)
+        lib.run(K_HARDSWISH, Hardswish(in_=address(x), in_type=in_type, h=h, w=w, c=c,
+                                       rq=None if rq is None else ctypes.addressof(rq.struct), out=address(out),
+                                       out_type=out_type, **params), run_rng)
+        return out
+
+    return Case("hardswish", seed, dict(hwc=(h, w, c), in_type=in_type, requant=None if rq is None else rq.config,
+                                        **params), to_hwc(y), execute, [rq])
 
 
 def requant_case(seed: int) -> Case:
@@ -657,7 +797,9 @@ COUNTS = {"conv": 60, "pointwise": 30, "depthwise": 45, "linear": 30, "maxpool":
           "requant": 20, "depthwise3x3": 40, "conv-rows": 40, "pointwise-rows": 20, "matmul": 30,
           # 16-bit inputs (and outputs of every type): the exact path of wide.c
           "conv16": 20, "pointwise16": 12, "depthwise16": 12, "linear16": 12, "maxpool16": 10, "sumpool16": 10,
-          "add16": 12}
+          "add16": 12,
+          # QuantLib's integer transformer ops
+          "softmax": 20, "rmsnorm": 20, "hardswish": 20}
 
 
 def make_case(name: str, seed: int) -> Case:
@@ -666,6 +808,7 @@ def make_case(name: str, seed: int) -> Case:
     if name.removesuffix("16") in ("maxpool", "sumpool"):
         return pool_case(seed, name)
     return {"linear": linear_case, "add": add_case, "requant": requant_case, "matmul": matmul_case,
+            "softmax": softmax_case, "rmsnorm": rmsnorm_case, "hardswish": hardswish_case,
             "linear16": partial(linear_case, wide=True), "add16": partial(add_case, wide=True)}[name](seed)
 
 
@@ -690,6 +833,20 @@ def test_cores_write_disjoint_shares(libs: list[KernelLib], name: str, seed: int
 
 def test_at_least_200_configurations():
     assert len(ALL_CASES) >= 200
+
+
+def test_every_kernel_of_the_table_has_cases():
+    """The drivers call any kernel of the table; this asks for random configurations of each (one seed of
+    every family recorded, no build): a kernel added to dory_mlir/kernel_abi.py needs a case family here."""
+    called = set()
+    for index, name in enumerate(COUNTS):
+        if name == "requant":  # dory_requant, the API's single value (not a kernel of the table)
+            continue
+        recorder = Recorder()
+        make_case(name, 1000 * index).execute(recorder, np.random.default_rng(0))
+        called |= set(recorder.kernels)
+    missing = sorted(set(KERNEL_ID) - {list(KERNEL_ID)[k] for k in called})
+    assert not missing, f"kernels of the table without random configurations in COUNTS: {missing}"
 
 
 # ----------------------------------------------------------------------------- requant edge cases
@@ -807,71 +964,53 @@ def test_kernels_compile_without_warnings(tmp_path: Path, flags: list[str]):
 # ----------------------------------------------------------------------------- 32-bit RISC-V (qemu)
 
 
-def buffer_sizes(kernel: int, p: ctypes.Structure, cores: int) -> tuple[dict[str, int], int]:
-    """Bytes of every buffer a parameter struct points to, and its channel count."""
-    esize = {U8: 1, I8: 1, I32: 4, U16: 2, I16: 2}
-    if kernel in (K_CONV2D, K_POINTWISE, K_DEPTHWISE):
-        n_out = p.out_h * p.out_w * p.out_c
-        per_channel = p.kh * p.kw * (1 if kernel == K_DEPTHWISE else p.in_c)
-        return dict(in_=p.in_h * p.in_w * p.in_c * esize[p.in_type], weights=p.out_c * per_channel, bias=4 * p.out_c, acc=4 * n_out,
-                    out=n_out * esize[p.out_type], im2col=KernelLib.scratch_parts(kernel, p) * cores), p.out_c
-    if kernel == K_LINEAR:
-        return dict(in_=p.in_c * esize[p.in_type], weights=p.out_c * p.in_c, bias=4 * p.out_c, acc=4 * p.out_c,
-                    out=p.out_c * esize[p.out_type]), p.out_c
-    if kernel in (K_MAXPOOL, K_SUMPOOL):
-        return dict(in_=p.in_h * p.in_w * p.c * esize[p.in_type], out=p.out_h * p.out_w * p.c * esize[p.out_type]), p.c
-    if kernel == K_MATMUL:
-        return dict(a=p.m * p.k, b=p.k * p.n, acc=4 * p.m * p.n, out=p.m * p.n * esize[p.out_type]), p.n
-    n = p.h * p.w * p.c
-    return dict(a=n * esize[p.a_type], b=n * esize[p.b_type], out=n * esize[p.out_type]), p.c
+def mirror_name(field: kernel_abi.Field) -> str:
+    """The attribute of a struct field in its ctypes mirror (`in` -> `in_`)."""
+    return field.name + "_" if keyword.iskeyword(field.name) else field.name
 
 
 class Recorder:
-    """Stands in for a KernelLib: records the calls of a case for tests/kernels/rv32_driver.c."""
+    """Stands in for a KernelLib: records the calls of a case for tests/kernels/rv32_driver.c, every
+    argument struct written field by field as the kernel table describes it (any kernel of the table)."""
 
     name, cores, only = "rv32", 8, None
+    SHARED = ("acc", "out")  # the buffers a layer's calls share across slices of the reduction
 
     def __init__(self):
         self.buffers: list[bytes] = []
         self.shared: dict[int, int] = {}  # acc / out: one buffer across the slices
         self.words: list[int] = []
-        self.calls = 0
+        self.kernels: list[int] = []  # the kernel of each call
 
-    def buffer(self, addr: int | None, size: int, shared: bool = False) -> int:
+    def buffer(self, addr: int | None, shared: bool = False) -> int:
         if not addr:
             return -1
         if shared and addr in self.shared:
             return self.shared[addr]
-        self.buffers.append(ctypes.string_at(addr, size))
+        assert addr in BUFFER_BYTES, "a pointer field not set with address(): its size is unknown"
+        self.buffers.append(ctypes.string_at(addr, BUFFER_BYTES[addr]))
         if shared:
             self.shared[addr] = len(self.buffers) - 1
         return len(self.buffers) - 1
 
-    def requant(self, addr: int | None, channels: int) -> list[int]:
-        if not addr:
-            return [0]
-        rq = Requant.from_address(addr)
-        count = lambda per_channel: channels if per_channel else 1  # noqa: E731
-        return [1, self.buffer(rq.mul, count(rq.mul_per_channel) * rq.const_bits // 8),
-                self.buffer(rq.add, count(rq.add_per_channel) * rq.const_bits // 8),
-                rq.mul_per_channel, rq.add_per_channel, rq.const_bits, rq.wide, rq.trunc, rq.shift, rq.scale,
-                rq.divisor, rq.min, rq.max]
-
-    def run(self, kernel: int, params: ctypes.Structure, rng) -> None:
-        self.calls += 1
-        sizes, channels = buffer_sizes(kernel, params, self.cores)
-        words = [kernel]
-        for name, ctype in type(params)._fields_:
-            v = getattr(params, name)
-            if name == "rq":
-                words += self.requant(v, channels)
-            elif ctype is ptr:
-                words.append(self.buffer(v, sizes[name], shared=name in ("acc", "out")))
+    def fields(self, struct: kernel_abi.Struct, params: ctypes.Structure) -> list[int]:
+        words = []
+        for f in struct.fields:
+            v = getattr(params, mirror_name(f))
+            kind, _ = field_kind(f)
+            if kind == "DT_REQUANT":
+                words += [0] if not v else [1, *self.fields(kernel_abi.REQUANT, Requant.from_address(v))]
+            elif kind == "DT_POINTER":
+                words.append(self.buffer(v, shared=f.name in self.SHARED))
             elif isinstance(v, ctypes.Array):
                 words += list(v)
             else:
                 words.append(int(v))
-        self.words += words
+        return words
+
+    def run(self, kernel: int, params: ctypes.Structure, rng) -> None:
+        self.kernels.append(kernel)
+        self.words += [kernel, *self.fields(list(kernel_abi.KERNELS.values())[kernel].struct, params)]
 
     def serialize(self, case: Case) -> bytes:
         """The case in the format of cases.bin (see rv32_driver.c)."""
@@ -884,41 +1023,43 @@ class Recorder:
         data = [words(len(self.buffers))]
         for buf in self.buffers:
             data += [words(len(buf)), buf + bytes(-len(buf) % 8)]
-        data += [words(self.calls, *self.words), words(self.shared[out.ctypes.data], len(expected)),
+        data += [words(len(self.kernels), *self.words), words(self.shared[out.ctypes.data], len(expected)),
                  expected + bytes(-len(expected) % 8)]
         return b"".join(data)
 
 
+def run_rv32_cases(cases: list[Case], folder: Path, opt: str = "-O2") -> list[str] | None:
+    """Builds the kernels with tests/kernels/rv32_driver.c for rv32imc (the generated application's compiler
+    and link flags, dory_mlir/backend/rv32.py) and runs `cases` under QEMU in `folder`: the driver's output
+    lines, or None without the toolchain. The one build and run of the driver (also bench/kernels_rv32.py)."""
+    toolchain = rv32.find_toolchain()
+    if toolchain is None:
+        return None
+    blob = [np.int64(len(cases)).tobytes()] + [Recorder().serialize(case) for case in cases]
+    (folder / "cases.bin").write_bytes(b"".join(blob))
+    generated = write_driver_sources(folder / "generated")
+    cmd = [toolchain.gcc, *WARNINGS, opt, *rv32.ARCH_FLAGS, *rv32.LINK_FLAGS, "-DNUM_CORES=8", f"-I{generated}",
+           f"-I{SHIM}", f"-I{INCLUDE}", *map(str, SOURCES + [SHIM / "rv32_driver.c"]), "-o", str(folder / "app.elf")]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(cmd)}\n{done.stderr}"
+    run = rv32.run_elf(folder / "app.elf", toolchain, folder)
+    return [line.strip() for line in run.output.splitlines()]  # semihosting prints to qemu's stderr
+
+
 RV32_CASES = [(name, 1000 * index + seed) for index, name in enumerate(COUNTS) if name != "requant"
               for seed in range(3)]
-RV32_FLAGS = ["-O2", "-march=rv32imc", "-mabi=ilp32", "--specs=picolibc.specs", "--oslib=semihost",
-              "--crt0=semihost", "-Wl,--defsym=__flash=0x80000000", "-Wl,--defsym=__flash_size=0x400000",
-              "-Wl,--defsym=__ram=0x80400000", "-Wl,--defsym=__ram_size=0x400000"]
 
 
 def test_rv32_qemu(tmp_path: Path):
-    """Random configurations built for 32-bit RISC-V (rv32imc, ILP32: the cluster cores' base
-    ISA, without the PULP extensions) and run under qemu-system-riscv32, 8 cores in turn."""
-    gcc, qemu = shutil.which("riscv64-unknown-elf-gcc"), shutil.which("qemu-system-riscv32")
-    if gcc is None or qemu is None:
-        pytest.skip("needs gcc-riscv64-unknown-elf, picolibc-riscv64-unknown-elf and qemu-system-misc")
+    """Random configurations of every kernel built for 32-bit RISC-V (rv32imc, ILP32: the cluster cores'
+    base ISA, without the PULP extensions) and run under qemu-system-riscv32, 8 cores in turn."""
     cases = [make_case(name, seed) for name, seed in RV32_CASES]
-    blob = [np.int64(len(cases)).tobytes()] + [Recorder().serialize(case) for case in cases]
-    (tmp_path / "cases.bin").write_bytes(b"".join(blob))
-    cmd = [gcc, *WARNINGS, *RV32_FLAGS, "-DNUM_CORES=8", f"-I{SHIM}", f"-I{INCLUDE}",
-           *map(str, SOURCES + [SHIM / "rv32_driver.c"]), "-o", str(tmp_path / "app.elf")]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode and "picolibc.specs" in done.stderr:
-        pytest.skip("picolibc for riscv64-unknown-elf is not installed")
-    assert done.returncode == 0, f"{' '.join(cmd)}\n{done.stderr}"
-    run = subprocess.run([qemu, "-machine", "virt", "-nographic", "-icount", "shift=0", "-semihosting-config",
-                          "enable=on,target=native", "-bios", "none", "-kernel", "app.elf"],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=300, stdin=subprocess.DEVNULL)
-    output = run.stdout + run.stderr  # semihosting prints to qemu's stderr
-    lines = [line.strip() for line in output.splitlines()]
+    lines = run_rv32_cases(cases, tmp_path)
+    if lines is None:
+        pytest.skip("needs gcc-riscv64-unknown-elf, picolibc-riscv64-unknown-elf and qemu-system-misc")
     bad = [f"{line}  <- {cases[int(line.split()[1])].name} seed={cases[int(line.split()[1])].seed}"
            for line in lines if "MISMATCH" in line]
-    assert not bad and f"{len(cases)} passed, 0 failed" in lines, "\n".join(bad) or output
+    assert not bad and f"{len(cases)} passed, 0 failed" in lines, "\n".join(bad) or "\n".join(lines)
 
 
 def sanitizer_runtime() -> str | None:

@@ -1,17 +1,19 @@
 /*
  * Runs recorded kernel test cases on 32-bit RISC-V (qemu-system-riscv32, picolibc with
- * semihosting), see test_rv32_qemu in tests/test_kernels.py.
+ * semihosting): tests/test_kernels.py (test_rv32_qemu) and bench/kernels_rv32.py.
  *
- * cases.bin (written by the test) holds, as little-endian int64 words:
+ * cases.bin (written by tests/test_kernels.py: Recorder) holds, as little-endian int64 words:
  *   n_cases, then per case:
  *     n_buffers, then per buffer: size, the bytes (padded to 8);
- *     n_calls, then per call: kernel id and the fields of its parameter struct in
- *       declaration order (pointers as buffer ids, -1 = NULL; rq as a present flag followed
- *       by the requant fields);
+ *     n_calls, then per call: the kernel's number in the table (kernel_table.h, generated from
+ *       dory_mlir/kernel_abi.py) and the fields of its argument struct in declaration order, each
+ *       value one word (pointers as buffer ids, -1 = NULL; an array field one word per element;
+ *       the requant pointer as a present flag followed by the fields of dory_requant_t);
  *     the output buffer id, its size and the expected bytes (padded to 8).
- * Every call runs the kernel once per core id 0 .. NUM_CORES-1. Prints one line per case
- * ("case N ok|MISMATCH instret K maxcore M": the instructions of all cores' calls, and the
- * most of one core, the cluster's critical path) and a closing "N passed, M failed" line.
+ * The structs are filled from the table, so every kernel of the table runs here without code of
+ * its own. Every call runs the kernel once per core id 0 .. NUM_CORES-1. Prints one line per case
+ * ("case N ok|MISMATCH instret K maxcore M": the instructions of all cores' calls, and the most
+ * of one core, the cluster's critical path) and a closing "N passed, M failed" line.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -20,16 +22,19 @@
 
 #include "pmsis.h"
 #include "dory_kernels.h"
+#include "kernel_table.h"
 
 #ifndef NUM_CORES
 #define NUM_CORES 8
 #endif
 
+#define MAX_BUFFERS 64
+
 static int current_core;
 int pi_core_id(void) { return current_core; }
 
 static FILE *in;
-static void *buffers[64];
+static void *buffers[MAX_BUFFERS];
 static int failed_read;
 
 static int64_t rd(void)
@@ -43,7 +48,7 @@ static int64_t rd(void)
 static void *ptr(void)
 {
     int64_t id = rd();
-    return (id < 0 || id >= 64) ? NULL : buffers[id];
+    return (id < 0 || id >= MAX_BUFFERS) ? NULL : buffers[id];
 }
 
 static void read_bytes(void *dst, int64_t size)
@@ -55,74 +60,41 @@ static void read_bytes(void *dst, int64_t size)
         (void)fgetc(in);
 }
 
-static const dory_requant_t *read_rq(dory_requant_t *r)
+/* The fields f[0 .. n-1] of a struct at `s` from the recorded words; the requant a field points
+ * to is read into *rq. Stored with memcpy: `s` is untyped storage. */
+static void read_fields(unsigned char *s, const dt_field_t *f, int n, dory_requant_t *rq)
 {
-    if (rd() == 0)
-        return NULL;
-    r->mul = ptr();
-    r->add = ptr();
-    r->mul_per_channel = (uint8_t)rd();
-    r->add_per_channel = (uint8_t)rd();
-    r->const_bits = (uint8_t)rd();
-    r->wide = (uint8_t)rd();
-    r->trunc = (uint8_t)rd();
-    r->shift = (int8_t)rd();
-    r->scale = rd();
-    r->divisor = rd();
-    r->min = (int32_t)rd();
-    r->max = (int32_t)rd();
-    return r;
-}
-
-static void read_conv(dory_conv_t *p, dory_requant_t *r)
-{
-    p->in = ptr(); p->in_type = (dory_dtype_t)rd();
-    p->in_h = (uint16_t)rd(); p->in_w = (uint16_t)rd(); p->in_c = (uint16_t)rd();
-    p->weights = ptr(); p->bias = ptr();
-    p->out_h = (uint16_t)rd(); p->out_w = (uint16_t)rd(); p->out_c = (uint16_t)rd();
-    p->kh = (uint8_t)rd(); p->kw = (uint8_t)rd(); p->sh = (uint8_t)rd(); p->sw = (uint8_t)rd();
-    p->dh = (uint8_t)rd(); p->dw = (uint8_t)rd();
-    p->pad_t = (uint8_t)rd(); p->pad_l = (uint8_t)rd(); p->pad_b = (uint8_t)rd(); p->pad_r = (uint8_t)rd();
-    p->acc = ptr(); p->first_slice = (uint8_t)rd(); p->last_slice = (uint8_t)rd();
-    p->rq = read_rq(r); p->out = ptr(); p->out_type = (dory_dtype_t)rd(); p->im2col = ptr();
-    p->pad_value = (int16_t)rd();
-}
-
-static void read_linear(dory_linear_t *p, dory_requant_t *r)
-{
-    p->in = ptr(); p->in_type = (dory_dtype_t)rd();
-    p->in_c = (uint16_t)rd(); p->out_c = (uint16_t)rd();
-    p->weights = ptr(); p->bias = ptr(); p->acc = ptr();
-    p->first_slice = (uint8_t)rd(); p->last_slice = (uint8_t)rd();
-    p->rq = read_rq(r); p->out = ptr(); p->out_type = (dory_dtype_t)rd();
-}
-
-static void read_pool(dory_pool_t *p, dory_requant_t *r)
-{
-    p->in = ptr(); p->in_type = (dory_dtype_t)rd();
-    p->in_h = (uint16_t)rd(); p->in_w = (uint16_t)rd(); p->c = (uint16_t)rd();
-    p->out_h = (uint16_t)rd(); p->out_w = (uint16_t)rd();
-    p->kh = (uint8_t)rd(); p->kw = (uint8_t)rd(); p->sh = (uint8_t)rd(); p->sw = (uint8_t)rd();
-    p->pad_t = (uint8_t)rd(); p->pad_l = (uint8_t)rd(); p->pad_b = (uint8_t)rd(); p->pad_r = (uint8_t)rd();
-    p->rq = read_rq(r); p->out = ptr(); p->out_type = (dory_dtype_t)rd();
-}
-
-static void read_add(dory_add_t *p, dory_requant_t *r)
-{
-    p->a = ptr(); p->b = ptr(); p->a_type = (dory_dtype_t)rd(); p->b_type = (dory_dtype_t)rd();
-    p->h = (uint16_t)rd(); p->w = (uint16_t)rd(); p->c = (uint16_t)rd();
-    p->mul[0] = (int32_t)rd(); p->mul[1] = (int32_t)rd();
-    p->add[0] = (int32_t)rd(); p->add[1] = (int32_t)rd();
-    p->shift[0] = (uint8_t)rd(); p->shift[1] = (uint8_t)rd();
-    p->rq = read_rq(r); p->out = ptr(); p->out_type = (dory_dtype_t)rd();
-}
-
-static void read_matmul(dory_matmul_t *p, dory_requant_t *r)
-{
-    p->a = ptr(); p->b = ptr(); p->a_type = (dory_dtype_t)rd(); p->b_type = (dory_dtype_t)rd();
-    p->m = (uint16_t)rd(); p->k = (uint16_t)rd(); p->n = (uint16_t)rd();
-    p->acc = ptr(); p->first_slice = (uint8_t)rd(); p->last_slice = (uint8_t)rd();
-    p->rq = read_rq(r); p->out = ptr(); p->out_type = (dory_dtype_t)rd();
+    for (int i = 0; i < n; i++) {
+        unsigned char *at = s + f[i].offset;
+        for (int c = 0; c < f[i].count; c++) {
+            const int64_t v = f[i].kind == DT_POINTER || f[i].kind == DT_REQUANT ? 0 : rd();
+#define STORE(T) do { const T x = (T)v; memcpy(at + c * sizeof x, &x, sizeof x); } while (0)
+            switch (f[i].kind) {
+            case DT_U8: STORE(uint8_t); break;
+            case DT_I8: STORE(int8_t); break;
+            case DT_U16: STORE(uint16_t); break;
+            case DT_I16: STORE(int16_t); break;
+            case DT_I32: STORE(int32_t); break;
+            case DT_I64: STORE(int64_t); break;
+            case DT_DTYPE: STORE(dory_dtype_t); break;
+            case DT_POINTER: {
+                void *p = ptr();
+                memcpy(at, &p, sizeof p);
+                break;
+            }
+            default: { /* DT_REQUANT */
+                const dory_requant_t *p = NULL;
+                if (rd() != 0) {
+                    read_fields((unsigned char *)rq, DT_REQUANT_FIELDS, DT_N_REQUANT_FIELDS, NULL);
+                    p = rq;
+                }
+                memcpy(at, &p, sizeof p);
+                break;
+            }
+            }
+#undef STORE
+        }
+    }
 }
 
 static inline uint32_t instret(void)
@@ -143,6 +115,10 @@ int main(void)
     const int64_t n_cases = rd();
     for (int64_t k = 0; k < n_cases && !failed_read; k++) {
         const int64_t n_buffers = rd();
+        if (n_buffers > MAX_BUFFERS) {
+            printf("case %d has %d buffers (at most %d)\n", (int)k, (int)n_buffers, MAX_BUFFERS);
+            return 1;
+        }
         for (int64_t b = 0; b < n_buffers; b++) {
             const int64_t size = rd();
             buffers[b] = malloc((size_t)(size ? size : 1));
@@ -150,38 +126,24 @@ int main(void)
         }
         const int64_t n_calls = rd();
         uint32_t per_core[NUM_CORES] = {0};
-        for (int64_t c = 0; c < n_calls; c++) {
-            const int kernel = (int)rd();
-            dory_requant_t r;
-            dory_conv_t conv;
-            dory_linear_t linear;
-            dory_pool_t pool;
-            dory_add_t add;
-            dory_matmul_t matmul;
-            if (kernel <= 2)
-                read_conv(&conv, &r);
-            else if (kernel == 3)
-                read_linear(&linear, &r);
-            else if (kernel <= 5)
-                read_pool(&pool, &r);
-            else if (kernel == 6)
-                read_add(&add, &r);
-            else
-                read_matmul(&matmul, &r);
+        for (int64_t c = 0; c < n_calls && !failed_read; c++) {
+            const int64_t number = rd();
+            if (number < 0 || number >= DT_N_KERNELS) {
+                printf("case %d calls kernel %d: not in the table (%d kernels)\n", (int)k, (int)number, DT_N_KERNELS);
+                return 1;
+            }
+            const dt_kernel_t *kernel = &DT_KERNELS[number];
+            dory_requant_t *rq = malloc(sizeof *rq);
+            unsigned char *params = malloc(kernel->size); /* untyped: filled field by field */
+            memset(params, 0, kernel->size);
+            read_fields(params, kernel->fields, kernel->n_fields, rq);
             for (current_core = 0; current_core < NUM_CORES; current_core++) {
                 const uint32_t start = instret();
-                switch (kernel) {
-                case 0: dory_conv2d(&conv); break;
-                case 1: dory_pointwise(&conv); break;
-                case 2: dory_depthwise(&conv); break;
-                case 3: dory_linear(&linear); break;
-                case 4: dory_maxpool(&pool); break;
-                case 5: dory_sumpool(&pool); break;
-                case 6: dory_add(&add); break;
-                default: dory_matmul(&matmul); break;
-                }
+                kernel->call(params);
                 per_core[current_core] += instret() - start;
             }
+            free(params);
+            free(rq);
         }
         uint32_t instructions = 0, most = 0;
         for (int core = 0; core < NUM_CORES; core++) {

@@ -163,7 +163,7 @@ typedef struct {
  *     the channel groups, each core computing every pixel of its channels;
  *   depthwise: (channel, line) pairs, the lines being the output rows or columns (the longer);
  *   linear: output channels;
- *   matmul: output elements, row-major over m * n;
+ *   matmul: a grid of row parts (pairs of rows) x column parts (groups of 4 columns);
  *   softmax, rmsnorm: pixels (rows of features); hardswish: elements. */
 void dory_conv2d(const dory_conv_t *p);      /* im2col + 4x2-blocked matrix product */
 void dory_pointwise(const dory_conv_t *p);   /* 1x1 (kh = kw = 1, any stride / padding), no im2col */
@@ -172,7 +172,7 @@ void dory_linear(const dory_linear_t *p);
 void dory_maxpool(const dory_pool_t *p);
 void dory_sumpool(const dory_pool_t *p);
 void dory_add(const dory_add_t *p);
-void dory_matmul(const dory_matmul_t *p);   /* two activations (qnn.matmul); shares: output elements */
+void dory_matmul(const dory_matmul_t *p);   /* two activations (qnn.matmul), 4-column x 2-row blocks */
 void dory_softmax(const dory_softmax_t *p); /* integer softmax over each pixel's channels (qnn.softmax) */
 void dory_rmsnorm(const dory_rmsnorm_t *p); /* integer RMS norm over each pixel's channels (qnn.rms_norm) */
 void dory_hardswish(const dory_hardswish_t *p); /* integer hardswish, elementwise (qnn.hardswish) */

@@ -61,22 +61,28 @@
 
 /* ------------------------------------------------------------------ work split */
 
-/* The share [*lo, *hi) of n work items of the calling core: contiguous chunks of
- * ceil(n / NUM_CORES) items rounded up to a multiple of `align` (1 or 2). */
-DK_INLINE void dk_share(uint32_t n, uint32_t align, uint32_t *lo, uint32_t *hi)
+/* Part `index` [*lo, *hi) of n work items cut into `parts` contiguous chunks of
+ * ceil(n / parts) items rounded up to a multiple of `align` (1 or 2); empty (n, n) for an
+ * index >= parts. */
+DK_INLINE void dk_part(uint32_t n, uint32_t parts, uint32_t index, uint32_t align, uint32_t *lo, uint32_t *hi)
 {
-    uint32_t core = (uint32_t)pi_core_id();
-    uint32_t chunk = (n + NUM_CORES - 1) / NUM_CORES;
+    uint32_t chunk = (n + parts - 1) / parts;
     chunk = (chunk + align - 1) / align * align;
-    if (core >= NUM_CORES || chunk == 0) {
+    if (index >= parts || chunk == 0) {
         *lo = *hi = n;
         return;
     }
-    uint32_t start = core * chunk;
+    uint32_t start = index * chunk;
     if (start > n)
         start = n;
     *lo = start;
     *hi = (n - start > chunk) ? start + chunk : n;
+}
+
+/* The share [*lo, *hi) of n work items of the calling core: its part of NUM_CORES. */
+DK_INLINE void dk_share(uint32_t n, uint32_t align, uint32_t *lo, uint32_t *hi)
+{
+    dk_part(n, NUM_CORES, (uint32_t)pi_core_id(), align, lo, hi);
 }
 
 /* ------------------------------------------------------------------ exact integer helpers */
@@ -571,23 +577,27 @@ DK_ALWAYS_INLINE void dk_step_end(int32_t s[4][2], const int8_t *w[4], const uin
         DK_STEP_END_1x1(s, w, x);
 }
 
+/* The P (<= 2) multiply-adds of one weight v (a block row's: conv's channel, matmul's column)
+ * with the step's activations a0, a1 into the row's sums s[0 .. P-1]. */
+DK_ALWAYS_INLINE void dk_mac_row(int32_t s[2], int32_t v, int32_t a0, int32_t a1, int P)
+{
+    s[0] += a0 * v;
+    if (P > 1)
+        s[1] += a1 * v;
+}
+
 /* One reduction step at byte k: 1 activation per pixel, 1 weight per row, R x P MACs. */
 DK_ALWAYS_INLINE void dk_block_mac1(int32_t s[4][2], const int8_t *w[4], const uint8_t *x[2],
                                     size_t k, int R, int P, int sgn)
 {
     const int32_t a0 = dk_x(x[0], k, sgn), a1 = P > 1 ? dk_x(x[1], k, sgn) : 0;
-#define DK_ROW(r)                                                                               \
-    if (R > r) {                                                                                \
-        const int32_t v = w[r][k];                                                              \
-        s[r][0] += a0 * v;                                                                      \
-        if (P > 1)                                                                              \
-            s[r][1] += a1 * v;                                                                  \
-    }
-    DK_ROW(0)
-    DK_ROW(1)
-    DK_ROW(2)
-    DK_ROW(3)
-#undef DK_ROW
+    dk_mac_row(s[0], w[0][k], a0, a1, P);
+    if (R > 1)
+        dk_mac_row(s[1], w[1][k], a0, a1, P);
+    if (R > 2)
+        dk_mac_row(s[2], w[2][k], a0, a1, P);
+    if (R > 3)
+        dk_mac_row(s[3], w[3][k], a0, a1, P);
     dk_step_end(s, w, x, R, P);
 }
 

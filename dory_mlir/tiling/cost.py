@@ -6,8 +6,8 @@ output back, and the 8 cores run one kernel call. The estimate, in cluster cycle
 
 | term | formula | source |
 |---|---|---|
-| DMA, L2↔L1 | `bytes / l2_l1.bytes_per_cycle + transfers · l2_l1.setup_cycles` | bytes: `traffic.moved_bytes` (the same count as the tile report); bandwidth and setup: the target JSON's `dma` (estimates, see there) |
-| transfers | per copy of a buffer: 1 when its tile is one 2-D transfer (whole channels, or whole rows), else one per tile row | how a HWC tile maps onto the cluster DMA's 2-D transfers |
+| DMA, L2↔L1 | `bytes / l2_l1.bytes_per_cycle + transfers · l2_l1.setup_cycles` | bytes: `traffic.moved_bytes` in the layer's loop order (input- or weight-stationary: which buffer stays in L1 across which loop; the same count as the tile report); bandwidth and setup: the target JSON's `dma` (estimates, see there) |
+| transfers | per copy of a buffer (`traffic.copies`: a block the previous tile holds is not copied again): 1 when its tile is one 2-D transfer (whole channels, or whole rows), else one per tile row | how a HWC tile maps onto the cluster DMA's 2-D transfers |
 | compute | `Σ over tiles (call + output · outputs + mac · MACs(4-channel blocks) + mac_single · MACs(leftover channels) + im2col · bytes + line · lines)` (lines: depthwise output lines; add: one run per channel) on the busiest core, + `tile_overhead_cycles` per tile | per-kernel-kind coefficients fitted to rv32 instruction counts (`kernel_costs.json`, refit by `bench/fit_kernel_costs.py`); one instruction = one cycle |
 | busiest core | conv/pointwise/matmul: pixel pairs split over the cores (pointwise: channel groups of 4 when a tile has fewer pairs than cores); depthwise: (channel, line) pairs, a line the longer of an output row and column; linear: output channels; pools, add: pixels | the kernels' work split (`runtime/kernels/*.c`) |
 | double-buffered total | `max(DMA, compute) + prologue + epilogue` | tile t+1's copies and tile t−1's write overlap tile t's kernel: per tile the longer of the two (summed over tiles with the per-tile averages) |
@@ -31,7 +31,7 @@ import itertools
 from dataclasses import dataclass
 
 from dory_mlir.tiling.cost_figures import CostModel
-from dory_mlir.tiling.geometry import LayerShape, input_rows, spans
+from dory_mlir.tiling.geometry import TILE_DIMS, LayerShape, LoopOrder, input_rows, spans
 from dory_mlir.tiling.model import input_extent
 from dory_mlir.tiling.traffic import copies, moved_bytes
 
@@ -159,12 +159,12 @@ def compute_parts(layer: LayerShape, grid: TileSpans, cores: int, model: CostMod
 
 
 def estimate(layer: LayerShape, tile, grid: TileSpans, cores: int, double_buffer: bool, model: CostModel,
-             B, parts=None) -> Estimate:
-    """Estimated cycles of the layer tiled as `grid` (interior tile `tile`): see the module docstring.
-    `parts`: `compute_parts` of the grid when already known."""
-    counts = tuple(grid.count(d) for d in ("co", "ho", "wo", "ci"))
-    moved = moved_bytes(layer, grid.in_rows, grid.in_cols, counts, B)
-    n_copies = copies(layer, counts, B)
+             B, parts=None, order: LoopOrder = LoopOrder.INPUT_STATIONARY) -> Estimate:
+    """Estimated cycles of the layer tiled as `grid` (interior tile `tile`) in loop order `order`: see the
+    module docstring. `parts`: `compute_parts` of the grid when already known."""
+    counts = tuple(grid.count(d) for d in TILE_DIMS)
+    moved = moved_bytes(layer, grid.in_rows, grid.in_cols, counts, order, B)
+    n_copies = copies(layer, counts, order, B)
     in_rows = input_extent(tile.ho, layer.sh, layer.kh, layer.dh, layer.h_in, B)
     whole_width, whole_in = tile.wo == layer.w_out, tile.ci == layer.c_in
     per_copy = {"input": transfers(in_rows, whole_width, whole_in, B),

@@ -48,7 +48,7 @@ import numpy as np
 from dory_mlir.kernel_abi import KERNEL_OF, KERNELS, acc_bytes, im2col_bytes
 from dory_mlir.tiling.cost_figures import CostModel
 from dory_mlir.tiling.geometry import (
-    ALIGN, ROW_KINDS, LayerShape, activation_tile_bytes, buffer_slots, weight_tile_bytes,
+    ALIGN, ROW_KINDS, LayerShape, LoopOrder, activation_tile_bytes, buffer_slots, weight_tile_bytes,
 )
 
 @dataclass(frozen=True)
@@ -240,6 +240,8 @@ class TilingResult:
     buffers: dict[str, int]
     z3_checks: int = 0
     """Z3 proofs of the tile's memory contract (`certify.certify_tile`; 0: not certified)."""
+    order: LoopOrder = LoopOrder.INPUT_STATIONARY
+    """How the tiles are walked (which buffer stays in L1 across which loop): chosen with the tile."""
 
 
 class DoesNotFit(Exception):

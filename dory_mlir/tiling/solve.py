@@ -1,6 +1,7 @@
 """Solving the L1 tiling model: an exhaustive vectorized search for the cheapest tile.
 
-The objective is the estimated cycles of the layer (`cost.py`); estimates within `TIE` of the
+The objective is the estimated cycles of the layer (`cost.py`) for a tile and a loop order
+(`geometry.LoopOrder`: each tile is weighed input- and weight-stationary); estimates within `TIE` of the
 cheapest are a tie (the fitted kernel model is ±10 %, the DMA figures are estimates: a smaller difference
 means nothing), broken toward fewer L2↔L1 bytes, then fewer cycles, then the smaller footprint. Tiles
 whose output channels are a multiple of the kernel's channel block (`model.blocked`) come first when any
@@ -28,6 +29,7 @@ import numpy as np
 from dory_mlir.tiling import solve_cache
 from dory_mlir.tiling.certify import certify_tile
 from dory_mlir.tiling.cost import TileSpans, compute_parts, estimate
+from dory_mlir.tiling.geometry import TILE_DIMS, LoopOrder
 from dory_mlir.tiling.model import (
     NP,
     PY,
@@ -54,12 +56,18 @@ def ci_candidates(layer: LayerShape) -> list[int] | None:
     return sorted({-(-layer.c_in // n) for n in range(1, layer.c_in + 1)}, reverse=True)
 
 
+def loop_orders(layer: LayerShape) -> tuple[LoopOrder, ...]:
+    """The loop orders the search weighs (a matmul walks its rows outermost: `traffic`)."""
+    return (LoopOrder.INPUT_STATIONARY,) if layer.kind == "matmul" else tuple(LoopOrder)
+
+
 def keys(layer: LayerShape, tile, target: L1Target, B=PY, parts=None, footprint_key: bool = True,
-         grid: TileSpans | None = None) -> dict[str, object]:
-    """What the choice compares: blocked (1 when the tile is), estimated cycles (rounded), bytes, footprint.
-    (`parts`, `grid`: the tile's `compute_parts` and `TileSpans.regular` when already known.)"""
+         grid: TileSpans | None = None, order: LoopOrder = LoopOrder.INPUT_STATIONARY) -> dict[str, object]:
+    """What the choice compares for a tile walked in `order`: blocked (1 when the tile is), estimated cycles
+    (rounded), bytes, footprint. (`parts`, `grid`: the tile's `compute_parts` and `TileSpans.regular` when
+    already known.)"""
     grid = grid or TileSpans.regular(layer, tile, B)
-    found = estimate(layer, tile, grid, target.cores, target.double_buffer, target.costs, B, parts)
+    found = estimate(layer, tile, grid, target.cores, target.double_buffer, target.costs, B, parts, order)
     cycles = np.rint(found.total_cycles).astype(np.int64) if B is NP else round(found.total_cycles)
     chosen = {"blocked": B.If(blocked(layer, tile, B), 1, 0), "cycles": cycles, "bytes": found.l2_l1_bytes}
     return chosen | ({"footprint": total_bytes(layer, tile, target, B)} if footprint_key else {})
@@ -69,8 +77,8 @@ def choose(found: dict[str, np.ndarray]) -> int:
     """The index of the chosen tile among legal tiles' `keys` (see the module docstring)."""
     pool = _window(found)
     index = np.flatnonzero(pool)
-    order = np.lexsort([found[k][index] for k in ("footprint", "cycles", "bytes")])
-    return int(index[order[0]])
+    ranked = np.lexsort([found[k][index] for k in ("footprint", "cycles", "bytes")])
+    return int(index[ranked[0]])
 
 
 def _window(found: dict[str, np.ndarray]) -> np.ndarray:
@@ -96,8 +104,9 @@ def _pick(sizes: list[tuple], legal: np.ndarray) -> list[tuple]:
     return [tuple(np.broadcast_to(v, legal.shape)[legal] for v in pair) for pair in sizes]
 
 
-def search(layer: LayerShape, target: L1Target) -> tuple[Tile, int] | None:
-    """The chosen legal tile and its estimated cycles, searched exhaustively."""
+def search(layer: LayerShape, target: L1Target) -> tuple[Tile, LoopOrder, int] | None:
+    """The chosen legal tile, its loop order and its estimated cycles, searched exhaustively (every tile
+    in every order of `loop_orders`: the footprint does not depend on the order)."""
     co, ho, wo = (a.ravel() for a in np.meshgrid(
         np.arange(1, layer.c_out + 1), np.arange(1, layer.h_out + 1), np.arange(1, layer.w_out + 1), indexing="ij"))
     whole = Tile(co, ho, wo, co if not layer.splits_reduction else np.full_like(co, layer.c_in))
@@ -109,6 +118,7 @@ def search(layer: LayerShape, target: L1Target) -> tuple[Tile, int] | None:
     keep = legal_spatial & fits_whole  # a tile that fits with no slice fits with none
     co, ho, wo = co[keep], ho[keep], wo[keep]
     candidates = ci_candidates(layer) or [None]
+    orders = loop_orders(layer)
     if layer.splits_reduction:
         fits_all = total_bytes(layer, Tile(co, ho, wo, np.full_like(co, layer.c_in)), target, NP) <= target.l1_bytes
         largest = _largest_fitting_slice(layer, target, co, ho, wo)
@@ -126,9 +136,12 @@ def search(layer: LayerShape, target: L1Target) -> tuple[Tile, int] | None:
         grid = TileSpans(*(_pick(getattr(spatial, d), legal) for d in ("co", "ho", "wo")),
                          _pick(spatial.ci, legal) if ci is None else [(ci, layer.c_in // ci), (layer.c_in % ci, int(layer.c_in % ci > 0))],
                          spatial.in_rows[legal], spatial.in_cols[legal])
-        found = {k: np.broadcast_to(v, tile.co.shape) for k, v in
-                 keys(layer, tile, target, NP, [p[legal] for p in parts], False, grid).items()}
-        pool.append(found | {"co": tile.co, "ho": tile.ho, "wo": tile.wo, "ci": tile.ci})
+        legal_parts = [p[legal] for p in parts]
+        for index, order in enumerate(orders):
+            found = {k: np.broadcast_to(v, tile.co.shape) for k, v in
+                     keys(layer, tile, target, NP, legal_parts, False, grid, order).items()}
+            pool.append(found | {"co": tile.co, "ho": tile.ho, "wo": tile.wo, "ci": tile.ci,
+                                 "order": np.full(tile.co.shape, index)})
         # Keep only what may still be chosen (a blocked tile beats any other; the window only shrinks).
         merged = {k: np.concatenate([p[k] for p in pool]) for k in pool[0]}
         window = _window(merged)
@@ -136,10 +149,10 @@ def search(layer: LayerShape, target: L1Target) -> tuple[Tile, int] | None:
     if not pool:
         return None
     found = pool[0]
-    found["footprint"] = np.broadcast_to(total_bytes(layer, Tile(*(found[d] for d in ("co", "ho", "wo", "ci"))),
+    found["footprint"] = np.broadcast_to(total_bytes(layer, Tile(*(found[d] for d in TILE_DIMS)),
                                                      target, NP), found["co"].shape)
     i = choose(found)
-    return Tile(*(int(found[d][i]) for d in ("co", "ho", "wo", "ci"))), int(found["cycles"][i])
+    return Tile(*(int(found[d][i]) for d in TILE_DIMS)), orders[int(found["order"][i])], int(found["cycles"][i])
 
 
 def solve_all(layers: list[LayerShape], target: L1Target) -> list[tuple[TilingResult | DoesNotFit, float]]:
@@ -172,5 +185,5 @@ def solve_l1(layer: LayerShape, target: L1Target) -> TilingResult:
     found = search(layer, target)
     if found is None:
         raise DoesNotFit(layer, target, smallest_footprint(layer, target))
-    tile, cycles = found
-    return TilingResult(tile, cycles, footprint(layer, tile, target, PY), certify_tile(layer, tile, target))
+    tile, order, cycles = found
+    return TilingResult(tile, cycles, footprint(layer, tile, target, PY), certify_tile(layer, tile, target), order)

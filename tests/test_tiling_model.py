@@ -19,7 +19,7 @@ from dory_mlir.tiling.model import (
     smallest_footprint,
     total_bytes,
 )
-from dory_mlir.tiling.solve import choose, keys, loop_orders, solve_l1
+from dory_mlir.tiling.solve import choose, keys, schedules, solve_l1
 
 
 def random_layer(rng: random.Random) -> LayerShape:
@@ -39,15 +39,19 @@ def random_layer(rng: random.Random) -> LayerShape:
 
 
 def brute_force(layer: LayerShape, target: L1Target) -> dict[str, int] | None:
-    """The keys of the tile the solver's rule chooses among every legal tile in every loop order (None: none
-    fits)."""
+    """The keys of the tile the solver's rule chooses among every legal tile in every loop order, with its
+    stationary buffer in one or two slots (None: none fits)."""
     found = []
     for co, ho, wo, ci in itertools.product(
         range(1, layer.c_out + 1), range(1, layer.h_out + 1), range(1, layer.w_out + 1), range(1, layer.c_in + 1)
     ):
         tile = Tile(co, ho, wo, ci)
-        if is_legal(layer, tile, target):
-            found += [keys(layer, tile, target, order=order) for order in loop_orders(layer)]
+        if not all(domain(layer, tile)):
+            continue
+        # A tile that fits with every changing buffer in two slots is weighed so only (`solve.search`).
+        double = total_bytes(layer, tile, target) <= target.l1_bytes
+        found += [keys(layer, tile, target, order=order, single=single) for order, single in schedules(layer, target)
+                  if (single is None) == double and total_bytes(layer, tile, target, single=single) <= target.l1_bytes]
     if not found:
         return None
     return found[choose({k: np.array([f[k] for f in found]) for k in found[0]})]
@@ -62,9 +66,10 @@ def solved_as_brute_force(layer: LayerShape, target: L1Target, seed: int) -> Til
         assert error.value.needed > target.l1_bytes
         return None
     result = solve_l1(layer, target)
-    assert keys(layer, result.tile, target, order=result.order) == expected, f"seed {seed}: {layer} {target}"
+    assert keys(layer, result.tile, target, order=result.order, single=result.single) == expected, \
+        f"seed {seed}: {layer} {target}"
     assert result.objective == expected["cycles"]
-    assert is_legal(layer, result.tile, target)
+    assert is_legal(layer, result.tile, target, result.single)
     return result
 
 
@@ -115,7 +120,8 @@ def test_does_not_fit_reports_the_smallest_footprint():
     layer = LayerShape("conv", 256, 256, 18, 18, 18, 18, 3, 3, const_bytes=8)
     with pytest.raises(DoesNotFit) as error:
         solve_l1(layer, L1Target(100, cores=8))
-    assert error.value.needed == sum(smallest_footprint(layer, L1Target(100)).values()) > 100
+    # the smallest with the input or the weights (the stationary buffers) in one slot
+    assert error.value.needed == sum(smallest_footprint(layer, L1Target(100), (None, "input", "weights")).values()) > 100
     assert set(error.value.buffers) >= {"input", "weights", "output", "im2col"}
 
 

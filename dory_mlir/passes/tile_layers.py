@@ -221,6 +221,9 @@ class LayerLowering:
         self.index = self.layer.index.value.data
         self.invariant = self.tile_invariant_roles()
         self.kept = self.kept_blocks()
+        # The stationary buffer kept in one L1 slot although it changes: copied between two tiles, waited for.
+        single = {"input": ("in", "a", "b"), "weights": ("weights",)}.get(tiling.single or "", ())
+        self.single_slot = [r for r in self.roles if r in single and r not in self.invariant]
         # Roles streamed from L3: their tiles come from L2 slice buffers, filled per slice.
         self.streamed = [r for r in self.roles if dma.memory_level(self.layer.buffer(r).type) == "L3"]  # type: ignore[union-attr]
         if self.streamed and self.kernel_name == "dory_matmul":
@@ -345,8 +348,16 @@ class LayerLowering:
         return sizes
 
     def slots(self, role: str) -> int:
-        """Double-buffered roles get two slots; scratch and tile-invariant buffers one."""
-        return buffer_slots(role in ("acc", "im2col") or role in self.invariant, self.double_buffer)
+        """Double-buffered roles get two slots; scratch, tile-invariant buffers and the stationary buffer
+        the tiling keeps in one slot, one."""
+        return buffer_slots(role in ("acc", "im2col") or role in self.invariant or role in self.single_slot,
+                            self.double_buffer)
+
+    def phase(self, role: str) -> str:
+        """When a role's blocks are copied: "invariant" (once per L2 slice, before its tiles), "waited"
+        (one slot: at the tile that needs it, after the previous tile computed) or "prefetched" (two slots:
+        during the previous tile's computation)."""
+        return "invariant" if role in self.invariant else "waited" if role in self.single_slot else "prefetched"
 
     # --------------------------------------------------------------- the function
 
@@ -593,12 +604,12 @@ class LayerLowering:
         return [b.binary(arith.SubiOp, o, base) for o, base in zip(offsets, origin, strict=True)]
 
     def copy_inputs(self, b: BodyBuilder, row: dict[str, SSAValue], slot: SSAValue | None,
-                    invariant: bool = False) -> list[SSAValue]:
-        """Copies the inputs of a tile that change from tile to tile (or, with `invariant`,
-        those that do not: once, before the loop)."""
+                    phases: tuple[str, ...]) -> list[SSAValue]:
+        """Copies the inputs of a tile whose `phase` is one of `phases` (a block the previous tile holds
+        is not copied again)."""
         tokens = []
         for role, (offsets, sizes) in self.input_regions(b, row).items():
-            if (role in self.invariant) != invariant:
+            if self.phase(role) not in phases:
                 continue
             source, origin = self.source(role)
             role_slot = self.slot_of(role, row, slot)
@@ -671,7 +682,7 @@ class LayerLowering:
         return b.add(dma.CopyOp(out_view, block)).results[0]
 
     def copy_invariants(self, b: BodyBuilder, first: SSAValue) -> None:
-        tokens = self.copy_inputs(b, self.tile_row(b, first), None, invariant=True)
+        tokens = self.copy_inputs(b, self.tile_row(b, first), None, ("invariant",))
         for token in tokens:
             b.add(dma.WaitOp(token))
 
@@ -710,7 +721,7 @@ class LayerLowering:
         body = Block(arg_types=[IndexType()])
         lb = b.child(body)
         row = self.tile_row(lb, body.args[0])
-        for token in self.copy_inputs(lb, row, None):
+        for token in self.copy_inputs(lb, row, None, ("prefetched", "waited")):
             lb.add(dma.WaitOp(token))
         out_view = self.compute(lb, row, None)
         lb.add(dma.WaitOp(self.write_back(lb, row, out_view)))
@@ -718,8 +729,9 @@ class LayerLowering:
         b.add(scf.ForOp(first, end, b.index(1), [], body))
 
     def pipelined_loop(self, b: BodyBuilder, first_tile: SSAValue, end: SSAValue) -> None:
-        """Ping-pong: tile t+1's copies fly while tile t computes; tile t's output while t+1 does."""
-        first = self.copy_inputs(b, self.tile_row(b, first_tile), b.index(0))
+        """Ping-pong: tile t+1's copies fly while tile t computes; tile t's output while t+1 does. A buffer
+        kept in one slot is copied at the tile that needs it (tile t−1 has computed) and waited for."""
+        first = self.copy_inputs(b, self.tile_row(b, first_tile), b.index(0), ("prefetched",))
         start = b.add(dma.CompletedOp()).results[0]
         token_types = [dma.TokenType()] * (len(first) + 1)
         body = Block(arg_types=[IndexType(), *token_types])
@@ -731,15 +743,15 @@ class LayerLowering:
         prefetch, none = Block(), Block()
         pb = lb.child(prefetch)
         next_slot = pb.binary(arith.SubiOp, pb.index(1), slot)
-        prefetch.add_op(scf.YieldOp(*self.copy_inputs(pb, self.tile_row(pb, next_tile), next_slot)))
+        prefetch.add_op(scf.YieldOp(*self.copy_inputs(pb, self.tile_row(pb, next_tile), next_slot, ("prefetched",))))
         nothing = [dma.CompletedOp() for _ in first]
         for op in nothing:
             none.add_op(op)
         none.add_op(scf.YieldOp(*(op.token for op in nothing)))
         issued = lb.add(scf.IfOp(has_next, [dma.TokenType()] * len(first), [prefetch], [none])).results
-        for token in incoming:
-            lb.add(dma.WaitOp(token))
         row = self.tile_row(lb, tile)
+        for token in [*incoming, *self.copy_inputs(lb, row, slot, ("waited",))]:
+            lb.add(dma.WaitOp(token))
         out_view = self.compute(lb, row, slot)
         lb.add(dma.WaitOp(previous_out))  # tile t-1's output went out while tile t computed
         lb.add(scf.YieldOp(*issued, self.write_back(lb, row, out_view)))

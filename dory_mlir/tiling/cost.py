@@ -10,7 +10,7 @@ output back, and the 8 cores run one kernel call. The estimate, in cluster cycle
 | transfers | per copy of a buffer (`traffic.copies`: a block the previous tile holds is not copied again): 1 when its tile is one 2-D transfer (whole channels, or whole rows), else one per tile row | how a HWC tile maps onto the cluster DMA's 2-D transfers |
 | compute | `Σ over tiles (call + output · outputs + mac · MACs(4-channel blocks) + mac_single · MACs(leftover channels) + im2col · bytes + line · lines)` (lines: depthwise output lines; add: one run per channel) on the busiest core, + `tile_overhead_cycles` per tile | per-kernel-kind coefficients fitted to rv32 instruction counts (`kernel_costs.json`, refit by `bench/fit_kernel_costs.py`); one instruction = one cycle |
 | busiest core | conv/pointwise/matmul: pixel pairs split over the cores (pointwise: channel groups of 4 when a tile has fewer pairs than cores); depthwise: (channel, line) pairs, a line the longer of an output row and column; linear: output channels; pools, add: pixels | the kernels' work split (`runtime/kernels/*.c`) |
-| double-buffered total | `max(DMA, compute) + prologue + epilogue` | tile t+1's copies and tile t−1's write overlap tile t's kernel: per tile the longer of the two (summed over tiles with the per-tile averages) |
+| double-buffered total | `max(DMA − exposed, compute) + exposed + prologue + epilogue` | tile t+1's copies and tile t−1's write overlap tile t's kernel: per tile the longer of the two (summed over tiles with the per-tile averages); exposed: the DMA of the stationary buffer when it has one L1 slot (`LoopOrder`: copied between two tiles, waited for) |
 | prologue / epilogue | the average input copy of one tile (waited for before the first kernel) / the average output copy of one tile (after the last) | |
 | single-buffered total | `DMA + compute` | every copy is waited for |
 | L3↔L2 (report only) | `bytes / l3_l2.bytes_per_cycle + transfers · l3_l2.setup_cycles` (a transfer per tensor and L2 slice), added to the total | the L3 slices are copied before their tiles start (single-buffered today); the L2 plan, not the L1 tiler, decides these bytes |
@@ -159,9 +159,10 @@ def compute_parts(layer: LayerShape, grid: TileSpans, cores: int, model: CostMod
 
 
 def estimate(layer: LayerShape, tile, grid: TileSpans, cores: int, double_buffer: bool, model: CostModel,
-             B, parts=None, order: LoopOrder = LoopOrder.INPUT_STATIONARY) -> Estimate:
+             B, parts=None, order: LoopOrder = LoopOrder.INPUT_STATIONARY, single: str | None = None) -> Estimate:
     """Estimated cycles of the layer tiled as `grid` (interior tile `tile`) in loop order `order`: see the
-    module docstring. `parts`: `compute_parts` of the grid when already known."""
+    module docstring. `parts`: `compute_parts` of the grid when already known; `single`: the buffer kept
+    in one L1 slot (its copies are waited for, not overlapped)."""
     counts = tuple(grid.count(d) for d in TILE_DIMS)
     moved = moved_bytes(layer, grid.in_rows, grid.in_cols, counts, order, B)
     n_copies = copies(layer, counts, order, B)
@@ -170,19 +171,21 @@ def estimate(layer: LayerShape, tile, grid: TileSpans, cores: int, double_buffer
     per_copy = {"input": transfers(in_rows, whole_width, whole_in, B),
                 "output": transfers(tile.ho, whole_width, tile.co == layer.c_out, B)}
     link = model.dma.l2_l1
-    dma_in, dma_out = 0, 0
+    dma_in, dma_out, exposed = 0, 0, 0
     for name, nbytes in moved.items():
         cycles = link.cycles(nbytes, n_copies[name] * per_copy.get(name, 1))
         if name == "output":
             dma_out = cycles
         else:
             dma_in = dma_in + cycles
+        if name == single:
+            exposed = cycles
     per_slice, per_channel = parts if parts is not None else compute_parts(layer, grid, cores, model, B)
     n_tiles = counts[0] * counts[1] * counts[2] * counts[3]
     compute = per_slice * counts[3] + per_channel * layer.c_in + n_tiles * model.dma.tile_overhead_cycles
     dma = dma_in + dma_out
     if double_buffer:
-        total = B.Max(dma, compute) + dma_in / n_tiles + dma_out / n_copies["output"]
+        total = B.Max(dma - exposed, compute) + exposed + dma_in / n_tiles + dma_out / n_copies["output"]
     else:
         total = dma + compute
     return Estimate(dma, compute, total, sum(moved.values()))

@@ -128,6 +128,11 @@ class LoopOrder(str, enum.Enum):
     WEIGHT_STATIONARY = "weight-stationary"
 
     @property
+    def stationary(self) -> str:
+        """The buffer (of the tiling model's footprint) that stays in L1 across the inner loop."""
+        return "input" if self is LoopOrder.INPUT_STATIONARY else "weights"
+
+    @property
     def loops(self) -> tuple[str, ...]:
         """The tile loops, outermost first (names of `TILE_DIMS`)."""
         if self is LoopOrder.INPUT_STATIONARY:

@@ -62,15 +62,16 @@ def loop_orders(layer: LayerShape) -> tuple[LoopOrder, ...]:
 
 
 def keys(layer: LayerShape, tile, target: L1Target, B=PY, parts=None, footprint_key: bool = True,
-         grid: TileSpans | None = None, order: LoopOrder = LoopOrder.INPUT_STATIONARY) -> dict[str, object]:
-    """What the choice compares for a tile walked in `order`: blocked (1 when the tile is), estimated cycles
-    (rounded), bytes, footprint. (`parts`, `grid`: the tile's `compute_parts` and `TileSpans.regular` when
-    already known.)"""
+         grid: TileSpans | None = None, order: LoopOrder = LoopOrder.INPUT_STATIONARY,
+         single: str | None = None) -> dict[str, object]:
+    """What the choice compares for a tile walked in `order` (`single`: the buffer kept in one slot): blocked
+    (1 when the tile is), estimated cycles (rounded), bytes, footprint. (`parts`, `grid`: the tile's
+    `compute_parts` and `TileSpans.regular` when already known.)"""
     grid = grid or TileSpans.regular(layer, tile, B)
-    found = estimate(layer, tile, grid, target.cores, target.double_buffer, target.costs, B, parts, order)
+    found = estimate(layer, tile, grid, target.cores, target.double_buffer, target.costs, B, parts, order, single)
     cycles = np.rint(found.total_cycles).astype(np.int64) if B is NP else round(found.total_cycles)
     chosen = {"blocked": B.If(blocked(layer, tile, B), 1, 0), "cycles": cycles, "bytes": found.l2_l1_bytes}
-    return chosen | ({"footprint": total_bytes(layer, tile, target, B)} if footprint_key else {})
+    return chosen | ({"footprint": total_bytes(layer, tile, target, B, single)} if footprint_key else {})
 
 
 def choose(found: dict[str, np.ndarray]) -> int:
@@ -88,13 +89,13 @@ def _window(found: dict[str, np.ndarray]) -> np.ndarray:
     return pool & (found["cycles"] * TIE[1] <= best * (TIE[1] + TIE[0]))
 
 
-def _largest_fitting_slice(layer: LayerShape, target: L1Target, co, ho, wo) -> np.ndarray:
+def _largest_fitting_slice(layer: LayerShape, target: L1Target, co, ho, wo, single: str | None) -> np.ndarray:
     """Per tile, the largest input-channel slice below c_in that fits (0 if none): below c_in the
     footprint grows with the slice, so a vectorized bisection finds it."""
     lo, hi = np.zeros_like(co), np.full_like(co, layer.c_in - 1)
     while (lo < hi).any():
         mid = (lo + hi + 1) // 2
-        fits = total_bytes(layer, Tile(co, ho, wo, np.maximum(mid, 1)), target, NP) <= target.l1_bytes
+        fits = total_bytes(layer, Tile(co, ho, wo, np.maximum(mid, 1)), target, NP, single) <= target.l1_bytes
         lo, hi = np.where(fits, mid, lo), np.where(fits, hi, mid - 1)
     return lo
 
@@ -104,44 +105,72 @@ def _pick(sizes: list[tuple], legal: np.ndarray) -> list[tuple]:
     return [tuple(np.broadcast_to(v, legal.shape)[legal] for v in pair) for pair in sizes]
 
 
-def search(layer: LayerShape, target: L1Target) -> tuple[Tile, LoopOrder, int] | None:
-    """The chosen legal tile, its loop order and its estimated cycles, searched exhaustively (every tile
-    in every order of `loop_orders`: the footprint does not depend on the order)."""
+def schedules(layer: LayerShape, target: L1Target) -> list[tuple[LoopOrder, str | None]]:
+    """The (loop order, buffer kept in one slot) pairs the search weighs: each order of `loop_orders` with
+    every changing buffer double-buffered, and with its stationary buffer in one slot (`LoopOrder`)."""
+    found: list[tuple[LoopOrder, str | None]] = [(order, None) for order in loop_orders(layer)]
+    if target.double_buffer and layer.kind != "matmul":
+        found += [(order, order.stationary) for order in loop_orders(layer)
+                  if order.stationary == "input" or layer.has_weights]
+    return found
+
+
+def search(layer: LayerShape, target: L1Target) -> tuple[Tile, LoopOrder, str | None, int] | None:
+    """The chosen legal tile, its loop order, the buffer it keeps in one slot and its estimated cycles,
+    searched exhaustively (every tile in every one of its `schedules`). A tile that fits with every changing
+    buffer double-buffered is only weighed so: one slot less saves nothing then and exposes the copies."""
     co, ho, wo = (a.ravel() for a in np.meshgrid(
         np.arange(1, layer.c_out + 1), np.arange(1, layer.h_out + 1), np.arange(1, layer.w_out + 1), indexing="ij"))
     whole = Tile(co, ho, wo, co if not layer.splits_reduction else np.full_like(co, layer.c_in))
     # The domain constrains ci only by its bounds (or ties it to co), whatever the candidate.
     legal_spatial = np.logical_and.reduce(np.broadcast_arrays(*domain(layer, whole, NP)))
-    fits_whole = total_bytes(layer, whole, target, NP) <= target.l1_bytes
-    if layer.splits_reduction and layer.c_in > 1:
-        fits_whole |= total_bytes(layer, Tile(co, ho, wo, np.ones_like(co)), target, NP) <= target.l1_bytes
-    keep = legal_spatial & fits_whole  # a tile that fits with no slice fits with none
+    plans = schedules(layer, target)
+    singles = list(dict.fromkeys(single for _, single in plans))
+
+    def fits(tile: Tile, single: str | None) -> np.ndarray:
+        return total_bytes(layer, tile, target, NP, single) <= target.l1_bytes
+
+    fits_whole = np.zeros_like(co, bool)
+    for single in singles:  # a tile that fits with no slice fits with none
+        fits_whole |= fits(whole, single)
+        if layer.splits_reduction and layer.c_in > 1:
+            fits_whole |= fits(Tile(co, ho, wo, np.ones_like(co)), single)
+    keep = legal_spatial & fits_whole
     co, ho, wo = co[keep], ho[keep], wo[keep]
     candidates = ci_candidates(layer) or [None]
-    orders = loop_orders(layer)
-    if layer.splits_reduction:
-        fits_all = total_bytes(layer, Tile(co, ho, wo, np.full_like(co, layer.c_in)), target, NP) <= target.l1_bytes
-        largest = _largest_fitting_slice(layer, target, co, ho, wo)
+    # Per buffer kept in one slot: the tiles that fit with all input channels, and the largest slice that fits.
+    fits_all = {single: fits(Tile(co, ho, wo, np.full_like(co, layer.c_in)), single) for single in singles}
+    largest = ({single: _largest_fitting_slice(layer, target, co, ho, wo, single) for single in singles}
+               if layer.splits_reduction else {})
     spatial = TileSpans.regular(layer, Tile(co, ho, wo, co), NP)
     parts = [np.broadcast_to(p, co.shape) for p in compute_parts(layer, spatial, target.cores, target.costs, NP)]
+
+    def legal_for(ci: int | None, single: str | None) -> np.ndarray:
+        if ci is None:
+            return fits(Tile(co, ho, wo, co), single)
+        return fits_all[single] if ci == layer.c_in else largest[single] >= ci
+
     pool: list[dict[str, np.ndarray]] = []
     for ci in candidates:
-        if ci is None:
-            legal = np.ones_like(co, bool)
-        else:
-            legal = fits_all if ci == layer.c_in else largest >= ci
-        if not legal.any():
+        double = legal_for(ci, None)
+        for single in singles:
+            legal = double if single is None else legal_for(ci, single) & ~double
+            if not legal.any():
+                continue
+            tile = Tile(co[legal], ho[legal], wo[legal], co[legal] if ci is None else np.full(int(legal.sum()), ci))
+            grid = TileSpans(*(_pick(getattr(spatial, d), legal) for d in ("co", "ho", "wo")),
+                             _pick(spatial.ci, legal) if ci is None else [(ci, layer.c_in // ci), (layer.c_in % ci, int(layer.c_in % ci > 0))],
+                             spatial.in_rows[legal], spatial.in_cols[legal])
+            legal_parts = [p[legal] for p in parts]
+            for index, (order, kept) in enumerate(plans):
+                if kept != single:
+                    continue
+                found = {k: np.broadcast_to(v, tile.co.shape) for k, v in
+                         keys(layer, tile, target, NP, legal_parts, False, grid, order, single).items()}
+                pool.append(found | {"co": tile.co, "ho": tile.ho, "wo": tile.wo, "ci": tile.ci,
+                                     "plan": np.full(tile.co.shape, index)})
+        if not pool:
             continue
-        tile = Tile(co[legal], ho[legal], wo[legal], co[legal] if ci is None else np.full(int(legal.sum()), ci))
-        grid = TileSpans(*(_pick(getattr(spatial, d), legal) for d in ("co", "ho", "wo")),
-                         _pick(spatial.ci, legal) if ci is None else [(ci, layer.c_in // ci), (layer.c_in % ci, int(layer.c_in % ci > 0))],
-                         spatial.in_rows[legal], spatial.in_cols[legal])
-        legal_parts = [p[legal] for p in parts]
-        for index, order in enumerate(orders):
-            found = {k: np.broadcast_to(v, tile.co.shape) for k, v in
-                     keys(layer, tile, target, NP, legal_parts, False, grid, order).items()}
-            pool.append(found | {"co": tile.co, "ho": tile.ho, "wo": tile.wo, "ci": tile.ci,
-                                 "order": np.full(tile.co.shape, index)})
         # Keep only what may still be chosen (a blocked tile beats any other; the window only shrinks).
         merged = {k: np.concatenate([p[k] for p in pool]) for k in pool[0]}
         window = _window(merged)
@@ -149,10 +178,13 @@ def search(layer: LayerShape, target: L1Target) -> tuple[Tile, LoopOrder, int] |
     if not pool:
         return None
     found = pool[0]
-    found["footprint"] = np.broadcast_to(total_bytes(layer, Tile(*(found[d] for d in TILE_DIMS)),
-                                                     target, NP), found["co"].shape)
+    found["footprint"] = np.zeros_like(found["co"])
+    for index, (_, single) in enumerate(plans):
+        at = found["plan"] == index
+        found["footprint"][at] = total_bytes(layer, Tile(*(found[d][at] for d in TILE_DIMS)), target, NP, single)
     i = choose(found)
-    return Tile(*(int(found[d][i]) for d in TILE_DIMS)), orders[int(found["order"][i])], int(found["cycles"][i])
+    order, single = plans[int(found["plan"][i])]
+    return Tile(*(int(found[d][i]) for d in TILE_DIMS)), order, single, int(found["cycles"][i])
 
 
 def solve_all(layers: list[LayerShape], target: L1Target) -> list[tuple[TilingResult | DoesNotFit, float]]:
@@ -184,6 +216,8 @@ def solve_l1(layer: LayerShape, target: L1Target) -> TilingResult:
     """The cheapest L1 tile of `layer`, its memory contract certified by Z3; DoesNotFit if no tile fits."""
     found = search(layer, target)
     if found is None:
-        raise DoesNotFit(layer, target, smallest_footprint(layer, target))
-    tile, order, cycles = found
-    return TilingResult(tile, cycles, footprint(layer, tile, target, PY), certify_tile(layer, tile, target), order)
+        singles = tuple(dict.fromkeys(single for _, single in schedules(layer, target)))
+        raise DoesNotFit(layer, target, smallest_footprint(layer, target, singles))
+    tile, order, single, cycles = found
+    return TilingResult(tile, cycles, footprint(layer, tile, target, PY, single),
+                        certify_tile(layer, tile, target, single), order, 1 if single else 2)

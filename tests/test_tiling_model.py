@@ -50,7 +50,9 @@ def brute_force(layer: LayerShape, target: L1Target) -> dict[str, int] | None:
             continue
         # A tile that fits with every changing buffer in two slots is weighed so only (`solve.search`).
         double = total_bytes(layer, tile, target) <= target.l1_bytes
-        found += [keys(layer, tile, target, order=order, single=single) for order, single in schedules(layer, target)
+        whole_reduction = not layer.splits_reduction or ci == layer.c_in
+        found += [keys(layer, tile, target, order=order, single=single)
+                  for order, single in schedules(layer, target, whole_reduction)
                   if (single is None) == double and total_bytes(layer, tile, target, single=single) <= target.l1_bytes]
     if not found:
         return None

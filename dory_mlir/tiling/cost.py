@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from dory_mlir.tiling.cost_figures import CostModel
 from dory_mlir.tiling.geometry import TILE_DIMS, LayerShape, LoopOrder, input_rows, spans
 from dory_mlir.tiling.model import input_extent
-from dory_mlir.tiling.traffic import copies, moved_bytes
+from dory_mlir.tiling.traffic import traffic
 
 FEATURES = ("call", "output", "mac", "mac_single", "im2col", "line")
 """The compute terms of one kernel call, per busiest core (see the module docstring)."""
@@ -164,8 +164,7 @@ def estimate(layer: LayerShape, tile, grid: TileSpans, cores: int, double_buffer
     module docstring. `parts`: `compute_parts` of the grid when already known; `single`: the buffer kept
     in one L1 slot (its copies are waited for, not overlapped)."""
     counts = tuple(grid.count(d) for d in TILE_DIMS)
-    moved = moved_bytes(layer, grid.in_rows, grid.in_cols, counts, order, B)
-    n_copies = copies(layer, counts, order, B)
+    moved, n_copies = traffic(layer, grid.in_rows, grid.in_cols, counts, order, B)
     in_rows = input_extent(tile.ho, layer.sh, layer.kh, layer.dh, layer.h_in, B)
     whole_width, whole_in = tile.wo == layer.w_out, tile.ci == layer.c_in
     per_copy = {"input": transfers(in_rows, whole_width, whole_in, B),

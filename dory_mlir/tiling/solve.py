@@ -89,7 +89,7 @@ def _window(found: dict[str, np.ndarray]) -> np.ndarray:
     return pool & (found["cycles"] * TIE[1] <= best * (TIE[1] + TIE[0]))
 
 
-def _largest_fitting_slice(layer: LayerShape, target: L1Target, co, ho, wo, single: str | None) -> np.ndarray:
+def _largest_fitting_slice(layer: LayerShape, target: L1Target, co, ho, wo, single: str | None = None) -> np.ndarray:
     """Per tile, the largest input-channel slice below c_in that fits (0 if none): below c_in the
     footprint grows with the slice, so a vectorized bisection finds it."""
     lo, hi = np.zeros_like(co), np.full_like(co, layer.c_in - 1)
@@ -105,9 +105,14 @@ def _pick(sizes: list[tuple], legal: np.ndarray) -> list[tuple]:
     return [tuple(np.broadcast_to(v, legal.shape)[legal] for v in pair) for pair in sizes]
 
 
-def schedules(layer: LayerShape, target: L1Target) -> list[tuple[LoopOrder, str | None]]:
+def schedules(layer: LayerShape, target: L1Target, whole_reduction: bool = True) -> list[tuple[LoopOrder, str | None]]:
     """The (loop order, buffer kept in one slot) pairs the search weighs: each order of `loop_orders` with
-    every changing buffer double-buffered, and with its stationary buffer in one slot (`LoopOrder`)."""
+    every changing buffer double-buffered, and with its stationary buffer in one slot (`LoopOrder`). A tile
+    that splits the reduction (`whole_reduction` false) is walked input-stationary with two slots only:
+    its input and weights both change on every tile in either order (the orders differ in the per-channel
+    constants alone), so no buffer is stationary."""
+    if not whole_reduction:
+        return [(LoopOrder.INPUT_STATIONARY, None)]
     found: list[tuple[LoopOrder, str | None]] = [(order, None) for order in loop_orders(layer)]
     if target.double_buffer and layer.kind != "matmul":
         found += [(order, order.stationary) for order in loop_orders(layer)
@@ -130,31 +135,36 @@ def search(layer: LayerShape, target: L1Target) -> tuple[Tile, LoopOrder, str | 
     def fits(tile: Tile, single: str | None) -> np.ndarray:
         return total_bytes(layer, tile, target, NP, single) <= target.l1_bytes
 
-    fits_whole = np.zeros_like(co, bool)
-    for single in singles:  # a tile that fits with no slice fits with none
-        fits_whole |= fits(whole, single)
-        if layer.splits_reduction and layer.c_in > 1:
-            fits_whole |= fits(Tile(co, ho, wo, np.ones_like(co)), single)
+    fits_whole = fits(whole, None)  # a tile that fits with no slice (or one buffer in one slot) fits with none
+    if layer.splits_reduction and layer.c_in > 1:
+        fits_whole |= fits(Tile(co, ho, wo, np.ones_like(co)), None)
+    for single in singles[1:]:  # one slot: only with all input channels (`schedules`)
+        rest = np.flatnonzero(~fits_whole)
+        fits_whole[rest] = fits(Tile(*(getattr(whole, d)[rest] for d in TILE_DIMS)), single)
     keep = legal_spatial & fits_whole
     co, ho, wo = co[keep], ho[keep], wo[keep]
     candidates = ci_candidates(layer) or [None]
-    # Per buffer kept in one slot: the tiles that fit with all input channels, and the largest slice that fits.
-    fits_all = {single: fits(Tile(co, ho, wo, np.full_like(co, layer.c_in)), single) for single in singles}
-    largest = ({single: _largest_fitting_slice(layer, target, co, ho, wo, single) for single in singles}
-               if layer.splits_reduction else {})
+    # The tiles that fit with all input channels (with theirs when ci is tied to co): with two slots, and
+    # where those do not fit, with a buffer in one slot; the largest slice below c_in that fits (two slots).
+    every_ci = Tile(co, ho, wo, np.full_like(co, layer.c_in) if layer.splits_reduction else co)
+    fits_all = {None: fits(every_ci, None)}
+    tight = np.flatnonzero(~fits_all[None])
+    for single in singles[1:]:
+        fits_all[single] = np.zeros_like(co, bool)
+        fits_all[single][tight] = fits(Tile(*(getattr(every_ci, d)[tight] for d in TILE_DIMS)), single)
+    largest = _largest_fitting_slice(layer, target, co, ho, wo, None) if layer.splits_reduction else None
     spatial = TileSpans.regular(layer, Tile(co, ho, wo, co), NP)
     parts = [np.broadcast_to(p, co.shape) for p in compute_parts(layer, spatial, target.cores, target.costs, NP)]
 
-    def legal_for(ci: int | None, single: str | None) -> np.ndarray:
-        if ci is None:
-            return fits(Tile(co, ho, wo, co), single)
-        return fits_all[single] if ci == layer.c_in else largest[single] >= ci
-
     pool: list[dict[str, np.ndarray]] = []
     for ci in candidates:
-        double = legal_for(ci, None)
-        for single in singles:
-            legal = double if single is None else legal_for(ci, single) & ~double
+        whole_reduction = ci is None or ci == layer.c_in
+        here = schedules(layer, target, whole_reduction)
+        for single in dict.fromkeys(kept for _, kept in here):
+            if not whole_reduction:
+                legal = largest >= ci
+            else:  # one slot only where two do not fit: it saves nothing then and exposes the copies
+                legal = fits_all[None] if single is None else fits_all[single] & ~fits_all[None]
             if not legal.any():
                 continue
             tile = Tile(co[legal], ho[legal], wo[legal], co[legal] if ci is None else np.full(int(legal.sum()), ci))
@@ -163,12 +173,15 @@ def search(layer: LayerShape, target: L1Target) -> tuple[Tile, LoopOrder, str | 
                              spatial.in_rows[legal], spatial.in_cols[legal])
             legal_parts = [p[legal] for p in parts]
             for index, (order, kept) in enumerate(plans):
-                if kept != single:
+                if kept != single or (order, kept) not in here:
                     continue
                 found = {k: np.broadcast_to(v, tile.co.shape) for k, v in
                          keys(layer, tile, target, NP, legal_parts, False, grid, order, single).items()}
-                pool.append(found | {"co": tile.co, "ho": tile.ho, "wo": tile.wo, "ci": tile.ci,
-                                     "plan": np.full(tile.co.shape, index)})
+                found |= {"co": tile.co, "ho": tile.ho, "wo": tile.wo, "ci": tile.ci, "plan": np.full(tile.co.shape, index)}
+                if order is not LoopOrder.INPUT_STATIONARY and single is None:
+                    # with one channel tile both orders walk the same tiles (with two slots: the same estimate)
+                    found = {k: v[tile.co < layer.c_out] for k, v in found.items()}
+                pool.append(found)
         if not pool:
             continue
         # Keep only what may still be chosen (a blocked tile beats any other; the window only shrinks).

@@ -74,18 +74,18 @@ def sliced_l2_l1_bytes(shape: LayerShape, tile: Tile, co2: int, ho2: int,
     return total
 
 
-def fetches(depends: frozenset[str], order: LoopOrder, counts, B=PY) -> tuple[object, object]:
+def fetches(depends: frozenset[str], order: LoopOrder, counts) -> tuple[object, object]:
     """How often a buffer is copied when its block follows the tile loops in `depends` (names of
     `TILE_DIMS`) and a copy is skipped while the block is the previous tile's: (copies, how often each
     block is copied). A loop outside `depends` repeats the copies only when it runs outside one that
-    changes the block (`LoopOrder`)."""
+    changes the block (`LoopOrder`). Plain arithmetic on the counts (Python ints or numpy arrays)."""
     n = dict(zip(TILE_DIMS, counts, strict=True))
     changed, blocks, repeats = False, 1, 1
     for dim in reversed(order.loops):  # innermost first
         if dim in depends:
-            changed, blocks = B.Or(changed, n[dim] > 1), blocks * n[dim]
+            changed, blocks = changed | (n[dim] > 1), blocks * n[dim]
         else:
-            repeats = repeats * B.If(changed, n[dim], 1)
+            repeats = repeats * (1 + (n[dim] - 1) * changed)
     return blocks * repeats, repeats
 
 
@@ -106,45 +106,39 @@ def moved_bytes(shape: LayerShape, in_rows, in_cols, counts, order: LoopOrder = 
     counts (co, ho, wo, ci) and the loop order: `B` the Python or numpy backend of the model (the cost
     search). Every block of a buffer is copied as often as `fetches` says; the output once; per-tensor
     constants once (their tile never changes)."""
-    if shape.kind == "matmul":
-        return _matmul_moved_bytes(shape, in_rows, in_cols, counts, B)
-    loops = block_loops(shape)
-
-    def times(buffer: str):
-        return fetches(loops[buffer], order, counts, B)[1]
-
-    inputs = 2 if shape.kind == "add" else 1
-    moved = {"input": inputs * in_rows * in_cols * shape.c_in * shape.in_bytes * times("input"),
-             "output": shape.h_out * shape.w_out * shape.c_out * shape.out_bytes}
-    if shape.has_weights:
-        per_channel = shape.kh * shape.kw * (1 if shape.kind == "depthwise" else shape.c_in)
-        moved["weights"] = shape.c_out * per_channel * times("weights")
-    if shape.const_bytes or shape.fixed_const_bytes:
-        moved["constants"] = shape.c_out * shape.const_bytes * times("constants") + shape.fixed_const_bytes
-    if shape.constants_vary_over_rows:
-        # Every tile is one output row (h_out rows: one per row tile) and copies that row's block when it changed.
-        moved["row constants"] = shape.h_out * (shape.c_out * shape.row_const_bytes * times("row constants")
-                                                + shape.row_fixed_const_bytes * times("row fixed constants"))
-    return moved
+    return traffic(shape, in_rows, in_cols, counts, order, B)[0]
 
 
 def copies(shape: LayerShape, counts, order: LoopOrder = LoopOrder.INPUT_STATIONARY, B=PY) -> dict[str, object]:
     """How many copies of each buffer of `moved_bytes` the layer makes (`fetches`; the row constants:
     their per-channel blocks', one transfer with the per-tensor ones)."""
+    return traffic(shape, 0, 0, counts, order, B)[1]
+
+
+def traffic(shape: LayerShape, in_rows, in_cols, counts, order: LoopOrder = LoopOrder.INPUT_STATIONARY,
+            B=PY) -> tuple[dict[str, object], dict[str, object]]:
+    """`moved_bytes` and `copies` at once (the cost search needs both)."""
     if shape.kind == "matmul":
-        return _matmul_copies(shape, counts, B)
+        return _matmul_moved_bytes(shape, in_rows, in_cols, counts, B), _matmul_copies(shape, counts, B)
     n_co, n_ho, n_wo, _ = counts
-    loops = block_loops(shape)
-    made = {"input": fetches(loops["input"], order, counts, B)[0], "output": n_co * n_ho * n_wo}
+    fetched = {buffer: fetches(loops, order, counts) for buffer, loops in block_loops(shape).items()}
+    inputs = 2 if shape.kind == "add" else 1
+    moved = {"input": inputs * in_rows * in_cols * shape.c_in * shape.in_bytes * fetched["input"][1],
+             "output": shape.h_out * shape.w_out * shape.c_out * shape.out_bytes}
+    made = {"input": fetched["input"][0], "output": n_co * n_ho * n_wo}
     if shape.has_weights:
-        made["weights"] = fetches(loops["weights"], order, counts, B)[0]
-    if shape.const_bytes:
-        made["constants"] = fetches(loops["constants"], order, counts, B)[0]
-    elif shape.fixed_const_bytes:
-        made["constants"] = 1
+        per_channel = shape.kh * shape.kw * (1 if shape.kind == "depthwise" else shape.c_in)
+        moved["weights"] = shape.c_out * per_channel * fetched["weights"][1]
+        made["weights"] = fetched["weights"][0]
+    if shape.const_bytes or shape.fixed_const_bytes:
+        moved["constants"] = shape.c_out * shape.const_bytes * fetched["constants"][1] + shape.fixed_const_bytes
+        made["constants"] = fetched["constants"][0] if shape.const_bytes else 1
     if shape.constants_vary_over_rows:
-        made["row constants"] = fetches(loops["row constants"], order, counts, B)[0]
-    return made
+        # Every tile is one output row (h_out rows: one per row tile) and copies that row's block when it changed.
+        moved["row constants"] = shape.h_out * (shape.c_out * shape.row_const_bytes * fetched["row constants"][1]
+                                                + shape.row_fixed_const_bytes * fetched["row fixed constants"][1])
+        made["row constants"] = fetched["row constants"][0]
+    return moved, made
 
 
 # A matmul walks its rows outermost, then columns, then slices of K (`tile-layers`), and copies every

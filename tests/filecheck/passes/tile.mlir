@@ -51,7 +51,7 @@ func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> {
 
 // SMALL:      tiling.target = #tiling.target<chip = "gap8", cores = 8, l1_budget = 2000, l2_budget = 6000, l3_size = 8388608, double_buffer = true>
 // SMALL:      l2_plan = #tiling.l2_plan<peak = 5904, weights = "L3",
-// SMALL:      qnn.layer 0 {{.*}} {tiling = #tiling.layer<l1_tile = [4, 2, 16, 4], l1_tiles = [4, 10, 1, 2], l1_bytes = 1952, l2_tile = [16, 5], weights = "L3", streamed = ["layer0"], loop_order = "input-stationary", stationary_slots = 1>}
+// SMALL:      qnn.layer 0 {{.*}} {tiling = #tiling.layer<l1_tile = [4, 3, 8, 4], l1_tiles = [4, 7, 2, 2], l1_bytes = 1904, l2_tile = [16, 5], weights = "L3", streamed = ["layer0"], loop_order = "input-stationary", stationary_slots = 2>}
 // SMALL:      qnn.layer 1 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 1, 16, 16], l1_tiles = [1, 16, 1, 1], l1_bytes = 1368, l2_tile = [16, 1], weights = "L3", streamed = ["layer0"], loop_order = "input-stationary", stationary_slots = 2>}
 // SMALL:      qnn.layer 2 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 2, 16, 16], l1_tiles = [1, 8, 1, 1], l1_bytes = 1408, l2_tile = [16, 2], weights = "L3", streamed = ["layer2"], loop_order = "input-stationary", stationary_slots = 2>}
 // SMALL:      qnn.layer 3 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 1, 16, 16], l1_tiles = [1, 16, 1, 1], l1_bytes = 776, l2_tile = [16, 1], weights = "L3", streamed = ["layer2", "layer0"], loop_order = "input-stationary", stationary_slots = 2>}

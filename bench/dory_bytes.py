@@ -48,6 +48,10 @@ def _read(out: int, tile: int, kernel: int, stride: int, size: int) -> int:
     return sum(input_rows(a, b, stride, kernel, 1, pad, size) for a, b in spans(out, tile))
 
 
+ADD_TYPES = ("QAddition", "Add")
+"""DORY's names of an addition of two tensors (NEMO's networks: QAddition; Quantlab's: Add)."""
+
+
 def dory_layer_input_bytes(row: dict) -> int:
     """The input bytes DORY's tiling of one layer moves (its loop order: output-channel tiles outermost)."""
     kh, kw = (int(k) for k in row["kernel"].split("x"))
@@ -57,8 +61,9 @@ def dory_layer_input_bytes(row: dict) -> int:
     cols = _read(int(row["out_W"]), int(row["tile_w_out"]), kw, sw, int(row["in_W"]))
     n_spatial = -(-int(row["out_H"]) // int(row["tile_h_out"])) * -(-int(row["out_W"]) // int(row["tile_w_out"]))
     n_co = -(-out_c // int(row["tile_n_out"]))
-    inputs = 2 if row["layer_type"] == "QAddition" else 1
-    depthwise = int(row["group"]) > 1 or row["layer_type"] in ("QAddition", "MaxPool", "AvgPool")
+    add = row["layer_type"] in ADD_TYPES
+    inputs = 2 if add else 1
+    depthwise = int(row["group"]) > 1 or add or row["layer_type"] in ("MaxPool", "AvgPool", "ReluAveragePool")
     refetch = n_co if n_spatial > 1 and not depthwise else 1
     return inputs * rows * cols * c_in * refetch
 

@@ -280,5 +280,7 @@ def smallest_footprint(layer: LayerShape, target: L1Target, singles: tuple[str |
         for ci in {1, layer.c_in}
     ]
     legal = [t for t in corners if all(domain(layer, t))]
-    return min((footprint(layer, t, target, single=single) for t in legal for single in singles),
+    # A buffer is kept in one slot only by a tile that holds the whole reduction (`solve.schedules`).
+    return min((footprint(layer, t, target, single=single) for t in legal for single in singles
+                if single is None or not layer.splits_reduction or t.ci == layer.c_in),
                key=lambda b: sum(b.values()))

@@ -89,13 +89,13 @@ def _window(found: dict[str, np.ndarray]) -> np.ndarray:
     return pool & (found["cycles"] * TIE[1] <= best * (TIE[1] + TIE[0]))
 
 
-def _largest_fitting_slice(layer: LayerShape, target: L1Target, co, ho, wo, single: str | None = None) -> np.ndarray:
+def _largest_fitting_slice(layer: LayerShape, target: L1Target, co, ho, wo) -> np.ndarray:
     """Per tile, the largest input-channel slice below c_in that fits (0 if none): below c_in the
     footprint grows with the slice, so a vectorized bisection finds it."""
     lo, hi = np.zeros_like(co), np.full_like(co, layer.c_in - 1)
     while (lo < hi).any():
         mid = (lo + hi + 1) // 2
-        fits = total_bytes(layer, Tile(co, ho, wo, np.maximum(mid, 1)), target, NP, single) <= target.l1_bytes
+        fits = total_bytes(layer, Tile(co, ho, wo, np.maximum(mid, 1)), target, NP) <= target.l1_bytes
         lo, hi = np.where(fits, mid, lo), np.where(fits, hi, mid - 1)
     return lo
 
@@ -152,7 +152,7 @@ def search(layer: LayerShape, target: L1Target) -> tuple[Tile, LoopOrder, str | 
     for single in singles[1:]:
         fits_all[single] = np.zeros_like(co, bool)
         fits_all[single][tight] = fits(Tile(*(getattr(every_ci, d)[tight] for d in TILE_DIMS)), single)
-    largest = _largest_fitting_slice(layer, target, co, ho, wo, None) if layer.splits_reduction else None
+    largest = _largest_fitting_slice(layer, target, co, ho, wo) if layer.splits_reduction else None
     spatial = TileSpans.regular(layer, Tile(co, ho, wo, co), NP)
     parts = [np.broadcast_to(p, co.shape) for p in compute_parts(layer, spatial, target.cores, target.costs, NP)]
 

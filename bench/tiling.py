@@ -61,7 +61,7 @@ def main() -> None:
         start = time.perf_counter()
         results = [result for result, _ in solve_all(layers, l1)]
         seconds = time.perf_counter() - start
-        moved = sum(sum(l2_l1_bytes(layer, Grid.of(layer, r.tile), _same_pads(layer)).values())
+        moved = sum(sum(l2_l1_bytes(layer, Grid.of(layer, r.tile), _same_pads(layer), r.order).values())
                     for layer, r in zip(layers, results, strict=True))
         print(f"MobileNetV1-1.0 128x128, L1 {budget} B: {len(layers)} layers tiled in {seconds:.2f} s "
               f"({len(set(layers))} distinct shapes), {sum(r.objective for r in results):,} estimated cycles, "

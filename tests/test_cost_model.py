@@ -9,7 +9,7 @@ import pytest
 from dory_mlir.target import load_target
 from dory_mlir.tiling.cost import TileSpans, estimate, kernel_terms
 from dory_mlir.tiling.cost_figures import KERNEL_COSTS, CostModel, DmaCosts, Link
-from dory_mlir.tiling.geometry import LayerShape
+from dory_mlir.tiling.geometry import LayerShape, LoopOrder
 from dory_mlir.tiling.model import NP, PY, Tile
 from dory_mlir.tiling.traffic import Grid, l2_l1_bytes, moved_bytes
 
@@ -43,14 +43,32 @@ def test_double_buffered_is_the_longer_of_dma_and_compute_plus_prologue_and_epil
     assert double.total_cycles < single.total_cycles
 
 
-def test_input_refetched_per_output_channel_tile():
-    """Loop order spatial → output channels → input channels: the input is copied once per channel tile."""
+def test_loop_order_decides_which_buffer_is_fetched_again():
+    """Input-stationary (spatial → output channels → input channels): the input of a spatial tile stays in L1
+    across the channel tiles and the weights are fetched per spatial tile; weight-stationary the other way."""
     layer = LayerShape("pointwise", 16, 16, 8, 8, 8, 8)
-    whole_channels = estimate(layer, Tile(16, 4, 8, 16), TileSpans.regular(layer, Tile(16, 4, 8, 16), PY),
-                              8, True, SIMPLE, PY)
-    split = estimate(layer, Tile(4, 4, 8, 16), TileSpans.regular(layer, Tile(4, 4, 8, 16), PY), 8, True, SIMPLE, PY)
-    assert split.l2_l1_bytes - whole_channels.l2_l1_bytes == 3 * 8 * 8 * 16 + 16 * 16  # input ×4, weights ×2
-    assert split.dma_cycles > whole_channels.dma_cycles
+
+    def moved(tile: Tile, order: LoopOrder) -> int:
+        return estimate(layer, tile, TileSpans.regular(layer, tile, PY), 8, True, SIMPLE, PY, order=order).l2_l1_bytes
+
+    whole_channels, split = Tile(16, 4, 8, 16), Tile(4, 4, 8, 16)  # 2 spatial tiles; 1 or 4 channel tiles
+    for order in LoopOrder:
+        assert moved(whole_channels, order) == 8 * 8 * 16 + 16 * 16 + 8 * 8 * 16  # every byte once
+    assert moved(split, LoopOrder.INPUT_STATIONARY) - moved(whole_channels, LoopOrder.INPUT_STATIONARY) == 16 * 16
+    assert moved(split, LoopOrder.WEIGHT_STATIONARY) - moved(whole_channels, LoopOrder.WEIGHT_STATIONARY) == 3 * 8 * 8 * 16
+
+
+def test_reduction_split_fetches_both_per_tile():
+    """Input-channel slices run innermost: with 2 slices the input changes every tile (fetched per channel tile
+    in both orders) and so do the weights (per spatial tile); the per-channel constants follow the channel
+    tiles only."""
+    layer = LayerShape("pointwise", 16, 16, 8, 8, 8, 8, const_bytes=8)
+    tile = Tile(4, 4, 8, 8)  # 4 channel tiles, 2 spatial tiles, 2 slices
+    for order, constants in ((LoopOrder.INPUT_STATIONARY, 2), (LoopOrder.WEIGHT_STATIONARY, 1)):
+        spans = TileSpans.regular(layer, tile, PY)
+        found = moved_bytes(layer, spans.in_rows, spans.in_cols, (4, 2, 1, 2), order)
+        assert found["input"] == 4 * 8 * 8 * 16 and found["weights"] == 2 * 16 * 16
+        assert found["constants"] == constants * 16 * 8
 
 
 def test_regular_grid_counts_the_traffic_of_the_exact_grid():

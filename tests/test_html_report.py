@@ -77,7 +77,8 @@ def test_report_is_the_tile_reports_data():
     """Rendering is a pure function of the report: the L2 buffers and the layer rows drawn are those given."""
     row = {"layer": 0, "name": "Conv_0", "kind": "conv", "input_hwc": [8, 8, 3], "output_hwc": [8, 8, 4],
            "l2_l1_tile": {"co": 4, "ho": 4, "wo": 8, "ci": 3}, "l3_l2_tile": {"co": 4, "ho": 8},
-           "tiles": {"co": 1, "ho": 2, "wo": 1, "ci": 1}, "l1_bytes": 500, "l1_buffers": {"input": 300, "output": 200},
+           "tiles": {"co": 1, "ho": 2, "wo": 1, "ci": 1}, "loop_order": "weight-stationary", "stationary_slots": 1,
+           "l1_bytes": 500, "l1_buffers": {"input": 300, "output": 200},
            "weights_in": "L2", "input_bytes": 192, "output_bytes": 256, "constant_bytes": 124,
            "dma_l2_l1_bytes": 700, "dma_l3_l2_bytes": 0, "macs": 6912, "est_cycles": 3456,
            "est_dma_l2_l1_cycles": 1000, "est_compute_cycles": 3000, "est_dma_l3_l2_cycles": 0,
@@ -91,6 +92,7 @@ def test_report_is_the_tile_reports_data():
     assert "1.22" in page  # 700 B moved / 572 B lower bound
     assert "2×1 spatial tiles of 4×8 pixels" in page
     assert "3,456 (2.00 MAC/cycle)" in page
+    assert "weight-stationary (1 slot)" in page
 
 
 def test_report_needs_an_html_name_and_the_tile_pass(tmp_path, capsys):

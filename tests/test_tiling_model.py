@@ -19,7 +19,7 @@ from dory_mlir.tiling.model import (
     smallest_footprint,
     total_bytes,
 )
-from dory_mlir.tiling.solve import choose, keys, solve_l1
+from dory_mlir.tiling.solve import choose, keys, schedules, solve_l1
 
 
 def random_layer(rng: random.Random) -> LayerShape:
@@ -39,14 +39,21 @@ def random_layer(rng: random.Random) -> LayerShape:
 
 
 def brute_force(layer: LayerShape, target: L1Target) -> dict[str, int] | None:
-    """The keys of the tile the solver's rule chooses among every legal tile (None: none fits)."""
+    """The keys of the tile the solver's rule chooses among every legal tile in every loop order, with its
+    stationary buffer in one or two slots (None: none fits)."""
     found = []
     for co, ho, wo, ci in itertools.product(
         range(1, layer.c_out + 1), range(1, layer.h_out + 1), range(1, layer.w_out + 1), range(1, layer.c_in + 1)
     ):
         tile = Tile(co, ho, wo, ci)
-        if is_legal(layer, tile, target):
-            found.append(keys(layer, tile, target))
+        if not all(domain(layer, tile)):
+            continue
+        # A tile that fits with every changing buffer in two slots is weighed so only (`solve.search`).
+        double = total_bytes(layer, tile, target) <= target.l1_bytes
+        whole_reduction = not layer.splits_reduction or ci == layer.c_in
+        found += [keys(layer, tile, target, order=order, single=single)
+                  for order, single in schedules(layer, target, whole_reduction)
+                  if (single is None) == double and total_bytes(layer, tile, target, single=single) <= target.l1_bytes]
     if not found:
         return None
     return found[choose({k: np.array([f[k] for f in found]) for k in found[0]})]
@@ -61,9 +68,10 @@ def solved_as_brute_force(layer: LayerShape, target: L1Target, seed: int) -> Til
         assert error.value.needed > target.l1_bytes
         return None
     result = solve_l1(layer, target)
-    assert keys(layer, result.tile, target) == expected, f"seed {seed}: {layer} {target}"
+    assert keys(layer, result.tile, target, order=result.order, single=result.single) == expected, \
+        f"seed {seed}: {layer} {target}"
     assert result.objective == expected["cycles"]
-    assert is_legal(layer, result.tile, target)
+    assert is_legal(layer, result.tile, target, result.single)
     return result
 
 

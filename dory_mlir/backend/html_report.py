@@ -258,8 +258,8 @@ def render(report: dict, source: str, verify: VerifyColumns | None = None) -> st
             "Estimates, not measurements.</p>",
             _legend(CYCLE_COLOURS), cycles_chart(layers)]
     out.append("<h2>Layers</h2><p>Click a layer's tiles to see its tile grid.</p>")
-    header = ["layer", "node", "kind", "in (HWC)", "out (HWC)", "L1 tile (co,ho,wo,ci)", "tiles", "L1 bytes",
-              "weights in", "L2↔L1 bytes", "× bound", "est. cycles", "MAC/cycle"]
+    header = ["layer", "node", "kind", "in (HWC)", "out (HWC)", "L1 tile (co,ho,wo,ci)", "tiles", "loop order",
+              "L1 bytes", "weights in", "L2↔L1 bytes", "× bound", "est. cycles", "MAC/cycle"]
     if verify is not None:
         header += list(verify.header)
     out.append('<table class="layers"><thead><tr>' + "".join(f"<th>{_escape(h)}</th>" for h in header)
@@ -275,6 +275,7 @@ def render(report: dict, source: str, verify: VerifyColumns | None = None) -> st
                f'<td class="kind">{_escape(cells[2])}</td>']
         tds += [f"<td>{_escape(c)}</td>" for c in cells[3:]]
         tds.append(f"<td><details><summary>{count}</summary>{tile_grid(row)}</details></td>")
+        tds.append(f"<td>{_escape(loop_order(row))}</td>")
         ratio = row["dma_l2_l1_bytes"] / lower_bound(row) if lower_bound(row) else 0
         tds += [f'<td>{row["l1_bytes"]:,}</td>', f'<td>{_escape(row["weights_in"])}</td>',
                 f'<td>{row["dma_l2_l1_bytes"]:,}</td>', f"<td>{ratio:.2f}</td>", f'<td>{row["est_cycles"]:,}</td>',
@@ -285,6 +286,12 @@ def render(report: dict, source: str, verify: VerifyColumns | None = None) -> st
         out.append(f'<tr class="layer" data-layer="{row["layer"]}">' + "".join(tds) + "</tr>")
     out.append("</tbody></table></body></html>")
     return "\n".join(out) + "\n"
+
+
+def loop_order(row: dict) -> str:
+    """The layer's loop order, and its stationary buffer's L1 slots when it is kept in one."""
+    single = " (1 slot)" if row["stationary_slots"] == 1 else ""
+    return row["loop_order"] + single
 
 
 def _cell_class(cell: str) -> str:

@@ -5,8 +5,8 @@ The tile pass writes them once; every later pass and the C printer reads them (D
 - `#tiling.target<...>` on the module (key `tiling.target`): the chip's name, cores, the L1/L2 bytes for
   data, the L3 size and whether L1 buffers are double-buffered;
 - `#tiling.layer<...>` on every `qnn.layer` (key `tiling`, carried by `pulp.layer` as its `tiling` property):
-  the L1 tile, its grid, the bytes the tiler proved, the L2 slice, where the weights live and
-  the activations streamed from L3;
+  the L1 tile, its grid, the bytes the tiler proved, the L2 slice, where the weights live,
+  the activations streamed from L3 and the loop order of the tiles;
 - `#tiling.l2_plan<...>` on the network function (key `l2_plan`): the peak, where the weights live
   and every `#tiling.l2_buffer<...>` with its offset and lifetime.
 
@@ -24,6 +24,8 @@ from xdsl.irdl import irdl_attr_definition
 from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
+
+from dory_mlir.tiling.geometry import LoopOrder
 
 TARGET = "tiling.target"
 """The module attribute holding the `#tiling.target` (MLIR wants a module's attributes named by dialect)."""
@@ -153,7 +155,9 @@ class TargetAttr(KeywordAttr):
 class LayerTilingAttr(KeywordAttr):
     """A layer's tiling: the L1 tile (co, ho, wo, ci) and its grid (tiles per dimension), the L1 bytes
     the tiler proved for it, the L2 slice (co2, ho2), where the weights live, the activations the layer
-    streams from L3."""
+    streams from L3, the loop order of its tiles (`geometry.LoopOrder`: "input-stationary" or
+    "weight-stationary") and the L1 slots of the order's stationary buffer (the input, or the weights:
+    1 when it is kept in one slot although it changes, its copies waited for; else 2)."""
 
     name = "tiling.layer"
 
@@ -163,10 +167,13 @@ class LayerTilingAttr(KeywordAttr):
     l2_tile: ArrayAttr[IntAttr]
     weights: StringAttr
     streamed: ArrayAttr[StringAttr]
+    loop_order: StringAttr
+    stationary_slots: IntAttr
 
     def __init__(self, l1_tile: Sequence[int], l1_tiles: Sequence[int], l1_bytes: int, l2_tile: Sequence[int],
-                 weights: str, streamed: Sequence[str]):
-        super().__init__(*(_value(v) for v in (l1_tile, l1_tiles, l1_bytes, l2_tile, weights, streamed)))
+                 weights: str, streamed: Sequence[str], loop_order: LoopOrder, stationary_slots: int):
+        super().__init__(*(_value(v) for v in (l1_tile, l1_tiles, l1_bytes, l2_tile, weights, streamed,
+                                               LoopOrder(loop_order).value, stationary_slots)))
 
     def verify(self) -> None:
         for key, length in (("l1_tile", 4), ("l1_tiles", 4), ("l2_tile", 2)):
@@ -177,6 +184,10 @@ class LayerTilingAttr(KeywordAttr):
             raise VerifyException("l1_bytes must not be negative")
         if self.weights.data not in WEIGHT_PLACES:
             raise VerifyException(f"weights must be one of {', '.join(WEIGHT_PLACES)}")
+        if self.loop_order.data not in {o.value for o in LoopOrder}:
+            raise VerifyException(f"loop_order must be one of {', '.join(o.value for o in LoopOrder)}")
+        if self.stationary_slots.data not in (1, 2):
+            raise VerifyException("stationary_slots must be 1 or 2")
 
     @property
     def tile(self) -> tuple[int, int, int, int]:
@@ -195,6 +206,15 @@ class LayerTilingAttr(KeywordAttr):
     @property
     def streamed_names(self) -> tuple[str, ...]:
         return tuple(s.data for s in self.streamed.data)
+
+    @property
+    def order(self) -> LoopOrder:
+        return LoopOrder(self.loop_order.data)
+
+    @property
+    def single(self) -> str | None:
+        """The buffer kept in one L1 slot although it changes (None: every changing buffer has two)."""
+        return self.order.stationary if self.stationary_slots.data == 1 else None
 
 
 @irdl_attr_definition

@@ -2,7 +2,7 @@
 
 Its input is fused into layers (`fuse`; `dory-opt --tile` adds it, `-p tile` does not). The module gets the target it planned for
 (`#tiling.target`: cores, L1/L2 budgets, L3 size, double buffering), each `qnn.layer` its
-`#tiling.layer` (L3→L2 slice, L2→L1 tile, tile counts, L1 bytes proven, where weights live), the
+`#tiling.layer` (L3→L2 slice, L2→L1 tile, tile counts, L1 bytes proven, where weights live, loop order and its stationary buffer's slots), the
 function its `#tiling.l2_plan` (peak, every L2 buffer with its lifetime and offset); see
 `dialects/tiling.py`.
 The per-layer report goes to the tool that asked for it (`collecting_tile_reports`; `dory-opt
@@ -129,16 +129,19 @@ def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp, l1: L1Targe
         grid = Grid.of(shape, tile, decision.co2, decision.ho2)
         l1_bytes = sum(decision.l1.buffers.values())
         l2_bytes = sum(decision.l2_working.values())
+        order = decision.l1.order
         layer.attributes[TILING] = LayerTilingAttr((tile.co, tile.ho, tile.wo, tile.ci), grid.counts(), l1_bytes,
-                                                   (decision.co2, decision.ho2), decision.weights_in, decision.streamed)
+                                                   (decision.co2, decision.ho2), decision.weights_in, decision.streamed,
+                                                   order, decision.l1.stationary_slots)
         if decision.streamed or decision.weights_in == "L3-stream":  # tiled L2 slice by L2 slice
             moved = sliced_l2_l1_bytes(shape, tile, decision.co2 or shape.c_out, decision.ho2 or shape.h_out,
-                                       _pads(layer))
+                                       _pads(layer), order)
         else:
-            moved = l2_l1_bytes(shape, grid, _pads(layer))
+            moved = l2_l1_bytes(shape, grid, _pads(layer), order)
         l3, l3_copies = _l3_bytes(net, view, plan, decision, _pads(layer))
         spans = TileSpans.of_spans(grid.co, grid.ho, grid.wo, grid.ci, *input_read(shape, grid, _pads(layer)))
-        cycles = estimate(shape, tile, spans, l1.cores, l1.double_buffer, l1.costs, PY)
+        cycles = estimate(shape, tile, spans, l1.cores, l1.double_buffer, l1.costs, PY, order=order,
+                          single=decision.l1.single)
         l3_cycles = l1.costs.dma.l3_l2.cycles(l3, l3_copies)
         total = round(cycles.total_cycles + l3_cycles)
         rows.append({
@@ -147,7 +150,8 @@ def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp, l1: L1Targe
             "kernel": [shape.kh, shape.kw], "stride": [shape.sh, shape.sw],
             "l3_l2_tile": {"co": decision.co2, "ho": decision.ho2},
             "l2_l1_tile": {"co": tile.co, "ho": tile.ho, "wo": tile.wo, "ci": tile.ci},
-            "tiles": dict(zip(("co", "ho", "wo", "ci"), grid.counts(), strict=True)),
+            "tiles": dict(zip(("co", "ho", "wo", "ci"), grid.counts(), strict=True)), "loop_order": order.value,
+            "stationary_slots": decision.l1.stationary_slots,
             "weights_in": decision.weights_in, "streamed_from_l3": list(decision.streamed),
             "input_bytes": sum(view.tensors[n].bytes for n in net.inputs),
             "output_bytes": view.tensors[net.output].bytes, "constant_bytes": net.weight_bytes,

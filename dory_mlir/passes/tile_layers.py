@@ -17,6 +17,7 @@ The rewrite is one pattern, `LayerAsClusterCall` (a `pulp.layer` → a `func.cal
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,13 +52,16 @@ from dory_mlir.dialects import dma, pulp
 from dory_mlir.ir_utils import BodyBuilder, op_where
 from dory_mlir.kernel_abi import KERNEL_OF, LAYER_PARAMS, acc_bytes, im2col_bytes
 from dory_mlir.target import planned_execution
+from dory_mlir.tiling.traffic import block_loops
 from dory_mlir.tiling.geometry import (
-    ALIGN, LayerShape, activation_tile_bytes, align, buffer_slots, input_rows, spans, weight_tile_bytes,
+    ALIGN, TILE_DIMS, LayerShape, LoopOrder, activation_tile_bytes, align, buffer_slots, input_rows, spans, weight_tile_bytes,
 )
 
 COLUMNS = ("co0", "con", "h0", "hn", "w0", "wn", "ci0", "cin", "ih0", "ihn", "iw0", "iwn",
            "pad_t", "pad_l", "pad_b", "pad_r", "first", "last")
 COL = {name: i for i, name in enumerate(COLUMNS)}
+LOOP_COLUMN = {"co": "co0", "ho": "h0", "wo": "w0", "ci": "ci0"}
+"""The column of a tile's position along each tile loop (`geometry.TILE_DIMS`)."""
 CONV_KERNELS = ("dory_conv2d", "dory_pointwise", "dory_depthwise")
 # A matmul's table has two more columns: the first row of the right operand's block (its batch
 # slice's K rows from `kr0 - ci0`) and the output batch slice (for constants per batch slice).
@@ -115,32 +119,35 @@ SCOL = {name: i for i, name in enumerate(SLICE_COLUMNS)}
 
 
 def tile_table(g: LayerShape, pads: tuple[int, int, int, int], l1_tile: list[int], co2: int,
-               ho2: int) -> tuple[np.ndarray, np.ndarray]:
+               ho2: int, order: LoopOrder = LoopOrder.INPUT_STATIONARY) -> tuple[np.ndarray, np.ndarray]:
     """The tiles (one row each) and the L2 slices they are grouped in (rows of `co2` channels
-    by `ho2` output rows; rows outer). Within a slice: spatial tiles, channel tiles, then
-    reduction slices."""
+    by `ho2` output rows; rows outer). Within a slice the tiles run in the loop order `order`
+    (input-stationary: rows, columns, channel tiles, reduction slices; weight-stationary: channel
+    tiles first)."""
     co, ho, wo, ci = l1_tile
     t, l, _, _ = pads
     tiles, slices = [], []
     for s_h0, s_h1 in spans(g.h_out, ho2):
         for s_c0, s_c1 in spans(g.c_out, co2):
             first = len(tiles)
-            for h0, h1 in ((a + s_h0, b + s_h0) for a, b in spans(s_h1 - s_h0, ho)):
-                for w0, w1 in spans(g.w_out, wo):
-                    for c0, c1 in ((a + s_c0, b + s_c0) for a, b in spans(s_c1 - s_c0, co)):
-                        for i0, i1 in spans(g.c_in, ci) if g.splits_reduction else [(c0, c1)]:
-                            first_h, last_h = h0 * g.sh - t, (h1 - 1) * g.sh - t + g.dh * (g.kh - 1)
-                            first_w, last_w = w0 * g.sw - l, (w1 - 1) * g.sw - l + g.dw * (g.kw - 1)
-                            # A tile whose window lies wholly in the padding (pads wider than the dilated
-                            # kernel) reads no input: 0 rows or columns at an offset inside the tensor.
-                            tiles.append([
-                                c0, c1 - c0, h0, h1 - h0, w0, w1 - w0, i0, i1 - i0,
-                                min(max(first_h, 0), g.h_in), input_rows(h0, h1, g.sh, g.kh, g.dh, t, g.h_in),
-                                min(max(first_w, 0), g.w_in), input_rows(w0, w1, g.sw, g.kw, g.dw, l, g.w_in),
-                                max(0, -first_h), max(0, -first_w),
-                                max(0, last_h - (g.h_in - 1)), max(0, last_w - (g.w_in - 1)),
-                                int(i0 == 0), int(i1 == g.c_in),
-                            ])
+            spans_of = {"ho": [(a + s_h0, b + s_h0) for a, b in spans(s_h1 - s_h0, ho)], "wo": spans(g.w_out, wo),
+                        "co": [(a + s_c0, b + s_c0) for a, b in spans(s_c1 - s_c0, co)]}
+            outer = [dim for dim in order.loops if dim != "ci"]  # the reduction slices are innermost
+            for picked in itertools.product(*(spans_of[dim] for dim in outer)):
+                (h0, h1), (w0, w1), (c0, c1) = (picked[outer.index(dim)] for dim in ("ho", "wo", "co"))
+                for i0, i1 in spans(g.c_in, ci) if g.splits_reduction else [(c0, c1)]:
+                    first_h, last_h = h0 * g.sh - t, (h1 - 1) * g.sh - t + g.dh * (g.kh - 1)
+                    first_w, last_w = w0 * g.sw - l, (w1 - 1) * g.sw - l + g.dw * (g.kw - 1)
+                    # A tile whose window lies wholly in the padding (pads wider than the dilated
+                    # kernel) reads no input: 0 rows or columns at an offset inside the tensor.
+                    tiles.append([
+                        c0, c1 - c0, h0, h1 - h0, w0, w1 - w0, i0, i1 - i0,
+                        min(max(first_h, 0), g.h_in), input_rows(h0, h1, g.sh, g.kh, g.dh, t, g.h_in),
+                        min(max(first_w, 0), g.w_in), input_rows(w0, w1, g.sw, g.kw, g.dw, l, g.w_in),
+                        max(0, -first_h), max(0, -first_w),
+                        max(0, last_h - (g.h_in - 1)), max(0, last_w - (g.w_in - 1)),
+                        int(i0 == 0), int(i1 == g.c_in),
+                    ])
             slices.append([first, len(tiles) - first, s_c0, s_c1 - s_c0, s_h0, s_h1 - s_h0,
                            min(max(s_h0 * g.sh - t, 0), g.h_in), input_rows(s_h0, s_h1, g.sh, g.kh, g.dh, t, g.h_in),
                            int(s_c1 == g.c_out)])
@@ -200,18 +207,23 @@ class LayerLowering:
         self.shape = layer_shape(self.layer)
         self.l1_tile = list(tiling.tile)
         co2, ho2 = tiling.slice
-        self.columns = COL
+        self.columns = dict(COL)
         if self.kernel_name == "dory_matmul":
             self.columns = MATMUL_COL
             self.table, self.slice_table = matmul_tile_table(
                 self.shape, self.l1_tile, _param(self.params, "rows_per_batch"),
                 _ints(self.params.data["lhs_slices"]), _ints(self.params.data["rhs_slices"]))
         else:
-            self.table, self.slice_table = tile_table(self.shape, layer_pads(self.layer), self.l1_tile, co2, ho2)
+            self.table, self.slice_table = tile_table(self.shape, layer_pads(self.layer), self.l1_tile, co2, ho2,
+                                                      tiling.order)
         self.all_roles = [r.data for r in self.layer.roles.data]
         self.roles = [r for r in self.all_roles if not r.endswith("_slice")]
         self.index = self.layer.index.value.data
         self.invariant = self.tile_invariant_roles()
+        self.kept = self.kept_blocks()
+        # The stationary buffer kept in one L1 slot although it changes: copied between two tiles, waited for.
+        single = {"input": ("in", "a", "b"), "weights": ("weights",)}.get(tiling.single or "", ())
+        self.single_slot = [r for r in self.roles if r in single and r not in self.invariant]
         # Roles streamed from L3: their tiles come from L2 slice buffers, filled per slice.
         self.streamed = [r for r in self.roles if dma.memory_level(self.layer.buffer(r).type) == "L3"]  # type: ignore[union-attr]
         if self.streamed and self.kernel_name == "dory_matmul":
@@ -256,6 +268,51 @@ class LayerLowering:
                 invariant.append(role)
         return invariant
 
+    def block_loops(self, role: str) -> frozenset[str]:
+        """The tile loops (`geometry.TILE_DIMS`) the role's block follows: the traffic model's rule."""
+        loops = block_loops(self.shape)
+        if role in ("in", "a", "b"):
+            return loops["input"]
+        if role == "weights":
+            return loops["weights"]
+        shape = _shape(self.layer.buffer(role))  # type: ignore[arg-type]
+        if len(shape) == 2:  # one block per output row: per channel, or per tensor
+            return loops["row fixed constants"] if shape[1] == 1 else loops["row constants"]
+        return loops["constants"]
+
+    def kept_blocks(self) -> list[str]:
+        """The per-tile input roles whose block is, on some tile, the previous tile's (the loop order keeps
+        it in L1: e.g. the input across the channel tiles when input-stationary): their copy is issued only
+        on the tiles of the table's `fetch_<role>` column, into the slot of its `slot_<role>` column (the
+        slots alternate per copy, so the next block's copy never overwrites the block in use). A matmul
+        copies every block that is not the same for the whole layer (`traffic`)."""
+        if self.kernel_name == "dory_matmul":
+            return []
+        starts = np.zeros(len(self.table), bool)
+        starts[self.slice_table[:, SCOL["start"]]] = True
+        kept, columns = [], []
+        for role in self.roles:
+            if role in self.invariant or role == "out":
+                continue
+            follows = self.table[:, [COL[LOOP_COLUMN[d]] for d in TILE_DIMS if d in self.block_loops(role)]]
+            fetch = starts.copy()
+            fetch[1:] |= (follows[1:] != follows[:-1]).any(axis=1)
+            if fetch.all():
+                continue
+            slot = np.zeros_like(self.table[:, 0])
+            for start, count in self.slice_table[:, :2]:
+                slot[start : start + count] = (np.cumsum(fetch[start : start + count]) - 1) % 2
+            kept.append(role)
+            columns += [fetch.astype(np.int32), slot]
+            self.columns |= {f"fetch_{role}": len(self.columns), f"slot_{role}": len(self.columns) + 1}
+        if columns:
+            self.table = np.column_stack([self.table, *columns]).astype(np.int32)
+        return kept
+
+    def slot_of(self, role: str, row: dict[str, SSAValue], slot: SSAValue | None) -> SSAValue | None:
+        """The L1 slot of a role's block for the tile of `row` (`slot`: the tile's, alternating per tile)."""
+        return row[f"slot_{role}"] if slot is not None and role in self.kept else slot
+
     def per_batch(self, role: str) -> bool:
         """A requant constant [G, 1] with one value per batch slice of a matmul (`qnn.requant`); in the
         other layers a 2-D constant varies over the output rows ([H, C] / [H, 1])."""
@@ -291,8 +348,16 @@ class LayerLowering:
         return sizes
 
     def slots(self, role: str) -> int:
-        """Double-buffered roles get two slots; scratch and tile-invariant buffers one."""
-        return buffer_slots(role in ("acc", "im2col") or role in self.invariant, self.double_buffer)
+        """Double-buffered roles get two slots; scratch, tile-invariant buffers and the stationary buffer
+        the tiling keeps in one slot, one."""
+        return buffer_slots(role in ("acc", "im2col") or role in self.invariant or role in self.single_slot,
+                            self.double_buffer)
+
+    def phase(self, role: str) -> str:
+        """When a role's blocks are copied: "invariant" (once per L2 slice, before its tiles), "waited"
+        (one slot: at the tile that needs it, after the previous tile computed) or "prefetched" (two slots:
+        during the previous tile's computation)."""
+        return "invariant" if role in self.invariant else "waited" if role in self.single_slot else "prefetched"
 
     # --------------------------------------------------------------- the function
 
@@ -542,24 +607,27 @@ class LayerLowering:
         return [b.binary(arith.SubiOp, o, base) for o, base in zip(offsets, origin, strict=True)]
 
     def copy_inputs(self, b: BodyBuilder, row: dict[str, SSAValue], slot: SSAValue | None,
-                    invariant: bool = False) -> list[SSAValue]:
-        """Copies the inputs of a tile that change from tile to tile (or, with `invariant`,
-        those that do not: once, before the loop)."""
+                    phases: tuple[str, ...]) -> list[SSAValue]:
+        """Copies the inputs of a tile whose `phase` is one of `phases` (a block the previous tile holds
+        is not copied again)."""
         tokens = []
         for role, (offsets, sizes) in self.input_regions(b, row).items():
-            if (role in self.invariant) != invariant:
+            if self.phase(role) not in phases:
                 continue
             source, origin = self.source(role)
+            role_slot = self.slot_of(role, row, slot)
 
-            def copy(cb: BodyBuilder, role=role, offsets=offsets, sizes=sizes, source=source, origin=origin) -> SSAValue:
+            def copy(cb: BodyBuilder, role=role, offsets=offsets, sizes=sizes, source=source, origin=origin,
+                     role_slot=role_slot) -> SSAValue:
                 block = self.l2_block(cb, source, self.relative(cb, offsets, origin), sizes)
-                view = self.l1_view(cb, role, slot, sizes, source.type.element_type)  # type: ignore[attr-defined]
+                view = self.l1_view(cb, role, role_slot, sizes, source.type.element_type)  # type: ignore[attr-defined]
                 return cb.add(dma.CopyOp(block, view)).results[0]
 
-            if role == "in" and self.empty_in and len(sizes) == 3:
-                tokens.append(self.guarded(b, [row[c] for c in self.empty_in], copy))
-            else:
-                tokens.append(copy(b))
+            empty = [row[c] for c in self.empty_in] if role == "in" and self.empty_in and len(sizes) == 3 else []
+            # A block the previous tile holds is not copied again.
+            changed = (b.add(arith.CmpiOp(row[f"fetch_{role}"], b.index(0), "ne")).results[0]
+                       if role in self.kept else None)
+            tokens.append(self.guarded(b, empty, copy, changed) if empty or changed is not None else copy(b))
         return tokens
 
     def guarded(self, b: BodyBuilder, counts: list[SSAValue], copy, also: SSAValue | None = None) -> SSAValue:
@@ -590,7 +658,7 @@ class LayerLowering:
         buffers: dict[str, SSAValue] = {}
         for role, (_, sizes) in self.input_regions(b, row).items():
             source, _ = self.source(role)
-            buffers[role] = self.l1_view(b, role, slot, sizes, source.type.element_type)  # type: ignore[attr-defined]
+            buffers[role] = self.l1_view(b, role, self.slot_of(role, row, slot), sizes, source.type.element_type)  # type: ignore[attr-defined]
         out_element = self.args["out"].type.element_type  # type: ignore[attr-defined]
         out_sizes = [r["con"]] if len(_shape(self.args["out"])) == 1 else [r["hn"], r["wn"], r["con"]]
         buffers["out"] = self.l1_view(b, "out", slot, out_sizes, out_element)
@@ -617,7 +685,7 @@ class LayerLowering:
         return b.add(dma.CopyOp(out_view, block)).results[0]
 
     def copy_invariants(self, b: BodyBuilder, first: SSAValue) -> None:
-        tokens = self.copy_inputs(b, self.tile_row(b, first), None, invariant=True)
+        tokens = self.copy_inputs(b, self.tile_row(b, first), None, ("invariant",))
         for token in tokens:
             b.add(dma.WaitOp(token))
 
@@ -656,7 +724,7 @@ class LayerLowering:
         body = Block(arg_types=[IndexType()])
         lb = b.child(body)
         row = self.tile_row(lb, body.args[0])
-        for token in self.copy_inputs(lb, row, None):
+        for token in self.copy_inputs(lb, row, None, ("prefetched", "waited")):
             lb.add(dma.WaitOp(token))
         out_view = self.compute(lb, row, None)
         lb.add(dma.WaitOp(self.write_back(lb, row, out_view)))
@@ -664,8 +732,9 @@ class LayerLowering:
         b.add(scf.ForOp(first, end, b.index(1), [], body))
 
     def pipelined_loop(self, b: BodyBuilder, first_tile: SSAValue, end: SSAValue) -> None:
-        """Ping-pong: tile t+1's copies fly while tile t computes; tile t's output while t+1 does."""
-        first = self.copy_inputs(b, self.tile_row(b, first_tile), b.index(0))
+        """Ping-pong: tile t+1's copies fly while tile t computes; tile t's output while t+1 does. A buffer
+        kept in one slot is copied at the tile that needs it (tile t−1 has computed) and waited for."""
+        first = self.copy_inputs(b, self.tile_row(b, first_tile), b.index(0), ("prefetched",))
         start = b.add(dma.CompletedOp()).results[0]
         token_types = [dma.TokenType()] * (len(first) + 1)
         body = Block(arg_types=[IndexType(), *token_types])
@@ -677,15 +746,15 @@ class LayerLowering:
         prefetch, none = Block(), Block()
         pb = lb.child(prefetch)
         next_slot = pb.binary(arith.SubiOp, pb.index(1), slot)
-        prefetch.add_op(scf.YieldOp(*self.copy_inputs(pb, self.tile_row(pb, next_tile), next_slot)))
+        prefetch.add_op(scf.YieldOp(*self.copy_inputs(pb, self.tile_row(pb, next_tile), next_slot, ("prefetched",))))
         nothing = [dma.CompletedOp() for _ in first]
         for op in nothing:
             none.add_op(op)
         none.add_op(scf.YieldOp(*(op.token for op in nothing)))
         issued = lb.add(scf.IfOp(has_next, [dma.TokenType()] * len(first), [prefetch], [none])).results
-        for token in incoming:
-            lb.add(dma.WaitOp(token))
         row = self.tile_row(lb, tile)
+        for token in [*incoming, *self.copy_inputs(lb, row, slot, ("waited",))]:
+            lb.add(dma.WaitOp(token))
         out_view = self.compute(lb, row, slot)
         lb.add(dma.WaitOp(previous_out))  # tile t-1's output went out while tile t computed
         lb.add(scf.YieldOp(*issued, self.write_back(lb, row, out_view)))

@@ -198,7 +198,7 @@ class TileStatement:
             f"(assert {_text(term)})" for term in asserted)
 
 
-def tile_statement(layer: LayerShape, tile: Tile, target: L1Target) -> TileStatement:
+def tile_statement(layer: LayerShape, tile: Tile, target: L1Target, single: str | None = None) -> TileStatement:
     B = Z3Terms()
     sizes = {"co": layer.c_out, "ho": layer.h_out, "wo": layer.w_out, "ci": layer.c_in}
     steps = {d: getattr(tile, d) for d in DIMS}
@@ -211,7 +211,7 @@ def tile_statement(layer: LayerShape, tile: Tile, target: L1Target) -> TileState
     clipped = Tile(*(B.Min(steps[d], sizes[d] - origin[d]) for d in DIMS))
     violations = {
         "outside the model's domain": B.Not(B.And(*domain(layer, clipped, B))),
-        "over the L1 budget": total_bytes(layer, clipped, target, B) > target.l1_bytes,
+        "over the L1 budget": total_bytes(layer, clipped, target, B, single) > target.l1_bytes,
     }
     names = [f"{d}_tile" for d in DIMS if isinstance(index[d], Term)]
     if layer.kind != "matmul":
@@ -227,10 +227,11 @@ def tile_statement(layer: LayerShape, tile: Tile, target: L1Target) -> TileState
 
 
 @functools.lru_cache(maxsize=4096)
-def certify_tile(layer: LayerShape, tile: Tile, target: L1Target) -> int:
-    """Proves the memory contract of every tile of `layer`'s grid of `tile` (module docstring);
-    returns the number of Z3 checks (1). Cached per (layer, tile, target)."""
-    statement = tile_statement(layer, tile, target)
+def certify_tile(layer: LayerShape, tile: Tile, target: L1Target, single: str | None = None) -> int:
+    """Proves the memory contract of every tile of `layer`'s grid of `tile` (module docstring; `single`:
+    the buffer kept in one slot, `model.footprint`); returns the number of Z3 checks (1). Cached per
+    (layer, tile, target, single)."""
+    statement = tile_statement(layer, tile, target, single)
     with _context() as ctx:
         solver = z3.SolverFor("QF_NIA", ctx=ctx)
         solver.from_string(statement.smt2(*statement.bounds, Z3Terms.Or(*statement.violations.values())))
@@ -243,7 +244,7 @@ def certify_tile(layer: LayerShape, tile: Tile, target: L1Target) -> int:
                   if z3.is_true(model.eval(z3.parse_smt2_string(statement.smt2(term), ctx=ctx)[0], model_completion=True))]
     sizes = {"co": layer.c_out, "ho": layer.h_out, "wo": layer.w_out, "ci": layer.c_in}
     found = Tile(*(min(getattr(tile, d), sizes[d] - at[d]) for d in DIMS))
-    used = footprint(layer, found, target)
+    used = footprint(layer, found, target, single=single)
     raise NotCertified(
         f"Z3 counterexample to the L1 tiling of {layer.describe()} with tile {tile}: the tile {found} at "
         f"origin {tuple(at[d] for d in DIMS)} (co, ho, wo, ci) is {' and '.join(broken)}: "

@@ -220,6 +220,9 @@ class LayerTiling:
     ho2: int
     weights: str
     streamed: tuple[str, ...]
+    single: str | None = None
+    """The buffer ("input" or "weights") kept in one L1 slot although it changes (the loop order's
+    stationary buffer with `stationary_slots = 1`)."""
 
     @staticmethod
     def read(layer: qnn.LayerOp) -> LayerTiling:
@@ -227,7 +230,7 @@ class LayerTiling:
         if not isinstance(attr, LayerTilingAttr):
             raise Malformed(f"no '{TILING}' attribute (was the tile pass run?)")
         return LayerTiling(*attr.tile, attr.counts, attr.l1_bytes.data, *attr.slice, attr.weights.data,
-                           attr.streamed_names)
+                           attr.streamed_names, attr.single)
 
 
 @dataclass(frozen=True)
@@ -335,25 +338,26 @@ def footprint(g: Geometry, t: LayerTiling, tile: TileExtent, cores: int, double_
 
     Whether a buffer is double-buffered is a property of the loop, not of one tile: it is
     when its tile is not the whole L2 slice (the next tile's data then arrives during the
-    computation), decided from the nominal tile sizes.
+    computation), decided from the nominal tile sizes, unless the tiling keeps it in one slot
+    (`single`: its copies are waited for).
     """
     slice_c_in = g.c_in if g.reduces else t.co2
     whole_rows = t.ho == t.ho2 and t.wo == g.w.size_out
     whole_co, whole_ci = t.co == t.co2, t.ci == slice_c_in
 
-    def copies(whole: bool) -> int:
-        return 1 if whole or not double_buffer else 2
+    def copies(whole: bool, buffer: str | None = None) -> int:
+        return 1 if whole or not double_buffer or (buffer is not None and buffer == t.single) else 2
 
     if g.kind == "matmul":
         return _matmul_footprint(g, t, tile, copies)
     inputs = 2 if g.kind == "add" else 1
     buffers = {
-        "input": copies(whole_rows and whole_ci) * inputs * align(tile.rows_in * tile.cols_in * tile.ci * g.in_bytes),
+        "input": copies(whole_rows and whole_ci, "input") * inputs * align(tile.rows_in * tile.cols_in * tile.ci * g.in_bytes),
         "output": copies(whole_rows and whole_co) * align(tile.ho * tile.wo * tile.co * g.out_bytes),
     }
     if g.kind in WEIGHTED:
         per_channel = g.h.kernel * g.w.kernel * (1 if g.kind == "depthwise" else tile.ci)
-        buffers["weights"] = copies(whole_co and whole_ci) * align(tile.co * per_channel)
+        buffers["weights"] = copies(whole_co and whole_ci, "weights") * align(tile.co * per_channel)
     if g.const_bytes or g.fixed_const_bytes:
         per_channel = copies(whole_co) * align(tile.co * g.const_bytes) if g.const_bytes else 0
         buffers["constants"] = per_channel + g.fixed_const_bytes

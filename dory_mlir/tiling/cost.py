@@ -6,11 +6,11 @@ output back, and the 8 cores run one kernel call. The estimate, in cluster cycle
 
 | term | formula | source |
 |---|---|---|
-| DMA, L2↔L1 | `bytes / l2_l1.bytes_per_cycle + transfers · l2_l1.setup_cycles` | bytes: `traffic.moved_bytes` (the same count as the tile report); bandwidth and setup: the target JSON's `dma` (estimates, see there) |
-| transfers | per copy of a buffer: 1 when its tile is one 2-D transfer (whole channels, or whole rows), else one per tile row | how a HWC tile maps onto the cluster DMA's 2-D transfers |
+| DMA, L2↔L1 | `bytes / l2_l1.bytes_per_cycle + transfers · l2_l1.setup_cycles` | bytes: `traffic.moved_bytes` in the layer's loop order (input- or weight-stationary: which buffer stays in L1 across which loop; the same count as the tile report); bandwidth and setup: the target JSON's `dma` (estimates, see there) |
+| transfers | per copy of a buffer (`traffic.copies`: a block the previous tile holds is not copied again): 1 when its tile is one 2-D transfer (whole channels, or whole rows), else one per tile row | how a HWC tile maps onto the cluster DMA's 2-D transfers |
 | compute | `Σ over tiles (call + output · outputs + mac · MACs(4-channel blocks) + mac_single · MACs(leftover channels) + im2col · bytes + line · lines)` (lines: depthwise output lines; add: one run per channel) on the busiest core, + `tile_overhead_cycles` per tile | per-kernel-kind coefficients fitted to rv32 instruction counts (`kernel_costs.json`, refit by `bench/fit_kernel_costs.py`); one instruction = one cycle |
 | busiest core | conv/pointwise/matmul: pixel pairs split over the cores (pointwise: channel groups of 4 when a tile has fewer pairs than cores); depthwise: (channel, line) pairs, a line the longer of an output row and column; linear: output channels; pools, add: pixels | the kernels' work split (`runtime/kernels/*.c`) |
-| double-buffered total | `max(DMA, compute) + prologue + epilogue` | tile t+1's copies and tile t−1's write overlap tile t's kernel: per tile the longer of the two (summed over tiles with the per-tile averages) |
+| double-buffered total | `max(DMA − exposed, compute) + exposed + prologue + epilogue` | tile t+1's copies and tile t−1's write overlap tile t's kernel: per tile the longer of the two (summed over tiles with the per-tile averages); exposed: the DMA of the stationary buffer when it has one L1 slot (`LoopOrder`: copied between two tiles, waited for) |
 | prologue / epilogue | the average input copy of one tile (waited for before the first kernel) / the average output copy of one tile (after the last) | |
 | single-buffered total | `DMA + compute` | every copy is waited for |
 | L3↔L2 (report only) | `bytes / l3_l2.bytes_per_cycle + transfers · l3_l2.setup_cycles` (a transfer per tensor and L2 slice), added to the total | the L3 slices are copied before their tiles start (single-buffered today); the L2 plan, not the L1 tiler, decides these bytes |
@@ -31,9 +31,9 @@ import itertools
 from dataclasses import dataclass
 
 from dory_mlir.tiling.cost_figures import CostModel
-from dory_mlir.tiling.geometry import LayerShape, input_rows, spans
+from dory_mlir.tiling.geometry import TILE_DIMS, LayerShape, LoopOrder, input_rows, spans
 from dory_mlir.tiling.model import input_extent
-from dory_mlir.tiling.traffic import copies, moved_bytes
+from dory_mlir.tiling.traffic import traffic
 
 FEATURES = ("call", "output", "mac", "mac_single", "im2col", "line")
 """The compute terms of one kernel call, per busiest core (see the module docstring)."""
@@ -159,30 +159,32 @@ def compute_parts(layer: LayerShape, grid: TileSpans, cores: int, model: CostMod
 
 
 def estimate(layer: LayerShape, tile, grid: TileSpans, cores: int, double_buffer: bool, model: CostModel,
-             B, parts=None) -> Estimate:
-    """Estimated cycles of the layer tiled as `grid` (interior tile `tile`): see the module docstring.
-    `parts`: `compute_parts` of the grid when already known."""
-    counts = tuple(grid.count(d) for d in ("co", "ho", "wo", "ci"))
-    moved = moved_bytes(layer, grid.in_rows, grid.in_cols, counts, B)
-    n_copies = copies(layer, counts, B)
+             B, parts=None, order: LoopOrder = LoopOrder.INPUT_STATIONARY, single: str | None = None) -> Estimate:
+    """Estimated cycles of the layer tiled as `grid` (interior tile `tile`) in loop order `order`: see the
+    module docstring. `parts`: `compute_parts` of the grid when already known; `single`: the buffer kept
+    in one L1 slot (its copies are waited for, not overlapped)."""
+    counts = tuple(grid.count(d) for d in TILE_DIMS)
+    moved, n_copies = traffic(layer, grid.in_rows, grid.in_cols, counts, order, B)
     in_rows = input_extent(tile.ho, layer.sh, layer.kh, layer.dh, layer.h_in, B)
     whole_width, whole_in = tile.wo == layer.w_out, tile.ci == layer.c_in
     per_copy = {"input": transfers(in_rows, whole_width, whole_in, B),
                 "output": transfers(tile.ho, whole_width, tile.co == layer.c_out, B)}
     link = model.dma.l2_l1
-    dma_in, dma_out = 0, 0
+    dma_in, dma_out, exposed = 0, 0, 0
     for name, nbytes in moved.items():
         cycles = link.cycles(nbytes, n_copies[name] * per_copy.get(name, 1))
         if name == "output":
             dma_out = cycles
         else:
             dma_in = dma_in + cycles
+        if name == single:
+            exposed = cycles
     per_slice, per_channel = parts if parts is not None else compute_parts(layer, grid, cores, model, B)
     n_tiles = counts[0] * counts[1] * counts[2] * counts[3]
     compute = per_slice * counts[3] + per_channel * layer.c_in + n_tiles * model.dma.tile_overhead_cycles
     dma = dma_in + dma_out
     if double_buffer:
-        total = B.Max(dma, compute) + dma_in / n_tiles + dma_out / n_copies["output"]
+        total = B.Max(dma - exposed, compute) + exposed + dma_in / n_tiles + dma_out / n_copies["output"]
     else:
         total = dma + compute
     return Estimate(dma, compute, total, sum(moved.values()))

@@ -8,6 +8,7 @@ buffer is rounded to (`ALIGN`). The footprint model (`model.py`) builds on these
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 ALIGN = 4
@@ -104,6 +105,39 @@ class LayerShape:
         if self.kind in ("maxpool", "avgpool"):
             return f"{self.kind} {self.kh}x{self.kw}, {self.c_in} channels, {self.h_in}x{self.w_in}"
         return f"{self.kind}, {self.c_out} channels, {self.h_out}x{self.w_out}"
+
+
+# ---------------------------------------------------------------- the loops over a layer's tiles
+
+TILE_DIMS = ("co", "ho", "wo", "ci")
+"""The dimensions of a tile (output channels, rows, columns, input channels), as `Tile` orders them."""
+
+
+class LoopOrder(str, enum.Enum):
+    """How a layer (an L2 slice of it) walks its tiles; the tiler chooses it per layer by the cost model.
+
+    Input-stationary: spatial tiles outermost, then output channels, so an input tile that holds all
+    the input channels stays in L1 across the output-channel loop (the weights are fetched again per
+    spatial tile). Weight-stationary: output channels outermost, so a weight tile that holds all the
+    input channels stays in L1 across the spatial loop (the input is fetched again per channel tile).
+    The reduction split (input-channel slices) is innermost in both: the int32 partial sums of one
+    output tile stay in L1 only while its slices run. A buffer whose block is the same as the previous
+    tile's is not copied again (`traffic.fetches` counts it, `tile-layers` skips the copy)."""
+
+    INPUT_STATIONARY = "input-stationary"
+    WEIGHT_STATIONARY = "weight-stationary"
+
+    @property
+    def stationary(self) -> str:
+        """The buffer (of the tiling model's footprint) that stays in L1 across the inner loop."""
+        return "input" if self is LoopOrder.INPUT_STATIONARY else "weights"
+
+    @property
+    def loops(self) -> tuple[str, ...]:
+        """The tile loops, outermost first (names of `TILE_DIMS`)."""
+        if self is LoopOrder.INPUT_STATIONARY:
+            return ("ho", "wo", "co", "ci")
+        return ("co", "ho", "wo", "ci")
 
 
 # ---------------------------------------------------------------- one tile's L1 buffers

@@ -11,8 +11,8 @@ Every buffer the kernels need is in L1 at once (`footprint`):
 
 | buffer | bytes | double-buffered when |
 |---|---|---|
-| input | `hi · wi · ci · in_bytes` (the halo: `hi = min((ho-1)·sh + dh·(kh-1) + 1, h_in)`; an add: two such buffers) | the input tile changes between iterations |
-| weights | `co · kh · kw · ci` (depthwise `co · kh · kw`) | there is more than one weight tile |
+| input | `hi · wi · ci · in_bytes` (the halo: `hi = min((ho-1)·sh + dh·(kh-1) + 1, h_in)`; an add: two such buffers) | the input tile changes between iterations (unless input-stationary with one slot) |
+| weights | `co · kh · kw · ci` (depthwise `co · kh · kw`) | there is more than one weight tile (unless weight-stationary with one slot) |
 | output | `ho · wo · co · out_bytes` | there is more than one output tile |
 | constants | `co · const_bytes` (bias, per-channel mul/add) + the per-tensor constants | more than one output-channel tile (per-tensor: never) |
 | row constants | `co · row_const_bytes` + `row_fixed_const_bytes`: one output row's block of the requant constants that vary over the rows (then `ho = 1`) | more than one output row (per channel: or more than one output-channel tile) |
@@ -48,7 +48,7 @@ import numpy as np
 from dory_mlir.kernel_abi import KERNEL_OF, KERNELS, acc_bytes, im2col_bytes
 from dory_mlir.tiling.cost_figures import CostModel
 from dory_mlir.tiling.geometry import (
-    ALIGN, ROW_KINDS, LayerShape, activation_tile_bytes, buffer_slots, weight_tile_bytes,
+    ALIGN, ROW_KINDS, LayerShape, LoopOrder, activation_tile_bytes, buffer_slots, weight_tile_bytes,
 )
 
 @dataclass(frozen=True)
@@ -128,13 +128,14 @@ def input_extent(out: int, stride: int, kernel: int, dilation: int, size: int, B
     return B.Min((out - 1) * stride + dilation * (kernel - 1) + 1, size)
 
 
-def footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[str, object]:
-    """Bytes of each L1 buffer for a tile (B: the PY or NP backend)."""
+def footprint(layer: LayerShape, tile, target: L1Target, B=PY, single: str | None = None) -> dict[str, object]:
+    """Bytes of each L1 buffer for a tile (B: the PY or NP backend). `single`: the buffer ("input" or
+    "weights": the loop order's stationary one) kept in one slot although it changes (`LoopOrder`)."""
     co, ho, wo, ci = tile.co, tile.ho, tile.wo, tile.ci
     db = 2 if target.double_buffer else 1
 
-    def slots(unchanging):
-        return buffer_slots(unchanging, target.double_buffer, B.If)
+    def slots(unchanging, buffer: str | None = None):
+        return buffer_slots(True if buffer is not None and buffer == single else unchanging, target.double_buffer, B.If)
 
     whole_spatial = B.And(ho == layer.h_out, wo == layer.w_out)
     hi = input_extent(ho, layer.sh, layer.kh, layer.dh, layer.h_in, B)
@@ -147,11 +148,11 @@ def footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[str, obje
     inputs = 2 if layer.kind == "add" else 1
     buffers: dict[str, object] = {
         # An add's two inputs are two buffers, each aligned (as the lowering allocates them).
-        "input": slots(one_input) * inputs * B.align(activation_tile_bytes(hi, wi, ci, layer.in_bytes)),
+        "input": slots(one_input, "input") * inputs * B.align(activation_tile_bytes(hi, wi, ci, layer.in_bytes)),
         "output": slots(one_output) * B.align(activation_tile_bytes(ho, wo, co, layer.out_bytes)),
     }
     if layer.has_weights:
-        buffers["weights"] = slots(one_weight) * B.align(weight_tile_bytes(layer.kind, co, ci, layer.kh, layer.kw))
+        buffers["weights"] = slots(one_weight, "weights") * B.align(weight_tile_bytes(layer.kind, co, ci, layer.kh, layer.kw))
     if layer.const_bytes or layer.fixed_const_bytes:
         per_channel = slots(co == layer.c_out) * B.align(co * layer.const_bytes) if layer.const_bytes else 0
         buffers["constants"] = per_channel + layer.fixed_const_bytes
@@ -199,8 +200,8 @@ def matmul_footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[st
     return buffers
 
 
-def total_bytes(layer: LayerShape, tile, target: L1Target, B=PY):
-    return sum(footprint(layer, tile, target, B).values())
+def total_bytes(layer: LayerShape, tile, target: L1Target, B=PY, single: str | None = None):
+    return sum(footprint(layer, tile, target, B, single).values())
 
 
 def domain(layer: LayerShape, tile, B=PY) -> list:
@@ -228,8 +229,8 @@ def blocked(layer: LayerShape, tile, B=PY):
     return B.Or(tile.co % block == 0, tile.co == layer.c_out)
 
 
-def is_legal(layer: LayerShape, tile: Tile, target: L1Target) -> bool:
-    return all(domain(layer, tile)) and total_bytes(layer, tile, target) <= target.l1_bytes
+def is_legal(layer: LayerShape, tile: Tile, target: L1Target, single: str | None = None) -> bool:
+    return all(domain(layer, tile)) and total_bytes(layer, tile, target, single=single) <= target.l1_bytes
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,15 @@ class TilingResult:
     buffers: dict[str, int]
     z3_checks: int = 0
     """Z3 proofs of the tile's memory contract (`certify.certify_tile`; 0: not certified)."""
+    order: LoopOrder = LoopOrder.INPUT_STATIONARY
+    """How the tiles are walked (which buffer stays in L1 across which loop): chosen with the tile."""
+    stationary_slots: int = 2
+    """L1 slots of the order's stationary buffer (1: its copies are not overlapped, `LoopOrder`)."""
+
+    @property
+    def single(self) -> str | None:
+        """The buffer kept in one L1 slot although it changes (None: every changing buffer has two)."""
+        return self.order.stationary if self.stationary_slots == 1 else None
 
 
 class DoesNotFit(Exception):
@@ -253,8 +263,8 @@ class DoesNotFit(Exception):
         super().__init__(f"smallest L1 tiling needs {self.needed} B > budget {self.budget} B")
 
 
-def smallest_footprint(layer: LayerShape, target: L1Target) -> dict[str, int]:
-    """The smallest footprint of any legal tile.
+def smallest_footprint(layer: LayerShape, target: L1Target, singles: tuple[str | None, ...] = (None,)) -> dict[str, int]:
+    """The smallest footprint of any legal tile, with any of `singles` kept in one slot (`footprint`).
 
     Between the points where a buffer stops being double-buffered (a dimension at its
     full size) the footprint grows with every tile size, so the minimum is at a corner
@@ -270,4 +280,7 @@ def smallest_footprint(layer: LayerShape, target: L1Target) -> dict[str, int]:
         for ci in {1, layer.c_in}
     ]
     legal = [t for t in corners if all(domain(layer, t))]
-    return min((footprint(layer, t, target) for t in legal), key=lambda b: sum(b.values()))
+    # A buffer is kept in one slot only by a tile that holds the whole reduction (`solve.schedules`).
+    return min((footprint(layer, t, target, single=single) for t in legal for single in singles
+                if single is None or not layer.splits_reduction or t.ci == layer.c_in),
+               key=lambda b: sum(b.values()))

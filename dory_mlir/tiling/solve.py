@@ -1,6 +1,7 @@
 """Solving the L1 tiling model: an exhaustive vectorized search for the cheapest tile.
 
-The objective is the estimated cycles of the layer (`cost.py`); estimates within `TIE` of the
+The objective is the estimated cycles of the layer (`cost.py`) for a tile and a loop order
+(`geometry.LoopOrder`: each tile is weighed input- and weight-stationary); estimates within `TIE` of the
 cheapest are a tie (the fitted kernel model is ±10 %, the DMA figures are estimates: a smaller difference
 means nothing), broken toward fewer L2↔L1 bytes, then fewer cycles, then the smaller footprint. Tiles
 whose output channels are a multiple of the kernel's channel block (`model.blocked`) come first when any
@@ -28,6 +29,7 @@ import numpy as np
 from dory_mlir.tiling import solve_cache
 from dory_mlir.tiling.certify import certify_tile
 from dory_mlir.tiling.cost import TileSpans, compute_parts, estimate
+from dory_mlir.tiling.geometry import TILE_DIMS, LoopOrder
 from dory_mlir.tiling.model import (
     NP,
     PY,
@@ -54,23 +56,30 @@ def ci_candidates(layer: LayerShape) -> list[int] | None:
     return sorted({-(-layer.c_in // n) for n in range(1, layer.c_in + 1)}, reverse=True)
 
 
+def loop_orders(layer: LayerShape) -> tuple[LoopOrder, ...]:
+    """The loop orders the search weighs (a matmul walks its rows outermost: `traffic`)."""
+    return (LoopOrder.INPUT_STATIONARY,) if layer.kind == "matmul" else tuple(LoopOrder)
+
+
 def keys(layer: LayerShape, tile, target: L1Target, B=PY, parts=None, footprint_key: bool = True,
-         grid: TileSpans | None = None) -> dict[str, object]:
-    """What the choice compares: blocked (1 when the tile is), estimated cycles (rounded), bytes, footprint.
-    (`parts`, `grid`: the tile's `compute_parts` and `TileSpans.regular` when already known.)"""
+         grid: TileSpans | None = None, order: LoopOrder = LoopOrder.INPUT_STATIONARY,
+         single: str | None = None) -> dict[str, object]:
+    """What the choice compares for a tile walked in `order` (`single`: the buffer kept in one slot): blocked
+    (1 when the tile is), estimated cycles (rounded), bytes, footprint. (`parts`, `grid`: the tile's
+    `compute_parts` and `TileSpans.regular` when already known.)"""
     grid = grid or TileSpans.regular(layer, tile, B)
-    found = estimate(layer, tile, grid, target.cores, target.double_buffer, target.costs, B, parts)
+    found = estimate(layer, tile, grid, target.cores, target.double_buffer, target.costs, B, parts, order, single)
     cycles = np.rint(found.total_cycles).astype(np.int64) if B is NP else round(found.total_cycles)
     chosen = {"blocked": B.If(blocked(layer, tile, B), 1, 0), "cycles": cycles, "bytes": found.l2_l1_bytes}
-    return chosen | ({"footprint": total_bytes(layer, tile, target, B)} if footprint_key else {})
+    return chosen | ({"footprint": total_bytes(layer, tile, target, B, single)} if footprint_key else {})
 
 
 def choose(found: dict[str, np.ndarray]) -> int:
     """The index of the chosen tile among legal tiles' `keys` (see the module docstring)."""
     pool = _window(found)
     index = np.flatnonzero(pool)
-    order = np.lexsort([found[k][index] for k in ("footprint", "cycles", "bytes")])
-    return int(index[order[0]])
+    ranked = np.lexsort([found[k][index] for k in ("footprint", "cycles", "bytes")])
+    return int(index[ranked[0]])
 
 
 def _window(found: dict[str, np.ndarray]) -> np.ndarray:
@@ -96,42 +105,88 @@ def _pick(sizes: list[tuple], legal: np.ndarray) -> list[tuple]:
     return [tuple(np.broadcast_to(v, legal.shape)[legal] for v in pair) for pair in sizes]
 
 
-def search(layer: LayerShape, target: L1Target) -> tuple[Tile, int] | None:
-    """The chosen legal tile and its estimated cycles, searched exhaustively."""
+def schedules(layer: LayerShape, target: L1Target, whole_reduction: bool = True) -> list[tuple[LoopOrder, str | None]]:
+    """The (loop order, buffer kept in one slot) pairs the search weighs: each order of `loop_orders` with
+    every changing buffer double-buffered, and with its stationary buffer in one slot (`LoopOrder`). A tile
+    that splits the reduction (`whole_reduction` false) is walked input-stationary with two slots only:
+    its input and weights both change on every tile in either order (the orders differ in the per-channel
+    constants alone), so no buffer is stationary."""
+    if not whole_reduction:
+        return [(LoopOrder.INPUT_STATIONARY, None)]
+    found: list[tuple[LoopOrder, str | None]] = [(order, None) for order in loop_orders(layer)]
+    if target.double_buffer and layer.kind != "matmul":
+        found += [(order, order.stationary) for order in loop_orders(layer)
+                  if order.stationary == "input" or layer.has_weights]
+    return found
+
+
+def search(layer: LayerShape, target: L1Target) -> tuple[Tile, LoopOrder, str | None, int] | None:
+    """The chosen legal tile, its loop order, the buffer it keeps in one slot and its estimated cycles,
+    searched exhaustively (every tile in every one of its `schedules`). A tile that fits with every changing
+    buffer double-buffered is only weighed so: one slot less saves nothing then and exposes the copies."""
     co, ho, wo = (a.ravel() for a in np.meshgrid(
         np.arange(1, layer.c_out + 1), np.arange(1, layer.h_out + 1), np.arange(1, layer.w_out + 1), indexing="ij"))
     whole = Tile(co, ho, wo, co if not layer.splits_reduction else np.full_like(co, layer.c_in))
     # The domain constrains ci only by its bounds (or ties it to co), whatever the candidate.
     legal_spatial = np.logical_and.reduce(np.broadcast_arrays(*domain(layer, whole, NP)))
-    fits_whole = total_bytes(layer, whole, target, NP) <= target.l1_bytes
+    plans = schedules(layer, target)
+    singles = list(dict.fromkeys(single for _, single in plans))
+
+    def fits(tile: Tile, single: str | None) -> np.ndarray:
+        return total_bytes(layer, tile, target, NP, single) <= target.l1_bytes
+
+    fits_whole = fits(whole, None)  # a tile that fits with no slice (or one buffer in one slot) fits with none
     if layer.splits_reduction and layer.c_in > 1:
-        fits_whole |= total_bytes(layer, Tile(co, ho, wo, np.ones_like(co)), target, NP) <= target.l1_bytes
-    keep = legal_spatial & fits_whole  # a tile that fits with no slice fits with none
+        fits_whole |= fits(Tile(co, ho, wo, np.ones_like(co)), None)
+    for single in singles[1:]:  # one slot: only with all input channels (`schedules`)
+        rest = np.flatnonzero(~fits_whole)
+        fits_whole[rest] = fits(Tile(*(getattr(whole, d)[rest] for d in TILE_DIMS)), single)
+    keep = legal_spatial & fits_whole
     channel_blocked = np.broadcast_to(blocked(layer, Tile(co, ho, wo, co), NP), co.shape)
     if (keep & channel_blocked).any():
         keep &= channel_blocked  # a blocked tile beats any other (`_window`): the others need no estimate
     co, ho, wo = co[keep], ho[keep], wo[keep]
     candidates = ci_candidates(layer) or [None]
-    if layer.splits_reduction:
-        fits_all = total_bytes(layer, Tile(co, ho, wo, np.full_like(co, layer.c_in)), target, NP) <= target.l1_bytes
-        largest = _largest_fitting_slice(layer, target, co, ho, wo)
+    # The tiles that fit with all input channels (with theirs when ci is tied to co): with two slots, and
+    # where those do not fit, with a buffer in one slot; the largest slice below c_in that fits (two slots).
+    every_ci = Tile(co, ho, wo, np.full_like(co, layer.c_in) if layer.splits_reduction else co)
+    fits_all = {None: fits(every_ci, None)}
+    tight = np.flatnonzero(~fits_all[None])
+    for single in singles[1:]:
+        fits_all[single] = np.zeros_like(co, bool)
+        fits_all[single][tight] = fits(Tile(*(getattr(every_ci, d)[tight] for d in TILE_DIMS)), single)
+    largest = _largest_fitting_slice(layer, target, co, ho, wo) if layer.splits_reduction else None
     spatial = TileSpans.regular(layer, Tile(co, ho, wo, co), NP)
     parts = [np.broadcast_to(p, co.shape) for p in compute_parts(layer, spatial, target.cores, target.costs, NP)]
+
     pool: list[dict[str, np.ndarray]] = []
     for ci in candidates:
-        if ci is None:
-            legal = np.ones_like(co, bool)
-        else:
-            legal = fits_all if ci == layer.c_in else largest >= ci
-        if not legal.any():
+        whole_reduction = ci is None or ci == layer.c_in
+        here = schedules(layer, target, whole_reduction)
+        for single in dict.fromkeys(kept for _, kept in here):
+            if not whole_reduction:
+                legal = largest >= ci
+            else:  # one slot only where two do not fit: it saves nothing then and exposes the copies
+                legal = fits_all[None] if single is None else fits_all[single] & ~fits_all[None]
+            if not legal.any():
+                continue
+            tile = Tile(co[legal], ho[legal], wo[legal], co[legal] if ci is None else np.full(int(legal.sum()), ci))
+            grid = TileSpans(*(_pick(getattr(spatial, d), legal) for d in ("co", "ho", "wo")),
+                             _pick(spatial.ci, legal) if ci is None else [(ci, layer.c_in // ci), (layer.c_in % ci, int(layer.c_in % ci > 0))],
+                             spatial.in_rows[legal], spatial.in_cols[legal])
+            legal_parts = [p[legal] for p in parts]
+            for index, (order, kept) in enumerate(plans):
+                if kept != single or (order, kept) not in here:
+                    continue
+                found = {k: np.broadcast_to(v, tile.co.shape) for k, v in
+                         keys(layer, tile, target, NP, legal_parts, False, grid, order, single).items()}
+                found |= {"co": tile.co, "ho": tile.ho, "wo": tile.wo, "ci": tile.ci, "plan": np.full(tile.co.shape, index)}
+                if order is not LoopOrder.INPUT_STATIONARY and single is None:
+                    # with one channel tile both orders walk the same tiles (with two slots: the same estimate)
+                    found = {k: v[tile.co < layer.c_out] for k, v in found.items()}
+                pool.append(found)
+        if not pool:
             continue
-        tile = Tile(co[legal], ho[legal], wo[legal], co[legal] if ci is None else np.full(int(legal.sum()), ci))
-        grid = TileSpans(*(_pick(getattr(spatial, d), legal) for d in ("co", "ho", "wo")),
-                         _pick(spatial.ci, legal) if ci is None else [(ci, layer.c_in // ci), (layer.c_in % ci, int(layer.c_in % ci > 0))],
-                         spatial.in_rows[legal], spatial.in_cols[legal])
-        found = {k: np.broadcast_to(v, tile.co.shape) for k, v in
-                 keys(layer, tile, target, NP, [p[legal] for p in parts], False, grid).items()}
-        pool.append(found | {"co": tile.co, "ho": tile.ho, "wo": tile.wo, "ci": tile.ci})
         # Keep only what may still be chosen (a blocked tile beats any other; the window only shrinks).
         merged = {k: np.concatenate([p[k] for p in pool]) for k in pool[0]}
         window = _window(merged)
@@ -139,10 +194,13 @@ def search(layer: LayerShape, target: L1Target) -> tuple[Tile, int] | None:
     if not pool:
         return None
     found = pool[0]
-    found["footprint"] = np.broadcast_to(total_bytes(layer, Tile(*(found[d] for d in ("co", "ho", "wo", "ci"))),
-                                                     target, NP), found["co"].shape)
+    found["footprint"] = np.zeros_like(found["co"])
+    for index, (_, single) in enumerate(plans):
+        at = found["plan"] == index
+        found["footprint"][at] = total_bytes(layer, Tile(*(found[d][at] for d in TILE_DIMS)), target, NP, single)
     i = choose(found)
-    return Tile(*(int(found[d][i]) for d in ("co", "ho", "wo", "ci"))), int(found["cycles"][i])
+    order, single = plans[int(found["plan"][i])]
+    return Tile(*(int(found[d][i]) for d in TILE_DIMS)), order, single, int(found["cycles"][i])
 
 
 def solve_all(layers: list[LayerShape], target: L1Target) -> list[tuple[TilingResult | DoesNotFit, float]]:
@@ -174,6 +232,8 @@ def solve_l1(layer: LayerShape, target: L1Target) -> TilingResult:
     """The cheapest L1 tile of `layer`, its memory contract certified by Z3; DoesNotFit if no tile fits."""
     found = search(layer, target)
     if found is None:
-        raise DoesNotFit(layer, target, smallest_footprint(layer, target))
-    tile, cycles = found
-    return TilingResult(tile, cycles, footprint(layer, tile, target, PY), certify_tile(layer, tile, target))
+        singles = tuple(dict.fromkeys(single for _, single in schedules(layer, target)))
+        raise DoesNotFit(layer, target, smallest_footprint(layer, target, singles))
+    tile, order, single, cycles = found
+    return TilingResult(tile, cycles, footprint(layer, tile, target, PY, single),
+                        certify_tile(layer, tile, target, single), order, 1 if single else 2)

@@ -21,6 +21,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from dory_mlir.tiling.geometry import LoopOrder
 from dory_mlir.tiling.model import DoesNotFit, L1Target, LayerShape, Tile, TilingResult
 
 CACHE_ENV = "DORY_TILING_CACHE"
@@ -68,7 +69,8 @@ def load(layer: LayerShape, target: L1Target) -> TilingResult | DoesNotFit | Non
         if "does_not_fit" in data:
             return DoesNotFit(layer, target, {str(k): int(v) for k, v in data["does_not_fit"].items()})
         return TilingResult(Tile(*(int(v) for v in data["tile"])), int(data["objective"]),
-                            {str(k): int(v) for k, v in data["buffers"].items()}, int(data["z3_checks"]))
+                            {str(k): int(v) for k, v in data["buffers"].items()}, int(data["z3_checks"]),
+                            LoopOrder(data["order"]), int(data["stationary_slots"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -82,7 +84,8 @@ def store(layer: LayerShape, target: L1Target, result: TilingResult | DoesNotFit
     else:
         tile = result.tile
         data = {"tile": [int(tile.co), int(tile.ho), int(tile.wo), int(tile.ci)], "objective": int(result.objective),
-                "buffers": {k: int(v) for k, v in result.buffers.items()}, "z3_checks": int(result.z3_checks)}
+                "buffers": {k: int(v) for k, v in result.buffers.items()}, "z3_checks": int(result.z3_checks),
+                "order": result.order.value, "stationary_slots": int(result.stationary_slots)}
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(dir=folder, suffix=".tmp")

@@ -10,7 +10,7 @@ func.func @no_cores() attributes {t = #tiling.target<chip = "gap8", cores = 0, l
 
 // -----
 
-func.func @tile_rank() attributes {t = #tiling.layer<l1_tile = [1, 8, 8], l1_tiles = [8, 1, 1, 1], l1_bytes = 1048, l2_tile = [8, 8], weights = "L2", streamed = []>} {
+func.func @tile_rank() attributes {t = #tiling.layer<l1_tile = [1, 8, 8], l1_tiles = [8, 1, 1, 1], l1_bytes = 1048, l2_tile = [8, 8], weights = "L2", streamed = [], loop_order = "input-stationary", stationary_slots = 2>} {
   func.return
 }
 
@@ -18,7 +18,7 @@ func.func @tile_rank() attributes {t = #tiling.layer<l1_tile = [1, 8, 8], l1_til
 
 // -----
 
-func.func @weights_place() attributes {t = #tiling.layer<l1_tile = [1, 8, 8, 4], l1_tiles = [8, 1, 1, 1], l1_bytes = 1048, l2_tile = [8, 8], weights = "L1", streamed = []>} {
+func.func @weights_place() attributes {t = #tiling.layer<l1_tile = [1, 8, 8, 4], l1_tiles = [8, 1, 1, 1], l1_bytes = 1048, l2_tile = [8, 8], weights = "L1", streamed = [], loop_order = "input-stationary", stationary_slots = 2>} {
   func.return
 }
 

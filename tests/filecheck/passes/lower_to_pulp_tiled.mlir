@@ -9,7 +9,7 @@ builtin.module attributes {tiling.target = #tiling.target<chip = "gap8", cores =
     %w = qnn.constant dense<1> : tensor<8x4x3x3xsi8>
     %k = qnn.constant dense<1> : tensor<8xsi32>
     %l = qnn.constant dense<0> : tensor<8xsi32>
-    %y = qnn.layer 0 (%x, %w, %k, %l) {tiling = #tiling.layer<l1_tile = [1, 8, 8, 4], l1_tiles = [8, 1, 1, 1], l1_bytes = 1048, l2_tile = [8, 8], weights = "L2", streamed = []>} : (tensor<1x4x8x8xui8>, tensor<8x4x3x3xsi8>, tensor<8xsi32>, tensor<8xsi32>) -> tensor<1x8x8x8xui8> {
+    %y = qnn.layer 0 (%x, %w, %k, %l) {tiling = #tiling.layer<l1_tile = [1, 8, 8, 4], l1_tiles = [8, 1, 1, 1], l1_bytes = 1048, l2_tile = [8, 8], weights = "L2", streamed = [], loop_order = "input-stationary", stationary_slots = 2>} : (tensor<1x4x8x8xui8>, tensor<8x4x3x3xsi8>, tensor<8xsi32>, tensor<8xsi32>) -> tensor<1x8x8x8xui8> {
     ^bb0(%0: tensor<1x4x8x8xui8>, %1: tensor<8x4x3x3xsi8>, %2: tensor<8xsi32>, %3: tensor<8xsi32>):
       %a = qnn.conv %0, %1 {strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, groups = 1 : i64} : (tensor<1x4x8x8xui8>, tensor<8x4x3x3xsi8>) -> tensor<1x8x8x8xsi32>
       %y_1 = qnn.requant %a, %2, %3 {scale = 1 : i64, divisor = 64 : i64, min = 0 : i64, max = 255 : i64, rounding = "floor", intermediate_bits = 32 : i64} : (tensor<1x8x8x8xsi32>, tensor<8xsi32>, tensor<8xsi32>) -> tensor<1x8x8x8xui8>

@@ -23,7 +23,7 @@ func.func @network(%a: tensor<1x8x8x1xsi8>, %b: tensor<1x5x16x1xui8>) -> tensor<
 // FUSE-NEXT:   qnn.yield %y_1 : tensor<1x5x8x1xui8>
 
 // 2 rows × K 8 (×2 buffers) + 2×2 outputs (×2) + the 8×2 block of B (×2) + one mul and one add (×2): 88 B.
-// TILE: qnn.layer 0 (%a, %b, %mul, %add) {tiling = #tiling.layer<l1_tile = [2, 2, 1, 8], l1_tiles = [3, 4, 1, 1], l1_bytes = 88, l2_tile = [5, 8], weights = "L2", streamed = []>}
+// TILE: qnn.layer 0 (%a, %b, %mul, %add) {tiling = #tiling.layer<l1_tile = [2, 2, 1, 8], l1_tiles = [3, 4, 1, 1], l1_bytes = 88, l2_tile = [5, 8], weights = "L2", streamed = [], loop_order = "input-stationary", stationary_slots = 2>}
 
 // LOWER:      "memref.global"() <{sym_name = "layer0_tiles", type = memref<12x20xi32, "L2">
 // LOWER:      func.func private @layer0(%in: memref<8x1x8xsi8, "L2">, %rhs: memref<16x1x5xui8, "L2">, %mul: memref<2x1xsi32, "L2">, %add: memref<2x1xsi32, "L2">, %out: memref<8x1x5xui8, "L2">)

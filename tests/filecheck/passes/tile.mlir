@@ -35,26 +35,26 @@ func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> {
 
 // CHECK:      builtin.module attributes {tiling.target = #tiling.target<chip = "gap8", cores = 8, l1_budget = 36700, l2_budget = 400000, l3_size = 8388608, double_buffer = true>}
 // CHECK:      func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> attributes {l2_plan = #tiling.l2_plan<peak = 14400, weights = "L2", buffers = [#tiling.l2_buffer<buffer = "layer0", offset = 0, bytes = 4096, first = 0, last = 3>, #tiling.l2_buffer<buffer = "input", offset = 4096, bytes = 2048, first = 0, last = 0>,
-// CHECK:      qnn.layer 0 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 16, 16, 8], l1_tiles = [1, 1, 1, 1], l1_bytes = 8576, l2_tile = [16, 16], weights = "L2", streamed = []>}
+// CHECK:      qnn.layer 0 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 16, 16, 8], l1_tiles = [1, 1, 1, 1], l1_bytes = 8576, l2_tile = [16, 16], weights = "L2", streamed = [], loop_order = "input-stationary", stationary_slots = 2>}
 // CHECK:        qnn.conv
-// CHECK:      qnn.layer 1 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 16, 16, 16], l1_tiles = [1, 1, 1, 1], l1_bytes = 8848, l2_tile = [16, 16], weights = "L2", streamed = []>}
+// CHECK:      qnn.layer 1 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 16, 16, 16], l1_tiles = [1, 1, 1, 1], l1_bytes = 8848, l2_tile = [16, 16], weights = "L2", streamed = [], loop_order = "input-stationary", stationary_slots = 2>}
 // CHECK:        qnn.conv {{.*}} groups = 16
-// CHECK:      qnn.layer 2 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 16, 16, 16], l1_tiles = [1, 1, 1, 1], l1_bytes = 8576, l2_tile = [16, 16], weights = "L2", streamed = []>}
-// CHECK:      qnn.layer 3 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 16, 16, 16], l1_tiles = [1, 1, 1, 1], l1_bytes = 12296, l2_tile = [16, 16], weights = "L2", streamed = []>}
+// CHECK:      qnn.layer 2 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 16, 16, 16], l1_tiles = [1, 1, 1, 1], l1_bytes = 8576, l2_tile = [16, 16], weights = "L2", streamed = [], loop_order = "input-stationary", stationary_slots = 2>}
+// CHECK:      qnn.layer 3 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 16, 16, 16], l1_tiles = [1, 1, 1, 1], l1_bytes = 12296, l2_tile = [16, 16], weights = "L2", streamed = [], loop_order = "input-stationary", stationary_slots = 2>}
 // CHECK:        qnn.add
-// CHECK:      qnn.layer 4 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 8, 8, 16], l1_tiles = [1, 1, 1, 1], l1_bytes = 5120, l2_tile = [16, 8], weights = "none", streamed = []>}
+// CHECK:      qnn.layer 4 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 8, 8, 16], l1_tiles = [1, 1, 1, 1], l1_bytes = 5120, l2_tile = [16, 8], weights = "none", streamed = [], loop_order = "input-stationary", stationary_slots = 2>}
 // CHECK:        qnn.max_pool
-// CHECK:      qnn.layer 5 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 1, 1, 16], l1_tiles = [1, 1, 1, 1], l1_bytes = 1048, l2_tile = [16, 1], weights = "L2", streamed = []>}
+// CHECK:      qnn.layer 5 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 1, 1, 16], l1_tiles = [1, 1, 1, 1], l1_bytes = 1048, l2_tile = [16, 1], weights = "L2", streamed = [], loop_order = "input-stationary", stationary_slots = 2>}
 // CHECK:        qnn.sum_pool
-// CHECK:      qnn.layer 6 {{.*}} {tiling = #tiling.layer<l1_tile = [10, 1, 1, 16], l1_tiles = [1, 1, 1, 1], l1_bytes = 216, l2_tile = [10, 1], weights = "L2", streamed = []>}
+// CHECK:      qnn.layer 6 {{.*}} {tiling = #tiling.layer<l1_tile = [10, 1, 1, 16], l1_tiles = [1, 1, 1, 1], l1_bytes = 216, l2_tile = [10, 1], weights = "L2", streamed = [], loop_order = "input-stationary", stationary_slots = 2>}
 // CHECK:        qnn.linear
 
 // SMALL:      tiling.target = #tiling.target<chip = "gap8", cores = 8, l1_budget = 2000, l2_budget = 6000, l3_size = 8388608, double_buffer = true>
 // SMALL:      l2_plan = #tiling.l2_plan<peak = 5904, weights = "L3",
-// SMALL:      qnn.layer 0 {{.*}} {tiling = #tiling.layer<l1_tile = [4, 3, 8, 4], l1_tiles = [4, 7, 2, 2], l1_bytes = 1904, l2_tile = [16, 5], weights = "L3", streamed = ["layer0"]>}
-// SMALL:      qnn.layer 1 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 1, 16, 16], l1_tiles = [1, 16, 1, 1], l1_bytes = 1368, l2_tile = [16, 1], weights = "L3", streamed = ["layer0"]>}
-// SMALL:      qnn.layer 2 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 2, 16, 16], l1_tiles = [1, 8, 1, 1], l1_bytes = 1408, l2_tile = [16, 2], weights = "L3", streamed = ["layer2"]>}
-// SMALL:      qnn.layer 3 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 1, 16, 16], l1_tiles = [1, 16, 1, 1], l1_bytes = 776, l2_tile = [16, 1], weights = "L3", streamed = ["layer2", "layer0"]>}
-// SMALL:      qnn.layer 4 {{.*}} {tiling = #tiling.layer<l1_tile = [3, 8, 8, 3], l1_tiles = [6, 1, 1, 1], l1_bytes = 1920, l2_tile = [16, 8], weights = "none", streamed = []>}
+// SMALL:      qnn.layer 0 {{.*}} {tiling = #tiling.layer<l1_tile = [4, 3, 8, 4], l1_tiles = [4, 7, 2, 2], l1_bytes = 1904, l2_tile = [16, 5], weights = "L3", streamed = ["layer0"], loop_order = "input-stationary", stationary_slots = 2>}
+// SMALL:      qnn.layer 1 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 1, 16, 16], l1_tiles = [1, 16, 1, 1], l1_bytes = 1368, l2_tile = [16, 1], weights = "L3", streamed = ["layer0"], loop_order = "input-stationary", stationary_slots = 2>}
+// SMALL:      qnn.layer 2 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 2, 16, 16], l1_tiles = [1, 8, 1, 1], l1_bytes = 1408, l2_tile = [16, 2], weights = "L3", streamed = ["layer2"], loop_order = "input-stationary", stationary_slots = 2>}
+// SMALL:      qnn.layer 3 {{.*}} {tiling = #tiling.layer<l1_tile = [16, 1, 16, 16], l1_tiles = [1, 16, 1, 1], l1_bytes = 776, l2_tile = [16, 1], weights = "L3", streamed = ["layer2", "layer0"], loop_order = "input-stationary", stationary_slots = 2>}
+// SMALL:      qnn.layer 4 {{.*}} {tiling = #tiling.layer<l1_tile = [4, 8, 8, 4], l1_tiles = [4, 1, 1, 1], l1_bytes = 1536, l2_tile = [16, 8], weights = "none", streamed = [], loop_order = "input-stationary", stationary_slots = 1>}
 // SMALL:      qnn.layer 5 {{.*}} weights = "L3"
 // SMALL:      qnn.layer 6 {{.*}} weights = "L3"

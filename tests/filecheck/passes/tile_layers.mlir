@@ -32,34 +32,25 @@ func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> {
   func.return %o : tensor<1x10xsi32>
 }
 
-// CHECK:      "memref.global"() <{sym_name = "layer0_tiles", type = memref<16x18xi32, "L2">
+// CHECK:      "memref.global"() <{sym_name = "layer0_tiles", type = memref<8x18xi32, "L2">
 // CHECK:      func.func private @layer0(%in: memref<16x16x8xui8, "L2">, %weights: memref<16x3x3x8xsi8, "L2">, %mul: memref<16xsi32, "L2">, %add: memref<16xsi32, "L2">, %out: memref<16x16x16xui8, "L2">) attributes {pulp.cluster, pulp.layer = 0 : i64}
-// One L1 allocation of exactly the tiling model's footprint, cut into the buffers. The
-// weights and per-channel constants are the same for every tile (all 16 output channels and all
-// input channels in each 4x4-pixel tile): one slot each, copied once before the loop; the input
-// changes from tile to tile: two slots.
-// CHECK:        %l1 = memref.alloc() {alignment = 4 : i64} : memref<3520xi8, "L1">
-// CHECK:        %l1_in = memref.view %l1[{{%.*}}][] : memref<3520xi8, "L1"> to memref<576xi8, "L1">
-// CHECK:        %l1_weights = memref.view %l1[{{%.*}}][] : memref<3520xi8, "L1"> to memref<1152xi8, "L1">
-// CHECK:        %l1_im2col = memref.view %l1[{{%.*}}][] : memref<3520xi8, "L1"> to memref<1152xi8, "L1">
+// One L1 allocation within the tiling model's footprint, cut into the buffers. The weights and
+// per-channel constants are the same for every tile (all 16 output channels and all input channels
+// in each 4x8-pixel tile): one slot each, copied once before the loop. The input changes from tile
+// to tile; the tiler keeps it, the input-stationary order's buffer, in one slot (`stationary_slots = 1`):
+// copied at each tile and waited for (the two-slot prefetch: tile_layers_loop_order.mlir).
+// CHECK:        %l1 = memref.alloc() {alignment = 4 : i64} : memref<3888xi8, "L1">
+// CHECK:        %l1_in = memref.view %l1[{{%.*}}][] : memref<3888xi8, "L1"> to memref<432xi8, "L1">
+// CHECK:        %l1_weights = memref.view %l1[{{%.*}}][] : memref<3888xi8, "L1"> to memref<1152xi8, "L1">
+// CHECK:        %l1_im2col = memref.view %l1[{{%.*}}][] : memref<3888xi8, "L1"> to memref<1152xi8, "L1">
 // CHECK:        memref.collapse_shape %weights {{\[\[}}0 : i64], [1 : i64, 2 : i64], [3 : i64]] : memref<16x3x3x8xsi8, "L2"> into memref<16x9x8xsi8, "L2">
 // CHECK:        [[W_ONCE:%.*]] = dma.copy {{%.*}}, %weights_tile : memref<?x?x?xsi8, strided<[72, 8, 1], offset: ?>, "L2"> to memref<?x?x?xsi8, "L1">
 // CHECK:        dma.wait [[W_ONCE]]
-// The first tile's input before the loop:
-// CHECK:        [[IN0:%.*]] = dma.copy {{%.*}}, %in_tile : memref<?x?x?xui8, strided<[128, 8, 1], offset: ?>, "L2"> to memref<?x?x?xui8, "L1">
 // CHECK:        [[NONE:%.*]] = dma.completed
-// CHECK:        {{.*}} = scf.for [[T:%.*]] = {{%.*}} to {{%.*}} step {{%.*}} iter_args([[IN:%.*]] = [[IN0]], [[PREV:%.*]] = [[NONE]]) -> (!dma.token, !dma.token) {
-// CHECK:          [[REL:%.*]] = arith.subi [[T]], {{%.*}} : index
-// CHECK:          [[SLOT:%.*]] = arith.remui [[REL]], {{%.*}} : index
-// CHECK:          [[NEXT:%.*]] = arith.addi [[T]], {{%.*}} : index
-// CHECK:          [[HAS_NEXT:%.*]] = arith.cmpi ult, [[NEXT]], {{%.*}} : index
-// CHECK-NEXT:     {{.*}} = scf.if [[HAS_NEXT]] -> (!dma.token) {
-// CHECK:            arith.subi {{%.*}}, [[SLOT]] : index
-// CHECK:            dma.copy
-// CHECK:          } else {
-// CHECK-NEXT:       dma.completed
-// CHECK:          dma.wait [[IN]]
-// CHECK:          pulp.barrier
+// CHECK:        {{.*}} = scf.for [[T:%.*]] = {{%.*}} to {{%.*}} step {{%.*}} iter_args([[PREV:%.*]] = [[NONE]]) -> (!dma.token) {
+// CHECK:          [[IN:%.*]] = dma.copy {{%.*}}, %in_tile : memref<?x?x?xui8, strided<[128, 8, 1], offset: ?>, "L2"> to memref<?x?x?xui8, "L1">
+// CHECK-NEXT:     dma.wait [[IN]]
+// CHECK-NEXT:     pulp.barrier
 // CHECK:          pulp.kernel "dory_conv2d" ({{.*}}) [{{.*}}] {roles = ["in", "weights", "mul", "add", "out", "im2col", "pad_t", "pad_l", "pad_b", "pad_r", "first", "last"]
 // CHECK-NEXT:     pulp.barrier
 // CHECK-NEXT:     dma.wait [[PREV]]

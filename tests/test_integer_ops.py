@@ -84,6 +84,11 @@ COVERAGE = {
                         {"rank > 2", "2-D", "signed input", "unsigned input", "after a layer", "clipped"}),
     "random_hardswish": ("iHardswish", lambda b, n, x, y: set(),
                          {"rank > 2", "2-D", "signed input", "unsigned input", "after a layer", "followed by a layer"}),
+    "random_true_integer_div": ("TrueIntegerDiv",
+                                lambda b, n, x, y: {"folded into the requant" if n.output[0] not in b.recorded
+                                                    else "rounded quotient"},
+                                {"rank > 2", "2-D", "signed input", "unsigned input", "after a layer", "followed by a layer",
+                                 "folded into the requant", "rounded quotient"}),
 }
 
 
@@ -109,8 +114,9 @@ def test_softmax_tiles_hold_whole_rows(tmp_path: Path):
 
 @pytest.mark.skipif(not DEEPLOY.is_dir(), reason=f"Deeploy's kernel tests not found at {DEEPLOY}")
 @pytest.mark.parametrize("name", tiered(
-    ["iNoNorm", "Softmax-Regular", "Softmax-Large", "RMSNorm", "Hardswish-Regular", "Hardswish-Regular_RQ"],
-    {"iNoNorm", "Softmax-Regular", "RMSNorm", "Hardswish-Regular_RQ"}))
+    ["iNoNorm", "Softmax-Regular", "Softmax-Large", "RMSNorm", "Hardswish-Regular", "Hardswish-Regular_RQ",
+     "TrueIntegerDiv"],
+    {"iNoNorm", "Softmax-Regular", "RMSNorm", "Hardswish-Regular_RQ", "TrueIntegerDiv"}))
 def test_deeploy_integer_ops(name: str):
     folder = DEEPLOY / f"Kernels-Integer-{name}"
     assert_golden_pass(folder)
@@ -172,3 +178,24 @@ def test_no_norm_fractional_weight_is_one_line_error(tmp_path: Path):
 def test_no_norm_unbroadcastable_weight_is_one_line_error(tmp_path: Path):
     path, node = no_norm_model(tmp_path, [4, 8], np.ones((3, 8)), np.zeros(8))
     assert_error(path, node, "weight of shape [3, 8] does not broadcast to the tensor [4, 8]")
+
+
+def true_integer_div_model(tmp_path: Path, **attrs) -> tuple[Path, onnx.NodeProto]:
+    """x → TrueIntegerDiv {attrs} → the output (QuantLib's rounded quotient: no RequantShift folds it)."""
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4, 3, 3])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
+    node = helper.make_node("TrueIntegerDiv", ["x"], ["y"], name="div", **attrs)
+    path = tmp_path / "div.onnx"
+    onnx.save(helper.make_model(helper.make_graph([node], "g", [x], [y])), path)
+    return path, node
+
+
+def test_true_integer_div_by_a_non_positive_divisor_is_one_line_error(tmp_path: Path):
+    path, node = true_integer_div_model(tmp_path, Delta=16, eps=0, eta=1, y=0)
+    assert_error(path, node, "TrueIntegerDiv divides by y·eta + eps = 0; it must be positive")
+
+
+def test_true_integer_div_beyond_16_bits_is_one_line_error(tmp_path: Path):
+    """Unfolded, the rounded quotient is a tensor of its own: 255·16384/2 does not fit 16 bits."""
+    path, node = true_integer_div_model(tmp_path, Delta=16384, eps=1, eta=200000, y=2)
+    assert_error(path, node, "the graph does not clip them: beyond the 16-bit activations")

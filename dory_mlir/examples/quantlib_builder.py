@@ -132,8 +132,32 @@ class iHardswish(OpRun):  # noqa: N801 - the op type the evaluator replaces
         return ((x * (np.clip(x + three, 0, six) * one_over_six)).astype(np.float64),)
 
 
+class TrueIntegerDiv(OpRun):
+    """QuantLib's forward of `TrueIntegerDiv` {Delta, eps, eta, y}: round half up of
+    x·Delta·eta / (y·eta + eps) (exact rational arithmetic)."""
+
+    op_domain = ""
+
+    def _run(self, x, Delta=None, eps=None, eta=None, y=None):  # noqa: N803, D401 - OpRun API
+        den = y * eta + eps
+        return (np.floor_divide(2 * np.asarray(x).astype(np.int64) * Delta * eta + den, 2 * den).astype(np.float64),)
+
+
+class _TrueIntegerDivBeforeRequant(OpRun):
+    """`TrueIntegerDiv` as Deeploy computes it when a RequantShift (one mul, zero add) follows and its
+    MergeTrueIntegerDivRequantShiftPass folds the pair: x·⌊Delta·eta / (y·eta + eps)⌋ (what its goldens hold)."""
+
+    op_domain = ""
+
+    def _run(self, x, Delta=None, eps=None, eta=None, y=None):  # noqa: N803, D401 - OpRun API
+        return ((np.asarray(x).astype(np.int64) * (Delta * eta // (y * eta + eps))).astype(np.float64),)
+
+
+_TrueIntegerDivBeforeRequant.__name__ = "TrueIntegerDiv"  # the op type the evaluator replaces
+
 # QuantLib's integer ops the evaluator runs with our reference implementations (exact int64).
-CUSTOM_OPS = {"iNoNorm": iNoNorm, "iSoftmax": iSoftmax, "iRMSNorm": iRMSNorm, "iHardswish": iHardswish}
+CUSTOM_OPS = {"iNoNorm": iNoNorm, "iSoftmax": iSoftmax, "iRMSNorm": iRMSNorm, "iHardswish": iHardswish,
+              "TrueIntegerDiv": TrueIntegerDiv}
 
 
 def _float_tensor(value: float | list[float]) -> TensorProto:
@@ -162,6 +186,7 @@ class QuantLibNetBuilder:
         self.last = INPUT_NAME
         self.count = 0
         self.integer_mean = False  # ReduceMean nodes evaluated as Deeploy's integer mean (ReduceMean)
+        self.div_before_requant = False  # TrueIntegerDiv evaluated as Deeploy folds it into the next RequantShift
 
     # ------------------------------------------------------------------ plumbing
 
@@ -185,7 +210,10 @@ class QuantLibNetBuilder:
         )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
         new_ops = [RequantShift] + ([ReduceMean] if node.op_type == "ReduceMean" and self.integer_mean else [])
-        new_ops += [CUSTOM_OPS[node.op_type]] if node.op_type in CUSTOM_OPS else []
+        if node.op_type == "TrueIntegerDiv" and self.div_before_requant:
+            new_ops.append(_TrueIntegerDivBeforeRequant)
+        elif node.op_type in CUSTOM_OPS:
+            new_ops.append(CUSTOM_OPS[node.op_type])
         evaluator = ReferenceEvaluator(model, new_ops=new_ops)
         (value,) = evaluator.run(None, {i: self.values[i] for i in inputs})
         value = np.asarray(value)
@@ -410,6 +438,16 @@ class QuantLibNetBuilder:
         one_over_six = round(2^k / 6) for a seeded k (int32 output)."""
         one_over_six = round(2 ** int(self.rng.integers(3, 8)) / 6)
         return self.node("iHardswish", [self.last], one_over_six=one_over_six, three=3 * step, six=6 * step)
+
+    def true_integer_div(self, delta: int, eps: int, eta: int, y: int, before_requant: bool) -> str:
+        """QuantLib's `TrueIntegerDiv` of `self.last` by y (the quotient scaled by delta); `before_requant`:
+        a RequantShift with one mul and a zero add follows (Deeploy's reading, see _TrueIntegerDivBeforeRequant),
+        whose input is then no tensor of Deeploy's (not recorded)."""
+        self.div_before_requant = before_requant
+        try:
+            return self.node("TrueIntegerDiv", [self.last], record=not before_requant, Delta=delta, eps=eps, eta=eta, y=y)
+        finally:
+            self.div_before_requant = False
 
     def write(self, folder: str | Path, name: str | None = None) -> Path:
         """Writes `network.onnx` and its npz goldens (`inputs`, `outputs`, `activations`) into `folder`
@@ -798,10 +836,34 @@ def random_hardswish(seed: int) -> QuantLibNetBuilder:
     return b
 
 
+def random_true_integer_div(seed: int) -> QuantLibNetBuilder:
+    """QuantLib's TrueIntegerDiv on a seeded N×C×H×W or rows tensor (signed or unsigned input), sometimes
+    after a conv: either Deeploy's pattern (a large Delta, then a RequantShift with one mul and a zero add,
+    folded by Deeploy) or QuantLib's rounded quotient with a small Delta (its values fit 16 bits), as the
+    output or requantized per channel with an offset."""
+    rng = np.random.default_rng([seed, 25])
+    rows = rng.random() < 0.3
+    shape = (int(rng.integers(2, 12)), int(rng.integers(2, 40))) if rows else \
+        (1, int(rng.integers(1, 9)), int(rng.integers(1, 12)), int(rng.integers(1, 12)))
+    b = QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2)))
+    if not rows and rng.random() < 0.3:
+        b.conv("conv", int(rng.integers(1, 9)), 3, signed=True)
+    y, eta, eps = int(rng.integers(1, 9)), int(rng.choice([1, 7, 1000, 200000])), int(rng.integers(0, 3))
+    then = ["folded", "output", "requantized"][int(rng.integers(0, 3))]
+    if then == "folded":
+        b.true_integer_div(2 ** int(rng.integers(8, 15)), eps, eta, y, before_requant=True)
+        b.requant(b.last, "div", signed=True, per_channel=False, axis=-1 if rows else 1)
+    else:
+        b.true_integer_div(int(rng.integers(1, 64)), eps, eta, y, before_requant=False)
+        if then == "requantized":
+            b.requant(b.last, "div", signed=False, per_channel=True, axis=-1 if rows else 1)
+    return b
+
+
 def integer_op_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     """QuantLib's integer transformer ops (issue 15), tested in tests/test_integer_ops.py."""
     return {"random_no_norm": random_no_norm, "random_softmax": random_softmax, "random_rms_norm": random_rms_norm,
-            "random_hardswish": random_hardswish}
+            "random_hardswish": random_hardswish, "random_true_integer_div": random_true_integer_div}
 
 
 def example_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:

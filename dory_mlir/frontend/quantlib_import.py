@@ -40,6 +40,7 @@ class QuantLibImporter(IntegerGraphImporter):
             "iSoftmax": self.i_softmax,
             "iRMSNorm": self.i_rms_norm,
             "iHardswish": self.i_hardswish,
+            "TrueIntegerDiv": self.true_integer_div,
         }
 
     # ----------------------------------------------------------------- RequantShift
@@ -229,6 +230,41 @@ class QuantLibImporter(IntegerGraphImporter):
         ends = op.values(np.arange(x.range.min(), x.range.max() + 1, dtype=np.int64))
         act = Act(op.output, Range.scalar(int(ends.min()), int(ends.max())), x.onnx_shape)
         return [self.pending(Chain.over(act), x.onnx_shape)]
+
+    def true_integer_div(self, node: onnx.NodeProto) -> list[Value]:
+        """QuantLib's `TrueIntegerDiv(x)` {Delta, eps, eta, y}: x scaled by Delta and divided by the
+        constant y (eps, eta keep the divisor away from zero), an elementwise rational map folded into
+        the requantization chain (no kernel of its own). Two readings, as the exporters' goldens have it:
+        - before a RequantShift with one mul and a zero add (its only consumer), Deeploy's
+          MergeTrueIntegerDivRequantShiftPass folds the pair into that RequantShift, the quotient
+          becoming the integer factor ⌊Delta·eta / (y·eta + eps)⌋ (its ×256 stretch of mul and div
+          cancels exactly): Deeploy's TrueIntegerDiv golden is that, not the rounded quotient;
+        - otherwise QuantLib's own forward, round half up of x·Delta·eta / (y·eta + eps)."""
+        if len(node.input) != 1:
+            raise self.error(f"TrueIntegerDiv divides by its attribute y: one input expected, got {len(node.input)}")
+        attrs = self.attributes(node)
+        delta, eps, eta, divisor = (attrs.int(name, lo=-(2**31), hi=2**31 - 1) for name in ("Delta", "eps", "eta", "y"))
+        denominator = divisor * eta + eps
+        if denominator <= 0:
+            raise self.error(f"TrueIntegerDiv divides by y·eta + eps = {denominator}; it must be positive")
+        pending = self.as_chain(self.lookup(node.input[0]))
+        if self.merged_into_requant_shift(node):
+            return [self.pending(pending.chain.mul_affine(as_int_vector([delta * eta // denominator])), pending.onnx_shape)]
+        # floor(x·Delta·eta / den + 1/2), exactly: an integer tensor of its own (its layer requantizes once)
+        chain = pending.chain.mul_affine(as_int_vector([2 * delta * eta])).add(as_int_vector([denominator]))
+        return [self.materialize(self.pending(chain.div(2 * denominator).floor(), pending.onnx_shape), activation=True)]
+
+    def merged_into_requant_shift(self, node: onnx.NodeProto) -> bool:
+        """Whether Deeploy merges this node into the RequantShift after it: that RequantShift is its only
+        consumer (not a graph output) and has a one-value mul and a one-value zero add."""
+        consumers = [n for n in self.graph.node if node.output[0] in n.input]
+        if len(consumers) != 1 or consumers[0].op_type != "RequantShift" or consumers[0].input[0] != node.output[0]:
+            return False
+        if node.output[0] in {o.name for o in self.graph.output} or len(consumers[0].input) != 3:
+            return False
+        mul, add = (self.lookup(name) for name in consumers[0].input[1:])
+        return (isinstance(mul, np.ndarray) and mul.size == 1 and isinstance(add, np.ndarray) and add.size == 1
+                and float(add.reshape(-1)[0]) == 0)
 
     def constant_operand(self, node: onnx.NodeProto, index: int, what: str) -> np.ndarray:
         const = self.lookup(node.input[index])

@@ -89,6 +89,11 @@ COVERAGE = {
                                                     else "rounded quotient"},
                                 {"rank > 2", "2-D", "signed input", "unsigned input", "after a layer", "followed by a layer",
                                  "folded into the requant", "rounded quotient"}),
+    "random_integer_mean": ("IntegerMean",
+                            lambda b, n, x, y: ({"over channels" if 1 in n.attribute[0].ints else "over space only"}
+                                                | ({"dropped axes"} if y.ndim < x.ndim else set())),
+                            {"rank > 2", "signed input", "unsigned input", "after a layer", "followed by a layer",
+                             "over channels", "over space only", "dropped axes"}),
 }
 
 

@@ -155,9 +155,13 @@ class _TrueIntegerDivBeforeRequant(OpRun):
 
 _TrueIntegerDivBeforeRequant.__name__ = "TrueIntegerDiv"  # the op type the evaluator replaces
 
+
+class IntegerMean(ReduceMean):
+    """QuantLib's `IntegerMean` {axes, keepdims}: floor(mean + 1/2), Deeploy's integer mean."""
+
 # QuantLib's integer ops the evaluator runs with our reference implementations (exact int64).
 CUSTOM_OPS = {"iNoNorm": iNoNorm, "iSoftmax": iSoftmax, "iRMSNorm": iRMSNorm, "iHardswish": iHardswish,
-              "TrueIntegerDiv": TrueIntegerDiv}
+              "TrueIntegerDiv": TrueIntegerDiv, "IntegerMean": IntegerMean}
 
 
 def _float_tensor(value: float | list[float]) -> TensorProto:
@@ -860,10 +864,28 @@ def random_true_integer_div(seed: int) -> QuantLibNetBuilder:
     return b
 
 
+def random_integer_mean(seed: int) -> QuantLibNetBuilder:
+    """QuantLib's IntegerMean over a seeded subset of the channel and spatial axes of an N×C×H×W or
+    N×C×W tensor (signed or unsigned input), sometimes after a conv; kept axes then sometimes a
+    RequantShift (the mean is rounded before it), or dropped axes at the output."""
+    rng = np.random.default_rng([seed, 26])
+    shape = (1, *(int(v) for v in rng.integers(1, 10, size=int(rng.integers(2, 4)))))
+    b = QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2)))
+    if len(shape) == 4 and rng.random() < 0.3:
+        b.conv("conv", int(rng.integers(1, 9)), 3, signed=True)
+    axes = [a for a in range(1, len(shape)) if rng.random() < 0.6] or [1]
+    then = ["requantized", "output", "dropped axes"][int(rng.integers(0, 3))]
+    b.node("IntegerMean", [b.last], axes=axes, keepdims=int(then != "dropped axes"))
+    if then == "requantized":
+        b.requant(b.last, "mean", signed=bool(rng.integers(0, 2)), per_channel=False)
+    return b
+
+
 def integer_op_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     """QuantLib's integer transformer ops (issue 15), tested in tests/test_integer_ops.py."""
     return {"random_no_norm": random_no_norm, "random_softmax": random_softmax, "random_rms_norm": random_rms_norm,
-            "random_hardswish": random_hardswish, "random_true_integer_div": random_true_integer_div}
+            "random_hardswish": random_hardswish, "random_true_integer_div": random_true_integer_div,
+            "random_integer_mean": random_integer_mean}
 
 
 def example_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:

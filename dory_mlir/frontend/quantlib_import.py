@@ -41,6 +41,7 @@ class QuantLibImporter(IntegerGraphImporter):
             "iRMSNorm": self.i_rms_norm,
             "iHardswish": self.i_hardswish,
             "TrueIntegerDiv": self.true_integer_div,
+            "IntegerMean": self.integer_mean,
         }
 
     # ----------------------------------------------------------------- RequantShift
@@ -297,9 +298,15 @@ class QuantLibImporter(IntegerGraphImporter):
     def reduce_mean(self, node: onnx.NodeProto) -> list[Value]:
         return [self.reduce(node, mean=True)]
 
-    def reduce(self, node: onnx.NodeProto, mean: bool) -> Value:
+    def integer_mean(self, node: onnx.NodeProto) -> list[Value]:
+        """QuantLib's `IntegerMean` {axes, keepdims}: floor(mean + 1/2) over the axes (Deeploy maps it to
+        its ReduceMean): the integer mean of `reduce`, rounded here even where a RequantShift follows."""
+        return [self.reduce(node, mean=True, rounds_itself=True)]
+
+    def reduce(self, node: onnx.NodeProto, mean: bool, rounds_itself: bool = False) -> Value:
         """Integer ReduceSum/ReduceMean: the exact int32 sum; the mean rounds half up,
-        floor((Σ + n/2) / n), as Deeploy's integer kernels and goldens do."""
+        floor((Σ + n/2) / n), as Deeploy's integer kernels and goldens do (`rounds_itself`: always,
+        else not where a later op rounds the exact mean)."""
         x = self.spatial_activation(node.input[0])
         rank = len(x.onnx_shape)
         attrs = self.attributes(node)
@@ -332,7 +339,7 @@ class QuantLibImporter(IntegerGraphImporter):
         count = int(np.prod([x.onnx_shape[a] for a in reduced]))
         total = Range.scalar(min(x.range.min(), 0) * count, max(x.range.max(), 0) * count)
         chain = Chain.over(Act(op.results[0], total, kept_shape))
-        if mean and self.rounded_later(node):
+        if mean and not rounds_itself and self.rounded_later(node):
             chain = chain.mul(Fraction(1, count))  # the exact mean, as AveragePool: a later op rounds it
         elif mean:
             chain = chain.add(as_int_vector([count // 2])).mul(Fraction(1, count)).floor()

@@ -344,8 +344,8 @@ class QuantLibImporter(IntegerGraphImporter):
         elif mean:
             chain = chain.add(as_int_vector([count // 2])).mul(Fraction(1, count)).floor()
         result = self.pending(chain, kept_shape)
-        if keepdims:
-            return result
+        if keepdims:  # rounds_itself: an integer tensor of its own (a RequantShift after it is another layer)
+            return self.materialize(result, activation=True) if rounds_itself else result
         squeezed = tuple(d for a, d in enumerate(x.onnx_shape) if a not in reduced)
         return self.squeezed(node, result, squeezed)
 

@@ -84,6 +84,9 @@ COVERAGE = {
                         {"rank > 2", "2-D", "signed input", "unsigned input", "after a layer", "clipped"}),
     "random_hardswish": ("iHardswish", lambda b, n, x, y: set(),
                          {"rank > 2", "2-D", "signed input", "unsigned input", "after a layer", "followed by a layer"}),
+    "random_gelu": ("iGELU", lambda b, n, x, y: {"int32 output"} if n.output[0] == b.last else set(),
+                    {"rank > 2", "2-D", "signed input", "unsigned input", "after a layer", "followed by a layer",
+                     "int32 output"}),
     "random_true_integer_div": ("TrueIntegerDiv",
                                 lambda b, n, x, y: {"folded into the requant" if n.output[0] not in b.recorded
                                                     else "rounded quotient"},

@@ -778,6 +778,43 @@ class HardswishOp(_UnaryIntOp):
         return x * (np.clip(x + self.three.value.data, 0, self.six.value.data) * self.one_over_six.value.data)
 
 
+@irdl_op_definition
+class GeluOp(_UnaryIntOp):
+    """QuantLib's integer GELU (`iGELU`, I-BERT's second-order polynomial), elementwise, int32 result:
+    with q = min(|x|, −b), L = sgn(x)·(one − (q + b)²), y = x·⌊(one + L) / 2⌋ (a `qnn.requant` may
+    follow, as after a conv). Every intermediate must fit 31 bits for any 8-bit x (checked here)."""
+
+    name = "qnn.gelu"
+    b = prop_def(IntegerAttr[I64])
+    one = prop_def(IntegerAttr[I64])
+
+    def __init__(self, input: SSAValue, result_type: Attribute, b: int, one: int):
+        super().__init__(input, result_type, b=b, one=one)
+
+    def verify_(self) -> None:
+        ty = _check_activation("input", self.input, len(shape_of(self.input)))
+        if ty.width.data != 8 or len(shape_of(self.input)) not in (2, 4):
+            raise VerifyException(f"input must be an 8-bit tensor of rank 2 or 4, got {self.input.type}")
+        if shape_of(self.output) != shape_of(self.input):
+            raise VerifyException(f"result shape {list(shape_of(self.output))} differs from input shape "
+                                  f"{list(shape_of(self.input))}")
+        _check_si32("result", self.output)
+        widest = max(int(np.abs(v).max()) for v in self.stages(np.arange(-128, 256, dtype=np.int64)))
+        if widest >= 2**31:
+            raise VerifyException(f"values may reach ±{widest}, beyond 32 bits")
+
+    def stages(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The kernel's intermediates for x (int64): (q + b)², L, one + L and the result."""
+        b, one = self.b.value.data, self.one.value.data
+        d = np.minimum(np.abs(x), -b) + b
+        level = np.sign(x) * (one - d * d)
+        return d * d, level, one + level, x * ((one + level) >> 1)
+
+    def values(self, x: np.ndarray) -> np.ndarray:
+        """The exact results of x (int64)."""
+        return self.stages(x)[-1]
+
+
 def rms_norm_reference(x: np.ndarray, weight: np.ndarray, shift: int) -> np.ndarray:
     """QuantLib's integer RMS norm of the rows of x (int64, features on axis 1, N×K×R×1), unclipped:
     s = ⌊Σ x² / K⌋ + 1, r = ⌊√s⌋, y = trunc(x·weight / r) >> shift (Deeploy's C: a division toward
@@ -930,19 +967,21 @@ class LayerOp(IRDLOperation):
     def anchor(self) -> IRDLOperation:
         """The op that gives the layer its kind: conv, linear, pool or add."""
         for op in self.body.block.ops:
-            if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp | HardswishOp):
+            if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp | HardswishOp | GeluOp):
                 return op
         raise VerifyException("layer has no conv, linear, pool or add op")
 
     def kind(self) -> str:
-        """conv | depthwise | pointwise | linear | matmul | maxpool | avgpool | add | softmax | rmsnorm | hardswish."""
+        """conv | depthwise | pointwise | linear | matmul | maxpool | avgpool | add | softmax | rmsnorm | hardswish
+        | gelu."""
         op = self.anchor()
         if isinstance(op, ConvOp):
             if op.is_depthwise():
                 return "depthwise"
             return "pointwise" if op.kernel_hw() == (1, 1) and op.groups.value.data == 1 else "conv"
         return {LinearOp: "linear", MatMulOp: "matmul", MaxPoolOp: "maxpool", SumPoolOp: "avgpool", AddOp: "add",
-                SoftmaxOp: "softmax", RMSNormOp: "rmsnorm", HardswishOp: "hardswish"}[type(op)]
+                SoftmaxOp: "softmax", RMSNormOp: "rmsnorm", HardswishOp: "hardswish",
+                GeluOp: "gelu"}[type(op)]
 
     def verify_(self) -> None:
         block = self.body.block
@@ -955,7 +994,7 @@ class LayerOp(IRDLOperation):
             raise VerifyException(
                 f"yielded type {terminator.value.type} differs from the layer's result type {self.output.type}"
             )
-        anchors = [op for op in block.ops if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp | HardswishOp)]
+        anchors = [op for op in block.ops if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp | HardswishOp | GeluOp)]
         if len(anchors) != 1:
             raise VerifyException(
                 f"layer must contain exactly one conv, linear, pool or add op, found {len(anchors)}"
@@ -990,6 +1029,7 @@ QNN = Dialect(
         SoftmaxOp,
         RMSNormOp,
         HardswishOp,
+        GeluOp,
         PadOp,
         ReshapeOp,
         LayerOp,

@@ -132,6 +132,17 @@ class iHardswish(OpRun):  # noqa: N801 - the op type the evaluator replaces
         return ((x * (np.clip(x + three, 0, six) * one_over_six)).astype(np.float64),)
 
 
+class iGELU(OpRun):  # noqa: N801 - the op type the evaluator replaces
+    """QuantLib's integer GELU: L = sgn(x)·(one − (min(|x|, −b) + b)²), x·⌊(one + L) / 2⌋, int32."""
+
+    op_domain = ""
+
+    def _run(self, x, b=None, one=None):  # noqa: D401 - OpRun API
+        x = np.asarray(x).astype(np.int64)
+        d = np.minimum(np.abs(x), -b) + b
+        return ((x * ((one + np.sign(x) * (one - d * d)) // 2)).astype(np.float64),)
+
+
 class TrueIntegerDiv(OpRun):
     """QuantLib's forward of `TrueIntegerDiv` {Delta, eps, eta, y}: round half up of
     x·Delta·eta / (y·eta + eps) (exact rational arithmetic)."""
@@ -161,7 +172,7 @@ class IntegerMean(ReduceMean):
 
 # QuantLib's integer ops the evaluator runs with our reference implementations (exact int64).
 CUSTOM_OPS = {"iNoNorm": iNoNorm, "iSoftmax": iSoftmax, "iRMSNorm": iRMSNorm, "iHardswish": iHardswish,
-              "TrueIntegerDiv": TrueIntegerDiv, "IntegerMean": IntegerMean}
+              "TrueIntegerDiv": TrueIntegerDiv, "IntegerMean": IntegerMean, "iGELU": iGELU}
 
 
 def _float_tensor(value: float | list[float]) -> TensorProto:
@@ -442,6 +453,13 @@ class QuantLibNetBuilder:
         one_over_six = round(2^k / 6) for a seeded k (int32 output)."""
         one_over_six = round(2 ** int(self.rng.integers(3, 8)) / 6)
         return self.node("iHardswish", [self.last], one_over_six=one_over_six, three=3 * step, six=6 * step)
+
+    def i_gelu(self, eps_in: float) -> str:
+        """QuantLib's `iGELU` for an input step eps_in, its constants as PACTIntegerGELU rounds them:
+        b = round(−1.769 / ε_b), one = round(1 / (ε_b²·0.2888)) with ε_b = eps_in / √2 (int32 output)."""
+        eps_b = eps_in / math.sqrt(2.0)
+        b, one = math.floor(-1.769 / eps_b + 0.5), math.floor(1.0 / (eps_b * eps_b * 0.2888) + 0.5)
+        return self.node("iGELU", [self.last], b=b, one=one)
 
     def true_integer_div(self, delta: int, eps: int, eta: int, y: int, before_requant: bool) -> str:
         """QuantLib's `TrueIntegerDiv` of `self.last` by y (the quotient scaled by delta); `before_requant`:
@@ -840,6 +858,24 @@ def random_hardswish(seed: int) -> QuantLibNetBuilder:
     return b
 
 
+def random_gelu(seed: int) -> QuantLibNetBuilder:
+    """QuantLib's iGELU on a seeded N×C×H×W or rows tensor (signed or unsigned input, input steps whose
+    polynomial saturates within the 8-bit range or not), sometimes after a layer, then a RequantShift per
+    tensor or per channel, or none (the int32 output)."""
+    rng = np.random.default_rng([seed, 27])
+    rows = rng.random() < 0.4
+    shape = (int(rng.integers(2, 12)), int(rng.integers(2, 40))) if rows else \
+        (1, int(rng.integers(1, 9)), int(rng.integers(1, 12)), int(rng.integers(1, 12)))
+    b = QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2)))
+    if rng.random() < 0.3:
+        b.rows_linear("fc", shape[-1], signed=True) if rows else b.conv("conv", int(rng.integers(1, 9)), 3, signed=True)
+    acc = b.i_gelu(float(rng.choice([1 / 8, 1 / 16, 8 / 255, 1 / 50, 1 / 64])))
+    requant = ["none", "tensor", "channel"][int(rng.integers(0, 3))]
+    if requant != "none":
+        b.requant(acc, "act", signed=bool(rng.integers(0, 2)), per_channel=requant == "channel", axis=-1 if rows else 1)
+    return b
+
+
 def random_true_integer_div(seed: int) -> QuantLibNetBuilder:
     """QuantLib's TrueIntegerDiv on a seeded N×C×H×W or rows tensor (signed or unsigned input), sometimes
     after a conv: either Deeploy's pattern (a large Delta, then a RequantShift with one mul and a zero add,
@@ -887,7 +923,7 @@ def integer_op_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     """QuantLib's integer transformer ops (issue 15), tested in tests/test_integer_ops.py."""
     return {"random_no_norm": random_no_norm, "random_softmax": random_softmax, "random_rms_norm": random_rms_norm,
             "random_hardswish": random_hardswish, "random_true_integer_div": random_true_integer_div,
-            "random_integer_mean": random_integer_mean}
+            "random_integer_mean": random_integer_mean, "random_gelu": random_gelu}
 
 
 def example_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:

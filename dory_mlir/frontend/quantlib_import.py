@@ -42,6 +42,7 @@ class QuantLibImporter(IntegerGraphImporter):
             "iHardswish": self.i_hardswish,
             "TrueIntegerDiv": self.true_integer_div,
             "IntegerMean": self.integer_mean,
+            "iGELU": self.i_gelu,
         }
 
     # ----------------------------------------------------------------- RequantShift
@@ -215,14 +216,26 @@ class QuantLibImporter(IntegerGraphImporter):
         return [self.pending(Chain.over(act).clip(lo, hi), x.onnx_shape)]
 
     def i_hardswish(self, node: onnx.NodeProto) -> list[Value]:
-        """QuantLib's `iHardswish` {one_over_six, three, six}, elementwise: `qnn.hardswish`, its int32
-        result pending like a conv's accumulator (a RequantShift after it is the layer's requant)."""
+        """QuantLib's `iHardswish` {one_over_six, three, six}, elementwise: `qnn.hardswish`."""
         attrs = self.attributes(node)
         one_over_six, three, six = (attrs.int(name, lo=-(2**31), hi=2**31 - 1) for name in ("one_over_six", "three", "six"))
+        return self.elementwise_int32(node, lambda x, ty: qnn.HardswishOp(x, ty, one_over_six, three, six))
+
+    def i_gelu(self, node: onnx.NodeProto) -> list[Value]:
+        """QuantLib's `iGELU` {b, one}, elementwise: `qnn.gelu` (Deeploy's RQSiGELU is it with the
+        RequantShift after it)."""
+        attrs = self.attributes(node)
+        b, one = (attrs.int(name, lo=-(2**31), hi=2**31 - 1) for name in ("b", "one"))
+        return self.elementwise_int32(node, lambda x, ty: qnn.GeluOp(x, ty, b, one))
+
+    def elementwise_int32(self, node: onnx.NodeProto, make_op) -> list[Value]:
+        """An elementwise op of an 8-bit activation with an int32 result (`make_op(x, result_type)`,
+        one with `values`), verified, its result pending like a conv's accumulator (a RequantShift
+        after it is the layer's requant)."""
         x = self.activation(node.input[0])
         if qnn.element_type(x.ssa).width.data != 8:
-            raise self.error("iHardswish of a 16-bit tensor is not supported (8-bit inputs)")
-        op = qnn.HardswishOp(x.ssa, TensorType(SI32, qnn.shape_of(x.ssa)), one_over_six, three, six)
+            raise self.error(f"{node.op_type} of a 16-bit tensor is not supported (8-bit inputs)")
+        op = make_op(x.ssa, TensorType(SI32, qnn.shape_of(x.ssa)))
         try:
             op.verify_()
         except VerifyException as e:

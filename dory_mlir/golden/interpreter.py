@@ -166,6 +166,10 @@ class QnnFunctions(InterpreterFunctions):
     def run_hardswish(self, interpreter: Interpreter, op: qnn.HardswishOp, args: tuple[Any, ...]):
         return (op.values(args[0].astype(np.int64)),)
 
+    @impl(qnn.GeluOp)
+    def run_gelu(self, interpreter: Interpreter, op: qnn.GeluOp, args: tuple[Any, ...]):
+        return (op.values(args[0].astype(np.int64)),)
+
     @impl(qnn.SumPoolOp)
     def run_sum_pool(self, interpreter: Interpreter, op: qnn.SumPoolOp, args: tuple[Any, ...]):
         xp = pad_hw(args[0], op.pads_tlbr(), 0)

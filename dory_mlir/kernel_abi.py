@@ -192,6 +192,14 @@ GELU = Struct("dory_gelu_t", _fields(
     ("b", "int32_t", Param("b")), ("one", "int32_t", Param("one")), *_OUT,
 ))
 
+LAYERNORM = Struct("dory_layernorm_t", _fields(
+    ("in", "const void *", Buffer("in")), ("in_type", "dory_dtype_t", ElementType("in")),
+    ("h", "uint16_t", Extent("out", -3)), ("w", "uint16_t", Extent("out", -2)), ("c", "uint16_t", Extent("out", -1)),
+    ("weight", "const int32_t *", Buffer("mul")), ("bias", "const int32_t *", Buffer("bias")),
+    ("shift", "uint8_t", Param("shift")), ("min", "int32_t", Param("min")), ("max", "int32_t", Param("max")),
+    ("out", "void *", Buffer("out")), ("out_type", "dory_dtype_t", ElementType("out")),
+))
+
 PADS = ("pad_t", "pad_l", "pad_b", "pad_r")
 SLICES = ("first", "last")
 CONSTANTS = ("bias", "mul", "add")  # per output channel (or one value)
@@ -214,6 +222,7 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in (
     Kernel("dory_rmsnorm", ("rmsnorm",), RMSNORM, ("in", "bias", "out"), (), ()),
     Kernel("dory_hardswish", ("hardswish",), HARDSWISH, ("in", "out"), ("mul", "add"), ()),
     Kernel("dory_gelu", ("gelu",), GELU, ("in", "out"), ("mul", "add"), ()),
+    Kernel("dory_layernorm", ("layernorm",), LAYERNORM, ("in", "bias", "mul", "out"), (), ()),
 )}
 
 # Static parameters of a layer (`pulp.layer`'s `params`) that tiling turns into something else: the pads
@@ -232,7 +241,7 @@ def kernel_params(kernel: str) -> dict[str, Fill]:
 
 # The argument structs of the header, in its order.
 STRUCTS: dict[str, Struct] = {s.name: s for s in (REQUANT, CONV, LINEAR, POOL, ADD, MATMUL, SOFTMAX, RMSNORM, HARDSWISH,
-                                                   GELU)}
+                                                   GELU, LAYERNORM)}
 
 # layer kind -> the kernel that computes it
 KERNEL_OF: dict[str, str] = {kind: k.name for k in KERNELS.values() for kind in k.kinds}

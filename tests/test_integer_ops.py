@@ -84,6 +84,10 @@ COVERAGE = {
                         {"rank > 2", "2-D", "signed input", "unsigned input", "after a layer", "clipped"}),
     "random_hardswish": ("iHardswish", lambda b, n, x, y: set(),
                          {"rank > 2", "2-D", "signed input", "unsigned input", "after a layer", "followed by a layer"}),
+    "random_layer_norm": ("iLayerNorm",
+                          lambda b, n, x, y: {"per feature" if b.values[n.input[1]].size > 1 else "one for all"},
+                          {"rank > 2", "2-D", "signed input", "unsigned input", "after a layer", "followed by a layer",
+                           "clipped", "per feature", "one for all"}),
     "random_gelu": ("iGELU", lambda b, n, x, y: {"int32 output"} if n.output[0] == b.last else set(),
                     {"rank > 2", "2-D", "signed input", "unsigned input", "after a layer", "followed by a layer",
                      "int32 output"}),
@@ -109,13 +113,14 @@ def test_random_network_covers_the_cases(network: str):
         assert any(quantlib_builder.random_hardswish(s).nodes[-1].op_type == "iHardswish" for s in SEEDS)
 
 
-def test_softmax_tiles_hold_whole_rows(tmp_path: Path):
+@pytest.mark.parametrize(("network", "seed"), [("random_softmax", 1), ("random_layer_norm", 10)])
+def test_row_op_tiles_hold_whole_rows(network: str, seed: int, tmp_path: Path):
     """A tight L1 splits the rows, never a row's features."""
-    folder = write("random_softmax", tmp_path, 1)
+    folder = write(network, tmp_path, seed)
     tiled = subprocess.run([tool("dory-opt"), str(folder / "network.onnx"), "-p", "tile{l1-size=200}"],
                            capture_output=True, text=True)
     assert tiled.returncode == 0, tiled.stderr
-    k = quantlib_builder.random_softmax(1).values["input"].shape[-1]
+    k = quantlib_builder.integer_op_networks()[network](seed).values["input"].shape[-1]
     assert f"l1_tile = [{k}, " in tiled.stdout and "l1_tiles = [1, 1, " not in tiled.stdout, tiled.stdout
 
 
@@ -207,3 +212,13 @@ def test_true_integer_div_beyond_16_bits_is_one_line_error(tmp_path: Path):
     """Unfolded, the rounded quotient is a tensor of its own: 255·16384/2 does not fit 16 bits."""
     path, node = true_integer_div_model(tmp_path, Delta=16384, eps=1, eta=200000, y=2)
     assert_error(path, node, "the graph does not clip them: beyond the 16-bit activations")
+
+
+def test_layer_norm_bias_not_per_feature_is_one_line_error(tmp_path: Path):
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [4, 8])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
+    node = helper.make_node("iLayerNorm", ["x", "w", "b"], ["y"], name="norm", D=2.0**16, n_levels=256.0)
+    constants = [onnx.numpy_helper.from_array(np.full(n, 1000, dtype=np.float32), name) for name, n in (("w", 8), ("b", 3))]
+    path = tmp_path / "layer_norm.onnx"
+    onnx.save(helper.make_model(helper.make_graph([node], "g", [x], [y], constants)), path)
+    assert_error(path, node, "iLayerNorm bias of shape [3] is not one value per feature (8)")

@@ -846,19 +846,64 @@ class RMSNormOp(IRDLOperation):
                          properties={"shift": IntegerAttr(shift, i64)})
 
     def verify_(self) -> None:
-        ty = _check_activation("input", self.input, 4)
-        if ty.width.data != 8:
-            raise VerifyException(f"input must have 8-bit elements, got {ty}")
-        out = _check_activation("result", self.output, 4)
-        if shape_of(self.output) != shape_of(self.input) or out.width.data != 8:
-            raise VerifyException(f"result must be an 8-bit tensor of the input's shape {list(shape_of(self.input))}")
-        features = shape_of(self.input)[1]
-        if shape_of(self.weight) != (features,) or element_type(self.weight) != ACC_TYPE:
-            raise VerifyException(f"weight must be si32 [{features}], got {self.weight.type}")
-        if not 0 <= self.shift.value.data <= 31:
-            raise VerifyException(f"shift must be in [0, 31], got {self.shift.value.data}")
-        if features * 255 * 255 >= 2**31:
-            raise VerifyException(f"the sum of {features} squares may overflow 32 bits")
+        _verify_row_norm(self, {"weight": self.weight})
+
+
+def _verify_row_norm(op: RMSNormOp | LayerNormOp, constants: dict[str, SSAValue]) -> None:
+    """What the row norms share: 8-bit rows in and out (shapes alike), si32 constants per feature, a
+    shift in [0, 31], the 32-bit sum of K squares of (at most) 8-bit magnitudes."""
+    ty = _check_activation("input", op.input, 4)
+    if ty.width.data != 8:
+        raise VerifyException(f"input must have 8-bit elements, got {ty}")
+    out = _check_activation("result", op.output, 4)
+    if shape_of(op.output) != shape_of(op.input) or out.width.data != 8:
+        raise VerifyException(f"result must be an 8-bit tensor of the input's shape {list(shape_of(op.input))}")
+    features = shape_of(op.input)[1]
+    for what, value in constants.items():
+        if shape_of(value) != (features,) or element_type(value) != ACC_TYPE:
+            raise VerifyException(f"{what} must be si32 [{features}], got {value.type}")
+    if not 0 <= op.shift.value.data <= 31:
+        raise VerifyException(f"shift must be in [0, 31], got {op.shift.value.data}")
+    if features * 255 * 255 >= 2**31:
+        raise VerifyException(f"the sum of {features} squares may overflow 32 bits")
+
+
+def layer_norm_reference(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, shift: int) -> np.ndarray:
+    """QuantLib's integer layer norm of the rows of x (int64, features on axis 1, N×K×R×1), unclipped, as
+    Deeploy's C computes it: m = trunc(Σx / K), d = x − m, r = ⌊√(⌊Σd² / K⌋ + 1)⌋,
+    y = (trunc(d·weight / r) + bias) >> shift (C's divisions toward zero, an arithmetic shift; QuantLib's
+    float forward truncates the mean and the quotient alike)."""
+    k = x.shape[1]
+    total = x.sum(axis=1, keepdims=True)
+    d = x - np.sign(total) * (np.abs(total) // k)
+    root = np.vectorize(math.isqrt, otypes=[np.int64])((d * d).sum(axis=1, keepdims=True) // k + 1)
+    num = d * weight.reshape(1, -1, 1, 1)
+    return (np.sign(num) * (np.abs(num) // root) + bias.reshape(1, -1, 1, 1)) >> shift
+
+
+@irdl_op_definition
+class LayerNormOp(IRDLOperation):
+    """QuantLib's integer layer norm (`iLayerNorm`) over the features of each row: of a tensor of rows
+    1×K×R×1, over the K channels of every pixel; `weight` and `bias` [K] (si32) per feature. Per row,
+    `layer_norm_reference`, clipped to the result type's range, which holds n_levels values (signed).
+    The kernel sums the squares in 32 bits and forms d·weight and the biased quotient in 64 bits."""
+
+    name = "qnn.layer_norm"
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    bias = operand_def(TensorType)
+    output = result_def(TensorType)
+    shift = prop_def(IntegerAttr[I64])
+
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input `,` $weight `,` $bias attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue, weight: SSAValue, bias: SSAValue, result_type: Attribute, shift: int):
+        super().__init__(operands=[input, weight, bias], result_types=[result_type],
+                         properties={"shift": IntegerAttr(shift, i64)})
+
+    def verify_(self) -> None:
+        _verify_row_norm(self, {"weight": self.weight, "bias": self.bias})
 
 
 @irdl_op_definition
@@ -967,13 +1012,14 @@ class LayerOp(IRDLOperation):
     def anchor(self) -> IRDLOperation:
         """The op that gives the layer its kind: conv, linear, pool or add."""
         for op in self.body.block.ops:
-            if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp | HardswishOp | GeluOp):
+            if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp | HardswishOp | GeluOp
+                          | LayerNormOp):
                 return op
         raise VerifyException("layer has no conv, linear, pool or add op")
 
     def kind(self) -> str:
         """conv | depthwise | pointwise | linear | matmul | maxpool | avgpool | add | softmax | rmsnorm | hardswish
-        | gelu."""
+        | gelu | layernorm."""
         op = self.anchor()
         if isinstance(op, ConvOp):
             if op.is_depthwise():
@@ -981,7 +1027,7 @@ class LayerOp(IRDLOperation):
             return "pointwise" if op.kernel_hw() == (1, 1) and op.groups.value.data == 1 else "conv"
         return {LinearOp: "linear", MatMulOp: "matmul", MaxPoolOp: "maxpool", SumPoolOp: "avgpool", AddOp: "add",
                 SoftmaxOp: "softmax", RMSNormOp: "rmsnorm", HardswishOp: "hardswish",
-                GeluOp: "gelu"}[type(op)]
+                GeluOp: "gelu", LayerNormOp: "layernorm"}[type(op)]
 
     def verify_(self) -> None:
         block = self.body.block
@@ -994,7 +1040,8 @@ class LayerOp(IRDLOperation):
             raise VerifyException(
                 f"yielded type {terminator.value.type} differs from the layer's result type {self.output.type}"
             )
-        anchors = [op for op in block.ops if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp | HardswishOp | GeluOp)]
+        anchors = [op for op in block.ops if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp | HardswishOp | GeluOp
+                          | LayerNormOp)]
         if len(anchors) != 1:
             raise VerifyException(
                 f"layer must contain exactly one conv, linear, pool or add op, found {len(anchors)}"
@@ -1030,6 +1077,7 @@ QNN = Dialect(
         RMSNormOp,
         HardswishOp,
         GeluOp,
+        LayerNormOp,
         PadOp,
         ReshapeOp,
         LayerOp,

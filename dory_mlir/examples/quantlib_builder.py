@@ -122,6 +122,23 @@ class iRMSNorm(OpRun):  # noqa: N801 - the op type the evaluator replaces
         return (np.clip(quotient >> shift, -(levels // 2), levels // 2 - 1).astype(np.float32),)
 
 
+class iLayerNorm(OpRun):  # noqa: N801 - the op type the evaluator replaces
+    """QuantLib's integer layer norm over the last axis, as Deeploy's C computes it: m = trunc(Σx / K),
+    d = x − m, r = ⌊√(⌊Σd² / K⌋ + 1)⌋, y = clip((trunc(d·weight / r) + bias) >> log2 D) to the signed n_levels."""
+
+    op_domain = ""
+
+    def _run(self, x, weight, bias, D=None, n_levels=None):  # noqa: N803, D401
+        levels, shift = _scalar(n_levels), _scalar(D).bit_length() - 1
+        x = np.asarray(x).astype(np.int64)
+        total = x.sum(axis=-1, keepdims=True)
+        d = x - np.sign(total) * (np.abs(total) // x.shape[-1])
+        roots = np.array([math.isqrt(int(v)) for v in ((d * d).sum(axis=-1) // x.shape[-1] + 1).reshape(-1)])
+        num = d * np.asarray(weight).astype(np.int64)
+        quotient = np.sign(num) * (np.abs(num) // roots.reshape(*x.shape[:-1], 1)) + np.asarray(bias).astype(np.int64)
+        return (np.clip(quotient >> shift, -(levels // 2), levels // 2 - 1).astype(np.float32),)
+
+
 class iHardswish(OpRun):  # noqa: N801 - the op type the evaluator replaces
     """QuantLib's integer hardswish: x · (clip(x + three, 0, six) · one_over_six), int32."""
 
@@ -172,7 +189,8 @@ class IntegerMean(ReduceMean):
 
 # QuantLib's integer ops the evaluator runs with our reference implementations (exact int64).
 CUSTOM_OPS = {"iNoNorm": iNoNorm, "iSoftmax": iSoftmax, "iRMSNorm": iRMSNorm, "iHardswish": iHardswish,
-              "TrueIntegerDiv": TrueIntegerDiv, "IntegerMean": IntegerMean, "iGELU": iGELU}
+              "TrueIntegerDiv": TrueIntegerDiv, "IntegerMean": IntegerMean, "iGELU": iGELU,
+              "iLayerNorm": iLayerNorm}
 
 
 def _float_tensor(value: float | list[float]) -> TensorProto:
@@ -447,6 +465,17 @@ class QuantLibNetBuilder:
         k = self.values[self.last].shape[-1]
         weight = np.round(self.rng.uniform(0.3, 2.5, size=k) * 40 * 2**shift).astype(np.int64)
         return self.node("iRMSNorm", [self.last, self.param(f"{module}.weight", weight)], D=2**shift, n_levels=256)
+
+    def i_layer_norm(self, module: str, shift: int, per_feature: bool) -> str:
+        """QuantLib's `iLayerNorm` over the features of the rows `self.last`: a gain and an offset per
+        feature (`per_feature`, else one of each, as QuantLib's totScaler without affine parameters),
+        int32 and scaled by D = 2^shift (outputs about 40·gain·z + offset: a few clip); D and n_levels
+        are tensor attributes, as QuantLib exports them."""
+        k = self.values[self.last].shape[-1] if per_feature else 1
+        weight = np.round(self.rng.uniform(0.3, 2.5, size=k) * 40 * 2**shift).astype(np.int64)
+        bias = np.round(self.rng.uniform(-30, 30, size=k) * 2**shift).astype(np.int64) if per_feature else np.zeros(1)
+        return self.node("iLayerNorm", [self.last, self.param(f"{module}.weight", weight), self.param(f"{module}.bias", bias)],
+                         D=_float_tensor(2.0**shift), n_levels=_float_tensor(256.0))
 
     def i_hardswish(self, step: int) -> str:
         """QuantLib's `iHardswish` for an input step of 1/step: three = 3·step, six = 6·step,
@@ -808,11 +837,11 @@ def random_no_norm(seed: int) -> QuantLibNetBuilder:
     return b
 
 
-def _random_rows(seed: int, stream: int) -> tuple[np.random.Generator, QuantLibNetBuilder, int]:
-    """A seeded input of rows of K features ([M, K], [B, M, K] or [1, B, M, K], signed or unsigned) for the
-    row-wise ops: the generator (stream `stream` of the seed), the builder and K."""
+def _random_rows(seed: int, stream: int, max_features: int = 69) -> tuple[np.random.Generator, QuantLibNetBuilder, int]:
+    """A seeded input of rows of K ≤ `max_features` features ([M, K], [B, M, K] or [1, B, M, K], signed or
+    unsigned) for the row-wise ops: the generator (stream `stream` of the seed), the builder and K."""
     rng = np.random.default_rng([seed, stream])
-    m, k = int(rng.integers(2, 20)), int(rng.integers(2, 70))
+    m, k = int(rng.integers(2, 20)), int(rng.integers(2, max_features + 1))
     shape = [(m, k), (int(rng.integers(1, 4)), m, k), (1, int(rng.integers(1, 4)), m, k)][int(rng.integers(0, 3))]
     return rng, QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2))), k
 
@@ -855,6 +884,20 @@ def random_hardswish(seed: int) -> QuantLibNetBuilder:
     requant = ["none", "tensor", "channel"][int(rng.integers(0, 3))]
     if requant != "none":
         b.requant(acc, "act", signed=bool(rng.integers(0, 2)), per_channel=requant == "channel", axis=-1 if rows else 1)
+    return b
+
+
+def random_layer_norm(seed: int) -> QuantLibNetBuilder:
+    """QuantLib's iLayerNorm over seeded rows of features ([M, K], [B, M, K] or [1, B, M, K], signed or
+    unsigned input, D from 2^8 to 2^20, constants per feature or one for all), sometimes after a linear
+    layer on the rows, sometimes followed by one. K ≤ 44: a tile of one row then fits the tests' tight L1
+    (600 B) with the two int32 constants per feature."""
+    rng, b, k = _random_rows(seed, 28, max_features=44)
+    if rng.random() < 0.3:
+        b.rows_linear("fc", k, signed=True)
+    b.i_layer_norm("norm", int(rng.integers(8, 21)), per_feature=rng.random() < 0.7)
+    if rng.random() < 0.3:
+        b.rows_linear("out", int(rng.integers(2, 20)), signed=True)
     return b
 
 
@@ -923,7 +966,8 @@ def integer_op_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     """QuantLib's integer transformer ops (issue 15), tested in tests/test_integer_ops.py."""
     return {"random_no_norm": random_no_norm, "random_softmax": random_softmax, "random_rms_norm": random_rms_norm,
             "random_hardswish": random_hardswish, "random_true_integer_div": random_true_integer_div,
-            "random_integer_mean": random_integer_mean, "random_gelu": random_gelu}
+            "random_integer_mean": random_integer_mean, "random_gelu": random_gelu,
+            "random_layer_norm": random_layer_norm}
 
 
 def example_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:

@@ -43,6 +43,7 @@ class QuantLibImporter(IntegerGraphImporter):
             "TrueIntegerDiv": self.true_integer_div,
             "IntegerMean": self.integer_mean,
             "iGELU": self.i_gelu,
+            "iLayerNorm": self.i_layer_norm,
         }
 
     # ----------------------------------------------------------------- RequantShift
@@ -180,37 +181,59 @@ class QuantLibImporter(IntegerGraphImporter):
 
     def i_rms_norm(self, node: onnx.NodeProto) -> list[Value]:
         """QuantLib's `iRMSNorm(x, weight)` {D, n_levels} over the last axis of rows of features:
-        `qnn.rms_norm` (its docstring has the integer semantics), D a power of two, weight one int32
-        per feature, the result signed in n_levels ≤ 256 values."""
-        if len(node.input) != 2:
-            raise self.error(f"iRMSNorm needs inputs (x, weight), got {len(node.input)}")
-        attrs = self.attributes(node)
-        divisor, levels = attrs.int("D", lo=1, hi=2**31), attrs.int("n_levels", lo=2, hi=256)
-        if divisor & (divisor - 1):
-            raise self.error(f"iRMSNorm D = {divisor} is not a power of two")
-        x = self.activation(node.input[0])
-        if not is_feature_last(x.onnx_shape):
-            raise self.error(f"iRMSNorm of the tensor {list(x.onnx_shape)} is not supported (only over the last "
-                             "axis of rows of features)")
-        if qnn.element_type(x.ssa).width.data != 8:
-            raise self.error("iRMSNorm of a 16-bit tensor is not supported (8-bit inputs)")
-        features = x.onnx_shape[-1]
-        weight = self.integer_constant(self.constant_operand(node, 1, "weight"), "weight", INT32_MIN, INT32_MAX)
-        if weight.size not in (1, features) or weight.size != weight.reshape(-1).shape[0]:
-            raise self.error(f"iRMSNorm weight of shape {list(weight.shape)} is not one value per feature ({features})")
-        weight = np.broadcast_to(weight.reshape(-1), (features,))
+        `qnn.rms_norm` (its docstring has the integer semantics); x·weight must fit the kernel's 32 bits."""
+        x, shift, levels, (weight,) = self.row_norm_operands(node, ("weight",))
         widest = max(abs(x.range.min()), abs(x.range.max())) * int(np.abs(weight).max())
         if widest >= 2**31:
             raise self.error(f"x·weight may reach {widest}, beyond the kernel's 32 bits")
-        lo, hi = -(levels // 2), levels // 2 - 1
         op = qnn.RMSNormOp(x.ssa, self.const_op(np.array(weight, dtype=np.int64), SI32, f"{self.node_name}.weight"),
-                           TensorType(SI8, qnn.shape_of(x.ssa)), divisor.bit_length() - 1)
+                           TensorType(SI8, qnn.shape_of(x.ssa)), shift)
+        return self.row_norm_result(op, x, levels)
+
+    def i_layer_norm(self, node: onnx.NodeProto) -> list[Value]:
+        """QuantLib's `iLayerNorm(x, weight, bias)` {D, n_levels} over the last axis of rows of features:
+        `qnn.layer_norm` (its docstring has the integer semantics)."""
+        x, shift, levels, (weight, bias) = self.row_norm_operands(node, ("weight", "bias"))
+        weight, bias = (self.const_op(np.array(v, dtype=np.int64), SI32, f"{self.node_name}.{what}")
+                        for v, what in ((weight, "weight"), (bias, "bias")))
+        return self.row_norm_result(qnn.LayerNormOp(x.ssa, weight, bias, TensorType(SI8, qnn.shape_of(x.ssa)), shift),
+                                    x, levels)
+
+    def row_norm_operands(self, node: onnx.NodeProto, constants: tuple[str, ...]) -> tuple[Act, int, int, list[np.ndarray]]:
+        """What QuantLib's row norms share: inputs (x, *constants) and {D, n_levels}, D a power of two, x
+        rows of 8-bit features, each constant one int32 per feature (or one for all). Returns x, log2 D,
+        n_levels (at most 256: signed 8-bit results) and the constants as [K] vectors."""
+        if len(node.input) != 1 + len(constants):
+            raise self.error(f"{node.op_type} needs inputs (x, {', '.join(constants)}), got {len(node.input)}")
+        attrs = self.attributes(node)
+        divisor, levels = attrs.int("D", lo=1, hi=2**31), attrs.int("n_levels", lo=2, hi=256)
+        if divisor & (divisor - 1):
+            raise self.error(f"{node.op_type} D = {divisor} is not a power of two")
+        x = self.activation(node.input[0])
+        if not is_feature_last(x.onnx_shape):
+            raise self.error(f"{node.op_type} of the tensor {list(x.onnx_shape)} is not supported (only over the last "
+                             "axis of rows of features)")
+        if qnn.element_type(x.ssa).width.data != 8:
+            raise self.error(f"{node.op_type} of a 16-bit tensor is not supported (8-bit inputs)")
+        features = x.onnx_shape[-1]
+        values = []
+        for index, what in enumerate(constants, start=1):
+            value = self.integer_constant(self.constant_operand(node, index, what), what, INT32_MIN, INT32_MAX)
+            if value.size not in (1, features):
+                raise self.error(f"{node.op_type} {what} of shape {list(value.shape)} is not one value per feature "
+                                 f"({features})")
+            values.append(np.broadcast_to(value.reshape(-1), (features,)))
+        return x, divisor.bit_length() - 1, levels, values
+
+    def row_norm_result(self, op: qnn.RMSNormOp | qnn.LayerNormOp, x: Act, levels: int) -> list[Value]:
+        """The verified norm, its si8 result clipped to the signed n_levels when they are fewer than 256."""
         try:
             op.verify_()
         except VerifyException as e:
             raise self.error(str(e)) from None
         self.emit(op)
         act = Act(op.output, Range.scalar(-128, 127), x.onnx_shape)
+        lo, hi = -(levels // 2), levels // 2 - 1
         if (lo, hi) == (-128, 127):
             return [act]
         return [self.pending(Chain.over(act).clip(lo, hi), x.onnx_shape)]

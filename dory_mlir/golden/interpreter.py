@@ -162,6 +162,12 @@ class QnnFunctions(InterpreterFunctions):
         lo, hi = qnn.int_range(qnn.element_type(op.output))
         return (np.clip(qnn.rms_norm_reference(args[0].astype(np.int64), args[1], op.shift.value.data), lo, hi),)
 
+    @impl(qnn.LayerNormOp)
+    def run_layer_norm(self, interpreter: Interpreter, op: qnn.LayerNormOp, args: tuple[Any, ...]):
+        lo, hi = qnn.int_range(qnn.element_type(op.output))
+        x = args[0].astype(np.int64)
+        return (np.clip(qnn.layer_norm_reference(x, args[1], args[2], op.shift.value.data), lo, hi),)
+
     @impl(qnn.HardswishOp)
     def run_hardswish(self, interpreter: Interpreter, op: qnn.HardswishOp, args: tuple[Any, ...]):
         return (op.values(args[0].astype(np.int64)),)

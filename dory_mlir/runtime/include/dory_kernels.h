@@ -163,6 +163,18 @@ typedef struct {
     dory_dtype_t out_type;
 } dory_gelu_t;                /* out = rq(x * ((one + sgn(x) * (one - (min(|x|, -b) + b)^2)) >> 1)) (qnn.gelu) */
 
+typedef struct {
+    const void *in;           /* [h][w][c], in_type DORY_U8 or DORY_I8: each pixel a row of c features */
+    dory_dtype_t in_type;
+    uint16_t h, w, c;
+    const int32_t *weight;    /* [c] */
+    const int32_t *bias;      /* [c] */
+    uint8_t shift;
+    int32_t min, max;
+    void *out;                /* [h][w][c], out_type DORY_I8 (or DORY_U8) */
+    dory_dtype_t out_type;
+} dory_layernorm_t;           /* QuantLib's iLayerNorm over the c features of every pixel (qnn.layer_norm) */
+
 /* Each function is called by all cores of the team with the same arguments; each core
  * computes its share and returns (the caller places the barrier after it). There is no
  * synchronization inside; a core writes only its own outputs (and partial sums, and its own
@@ -174,7 +186,7 @@ typedef struct {
  *   depthwise: (channel, line) pairs, the lines being the output rows or columns (the longer);
  *   linear: output channels;
  *   matmul: output elements, row-major over m * n;
- *   softmax, rmsnorm: pixels (rows of features); hardswish, gelu: elements. */
+ *   softmax, rmsnorm, layernorm: pixels (rows of features); hardswish, gelu: elements. */
 void dory_conv2d(const dory_conv_t *p);      /* im2col + 4x2-blocked matrix product */
 void dory_pointwise(const dory_conv_t *p);   /* 1x1 (kh = kw = 1, any stride / padding), no im2col */
 void dory_depthwise(const dory_conv_t *p);   /* in_c == out_c, weights [c][kh][kw] */
@@ -187,6 +199,7 @@ void dory_softmax(const dory_softmax_t *p); /* integer softmax over each pixel's
 void dory_rmsnorm(const dory_rmsnorm_t *p); /* integer RMS norm over each pixel's channels (qnn.rms_norm) */
 void dory_hardswish(const dory_hardswish_t *p); /* integer hardswish, elementwise (qnn.hardswish) */
 void dory_gelu(const dory_gelu_t *p);           /* integer GELU (I-BERT), elementwise (qnn.gelu) */
+void dory_layernorm(const dory_layernorm_t *p); /* integer layer norm over each pixel's channels (qnn.layer_norm) */
 
 /* The requantization of one value of output channel c (exposed for tests). */
 int32_t dory_requant(const dory_requant_t *rq, int32_t acc, int c);

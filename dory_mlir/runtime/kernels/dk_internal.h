@@ -682,4 +682,21 @@ DK_ALWAYS_INLINE void dk_block_rows(int32_t s[4][2], const int8_t *w, size_t ldw
     memcpy(s, t, sizeof t);
 }
 
+/* floor(sqrt(s)), bit by bit (the row norms' root of the mean square). */
+DK_ALWAYS_INLINE uint32_t dk_isqrt32(uint32_t s)
+{
+    uint32_t root = 0, bit = 1u << 30;
+    while (bit > s)
+        bit >>= 2;
+    for (; bit; bit >>= 2) {
+        if (s >= root + bit) {
+            s -= root + bit;
+            root = (root >> 1) + bit;
+        } else {
+            root >>= 1;
+        }
+    }
+    return root;
+}
+
 #endif

@@ -7,23 +7,6 @@
  */
 #include "dk_internal.h"
 
-/* floor(sqrt(s)), bit by bit. */
-DK_ALWAYS_INLINE uint32_t isqrt32(uint32_t s)
-{
-    uint32_t root = 0, bit = 1u << 30;
-    while (bit > s)
-        bit >>= 2;
-    for (; bit; bit >>= 2) {
-        if (s >= root + bit) {
-            s -= root + bit;
-            root = (root >> 1) + bit;
-        } else {
-            root >>= 1;
-        }
-    }
-    return root;
-}
-
 void dory_rmsnorm(const dory_rmsnorm_t *p)
 {
     const size_t C = p->c;
@@ -37,7 +20,7 @@ void dory_rmsnorm(const dory_rmsnorm_t *p)
             const int32_t v = dk_x(x, j, sgn);
             sum += (uint32_t)(v * v);
         }
-        const int32_t root = (int32_t)isqrt32(sum / (uint32_t)C + 1);
+        const int32_t root = (int32_t)dk_isqrt32(sum / (uint32_t)C + 1);
         for (size_t j = 0; j < C; j++) {
             int32_t y = (dk_x(x, j, sgn) * p->weight[j] / root) >> p->shift;
             y = y < p->min ? p->min : y > p->max ? p->max : y;

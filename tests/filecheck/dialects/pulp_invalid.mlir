@@ -5,7 +5,7 @@ func.func @unknown(%a: memref<4xui8, "L1">) {
   func.return
 }
 
-// CHECK: unknown kernel 'dory_itamax' (known: dory_conv2d, dory_pointwise, dory_depthwise, dory_linear, dory_maxpool, dory_sumpool, dory_add, dory_matmul, dory_softmax, dory_rmsnorm, dory_hardswish, dory_gelu)
+// CHECK: unknown kernel 'dory_itamax' (known: dory_conv2d, dory_pointwise, dory_depthwise, dory_linear, dory_maxpool, dory_sumpool, dory_add, dory_matmul, dory_softmax, dory_rmsnorm, dory_hardswish, dory_gelu, dory_layernorm)
 
 // -----
 

@@ -24,6 +24,7 @@ import pytest
 from onnx import helper
 
 from conftest import SHARED_MODELS, tiered, tool
+from dory_mlir.backend import rv32
 from dory_mlir.examples import quantlib_builder
 from test_gemm_rows import assert_error
 from test_npz_inputs import golden
@@ -123,6 +124,20 @@ def test_row_op_tiles_hold_whole_rows(network: str, seed: int, tmp_path: Path):
     k = quantlib_builder.integer_op_networks()[network](seed).values["input"].shape[-1]
     assert f"l1_tile = [{k}, " in tiled.stdout and "l1_tiles = [1, 1, " not in tiled.stdout, tiled.stdout
 
+
+
+# One network per kernel of these ops on rv32imc under QEMU (its 32-bit C: dory_layernorm's 64-bit
+# quotients, dory_gelu), each after and before other layers.
+RV32_CASES = [("random_layer_norm", 9), ("random_gelu", 1)]
+
+
+@pytest.mark.skipif(rv32.find_toolchain() is None, reason=f"RISC-V toolchain absent: {rv32.SETUP}")
+@pytest.mark.parametrize(("name", "seed"), tiered(RV32_CASES, {("random_layer_norm", 9)}))
+def test_random_network_bit_exact_on_rv32(name: str, seed: int, tmp_path: Path):
+    folder = write(name, tmp_path, seed)
+    done = subprocess.run([tool("dory-verify"), str(folder / "network.onnx"), "--golden", str(folder),
+                           "--target", "rv32-qemu"], capture_output=True, text=True, timeout=900)
+    assert_bit_exact(done)
 
 
 @pytest.mark.skipif(not DEEPLOY.is_dir(), reason=f"Deeploy's kernel tests not found at {DEEPLOY}")

@@ -85,6 +85,8 @@ COVERAGE = {
                         {"rank > 2", "2-D", "signed input", "unsigned input", "after a layer", "clipped"}),
     "random_hardswish": ("iHardswish", lambda b, n, x, y: set(),
                          {"rank > 2", "2-D", "signed input", "unsigned input", "after a layer", "followed by a layer"}),
+    "random_ita_max": ("ITAMax", lambda b, n, x, y: {"long rows"} if x.shape[-1] > 40 else set(),
+                       {"rank > 2", "2-D", "signed input", "after a layer", "followed by a layer", "long rows"}),
     "random_layer_norm": ("iLayerNorm",
                           lambda b, n, x, y: {"per feature" if b.values[n.input[1]].size > 1 else "one for all"},
                           {"rank > 2", "2-D", "signed input", "unsigned input", "after a layer", "followed by a layer",
@@ -237,3 +239,13 @@ def test_layer_norm_bias_not_per_feature_is_one_line_error(tmp_path: Path):
     path = tmp_path / "layer_norm.onnx"
     onnx.save(helper.make_model(helper.make_graph([node], "g", [x], [y], constants)), path)
     assert_error(path, node, "iLayerNorm bias of shape [3] is not one value per feature (8)")
+
+
+def test_ita_max_of_unsigned_rows_is_one_line_error(tmp_path: Path):
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [4, 8])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
+    node = helper.make_node("ITAMax", ["x"], ["y"], name="softmax", n_levels=helper.make_tensor(
+        "n_levels", onnx.TensorProto.FLOAT, [1], [256.0]))
+    path = tmp_path / "ita_max.onnx"
+    onnx.save(helper.make_model(helper.make_graph([node], "g", [x], [y])), path)
+    assert_error(path, node, "ITAMax of a ui8 tensor is not supported (ITA's rows are si8)")

@@ -44,7 +44,7 @@ def layer_work(layer: qnn.LayerOp) -> Work:
         kh, kw = op.kernel_hw()
         return Work(math.prod(qnn.shape_of(op.output)) * kh * kw, "pool op")
     if isinstance(op, qnn.SoftmaxOp | qnn.RMSNormOp | qnn.HardswishOp | qnn.GeluOp
-                      | qnn.LayerNormOp):
+                      | qnn.LayerNormOp | qnn.ITAMaxOp):
         return Work(math.prod(qnn.shape_of(op.output)), "element")
     return Work(math.prod(qnn.shape_of(op.results[0])), "add op")
 

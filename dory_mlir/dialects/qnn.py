@@ -744,6 +744,44 @@ class SoftmaxOp(_UnaryIntOp):
                                   f"32-bit sum or the products by {levels - 1} would overflow")
 
 
+def ita_max_shifts(x: np.ndarray) -> np.ndarray:
+    """ITA's exponent of each feature of the rows of x (int64, features on axis 1): the distance to
+    the row's maximum in steps of B / 2^B = 1/32 (B = 8 bits), rounded half up: (max − x + 16) >> 5,
+    so that 2^−shift stands for e^(x − max)."""
+    return (x.max(axis=1, keepdims=True) - x + 16) >> 5
+
+
+@irdl_op_definition
+class ITAMaxOp(_UnaryIntOp):
+    """ITA's integer softmax (QuantLib's `ITAMax`, n_levels = 256) over the features of each row: of a
+    tensor of rows 1×K×R×1 (int8), over the K channels of every pixel. Per row, with s_j =
+    `ita_max_shifts`, S = Σ_j 256 >> s_j, y_j = ⌊(n_levels − 1)·256 / S⌋ >> s_j in [0, 255] (unsigned,
+    as QuantLib computes it; Deeploy's C subtracts n_levels/2). S ≤ 256·K fits 32 bits."""
+
+    name = "qnn.ita_max"
+    n_levels = prop_def(IntegerAttr[I64])
+
+    def __init__(self, input: SSAValue, result_type: Attribute, n_levels: int):
+        super().__init__(input, result_type, n_levels=n_levels)
+
+    def verify_(self) -> None:
+        if element_type(self.input) != IntegerType(8, Signedness.SIGNED) or len(shape_of(self.input)) != 4:
+            raise VerifyException(f"input must be an si8 tensor of rows (rank 4), got {self.input.type}")
+        if shape_of(self.output) != shape_of(self.input):
+            raise VerifyException(f"result shape {list(shape_of(self.output))} differs from input shape "
+                                  f"{list(shape_of(self.input))}")
+        if element_type(self.output) != IntegerType(8, Signedness.UNSIGNED):
+            raise VerifyException(f"result must be ui8, got {element_type(self.output)}")
+        if self.n_levels.value.data != 256:
+            raise VerifyException(f"n_levels must be 256 (ITA's 8-bit steps of 1/32), got {self.n_levels.value.data}")
+
+    def values(self, x: np.ndarray) -> np.ndarray:
+        """The results of the rows of x (int64, features on axis 1)."""
+        shifts = ita_max_shifts(x)
+        total = (256 >> shifts).sum(axis=1, keepdims=True)
+        return ((self.n_levels.value.data - 1) * 256 // total) >> shifts
+
+
 @irdl_op_definition
 class HardswishOp(_UnaryIntOp):
     """QuantLib's integer hardswish (`iHardswish`), elementwise, int32 result:
@@ -1013,13 +1051,13 @@ class LayerOp(IRDLOperation):
         """The op that gives the layer its kind: conv, linear, pool or add."""
         for op in self.body.block.ops:
             if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp | HardswishOp | GeluOp
-                          | LayerNormOp):
+                          | LayerNormOp | ITAMaxOp):
                 return op
         raise VerifyException("layer has no conv, linear, pool or add op")
 
     def kind(self) -> str:
         """conv | depthwise | pointwise | linear | matmul | maxpool | avgpool | add | softmax | rmsnorm | hardswish
-        | gelu | layernorm."""
+        | gelu | layernorm | itamax."""
         op = self.anchor()
         if isinstance(op, ConvOp):
             if op.is_depthwise():
@@ -1027,7 +1065,7 @@ class LayerOp(IRDLOperation):
             return "pointwise" if op.kernel_hw() == (1, 1) and op.groups.value.data == 1 else "conv"
         return {LinearOp: "linear", MatMulOp: "matmul", MaxPoolOp: "maxpool", SumPoolOp: "avgpool", AddOp: "add",
                 SoftmaxOp: "softmax", RMSNormOp: "rmsnorm", HardswishOp: "hardswish",
-                GeluOp: "gelu", LayerNormOp: "layernorm"}[type(op)]
+                GeluOp: "gelu", LayerNormOp: "layernorm", ITAMaxOp: "itamax"}[type(op)]
 
     def verify_(self) -> None:
         block = self.body.block
@@ -1041,7 +1079,7 @@ class LayerOp(IRDLOperation):
                 f"yielded type {terminator.value.type} differs from the layer's result type {self.output.type}"
             )
         anchors = [op for op in block.ops if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp | HardswishOp | GeluOp
-                          | LayerNormOp)]
+                          | LayerNormOp | ITAMaxOp)]
         if len(anchors) != 1:
             raise VerifyException(
                 f"layer must contain exactly one conv, linear, pool or add op, found {len(anchors)}"
@@ -1078,6 +1116,7 @@ QNN = Dialect(
         HardswishOp,
         GeluOp,
         LayerNormOp,
+        ITAMaxOp,
         PadOp,
         ReshapeOp,
         LayerOp,

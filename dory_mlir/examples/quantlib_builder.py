@@ -107,6 +107,20 @@ class iSoftmax(OpRun):  # noqa: N801 - the op type the evaluator replaces
         return ((e * (levels - 1) // e.sum(axis=-1, keepdims=True)).astype(np.float32),)
 
 
+class ITAMax(OpRun):
+    """QuantLib's PACTIntegerITAMax over the last axis (n_levels 256, B = 8): shift = ⌊(max − x)·B/2^B + 1/2⌋,
+    S = ⌊Σ n / 2^shift⌋, y = ⌊⌊n·(n − 1) / S⌋ / 2^shift⌋ (unsigned)."""
+
+    op_domain = ""
+
+    def _run(self, x, n_levels=None):  # noqa: D401 - OpRun API
+        levels = _scalar(n_levels)
+        x = np.asarray(x).astype(np.int64)
+        shift = (x.max(axis=-1, keepdims=True) - x + 16) // 32
+        total = (levels // 2**shift).sum(axis=-1, keepdims=True)
+        return ((levels * (levels - 1) // total) // 2**shift).astype(np.float32),
+
+
 class iRMSNorm(OpRun):  # noqa: N801 - the op type the evaluator replaces
     """QuantLib's integer RMS norm over the last axis, as Deeploy's C computes it: r = ⌊√(⌊Σx² / K⌋ + 1)⌋,
     y = clip(trunc(x·weight / r) >> log2 D) to the signed n_levels."""
@@ -190,7 +204,7 @@ class IntegerMean(ReduceMean):
 # QuantLib's integer ops the evaluator runs with our reference implementations (exact int64).
 CUSTOM_OPS = {"iNoNorm": iNoNorm, "iSoftmax": iSoftmax, "iRMSNorm": iRMSNorm, "iHardswish": iHardswish,
               "TrueIntegerDiv": TrueIntegerDiv, "IntegerMean": IntegerMean, "iGELU": iGELU,
-              "iLayerNorm": iLayerNorm}
+              "iLayerNorm": iLayerNorm, "ITAMax": ITAMax}
 
 
 def _float_tensor(value: float | list[float]) -> TensorProto:
@@ -458,6 +472,11 @@ class QuantLibNetBuilder:
                      coeffC=_float_tensor(float(round(0.344 / 0.3585 * log2 * log2))), log2=_float_tensor(float(log2)),
                      n_levels=_float_tensor(256.0))
         return self.node("iSoftmax", [self.last], **attrs)
+
+    def ita_max(self) -> str:
+        """QuantLib's `ITAMax` over the features of the rows `self.last` (int8: the output of ITA's signed
+        RequantShift), n_levels a tensor attribute as QuantLib exports it."""
+        return self.node("ITAMax", [self.last], n_levels=_float_tensor(256.0))
 
     def i_rms_norm(self, module: str, shift: int) -> str:
         """QuantLib's `iRMSNorm` over the features of the rows `self.last`: a gain per feature, as an
@@ -887,6 +906,22 @@ def random_hardswish(seed: int) -> QuantLibNetBuilder:
     return b
 
 
+def random_ita_max(seed: int) -> QuantLibNetBuilder:
+    """QuantLib's ITAMax over seeded rows of int8 features ([M, K], [B, M, K] or [1, B, M, K]), the input
+    or (sometimes) the signed requantized scores of a linear layer, sometimes requantized after (a layer
+    of its own: the kernel does not requantize)."""
+    rng = np.random.default_rng([seed, 29])
+    m, k = int(rng.integers(2, 20)), int(rng.integers(2, 70))
+    shape = [(m, k), (int(rng.integers(1, 4)), m, k), (1, int(rng.integers(1, 4)), m, k)][int(rng.integers(0, 3))]
+    b = QuantLibNetBuilder(seed, shape, signed_input=True)
+    if rng.random() < 0.3:
+        b.rows_linear("scores", k, signed=True)
+    b.ita_max()
+    if rng.random() < 0.3:
+        b.requant(b.last, "probs", signed=True, per_channel=False, axis=-1)
+    return b
+
+
 def random_layer_norm(seed: int) -> QuantLibNetBuilder:
     """QuantLib's iLayerNorm over seeded rows of features ([M, K], [B, M, K] or [1, B, M, K], signed or
     unsigned input, D from 2^8 to 2^20, constants per feature or one for all), sometimes after a linear
@@ -967,7 +1002,7 @@ def integer_op_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     return {"random_no_norm": random_no_norm, "random_softmax": random_softmax, "random_rms_norm": random_rms_norm,
             "random_hardswish": random_hardswish, "random_true_integer_div": random_true_integer_div,
             "random_integer_mean": random_integer_mean, "random_gelu": random_gelu,
-            "random_layer_norm": random_layer_norm}
+            "random_layer_norm": random_layer_norm, "random_ita_max": random_ita_max}
 
 
 def example_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:

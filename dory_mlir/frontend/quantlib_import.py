@@ -44,6 +44,7 @@ class QuantLibImporter(IntegerGraphImporter):
             "IntegerMean": self.integer_mean,
             "iGELU": self.i_gelu,
             "iLayerNorm": self.i_layer_norm,
+            "ITAMax": self.ita_max,
         }
 
     # ----------------------------------------------------------------- RequantShift
@@ -172,6 +173,24 @@ class QuantLibImporter(IntegerGraphImporter):
         if qnn.element_type(x.ssa).width.data != 8:
             raise self.error("iSoftmax of a 16-bit tensor is not supported (8-bit inputs)")
         op = qnn.SoftmaxOp(x.ssa, TensorType(UI8, qnn.shape_of(x.ssa)), *coeffs, log2, levels)
+        try:
+            op.verify_()
+        except VerifyException as e:
+            raise self.error(str(e)) from None
+        self.emit(op)
+        return [Act(op.output, Range.scalar(0, levels - 1), x.onnx_shape)]
+
+    def ita_max(self, node: onnx.NodeProto) -> list[Value]:
+        """QuantLib's `ITAMax` {n_levels} over the last axis of rows of int8 features: `qnn.ita_max` (its
+        docstring has the integer semantics), an unsigned result; n_levels 256 (ITA's, Deeploy's C)."""
+        levels = self.attributes(node).int("n_levels", lo=2, hi=2**16)
+        x = self.activation(node.input[0])
+        if not is_feature_last(x.onnx_shape):
+            raise self.error(f"ITAMax of the tensor {list(x.onnx_shape)} is not supported (only over the last axis "
+                             "of rows of features)")
+        if qnn.element_type(x.ssa) != SI8:
+            raise self.error(f"ITAMax of a {qnn.element_type(x.ssa)} tensor is not supported (ITA's rows are si8)")
+        op = qnn.ITAMaxOp(x.ssa, TensorType(UI8, qnn.shape_of(x.ssa)), levels)
         try:
             op.verify_()
         except VerifyException as e:

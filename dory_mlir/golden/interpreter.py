@@ -162,6 +162,10 @@ class QnnFunctions(InterpreterFunctions):
         lo, hi = qnn.int_range(qnn.element_type(op.output))
         return (np.clip(qnn.rms_norm_reference(args[0].astype(np.int64), args[1], op.shift.value.data), lo, hi),)
 
+    @impl(qnn.ITAMaxOp)
+    def run_ita_max(self, interpreter: Interpreter, op: qnn.ITAMaxOp, args: tuple[Any, ...]):
+        return (op.values(args[0].astype(np.int64)),)  # N×K×R×1: a row's features are a pixel's channels
+
     @impl(qnn.LayerNormOp)
     def run_layer_norm(self, interpreter: Interpreter, op: qnn.LayerNormOp, args: tuple[Any, ...]):
         lo, hi = qnn.int_range(qnn.element_type(op.output))

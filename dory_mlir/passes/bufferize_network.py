@@ -120,6 +120,8 @@ def layer_params(layer: qnn.LayerOp) -> dict[str, Attribute]:
         params |= {name: getattr(anchor, name) for name in ("coeff_a", "coeff_b", "coeff_c", "log2", "n_levels")}
     if isinstance(anchor, qnn.HardswishOp):
         params |= {"one_over_six": anchor.one_over_six, "three": anchor.three, "six": anchor.six}
+    if isinstance(anchor, qnn.ITAMaxOp):
+        params |= {"n_levels": anchor.n_levels}
     if isinstance(anchor, qnn.GeluOp):
         params |= {"b": anchor.b, "one": anchor.one}
     if isinstance(anchor, qnn.RMSNormOp | qnn.LayerNormOp):

@@ -175,6 +175,13 @@ typedef struct {
     dory_dtype_t out_type;
 } dory_layernorm_t;           /* QuantLib's iLayerNorm over the c features of every pixel (qnn.layer_norm) */
 
+typedef struct {
+    const int8_t *in;         /* [h][w][c]: each pixel a row of c features */
+    uint16_t h, w, c;
+    int32_t n_levels;         /* 256 */
+    uint8_t *out;             /* [h][w][c], unsigned: 0 .. n_levels - 1 */
+} dory_itamax_t;              /* ITA's integer softmax (QuantLib's ITAMax) over the c features of every pixel (qnn.ita_max) */
+
 /* Each function is called by all cores of the team with the same arguments; each core
  * computes its share and returns (the caller places the barrier after it). There is no
  * synchronization inside; a core writes only its own outputs (and partial sums, and its own
@@ -186,7 +193,7 @@ typedef struct {
  *   depthwise: (channel, line) pairs, the lines being the output rows or columns (the longer);
  *   linear: output channels;
  *   matmul: output elements, row-major over m * n;
- *   softmax, rmsnorm, layernorm: pixels (rows of features); hardswish, gelu: elements. */
+ *   softmax, itamax, rmsnorm, layernorm: pixels (rows of features); hardswish, gelu: elements. */
 void dory_conv2d(const dory_conv_t *p);      /* im2col + 4x2-blocked matrix product */
 void dory_pointwise(const dory_conv_t *p);   /* 1x1 (kh = kw = 1, any stride / padding), no im2col */
 void dory_depthwise(const dory_conv_t *p);   /* in_c == out_c, weights [c][kh][kw] */
@@ -200,6 +207,7 @@ void dory_rmsnorm(const dory_rmsnorm_t *p); /* integer RMS norm over each pixel'
 void dory_hardswish(const dory_hardswish_t *p); /* integer hardswish, elementwise (qnn.hardswish) */
 void dory_gelu(const dory_gelu_t *p);           /* integer GELU (I-BERT), elementwise (qnn.gelu) */
 void dory_layernorm(const dory_layernorm_t *p); /* integer layer norm over each pixel's channels (qnn.layer_norm) */
+void dory_itamax(const dory_itamax_t *p);       /* ITA's integer softmax over each pixel's channels (qnn.ita_max) */
 
 /* The requantization of one value of output channel c (exposed for tests). */
 int32_t dory_requant(const dory_requant_t *rq, int32_t acc, int c);

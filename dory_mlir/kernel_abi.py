@@ -203,7 +203,8 @@ LAYERNORM = Struct("dory_layernorm_t", _fields(
 ITAMAX = Struct("dory_itamax_t", _fields(
     ("in", "const int8_t *", Buffer("in")),
     ("h", "uint16_t", Extent("out", -3)), ("w", "uint16_t", Extent("out", -2)), ("c", "uint16_t", Extent("out", -1)),
-    ("n_levels", "int32_t", Param("n_levels", 256)), ("out", "uint8_t *", Buffer("out")),
+    ("n_levels", "int32_t", Param("n_levels", 256)), ("group_width", "uint16_t", Param("group_width", 1)),
+    ("out", "uint8_t *", Buffer("out")),
 ))
 
 PADS = ("pad_t", "pad_l", "pad_b", "pad_r")

@@ -56,13 +56,13 @@ def test_random_network_bit_exact(name: str, seed: int, pipeline: str, tmp_path:
     assert_bit_exact(verify(folder / "network.onnx", folder, TIGHT if pipeline == "tight" else None))
 
 
-def seen_cases(network: str, op_type: str, features) -> set[str]:
-    """What the seeds of `network` cover at its `op_type` node: the layout, the input's sign, a layer
-    in front, a layer after, and whatever `features(builder, node, x, y)` adds."""
+def seen_cases(network: str, op_types: str, features) -> set[str]:
+    """What the seeds of `network` cover at its node of one of the `op_types` (space-separated): the
+    layout, the input's sign, a layer in front, a layer after, and whatever `features(builder, node, x, y)` adds."""
     seen: set[str] = set()
     for seed in SEEDS:
         builder = quantlib_builder.integer_op_networks()[network](seed)
-        node = next(n for n in builder.nodes if n.op_type == op_type)
+        node = next(n for n in builder.nodes if n.op_type in op_types.split())
         x, y = builder.values[node.input[0]], builder.values[node.output[0]]
         seen.add("rank > 2" if x.ndim > 2 else "2-D")
         seen.add("signed input" if x.min() < 0 else "unsigned input")
@@ -85,8 +85,9 @@ COVERAGE = {
                         {"rank > 2", "2-D", "signed input", "unsigned input", "after a layer", "clipped"}),
     "random_hardswish": ("iHardswish", lambda b, n, x, y: set(),
                          {"rank > 2", "2-D", "signed input", "unsigned input", "after a layer", "followed by a layer"}),
-    "random_ita_max": ("ITAMax", lambda b, n, x, y: {"long rows"} if x.shape[-1] > 40 else set(),
-                       {"rank > 2", "2-D", "signed input", "after a layer", "followed by a layer", "long rows"}),
+    "random_ita_max": ("ITAMax ITAPartialMax", lambda b, n, x, y: {n.op_type} | ({"long rows"} if x.shape[-1] > 40 else set()),
+                       {"rank > 2", "2-D", "signed input", "after a layer", "followed by a layer", "long rows", "ITAMax",
+                        "ITAPartialMax"}),
     "random_layer_norm": ("iLayerNorm",
                           lambda b, n, x, y: {"per feature" if b.values[n.input[1]].size > 1 else "one for all"},
                           {"rank > 2", "2-D", "signed input", "unsigned input", "after a layer", "followed by a layer",
@@ -129,8 +130,8 @@ def test_row_op_tiles_hold_whole_rows(network: str, seed: int, tmp_path: Path):
 
 
 # One network per kernel of these ops on rv32imc under QEMU (its 32-bit C: dory_layernorm's 64-bit
-# quotients, dory_gelu), each after and before other layers.
-RV32_CASES = [("random_layer_norm", 9), ("random_gelu", 1)]
+# quotients, dory_gelu, dory_itamax in groups), some after and before other layers.
+RV32_CASES = [("random_layer_norm", 9), ("random_gelu", 1), ("random_ita_max", 5)]
 
 
 @pytest.mark.skipif(rv32.find_toolchain() is None, reason=f"RISC-V toolchain absent: {rv32.SETUP}")
@@ -249,3 +250,17 @@ def test_ita_max_of_unsigned_rows_is_one_line_error(tmp_path: Path):
     path = tmp_path / "ita_max.onnx"
     onnx.save(helper.make_model(helper.make_graph([node], "g", [x], [y])), path)
     assert_error(path, node, "ITAMax of a ui8 tensor is not supported (ITA's rows are si8)")
+
+
+def test_ita_partial_max_groups_not_covering_the_row_is_one_line_error(tmp_path: Path):
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [4, 64])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
+    attrs = dict(n_levels=helper.make_tensor("n_levels", onnx.TensorProto.FLOAT, [1], [256.0]), groups=3, group_width=16)
+    node = helper.make_node("RequantShift", ["x", "m", "a"], ["r"], name="rq", div=helper.make_tensor(
+        "div", onnx.TensorProto.FLOAT, [1], [2.0]), n_levels_out=helper.make_tensor("n", onnx.TensorProto.FLOAT, [1], [256.0]),
+        signed=helper.make_tensor("s", onnx.TensorProto.FLOAT, [1], [1.0]))
+    softmax = helper.make_node("ITAPartialMax", ["r"], ["y"], name="softmax", **attrs)
+    constants = [onnx.numpy_helper.from_array(np.array([v], dtype=np.float32), name) for name, v in (("m", 1.0), ("a", -128.0))]
+    path = tmp_path / "ita_partial_max.onnx"
+    onnx.save(helper.make_model(helper.make_graph([node, softmax], "g", [x], [y], constants)), path)
+    assert_error(path, softmax, "ITAPartialMax groups × group_width = 3 × 16 is not the 64 features of a row")

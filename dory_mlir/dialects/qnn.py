@@ -744,25 +744,28 @@ class SoftmaxOp(_UnaryIntOp):
                                   f"32-bit sum or the products by {levels - 1} would overflow")
 
 
-def ita_max_shifts(x: np.ndarray) -> np.ndarray:
-    """ITA's exponent of each feature of the rows of x (int64, features on axis 1): the distance to
-    the row's maximum in steps of B / 2^B = 1/32 (B = 8 bits), rounded half up: (max − x + 16) >> 5,
-    so that 2^−shift stands for e^(x − max)."""
-    return (x.max(axis=1, keepdims=True) - x + 16) >> 5
+def ita_max_shifts(peak: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """ITA's exponents: the distance of x to the running maximum `peak` in steps of B / 2^B = 1/32
+    (B = 8 bits), rounded half up, (peak − x + 16) >> 5, so that 2^−shift stands for e^(x − peak)."""
+    return (peak - x + 16) >> 5
 
 
 @irdl_op_definition
 class ITAMaxOp(_UnaryIntOp):
-    """ITA's integer softmax (QuantLib's `ITAMax`, n_levels = 256) over the features of each row: of a
-    tensor of rows 1×K×R×1 (int8), over the K channels of every pixel. Per row, with s_j =
-    `ita_max_shifts`, S = Σ_j 256 >> s_j, y_j = ⌊(n_levels − 1)·256 / S⌋ >> s_j in [0, 255] (unsigned,
-    as QuantLib computes it; Deeploy's C subtracts n_levels/2). S ≤ 256·K fits 32 bits."""
+    """ITA's integer softmax over the features of each row (QuantLib's `ITAPartialMax`, and `ITAMax`:
+    one group of all K features), n_levels = 256: of a tensor of int8 rows 1×K×R×1, over the K channels
+    of every pixel, in groups of `group_width` features as ITA streams them. Per row: a running maximum
+    m (from −127, QuantLib's start), for each group g: if its maximum exceeds m, the partial sum P is
+    shifted right by `ita_max_shifts`(its maximum, m) and m raised; P += Σ_g 256 >> `ita_max_shifts`(m, x).
+    Then y = ⌊(n_levels − 1)·256 / P⌋ >> `ita_max_shifts`(m, x) in [0, 255] (unsigned, as QuantLib
+    computes it; Deeploy's C subtracts n_levels/2). P ≤ 256·K fits 32 bits."""
 
     name = "qnn.ita_max"
     n_levels = prop_def(IntegerAttr[I64])
+    group_width = prop_def(IntegerAttr[I64])
 
-    def __init__(self, input: SSAValue, result_type: Attribute, n_levels: int):
-        super().__init__(input, result_type, n_levels=n_levels)
+    def __init__(self, input: SSAValue, result_type: Attribute, n_levels: int, group_width: int):
+        super().__init__(input, result_type, n_levels=n_levels, group_width=group_width)
 
     def verify_(self) -> None:
         if element_type(self.input) != IntegerType(8, Signedness.SIGNED) or len(shape_of(self.input)) != 4:
@@ -774,12 +777,22 @@ class ITAMaxOp(_UnaryIntOp):
             raise VerifyException(f"result must be ui8, got {element_type(self.output)}")
         if self.n_levels.value.data != 256:
             raise VerifyException(f"n_levels must be 256 (ITA's 8-bit steps of 1/32), got {self.n_levels.value.data}")
+        features, width = shape_of(self.input)[1], self.group_width.value.data
+        if width < 1 or features % width:
+            raise VerifyException(f"group_width {width} does not divide the {features} features")
 
     def values(self, x: np.ndarray) -> np.ndarray:
         """The results of the rows of x (int64, features on axis 1)."""
-        shifts = ita_max_shifts(x)
-        total = (256 >> shifts).sum(axis=1, keepdims=True)
-        return ((self.n_levels.value.data - 1) * 256 // total) >> shifts
+        width = self.group_width.value.data
+        peak = np.full_like(x[:, :1], -127)
+        partial = np.zeros_like(peak)
+        for start in range(0, x.shape[1], width):
+            group = x[:, start:start + width]
+            group_max = group.max(axis=1, keepdims=True)
+            partial = partial >> np.where(group_max > peak, ita_max_shifts(group_max, peak), 0)
+            peak = np.maximum(peak, group_max)
+            partial = partial + (256 >> ita_max_shifts(peak, group)).sum(axis=1, keepdims=True)
+        return ((self.n_levels.value.data - 1) * 256 // partial) >> ita_max_shifts(peak, x)
 
 
 @irdl_op_definition

@@ -121,6 +121,28 @@ class ITAMax(OpRun):
         return ((levels * (levels - 1) // total) // 2**shift).astype(np.float32),
 
 
+class ITAPartialMax(OpRun):
+    """QuantLib's PACTIntegerITAPartialMax over the last axis (n_levels 256, B = 8), in `groups` groups of
+    `group_width` features: a running maximum from −127, the partial sum rescaled by 2^−⌊Δmax·B/2^B + 1/2⌋
+    where a group raises it, then y = ⌊⌊n·(n − 1) / S⌋ / 2^shift⌋ (unsigned)."""
+
+    op_domain = ""
+
+    def _run(self, x, n_levels=None, groups=None, group_width=None):  # noqa: D401 - OpRun API
+        levels = _scalar(n_levels)
+        x = np.asarray(x).astype(np.int64)
+        peak = np.full(x.shape[:-1] + (1,), -127, dtype=np.int64)
+        total = np.zeros_like(peak)
+        for g in range(groups):
+            block = x[..., g * group_width:(g + 1) * group_width]
+            block_max = block.max(axis=-1, keepdims=True)
+            rescale = np.where(block_max > peak, (block_max - peak + 16) // 32, 0)
+            peak = np.maximum(peak, block_max)
+            total = total // 2**rescale + (levels // 2 ** ((peak - block + 16) // 32)).sum(axis=-1, keepdims=True)
+        shift = (peak - x + 16) // 32
+        return ((levels * (levels - 1) // total) // 2**shift).astype(np.float32),
+
+
 class iRMSNorm(OpRun):  # noqa: N801 - the op type the evaluator replaces
     """QuantLib's integer RMS norm over the last axis, as Deeploy's C computes it: r = ⌊√(⌊Σx² / K⌋ + 1)⌋,
     y = clip(trunc(x·weight / r) >> log2 D) to the signed n_levels."""
@@ -204,7 +226,8 @@ class IntegerMean(ReduceMean):
 # QuantLib's integer ops the evaluator runs with our reference implementations (exact int64).
 CUSTOM_OPS = {"iNoNorm": iNoNorm, "iSoftmax": iSoftmax, "iRMSNorm": iRMSNorm, "iHardswish": iHardswish,
               "TrueIntegerDiv": TrueIntegerDiv, "IntegerMean": IntegerMean, "iGELU": iGELU,
-              "iLayerNorm": iLayerNorm, "ITAMax": ITAMax}
+              "iLayerNorm": iLayerNorm, "ITAMax": ITAMax,
+              "ITAPartialMax": ITAPartialMax}
 
 
 def _float_tensor(value: float | list[float]) -> TensorProto:
@@ -473,10 +496,15 @@ class QuantLibNetBuilder:
                      n_levels=_float_tensor(256.0))
         return self.node("iSoftmax", [self.last], **attrs)
 
-    def ita_max(self) -> str:
+    def ita_max(self, group_width: int | None = None) -> str:
         """QuantLib's `ITAMax` over the features of the rows `self.last` (int8: the output of ITA's signed
-        RequantShift), n_levels a tensor attribute as QuantLib exports it."""
-        return self.node("ITAMax", [self.last], n_levels=_float_tensor(256.0))
+        RequantShift), or `ITAPartialMax` in groups of `group_width` features; n_levels a tensor attribute
+        as QuantLib exports it."""
+        if group_width is None:
+            return self.node("ITAMax", [self.last], n_levels=_float_tensor(256.0))
+        groups = self.values[self.last].shape[-1] // group_width
+        return self.node("ITAPartialMax", [self.last], n_levels=_float_tensor(256.0), groups=groups,
+                         group_width=group_width)
 
     def i_rms_norm(self, module: str, shift: int) -> str:
         """QuantLib's `iRMSNorm` over the features of the rows `self.last`: a gain per feature, as an
@@ -907,16 +935,17 @@ def random_hardswish(seed: int) -> QuantLibNetBuilder:
 
 
 def random_ita_max(seed: int) -> QuantLibNetBuilder:
-    """QuantLib's ITAMax over seeded rows of int8 features ([M, K], [B, M, K] or [1, B, M, K]), the input
-    or (sometimes) the signed requantized scores of a linear layer, sometimes requantized after (a layer
-    of its own: the kernel does not requantize)."""
+    """QuantLib's ITAMax, or ITAPartialMax in groups of 1 to 16 features, over seeded rows of int8 features
+    ([M, K], [B, M, K] or [1, B, M, K]), the input or (sometimes) the signed requantized scores of a linear
+    layer, sometimes requantized after (a layer of its own: the kernel does not requantize)."""
     rng = np.random.default_rng([seed, 29])
-    m, k = int(rng.integers(2, 20)), int(rng.integers(2, 70))
+    width = int(rng.choice([1, 4, 16])) if rng.random() < 0.5 else None
+    m, k = int(rng.integers(2, 20)), int(rng.integers(1, 5)) * width if width else int(rng.integers(2, 70))
     shape = [(m, k), (int(rng.integers(1, 4)), m, k), (1, int(rng.integers(1, 4)), m, k)][int(rng.integers(0, 3))]
     b = QuantLibNetBuilder(seed, shape, signed_input=True)
     if rng.random() < 0.3:
         b.rows_linear("scores", k, signed=True)
-    b.ita_max()
+    b.ita_max(width)
     if rng.random() < 0.3:
         b.requant(b.last, "probs", signed=True, per_channel=False, axis=-1)
     return b

@@ -45,6 +45,7 @@ class QuantLibImporter(IntegerGraphImporter):
             "iGELU": self.i_gelu,
             "iLayerNorm": self.i_layer_norm,
             "ITAMax": self.ita_max,
+            "ITAPartialMax": self.ita_max,
         }
 
     # ----------------------------------------------------------------- RequantShift
@@ -181,16 +182,26 @@ class QuantLibImporter(IntegerGraphImporter):
         return [Act(op.output, Range.scalar(0, levels - 1), x.onnx_shape)]
 
     def ita_max(self, node: onnx.NodeProto) -> list[Value]:
-        """QuantLib's `ITAMax` {n_levels} over the last axis of rows of int8 features: `qnn.ita_max` (its
-        docstring has the integer semantics), an unsigned result; n_levels 256 (ITA's, Deeploy's C)."""
-        levels = self.attributes(node).int("n_levels", lo=2, hi=2**16)
+        """QuantLib's `ITAMax` {n_levels} and `ITAPartialMax` {n_levels, groups, group_width} over the last
+        axis of rows of int8 features: `qnn.ita_max` (its docstring has the integer semantics; ITAMax is one
+        group of all the features), an unsigned result; n_levels 256 (ITA's, Deeploy's C); the groups must
+        cover the features (QuantLib's forward leaves features past them out of the sum, Deeploy's C does not)."""
+        attrs = self.attributes(node)
+        levels = attrs.int("n_levels", lo=2, hi=2**16)
         x = self.activation(node.input[0])
         if not is_feature_last(x.onnx_shape):
-            raise self.error(f"ITAMax of the tensor {list(x.onnx_shape)} is not supported (only over the last axis "
-                             "of rows of features)")
+            raise self.error(f"{node.op_type} of the tensor {list(x.onnx_shape)} is not supported (only over the last "
+                             "axis of rows of features)")
         if qnn.element_type(x.ssa) != SI8:
-            raise self.error(f"ITAMax of a {qnn.element_type(x.ssa)} tensor is not supported (ITA's rows are si8)")
-        op = qnn.ITAMaxOp(x.ssa, TensorType(UI8, qnn.shape_of(x.ssa)), levels)
+            raise self.error(f"{node.op_type} of a {qnn.element_type(x.ssa)} tensor is not supported (ITA's rows are si8)")
+        features = x.onnx_shape[-1]
+        width = features
+        if node.op_type == "ITAPartialMax":
+            groups, width = attrs.int("groups", lo=1, hi=features), attrs.int("group_width", lo=1, hi=features)
+            if groups * width != features:
+                raise self.error(f"ITAPartialMax groups × group_width = {groups} × {width} is not the {features} "
+                                 "features of a row")
+        op = qnn.ITAMaxOp(x.ssa, TensorType(UI8, qnn.shape_of(x.ssa)), levels, width)
         try:
             op.verify_()
         except VerifyException as e:

@@ -121,7 +121,7 @@ def layer_params(layer: qnn.LayerOp) -> dict[str, Attribute]:
     if isinstance(anchor, qnn.HardswishOp):
         params |= {"one_over_six": anchor.one_over_six, "three": anchor.three, "six": anchor.six}
     if isinstance(anchor, qnn.ITAMaxOp):
-        params |= {"n_levels": anchor.n_levels}
+        params |= {"n_levels": anchor.n_levels, "group_width": anchor.group_width}
     if isinstance(anchor, qnn.GeluOp):
         params |= {"b": anchor.b, "one": anchor.one}
     if isinstance(anchor, qnn.RMSNormOp | qnn.LayerNormOp):

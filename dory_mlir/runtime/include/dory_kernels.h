@@ -179,8 +179,9 @@ typedef struct {
     const int8_t *in;         /* [h][w][c]: each pixel a row of c features */
     uint16_t h, w, c;
     int32_t n_levels;         /* 256 */
+    uint16_t group_width;     /* divides c: ITA's groups of features (c: QuantLib's ITAMax) */
     uint8_t *out;             /* [h][w][c], unsigned: 0 .. n_levels - 1 */
-} dory_itamax_t;              /* ITA's integer softmax (QuantLib's ITAMax) over the c features of every pixel (qnn.ita_max) */
+} dory_itamax_t;              /* ITA's integer softmax (QuantLib's ITAMax, ITAPartialMax) over the c features of every pixel (qnn.ita_max) */
 
 /* Each function is called by all cores of the team with the same arguments; each core
  * computes its share and returns (the caller places the barrier after it). There is no

@@ -695,8 +695,30 @@ class _UnaryIntOp(IRDLOperation):
     assembly_format = "$input attr-dict `:` functional-type(operands, results)"
 
     def __init__(self, input: SSAValue, result_type: Attribute, **properties: int):
+        """`properties`: the op's integer properties by name (subclasses may spell them as parameters)."""
         super().__init__(operands=[input], result_types=[result_type],
                          properties={name: IntegerAttr(value, i64) for name, value in properties.items()})
+
+    def check_result_shape(self) -> None:
+        if shape_of(self.output) != shape_of(self.input):
+            raise VerifyException(f"result shape {list(shape_of(self.output))} differs from input shape "
+                                  f"{list(shape_of(self.input))}")
+
+
+class _ElementwiseInt32Op(_UnaryIntOp):
+    """QuantLib's elementwise ops of an 8-bit tensor (rank 2 or 4) with an int32 result of its shape;
+    `verify_parameters` checks the op's own properties."""
+
+    def verify_(self) -> None:
+        ty = _check_activation("input", self.input, len(shape_of(self.input)))
+        if ty.width.data != 8 or len(shape_of(self.input)) not in (2, 4):
+            raise VerifyException(f"input must be an 8-bit tensor of rank 2 or 4, got {self.input.type}")
+        self.check_result_shape()
+        _check_si32("result", self.output)
+        self.verify_parameters()
+
+    def verify_parameters(self) -> None:
+        raise NotImplementedError
 
 
 @irdl_op_definition
@@ -727,9 +749,7 @@ class SoftmaxOp(_UnaryIntOp):
         ty = _check_activation("input", self.input, 4)
         if ty.width.data != 8:
             raise VerifyException(f"input must have 8-bit elements, got {ty}")
-        if shape_of(self.output) != shape_of(self.input):
-            raise VerifyException(f"result shape {list(shape_of(self.output))} differs from input shape "
-                                  f"{list(shape_of(self.input))}")
+        self.check_result_shape()
         if element_type(self.output) != IntegerType(8, Signedness.UNSIGNED):
             raise VerifyException(f"result must be ui8, got {element_type(self.output)}")
         levels = self.n_levels.value.data
@@ -764,15 +784,10 @@ class ITAMaxOp(_UnaryIntOp):
     n_levels = prop_def(IntegerAttr[I64])
     group_width = prop_def(IntegerAttr[I64])
 
-    def __init__(self, input: SSAValue, result_type: Attribute, n_levels: int, group_width: int):
-        super().__init__(input, result_type, n_levels=n_levels, group_width=group_width)
-
     def verify_(self) -> None:
         if element_type(self.input) != IntegerType(8, Signedness.SIGNED) or len(shape_of(self.input)) != 4:
             raise VerifyException(f"input must be an si8 tensor of rows (rank 4), got {self.input.type}")
-        if shape_of(self.output) != shape_of(self.input):
-            raise VerifyException(f"result shape {list(shape_of(self.output))} differs from input shape "
-                                  f"{list(shape_of(self.input))}")
+        self.check_result_shape()
         if element_type(self.output) != IntegerType(8, Signedness.UNSIGNED):
             raise VerifyException(f"result must be ui8, got {element_type(self.output)}")
         if self.n_levels.value.data != 256:
@@ -796,7 +811,7 @@ class ITAMaxOp(_UnaryIntOp):
 
 
 @irdl_op_definition
-class HardswishOp(_UnaryIntOp):
+class HardswishOp(_ElementwiseInt32Op):
     """QuantLib's integer hardswish (`iHardswish`), elementwise, int32 result:
     y = x · (clip(x + three, 0, six) · one_over_six) (a `qnn.requant` may follow, as after a conv).
     |y| must fit 31 bits for any 8-bit x (checked here)."""
@@ -809,14 +824,7 @@ class HardswishOp(_UnaryIntOp):
     def __init__(self, input: SSAValue, result_type: Attribute, one_over_six: int, three: int, six: int):
         super().__init__(input, result_type, one_over_six=one_over_six, three=three, six=six)
 
-    def verify_(self) -> None:
-        ty = _check_activation("input", self.input, len(shape_of(self.input)))
-        if ty.width.data != 8 or len(shape_of(self.input)) not in (2, 4):
-            raise VerifyException(f"input must be an 8-bit tensor of rank 2 or 4, got {self.input.type}")
-        if shape_of(self.output) != shape_of(self.input):
-            raise VerifyException(f"result shape {list(shape_of(self.output))} differs from input shape "
-                                  f"{list(shape_of(self.input))}")
-        _check_si32("result", self.output)
+    def verify_parameters(self) -> None:
         three, six, one_over_six = self.three.value.data, self.six.value.data, self.one_over_six.value.data
         if six < 0:
             raise VerifyException(f"six must be non-negative, got {six}")
@@ -830,7 +838,7 @@ class HardswishOp(_UnaryIntOp):
 
 
 @irdl_op_definition
-class GeluOp(_UnaryIntOp):
+class GeluOp(_ElementwiseInt32Op):
     """QuantLib's integer GELU (`iGELU`, I-BERT's second-order polynomial), elementwise, int32 result:
     with q = min(|x|, −b), L = sgn(x)·(one − (q + b)²), y = x·⌊(one + L) / 2⌋ (a `qnn.requant` may
     follow, as after a conv). Every intermediate must fit 31 bits for any 8-bit x (checked here)."""
@@ -839,17 +847,7 @@ class GeluOp(_UnaryIntOp):
     b = prop_def(IntegerAttr[I64])
     one = prop_def(IntegerAttr[I64])
 
-    def __init__(self, input: SSAValue, result_type: Attribute, b: int, one: int):
-        super().__init__(input, result_type, b=b, one=one)
-
-    def verify_(self) -> None:
-        ty = _check_activation("input", self.input, len(shape_of(self.input)))
-        if ty.width.data != 8 or len(shape_of(self.input)) not in (2, 4):
-            raise VerifyException(f"input must be an 8-bit tensor of rank 2 or 4, got {self.input.type}")
-        if shape_of(self.output) != shape_of(self.input):
-            raise VerifyException(f"result shape {list(shape_of(self.output))} differs from input shape "
-                                  f"{list(shape_of(self.input))}")
-        _check_si32("result", self.output)
+    def verify_parameters(self) -> None:
         widest = max(int(np.abs(v).max()) for v in self.stages(np.arange(-128, 256, dtype=np.int64)))
         if widest >= 2**31:
             raise VerifyException(f"values may reach ±{widest}, beyond 32 bits")

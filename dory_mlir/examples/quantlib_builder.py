@@ -916,15 +916,22 @@ def random_rms_norm(seed: int) -> QuantLibNetBuilder:
     return b
 
 
+def _random_elementwise_input(seed: int, stream: int, rows_probability: float = 0.3
+                              ) -> tuple[np.random.Generator, QuantLibNetBuilder, bool]:
+    """A seeded N×C×H×W or (with `rows_probability`) rows [M, K] input, signed or unsigned, for the
+    elementwise ops: the generator (stream `stream` of the seed), the builder and whether it is rows."""
+    rng = np.random.default_rng([seed, stream])
+    rows = rng.random() < rows_probability
+    shape = (int(rng.integers(2, 12)), int(rng.integers(2, 40))) if rows else \
+        (1, int(rng.integers(1, 9)), int(rng.integers(1, 12)), int(rng.integers(1, 12)))
+    return rng, QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2))), rows
+
+
 def random_hardswish(seed: int) -> QuantLibNetBuilder:
     """QuantLib's iHardswish on a seeded N×C×H×W or rows tensor (signed or unsigned input, input steps
     that clip at 0 and six or not), sometimes after a conv, then a RequantShift per tensor or per
     channel, or none (the int32 output)."""
-    rng = np.random.default_rng([seed, 24])
-    rows = rng.random() < 0.3
-    shape = (int(rng.integers(2, 12)), int(rng.integers(2, 40))) if rows else \
-        (1, int(rng.integers(1, 9)), int(rng.integers(1, 12)), int(rng.integers(1, 12)))
-    b = QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2)))
+    rng, b, rows = _random_elementwise_input(seed, 24)
     if not rows and rng.random() < 0.3:
         b.conv("conv", int(rng.integers(1, 9)), 3, signed=True)
     acc = b.i_hardswish(int(rng.choice([4, 16, 42, 255])))
@@ -969,13 +976,9 @@ def random_gelu(seed: int) -> QuantLibNetBuilder:
     """QuantLib's iGELU on a seeded N×C×H×W or rows tensor (signed or unsigned input, input steps whose
     polynomial saturates within the 8-bit range or not), sometimes after a layer, then a RequantShift per
     tensor or per channel, or none (the int32 output)."""
-    rng = np.random.default_rng([seed, 27])
-    rows = rng.random() < 0.4
-    shape = (int(rng.integers(2, 12)), int(rng.integers(2, 40))) if rows else \
-        (1, int(rng.integers(1, 9)), int(rng.integers(1, 12)), int(rng.integers(1, 12)))
-    b = QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2)))
+    rng, b, rows = _random_elementwise_input(seed, 27, rows_probability=0.4)
     if rng.random() < 0.3:
-        b.rows_linear("fc", shape[-1], signed=True) if rows else b.conv("conv", int(rng.integers(1, 9)), 3, signed=True)
+        b.rows_linear("fc", b.shape[-1], signed=True) if rows else b.conv("conv", int(rng.integers(1, 9)), 3, signed=True)
     acc = b.i_gelu(float(rng.choice([1 / 8, 1 / 16, 8 / 255, 1 / 50, 1 / 64])))
     requant = ["none", "tensor", "channel"][int(rng.integers(0, 3))]
     if requant != "none":
@@ -988,11 +991,7 @@ def random_true_integer_div(seed: int) -> QuantLibNetBuilder:
     after a conv: either Deeploy's pattern (a large Delta, then a RequantShift with one mul and a zero add,
     folded by Deeploy) or QuantLib's rounded quotient with a small Delta (its values fit 16 bits), as the
     output or requantized per channel with an offset."""
-    rng = np.random.default_rng([seed, 25])
-    rows = rng.random() < 0.3
-    shape = (int(rng.integers(2, 12)), int(rng.integers(2, 40))) if rows else \
-        (1, int(rng.integers(1, 9)), int(rng.integers(1, 12)), int(rng.integers(1, 12)))
-    b = QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2)))
+    rng, b, rows = _random_elementwise_input(seed, 25)
     if not rows and rng.random() < 0.3:
         b.conv("conv", int(rng.integers(1, 9)), 3, signed=True)
     y, eta, eps = int(rng.integers(1, 9)), int(rng.choice([1, 7, 1000, 200000])), int(rng.integers(0, 3))

@@ -174,11 +174,7 @@ class QuantLibImporter(IntegerGraphImporter):
         if qnn.element_type(x.ssa).width.data != 8:
             raise self.error("iSoftmax of a 16-bit tensor is not supported (8-bit inputs)")
         op = qnn.SoftmaxOp(x.ssa, TensorType(UI8, qnn.shape_of(x.ssa)), *coeffs, log2, levels)
-        try:
-            op.verify_()
-        except VerifyException as e:
-            raise self.error(str(e)) from None
-        self.emit(op)
+        self.emit_verified(op)
         return [Act(op.output, Range.scalar(0, levels - 1), x.onnx_shape)]
 
     def ita_max(self, node: onnx.NodeProto) -> list[Value]:
@@ -201,12 +197,8 @@ class QuantLibImporter(IntegerGraphImporter):
             if groups * width != features:
                 raise self.error(f"ITAPartialMax groups × group_width = {groups} × {width} is not the {features} "
                                  "features of a row")
-        op = qnn.ITAMaxOp(x.ssa, TensorType(UI8, qnn.shape_of(x.ssa)), levels, width)
-        try:
-            op.verify_()
-        except VerifyException as e:
-            raise self.error(str(e)) from None
-        self.emit(op)
+        op = qnn.ITAMaxOp(x.ssa, TensorType(UI8, qnn.shape_of(x.ssa)), n_levels=levels, group_width=width)
+        self.emit_verified(op)
         return [Act(op.output, Range.scalar(0, levels - 1), x.onnx_shape)]
 
     def i_rms_norm(self, node: onnx.NodeProto) -> list[Value]:
@@ -257,11 +249,7 @@ class QuantLibImporter(IntegerGraphImporter):
 
     def row_norm_result(self, op: qnn.RMSNormOp | qnn.LayerNormOp, x: Act, levels: int) -> list[Value]:
         """The verified norm, its si8 result clipped to the signed n_levels when they are fewer than 256."""
-        try:
-            op.verify_()
-        except VerifyException as e:
-            raise self.error(str(e)) from None
-        self.emit(op)
+        self.emit_verified(op)
         act = Act(op.output, Range.scalar(-128, 127), x.onnx_shape)
         lo, hi = -(levels // 2), levels // 2 - 1
         if (lo, hi) == (-128, 127):
@@ -279,7 +267,7 @@ class QuantLibImporter(IntegerGraphImporter):
         RequantShift after it)."""
         attrs = self.attributes(node)
         b, one = (attrs.int(name, lo=-(2**31), hi=2**31 - 1) for name in ("b", "one"))
-        return self.elementwise_int32(node, lambda x, ty: qnn.GeluOp(x, ty, b, one))
+        return self.elementwise_int32(node, lambda x, ty: qnn.GeluOp(x, ty, b=b, one=one))
 
     def elementwise_int32(self, node: onnx.NodeProto, make_op) -> list[Value]:
         """An elementwise op of an 8-bit activation with an int32 result (`make_op(x, result_type)`,
@@ -289,11 +277,7 @@ class QuantLibImporter(IntegerGraphImporter):
         if qnn.element_type(x.ssa).width.data != 8:
             raise self.error(f"{node.op_type} of a 16-bit tensor is not supported (8-bit inputs)")
         op = make_op(x.ssa, TensorType(SI32, qnn.shape_of(x.ssa)))
-        try:
-            op.verify_()
-        except VerifyException as e:
-            raise self.error(str(e)) from None
-        self.emit(op)
+        self.emit_verified(op)
         ends = op.values(np.arange(x.range.min(), x.range.max() + 1, dtype=np.int64))
         act = Act(op.output, Range.scalar(int(ends.min()), int(ends.max())), x.onnx_shape)
         return [self.pending(Chain.over(act), x.onnx_shape)]
@@ -332,6 +316,14 @@ class QuantLibImporter(IntegerGraphImporter):
         mul, add = (self.lookup(name) for name in consumers[0].input[1:])
         return (isinstance(mul, np.ndarray) and mul.size == 1 and isinstance(add, np.ndarray) and add.size == 1
                 and float(add.reshape(-1)[0]) == 0)
+
+    def emit_verified(self, op) -> None:
+        """Emits `op` once its verifier passes; its complaint is the node's one-line error."""
+        try:
+            op.verify_()
+        except VerifyException as e:
+            raise self.error(str(e)) from None
+        self.emit(op)
 
     def constant_operand(self, node: onnx.NodeProto, index: int, what: str) -> np.ndarray:
         const = self.lookup(node.input[index])

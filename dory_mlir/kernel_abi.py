@@ -186,6 +186,27 @@ HARDSWISH = Struct("dory_hardswish_t", _fields(
     ("six", "int32_t", Param("six")), *_OUT,
 ))
 
+GELU = Struct("dory_gelu_t", _fields(
+    ("in", "const void *", Buffer("in")), ("in_type", "dory_dtype_t", ElementType("in")),
+    ("h", "uint16_t", Extent("out", -3)), ("w", "uint16_t", Extent("out", -2)), ("c", "uint16_t", Extent("out", -1)),
+    ("b", "int32_t", Param("b")), ("one", "int32_t", Param("one")), *_OUT,
+))
+
+LAYERNORM = Struct("dory_layernorm_t", _fields(
+    ("in", "const void *", Buffer("in")), ("in_type", "dory_dtype_t", ElementType("in")),
+    ("h", "uint16_t", Extent("out", -3)), ("w", "uint16_t", Extent("out", -2)), ("c", "uint16_t", Extent("out", -1)),
+    ("weight", "const int32_t *", Buffer("mul")), ("bias", "const int32_t *", Buffer("bias")),
+    ("shift", "uint8_t", Param("shift")), ("min", "int32_t", Param("min")), ("max", "int32_t", Param("max")),
+    ("out", "void *", Buffer("out")), ("out_type", "dory_dtype_t", ElementType("out")),
+))
+
+ITAMAX = Struct("dory_itamax_t", _fields(
+    ("in", "const int8_t *", Buffer("in")),
+    ("h", "uint16_t", Extent("out", -3)), ("w", "uint16_t", Extent("out", -2)), ("c", "uint16_t", Extent("out", -1)),
+    ("n_levels", "int32_t", Param("n_levels", 256)), ("group_width", "uint16_t", Param("group_width", 1)),
+    ("out", "uint8_t *", Buffer("out")),
+))
+
 PADS = ("pad_t", "pad_l", "pad_b", "pad_r")
 SLICES = ("first", "last")
 CONSTANTS = ("bias", "mul", "add")  # per output channel (or one value)
@@ -207,6 +228,9 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in (
     Kernel("dory_softmax", ("softmax",), SOFTMAX, ("in", "out"), (), ()),
     Kernel("dory_rmsnorm", ("rmsnorm",), RMSNORM, ("in", "bias", "out"), (), ()),
     Kernel("dory_hardswish", ("hardswish",), HARDSWISH, ("in", "out"), ("mul", "add"), ()),
+    Kernel("dory_gelu", ("gelu",), GELU, ("in", "out"), ("mul", "add"), ()),
+    Kernel("dory_layernorm", ("layernorm",), LAYERNORM, ("in", "bias", "mul", "out"), (), ()),
+    Kernel("dory_itamax", ("itamax",), ITAMAX, ("in", "out"), (), ()),
 )}
 
 # Static parameters of a layer (`pulp.layer`'s `params`) that tiling turns into something else: the pads
@@ -224,7 +248,8 @@ def kernel_params(kernel: str) -> dict[str, Fill]:
 
 
 # The argument structs of the header, in its order.
-STRUCTS: dict[str, Struct] = {s.name: s for s in (REQUANT, CONV, LINEAR, POOL, ADD, MATMUL, SOFTMAX, RMSNORM, HARDSWISH)}
+STRUCTS: dict[str, Struct] = {s.name: s for s in (REQUANT, CONV, LINEAR, POOL, ADD, MATMUL, SOFTMAX, RMSNORM, HARDSWISH,
+                                                   GELU, LAYERNORM, ITAMAX)}
 
 # layer kind -> the kernel that computes it
 KERNEL_OF: dict[str, str] = {kind: k.name for k in KERNELS.values() for kind in k.kinds}

@@ -43,7 +43,8 @@ def layer_work(layer: qnn.LayerOp) -> Work:
     if isinstance(op, qnn.MaxPoolOp | qnn.SumPoolOp):
         kh, kw = op.kernel_hw()
         return Work(math.prod(qnn.shape_of(op.output)) * kh * kw, "pool op")
-    if isinstance(op, qnn.SoftmaxOp | qnn.RMSNormOp | qnn.HardswishOp):
+    if isinstance(op, qnn.SoftmaxOp | qnn.RMSNormOp | qnn.HardswishOp | qnn.GeluOp
+                      | qnn.LayerNormOp | qnn.ITAMaxOp):
         return Work(math.prod(qnn.shape_of(op.output)), "element")
     return Work(math.prod(qnn.shape_of(op.results[0])), "add op")
 

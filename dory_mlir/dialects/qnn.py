@@ -695,8 +695,30 @@ class _UnaryIntOp(IRDLOperation):
     assembly_format = "$input attr-dict `:` functional-type(operands, results)"
 
     def __init__(self, input: SSAValue, result_type: Attribute, **properties: int):
+        """`properties`: the op's integer properties by name (subclasses may spell them as parameters)."""
         super().__init__(operands=[input], result_types=[result_type],
                          properties={name: IntegerAttr(value, i64) for name, value in properties.items()})
+
+    def check_result_shape(self) -> None:
+        if shape_of(self.output) != shape_of(self.input):
+            raise VerifyException(f"result shape {list(shape_of(self.output))} differs from input shape "
+                                  f"{list(shape_of(self.input))}")
+
+
+class _ElementwiseInt32Op(_UnaryIntOp):
+    """QuantLib's elementwise ops of an 8-bit tensor (rank 2 or 4) with an int32 result of its shape;
+    `verify_parameters` checks the op's own properties."""
+
+    def verify_(self) -> None:
+        ty = _check_activation("input", self.input, len(shape_of(self.input)))
+        if ty.width.data != 8 or len(shape_of(self.input)) not in (2, 4):
+            raise VerifyException(f"input must be an 8-bit tensor of rank 2 or 4, got {self.input.type}")
+        self.check_result_shape()
+        _check_si32("result", self.output)
+        self.verify_parameters()
+
+    def verify_parameters(self) -> None:
+        raise NotImplementedError
 
 
 @irdl_op_definition
@@ -727,9 +749,7 @@ class SoftmaxOp(_UnaryIntOp):
         ty = _check_activation("input", self.input, 4)
         if ty.width.data != 8:
             raise VerifyException(f"input must have 8-bit elements, got {ty}")
-        if shape_of(self.output) != shape_of(self.input):
-            raise VerifyException(f"result shape {list(shape_of(self.output))} differs from input shape "
-                                  f"{list(shape_of(self.input))}")
+        self.check_result_shape()
         if element_type(self.output) != IntegerType(8, Signedness.UNSIGNED):
             raise VerifyException(f"result must be ui8, got {element_type(self.output)}")
         levels = self.n_levels.value.data
@@ -744,8 +764,54 @@ class SoftmaxOp(_UnaryIntOp):
                                   f"32-bit sum or the products by {levels - 1} would overflow")
 
 
+def ita_max_shifts(peak: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """ITA's exponents: the distance of x to the running maximum `peak` in steps of B / 2^B = 1/32
+    (B = 8 bits), rounded half up, (peak − x + 16) >> 5, so that 2^−shift stands for e^(x − peak)."""
+    return (peak - x + 16) >> 5
+
+
 @irdl_op_definition
-class HardswishOp(_UnaryIntOp):
+class ITAMaxOp(_UnaryIntOp):
+    """ITA's integer softmax over the features of each row (QuantLib's `ITAPartialMax`, and `ITAMax`:
+    one group of all K features), n_levels = 256: of a tensor of int8 rows 1×K×R×1, over the K channels
+    of every pixel, in groups of `group_width` features as ITA streams them. Per row: a running maximum
+    m (from −127, QuantLib's start), for each group g: if its maximum exceeds m, the partial sum P is
+    shifted right by `ita_max_shifts`(its maximum, m) and m raised; P += Σ_g 256 >> `ita_max_shifts`(m, x).
+    Then y = ⌊(n_levels − 1)·256 / P⌋ >> `ita_max_shifts`(m, x) in [0, 255] (unsigned, as QuantLib
+    computes it; Deeploy's C subtracts n_levels/2). P ≤ 256·K fits 32 bits."""
+
+    name = "qnn.ita_max"
+    n_levels = prop_def(IntegerAttr[I64])
+    group_width = prop_def(IntegerAttr[I64])
+
+    def verify_(self) -> None:
+        if element_type(self.input) != IntegerType(8, Signedness.SIGNED) or len(shape_of(self.input)) != 4:
+            raise VerifyException(f"input must be an si8 tensor of rows (rank 4), got {self.input.type}")
+        self.check_result_shape()
+        if element_type(self.output) != IntegerType(8, Signedness.UNSIGNED):
+            raise VerifyException(f"result must be ui8, got {element_type(self.output)}")
+        if self.n_levels.value.data != 256:
+            raise VerifyException(f"n_levels must be 256 (ITA's 8-bit steps of 1/32), got {self.n_levels.value.data}")
+        features, width = shape_of(self.input)[1], self.group_width.value.data
+        if width < 1 or features % width:
+            raise VerifyException(f"group_width {width} does not divide the {features} features")
+
+    def values(self, x: np.ndarray) -> np.ndarray:
+        """The results of the rows of x (int64, features on axis 1)."""
+        width = self.group_width.value.data
+        peak = np.full_like(x[:, :1], -127)
+        partial = np.zeros_like(peak)
+        for start in range(0, x.shape[1], width):
+            group = x[:, start:start + width]
+            group_max = group.max(axis=1, keepdims=True)
+            partial = partial >> np.where(group_max > peak, ita_max_shifts(group_max, peak), 0)
+            peak = np.maximum(peak, group_max)
+            partial = partial + (256 >> ita_max_shifts(peak, group)).sum(axis=1, keepdims=True)
+        return ((self.n_levels.value.data - 1) * 256 // partial) >> ita_max_shifts(peak, x)
+
+
+@irdl_op_definition
+class HardswishOp(_ElementwiseInt32Op):
     """QuantLib's integer hardswish (`iHardswish`), elementwise, int32 result:
     y = x · (clip(x + three, 0, six) · one_over_six) (a `qnn.requant` may follow, as after a conv).
     |y| must fit 31 bits for any 8-bit x (checked here)."""
@@ -758,14 +824,7 @@ class HardswishOp(_UnaryIntOp):
     def __init__(self, input: SSAValue, result_type: Attribute, one_over_six: int, three: int, six: int):
         super().__init__(input, result_type, one_over_six=one_over_six, three=three, six=six)
 
-    def verify_(self) -> None:
-        ty = _check_activation("input", self.input, len(shape_of(self.input)))
-        if ty.width.data != 8 or len(shape_of(self.input)) not in (2, 4):
-            raise VerifyException(f"input must be an 8-bit tensor of rank 2 or 4, got {self.input.type}")
-        if shape_of(self.output) != shape_of(self.input):
-            raise VerifyException(f"result shape {list(shape_of(self.output))} differs from input shape "
-                                  f"{list(shape_of(self.input))}")
-        _check_si32("result", self.output)
+    def verify_parameters(self) -> None:
         three, six, one_over_six = self.three.value.data, self.six.value.data, self.one_over_six.value.data
         if six < 0:
             raise VerifyException(f"six must be non-negative, got {six}")
@@ -776,6 +835,33 @@ class HardswishOp(_UnaryIntOp):
     def values(self, x: np.ndarray) -> np.ndarray:
         """The exact results of x (int64)."""
         return x * (np.clip(x + self.three.value.data, 0, self.six.value.data) * self.one_over_six.value.data)
+
+
+@irdl_op_definition
+class GeluOp(_ElementwiseInt32Op):
+    """QuantLib's integer GELU (`iGELU`, I-BERT's second-order polynomial), elementwise, int32 result:
+    with q = min(|x|, −b), L = sgn(x)·(one − (q + b)²), y = x·⌊(one + L) / 2⌋ (a `qnn.requant` may
+    follow, as after a conv). Every intermediate must fit 31 bits for any 8-bit x (checked here)."""
+
+    name = "qnn.gelu"
+    b = prop_def(IntegerAttr[I64])
+    one = prop_def(IntegerAttr[I64])
+
+    def verify_parameters(self) -> None:
+        widest = max(int(np.abs(v).max()) for v in self.stages(np.arange(-128, 256, dtype=np.int64)))
+        if widest >= 2**31:
+            raise VerifyException(f"values may reach ±{widest}, beyond 32 bits")
+
+    def stages(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The kernel's intermediates for x (int64): (q + b)², L, one + L and the result."""
+        b, one = self.b.value.data, self.one.value.data
+        d = np.minimum(np.abs(x), -b) + b
+        level = np.sign(x) * (one - d * d)
+        return d * d, level, one + level, x * ((one + level) >> 1)
+
+    def values(self, x: np.ndarray) -> np.ndarray:
+        """The exact results of x (int64)."""
+        return self.stages(x)[-1]
 
 
 def rms_norm_reference(x: np.ndarray, weight: np.ndarray, shift: int) -> np.ndarray:
@@ -809,19 +895,64 @@ class RMSNormOp(IRDLOperation):
                          properties={"shift": IntegerAttr(shift, i64)})
 
     def verify_(self) -> None:
-        ty = _check_activation("input", self.input, 4)
-        if ty.width.data != 8:
-            raise VerifyException(f"input must have 8-bit elements, got {ty}")
-        out = _check_activation("result", self.output, 4)
-        if shape_of(self.output) != shape_of(self.input) or out.width.data != 8:
-            raise VerifyException(f"result must be an 8-bit tensor of the input's shape {list(shape_of(self.input))}")
-        features = shape_of(self.input)[1]
-        if shape_of(self.weight) != (features,) or element_type(self.weight) != ACC_TYPE:
-            raise VerifyException(f"weight must be si32 [{features}], got {self.weight.type}")
-        if not 0 <= self.shift.value.data <= 31:
-            raise VerifyException(f"shift must be in [0, 31], got {self.shift.value.data}")
-        if features * 255 * 255 >= 2**31:
-            raise VerifyException(f"the sum of {features} squares may overflow 32 bits")
+        _verify_row_norm(self, {"weight": self.weight})
+
+
+def _verify_row_norm(op: RMSNormOp | LayerNormOp, constants: dict[str, SSAValue]) -> None:
+    """What the row norms share: 8-bit rows in and out (shapes alike), si32 constants per feature, a
+    shift in [0, 31], the 32-bit sum of K squares of (at most) 8-bit magnitudes."""
+    ty = _check_activation("input", op.input, 4)
+    if ty.width.data != 8:
+        raise VerifyException(f"input must have 8-bit elements, got {ty}")
+    out = _check_activation("result", op.output, 4)
+    if shape_of(op.output) != shape_of(op.input) or out.width.data != 8:
+        raise VerifyException(f"result must be an 8-bit tensor of the input's shape {list(shape_of(op.input))}")
+    features = shape_of(op.input)[1]
+    for what, value in constants.items():
+        if shape_of(value) != (features,) or element_type(value) != ACC_TYPE:
+            raise VerifyException(f"{what} must be si32 [{features}], got {value.type}")
+    if not 0 <= op.shift.value.data <= 31:
+        raise VerifyException(f"shift must be in [0, 31], got {op.shift.value.data}")
+    if features * 255 * 255 >= 2**31:
+        raise VerifyException(f"the sum of {features} squares may overflow 32 bits")
+
+
+def layer_norm_reference(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, shift: int) -> np.ndarray:
+    """QuantLib's integer layer norm of the rows of x (int64, features on axis 1, N×K×R×1), unclipped, as
+    Deeploy's C computes it: m = trunc(Σx / K), d = x − m, r = ⌊√(⌊Σd² / K⌋ + 1)⌋,
+    y = (trunc(d·weight / r) + bias) >> shift (C's divisions toward zero, an arithmetic shift; QuantLib's
+    float forward truncates the mean and the quotient alike)."""
+    k = x.shape[1]
+    total = x.sum(axis=1, keepdims=True)
+    d = x - np.sign(total) * (np.abs(total) // k)
+    root = np.vectorize(math.isqrt, otypes=[np.int64])((d * d).sum(axis=1, keepdims=True) // k + 1)
+    num = d * weight.reshape(1, -1, 1, 1)
+    return (np.sign(num) * (np.abs(num) // root) + bias.reshape(1, -1, 1, 1)) >> shift
+
+
+@irdl_op_definition
+class LayerNormOp(IRDLOperation):
+    """QuantLib's integer layer norm (`iLayerNorm`) over the features of each row: of a tensor of rows
+    1×K×R×1, over the K channels of every pixel; `weight` and `bias` [K] (si32) per feature. Per row,
+    `layer_norm_reference`, clipped to the result type's range, which holds n_levels values (signed).
+    The kernel sums the squares in 32 bits and forms d·weight and the biased quotient in 64 bits."""
+
+    name = "qnn.layer_norm"
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    bias = operand_def(TensorType)
+    output = result_def(TensorType)
+    shift = prop_def(IntegerAttr[I64])
+
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input `,` $weight `,` $bias attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue, weight: SSAValue, bias: SSAValue, result_type: Attribute, shift: int):
+        super().__init__(operands=[input, weight, bias], result_types=[result_type],
+                         properties={"shift": IntegerAttr(shift, i64)})
+
+    def verify_(self) -> None:
+        _verify_row_norm(self, {"weight": self.weight, "bias": self.bias})
 
 
 @irdl_op_definition
@@ -930,19 +1061,22 @@ class LayerOp(IRDLOperation):
     def anchor(self) -> IRDLOperation:
         """The op that gives the layer its kind: conv, linear, pool or add."""
         for op in self.body.block.ops:
-            if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp | HardswishOp):
+            if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp | HardswishOp | GeluOp
+                          | LayerNormOp | ITAMaxOp):
                 return op
         raise VerifyException("layer has no conv, linear, pool or add op")
 
     def kind(self) -> str:
-        """conv | depthwise | pointwise | linear | matmul | maxpool | avgpool | add | softmax | rmsnorm | hardswish."""
+        """conv | depthwise | pointwise | linear | matmul | maxpool | avgpool | add | softmax | rmsnorm | hardswish
+        | gelu | layernorm | itamax."""
         op = self.anchor()
         if isinstance(op, ConvOp):
             if op.is_depthwise():
                 return "depthwise"
             return "pointwise" if op.kernel_hw() == (1, 1) and op.groups.value.data == 1 else "conv"
         return {LinearOp: "linear", MatMulOp: "matmul", MaxPoolOp: "maxpool", SumPoolOp: "avgpool", AddOp: "add",
-                SoftmaxOp: "softmax", RMSNormOp: "rmsnorm", HardswishOp: "hardswish"}[type(op)]
+                SoftmaxOp: "softmax", RMSNormOp: "rmsnorm", HardswishOp: "hardswish",
+                GeluOp: "gelu", LayerNormOp: "layernorm", ITAMaxOp: "itamax"}[type(op)]
 
     def verify_(self) -> None:
         block = self.body.block
@@ -955,7 +1089,8 @@ class LayerOp(IRDLOperation):
             raise VerifyException(
                 f"yielded type {terminator.value.type} differs from the layer's result type {self.output.type}"
             )
-        anchors = [op for op in block.ops if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp | HardswishOp)]
+        anchors = [op for op in block.ops if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp | HardswishOp | GeluOp
+                          | LayerNormOp | ITAMaxOp)]
         if len(anchors) != 1:
             raise VerifyException(
                 f"layer must contain exactly one conv, linear, pool or add op, found {len(anchors)}"
@@ -990,6 +1125,9 @@ QNN = Dialect(
         SoftmaxOp,
         RMSNormOp,
         HardswishOp,
+        GeluOp,
+        LayerNormOp,
+        ITAMaxOp,
         PadOp,
         ReshapeOp,
         LayerOp,

@@ -107,6 +107,42 @@ class iSoftmax(OpRun):  # noqa: N801 - the op type the evaluator replaces
         return ((e * (levels - 1) // e.sum(axis=-1, keepdims=True)).astype(np.float32),)
 
 
+class ITAMax(OpRun):
+    """QuantLib's PACTIntegerITAMax over the last axis (n_levels 256, B = 8): shift = ⌊(max − x)·B/2^B + 1/2⌋,
+    S = ⌊Σ n / 2^shift⌋, y = ⌊⌊n·(n − 1) / S⌋ / 2^shift⌋ (unsigned)."""
+
+    op_domain = ""
+
+    def _run(self, x, n_levels=None):  # noqa: D401 - OpRun API
+        levels = _scalar(n_levels)
+        x = np.asarray(x).astype(np.int64)
+        shift = (x.max(axis=-1, keepdims=True) - x + 16) // 32
+        total = (levels // 2**shift).sum(axis=-1, keepdims=True)
+        return ((levels * (levels - 1) // total) // 2**shift).astype(np.float32),
+
+
+class ITAPartialMax(OpRun):
+    """QuantLib's PACTIntegerITAPartialMax over the last axis (n_levels 256, B = 8), in `groups` groups of
+    `group_width` features: a running maximum from −127, the partial sum rescaled by 2^−⌊Δmax·B/2^B + 1/2⌋
+    where a group raises it, then y = ⌊⌊n·(n − 1) / S⌋ / 2^shift⌋ (unsigned)."""
+
+    op_domain = ""
+
+    def _run(self, x, n_levels=None, groups=None, group_width=None):  # noqa: D401 - OpRun API
+        levels = _scalar(n_levels)
+        x = np.asarray(x).astype(np.int64)
+        peak = np.full(x.shape[:-1] + (1,), -127, dtype=np.int64)
+        total = np.zeros_like(peak)
+        for g in range(groups):
+            block = x[..., g * group_width:(g + 1) * group_width]
+            block_max = block.max(axis=-1, keepdims=True)
+            rescale = np.where(block_max > peak, (block_max - peak + 16) // 32, 0)
+            peak = np.maximum(peak, block_max)
+            total = total // 2**rescale + (levels // 2 ** ((peak - block + 16) // 32)).sum(axis=-1, keepdims=True)
+        shift = (peak - x + 16) // 32
+        return ((levels * (levels - 1) // total) // 2**shift).astype(np.float32),
+
+
 class iRMSNorm(OpRun):  # noqa: N801 - the op type the evaluator replaces
     """QuantLib's integer RMS norm over the last axis, as Deeploy's C computes it: r = ⌊√(⌊Σx² / K⌋ + 1)⌋,
     y = clip(trunc(x·weight / r) >> log2 D) to the signed n_levels."""
@@ -122,6 +158,23 @@ class iRMSNorm(OpRun):  # noqa: N801 - the op type the evaluator replaces
         return (np.clip(quotient >> shift, -(levels // 2), levels // 2 - 1).astype(np.float32),)
 
 
+class iLayerNorm(OpRun):  # noqa: N801 - the op type the evaluator replaces
+    """QuantLib's integer layer norm over the last axis, as Deeploy's C computes it: m = trunc(Σx / K),
+    d = x − m, r = ⌊√(⌊Σd² / K⌋ + 1)⌋, y = clip((trunc(d·weight / r) + bias) >> log2 D) to the signed n_levels."""
+
+    op_domain = ""
+
+    def _run(self, x, weight, bias, D=None, n_levels=None):  # noqa: N803, D401
+        levels, shift = _scalar(n_levels), _scalar(D).bit_length() - 1
+        x = np.asarray(x).astype(np.int64)
+        total = x.sum(axis=-1, keepdims=True)
+        d = x - np.sign(total) * (np.abs(total) // x.shape[-1])
+        roots = np.array([math.isqrt(int(v)) for v in ((d * d).sum(axis=-1) // x.shape[-1] + 1).reshape(-1)])
+        num = d * np.asarray(weight).astype(np.int64)
+        quotient = np.sign(num) * (np.abs(num) // roots.reshape(*x.shape[:-1], 1)) + np.asarray(bias).astype(np.int64)
+        return (np.clip(quotient >> shift, -(levels // 2), levels // 2 - 1).astype(np.float32),)
+
+
 class iHardswish(OpRun):  # noqa: N801 - the op type the evaluator replaces
     """QuantLib's integer hardswish: x · (clip(x + three, 0, six) · one_over_six), int32."""
 
@@ -132,8 +185,49 @@ class iHardswish(OpRun):  # noqa: N801 - the op type the evaluator replaces
         return ((x * (np.clip(x + three, 0, six) * one_over_six)).astype(np.float64),)
 
 
+class iGELU(OpRun):  # noqa: N801 - the op type the evaluator replaces
+    """QuantLib's integer GELU: L = sgn(x)·(one − (min(|x|, −b) + b)²), x·⌊(one + L) / 2⌋, int32."""
+
+    op_domain = ""
+
+    def _run(self, x, b=None, one=None):  # noqa: D401 - OpRun API
+        x = np.asarray(x).astype(np.int64)
+        d = np.minimum(np.abs(x), -b) + b
+        return ((x * ((one + np.sign(x) * (one - d * d)) // 2)).astype(np.float64),)
+
+
+class TrueIntegerDiv(OpRun):
+    """QuantLib's forward of `TrueIntegerDiv` {Delta, eps, eta, y}: round half up of
+    x·Delta·eta / (y·eta + eps) (exact rational arithmetic)."""
+
+    op_domain = ""
+
+    def _run(self, x, Delta=None, eps=None, eta=None, y=None):  # noqa: N803, D401 - OpRun API
+        den = y * eta + eps
+        return (np.floor_divide(2 * np.asarray(x).astype(np.int64) * Delta * eta + den, 2 * den).astype(np.float64),)
+
+
+class _TrueIntegerDivBeforeRequant(OpRun):
+    """`TrueIntegerDiv` as Deeploy computes it when a RequantShift (one mul, zero add) follows and its
+    MergeTrueIntegerDivRequantShiftPass folds the pair: x·⌊Delta·eta / (y·eta + eps)⌋ (what its goldens hold)."""
+
+    op_domain = ""
+
+    def _run(self, x, Delta=None, eps=None, eta=None, y=None):  # noqa: N803, D401 - OpRun API
+        return ((np.asarray(x).astype(np.int64) * (Delta * eta // (y * eta + eps))).astype(np.float64),)
+
+
+_TrueIntegerDivBeforeRequant.__name__ = "TrueIntegerDiv"  # the op type the evaluator replaces
+
+
+class IntegerMean(ReduceMean):
+    """QuantLib's `IntegerMean` {axes, keepdims}: floor(mean + 1/2), Deeploy's integer mean."""
+
 # QuantLib's integer ops the evaluator runs with our reference implementations (exact int64).
-CUSTOM_OPS = {"iNoNorm": iNoNorm, "iSoftmax": iSoftmax, "iRMSNorm": iRMSNorm, "iHardswish": iHardswish}
+CUSTOM_OPS = {"iNoNorm": iNoNorm, "iSoftmax": iSoftmax, "iRMSNorm": iRMSNorm, "iHardswish": iHardswish,
+              "TrueIntegerDiv": TrueIntegerDiv, "IntegerMean": IntegerMean, "iGELU": iGELU,
+              "iLayerNorm": iLayerNorm, "ITAMax": ITAMax,
+              "ITAPartialMax": ITAPartialMax}
 
 
 def _float_tensor(value: float | list[float]) -> TensorProto:
@@ -162,6 +256,7 @@ class QuantLibNetBuilder:
         self.last = INPUT_NAME
         self.count = 0
         self.integer_mean = False  # ReduceMean nodes evaluated as Deeploy's integer mean (ReduceMean)
+        self.div_before_requant = False  # TrueIntegerDiv evaluated as Deeploy folds it into the next RequantShift
 
     # ------------------------------------------------------------------ plumbing
 
@@ -185,7 +280,10 @@ class QuantLibNetBuilder:
         )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
         new_ops = [RequantShift] + ([ReduceMean] if node.op_type == "ReduceMean" and self.integer_mean else [])
-        new_ops += [CUSTOM_OPS[node.op_type]] if node.op_type in CUSTOM_OPS else []
+        if node.op_type == "TrueIntegerDiv" and self.div_before_requant:
+            new_ops.append(_TrueIntegerDivBeforeRequant)
+        elif node.op_type in CUSTOM_OPS:
+            new_ops.append(CUSTOM_OPS[node.op_type])
         evaluator = ReferenceEvaluator(model, new_ops=new_ops)
         (value,) = evaluator.run(None, {i: self.values[i] for i in inputs})
         value = np.asarray(value)
@@ -398,6 +496,16 @@ class QuantLibNetBuilder:
                      n_levels=_float_tensor(256.0))
         return self.node("iSoftmax", [self.last], **attrs)
 
+    def ita_max(self, group_width: int | None = None) -> str:
+        """QuantLib's `ITAMax` over the features of the rows `self.last` (int8: the output of ITA's signed
+        RequantShift), or `ITAPartialMax` in groups of `group_width` features; n_levels a tensor attribute
+        as QuantLib exports it."""
+        if group_width is None:
+            return self.node("ITAMax", [self.last], n_levels=_float_tensor(256.0))
+        groups = self.values[self.last].shape[-1] // group_width
+        return self.node("ITAPartialMax", [self.last], n_levels=_float_tensor(256.0), groups=groups,
+                         group_width=group_width)
+
     def i_rms_norm(self, module: str, shift: int) -> str:
         """QuantLib's `iRMSNorm` over the features of the rows `self.last`: a gain per feature, as an
         int32 weight scaled by D = 2^shift (outputs about 40·gain·x/rms: a few clip)."""
@@ -405,11 +513,39 @@ class QuantLibNetBuilder:
         weight = np.round(self.rng.uniform(0.3, 2.5, size=k) * 40 * 2**shift).astype(np.int64)
         return self.node("iRMSNorm", [self.last, self.param(f"{module}.weight", weight)], D=2**shift, n_levels=256)
 
+    def i_layer_norm(self, module: str, shift: int, per_feature: bool) -> str:
+        """QuantLib's `iLayerNorm` over the features of the rows `self.last`: a gain and an offset per
+        feature (`per_feature`, else one of each, as QuantLib's totScaler without affine parameters),
+        int32 and scaled by D = 2^shift (outputs about 40·gain·z + offset: a few clip); D and n_levels
+        are tensor attributes, as QuantLib exports them."""
+        k = self.values[self.last].shape[-1] if per_feature else 1
+        weight = np.round(self.rng.uniform(0.3, 2.5, size=k) * 40 * 2**shift).astype(np.int64)
+        bias = np.round(self.rng.uniform(-30, 30, size=k) * 2**shift).astype(np.int64) if per_feature else np.zeros(1)
+        return self.node("iLayerNorm", [self.last, self.param(f"{module}.weight", weight), self.param(f"{module}.bias", bias)],
+                         D=_float_tensor(2.0**shift), n_levels=_float_tensor(256.0))
+
     def i_hardswish(self, step: int) -> str:
         """QuantLib's `iHardswish` for an input step of 1/step: three = 3·step, six = 6·step,
         one_over_six = round(2^k / 6) for a seeded k (int32 output)."""
         one_over_six = round(2 ** int(self.rng.integers(3, 8)) / 6)
         return self.node("iHardswish", [self.last], one_over_six=one_over_six, three=3 * step, six=6 * step)
+
+    def i_gelu(self, eps_in: float) -> str:
+        """QuantLib's `iGELU` for an input step eps_in, its constants as PACTIntegerGELU rounds them:
+        b = round(−1.769 / ε_b), one = round(1 / (ε_b²·0.2888)) with ε_b = eps_in / √2 (int32 output)."""
+        eps_b = eps_in / math.sqrt(2.0)
+        b, one = math.floor(-1.769 / eps_b + 0.5), math.floor(1.0 / (eps_b * eps_b * 0.2888) + 0.5)
+        return self.node("iGELU", [self.last], b=b, one=one)
+
+    def true_integer_div(self, delta: int, eps: int, eta: int, y: int, before_requant: bool) -> str:
+        """QuantLib's `TrueIntegerDiv` of `self.last` by y (the quotient scaled by delta); `before_requant`:
+        a RequantShift with one mul and a zero add follows (Deeploy's reading, see _TrueIntegerDivBeforeRequant),
+        whose input is then no tensor of Deeploy's (not recorded)."""
+        self.div_before_requant = before_requant
+        try:
+            return self.node("TrueIntegerDiv", [self.last], record=not before_requant, Delta=delta, eps=eps, eta=eta, y=y)
+        finally:
+            self.div_before_requant = False
 
     def write(self, folder: str | Path, name: str | None = None) -> Path:
         """Writes `network.onnx` and its npz goldens (`inputs`, `outputs`, `activations`) into `folder`
@@ -748,11 +884,11 @@ def random_no_norm(seed: int) -> QuantLibNetBuilder:
     return b
 
 
-def _random_rows(seed: int, stream: int) -> tuple[np.random.Generator, QuantLibNetBuilder, int]:
-    """A seeded input of rows of K features ([M, K], [B, M, K] or [1, B, M, K], signed or unsigned) for the
-    row-wise ops: the generator (stream `stream` of the seed), the builder and K."""
+def _random_rows(seed: int, stream: int, max_features: int = 69) -> tuple[np.random.Generator, QuantLibNetBuilder, int]:
+    """A seeded input of rows of K ≤ `max_features` features ([M, K], [B, M, K] or [1, B, M, K], signed or
+    unsigned) for the row-wise ops: the generator (stream `stream` of the seed), the builder and K."""
     rng = np.random.default_rng([seed, stream])
-    m, k = int(rng.integers(2, 20)), int(rng.integers(2, 70))
+    m, k = int(rng.integers(2, 20)), int(rng.integers(2, max_features + 1))
     shape = [(m, k), (int(rng.integers(1, 4)), m, k), (1, int(rng.integers(1, 4)), m, k)][int(rng.integers(0, 3))]
     return rng, QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2))), k
 
@@ -780,15 +916,22 @@ def random_rms_norm(seed: int) -> QuantLibNetBuilder:
     return b
 
 
+def _random_elementwise_input(seed: int, stream: int, rows_probability: float = 0.3
+                              ) -> tuple[np.random.Generator, QuantLibNetBuilder, bool]:
+    """A seeded N×C×H×W or (with `rows_probability`) rows [M, K] input, signed or unsigned, for the
+    elementwise ops: the generator (stream `stream` of the seed), the builder and whether it is rows."""
+    rng = np.random.default_rng([seed, stream])
+    rows = rng.random() < rows_probability
+    shape = (int(rng.integers(2, 12)), int(rng.integers(2, 40))) if rows else \
+        (1, int(rng.integers(1, 9)), int(rng.integers(1, 12)), int(rng.integers(1, 12)))
+    return rng, QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2))), rows
+
+
 def random_hardswish(seed: int) -> QuantLibNetBuilder:
     """QuantLib's iHardswish on a seeded N×C×H×W or rows tensor (signed or unsigned input, input steps
     that clip at 0 and six or not), sometimes after a conv, then a RequantShift per tensor or per
     channel, or none (the int32 output)."""
-    rng = np.random.default_rng([seed, 24])
-    rows = rng.random() < 0.3
-    shape = (int(rng.integers(2, 12)), int(rng.integers(2, 40))) if rows else \
-        (1, int(rng.integers(1, 9)), int(rng.integers(1, 12)), int(rng.integers(1, 12)))
-    b = QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2)))
+    rng, b, rows = _random_elementwise_input(seed, 24)
     if not rows and rng.random() < 0.3:
         b.conv("conv", int(rng.integers(1, 9)), 3, signed=True)
     acc = b.i_hardswish(int(rng.choice([4, 16, 42, 255])))
@@ -798,10 +941,96 @@ def random_hardswish(seed: int) -> QuantLibNetBuilder:
     return b
 
 
+def random_ita_max(seed: int) -> QuantLibNetBuilder:
+    """QuantLib's ITAMax, or ITAPartialMax in groups of 1 to 16 features, over seeded rows of int8 features
+    ([M, K], [B, M, K] or [1, B, M, K]), the input or (sometimes) the signed requantized scores of a linear
+    layer, sometimes requantized after (a layer of its own: the kernel does not requantize)."""
+    rng = np.random.default_rng([seed, 29])
+    width = int(rng.choice([1, 4, 16])) if rng.random() < 0.5 else None
+    m, k = int(rng.integers(2, 20)), int(rng.integers(1, 5)) * width if width else int(rng.integers(2, 70))
+    shape = [(m, k), (int(rng.integers(1, 4)), m, k), (1, int(rng.integers(1, 4)), m, k)][int(rng.integers(0, 3))]
+    b = QuantLibNetBuilder(seed, shape, signed_input=True)
+    if rng.random() < 0.3:
+        b.rows_linear("scores", k, signed=True)
+    b.ita_max(width)
+    if rng.random() < 0.3:
+        b.requant(b.last, "probs", signed=True, per_channel=False, axis=-1)
+    return b
+
+
+def random_layer_norm(seed: int) -> QuantLibNetBuilder:
+    """QuantLib's iLayerNorm over seeded rows of features ([M, K], [B, M, K] or [1, B, M, K], signed or
+    unsigned input, D from 2^8 to 2^20, constants per feature or one for all), sometimes after a linear
+    layer on the rows, sometimes followed by one. K ≤ 44: a tile of one row then fits the tests' tight L1
+    (600 B) with the two int32 constants per feature."""
+    rng, b, k = _random_rows(seed, 28, max_features=44)
+    if rng.random() < 0.3:
+        b.rows_linear("fc", k, signed=True)
+    b.i_layer_norm("norm", int(rng.integers(8, 21)), per_feature=rng.random() < 0.7)
+    if rng.random() < 0.3:
+        b.rows_linear("out", int(rng.integers(2, 20)), signed=True)
+    return b
+
+
+def random_gelu(seed: int) -> QuantLibNetBuilder:
+    """QuantLib's iGELU on a seeded N×C×H×W or rows tensor (signed or unsigned input, input steps whose
+    polynomial saturates within the 8-bit range or not), sometimes after a layer, then a RequantShift per
+    tensor or per channel, or none (the int32 output)."""
+    rng, b, rows = _random_elementwise_input(seed, 27, rows_probability=0.4)
+    if rng.random() < 0.3:
+        b.rows_linear("fc", b.shape[-1], signed=True) if rows else b.conv("conv", int(rng.integers(1, 9)), 3, signed=True)
+    acc = b.i_gelu(float(rng.choice([1 / 8, 1 / 16, 8 / 255, 1 / 50, 1 / 64])))
+    requant = ["none", "tensor", "channel"][int(rng.integers(0, 3))]
+    if requant != "none":
+        b.requant(acc, "act", signed=bool(rng.integers(0, 2)), per_channel=requant == "channel", axis=-1 if rows else 1)
+    return b
+
+
+def random_true_integer_div(seed: int) -> QuantLibNetBuilder:
+    """QuantLib's TrueIntegerDiv on a seeded N×C×H×W or rows tensor (signed or unsigned input), sometimes
+    after a conv: either Deeploy's pattern (a large Delta, then a RequantShift with one mul and a zero add,
+    folded by Deeploy) or QuantLib's rounded quotient with a small Delta (its values fit 16 bits), as the
+    output or requantized per channel with an offset."""
+    rng, b, rows = _random_elementwise_input(seed, 25)
+    if not rows and rng.random() < 0.3:
+        b.conv("conv", int(rng.integers(1, 9)), 3, signed=True)
+    y, eta, eps = int(rng.integers(1, 9)), int(rng.choice([1, 7, 1000, 200000])), int(rng.integers(0, 3))
+    then = ["folded", "output", "requantized"][int(rng.integers(0, 3))]
+    if then == "folded":
+        b.true_integer_div(2 ** int(rng.integers(8, 15)), eps, eta, y, before_requant=True)
+        b.requant(b.last, "div", signed=True, per_channel=False, axis=-1 if rows else 1)
+    else:
+        b.true_integer_div(int(rng.integers(1, 64)), eps, eta, y, before_requant=False)
+        if then == "requantized":
+            b.requant(b.last, "div", signed=False, per_channel=True, axis=-1 if rows else 1)
+    return b
+
+
+def random_integer_mean(seed: int) -> QuantLibNetBuilder:
+    """QuantLib's IntegerMean over the channels or a seeded subset of the spatial axes of an N×C×H×W or
+    N×C×W tensor (signed or unsigned input), sometimes after a conv; kept axes then sometimes a
+    RequantShift (the mean is rounded before it), or dropped axes at the output. (Not both channels and
+    space: that sum is a conv with an H×W kernel, whose im2col the tests' tight L1 does not hold.)"""
+    rng = np.random.default_rng([seed, 26])
+    shape = (1, *(int(v) for v in rng.integers(1, 10, size=int(rng.integers(2, 4)))))
+    b = QuantLibNetBuilder(seed, shape, signed_input=bool(rng.integers(0, 2)))
+    if len(shape) == 4 and rng.random() < 0.3:
+        b.conv("conv", int(rng.integers(1, 9)), 3, signed=True)
+    axes = [a for a in range(2, len(shape)) if rng.random() < 0.6] if rng.random() < 0.6 else [1]
+    axes = axes or [len(shape) - 1]
+    then = ["requantized", "output", "dropped axes"][int(rng.integers(0, 3))]
+    b.node("IntegerMean", [b.last], axes=axes, keepdims=int(then != "dropped axes"))
+    if then == "requantized":
+        b.requant(b.last, "mean", signed=bool(rng.integers(0, 2)), per_channel=False)
+    return b
+
+
 def integer_op_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     """QuantLib's integer transformer ops (issue 15), tested in tests/test_integer_ops.py."""
     return {"random_no_norm": random_no_norm, "random_softmax": random_softmax, "random_rms_norm": random_rms_norm,
-            "random_hardswish": random_hardswish}
+            "random_hardswish": random_hardswish, "random_true_integer_div": random_true_integer_div,
+            "random_integer_mean": random_integer_mean, "random_gelu": random_gelu,
+            "random_layer_norm": random_layer_norm, "random_ita_max": random_ita_max}
 
 
 def example_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:

@@ -118,7 +118,7 @@ ELEMENTWISE_OPS = {"Mul", "Add", "Div", "Sub", "Floor", "Cast", "Clip", "Relu", 
 # Products with a constant K×N weight: they read their data operand (input 0) as rows of features.
 GEMM_OPS = {"MatMul", "Gemm"}
 # QuantLib's integer ops that work along the last axis (features): they read input 0 as rows of features.
-ROW_OPS = {"iNoNorm", "iSoftmax", "iRMSNorm"}
+ROW_OPS = {"iNoNorm", "iSoftmax", "iRMSNorm", "iLayerNorm", "ITAMax", "ITAPartialMax"}
 
 # Ops whose `axes` became an input (Unsqueeze/Squeeze/ReduceSum at opset 13, the other reductions at 18).
 AXES_INPUT_OPS = {"Unsqueeze", "Squeeze", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd"}

@@ -40,6 +40,12 @@ class QuantLibImporter(IntegerGraphImporter):
             "iSoftmax": self.i_softmax,
             "iRMSNorm": self.i_rms_norm,
             "iHardswish": self.i_hardswish,
+            "TrueIntegerDiv": self.true_integer_div,
+            "IntegerMean": self.integer_mean,
+            "iGELU": self.i_gelu,
+            "iLayerNorm": self.i_layer_norm,
+            "ITAMax": self.ita_max,
+            "ITAPartialMax": self.ita_max,
         }
 
     # ----------------------------------------------------------------- RequantShift
@@ -168,67 +174,156 @@ class QuantLibImporter(IntegerGraphImporter):
         if qnn.element_type(x.ssa).width.data != 8:
             raise self.error("iSoftmax of a 16-bit tensor is not supported (8-bit inputs)")
         op = qnn.SoftmaxOp(x.ssa, TensorType(UI8, qnn.shape_of(x.ssa)), *coeffs, log2, levels)
-        try:
-            op.verify_()
-        except VerifyException as e:
-            raise self.error(str(e)) from None
-        self.emit(op)
+        self.emit_verified(op)
+        return [Act(op.output, Range.scalar(0, levels - 1), x.onnx_shape)]
+
+    def ita_max(self, node: onnx.NodeProto) -> list[Value]:
+        """QuantLib's `ITAMax` {n_levels} and `ITAPartialMax` {n_levels, groups, group_width} over the last
+        axis of rows of int8 features: `qnn.ita_max` (its docstring has the integer semantics; ITAMax is one
+        group of all the features), an unsigned result; n_levels 256 (ITA's, Deeploy's C); the groups must
+        cover the features (QuantLib's forward leaves features past them out of the sum, Deeploy's C does not)."""
+        attrs = self.attributes(node)
+        levels = attrs.int("n_levels", lo=2, hi=2**16)
+        x = self.activation(node.input[0])
+        if not is_feature_last(x.onnx_shape):
+            raise self.error(f"{node.op_type} of the tensor {list(x.onnx_shape)} is not supported (only over the last "
+                             "axis of rows of features)")
+        if qnn.element_type(x.ssa) != SI8:
+            raise self.error(f"{node.op_type} of a {qnn.element_type(x.ssa)} tensor is not supported (ITA's rows are si8)")
+        features = x.onnx_shape[-1]
+        width = features
+        if node.op_type == "ITAPartialMax":
+            groups, width = attrs.int("groups", lo=1, hi=features), attrs.int("group_width", lo=1, hi=features)
+            if groups * width != features:
+                raise self.error(f"ITAPartialMax groups × group_width = {groups} × {width} is not the {features} "
+                                 "features of a row")
+        op = qnn.ITAMaxOp(x.ssa, TensorType(UI8, qnn.shape_of(x.ssa)), n_levels=levels, group_width=width)
+        self.emit_verified(op)
         return [Act(op.output, Range.scalar(0, levels - 1), x.onnx_shape)]
 
     def i_rms_norm(self, node: onnx.NodeProto) -> list[Value]:
         """QuantLib's `iRMSNorm(x, weight)` {D, n_levels} over the last axis of rows of features:
-        `qnn.rms_norm` (its docstring has the integer semantics), D a power of two, weight one int32
-        per feature, the result signed in n_levels ≤ 256 values."""
-        if len(node.input) != 2:
-            raise self.error(f"iRMSNorm needs inputs (x, weight), got {len(node.input)}")
-        attrs = self.attributes(node)
-        divisor, levels = attrs.int("D", lo=1, hi=2**31), attrs.int("n_levels", lo=2, hi=256)
-        if divisor & (divisor - 1):
-            raise self.error(f"iRMSNorm D = {divisor} is not a power of two")
-        x = self.activation(node.input[0])
-        if not is_feature_last(x.onnx_shape):
-            raise self.error(f"iRMSNorm of the tensor {list(x.onnx_shape)} is not supported (only over the last "
-                             "axis of rows of features)")
-        if qnn.element_type(x.ssa).width.data != 8:
-            raise self.error("iRMSNorm of a 16-bit tensor is not supported (8-bit inputs)")
-        features = x.onnx_shape[-1]
-        weight = self.integer_constant(self.constant_operand(node, 1, "weight"), "weight", INT32_MIN, INT32_MAX)
-        if weight.size not in (1, features) or weight.size != weight.reshape(-1).shape[0]:
-            raise self.error(f"iRMSNorm weight of shape {list(weight.shape)} is not one value per feature ({features})")
-        weight = np.broadcast_to(weight.reshape(-1), (features,))
+        `qnn.rms_norm` (its docstring has the integer semantics); x·weight must fit the kernel's 32 bits."""
+        x, shift, levels, (weight,) = self.row_norm_operands(node, ("weight",))
         widest = max(abs(x.range.min()), abs(x.range.max())) * int(np.abs(weight).max())
         if widest >= 2**31:
             raise self.error(f"x·weight may reach {widest}, beyond the kernel's 32 bits")
-        lo, hi = -(levels // 2), levels // 2 - 1
         op = qnn.RMSNormOp(x.ssa, self.const_op(np.array(weight, dtype=np.int64), SI32, f"{self.node_name}.weight"),
-                           TensorType(SI8, qnn.shape_of(x.ssa)), divisor.bit_length() - 1)
-        try:
-            op.verify_()
-        except VerifyException as e:
-            raise self.error(str(e)) from None
-        self.emit(op)
+                           TensorType(SI8, qnn.shape_of(x.ssa)), shift)
+        return self.row_norm_result(op, x, levels)
+
+    def i_layer_norm(self, node: onnx.NodeProto) -> list[Value]:
+        """QuantLib's `iLayerNorm(x, weight, bias)` {D, n_levels} over the last axis of rows of features:
+        `qnn.layer_norm` (its docstring has the integer semantics)."""
+        x, shift, levels, (weight, bias) = self.row_norm_operands(node, ("weight", "bias"))
+        weight, bias = (self.const_op(np.array(v, dtype=np.int64), SI32, f"{self.node_name}.{what}")
+                        for v, what in ((weight, "weight"), (bias, "bias")))
+        return self.row_norm_result(qnn.LayerNormOp(x.ssa, weight, bias, TensorType(SI8, qnn.shape_of(x.ssa)), shift),
+                                    x, levels)
+
+    def row_norm_operands(self, node: onnx.NodeProto, constants: tuple[str, ...]) -> tuple[Act, int, int, list[np.ndarray]]:
+        """What QuantLib's row norms share: inputs (x, *constants) and {D, n_levels}, D a power of two, x
+        rows of 8-bit features, each constant one int32 per feature (or one for all). Returns x, log2 D,
+        n_levels (at most 256: signed 8-bit results) and the constants as [K] vectors."""
+        if len(node.input) != 1 + len(constants):
+            raise self.error(f"{node.op_type} needs inputs (x, {', '.join(constants)}), got {len(node.input)}")
+        attrs = self.attributes(node)
+        divisor, levels = attrs.int("D", lo=1, hi=2**31), attrs.int("n_levels", lo=2, hi=256)
+        if divisor & (divisor - 1):
+            raise self.error(f"{node.op_type} D = {divisor} is not a power of two")
+        x = self.activation(node.input[0])
+        if not is_feature_last(x.onnx_shape):
+            raise self.error(f"{node.op_type} of the tensor {list(x.onnx_shape)} is not supported (only over the last "
+                             "axis of rows of features)")
+        if qnn.element_type(x.ssa).width.data != 8:
+            raise self.error(f"{node.op_type} of a 16-bit tensor is not supported (8-bit inputs)")
+        features = x.onnx_shape[-1]
+        values = []
+        for index, what in enumerate(constants, start=1):
+            value = self.integer_constant(self.constant_operand(node, index, what), what, INT32_MIN, INT32_MAX)
+            if value.size not in (1, features):
+                raise self.error(f"{node.op_type} {what} of shape {list(value.shape)} is not one value per feature "
+                                 f"({features})")
+            values.append(np.broadcast_to(value.reshape(-1), (features,)))
+        return x, divisor.bit_length() - 1, levels, values
+
+    def row_norm_result(self, op: qnn.RMSNormOp | qnn.LayerNormOp, x: Act, levels: int) -> list[Value]:
+        """The verified norm, its si8 result clipped to the signed n_levels when they are fewer than 256."""
+        self.emit_verified(op)
         act = Act(op.output, Range.scalar(-128, 127), x.onnx_shape)
+        lo, hi = -(levels // 2), levels // 2 - 1
         if (lo, hi) == (-128, 127):
             return [act]
         return [self.pending(Chain.over(act).clip(lo, hi), x.onnx_shape)]
 
     def i_hardswish(self, node: onnx.NodeProto) -> list[Value]:
-        """QuantLib's `iHardswish` {one_over_six, three, six}, elementwise: `qnn.hardswish`, its int32
-        result pending like a conv's accumulator (a RequantShift after it is the layer's requant)."""
+        """QuantLib's `iHardswish` {one_over_six, three, six}, elementwise: `qnn.hardswish`."""
         attrs = self.attributes(node)
         one_over_six, three, six = (attrs.int(name, lo=-(2**31), hi=2**31 - 1) for name in ("one_over_six", "three", "six"))
+        return self.elementwise_int32(node, lambda x, ty: qnn.HardswishOp(x, ty, one_over_six, three, six))
+
+    def i_gelu(self, node: onnx.NodeProto) -> list[Value]:
+        """QuantLib's `iGELU` {b, one}, elementwise: `qnn.gelu` (Deeploy's RQSiGELU is it with the
+        RequantShift after it)."""
+        attrs = self.attributes(node)
+        b, one = (attrs.int(name, lo=-(2**31), hi=2**31 - 1) for name in ("b", "one"))
+        return self.elementwise_int32(node, lambda x, ty: qnn.GeluOp(x, ty, b=b, one=one))
+
+    def elementwise_int32(self, node: onnx.NodeProto, make_op) -> list[Value]:
+        """An elementwise op of an 8-bit activation with an int32 result (`make_op(x, result_type)`,
+        one with `values`), verified, its result pending like a conv's accumulator (a RequantShift
+        after it is the layer's requant)."""
         x = self.activation(node.input[0])
         if qnn.element_type(x.ssa).width.data != 8:
-            raise self.error("iHardswish of a 16-bit tensor is not supported (8-bit inputs)")
-        op = qnn.HardswishOp(x.ssa, TensorType(SI32, qnn.shape_of(x.ssa)), one_over_six, three, six)
+            raise self.error(f"{node.op_type} of a 16-bit tensor is not supported (8-bit inputs)")
+        op = make_op(x.ssa, TensorType(SI32, qnn.shape_of(x.ssa)))
+        self.emit_verified(op)
+        ends = op.values(np.arange(x.range.min(), x.range.max() + 1, dtype=np.int64))
+        act = Act(op.output, Range.scalar(int(ends.min()), int(ends.max())), x.onnx_shape)
+        return [self.pending(Chain.over(act), x.onnx_shape)]
+
+    def true_integer_div(self, node: onnx.NodeProto) -> list[Value]:
+        """QuantLib's `TrueIntegerDiv(x)` {Delta, eps, eta, y}: x scaled by Delta and divided by the
+        constant y (eps, eta keep the divisor away from zero), an elementwise rational map folded into
+        the requantization chain (no kernel of its own). Two readings, as the exporters' goldens have it:
+        - before a RequantShift with one mul and a zero add (its only consumer), Deeploy's
+          MergeTrueIntegerDivRequantShiftPass folds the pair into that RequantShift, the quotient
+          becoming the integer factor ⌊Delta·eta / (y·eta + eps)⌋ (its ×256 stretch of mul and div
+          cancels exactly): Deeploy's TrueIntegerDiv golden is that, not the rounded quotient;
+        - otherwise QuantLib's own forward, round half up of x·Delta·eta / (y·eta + eps)."""
+        if len(node.input) != 1:
+            raise self.error(f"TrueIntegerDiv divides by its attribute y: one input expected, got {len(node.input)}")
+        attrs = self.attributes(node)
+        delta, eps, eta, divisor = (attrs.int(name, lo=-(2**31), hi=2**31 - 1) for name in ("Delta", "eps", "eta", "y"))
+        denominator = divisor * eta + eps
+        if denominator <= 0:
+            raise self.error(f"TrueIntegerDiv divides by y·eta + eps = {denominator}; it must be positive")
+        pending = self.as_chain(self.lookup(node.input[0]))
+        if self.merged_into_requant_shift(node):
+            return [self.pending(pending.chain.mul_affine(as_int_vector([delta * eta // denominator])), pending.onnx_shape)]
+        # floor(x·Delta·eta / den + 1/2), exactly: an integer tensor of its own (its layer requantizes once)
+        chain = pending.chain.mul_affine(as_int_vector([2 * delta * eta])).add(as_int_vector([denominator]))
+        return [self.materialize(self.pending(chain.div(2 * denominator).floor(), pending.onnx_shape), activation=True)]
+
+    def merged_into_requant_shift(self, node: onnx.NodeProto) -> bool:
+        """Whether Deeploy merges this node into the RequantShift after it: that RequantShift is its only
+        consumer (not a graph output) and has a one-value mul and a one-value zero add."""
+        consumers = [n for n in self.graph.node if node.output[0] in n.input]
+        if len(consumers) != 1 or consumers[0].op_type != "RequantShift" or consumers[0].input[0] != node.output[0]:
+            return False
+        if node.output[0] in {o.name for o in self.graph.output} or len(consumers[0].input) != 3:
+            return False
+        mul, add = (self.lookup(name) for name in consumers[0].input[1:])
+        return (isinstance(mul, np.ndarray) and mul.size == 1 and isinstance(add, np.ndarray) and add.size == 1
+                and float(add.reshape(-1)[0]) == 0)
+
+    def emit_verified(self, op) -> None:
+        """Emits `op` once its verifier passes; its complaint is the node's one-line error."""
         try:
             op.verify_()
         except VerifyException as e:
             raise self.error(str(e)) from None
         self.emit(op)
-        ends = op.values(np.arange(x.range.min(), x.range.max() + 1, dtype=np.int64))
-        act = Act(op.output, Range.scalar(int(ends.min()), int(ends.max())), x.onnx_shape)
-        return [self.pending(Chain.over(act), x.onnx_shape)]
 
     def constant_operand(self, node: onnx.NodeProto, index: int, what: str) -> np.ndarray:
         const = self.lookup(node.input[index])
@@ -261,9 +356,15 @@ class QuantLibImporter(IntegerGraphImporter):
     def reduce_mean(self, node: onnx.NodeProto) -> list[Value]:
         return [self.reduce(node, mean=True)]
 
-    def reduce(self, node: onnx.NodeProto, mean: bool) -> Value:
+    def integer_mean(self, node: onnx.NodeProto) -> list[Value]:
+        """QuantLib's `IntegerMean` {axes, keepdims}: floor(mean + 1/2) over the axes (Deeploy maps it to
+        its ReduceMean): the integer mean of `reduce`, rounded here even where a RequantShift follows."""
+        return [self.reduce(node, mean=True, rounds_itself=True)]
+
+    def reduce(self, node: onnx.NodeProto, mean: bool, rounds_itself: bool = False) -> Value:
         """Integer ReduceSum/ReduceMean: the exact int32 sum; the mean rounds half up,
-        floor((Σ + n/2) / n), as Deeploy's integer kernels and goldens do."""
+        floor((Σ + n/2) / n), as Deeploy's integer kernels and goldens do (`rounds_itself`: always,
+        else not where a later op rounds the exact mean)."""
         x = self.spatial_activation(node.input[0])
         rank = len(x.onnx_shape)
         attrs = self.attributes(node)
@@ -296,13 +397,13 @@ class QuantLibImporter(IntegerGraphImporter):
         count = int(np.prod([x.onnx_shape[a] for a in reduced]))
         total = Range.scalar(min(x.range.min(), 0) * count, max(x.range.max(), 0) * count)
         chain = Chain.over(Act(op.results[0], total, kept_shape))
-        if mean and self.rounded_later(node):
+        if mean and not rounds_itself and self.rounded_later(node):
             chain = chain.mul(Fraction(1, count))  # the exact mean, as AveragePool: a later op rounds it
         elif mean:
             chain = chain.add(as_int_vector([count // 2])).mul(Fraction(1, count)).floor()
         result = self.pending(chain, kept_shape)
-        if keepdims:
-            return result
+        if keepdims:  # rounds_itself: an integer tensor of its own (a RequantShift after it is another layer)
+            return self.materialize(result, activation=True) if rounds_itself else result
         squeezed = tuple(d for a, d in enumerate(x.onnx_shape) if a not in reduced)
         return self.squeezed(node, result, squeezed)
 

@@ -162,8 +162,22 @@ class QnnFunctions(InterpreterFunctions):
         lo, hi = qnn.int_range(qnn.element_type(op.output))
         return (np.clip(qnn.rms_norm_reference(args[0].astype(np.int64), args[1], op.shift.value.data), lo, hi),)
 
+    @impl(qnn.ITAMaxOp)
+    def run_ita_max(self, interpreter: Interpreter, op: qnn.ITAMaxOp, args: tuple[Any, ...]):
+        return (op.values(args[0].astype(np.int64)),)  # N×K×R×1: a row's features are a pixel's channels
+
+    @impl(qnn.LayerNormOp)
+    def run_layer_norm(self, interpreter: Interpreter, op: qnn.LayerNormOp, args: tuple[Any, ...]):
+        lo, hi = qnn.int_range(qnn.element_type(op.output))
+        x = args[0].astype(np.int64)
+        return (np.clip(qnn.layer_norm_reference(x, args[1], args[2], op.shift.value.data), lo, hi),)
+
     @impl(qnn.HardswishOp)
     def run_hardswish(self, interpreter: Interpreter, op: qnn.HardswishOp, args: tuple[Any, ...]):
+        return (op.values(args[0].astype(np.int64)),)
+
+    @impl(qnn.GeluOp)
+    def run_gelu(self, interpreter: Interpreter, op: qnn.GeluOp, args: tuple[Any, ...]):
         return (op.values(args[0].astype(np.int64)),)
 
     @impl(qnn.SumPoolOp)

@@ -120,7 +120,11 @@ def layer_params(layer: qnn.LayerOp) -> dict[str, Attribute]:
         params |= {name: getattr(anchor, name) for name in ("coeff_a", "coeff_b", "coeff_c", "log2", "n_levels")}
     if isinstance(anchor, qnn.HardswishOp):
         params |= {"one_over_six": anchor.one_over_six, "three": anchor.three, "six": anchor.six}
-    if isinstance(anchor, qnn.RMSNormOp):
+    if isinstance(anchor, qnn.ITAMaxOp):
+        params |= {"n_levels": anchor.n_levels, "group_width": anchor.group_width}
+    if isinstance(anchor, qnn.GeluOp):
+        params |= {"b": anchor.b, "one": anchor.one}
+    if isinstance(anchor, qnn.RMSNormOp | qnn.LayerNormOp):
         lo, hi = qnn.int_range(qnn.element_type(anchor.output))
         params |= {"shift": anchor.shift, "min": _int(lo), "max": _int(hi)}
     requants = [op for op in layer.compute_ops() if isinstance(op, qnn.RequantOp)]

@@ -135,6 +135,8 @@ def _per_channel_bytes(layer: qnn.LayerOp, c_out: int, per_row: bool = False) ->
             total += _element_bytes(op.bias)  # the verifier guarantees shape [C_out]
         if isinstance(op, qnn.RMSNormOp) and not per_row:
             total += _element_bytes(op.weight)
+        if isinstance(op, qnn.LayerNormOp) and not per_row:
+            total += _element_bytes(op.weight) + _element_bytes(op.bias)
         if isinstance(op, qnn.RequantOp):
             total += sum(_element_bytes(v) for v in (op.mul, op.add)
                          if c_out > 1 and qnn.shape_of(v)[-1] == c_out and _varies_over_rows(v) == per_row)

@@ -58,8 +58,9 @@ class CostModel:
 
 
 KIND_FALLBACK = {"avgpool": "maxpool", "matmul": "pointwise", "softmax": "add", "rmsnorm": "add",
-                 "hardswish": "add"}
+                 "hardswish": "add", "gelu": "add", "layernorm": "add",
+                 "itamax": "add"}
 """Kinds not measured on their own: the sum pool walks its windows like the max pool; a matmul tile is
-a pointwise product of its rows (the same blocked inner loop). The row-wise integer ops (softmax, RMS norm)
-and hardswish are not fitted yet: they borrow the elementwise add's per-element costs (their tiles are whole
+a pointwise product of its rows (the same blocked inner loop). The row-wise integer ops (softmaxes, RMS and layer norms)
+and the elementwise hardswish and GELU are not fitted yet: they borrow the elementwise add's per-element costs (their tiles are whole
 rows, so the estimate only weighs how many rows a tile holds)."""

@@ -20,9 +20,9 @@ def align(n: int) -> int:
 
 
 KINDS = ("conv", "pointwise", "depthwise", "linear", "matmul", "maxpool", "avgpool", "add", "softmax", "rmsnorm",
-         "hardswish")
+         "hardswish", "gelu", "layernorm", "itamax")
 # Row-wise layers (softmax, norms over the features of each row): a tile holds all the channels of its pixels.
-ROW_KINDS = ("softmax", "rmsnorm")
+ROW_KINDS = ("softmax", "rmsnorm", "layernorm", "itamax")
 
 
 @dataclass(frozen=True)

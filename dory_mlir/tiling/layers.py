@@ -45,6 +45,8 @@ def layer_constants(layer: qnn.LayerOp) -> list[tuple[str, SSAValue]]:
                 values.append(("bias", op.bias))
         if isinstance(op, qnn.RMSNormOp):
             values.append(("bias", op.weight))  # an int32 per feature: a norm's per-channel constant
+        if isinstance(op, qnn.LayerNormOp):
+            values += [("bias", op.bias), ("mul", op.weight)]  # int32 per feature, as a conv's bias and mul
         if isinstance(op, qnn.RequantOp):
             values += [("mul", op.mul), ("add", op.add)]
     return values

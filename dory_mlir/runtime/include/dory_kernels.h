@@ -153,6 +153,36 @@ typedef struct {
     dory_dtype_t out_type;
 } dory_hardswish_t;           /* out = rq(x * (clip(x + three, 0, six) * one_over_six)) (qnn.hardswish) */             /* QuantLib's iRMSNorm over the c features of every pixel (qnn.rms_norm) */
 
+typedef struct {
+    const void *in;           /* [h][w][c], in_type DORY_U8 or DORY_I8 */
+    dory_dtype_t in_type;
+    uint16_t h, w, c;
+    int32_t b, one;
+    const dory_requant_t *rq; /* NULL: out is DORY_I32 */
+    void *out;
+    dory_dtype_t out_type;
+} dory_gelu_t;                /* out = rq(x * ((one + sgn(x) * (one - (min(|x|, -b) + b)^2)) >> 1)) (qnn.gelu) */
+
+typedef struct {
+    const void *in;           /* [h][w][c], in_type DORY_U8 or DORY_I8: each pixel a row of c features */
+    dory_dtype_t in_type;
+    uint16_t h, w, c;
+    const int32_t *weight;    /* [c] */
+    const int32_t *bias;      /* [c] */
+    uint8_t shift;
+    int32_t min, max;
+    void *out;                /* [h][w][c], out_type DORY_I8 (or DORY_U8) */
+    dory_dtype_t out_type;
+} dory_layernorm_t;           /* QuantLib's iLayerNorm over the c features of every pixel (qnn.layer_norm) */
+
+typedef struct {
+    const int8_t *in;         /* [h][w][c]: each pixel a row of c features */
+    uint16_t h, w, c;
+    int32_t n_levels;         /* 256 */
+    uint16_t group_width;     /* divides c: ITA's groups of features (c: QuantLib's ITAMax) */
+    uint8_t *out;             /* [h][w][c], unsigned: 0 .. n_levels - 1 */
+} dory_itamax_t;              /* ITA's integer softmax (QuantLib's ITAMax, ITAPartialMax) over the c features of every pixel (qnn.ita_max) */
+
 /* Each function is called by all cores of the team with the same arguments; each core
  * computes its share and returns (the caller places the barrier after it). There is no
  * synchronization inside; a core writes only its own outputs (and partial sums, and its own
@@ -164,7 +194,7 @@ typedef struct {
  *   depthwise: (channel, line) pairs, the lines being the output rows or columns (the longer);
  *   linear: output channels;
  *   matmul: a grid of row parts (pairs of rows) x column parts (groups of 4 columns);
- *   softmax, rmsnorm: pixels (rows of features); hardswish: elements. */
+ *   softmax, itamax, rmsnorm, layernorm: pixels (rows of features); hardswish, gelu: elements. */
 void dory_conv2d(const dory_conv_t *p);      /* im2col + 4x2-blocked matrix product */
 void dory_pointwise(const dory_conv_t *p);   /* 1x1 (kh = kw = 1, any stride / padding), no im2col */
 void dory_depthwise(const dory_conv_t *p);   /* in_c == out_c, weights [c][kh][kw] */
@@ -176,6 +206,9 @@ void dory_matmul(const dory_matmul_t *p);   /* two activations (qnn.matmul), 4-c
 void dory_softmax(const dory_softmax_t *p); /* integer softmax over each pixel's channels (qnn.softmax) */
 void dory_rmsnorm(const dory_rmsnorm_t *p); /* integer RMS norm over each pixel's channels (qnn.rms_norm) */
 void dory_hardswish(const dory_hardswish_t *p); /* integer hardswish, elementwise (qnn.hardswish) */
+void dory_gelu(const dory_gelu_t *p);           /* integer GELU (I-BERT), elementwise (qnn.gelu) */
+void dory_layernorm(const dory_layernorm_t *p); /* integer layer norm over each pixel's channels (qnn.layer_norm) */
+void dory_itamax(const dory_itamax_t *p);       /* ITA's integer softmax over each pixel's channels (qnn.ita_max) */
 
 /* The requantization of one value of output channel c (exposed for tests). */
 int32_t dory_requant(const dory_requant_t *rq, int32_t acc, int c);

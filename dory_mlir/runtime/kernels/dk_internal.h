@@ -692,4 +692,79 @@ DK_ALWAYS_INLINE void dk_block_rows(int32_t s[4][2], const int8_t *w, size_t ldw
     memcpy(s, t, sizeof t);
 }
 
+/* floor(sqrt(s)), bit by bit (the row norms' root of the mean square). */
+DK_ALWAYS_INLINE uint32_t dk_isqrt32(uint32_t s)
+{
+    uint32_t root = 0, bit = 1u << 30;
+    while (bit > s)
+        bit >>= 2;
+    for (; bit; bit >>= 2) {
+        if (s >= root + bit) {
+            s -= root + bit;
+            root = (root >> 1) + bit;
+        } else {
+            root >>= 1;
+        }
+    }
+    return root;
+}
+
+/* The elementwise int32 ops (hardswish, gelu): v = value(params, x) for each of the `elements` of
+ * an HWC tile of c channels, then the layer's requant of its channel, or v itself (DORY_I32) when
+ * rq == NULL. The elements are split into contiguous chunks, one per core. Always inlined with a
+ * constant `value`, so the call is direct (and inlined in its turn). */
+DK_ALWAYS_INLINE void dk_elementwise(const void *in, dory_dtype_t in_type, uint32_t elements, uint32_t c,
+                                     const dory_requant_t *rq, void *out, dory_dtype_t out_type,
+                                     int32_t (*value)(const void *params, int32_t x), const void *params)
+{
+    const int sgn = in_type == DORY_I8;
+    dk_out_t o;
+    dk_out_init(&o, rq, NULL, NULL, 1, 1, out, out_type);
+    uint32_t lo, hi;
+    dk_share(elements, 1, &lo, &hi);
+    for (uint32_t i = lo; i < hi; i++) {
+        dk_rqc_t ch;
+        dk_rqc(&o.rq, (int)(i % c), &ch);
+        dk_out_general(&o, &ch, i, value(params, dk_x((const uint8_t *)in, i, sgn)));
+    }
+}
+
+/* The row norms over the c features of each of `rows` pixels of an HWC tile (a pixel is a row of
+ * features): m = sum(x) / c toward zero when `centered` (the layer norm; the RMS norm: m = 0),
+ * d = x - m, r = floor(sqrt(sum(d^2) / c + 1)), then every feature
+ * y = clip((d * weight[j] / r + bias[j]) >> shift, min, max) (bias NULL: 0), the division toward zero
+ * (as Deeploy's C), the shift arithmetic. |d| <= 255, so sum(d^2) fits 32 bits (the verifier bounds
+ * c); d * weight and the biased quotient take 64 bits (a 32-bit division where the product fits: the
+ * cheap case on rv32). The rows are split into contiguous chunks, one per core. */
+DK_ALWAYS_INLINE void dk_row_norm(const void *in, dory_dtype_t in_type, uint32_t rows, size_t c, int centered,
+                                  const int32_t *weight, const int32_t *bias, uint8_t shift, int32_t min,
+                                  int32_t max, void *out, dory_dtype_t out_type)
+{
+    const int sgn = in_type == DORY_I8;
+    uint32_t lo, hi;
+    dk_share(rows, 1, &lo, &hi);
+    for (uint32_t pix = lo; pix < hi; pix++) {
+        const uint8_t *x = (const uint8_t *)in + (size_t)pix * c;
+        int32_t mean = 0;
+        if (centered) {
+            for (size_t j = 0; j < c; j++)
+                mean += dk_x(x, j, sgn);
+            mean /= (int32_t)c;
+        }
+        uint32_t squares = 0;
+        for (size_t j = 0; j < c; j++) {
+            const int32_t d = dk_x(x, j, sgn) - mean;
+            squares += (uint32_t)(d * d);
+        }
+        const int32_t root = (int32_t)dk_isqrt32(squares / (uint32_t)c + 1);
+        for (size_t j = 0; j < c; j++) {
+            const int64_t num = (int64_t)(dk_x(x, j, sgn) - mean) * weight[j];
+            const int64_t quotient = (num >= INT32_MIN && num <= INT32_MAX) ? (int32_t)num / root : num / root;
+            int64_t y = (quotient + (bias ? bias[j] : 0)) >> shift;
+            y = y < min ? min : y > max ? max : y;
+            dk_store(out, out_type, (size_t)pix * c + j, (int32_t)y);
+        }
+    }
+}
+
 #endif

@@ -2,46 +2,13 @@
  * QuantLib's integer RMS norm (iRMSNorm, qnn.rms_norm) over the c features of each pixel of an
  * HWC tile (a pixel is a row of features): s = sum(x^2) / c + 1, r = floor(sqrt(s)), then every
  * feature y = clip((x * weight[j] / r) >> shift, min, max), the division toward zero (as Deeploy's
- * C), the shift arithmetic. The importer guarantees c * x^2 and x * weight fit 32 bits. The rows
- * are split into contiguous chunks, one per core.
+ * C), the shift arithmetic: the row norm of dk_internal.h, not centered, no bias. The importer
+ * guarantees x * weight fits 32 bits (the cheap division).
  */
 #include "dk_internal.h"
 
-/* floor(sqrt(s)), bit by bit. */
-DK_ALWAYS_INLINE uint32_t isqrt32(uint32_t s)
-{
-    uint32_t root = 0, bit = 1u << 30;
-    while (bit > s)
-        bit >>= 2;
-    for (; bit; bit >>= 2) {
-        if (s >= root + bit) {
-            s -= root + bit;
-            root = (root >> 1) + bit;
-        } else {
-            root >>= 1;
-        }
-    }
-    return root;
-}
-
 void dory_rmsnorm(const dory_rmsnorm_t *p)
 {
-    const size_t C = p->c;
-    const int sgn = p->in_type == DORY_I8;
-    uint32_t lo, hi;
-    dk_share((uint32_t)p->h * p->w, 1, &lo, &hi);
-    for (uint32_t pix = lo; pix < hi; pix++) {
-        const uint8_t *x = (const uint8_t *)p->in + (size_t)pix * C;
-        uint32_t sum = 0;
-        for (size_t j = 0; j < C; j++) {
-            const int32_t v = dk_x(x, j, sgn);
-            sum += (uint32_t)(v * v);
-        }
-        const int32_t root = (int32_t)isqrt32(sum / (uint32_t)C + 1);
-        for (size_t j = 0; j < C; j++) {
-            int32_t y = (dk_x(x, j, sgn) * p->weight[j] / root) >> p->shift;
-            y = y < p->min ? p->min : y > p->max ? p->max : y;
-            dk_store(p->out, p->out_type, (size_t)pix * C + j, y);
-        }
-    }
+    dk_row_norm(p->in, p->in_type, (uint32_t)p->h * p->w, p->c, 0, p->weight, NULL, p->shift, p->min, p->max,
+                p->out, p->out_type);
 }

@@ -1,11 +1,11 @@
 // RUN: dory-opt %s --split-input-file --verify-diagnostics | filecheck %s
 
 func.func @unknown(%a: memref<4xui8, "L1">) {
-  pulp.kernel "dory_gelu" (%a) [] {roles = ["in"], params = {}} : memref<4xui8, "L1">
+  pulp.kernel "dory_no_such_kernel" (%a) [] {roles = ["in"], params = {}} : memref<4xui8, "L1">
   func.return
 }
 
-// CHECK: unknown kernel 'dory_gelu' (known: dory_conv2d, dory_pointwise, dory_depthwise, dory_linear, dory_maxpool, dory_sumpool, dory_add, dory_matmul, dory_softmax, dory_rmsnorm, dory_hardswish)
+// CHECK: unknown kernel 'dory_no_such_kernel' (known: dory_conv2d, dory_pointwise, dory_depthwise, dory_linear, dory_maxpool, dory_sumpool, dory_add, dory_matmul, dory_softmax, dory_rmsnorm, dory_hardswish, dory_gelu, dory_layernorm, dory_itamax)
 
 // -----
 

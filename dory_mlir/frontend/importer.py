@@ -103,7 +103,7 @@ MAX_WINDOW = 2**15
 ARITY = {
     "Conv": (2, 3), "MatMul": (2, 2), "Gemm": (2, 3), "Mul": (2, 2), "Add": (2, 2), "Div": (2, 2), "Sub": (2, 2),
     "Floor": (1, 1), "Cast": (1, 1), "Clip": (1, 3), "Relu": (1, 1), "MaxPool": (1, 1),
-    "AveragePool": (1, 1), "GlobalAveragePool": (1, 1), "Pad": (1, 4), "Flatten": (1, 1), "Reshape": (2, 2),
+    "AveragePool": (1, 1), "GlobalAveragePool": (1, 1), "Pad": (1, 4), "Flatten": (1, 1), "Reshape": (2, 2), "Transpose": (1, 1),
     "Constant": (0, 0), "Identity": (1, 1), "Shape": (1, 1), "Unsqueeze": (1, 2), "Squeeze": (1, 2),
     "Gather": (2, 2), "Slice": (1, 5), "Concat": (1, 2**16), "Sigmoid": (1, 1), "Softmax": (1, 1), "LogSoftmax": (1, 1),
     "ReduceMean": (1, 2), "ReduceSum": (1, 2), "ReduceMax": (1, 2), "ReduceMin": (1, 2), "ReduceProd": (1, 2),
@@ -1050,8 +1050,7 @@ class OnnxImporter:
             # features into rows, which `qnn.reshape` (row-major over NCHW, channels first) does not express.
             if len(onnx_shape) in (2, 3) and onnx_shape[-1] == x.onnx_shape[-1]:
                 return [Act(x.ssa, x.range, FeatureLastShape(onnx_shape))]
-            raise self.error(f"reshaping the rows of features {list(x.onnx_shape)} to {list(onnx_shape)} is not "
-                             "supported (only regrouping rows, the last axis kept)")
+            return [self.rows_reshaped(x, onnx_shape)]
         new_shape = ir_shape(onnx_shape) if len(onnx_shape) in (3, 4) else list(onnx_shape)
         if new_shape == list(qnn.shape_of(x.ssa)):
             return [Act(x.ssa, x.range, onnx_shape)]
@@ -1066,6 +1065,19 @@ class OnnxImporter:
         op = self.emit(qnn.ReshapeOp(x.ssa, TensorType(qnn.element_type(x.ssa), new_shape)))
         merged = Range.scalar(x.range.min(), x.range.max())
         return [Act(op.results[0], merged, onnx_shape)]
+
+    def rows_reshaped(self, x: Act, onnx_shape: tuple[int, ...]) -> Act:
+        """Rows of features reshaped to other features (attention's `[S, H·D]` → `[S, H, D]` and back):
+        the same row-major bytes, a `qnn.reshape {rows}` (a view). The result is rows again: of rank ≥ 2
+        whose last axis is the new features (2-D: more than one row, else an N×K vector)."""
+        if len(onnx_shape) < 2 or (len(onnx_shape) == 2 and onnx_shape[0] == 1) or len(onnx_shape) > 4:
+            raise self.error(f"reshaping the rows of features {list(x.onnx_shape)} to {list(onnx_shape)} is not "
+                             "supported (rows of features to rows of features of rank 2 to 4)")
+        shape = FeatureLastShape(onnx_shape)
+        if ir_shape(shape) == list(qnn.shape_of(x.ssa)):
+            return Act(x.ssa, x.range, shape)
+        op = self.emit(qnn.ReshapeOp(x.ssa, TensorType(qnn.element_type(x.ssa), ir_shape(shape)), rows=True))
+        return Act(op.results[0], Range.scalar(x.range.min(), x.range.max()), shape)
 
     def flatten(self, node: onnx.NodeProto) -> list[Value]:
         value = self.lookup(node.input[0])

@@ -37,9 +37,10 @@ from dory_mlir.dialects import qnn
 from dory_mlir.ir_utils import op_where
 
 ANCHORS = (qnn.ConvOp, qnn.LinearOp, qnn.MatMulOp, qnn.MaxPoolOp, qnn.SumPoolOp, qnn.AddOp, qnn.SoftmaxOp, qnn.RMSNormOp,
-           qnn.HardswishOp)
-# Anchors whose kernels do not requantize: a requant of their result is a layer of its own.
-ROW_ANCHORS = (qnn.SoftmaxOp, qnn.RMSNormOp)
+           qnn.HardswishOp, qnn.TransposeOp)
+# Anchors whose kernels do not requantize: a requant of their result is a layer of its own (a transpose
+# only moves data).
+ROW_ANCHORS = (qnn.SoftmaxOp, qnn.RMSNormOp, qnn.TransposeOp)
 # Ops that may stand between layers: they hold data or only reinterpret its shape.
 BETWEEN_LAYERS = (qnn.ConstantOp, qnn.ReshapeOp, qnn.LayerOp)
 
@@ -310,7 +311,7 @@ class WrapLayer(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(
         self, anchor: qnn.ConvOp | qnn.LinearOp | qnn.MatMulOp | qnn.MaxPoolOp | qnn.SumPoolOp | qnn.AddOp
-        | qnn.SoftmaxOp | qnn.RMSNormOp | qnn.HardswishOp,
+        | qnn.SoftmaxOp | qnn.RMSNormOp | qnn.HardswishOp | qnn.TransposeOp,
         rewriter: PatternRewriter,
     ) -> None:
         if not in_network_body(anchor):

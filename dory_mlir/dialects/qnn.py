@@ -941,12 +941,6 @@ class TransposeOp(IRDLOperation):
         """The result's ONNX shape."""
         return tuple(self.source_shape()[p] for p in self.permutation())
 
-    def source_strides(self) -> tuple[int, ...]:
-        """For each result axis, the input's element stride along it (row-major input)."""
-        shape = self.source_shape()
-        strides = [_product(shape[axis + 1:]) for axis in range(len(shape))]
-        return tuple(strides[p] for p in self.permutation())
-
     def values(self, rows: np.ndarray) -> np.ndarray:
         """The result of the rows tensor `rows` (any integer dtype)."""
         moved = np.transpose(row_major_bytes(rows).reshape(self.source_shape()), self.permutation())

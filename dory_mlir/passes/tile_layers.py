@@ -51,6 +51,7 @@ from dory_mlir.dialects import dma, pulp
 from dory_mlir.ir_utils import BodyBuilder, op_where
 from dory_mlir.kernel_abi import KERNEL_OF, LAYER_PARAMS, acc_bytes, im2col_bytes
 from dory_mlir.target import planned_execution
+from dory_mlir.tensor_layout import permuted_strides
 from dory_mlir.tiling.geometry import (
     ALIGN, LayerShape, activation_tile_bytes, align, buffer_slots, input_rows, spans, weight_tile_bytes,
 )
@@ -167,6 +168,14 @@ def matmul_tile_table(g: LayerShape, l1_tile: list[int], rows_per_batch: int,
                               int(i0 == 0), int(i1 == k), rhs_slices[bat] * k + i0, bat])
     slices = [[0, len(tiles), 0, g.c_out, 0, g.h_out, 0, g.h_in, 1]]
     return np.array(tiles, dtype=np.int32), np.array(slices, dtype=np.int32)
+
+
+def table_global(name: str, table: np.ndarray) -> memref.GlobalOp:
+    """A compile-time table (int32, in L2) as a constant global."""
+    return memref.GlobalOp.get(StringAttr(name), MemRefType(i32, list(table.shape), NoneAttr(), StringAttr("L2")),
+                               DenseIntOrFPElementsAttr(TensorType(i32, list(table.shape)),
+                                                        BytesAttr(table.astype("<i4").tobytes())),
+                               constant=UnitAttr(), alignment=ALIGN)
 
 
 class TileRow(dict):
@@ -463,10 +472,7 @@ class LayerLowering:
 
     def globals(self) -> list[memref.GlobalOp]:
         tables = [(self.table_name(), self.table)] + ([(self.slice_table_name(), self.slice_table)] if self.streamed else [])
-        return [memref.GlobalOp.get(StringAttr(name), MemRefType(i32, list(t.shape), NoneAttr(), StringAttr("L2")),
-                                    DenseIntOrFPElementsAttr(TensorType(i32, list(t.shape)), BytesAttr(t.astype("<i4").tobytes())),
-                                    constant=UnitAttr(), alignment=ALIGN)
-                for name, t in tables]
+        return [table_global(name, t) for name, t in tables]
 
     # --------------------------------------------------------------- per-tile pieces
 
@@ -704,7 +710,8 @@ class LayerAsClusterCall(RewritePattern):
         while network is not None and not isinstance(network, func.FuncOp):
             network = network.parent_op()
         assert network is not None, "a pulp.layer lives in the network function"
-        lowering = LayerLowering(layer, self.double_buffer, self.cores)
+        lowering = (TransposeLowering(layer) if layer.kernel.data == "dma_transpose"
+                    else LayerLowering(layer, self.double_buffer, self.cores))
         function = lowering.build()
         for table in lowering.globals():
             rewriter.insert(table, InsertPoint.before(network))
@@ -712,6 +719,106 @@ class LayerAsClusterCall(RewritePattern):
         call = func.CallOp(function.sym_name.data, list(layer.buffers), [])
         call.location = layer.location
         rewriter.replace(layer, call)
+
+
+# A transpose's table has one more column: the input element of its first row's first feature.
+TRANSPOSE_COL = {name: i for i, name in enumerate((*COLUMNS, "src"))}
+
+
+def transpose_tile_table(g: LayerShape, rows: int, shape: list[int], perm: list[int]) -> np.ndarray:
+    """The tiles of a transpose: runs of `rows` output rows (all features), each within one run of
+    `g.rows_per_batch` rows (the output's second-to-last axis), so that its rows lie at one stride in the
+    input; `src` is where the tile's first row starts in the input."""
+    if g.rows_per_batch % rows:
+        raise AssertionError(f"a transpose tile of {rows} rows straddles runs of {g.rows_per_batch} rows")
+    out = [shape[p] for p in perm]
+    strides = permuted_strides(tuple(shape), tuple(perm))
+    tiles = []
+    for h0, h1 in spans(g.h_out, rows):
+        index = np.unravel_index(h0, out[:-1])
+        src = sum(int(i) * s for i, s in zip(index, strides[:-1], strict=True))
+        tiles.append([0, g.c_out, h0, h1 - h0, 0, 1, 0, g.c_in, h0, h1 - h0, 0, 1, 0, 0, 0, 0, 1, 1, src])
+    return np.array(tiles, dtype=np.int32)
+
+
+@dataclass
+class TransposeLowering:
+    """The tiled function of a transpose (`dma_transpose`, no kernel): per tile, its output rows are
+    gathered from the L2 input by one strided copy (a view of the input in the output's order, the
+    strides `permuted_strides`) into L1 and written back to the L2 output from the same buffer. One L1
+    buffer, single (the model's footprint: with no kernel there is nothing to overlap the copies with)."""
+
+    layer: pulp.LayerOp
+
+    def __post_init__(self) -> None:
+        tiling = self.layer.tiling
+        if tiling is None:
+            raise PassError("tile-layers needs the tile pass's decisions", op_where(self.layer))
+        self.tiling = tiling
+        self.index = self.layer.index.value.data
+        self.shape_in = _ints(self.layer.params.data["shape"])
+        self.perm = _ints(self.layer.params.data["perm"])
+        out = self.layer.buffer("out")
+        assert out is not None
+        rows, _, features = _shape(out)
+        self.element = out.type.element_type  # type: ignore[attr-defined]
+        self.element_bytes = _elem_bytes(out)
+        out_shape = [self.shape_in[p] for p in self.perm]
+        self.strides = permuted_strides(tuple(self.shape_in), tuple(self.perm))
+        self.geometry = LayerShape("transpose", features, features, rows, 1, rows, 1,
+                                   rows_per_batch=out_shape[-2], in_bytes=self.element_bytes)
+        self.table = transpose_tile_table(self.geometry, list(tiling.tile)[1], self.shape_in, self.perm)
+
+    def globals(self) -> list[memref.GlobalOp]:
+        return [table_global(f"layer{self.index}_tiles", self.table)]
+
+    def build(self) -> func.FuncOp:
+        arg_types = [v.type for v in self.layer.buffers]
+        roles = [r.data for r in self.layer.roles.data]
+        block = Block(arg_types=arg_types)
+        for arg, role in zip(block.args, roles, strict=True):
+            arg.name_hint = role
+        args = dict(zip(roles, block.args, strict=True))
+        b = BodyBuilder(block)
+        table = b.add(memref.GetGlobalOp(f"layer{self.index}_tiles",
+                                         MemRefType(i32, list(self.table.shape), NoneAttr(), StringAttr("L2")))).results[0]
+        features = self.geometry.c_out
+        size = align(int(self.table[:, TRANSPOSE_COL["hn"]].max()) * features * self.element_bytes)
+        if size != self.tiling.l1_bytes.data:
+            raise AssertionError(f"layer {self.index}: the L1 allocation ({size} B) differs from the tiling "
+                                 f"model's footprint ({self.tiling.l1_bytes.data} B)")
+        arena = b.add(memref.AllocOp([], [], MemRefType(i8, [size], NoneAttr(), StringAttr("L1")),
+                                     alignment=IntegerAttr(ALIGN, 64))).results[0]
+        arena.name_hint = "l1"
+        body = Block(arg_types=[IndexType()])
+        lb = b.child(body)
+        row = TileRow(lb, table, body.args[0], TRANSPOSE_COL)
+        sizes = [row["hn"], lb.index(1), lb.index(features)]
+        rows_stride, feature_stride = self.strides[-2], self.strides[-1]
+        gathered_type = MemRefType(self.element, [DYNAMIC_INDEX, 1, features],
+                                   StridedLayoutAttr([rows_stride, features * feature_stride, feature_stride], None),
+                                   StringAttr("L2"))
+        gathered = lb.add(memref.ReinterpretCastOp.from_dynamic(
+            args["in"], [row["src"]], [row["hn"], 1, features], [rows_stride, features * feature_stride, feature_stride],
+            gathered_type)).results[0]
+        tile = lb.add(memref.ViewOp(arena, lb.index(0), sizes, MemRefType(
+            self.element, [DYNAMIC_INDEX] * 3, NoneAttr(), StringAttr("L1")))).results[0]
+        tile.name_hint = "rows_tile"
+        lb.add(dma.WaitOp(lb.add(dma.CopyOp(gathered, tile)).results[0]))
+        destination_type = MemRefType(self.element, [DYNAMIC_INDEX] * 3, StridedLayoutAttr([features, features, 1], None),
+                                      StringAttr("L2"))
+        destination = lb.add(memref.SubviewOp.get(args["out"], [row["h0"], lb.index(0), lb.index(0)], sizes, [1, 1, 1],
+                                                  destination_type)).results[0]
+        lb.add(dma.WaitOp(lb.add(dma.CopyOp(tile, destination)).results[0]))
+        lb.add(scf.YieldOp())
+        b.add(scf.ForOp(b.index(0), b.index(len(self.table)), b.index(1), [], body))
+        b.add(memref.DeallocOp.get(arena))
+        b.add(func.ReturnOp())
+        function = func.FuncOp.from_region(f"layer{self.index}", arg_types, [], Region(block))
+        function.attributes["pulp.cluster"] = UnitAttr()
+        function.attributes["pulp.layer"] = IntegerAttr(self.index, 64)
+        function.sym_visibility = StringAttr("private")
+        return function
 
 
 @dataclass(frozen=True)

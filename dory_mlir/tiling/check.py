@@ -177,6 +177,12 @@ def geometry(layer: qnn.LayerOp) -> Geometry:
     anchor = layer.anchor()
     if isinstance(anchor, qnn.MatMulOp):
         return _matmul_geometry(layer, anchor)
+    if isinstance(anchor, qnn.TransposeOp):
+        # Only data moves: each output row is gathered from the input, so both sides are the output's rows.
+        features, rows, _ = _chw(anchor.output)
+        return Geometry(LayerShape("transpose", features, features, rows, 1, rows, 1,
+                                   out_bytes=_element_bytes(layer.output), in_bytes=_element_bytes(anchor.input),
+                                   rows_per_batch=anchor.result_shape()[-2]))
     c_in, h_in, w_in = _chw(anchor.operands[0])
     if isinstance(anchor, qnn.LinearOp):
         c_out, h_out, w_out = qnn.shape_of(anchor.weight)[0], 1, 1
@@ -346,6 +352,8 @@ def footprint(g: Geometry, t: LayerTiling, tile: TileExtent, cores: int, double_
 
     if g.kind == "matmul":
         return _matmul_footprint(g, t, tile, copies)
+    if g.kind == "transpose":
+        return {"input": align(tile.ho * tile.co * g.in_bytes)}  # in and back out of one buffer, never double
     inputs = 2 if g.kind == "add" else 1
     buffers = {
         "input": copies(whole_rows and whole_ci) * inputs * align(tile.rows_in * tile.cols_in * tile.ci * g.in_bytes),
@@ -408,6 +416,9 @@ def sanity_problems(g: Geometry, t: LayerTiling) -> list[str]:
     if g.kind == "matmul" and (g.rows_per_batch % t.ho or t.ho2 != g.h.size_out or t.co2 != g.c_out):
         problems.append(f"a matmul tile's rows must divide the {g.rows_per_batch} rows of a batch slice and its L2 "
                         f"slice be the whole layer, got ho={t.ho}, co2={t.co2}, ho2={t.ho2}")
+    if g.kind == "transpose" and (g.rows_per_batch % t.ho or t.ho2 != g.h.size_out):
+        problems.append(f"a transpose tile's rows must divide the {g.rows_per_batch} rows at one input stride and "
+                        f"its L2 slice be the whole layer, got ho={t.ho}, ho2={t.ho2}")
     return problems
 
 

@@ -19,9 +19,13 @@ def align(n: int) -> int:
 
 
 KINDS = ("conv", "pointwise", "depthwise", "linear", "matmul", "maxpool", "avgpool", "add", "softmax", "rmsnorm",
-         "hardswish")
-# Row-wise layers (softmax, norms over the features of each row): a tile holds all the channels of its pixels.
-ROW_KINDS = ("softmax", "rmsnorm")
+         "hardswish", "transpose")
+# Row-wise layers (softmax, norms over the features of each row; a transpose's output rows, each gathered
+# by one strided copy): a tile holds all the channels of its pixels.
+ROW_KINDS = ("softmax", "rmsnorm", "transpose")
+# Layers that only move data (no kernel): a tile's rows are gathered L2 → L1 by strided DMA and written
+# back L1 → L2 from the same L1 buffer (`tile-layers`).
+DMA_KINDS = ("transpose",)
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,9 @@ class LayerShape:
     """Bytes of one output row of the per-row requant constants ([H, 1]), each aligned."""
     rows_per_batch: int = 0
     """matmul: the rows M of one batch slice (h_out = batch slices · M; a tile's rows divide M, so no
-    tile straddles two slices, each of which multiplies by its own right-hand matrix)."""
+    tile straddles two slices, each of which multiplies by its own right-hand matrix). transpose: the
+    output rows along its second-to-last axis (a tile's rows divide them, so that they lie at one
+    stride in the input: one strided copy)."""
     shared_lhs: bool = False
     """matmul: the left operand has one batch slice, read by every output slice (ONNX broadcasting)."""
     shared_rhs: bool = False
@@ -98,6 +104,8 @@ class LayerShape:
             return f"matmul, {batches} x ({self.rows_per_batch}x{self.c_in} . {self.c_in}x{self.c_out})"
         if self.kind == "linear":
             return f"linear, {self.c_in}->{self.c_out}"
+        if self.kind == "transpose":
+            return f"transpose, {self.h_out} rows of {self.c_out}"
         if self.kind in ("conv", "pointwise", "depthwise"):
             stride = f"/s{self.sh}" if self.sh > 1 or self.sw > 1 else ""
             return f"{self.kind} {self.kh}x{self.kw}{stride}, {self.c_in}->{self.c_out}, {self.h_in}x{self.w_in}"

@@ -48,7 +48,7 @@ import numpy as np
 from dory_mlir.kernel_abi import KERNEL_OF, KERNELS, acc_bytes, im2col_bytes
 from dory_mlir.tiling.cost_figures import CostModel
 from dory_mlir.tiling.geometry import (
-    ALIGN, ROW_KINDS, LayerShape, activation_tile_bytes, buffer_slots, weight_tile_bytes,
+    ALIGN, DMA_KINDS, ROW_KINDS, LayerShape, activation_tile_bytes, buffer_slots, weight_tile_bytes,
 )
 
 @dataclass(frozen=True)
@@ -144,6 +144,10 @@ def footprint(layer: LayerShape, tile, target: L1Target, B=PY) -> dict[str, obje
     one_output = B.And(whole_spatial, co == layer.c_out)
     if layer.kind == "matmul":
         return matmul_footprint(layer, tile, target, B)
+    if layer.kind in DMA_KINDS:
+        # The rows come in and go back out from one buffer, single: with no kernel to overlap, a second
+        # slot would only overlap the gather of tile t+1 with the write of tile t on the same DMA.
+        return {"input": B.align(activation_tile_bytes(ho, 1, co, layer.in_bytes))}
     inputs = 2 if layer.kind == "add" else 1
     buffers: dict[str, object] = {
         # An add's two inputs are two buffers, each aligned (as the lowering allocates them).
@@ -217,13 +221,15 @@ def domain(layer: LayerShape, tile, B=PY) -> list:
         constraints.append(tile.co == layer.c_out)  # a row-wise op reads all the features of a row
     if layer.constants_vary_over_rows:
         constraints.append(tile.ho == 1)  # so that a tile's constants are one row's: per channel or per tensor
-    if layer.kind == "matmul":
+    if layer.kind in ("matmul", "transpose"):
         constraints.append(B.Divides(layer.rows_per_batch, tile.ho))  # no tile straddles two batch slices
     return constraints
 
 
 def blocked(layer: LayerShape, tile, B=PY):
     """The output-channel tile is a multiple of the kernel's channel block, or all channels."""
+    if layer.kind in DMA_KINDS:
+        return tile.co == layer.c_out  # no kernel: whole rows (the domain says so)
     block = KERNELS[KERNEL_OF[layer.kind]].channel_block
     return B.Or(tile.co % block == 0, tile.co == layer.c_out)
 
@@ -261,7 +267,7 @@ def smallest_footprint(layer: LayerShape, target: L1Target) -> dict[str, int]:
     where each size is 1 or full.
     """
     # (A matmul's left operand is also single when its tile is one batch slice of a shared operand.)
-    rows = {1, layer.h_out} | ({layer.rows_per_batch} if layer.kind == "matmul" else set())
+    rows = {1, layer.h_out} | ({layer.rows_per_batch} if layer.kind in ("matmul", "transpose") else set())
     corners = [
         Tile(co, ho, wo, ci)
         for co in {1, layer.c_out}

@@ -45,6 +45,8 @@ def layer_work(layer: qnn.LayerOp) -> Work:
         return Work(math.prod(qnn.shape_of(op.output)) * kh * kw, "pool op")
     if isinstance(op, qnn.SoftmaxOp | qnn.RMSNormOp | qnn.HardswishOp):
         return Work(math.prod(qnn.shape_of(op.output)), "element")
+    if isinstance(op, qnn.TransposeOp):
+        return Work(math.prod(qnn.shape_of(op.output)), "element moved")
     return Work(math.prod(qnn.shape_of(op.results[0])), "add op")
 
 

@@ -382,9 +382,19 @@ class OnnxImporter:
                     return True  # either operand of a MatMul of two activations
                 if node.op_type in ROW_OPS and node.input[0] == name:
                     return True
-                if node.op_type in ELEMENTWISE_OPS:
+                if node.op_type == "Transpose":
+                    return True  # only rows are transposed (attention's heads, a KV cache)
+                if node.op_type in ELEMENTWISE_OPS or self.into_heads(node):
                     pending.extend(o for o in node.output if o)
         return False
+
+    def into_heads(self, node: onnx.NodeProto) -> bool:
+        """A Reshape to a constant shape of rank 3 or more (attention's rows into heads, [T, E] → [T, H, D]):
+        the layout of what it reads is what reads its output. (A flatten to N×K is a linear layer's.)"""
+        if node.op_type != "Reshape" or len(node.input) < 2:
+            return False
+        target = self.env.get(node.input[1])
+        return isinstance(target, np.ndarray) and target.size >= 3
 
     def input_onnx_shape(self, value_info: onnx.ValueInfoProto) -> tuple[int, ...]:
         """A graph input's static ONNX shape, marked `FeatureLastShape` when it holds rows of

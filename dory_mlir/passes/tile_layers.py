@@ -53,7 +53,8 @@ from dory_mlir.kernel_abi import KERNEL_OF, LAYER_PARAMS, acc_bytes, im2col_byte
 from dory_mlir.target import planned_execution
 from dory_mlir.tensor_layout import permuted_strides
 from dory_mlir.tiling.geometry import (
-    ALIGN, LayerShape, activation_tile_bytes, align, buffer_slots, input_rows, spans, weight_tile_bytes,
+    ALIGN, LayerShape, activation_tile_bytes, align, buffer_slots, input_rows, spans, transpose_runs,
+    transpose_tile_rows, weight_tile_bytes,
 )
 
 COLUMNS = ("co0", "con", "h0", "hn", "w0", "wn", "ci0", "cin", "ih0", "ihn", "iw0", "iwn",
@@ -726,17 +727,15 @@ TRANSPOSE_COL = {name: i for i, name in enumerate((*COLUMNS, "src"))}
 
 
 def transpose_tile_table(g: LayerShape, rows: int, shape: list[int], perm: list[int]) -> np.ndarray:
-    """The tiles of a transpose: runs of `rows` output rows (all features), each within one run of
-    `g.rows_per_batch` rows (the output's second-to-last axis), so that its rows lie at one stride in the
-    input; `src` is where the tile's first row starts in the input."""
-    if g.rows_per_batch % rows:
-        raise AssertionError(f"a transpose tile of {rows} rows straddles runs of {g.rows_per_batch} rows")
+    """The tiles of a transpose: `rows` output rows each (all features), one strided copy each
+    (`transpose_tile_rows`); `src` is where the tile's first row starts in the input."""
+    if rows not in transpose_tile_rows(g.rows_per_batch, g.row_runs):
+        raise AssertionError(f"a transpose tile of {rows} rows is not one strided copy")
     out = [shape[p] for p in perm]
     strides = permuted_strides(tuple(shape), tuple(perm))
     tiles = []
     for h0, h1 in spans(g.h_out, rows):
-        index = np.unravel_index(h0, out[:-1])
-        src = sum(int(i) * s for i, s in zip(index, strides[:-1], strict=True))
+        src = sum(int(i) * s for i, s in zip(np.unravel_index(h0, out[:-1]), strides[:-1], strict=True))
         tiles.append([0, g.c_out, h0, h1 - h0, 0, 1, 0, g.c_in, h0, h1 - h0, 0, 1, 0, 0, 0, 0, 1, 1, src])
     return np.array(tiles, dtype=np.int32)
 
@@ -744,9 +743,10 @@ def transpose_tile_table(g: LayerShape, rows: int, shape: list[int], perm: list[
 @dataclass
 class TransposeLowering:
     """The tiled function of a transpose (`dma_transpose`, no kernel): per tile, its output rows are
-    gathered from the L2 input by one strided copy (a view of the input in the output's order, the
-    strides `permuted_strides`) into L1 and written back to the L2 output from the same buffer. One L1
-    buffer, single (the model's footprint: with no kernel there is nothing to overlap the copies with)."""
+    gathered from the L2 input by one strided copy — a view of the input in the output's order, its
+    strides `permuted_strides`: [runs, rows, features] — into L1, and written back to the L2 output from
+    the same buffer. Every tile has the same size. One L1 buffer, single (the model's footprint: with no
+    kernel there is nothing to overlap the copies with)."""
 
     layer: pulp.LayerOp
 
@@ -756,21 +756,27 @@ class TransposeLowering:
             raise PassError("tile-layers needs the tile pass's decisions", op_where(self.layer))
         self.tiling = tiling
         self.index = self.layer.index.value.data
-        self.shape_in = _ints(self.layer.params.data["shape"])
-        self.perm = _ints(self.layer.params.data["perm"])
+        shape_in = _ints(self.layer.params.data["shape"])
+        perm = _ints(self.layer.params.data["perm"])
         out = self.layer.buffer("out")
         assert out is not None
         rows, _, features = _shape(out)
         self.element = out.type.element_type  # type: ignore[attr-defined]
-        self.element_bytes = _elem_bytes(out)
-        out_shape = [self.shape_in[p] for p in self.perm]
-        self.strides = permuted_strides(tuple(self.shape_in), tuple(self.perm))
-        self.geometry = LayerShape("transpose", features, features, rows, 1, rows, 1,
-                                   rows_per_batch=out_shape[-2], in_bytes=self.element_bytes)
-        self.table = transpose_tile_table(self.geometry, list(tiling.tile)[1], self.shape_in, self.perm)
+        self.strides = permuted_strides(tuple(shape_in), tuple(perm))
+        self.geometry = LayerShape("transpose", features, features, rows, 1, rows, 1, in_bytes=_elem_bytes(out),
+                                   **transpose_runs(tuple(shape_in[p] for p in perm)))
+        self.rows = list(tiling.tile)[1]
+        self.table = transpose_tile_table(self.geometry, self.rows, shape_in, perm)
 
     def globals(self) -> list[memref.GlobalOp]:
         return [table_global(f"layer{self.index}_tiles", self.table)]
+
+    def block_shape(self) -> tuple[list[int], list[int]]:
+        """Sizes [runs, rows, features] of a tile's block and its element strides in the input."""
+        g, rows = self.geometry, self.rows
+        if rows <= g.rows_per_batch:
+            return [1, rows, g.c_out], [g.rows_per_batch * self.strides[-2], *self.strides[-2:]]
+        return [rows // g.rows_per_batch, g.rows_per_batch, g.c_out], list(self.strides[-3:])
 
     def build(self) -> func.FuncOp:
         arg_types = [v.type for v in self.layer.buffers]
@@ -782,34 +788,31 @@ class TransposeLowering:
         b = BodyBuilder(block)
         table = b.add(memref.GetGlobalOp(f"layer{self.index}_tiles",
                                          MemRefType(i32, list(self.table.shape), NoneAttr(), StringAttr("L2")))).results[0]
-        features = self.geometry.c_out
-        size = align(int(self.table[:, TRANSPOSE_COL["hn"]].max()) * features * self.element_bytes)
+        sizes, strides = self.block_shape()
+        size = align(int(np.prod(sizes)) * self.geometry.in_bytes)
         if size != self.tiling.l1_bytes.data:
             raise AssertionError(f"layer {self.index}: the L1 allocation ({size} B) differs from the tiling "
                                  f"model's footprint ({self.tiling.l1_bytes.data} B)")
         arena = b.add(memref.AllocOp([], [], MemRefType(i8, [size], NoneAttr(), StringAttr("L1")),
                                      alignment=IntegerAttr(ALIGN, 64))).results[0]
         arena.name_hint = "l1"
+        tile = b.add(memref.ViewOp(arena, b.index(0), [], MemRefType(self.element, sizes, NoneAttr(),
+                                                                    StringAttr("L1")))).results[0]
+        tile.name_hint = "rows_tile"
         body = Block(arg_types=[IndexType()])
         lb = b.child(body)
         row = TileRow(lb, table, body.args[0], TRANSPOSE_COL)
-        sizes = [row["hn"], lb.index(1), lb.index(features)]
-        rows_stride, feature_stride = self.strides[-2], self.strides[-1]
-        gathered_type = MemRefType(self.element, [DYNAMIC_INDEX, 1, features],
-                                   StridedLayoutAttr([rows_stride, features * feature_stride, feature_stride], None),
-                                   StringAttr("L2"))
         gathered = lb.add(memref.ReinterpretCastOp.from_dynamic(
-            args["in"], [row["src"]], [row["hn"], 1, features], [rows_stride, features * feature_stride, feature_stride],
-            gathered_type)).results[0]
-        tile = lb.add(memref.ViewOp(arena, lb.index(0), sizes, MemRefType(
-            self.element, [DYNAMIC_INDEX] * 3, NoneAttr(), StringAttr("L1")))).results[0]
-        tile.name_hint = "rows_tile"
+            args["in"], [row["src"]], sizes, strides,
+            MemRefType(self.element, sizes, StridedLayoutAttr(strides, None), StringAttr("L2")))).results[0]
         lb.add(dma.WaitOp(lb.add(dma.CopyOp(gathered, tile)).results[0]))
-        destination_type = MemRefType(self.element, [DYNAMIC_INDEX] * 3, StridedLayoutAttr([features, features, 1], None),
-                                      StringAttr("L2"))
-        destination = lb.add(memref.SubviewOp.get(args["out"], [row["h0"], lb.index(0), lb.index(0)], sizes, [1, 1, 1],
-                                                  destination_type)).results[0]
-        lb.add(dma.WaitOp(lb.add(dma.CopyOp(tile, destination)).results[0]))
+        features = self.geometry.c_out
+        written = lb.add(memref.ReinterpretCastOp.from_dynamic(
+            args["out"], [lb.binary(arith.MuliOp, row["h0"], lb.index(features))], sizes,
+            [sizes[1] * features, features, 1],
+            MemRefType(self.element, sizes, StridedLayoutAttr([sizes[1] * features, features, 1], None),
+                       StringAttr("L2")))).results[0]
+        lb.add(dma.WaitOp(lb.add(dma.CopyOp(tile, written)).results[0]))
         lb.add(scf.YieldOp())
         b.add(scf.ForOp(b.index(0), b.index(len(self.table)), b.index(1), [], body))
         b.add(memref.DeallocOp.get(arena))

@@ -57,8 +57,9 @@ class LayerShape:
     rows_per_batch: int = 0
     """matmul: the rows M of one batch slice (h_out = batch slices · M; a tile's rows divide M, so no
     tile straddles two slices, each of which multiplies by its own right-hand matrix). transpose: the
-    output rows along its second-to-last axis (a tile's rows divide them, so that they lie at one
-    stride in the input: one strided copy)."""
+    output rows along its second-to-last axis (`transpose_tile_rows`)."""
+    row_runs: int = 1
+    """transpose: the runs of `rows_per_batch` rows along the output's third-to-last axis (1 for rank 2)."""
     shared_lhs: bool = False
     """matmul: the left operand has one batch slice, read by every output slice (ONNX broadcasting)."""
     shared_rhs: bool = False
@@ -112,6 +113,22 @@ class LayerShape:
         if self.kind in ("maxpool", "avgpool"):
             return f"{self.kind} {self.kh}x{self.kw}, {self.c_in} channels, {self.h_in}x{self.w_in}"
         return f"{self.kind}, {self.c_out} channels, {self.h_out}x{self.w_out}"
+
+
+def transpose_runs(result_shape: tuple[int, ...]) -> dict[str, int]:
+    """A transpose's `rows_per_batch` and `row_runs` (LayerShape) from its result's ONNX shape."""
+    return {"rows_per_batch": result_shape[-2], "row_runs": result_shape[-3] if len(result_shape) > 2 else 1}
+
+
+def transpose_tile_rows(rows_per_batch: int, row_runs: int) -> list[int]:
+    """The row counts a transpose tile may have: a divisor of the `rows_per_batch` output rows that lie at
+    one stride in the input (along the output's second-to-last axis), or a whole number of such runs dividing
+    the `row_runs` of the third-to-last axis — so that every tile is one strided copy of at most 3-D
+    ([runs, rows, features]) and all tiles have the same size."""
+    def divisors(n: int) -> list[int]:
+        return [d for d in range(1, n + 1) if n % d == 0]
+
+    return sorted(set(divisors(rows_per_batch)) | {j * rows_per_batch for j in divisors(row_runs)})
 
 
 # ---------------------------------------------------------------- one tile's L1 buffers

@@ -7,7 +7,7 @@ from xdsl.ir import SSAValue
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import qnn
 from dory_mlir.ir_utils import op_where
-from dory_mlir.tiling.geometry import LayerShape
+from dory_mlir.tiling.geometry import LayerShape, transpose_runs
 
 
 def nbytes(value) -> int:
@@ -123,7 +123,7 @@ def layer_shape(layer: qnn.LayerOp) -> LayerShape:
         # Its output rows, each gathered from the input: as wide as the output on both sides.
         _, features, rows_out, _ = qnn.shape_of(anchor.output)
         return LayerShape("transpose", features, features, rows_out, 1, rows_out, 1, out_bytes=out_bytes,
-                          in_bytes=in_bytes, rows_per_batch=anchor.result_shape()[-2])
+                          in_bytes=in_bytes, **transpose_runs(anchor.result_shape()))
     if isinstance(anchor, qnn.LinearOp):
         _, k = qnn.shape_of(anchor.input)
         m = qnn.shape_of(anchor.weight)[0]

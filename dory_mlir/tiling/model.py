@@ -48,7 +48,7 @@ import numpy as np
 from dory_mlir.kernel_abi import KERNEL_OF, KERNELS, acc_bytes, im2col_bytes
 from dory_mlir.tiling.cost_figures import CostModel
 from dory_mlir.tiling.geometry import (
-    ALIGN, DMA_KINDS, ROW_KINDS, LayerShape, activation_tile_bytes, buffer_slots, weight_tile_bytes,
+    ALIGN, DMA_KINDS, ROW_KINDS, LayerShape, transpose_tile_rows, activation_tile_bytes, buffer_slots, weight_tile_bytes,
 )
 
 @dataclass(frozen=True)
@@ -221,8 +221,10 @@ def domain(layer: LayerShape, tile, B=PY) -> list:
         constraints.append(tile.co == layer.c_out)  # a row-wise op reads all the features of a row
     if layer.constants_vary_over_rows:
         constraints.append(tile.ho == 1)  # so that a tile's constants are one row's: per channel or per tensor
-    if layer.kind in ("matmul", "transpose"):
+    if layer.kind == "matmul":
         constraints.append(B.Divides(layer.rows_per_batch, tile.ho))  # no tile straddles two batch slices
+    if layer.kind == "transpose":  # one strided copy per tile
+        constraints.append(B.Or(*(tile.ho == rows for rows in transpose_tile_rows(layer.rows_per_batch, layer.row_runs))))
     return constraints
 
 
@@ -267,7 +269,7 @@ def smallest_footprint(layer: LayerShape, target: L1Target) -> dict[str, int]:
     where each size is 1 or full.
     """
     # (A matmul's left operand is also single when its tile is one batch slice of a shared operand.)
-    rows = {1, layer.h_out} | ({layer.rows_per_batch} if layer.kind in ("matmul", "transpose") else set())
+    rows = {1, layer.h_out} | ({layer.rows_per_batch} if layer.kind == "matmul" else set())
     corners = [
         Tile(co, ho, wo, ci)
         for co in {1, layer.c_out}

@@ -75,7 +75,7 @@ def _check_roles(op: IRDLOperation, callee: str, buffers: Sequence[SSAValue], sc
                  tiled: bool) -> None:
     moves = {name: (move.required, (), ()) for name, move in kernel_abi.DATA_MOVES.items()}
     if callee not in KERNELS and callee not in moves:
-        raise VerifyException(f"unknown kernel '{callee}' (known: {', '.join([*KERNELS, *moves])})")
+        raise VerifyException(f"unknown kernel '{callee}' (known: {', '.join(KERNELS)})")
     required, optional, index_roles = KERNELS.get(callee) or moves[callee]
     if not tiled:
         required = tuple(r for r in required if r not in SCRATCH)

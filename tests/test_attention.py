@@ -29,7 +29,7 @@ from dory_mlir.examples import quantlib_builder
 from dory_mlir.verify import measure_dma_agreement
 from test_dma_counts import assert_agree
 from test_gemm_rows import assert_error
-from test_npz_inputs import golden
+from test_integer_ops import assert_golden_pass, write
 from test_verify import assert_bit_exact, verify
 
 DEEPLOY_ATTENTION = SHARED_MODELS / "deeploy-kernels" / "Kernels-Integer-Attention"
@@ -38,16 +38,6 @@ TIGHT = "tile{l1-size=600},lower-to-pulp"
 NETWORKS = sorted(quantlib_builder.attention_networks())
 CASES = [(name, seed, pipeline) for name in NETWORKS for seed in SEEDS for pipeline in ("default", "tight")]
 CI_CASES = {(name, seed, pipeline) for name in NETWORKS for seed, pipeline in ((0, "default"), (1, "tight"))}
-
-
-def write(name: str, folder: Path, seed: int = 0) -> Path:
-    quantlib_builder.write_example(name, folder, seed)
-    return folder
-
-
-def assert_golden_pass(folder: Path) -> None:
-    done = golden(folder / "network.onnx", folder)
-    assert done.returncode == 0 and "PASS: bit-exact" in done.stdout, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize(("name", "seed", "pipeline"), tiered(CASES, CI_CASES, ["-".join(map(str, c)) for c in CASES]))

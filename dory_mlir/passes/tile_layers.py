@@ -171,6 +171,19 @@ def matmul_tile_table(g: LayerShape, l1_tile: list[int], rows_per_batch: int,
     return np.array(tiles, dtype=np.int32), np.array(slices, dtype=np.int32)
 
 
+def cluster_function(b: BodyBuilder, index: int, l1_arena: SSAValue) -> func.FuncOp:
+    """The function of layer `index` whose body `b` has built (its arguments the layer's buffers): frees
+    the L1 arena, returns; run on the cluster team (`pulp.cluster`)."""
+    b.add(memref.DeallocOp.get(l1_arena))
+    b.add(func.ReturnOp())
+    arg_types = [arg.type for arg in b.block.args]
+    function = func.FuncOp.from_region(f"layer{index}", arg_types, [], Region(b.block))
+    function.attributes["pulp.cluster"] = UnitAttr()
+    function.attributes["pulp.layer"] = IntegerAttr(index, 64)
+    function.sym_visibility = StringAttr("private")
+    return function
+
+
 def table_global(name: str, table: np.ndarray) -> memref.GlobalOp:
     """A compile-time table (int32, in L2) as a constant global."""
     return memref.GlobalOp.get(StringAttr(name), MemRefType(i32, list(table.shape), NoneAttr(), StringAttr("L2")),
@@ -342,13 +355,7 @@ class LayerLowering:
             self.slice_loop(b)
         else:
             self.tile_loop(b, b.index(0), b.index(len(self.table)))
-        b.add(memref.DeallocOp.get(self.l1_arena))
-        b.add(func.ReturnOp())
-        function = func.FuncOp.from_region(f"layer{self.index}", arg_types, [], Region(block))
-        function.attributes["pulp.cluster"] = UnitAttr()
-        function.attributes["pulp.layer"] = IntegerAttr(self.index, 64)
-        function.sym_visibility = StringAttr("private")
-        return function
+        return cluster_function(b, self.index, self.l1_arena)
 
     def table_name(self) -> str:
         return f"layer{self.index}_tiles"
@@ -815,13 +822,7 @@ class TransposeLowering:
         lb.add(dma.WaitOp(lb.add(dma.CopyOp(tile, written)).results[0]))
         lb.add(scf.YieldOp())
         b.add(scf.ForOp(b.index(0), b.index(len(self.table)), b.index(1), [], body))
-        b.add(memref.DeallocOp.get(arena))
-        b.add(func.ReturnOp())
-        function = func.FuncOp.from_region(f"layer{self.index}", arg_types, [], Region(block))
-        function.attributes["pulp.cluster"] = UnitAttr()
-        function.attributes["pulp.layer"] = IntegerAttr(self.index, 64)
-        function.sym_visibility = StringAttr("private")
-        return function
+        return cluster_function(b, self.index, arena)
 
 
 @dataclass(frozen=True)

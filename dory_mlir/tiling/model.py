@@ -23,6 +23,9 @@ A matmul (two activations, `matmul_footprint`) holds `ho` rows × `ci` of A, the
 (the "weights" entry), `ho × co` outputs, its constants (per column, per tensor, one value per batch
 slice) and partial sums when K is sliced; its tiles' rows divide a batch slice's M.
 
+A transpose (DMA only, no kernel) holds one buffer of `ho` whole output rows, single: its rows come in by
+one strided copy and go back out from it (`geometry.transpose_tile_rows` says which `ho` make one copy).
+
 Each buffer is rounded up to `ALIGN` bytes. Border tiles are never larger than the
 interior tile, so the footprint of the interior tile bounds every tile.
 

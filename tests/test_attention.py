@@ -57,6 +57,17 @@ def test_attention_dma_counts_equal_report(name: str, pipeline: str, tmp_path: P
                                        TIGHT if pipeline == "tight" else "tile,lower-to-pulp"))
 
 
+@pytest.mark.parametrize("shape", [(1, 2, 4, 8), (2, 3, 4, 8)])
+def test_weights_on_4d_rows_bit_exact(shape: tuple[int, ...], tmp_path: Path):
+    """A MatMul of 4-D rows ([B, H, S, D], heads as batch) with a constant weight + RequantShift per column:
+    a pointwise layer over all B·H·S rows, tiled by a tight L1."""
+    builder = quantlib_builder.QuantLibNetBuilder(len(shape) + shape[0], shape, signed_input=shape[0] == 1)
+    builder.rows_linear("proj", 6, signed=True, per_column=True)
+    folder = builder.write(tmp_path, "rows_4d")
+    assert_golden_pass(folder)
+    assert_bit_exact(verify(folder / "network.onnx", folder, "tile{l1-size=300},lower-to-pulp"))
+
+
 def transposes(builder: quantlib_builder.QuantLibNetBuilder) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
     """(input shape, perm) of every Transpose of a generated network."""
     found = []

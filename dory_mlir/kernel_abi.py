@@ -265,3 +265,26 @@ def im2col_bytes(kernel: str, cores, kh, kw, in_c, in_rows):
     Plain arithmetic, so the sizes may be symbolic (the tiling model's Z3 terms)."""
     per_core = KERNELS[kernel].im2col_per_core
     return None if per_core is None else cores * per_core(kh, kw, in_c, in_rows)
+
+
+# ---------------------------------------------------------------------- layers without a kernel
+
+
+@dataclass(frozen=True)
+class DataMove:
+    """A layer kind that only moves data: its `pulp.layer` names this instead of a kernel (`tile-layers`
+    lowers it to DMA copies alone), with the buffer roles and static parameters it takes."""
+
+    name: str
+    kinds: tuple[str, ...]
+    required: tuple[str, ...]
+    params: tuple[str, ...]
+
+
+DATA_MOVES: dict[str, DataMove] = {m.name: m for m in (
+    # `qnn.transpose`: its input's ONNX shape and the permutation (rows gathered by strided DMA).
+    DataMove("dma_transpose", ("transpose",), ("in", "out"), ("shape", "perm")),
+)}
+
+# layer kind -> the data movement that carries it out
+MOVE_OF: dict[str, str] = {kind: m.name for m in DATA_MOVES.values() for kind in m.kinds}

@@ -99,3 +99,10 @@ def feature_last_tensors(function: func.FuncOp) -> dict[str, FeatureLastShape]:
     if not isinstance(attr, DictionaryAttr):
         return {}
     return {name: FeatureLastShape(value.get_values()) for name, value in attr.data.items()}  # type: ignore[attr-defined]
+
+
+def permuted_strides(shape: tuple[int, ...], perm: tuple[int, ...]) -> tuple[int, ...]:
+    """Of a row-major tensor of `shape` transposed by `perm` (ONNX Transpose), the element stride in the
+    source along each axis of the result: the result seen in place, as a strided view of the source."""
+    strides = [int(np.prod(shape[axis + 1:], dtype=np.int64)) for axis in range(len(shape))]
+    return tuple(strides[p] for p in perm)

@@ -46,6 +46,8 @@ def layer_work(layer: qnn.LayerOp) -> Work:
     if isinstance(op, qnn.SoftmaxOp | qnn.RMSNormOp | qnn.HardswishOp | qnn.GeluOp
                       | qnn.LayerNormOp | qnn.ITAMaxOp):
         return Work(math.prod(qnn.shape_of(op.output)), "element")
+    if isinstance(op, qnn.TransposeOp):
+        return Work(math.prod(qnn.shape_of(op.output)), "element moved")
     return Work(math.prod(qnn.shape_of(op.results[0])), "add op")
 
 

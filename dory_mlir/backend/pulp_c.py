@@ -198,6 +198,8 @@ class Printer:
             self.subview(op)
         elif isinstance(op, memref.CollapseShapeOp):
             self.collapse(op)
+        elif isinstance(op, memref.ReinterpretCastOp):
+            self.reinterpret(op)
         elif isinstance(op, memref.AllocOp | memref.DeallocOp):
             if self.in_cluster:
                 return  # L1 buffers of a cluster function are allocated around the fork
@@ -240,6 +242,19 @@ class Printer:
         sizes = [self.name(next(sizes_dyn)) if s == memref.DYNAMIC_INDEX else str(s) for s in op.static_sizes.get_values()]
         base = " + ".join(f"({o}) * ({s})" for o, s in zip(offs, source.strides, strict=True))
         self.define_memref(op.result, f"{source.ptr} + {base}", sizes, source.strides)
+
+    def reinterpret(self, op: memref.ReinterpretCastOp) -> None:
+        """A view of the source's elements from `offset` (counted from the source's first element) with
+        its own sizes and strides: a transpose's rows in the input (`tile-layers`)."""
+        source = self.memref(op.source)
+
+        def listed(static, dynamic) -> list[str]:
+            values = iter(dynamic)
+            return [self.name(next(values)) if v == memref.DYNAMIC_INDEX else str(v) for v in static.get_values()]
+
+        (offset,) = listed(op.static_offsets, op.offsets)
+        self.define_memref(op.result, f"{source.ptr} + {offset}", listed(op.static_sizes, op.sizes),
+                           listed(op.static_strides, op.strides))
 
     def collapse(self, op: memref.CollapseShapeOp) -> None:
         source = self.memref(op.src)
@@ -297,6 +312,12 @@ class Printer:
         ext, loc, direction = (src, dst, "PI_CL_DMA_DIR_EXT2LOC") if src.level == "L2" else (dst, src, "PI_CL_DMA_DIR_LOC2EXT")
         sizes = (["1"] * (3 - len(ext.sizes))) + ext.sizes
         strides = (["0"] * (3 - len(ext.strides))) + ext.strides
+        if strides[2] != "1":  # elements gathered at a stride (a transpose that moves the features)
+            self.on_core0(
+                f"dory_dma_gather({ext.ptr}, {loc.ptr}, {sizes[0]}, {sizes[1]}, {sizes[2]}, {strides[0]}, {strides[1]}, "
+                f"{strides[2]}, sizeof({c_type(ext.element)}), {direction}, {token});"
+            )
+            return
         self.on_core0(
             f"dory_dma_copy({ext.ptr}, {loc.ptr}, {sizes[0]}, {sizes[1]}, {sizes[2]}, {strides[0]}, {strides[1]}, "
             f"sizeof({c_type(ext.element)}), {direction}, {token});"

@@ -57,6 +57,12 @@ SCRATCH = kernel_abi.SCRATCH
 
 def _check_params(op: IRDLOperation, callee: str, extra: Sequence[str] = ()) -> None:
     """Every static parameter is one the kernel table names for `callee`; single values are integers."""
+    if callee in kernel_abi.DATA_MOVES:
+        known = {name: kernel_abi.Param(name) for name in kernel_abi.DATA_MOVES[callee].params}
+        for name in op.params.data:  # type: ignore[attr-defined]
+            if name not in known:
+                raise VerifyException(f"{callee} has no parameter '{name}' (it takes: {', '.join(known)})")
+        return
     known = kernel_abi.kernel_params(callee)
     for name, value in op.params.data.items():  # type: ignore[attr-defined]
         if name not in known and name not in extra:
@@ -67,9 +73,10 @@ def _check_params(op: IRDLOperation, callee: str, extra: Sequence[str] = ()) -> 
 
 def _check_roles(op: IRDLOperation, callee: str, buffers: Sequence[SSAValue], scalars: Sequence[SSAValue],
                  tiled: bool) -> None:
-    if callee not in KERNELS:
+    moves = {name: (move.required, (), ()) for name, move in kernel_abi.DATA_MOVES.items()}
+    if callee not in KERNELS and callee not in moves:
         raise VerifyException(f"unknown kernel '{callee}' (known: {', '.join(KERNELS)})")
-    required, optional, index_roles = KERNELS[callee]
+    required, optional, index_roles = KERNELS.get(callee) or moves[callee]
     if not tiled:
         required = tuple(r for r in required if r not in SCRATCH)
         optional = tuple(r for r in optional if r not in SCRATCH)

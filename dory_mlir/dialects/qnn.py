@@ -23,6 +23,7 @@ from xdsl.dialects.builtin import (
     Signedness,
     StringAttr,
     TensorType,
+    UnitAttr,
     i64,
 )
 from xdsl.ir import Attribute, Dialect, Region, SSAValue
@@ -996,18 +997,30 @@ class PadOp(IRDLOperation):
 
 @irdl_op_definition
 class ReshapeOp(IRDLOperation):
-    """Row-major reshape of an NCHW tensor (ONNX Flatten/Reshape): same elements, new shape."""
+    """Row-major reshape of an NCHW tensor (ONNX Flatten/Reshape): same elements, new shape.
+
+    With `rows`: ONNX's row-major reshape of a tensor of rows (`tensor_layout.py`) that changes its
+    features, `[..., K]` to `[..., K']` (attention's rows into heads, `[S, H·D]` → `[S, H, D]`, and back),
+    both 1×K×R×1. Either way the bytes (channels-last, i.e. row-major for rows) do not move: a view."""
 
     name = "qnn.reshape"
     input = operand_def(TensorType)
     output = result_def(TensorType)
+    rows = opt_prop_def(UnitAttr)
 
+    irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "$input attr-dict `:` functional-type(operands, results)"
 
-    def __init__(self, input: SSAValue, result_type: Attribute):
-        super().__init__(operands=[input], result_types=[result_type])
+    def __init__(self, input: SSAValue, result_type: Attribute, rows: bool = False):
+        super().__init__(operands=[input], result_types=[result_type],
+                         properties={"rows": UnitAttr()} if rows else {})
 
     def verify_(self) -> None:
+        if self.rows is not None:
+            for what, value in (("input", self.input), ("result", self.output)):
+                shape = shape_of(value)
+                if len(shape) != 4 or shape[0] != 1 or shape[3] != 1:
+                    raise VerifyException(f"{what} of a rows reshape must be rows of features 1xKxRx1, got {list(shape)}")
         in_ty, out_ty = tensor_type(self.input), tensor_type(self.output)
         shape_of(self.input), shape_of(self.output)
         if in_ty.element_type != out_ty.element_type:
@@ -1017,6 +1030,71 @@ class ReshapeOp(IRDLOperation):
             raise VerifyException(
                 f"element count changes from {in_ty.element_count()} to {out_ty.element_count()}"
             )
+
+
+def row_major_bytes(rows: np.ndarray) -> np.ndarray:
+    """The elements of a rows tensor 1×K×R×1 in memory order (row after row: ONNX's row-major order)."""
+    return np.ascontiguousarray(rows[0, :, :, 0].T).reshape(-1)
+
+
+def rows_of(values: np.ndarray, features: int) -> np.ndarray:
+    """Row-major elements as the rows tensor 1×K×R×1 of `features` = K (the inverse of `row_major_bytes`)."""
+    return np.ascontiguousarray(values.reshape(-1, features).T)[None, :, :, None]
+
+
+@irdl_op_definition
+class TransposeOp(IRDLOperation):
+    """ONNX Transpose of a tensor of rows: the input's row-major elements seen as the ONNX tensor
+    `shape` (rank 2 to 4, its last axis the input's K features), permuted by `perm`; the result is
+    the permuted tensor as rows, its features the last axis after the permutation, `shape[perm[-1]]`.
+    Only data moves (lowered as strided DMA, no kernel); the result's type is the input's."""
+
+    name = "qnn.transpose"
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+    shape = prop_def(DenseArrayBase.constr(i64))
+    perm = prop_def(DenseArrayBase.constr(i64))
+
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue, result_type: Attribute, shape: Sequence[int], perm: Sequence[int]):
+        super().__init__(operands=[input], result_types=[result_type],
+                         properties={"shape": _array(shape), "perm": _array(perm)})
+
+    def source_shape(self) -> tuple[int, ...]:
+        return _ints(self.shape)
+
+    def permutation(self) -> tuple[int, ...]:
+        return _ints(self.perm)
+
+    def result_shape(self) -> tuple[int, ...]:
+        """The result's ONNX shape."""
+        return tuple(self.source_shape()[p] for p in self.permutation())
+
+    def values(self, rows: np.ndarray) -> np.ndarray:
+        """The result of the rows tensor `rows` (any integer dtype)."""
+        moved = np.transpose(row_major_bytes(rows).reshape(self.source_shape()), self.permutation())
+        return rows_of(moved, self.result_shape()[-1])
+
+    def verify_(self) -> None:
+        shape, perm = self.source_shape(), self.permutation()
+        if not 2 <= len(shape) <= 4 or sorted(perm) != list(range(len(shape))):
+            raise VerifyException(f"perm {list(perm)} must permute the {len(shape)} axes of shape {list(shape)} "
+                                  "(rank 2 to 4)")
+        if any(d < 1 for d in shape):
+            raise VerifyException(f"shape {list(shape)} must be positive")
+        ty = _check_activation("input", self.input, 4)
+        if element_type(self.output) != ty:
+            raise VerifyException(f"result element type {element_type(self.output)} differs from input {ty}")
+        _, k, rows, w = shape_of(self.input)
+        if shape_of(self.input)[0] != 1 or w != 1 or shape[-1] != k or _product(shape) != k * rows:
+            raise VerifyException(f"input must be the rows 1x{shape[-1]}x{_product(shape[:-1])}x1 of shape "
+                                  f"{list(shape)}, got {list(shape_of(self.input))}")
+        features = self.result_shape()[-1]
+        expected = (1, features, _product(shape) // features, 1)
+        if shape_of(self.output) != expected:
+            raise VerifyException(f"result must be {list(expected)}, got {list(shape_of(self.output))}")
 
 
 @irdl_op_definition
@@ -1061,14 +1139,13 @@ class LayerOp(IRDLOperation):
     def anchor(self) -> IRDLOperation:
         """The op that gives the layer its kind: conv, linear, pool or add."""
         for op in self.body.block.ops:
-            if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp | HardswishOp | GeluOp
-                          | LayerNormOp | ITAMaxOp):
+            if isinstance(op, LAYER_ANCHORS):
                 return op
         raise VerifyException("layer has no conv, linear, pool or add op")
 
     def kind(self) -> str:
         """conv | depthwise | pointwise | linear | matmul | maxpool | avgpool | add | softmax | rmsnorm | hardswish
-        | gelu | layernorm | itamax."""
+        | gelu | layernorm | itamax | transpose."""
         op = self.anchor()
         if isinstance(op, ConvOp):
             if op.is_depthwise():
@@ -1076,7 +1153,7 @@ class LayerOp(IRDLOperation):
             return "pointwise" if op.kernel_hw() == (1, 1) and op.groups.value.data == 1 else "conv"
         return {LinearOp: "linear", MatMulOp: "matmul", MaxPoolOp: "maxpool", SumPoolOp: "avgpool", AddOp: "add",
                 SoftmaxOp: "softmax", RMSNormOp: "rmsnorm", HardswishOp: "hardswish",
-                GeluOp: "gelu", LayerNormOp: "layernorm", ITAMaxOp: "itamax"}[type(op)]
+                GeluOp: "gelu", LayerNormOp: "layernorm", ITAMaxOp: "itamax", TransposeOp: "transpose"}[type(op)]
 
     def verify_(self) -> None:
         block = self.body.block
@@ -1089,12 +1166,16 @@ class LayerOp(IRDLOperation):
             raise VerifyException(
                 f"yielded type {terminator.value.type} differs from the layer's result type {self.output.type}"
             )
-        anchors = [op for op in block.ops if isinstance(op, ConvOp | LinearOp | MatMulOp | MaxPoolOp | SumPoolOp | AddOp | SoftmaxOp | RMSNormOp | HardswishOp | GeluOp
-                          | LayerNormOp | ITAMaxOp)]
+        anchors = [op for op in block.ops if isinstance(op, LAYER_ANCHORS)]
         if len(anchors) != 1:
             raise VerifyException(
                 f"layer must contain exactly one conv, linear, pool or add op, found {len(anchors)}"
             )
+
+
+# The ops that give a layer its kind (`LayerOp.anchor`): one per layer.
+LAYER_ANCHORS = (ConvOp, LinearOp, MatMulOp, MaxPoolOp, SumPoolOp, AddOp, SoftmaxOp, RMSNormOp, HardswishOp, GeluOp,
+                 LayerNormOp, ITAMaxOp, TransposeOp)
 
 
 @irdl_op_definition
@@ -1130,6 +1211,7 @@ QNN = Dialect(
         ITAMaxOp,
         PadOp,
         ReshapeOp,
+        TransposeOp,
         LayerOp,
         YieldOp,
     ],

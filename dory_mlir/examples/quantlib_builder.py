@@ -547,6 +547,48 @@ class QuantLibNetBuilder:
         finally:
             self.div_before_requant = False
 
+    def reshape(self, x: str, shape: Sequence[int]) -> str:
+        """`Reshape(x, shape)` (not recorded: exporters record no reshape)."""
+        return self.node("Reshape", [x, self.ints(f"shape{self.count}", shape)], record=False)
+
+    def transpose(self, x: str, perm: Sequence[int]) -> str:
+        """`Transpose(x, perm)` (not recorded: it only moves data)."""
+        return self.node("Transpose", [x], record=False, perm=list(perm))
+
+    def attention(self, module: str, x: str, heads: int, keys: str | None = None, values: str | None = None,
+                  key_perm: Sequence[int] | None = None) -> str:
+        """QuantLib's integerized multi-head attention on the rows `x` ([..., S, E], E = heads · D), as
+        Deeploy's Attention test exports it: Q (and K, V unless the `keys`/`values` rows [..., T, E] are
+        given: a KV cache) = x·W + b requantized per tensor, each reshaped to [..., S, H, D] and transposed
+        to heads ([..., H, S, D]; keys to [..., H, D, T], `key_perm` of the 4-D [B, S, H, D] another
+        permutation giving that), scores = Q·Kᵀ requantized, iSoftmax, context = P·V requantized,
+        transposed back, reshaped to [..., S, E], projected: the block's output."""
+        lead = self.values[x].shape[:-2]
+        embed = self.values[x].shape[-1]
+        head_dim = embed // heads
+
+        def projected(name: str, source: str | None) -> str:
+            if source is None:
+                self.last = x
+                source = self.rows_linear(f"{module}.{name}", embed, signed=True, per_column=False)
+            rows = self.values[source].shape[-2]
+            return self.reshape(source, (*lead, rows, heads, head_dim))
+
+        q, k, v = projected("q", None), projected("k", keys), projected("v", values)
+        n = len(lead)
+        to_heads = (*range(n), n + 1, n, n + 2)  # [..., S, H, D] -> [..., H, S, D]
+        if key_perm is None:
+            kt = self.transpose(k, (*range(n), n + 1, n + 2, n))  # [..., H, D, T]
+        else:
+            kt = self.transpose(self.transpose(k, to_heads), key_perm)
+        scores = self.matmul(f"{module}.scores", self.transpose(q, to_heads), kt, "tensor", signed=True)
+        self.last = scores
+        probs = self.i_softmax(255)
+        context = self.matmul(f"{module}.context", probs, self.transpose(v, to_heads), "tensor", signed=True)
+        merged = self.reshape(self.transpose(context, to_heads), (*lead, self.values[x].shape[-2], embed))
+        self.last = merged
+        return self.rows_linear(f"{module}.out", embed, signed=True, per_column=False)
+
     def write(self, folder: str | Path, name: str | None = None) -> Path:
         """Writes `network.onnx` and its npz goldens (`inputs`, `outputs`, `activations`) into `folder`
         (created); the graph is named `name`, else after the folder. Returns the folder."""
@@ -1025,6 +1067,57 @@ def random_integer_mean(seed: int) -> QuantLibNetBuilder:
     return b
 
 
+def random_attention(seed: int) -> QuantLibNetBuilder:
+    """A seeded QuantLib integer attention block (Deeploy's Attention test, shapes varied): signed rows
+    [1, S, E] (sometimes [S, E]) of S in 2..16 tokens, 1 to 4 heads of D in 2..12 features, the
+    attention (`QuantLibNetBuilder.attention`; the keys sometimes transposed in two steps, heads first
+    then [D, T] by a 4-D permutation), a residual add (both branches requantized, the sum too), and
+    sometimes an MLP (E -> 2E unsigned -> E) with its own residual add."""
+    rng = np.random.default_rng([seed, 31])
+    tokens, heads, head_dim = int(rng.integers(2, 17)), int(rng.integers(1, 5)), int(rng.integers(2, 13))
+    embed = heads * head_dim
+    batched = bool(rng.integers(0, 2))
+    b = QuantLibNetBuilder(seed, (1, tokens, embed) if batched else (tokens, embed), signed_input=True)
+    key_perm = (0, 1, 3, 2) if batched and rng.random() < 0.4 else None
+    attended = b.attention("attn", INPUT_NAME, heads, key_perm=key_perm)
+    x = b.add("res1", b.requant(INPUT_NAME, "skip1", signed=True, per_channel=False, axis=-1), attended, signed=True)
+    if rng.random() < 0.5:
+        b.last = x
+        b.rows_linear("fc1", 2 * embed, signed=False, per_column=False)
+        mlp = b.rows_linear("fc2", embed, signed=True, per_column=False)
+        b.add("res2", b.requant(x, "skip2", signed=True, per_channel=False, axis=-1), mlp, signed=True)
+    return b
+
+
+def llama_decoder_step(seed: int) -> QuantLibNetBuilder:
+    """A micro Llama-style decoder step (seeded sizes): the new token's hidden state x [1, 1, E] and the KV
+    cache as two more graph inputs, keys and values [1, T, E] of T in 2..12 positions, token-major as the
+    steps append them (this step's own key and value already written at the last position by the
+    application): iRMSNorm, attention of the token over the cache (H heads of D), residual add, iRMSNorm,
+    an MLP (E -> 2E unsigned -> E), residual add."""
+    rng = np.random.default_rng([seed, 32])
+    positions, heads, head_dim = int(rng.integers(2, 13)), int(rng.integers(1, 5)), int(rng.integers(2, 9))
+    embed = heads * head_dim
+    b = QuantLibNetBuilder(seed, (1, 1, embed), signed_input=True)
+    keys = b.add_input("k_cache", (1, positions, embed), signed=True)
+    values = b.add_input("v_cache", (1, positions, embed), signed=True)
+    b.last = INPUT_NAME
+    normed = b.i_rms_norm("attn_norm", int(rng.integers(8, 13)))
+    attended = b.attention("attn", normed, heads, keys=keys, values=values)
+    x = b.add("res1", b.requant(INPUT_NAME, "skip1", signed=True, per_channel=False, axis=-1), attended, signed=True)
+    b.last = x
+    b.i_rms_norm("mlp_norm", int(rng.integers(8, 13)))
+    b.rows_linear("fc1", 2 * embed, signed=False, per_column=False)
+    mlp = b.rows_linear("fc2", embed, signed=True, per_column=False)
+    b.add("res2", b.requant(x, "skip2", signed=True, per_channel=False, axis=-1), mlp, signed=True)
+    return b
+
+
+def attention_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
+    """Integer attention (issue 15): heads as Reshape + Transpose, tested in tests/test_attention.py."""
+    return {"random_attention": random_attention, "llama_decoder_step": llama_decoder_step}
+
+
 def integer_op_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     """QuantLib's integer transformer ops (issue 15), tested in tests/test_integer_ops.py."""
     return {"random_no_norm": random_no_norm, "random_softmax": random_softmax, "random_rms_norm": random_rms_norm,
@@ -1045,7 +1138,7 @@ def format_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
 
 def all_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     return (example_networks() | format_networks() | data_op_networks() | rows_networks() | row_constant_networks()
-            | matmul_networks() | integer_op_networks())
+            | matmul_networks() | integer_op_networks() | attention_networks())
 
 
 def write_example(name: str, out_dir: str | Path, seed: int = 0) -> Path:

@@ -103,7 +103,7 @@ MAX_WINDOW = 2**15
 ARITY = {
     "Conv": (2, 3), "MatMul": (2, 2), "Gemm": (2, 3), "Mul": (2, 2), "Add": (2, 2), "Div": (2, 2), "Sub": (2, 2),
     "Floor": (1, 1), "Cast": (1, 1), "Clip": (1, 3), "Relu": (1, 1), "MaxPool": (1, 1),
-    "AveragePool": (1, 1), "GlobalAveragePool": (1, 1), "Pad": (1, 4), "Flatten": (1, 1), "Reshape": (2, 2),
+    "AveragePool": (1, 1), "GlobalAveragePool": (1, 1), "Pad": (1, 4), "Flatten": (1, 1), "Reshape": (2, 2), "Transpose": (1, 1),
     "Constant": (0, 0), "Identity": (1, 1), "Shape": (1, 1), "Unsqueeze": (1, 2), "Squeeze": (1, 2),
     "Gather": (2, 2), "Slice": (1, 5), "Concat": (1, 2**16), "Sigmoid": (1, 1), "Softmax": (1, 1), "LogSoftmax": (1, 1),
     "ReduceMean": (1, 2), "ReduceSum": (1, 2), "ReduceMax": (1, 2), "ReduceMin": (1, 2), "ReduceProd": (1, 2),
@@ -382,9 +382,19 @@ class OnnxImporter:
                     return True  # either operand of a MatMul of two activations
                 if node.op_type in ROW_OPS and node.input[0] == name:
                     return True
-                if node.op_type in ELEMENTWISE_OPS:
+                if node.op_type == "Transpose":
+                    return True  # only rows are transposed (attention's heads, a KV cache)
+                if node.op_type in ELEMENTWISE_OPS or self.into_heads(node):
                     pending.extend(o for o in node.output if o)
         return False
+
+    def into_heads(self, node: onnx.NodeProto) -> bool:
+        """A Reshape to a constant shape of rank 3 or more (attention's rows into heads, [T, E] → [T, H, D]):
+        the layout of what it reads is what reads its output. (A flatten to N×K is a linear layer's.)"""
+        if node.op_type != "Reshape" or len(node.input) < 2:
+            return False
+        target = self.env.get(node.input[1])
+        return isinstance(target, np.ndarray) and target.size >= 3
 
     def input_onnx_shape(self, value_info: onnx.ValueInfoProto) -> tuple[int, ...]:
         """A graph input's static ONNX shape, marked `FeatureLastShape` when it holds rows of
@@ -1050,8 +1060,7 @@ class OnnxImporter:
             # features into rows, which `qnn.reshape` (row-major over NCHW, channels first) does not express.
             if len(onnx_shape) in (2, 3) and onnx_shape[-1] == x.onnx_shape[-1]:
                 return [Act(x.ssa, x.range, FeatureLastShape(onnx_shape))]
-            raise self.error(f"reshaping the rows of features {list(x.onnx_shape)} to {list(onnx_shape)} is not "
-                             "supported (only regrouping rows, the last axis kept)")
+            return [self.rows_reshaped(x, onnx_shape)]
         new_shape = ir_shape(onnx_shape) if len(onnx_shape) in (3, 4) else list(onnx_shape)
         if new_shape == list(qnn.shape_of(x.ssa)):
             return [Act(x.ssa, x.range, onnx_shape)]
@@ -1066,6 +1075,19 @@ class OnnxImporter:
         op = self.emit(qnn.ReshapeOp(x.ssa, TensorType(qnn.element_type(x.ssa), new_shape)))
         merged = Range.scalar(x.range.min(), x.range.max())
         return [Act(op.results[0], merged, onnx_shape)]
+
+    def rows_reshaped(self, x: Act, onnx_shape: tuple[int, ...]) -> Act:
+        """Rows of features reshaped to other features (attention's `[S, H·D]` → `[S, H, D]` and back):
+        the same row-major bytes, a `qnn.reshape {rows}` (a view). The result is rows again: of rank ≥ 2
+        whose last axis is the new features (2-D: more than one row, else an N×K vector)."""
+        if len(onnx_shape) < 2 or (len(onnx_shape) == 2 and onnx_shape[0] == 1) or len(onnx_shape) > 4:
+            raise self.error(f"reshaping the rows of features {list(x.onnx_shape)} to {list(onnx_shape)} is not "
+                             "supported (rows of features to rows of features of rank 2 to 4)")
+        shape = FeatureLastShape(onnx_shape)
+        if ir_shape(shape) == list(qnn.shape_of(x.ssa)):
+            return Act(x.ssa, x.range, shape)
+        op = self.emit(qnn.ReshapeOp(x.ssa, TensorType(qnn.element_type(x.ssa), ir_shape(shape)), rows=True))
+        return Act(op.results[0], Range.scalar(x.range.min(), x.range.max()), shape)
 
     def flatten(self, node: onnx.NodeProto) -> list[Value]:
         value = self.lookup(node.input[0])

@@ -20,7 +20,7 @@ from dory_mlir.dialects import qnn
 from dory_mlir.frontend.importer import INT32_MAX, INT32_MIN, SI8, SI32, SI64, UI8, Act, Pending, Value
 from dory_mlir.frontend.integer_import import IntegerGraphImporter
 from dory_mlir.frontend.requant_chain import Chain, Range, as_int_vector
-from dory_mlir.tensor_layout import FeatureLastShape, is_feature_last
+from dory_mlir.tensor_layout import FeatureLastShape, ir_shape, is_feature_last
 
 
 class QuantLibImporter(IntegerGraphImporter):
@@ -46,6 +46,7 @@ class QuantLibImporter(IntegerGraphImporter):
             "iLayerNorm": self.i_layer_norm,
             "ITAMax": self.ita_max,
             "ITAPartialMax": self.ita_max,
+            "Transpose": self.transpose,
         }
 
     # ----------------------------------------------------------------- RequantShift
@@ -592,3 +593,24 @@ class QuantLibImporter(IntegerGraphImporter):
         onnx_shape = FeatureLastShape((*batch, m, n))
         act = Act(op.results[0], Range.scalar(lo, hi), onnx_shape)
         return [self.pending(Chain.over(act), onnx_shape)]
+
+    # ----------------------------------------------------------------- Transpose (attention's heads)
+
+    def transpose(self, node: onnx.NodeProto) -> list[Value]:
+        """ONNX Transpose of rows of features of rank 2 to 4 (attention's heads: `[B, S, H, D]` →
+        `[B, H, S, D]`, keys to `[B, H, D, S]`, back): a `qnn.transpose` (only data moves, by DMA), the
+        result rows again; the identity is the same tensor."""
+        x = self.activation(node.input[0])
+        shape = x.onnx_shape
+        attrs = self.attributes(node)
+        perm = tuple(attrs.ints("perm", list(range(len(shape) - 1, -1, -1))))
+        if sorted(perm) != list(range(len(shape))):
+            raise self.error(f"perm {list(perm)} is not a permutation of the {len(shape)} axes of {list(shape)}")
+        if not is_feature_last(shape) or not 2 <= len(shape) <= 4:
+            raise self.error(f"Transpose of {list(shape)} is not supported (only of rows of features, of rank 2 "
+                             "to 4: a MatMul's operands or results)")
+        result = FeatureLastShape(tuple(shape[p] for p in perm))
+        if perm == tuple(range(len(shape))):
+            return [Act(x.ssa, x.range, result)]
+        op = self.emit(qnn.TransposeOp(x.ssa, TensorType(qnn.element_type(x.ssa), ir_shape(result)), tuple(shape), perm))
+        return [Act(op.results[0], Range.scalar(x.range.min(), x.range.max()), result)]

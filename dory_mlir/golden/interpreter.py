@@ -195,7 +195,13 @@ class QnnFunctions(InterpreterFunctions):
 
     @impl(qnn.ReshapeOp)
     def run_reshape(self, interpreter: Interpreter, op: qnn.ReshapeOp, args: tuple[Any, ...]):
+        if op.rows is not None:
+            return (qnn.rows_of(qnn.row_major_bytes(args[0]), qnn.shape_of(op.output)[1]),)
         return (args[0].reshape(qnn.shape_of(op.output)),)
+
+    @impl(qnn.TransposeOp)
+    def run_transpose(self, interpreter: Interpreter, op: qnn.TransposeOp, args: tuple[Any, ...]):
+        return (op.values(args[0]),)
 
     @impl(qnn.LayerOp)
     def run_layer(self, interpreter: Interpreter, op: qnn.LayerOp, args: tuple[Any, ...]):

@@ -31,6 +31,7 @@ are dropped (an N×C×W array is the network's N×C×1×W tensor).
 
 from __future__ import annotations
 
+import dataclasses
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +48,7 @@ from dory_mlir.ir_utils import layer_output_node, loc_name
 from dory_mlir.tensor_layout import feature_last_tensors, onnx_to_ir
 
 # Nodes that move data without computing it: exporters do not record their outputs.
-SHAPE_ONLY_OPS = {"Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze", "Constant"}
+SHAPE_ONLY_OPS = {"Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze", "Constant", "Transpose"}
 NPZ_FILES = ("inputs.npz", "outputs.npz", "activations.npz")
 
 
@@ -173,6 +174,7 @@ class Candidate:
     layer_output: bool = False
     network_input: bool = False
     value_range: tuple[int, int] | None = None  # of its element type; None: unknown
+    module: str | None = None  # the PyTorch module the node alone has parameters of (`module_names`)
 
     def fits(self, shape: tuple[int, ...], values: tuple[int, int] | None) -> bool:
         """Could an array of this shape and value range record this tensor? (Its type, not its values.)"""
@@ -193,23 +195,27 @@ def match_activations(arrays: list[ArrayInfo], candidates: list[Candidate]) -> t
     among the remaining candidates whose shape agrees and whose element type holds the array's
     values (an int32 accumulator is no 8-bit layer output), the alignment that matches the most
     arrays and skips the fewest layer outputs (ties: the earliest)."""
-    by_name = {c.tensor: c for c in candidates} | {c.node: c for c in candidates}
+    by_name = ({c.module: c for c in candidates if c.module} | {c.tensor: c for c in candidates}
+               | {c.node: c for c in candidates})
     position = {c.node: k for k, c in enumerate(candidates)}
     matched: dict[str, Candidate] = {}
     for name, *_ in arrays:
         if name in by_name and by_name[name] not in matched.values():
             matched[name] = by_name[name]
-    # Name matches split both sequences into gaps; only those in order bound a gap.
-    bounds: list[tuple[int, int]] = [(-1, -1)]
-    for i, (name, *_) in enumerate(arrays):
-        if name in matched and position[matched[name].node] > bounds[-1][1]:
-            bounds.append((i, position[matched[name].node]))
-    bounds.append((len(arrays), len(candidates)))
+    # Name matches split both sequences into gaps: the arrays after a name match (up to the next one)
+    # align with the nodes after its node (up to the next node matched by name), so that a graph
+    # listing independent branches in another order than the export computed them still aligns.
     taken = {c.node for c in matched.values()}
-    for (a0, c0), (a1, c1) in zip(bounds, bounds[1:]):
+    matched_at = sorted(position[c.node] for c in matched.values())
+    starts = [-1] + [i for i, (name, *_) in enumerate(arrays) if name in matched]
+    for a0, a1 in zip(starts, [*starts[1:], len(arrays)]):
+        c0 = position[matched[arrays[a0][0]].node] if a0 >= 0 else -1
+        c1 = next((k for k in matched_at if k > c0), len(candidates))
         gap_arrays = [a for a in arrays[a0 + 1 : a1] if a[0] not in matched]
         gap_nodes = [c for c in candidates[c0 + 1 : c1] if c.node not in taken]
-        matched |= _align(gap_arrays, gap_nodes)
+        found = _align(gap_arrays, gap_nodes)
+        taken |= {c.node for c in found.values()}
+        matched |= found
     unmatched = [name for name, *_ in arrays if name not in matched]
     return matched, unmatched
 
@@ -343,6 +349,23 @@ def split_samples(array: np.ndarray, count: int, name: str, where: str) -> list[
     return [array[i : i + 1] for i in range(count)]
 
 
+def module_names(model: onnx.ModelProto) -> dict[str, str]:
+    """Node name -> the PyTorch module whose parameters it alone reads, as activations.npz spells module
+    names (`net.l1._QL_PASS_2.bias` is a parameter of `net_l1__ql_pass_2`). QuantLib names initializers
+    after their modules, and the activation arrays after the module that produced them, so a module
+    read by one node names that node's output whatever the graph's node order (Deeploy's Attention
+    computes its projections in another order than the graph lists them). Modules read by several
+    nodes (deduplicated constants) name no node."""
+    initializers = {init.name for init in model.graph.initializer}
+    readers: dict[str, set[str]] = {}
+    for i, node in enumerate(model.graph.node):
+        for name in node.input:
+            if name in initializers and "." in name:
+                module = name.rsplit(".", 1)[0].lower().replace(".", "_")
+                readers.setdefault(module, set()).add(node.name or f"{node.op_type}_{i}")
+    return {next(iter(nodes)): module for module, nodes in readers.items() if len(nodes) == 1}
+
+
 def activation_candidates(model: onnx.ModelProto, module: ModuleOp, layers: dict[int, qnn.LayerOp]) -> list[Candidate]:
     """The tensors an activation array may record, each with the shape its array has: the IR
     shape, or the ONNX shape of a tensor of rows of features."""
@@ -353,11 +376,13 @@ def activation_candidates(model: onnx.ModelProto, module: ModuleOp, layers: dict
     candidates = [Candidate(name, name, rows.get(name, qnn.shape_of(ty)), network_input=True,
                             value_range=qnn.int_range(qnn.element_type(ty)))
                   for name, ty in zip(graph_input_names(model), input_types, strict=False)]
+    modules = module_names(model)
     for node, tensor in computing_outputs(model):
         shape, value_range = types.get(node, (None, None))
         if shape is not None and tensor in rows:
             shape = rows[tensor]
-        candidates.append(Candidate(node, tensor, shape, node in outputs, value_range=value_range))
+        candidates.append(Candidate(node, tensor, shape, node in outputs, value_range=value_range,
+                                    module=modules.get(node)))
     return candidates
 
 
@@ -390,7 +415,16 @@ def load_npz_goldens(folder: Path, module: ModuleOp, model_path: Path | None) ->
         else:
             infos = [(name, a.shape if count == 1 else (1, *a.shape[1:]),
                       (int(a.min()), int(a.max())) if a.size else None) for name, a in activations.items()]
-            matched, unmatched = match_activations(infos, activation_candidates(model, module, layers))
+            candidates = activation_candidates(model, module, layers)
+            # An array that holds a network output's golden (outputs.npz, by position) records that
+            # output: the export stored the one tensor twice (its name is then the output tensor's).
+            output_tensors = [o.name for o in model.graph.output]
+            for name, array in activations.items():
+                for k, (_, output) in enumerate(outputs.items()):
+                    if k < len(output_tensors) and array.shape == output.shape and np.array_equal(array, output):
+                        candidates = [dataclasses.replace(c, module=name) if c.tensor == output_tensors[k] else c
+                                      for c in candidates]
+            matched, unmatched = match_activations(infos, candidates)
             for name, candidate in matched.items():
                 if candidate.network_input:
                     goldens.skipped.append((name, f"records the network input '{candidate.node}'"))

@@ -53,7 +53,7 @@ from dory_mlir.diagnostics import PassError
 from dory_mlir.dialects import dma, pulp, qnn
 from dory_mlir.network_values import constant_array, input_names
 from dory_mlir.ir_utils import op_where
-from dory_mlir.kernel_abi import KERNEL_OF
+from dory_mlir.kernel_abi import KERNEL_OF, MOVE_OF
 from dory_mlir.dialects.tiling import L2_PLAN, TILING, L2PlanAttr, LayerTilingAttr
 from dory_mlir.tiling.geometry import ALIGN
 from dory_mlir.tiling.layers import layer_constants
@@ -116,6 +116,8 @@ def layer_params(layer: qnn.LayerOp) -> dict[str, Attribute]:
         params |= {"rows_per_batch": _int(anchor.dims()[0]),
                    "lhs_slices": DenseArrayBase.from_list(i64, [a for a, _ in sources]),
                    "rhs_slices": DenseArrayBase.from_list(i64, [b for _, b in sources])}
+    if isinstance(anchor, qnn.TransposeOp):
+        params |= {"shape": anchor.shape, "perm": anchor.perm}
     if isinstance(anchor, qnn.SoftmaxOp):
         params |= {name: getattr(anchor, name) for name in ("coeff_a", "coeff_b", "coeff_c", "log2", "n_levels")}
     if isinstance(anchor, qnn.HardswishOp):
@@ -183,7 +185,7 @@ def weights_staged(layer: qnn.LayerOp) -> bool:
 
 
 def kernel_of(layer: qnn.LayerOp) -> str:
-    return KERNEL_OF[layer.kind()]
+    return KERNEL_OF.get(layer.kind()) or MOVE_OF[layer.kind()]
 
 
 def aligned(size: int) -> int:

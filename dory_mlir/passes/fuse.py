@@ -37,9 +37,10 @@ from dory_mlir.dialects import qnn
 from dory_mlir.ir_utils import op_where
 
 ANCHORS = (qnn.ConvOp, qnn.LinearOp, qnn.MatMulOp, qnn.MaxPoolOp, qnn.SumPoolOp, qnn.AddOp, qnn.SoftmaxOp, qnn.RMSNormOp,
-           qnn.HardswishOp, qnn.GeluOp, qnn.LayerNormOp, qnn.ITAMaxOp)
-# Anchors whose kernels do not requantize: a requant of their result is a layer of its own.
-ROW_ANCHORS = (qnn.SoftmaxOp, qnn.RMSNormOp, qnn.LayerNormOp, qnn.ITAMaxOp)
+           qnn.HardswishOp, qnn.GeluOp, qnn.LayerNormOp, qnn.ITAMaxOp, qnn.TransposeOp)
+# Anchors whose kernels do not requantize: a requant of their result is a layer of its own (a transpose
+# only moves data).
+ROW_ANCHORS = (qnn.SoftmaxOp, qnn.RMSNormOp, qnn.LayerNormOp, qnn.ITAMaxOp, qnn.TransposeOp)
 # Ops that may stand between layers: they hold data or only reinterpret its shape.
 BETWEEN_LAYERS = (qnn.ConstantOp, qnn.ReshapeOp, qnn.LayerOp)
 
@@ -311,7 +312,7 @@ class WrapLayer(RewritePattern):
     def match_and_rewrite(
         self, anchor: qnn.ConvOp | qnn.LinearOp | qnn.MatMulOp | qnn.MaxPoolOp | qnn.SumPoolOp | qnn.AddOp
         | qnn.SoftmaxOp | qnn.RMSNormOp | qnn.HardswishOp | qnn.GeluOp | qnn.LayerNormOp
-        | qnn.ITAMaxOp,
+        | qnn.ITAMaxOp | qnn.TransposeOp,
         rewriter: PatternRewriter,
     ) -> None:
         if not in_network_body(anchor):

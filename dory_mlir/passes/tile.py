@@ -97,7 +97,7 @@ class NetworkView:
         # A matmul reads its operands by batch slices and blocks of B's rows, not by the row slices
         # L3 streaming stages: its tensors stay in L2 (one that does not fit is a one-line error).
         for layer in self.layers:
-            if layer.kind() == "matmul":
+            if layer.kind() in ("matmul", "transpose"):  # a transpose gathers its rows from all of its input
                 viewed |= {self.tensor_of[v] for v in self.activations(layer)} | {self.tensor_of[layer.output]}
         self.tensors = {
             name: NetTensor(name, nbytes(value), qnn.shape_of(value)[2] if len(qnn.shape_of(value)) == 4 else 1,

@@ -52,9 +52,11 @@ from dory_mlir.dialects import dma, pulp
 from dory_mlir.ir_utils import BodyBuilder, op_where
 from dory_mlir.kernel_abi import KERNEL_OF, LAYER_PARAMS, acc_bytes, im2col_bytes
 from dory_mlir.target import planned_execution
+from dory_mlir.tensor_layout import permuted_strides
 from dory_mlir.tiling.traffic import block_loops
 from dory_mlir.tiling.geometry import (
-    ALIGN, TILE_DIMS, LayerShape, LoopOrder, activation_tile_bytes, align, buffer_slots, input_rows, spans, weight_tile_bytes,
+    ALIGN, TILE_DIMS, LayerShape, LoopOrder, activation_tile_bytes, align, buffer_slots, input_rows, spans, transpose_runs,
+    transpose_tile_rows, weight_tile_bytes,
 )
 
 COLUMNS = ("co0", "con", "h0", "hn", "w0", "wn", "ci0", "cin", "ih0", "ihn", "iw0", "iwn",
@@ -174,6 +176,27 @@ def matmul_tile_table(g: LayerShape, l1_tile: list[int], rows_per_batch: int,
                               int(i0 == 0), int(i1 == k), rhs_slices[bat] * k + i0, bat])
     slices = [[0, len(tiles), 0, g.c_out, 0, g.h_out, 0, g.h_in, 1]]
     return np.array(tiles, dtype=np.int32), np.array(slices, dtype=np.int32)
+
+
+def cluster_function(b: BodyBuilder, index: int, l1_arena: SSAValue) -> func.FuncOp:
+    """The function of layer `index` whose body `b` has built (its arguments the layer's buffers): frees
+    the L1 arena, returns; run on the cluster team (`pulp.cluster`)."""
+    b.add(memref.DeallocOp.get(l1_arena))
+    b.add(func.ReturnOp())
+    arg_types = [arg.type for arg in b.block.args]
+    function = func.FuncOp.from_region(f"layer{index}", arg_types, [], Region(b.block))
+    function.attributes["pulp.cluster"] = UnitAttr()
+    function.attributes["pulp.layer"] = IntegerAttr(index, 64)
+    function.sym_visibility = StringAttr("private")
+    return function
+
+
+def table_global(name: str, table: np.ndarray) -> memref.GlobalOp:
+    """A compile-time table (int32, in L2) as a constant global."""
+    return memref.GlobalOp.get(StringAttr(name), MemRefType(i32, list(table.shape), NoneAttr(), StringAttr("L2")),
+                               DenseIntOrFPElementsAttr(TensorType(i32, list(table.shape)),
+                                                        BytesAttr(table.astype("<i4").tobytes())),
+                               constant=UnitAttr(), alignment=ALIGN)
 
 
 class TileRow(dict):
@@ -397,13 +420,7 @@ class LayerLowering:
             self.slice_loop(b)
         else:
             self.tile_loop(b, b.index(0), b.index(len(self.table)))
-        b.add(memref.DeallocOp.get(self.l1_arena))
-        b.add(func.ReturnOp())
-        function = func.FuncOp.from_region(f"layer{self.index}", arg_types, [], Region(block))
-        function.attributes["pulp.cluster"] = UnitAttr()
-        function.attributes["pulp.layer"] = IntegerAttr(self.index, 64)
-        function.sym_visibility = StringAttr("private")
-        return function
+        return cluster_function(b, self.index, self.l1_arena)
 
     def table_name(self) -> str:
         return f"layer{self.index}_tiles"
@@ -528,10 +545,7 @@ class LayerLowering:
 
     def globals(self) -> list[memref.GlobalOp]:
         tables = [(self.table_name(), self.table)] + ([(self.slice_table_name(), self.slice_table)] if self.streamed else [])
-        return [memref.GlobalOp.get(StringAttr(name), MemRefType(i32, list(t.shape), NoneAttr(), StringAttr("L2")),
-                                    DenseIntOrFPElementsAttr(TensorType(i32, list(t.shape)), BytesAttr(t.astype("<i4").tobytes())),
-                                    constant=UnitAttr(), alignment=ALIGN)
-                for name, t in tables]
+        return [table_global(name, t) for name, t in tables]
 
     # --------------------------------------------------------------- per-tile pieces
 
@@ -776,7 +790,8 @@ class LayerAsClusterCall(RewritePattern):
         while network is not None and not isinstance(network, func.FuncOp):
             network = network.parent_op()
         assert network is not None, "a pulp.layer lives in the network function"
-        lowering = LayerLowering(layer, self.double_buffer, self.cores)
+        lowering = (TransposeLowering(layer) if layer.kernel.data == "dma_transpose"
+                    else LayerLowering(layer, self.double_buffer, self.cores))
         function = lowering.build()
         for table in lowering.globals():
             rewriter.insert(table, InsertPoint.before(network))
@@ -784,6 +799,102 @@ class LayerAsClusterCall(RewritePattern):
         call = func.CallOp(function.sym_name.data, list(layer.buffers), [])
         call.location = layer.location
         rewriter.replace(layer, call)
+
+
+# A transpose's table has one more column: the input element of its first row's first feature.
+TRANSPOSE_COL = {name: i for i, name in enumerate((*COLUMNS, "src"))}
+
+
+def transpose_tile_table(g: LayerShape, rows: int, shape: list[int], perm: list[int]) -> np.ndarray:
+    """The tiles of a transpose: `rows` output rows each (all features), one strided copy each
+    (`transpose_tile_rows`); `src` is where the tile's first row starts in the input."""
+    if rows not in transpose_tile_rows(g.rows_per_batch, g.row_runs):
+        raise AssertionError(f"a transpose tile of {rows} rows is not one strided copy")
+    out = [shape[p] for p in perm]
+    strides = permuted_strides(tuple(shape), tuple(perm))
+    tiles = []
+    for h0, h1 in spans(g.h_out, rows):
+        src = sum(int(i) * s for i, s in zip(np.unravel_index(h0, out[:-1]), strides[:-1], strict=True))
+        tiles.append([0, g.c_out, h0, h1 - h0, 0, 1, 0, g.c_in, h0, h1 - h0, 0, 1, 0, 0, 0, 0, 1, 1, src])
+    return np.array(tiles, dtype=np.int32)
+
+
+@dataclass
+class TransposeLowering:
+    """The tiled function of a transpose (`dma_transpose`, no kernel): per tile, its output rows are
+    gathered from the L2 input by one strided copy — a view of the input in the output's order, its
+    strides `permuted_strides`: [runs, rows, features] — into L1, and written back to the L2 output from
+    the same buffer. Every tile has the same size. One L1 buffer, single (the model's footprint: with no
+    kernel there is nothing to overlap the copies with)."""
+
+    layer: pulp.LayerOp
+
+    def __post_init__(self) -> None:
+        tiling = self.layer.tiling
+        if tiling is None:
+            raise PassError("tile-layers needs the tile pass's decisions", op_where(self.layer))
+        self.tiling = tiling
+        self.index = self.layer.index.value.data
+        shape_in = _ints(self.layer.params.data["shape"])
+        perm = _ints(self.layer.params.data["perm"])
+        out = self.layer.buffer("out")
+        assert out is not None
+        rows, _, features = _shape(out)
+        self.element = out.type.element_type  # type: ignore[attr-defined]
+        self.strides = permuted_strides(tuple(shape_in), tuple(perm))
+        self.geometry = LayerShape("transpose", features, features, rows, 1, rows, 1, in_bytes=_elem_bytes(out),
+                                   **transpose_runs(tuple(shape_in[p] for p in perm)))
+        self.rows = list(tiling.tile)[1]
+        self.table = transpose_tile_table(self.geometry, self.rows, shape_in, perm)
+
+    def globals(self) -> list[memref.GlobalOp]:
+        return [table_global(f"layer{self.index}_tiles", self.table)]
+
+    def block_shape(self) -> tuple[list[int], list[int]]:
+        """Sizes [runs, rows, features] of a tile's block and its element strides in the input."""
+        g, rows = self.geometry, self.rows
+        if rows <= g.rows_per_batch:
+            return [1, rows, g.c_out], [g.rows_per_batch * self.strides[-2], *self.strides[-2:]]
+        return [rows // g.rows_per_batch, g.rows_per_batch, g.c_out], list(self.strides[-3:])
+
+    def build(self) -> func.FuncOp:
+        arg_types = [v.type for v in self.layer.buffers]
+        roles = [r.data for r in self.layer.roles.data]
+        block = Block(arg_types=arg_types)
+        for arg, role in zip(block.args, roles, strict=True):
+            arg.name_hint = role
+        args = dict(zip(roles, block.args, strict=True))
+        b = BodyBuilder(block)
+        table = b.add(memref.GetGlobalOp(f"layer{self.index}_tiles",
+                                         MemRefType(i32, list(self.table.shape), NoneAttr(), StringAttr("L2")))).results[0]
+        sizes, strides = self.block_shape()
+        size = align(int(np.prod(sizes)) * self.geometry.in_bytes)
+        if size != self.tiling.l1_bytes.data:
+            raise AssertionError(f"layer {self.index}: the L1 allocation ({size} B) differs from the tiling "
+                                 f"model's footprint ({self.tiling.l1_bytes.data} B)")
+        arena = b.add(memref.AllocOp([], [], MemRefType(i8, [size], NoneAttr(), StringAttr("L1")),
+                                     alignment=IntegerAttr(ALIGN, 64))).results[0]
+        arena.name_hint = "l1"
+        tile = b.add(memref.ViewOp(arena, b.index(0), [], MemRefType(self.element, sizes, NoneAttr(),
+                                                                    StringAttr("L1")))).results[0]
+        tile.name_hint = "rows_tile"
+        body = Block(arg_types=[IndexType()])
+        lb = b.child(body)
+        row = TileRow(lb, table, body.args[0], TRANSPOSE_COL)
+        gathered = lb.add(memref.ReinterpretCastOp.from_dynamic(
+            args["in"], [row["src"]], sizes, strides,
+            MemRefType(self.element, sizes, StridedLayoutAttr(strides, None), StringAttr("L2")))).results[0]
+        lb.add(dma.WaitOp(lb.add(dma.CopyOp(gathered, tile)).results[0]))
+        features = self.geometry.c_out
+        written = lb.add(memref.ReinterpretCastOp.from_dynamic(
+            args["out"], [lb.binary(arith.MuliOp, row["h0"], lb.index(features))], sizes,
+            [sizes[1] * features, features, 1],
+            MemRefType(self.element, sizes, StridedLayoutAttr([sizes[1] * features, features, 1], None),
+                       StringAttr("L2")))).results[0]
+        lb.add(dma.WaitOp(lb.add(dma.CopyOp(tile, written)).results[0]))
+        lb.add(scf.YieldOp())
+        b.add(scf.ForOp(b.index(0), b.index(len(self.table)), b.index(1), [], body))
+        return cluster_function(b, self.index, arena)
 
 
 @dataclass(frozen=True)

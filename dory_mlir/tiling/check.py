@@ -38,7 +38,9 @@ from dory_mlir.dialects import qnn
 from dory_mlir.dialects.tiling import L2_PLAN, TARGET, TILING, L2PlanAttr, LayerTilingAttr, TargetAttr, target_of
 from dory_mlir.kernel_abi import KERNEL_OF, acc_bytes, im2col_bytes
 from dory_mlir.network_values import input_names
-from dory_mlir.tiling.geometry import ROW_KINDS, LayerShape, align, input_rows, nested_spans, spans
+from dory_mlir.tiling.geometry import (
+    ROW_KINDS, LayerShape, align, input_rows, nested_spans, spans, transpose_runs, transpose_tile_rows,
+)
 
 REDUCING = ("conv", "pointwise", "linear", "matmul")
 """Kinds whose input channels are a reduction that may be sliced (with int32 partial sums)."""
@@ -179,6 +181,12 @@ def geometry(layer: qnn.LayerOp) -> Geometry:
     anchor = layer.anchor()
     if isinstance(anchor, qnn.MatMulOp):
         return _matmul_geometry(layer, anchor)
+    if isinstance(anchor, qnn.TransposeOp):
+        # Only data moves: each output row is gathered from the input, so both sides are the output's rows.
+        features, rows, _ = _chw(anchor.output)
+        return Geometry(LayerShape("transpose", features, features, rows, 1, rows, 1,
+                                   out_bytes=_element_bytes(layer.output), in_bytes=_element_bytes(anchor.input),
+                                   **transpose_runs(anchor.result_shape())))
     c_in, h_in, w_in = _chw(anchor.operands[0])
     if isinstance(anchor, qnn.LinearOp):
         c_out, h_out, w_out = qnn.shape_of(anchor.weight)[0], 1, 1
@@ -352,6 +360,8 @@ def footprint(g: Geometry, t: LayerTiling, tile: TileExtent, cores: int, double_
 
     if g.kind == "matmul":
         return _matmul_footprint(g, t, tile, copies)
+    if g.kind == "transpose":
+        return {"input": align(tile.ho * tile.co * g.in_bytes)}  # in and back out of one buffer, never double
     inputs = 2 if g.kind == "add" else 1
     buffers = {
         "input": copies(whole_rows and whole_ci, "input") * inputs * align(tile.rows_in * tile.cols_in * tile.ci * g.in_bytes),
@@ -414,6 +424,9 @@ def sanity_problems(g: Geometry, t: LayerTiling) -> list[str]:
     if g.kind == "matmul" and (g.rows_per_batch % t.ho or t.ho2 != g.h.size_out or t.co2 != g.c_out):
         problems.append(f"a matmul tile's rows must divide the {g.rows_per_batch} rows of a batch slice and its L2 "
                         f"slice be the whole layer, got ho={t.ho}, co2={t.co2}, ho2={t.ho2}")
+    if g.kind == "transpose" and (t.ho not in transpose_tile_rows(g.rows_per_batch, g.row_runs) or t.ho2 != g.h.size_out):
+        problems.append(f"a transpose tile's rows must be one strided copy ({g.rows_per_batch} rows at one input "
+                        f"stride, in {g.row_runs} runs) and its L2 slice the whole layer, got ho={t.ho}, ho2={t.ho2}")
     return problems
 
 

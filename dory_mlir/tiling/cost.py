@@ -12,7 +12,7 @@ output back, and the 8 cores run one kernel call. The estimate, in cluster cycle
 | busiest core | conv/pointwise/matmul: pixel pairs split over the cores (pointwise: channel groups of 4 when a tile has fewer pairs than cores); depthwise: (channel, line) pairs, a line the longer of an output row and column; linear: output channels; pools, add: pixels | the kernels' work split (`runtime/kernels/*.c`) |
 | double-buffered total | `max(DMA − exposed, compute) + exposed + prologue + epilogue` | tile t+1's copies and tile t−1's write overlap tile t's kernel: per tile the longer of the two (summed over tiles with the per-tile averages); exposed: the DMA of the stationary buffer when it has one L1 slot (`LoopOrder`: copied between two tiles, waited for) |
 | prologue / epilogue | the average input copy of one tile (waited for before the first kernel) / the average output copy of one tile (after the last) | |
-| single-buffered total | `DMA + compute` | every copy is waited for |
+| single-buffered total | `DMA + compute` | every copy is waited for (also a transpose, double buffering or not: DMA alone, its copies in and out one after the other) |
 | L3↔L2 (report only) | `bytes / l3_l2.bytes_per_cycle + transfers · l3_l2.setup_cycles` (a transfer per tensor and L2 slice), added to the total | the L3 slices are copied before their tiles start (single-buffered today); the L2 plan, not the L1 tiler, decides these bytes |
 
 The tile grid of the search is regular (`TileSpans.regular`: full tiles plus one ragged tile per dimension,
@@ -31,7 +31,7 @@ import itertools
 from dataclasses import dataclass
 
 from dory_mlir.tiling.cost_figures import CostModel
-from dory_mlir.tiling.geometry import TILE_DIMS, LayerShape, LoopOrder, input_rows, spans
+from dory_mlir.tiling.geometry import DMA_KINDS, TILE_DIMS, LayerShape, LoopOrder, input_rows, spans
 from dory_mlir.tiling.model import input_extent
 from dory_mlir.tiling.traffic import traffic
 
@@ -183,7 +183,7 @@ def estimate(layer: LayerShape, tile, grid: TileSpans, cores: int, double_buffer
     n_tiles = counts[0] * counts[1] * counts[2] * counts[3]
     compute = per_slice * counts[3] + per_channel * layer.c_in + n_tiles * model.dma.tile_overhead_cycles
     dma = dma_in + dma_out
-    if double_buffer:
+    if double_buffer and layer.kind not in DMA_KINDS:  # a DMA-only layer's copies wait for each other
         total = B.Max(dma - exposed, compute) + exposed + dma_in / n_tiles + dma_out / n_copies["output"]
     else:
         total = dma + compute

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dory_mlir.tiling.geometry import DMA_KINDS
+
 KERNEL_COSTS = Path(__file__).with_name("kernel_costs.json")
 """Fitted per-kernel-kind coefficients (`bench/fit_kernel_costs.py --write` refits them)."""
 
@@ -53,6 +55,8 @@ class CostModel:
     kernels: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = field(default_factory=_fitted)
 
     def coefficients(self, kind: str) -> dict[str, float]:
+        if kind in DMA_KINDS:
+            return {}  # no kernel: the layer's time is its DMA
         table = dict(self.kernels)
         return dict(table[kind if kind in table else KIND_FALLBACK[kind]])
 

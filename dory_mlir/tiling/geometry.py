@@ -20,9 +20,13 @@ def align(n: int) -> int:
 
 
 KINDS = ("conv", "pointwise", "depthwise", "linear", "matmul", "maxpool", "avgpool", "add", "softmax", "rmsnorm",
-         "hardswish", "gelu", "layernorm", "itamax")
-# Row-wise layers (softmax, norms over the features of each row): a tile holds all the channels of its pixels.
-ROW_KINDS = ("softmax", "rmsnorm", "layernorm", "itamax")
+         "hardswish", "gelu", "layernorm", "itamax", "transpose")
+# Row-wise layers (softmax, norms over the features of each row; a transpose's output rows, each gathered
+# by one strided copy): a tile holds all the channels of its pixels.
+ROW_KINDS = ("softmax", "rmsnorm", "layernorm", "itamax", "transpose")
+# Layers that only move data (no kernel): a tile's rows are gathered L2 → L1 by strided DMA and written
+# back L1 → L2 from the same L1 buffer (`tile-layers`).
+DMA_KINDS = ("transpose",)
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,10 @@ class LayerShape:
     """Bytes of one output row of the per-row requant constants ([H, 1]), each aligned."""
     rows_per_batch: int = 0
     """matmul: the rows M of one batch slice (h_out = batch slices · M; a tile's rows divide M, so no
-    tile straddles two slices, each of which multiplies by its own right-hand matrix)."""
+    tile straddles two slices, each of which multiplies by its own right-hand matrix). transpose: the
+    output rows along its second-to-last axis (`transpose_tile_rows`)."""
+    row_runs: int = 1
+    """transpose: the runs of `rows_per_batch` rows along the output's third-to-last axis (1 for rank 2)."""
     shared_lhs: bool = False
     """matmul: the left operand has one batch slice, read by every output slice (ONNX broadcasting)."""
     shared_rhs: bool = False
@@ -99,6 +106,8 @@ class LayerShape:
             return f"matmul, {batches} x ({self.rows_per_batch}x{self.c_in} . {self.c_in}x{self.c_out})"
         if self.kind == "linear":
             return f"linear, {self.c_in}->{self.c_out}"
+        if self.kind == "transpose":
+            return f"transpose, {self.h_out} rows of {self.c_out}"
         if self.kind in ("conv", "pointwise", "depthwise"):
             stride = f"/s{self.sh}" if self.sh > 1 or self.sw > 1 else ""
             return f"{self.kind} {self.kh}x{self.kw}{stride}, {self.c_in}->{self.c_out}, {self.h_in}x{self.w_in}"
@@ -138,6 +147,22 @@ class LoopOrder(str, enum.Enum):
         if self is LoopOrder.INPUT_STATIONARY:
             return ("ho", "wo", "co", "ci")
         return ("co", "ho", "wo", "ci")
+
+
+def transpose_runs(result_shape: tuple[int, ...]) -> dict[str, int]:
+    """A transpose's `rows_per_batch` and `row_runs` (LayerShape) from its result's ONNX shape."""
+    return {"rows_per_batch": result_shape[-2], "row_runs": result_shape[-3] if len(result_shape) > 2 else 1}
+
+
+def transpose_tile_rows(rows_per_batch: int, row_runs: int) -> list[int]:
+    """The row counts a transpose tile may have: a divisor of the `rows_per_batch` output rows that lie at
+    one stride in the input (along the output's second-to-last axis), or a whole number of such runs dividing
+    the `row_runs` of the third-to-last axis — so that every tile is one strided copy of at most 3-D
+    ([runs, rows, features]) and all tiles have the same size."""
+    def divisors(n: int) -> list[int]:
+        return [d for d in range(1, n + 1) if n % d == 0]
+
+    return sorted(set(divisors(rows_per_batch)) | {j * rows_per_batch for j in divisors(row_runs)})
 
 
 # ---------------------------------------------------------------- one tile's L1 buffers

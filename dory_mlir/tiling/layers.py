@@ -7,7 +7,7 @@ from xdsl.ir import SSAValue
 from dory_mlir.diagnostics import DoryError
 from dory_mlir.dialects import qnn
 from dory_mlir.ir_utils import op_where
-from dory_mlir.tiling.geometry import LayerShape
+from dory_mlir.tiling.geometry import LayerShape, transpose_runs
 
 
 def nbytes(value) -> int:
@@ -121,6 +121,11 @@ def layer_shape(layer: qnn.LayerOp) -> LayerShape:
                           const_bytes=_per_channel_bytes(layer, n), fixed_const_bytes=_fixed_bytes(layer),
                           rows_per_batch=m, shared_lhs=lhs_rows == m, shared_rhs=qnn.shape_of(anchor.rhs)[2] == k,
                           batch_const_bytes=_batch_const_bytes(layer))
+    if isinstance(anchor, qnn.TransposeOp):
+        # Its output rows, each gathered from the input: as wide as the output on both sides.
+        _, features, rows_out, _ = qnn.shape_of(anchor.output)
+        return LayerShape("transpose", features, features, rows_out, 1, rows_out, 1, out_bytes=out_bytes,
+                          in_bytes=in_bytes, **transpose_runs(anchor.result_shape()))
     if isinstance(anchor, qnn.LinearOp):
         _, k = qnn.shape_of(anchor.input)
         m = qnn.shape_of(anchor.weight)[0]

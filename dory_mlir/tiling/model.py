@@ -23,6 +23,9 @@ A matmul (two activations, `matmul_footprint`) holds `ho` rows × `ci` of A, the
 (the "weights" entry), `ho × co` outputs, its constants (per column, per tensor, one value per batch
 slice) and partial sums when K is sliced; its tiles' rows divide a batch slice's M.
 
+A transpose (DMA only, no kernel) holds one buffer of `ho` whole output rows, single: its rows come in by
+one strided copy and go back out from it (`geometry.transpose_tile_rows` says which `ho` make one copy).
+
 Each buffer is rounded up to `ALIGN` bytes. Border tiles are never larger than the
 interior tile, so the footprint of the interior tile bounds every tile.
 
@@ -48,7 +51,8 @@ import numpy as np
 from dory_mlir.kernel_abi import KERNEL_OF, KERNELS, acc_bytes, im2col_bytes
 from dory_mlir.tiling.cost_figures import CostModel
 from dory_mlir.tiling.geometry import (
-    ALIGN, ROW_KINDS, LayerShape, LoopOrder, activation_tile_bytes, buffer_slots, weight_tile_bytes,
+    ALIGN, DMA_KINDS, ROW_KINDS, LayerShape, LoopOrder, transpose_tile_rows, activation_tile_bytes, buffer_slots,
+    weight_tile_bytes,
 )
 
 @dataclass(frozen=True)
@@ -145,6 +149,10 @@ def footprint(layer: LayerShape, tile, target: L1Target, B=PY, single: str | Non
     one_output = B.And(whole_spatial, co == layer.c_out)
     if layer.kind == "matmul":
         return matmul_footprint(layer, tile, target, B)
+    if layer.kind in DMA_KINDS:
+        # The rows come in and go back out from one buffer, single: with no kernel to overlap, a second
+        # slot would only overlap the gather of tile t+1 with the write of tile t on the same DMA.
+        return {"input": B.align(activation_tile_bytes(ho, 1, co, layer.in_bytes))}
     inputs = 2 if layer.kind == "add" else 1
     buffers: dict[str, object] = {
         # An add's two inputs are two buffers, each aligned (as the lowering allocates them).
@@ -220,11 +228,15 @@ def domain(layer: LayerShape, tile, B=PY) -> list:
         constraints.append(tile.ho == 1)  # so that a tile's constants are one row's: per channel or per tensor
     if layer.kind == "matmul":
         constraints.append(B.Divides(layer.rows_per_batch, tile.ho))  # no tile straddles two batch slices
+    if layer.kind == "transpose":  # one strided copy per tile
+        constraints.append(B.Or(*(tile.ho == rows for rows in transpose_tile_rows(layer.rows_per_batch, layer.row_runs))))
     return constraints
 
 
 def blocked(layer: LayerShape, tile, B=PY):
     """The output-channel tile is a multiple of the kernel's channel block, or all channels."""
+    if layer.kind in DMA_KINDS:
+        return tile.co == layer.c_out  # no kernel: whole rows (the domain says so)
     block = KERNELS[KERNEL_OF[layer.kind]].channel_block
     return B.Or(tile.co % block == 0, tile.co == layer.c_out)
 

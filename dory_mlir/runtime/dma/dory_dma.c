@@ -38,6 +38,19 @@ void dory_dma_copy(void *ext, void *loc, int d0, int d1, int d2, int ext_s0, int
     }
 }
 
+void dory_dma_gather(void *ext, void *loc, int d0, int d1, int d2, int ext_s0, int ext_s1, int ext_s2, int elem,
+                     pi_cl_dma_dir_e dir, dory_dma_t *token) {
+    uint8_t *e = (uint8_t *)ext, *l = (uint8_t *)loc;
+    token->kind = 1;
+    for (int i = 0; i < d0; i++) {
+        for (int j = 0; j < d1; j++) {
+            if (i + j > 0) pi_cl_dma_cmd_wait(&token->cmd);
+            transfer(e + ((size_t)i * ext_s0 + (size_t)j * ext_s1) * elem, l + ((size_t)i * d1 + j) * d2 * elem, d2,
+                     elem, ext_s2 * elem, dir, &token->cmd);
+        }
+    }
+}
+
 void dory_ram_copy(struct pi_device *ram, uint32_t ram_addr, void *l2, int bytes, int to_l2, dory_dma_t *token) {
     if (to_l2) {
         token->kind = 2;

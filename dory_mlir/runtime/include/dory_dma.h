@@ -28,6 +28,12 @@ void dory_dma_done(dory_dma_t *token);
 void dory_dma_copy(void *ext, void *loc, int d0, int d1, int d2, int ext_s0, int ext_s1, int elem,
                    pi_cl_dma_dir_e dir, dory_dma_t *token);
 
+/* The same with an innermost L2 stride ext_s2 other than 1: every line of d2 elements is one 2-D
+ * transfer of d2 chunks of `elem` bytes (a transpose whose features are a column of its input); all
+ * lines but the last complete before the call returns, the last flies. */
+void dory_dma_gather(void *ext, void *loc, int d0, int d1, int d2, int ext_s0, int ext_s1, int ext_s2, int elem,
+                     pi_cl_dma_dir_e dir, dory_dma_t *token);
+
 /* L3 (`ram_addr`) <-> L2 (`l2`) copy of `bytes`, from the cluster. */
 void dory_ram_copy(struct pi_device *ram, uint32_t ram_addr, void *l2, int bytes, int to_l2, dory_dma_t *token);
 

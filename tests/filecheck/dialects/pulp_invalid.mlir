@@ -105,3 +105,22 @@ func.func @layer_param_in_a_call(%a: memref<4xui8, "L1">, %b: memref<4xui8, "L1"
 }
 
 // CHECK: dory_maxpool has no parameter 'pad_t' (it takes: kh, kw, sh, sw, mul_per_channel, add_per_channel, const_bits, wide, trunc, shift, scale, divisor, min, max)
+
+// -----
+
+// A layer that only moves data (kernel_abi.DATA_MOVES) takes its own roles and parameters.
+func.func @transpose_without_output(%a: memref<6x1x4xsi8, "L2">) {
+  pulp.layer 0 "dma_transpose" (%a) {roles = ["in"], params = {shape = array<i64: 2, 3, 4>, perm = array<i64: 1, 0, 2>}} : memref<6x1x4xsi8, "L2">
+  func.return
+}
+
+// CHECK: dma_transpose needs buffers ['out']
+
+// -----
+
+func.func @transpose_with_a_window(%a: memref<6x1x4xsi8, "L2">, %b: memref<6x1x4xsi8, "L2">) {
+  pulp.layer 0 "dma_transpose" (%a, %b) {roles = ["in", "out"], params = {kh = 3 : i64}} : memref<6x1x4xsi8, "L2">, memref<6x1x4xsi8, "L2">
+  func.return
+}
+
+// CHECK: dma_transpose has no parameter 'kh' (it takes: shape, perm)

@@ -70,10 +70,10 @@ RANGE = {U8: (0, 255), I8: (-128, 127), I32: (-(2**31), 2**31 - 1), U16: (0, 655
 WIDE = (U16, I16)  # 16-bit activations: the kernels' exact path of their own (wide.c)
 # A kernel's number in the test drivers (tests/kernels/shim.c, rv32_driver.c): its index in the kernel table.
 KERNEL_ID = {name: index for index, name in enumerate(kernel_abi.KERNELS)}
-K_CONV2D, K_POINTWISE, K_DEPTHWISE, K_LINEAR, K_MAXPOOL, K_SUMPOOL, K_ADD, K_MATMUL, K_SOFTMAX, K_RMSNORM, K_HARDSWISH = (
-    KERNEL_ID[name] for name in ("dory_conv2d", "dory_pointwise", "dory_depthwise", "dory_linear", "dory_maxpool",
-                                 "dory_sumpool", "dory_add", "dory_matmul", "dory_softmax", "dory_rmsnorm",
-                                 "dory_hardswish"))
+(K_CONV2D, K_POINTWISE, K_DEPTHWISE, K_LINEAR, K_MAXPOOL, K_SUMPOOL, K_ADD, K_MATMUL, K_SOFTMAX, K_RMSNORM,
+ K_HARDSWISH) = (KERNEL_ID[name] for name in (
+    "dory_conv2d", "dory_pointwise", "dory_depthwise", "dory_linear", "dory_maxpool", "dory_sumpool", "dory_add",
+    "dory_matmul", "dory_softmax", "dory_rmsnorm", "dory_hardswish"))
 
 # ----------------------------------------------------------------------------- C structs (ctypes mirrors of dory_mlir/kernel_abi.py)
 
@@ -131,14 +131,15 @@ def kernel_table_source() -> str:
     """kernel_table.h: every kernel of the table (its number is its index) with the fields of its argument
     struct (offset, kind, count) and of dory_requant_t, so the test drivers (tests/kernels/shim.c, rv32_driver.c)
     call and read every kernel, including ones added to dory_mlir/kernel_abi.py later, with no code of their own."""
-    lines = ["/* Generated from dory_mlir/kernel_abi.py by tests/test_kernels.py (kernel_table_source): do not edit. */",
+    lines = ["/* Generated from dory_mlir/kernel_abi.py by tests/test_kernels.py (kernel_table_source). */",
              "#include <stddef.h>", '#include "kernel_table_types.h"', ""]
     for struct in kernel_abi.STRUCTS.values():
         rows = [f"    {{offsetof({struct.name}, {f.name}), {kind}, {count}}},"
                 for f in struct.fields for kind, count in [field_kind(f)]]
         lines += [f"static const dt_field_t DT_FIELDS_{struct.name}[] DT_MAYBE_UNUSED = {{", *rows, "};"]
     for kernel in kernel_abi.KERNELS.values():
-        lines.append(f"static void dt_call_{kernel.name}(const void *p) {{ {kernel.name}((const {kernel.struct.name} *)p); }}")
+        call = f"{kernel.name}((const {kernel.struct.name} *)p);"
+        lines.append(f"static void dt_call_{kernel.name}(const void *p) {{ {call} }}")
     lines += ["", "static const dt_kernel_t DT_KERNELS[] = {"]
     lines += [f'    {{"{k.name}", dt_call_{k.name}, sizeof({k.struct.name}), DT_FIELDS_{k.struct.name}, '
               f"{len(k.struct.fields)}}}," for k in kernel_abi.KERNELS.values()]

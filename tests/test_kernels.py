@@ -71,9 +71,9 @@ WIDE = (U16, I16)  # 16-bit activations: the kernels' exact path of their own (w
 # A kernel's number in the test drivers (tests/kernels/shim.c, rv32_driver.c): its index in the kernel table.
 KERNEL_ID = {name: index for index, name in enumerate(kernel_abi.KERNELS)}
 (K_CONV2D, K_POINTWISE, K_DEPTHWISE, K_LINEAR, K_MAXPOOL, K_SUMPOOL, K_ADD, K_MATMUL, K_SOFTMAX, K_RMSNORM,
- K_HARDSWISH) = (KERNEL_ID[name] for name in (
+ K_HARDSWISH, K_GELU, K_LAYERNORM, K_ITAMAX) = (KERNEL_ID[name] for name in (
     "dory_conv2d", "dory_pointwise", "dory_depthwise", "dory_linear", "dory_maxpool", "dory_sumpool", "dory_add",
-    "dory_matmul", "dory_softmax", "dory_rmsnorm", "dory_hardswish"))
+    "dory_matmul", "dory_softmax", "dory_rmsnorm", "dory_hardswish", "dory_gelu", "dory_layernorm", "dory_itamax"))
 
 # ----------------------------------------------------------------------------- C structs (ctypes mirrors of dory_mlir/kernel_abi.py)
 
@@ -97,9 +97,10 @@ def ctypes_struct(struct: kernel_abi.Struct) -> type[ctypes.Structure]:
 
 
 MIRRORS = {name: ctypes_struct(struct) for name, struct in kernel_abi.STRUCTS.items()}
-Requant, Conv, Linear, Pool, Add, MatMul, Softmax, RMSNorm, Hardswish = (MIRRORS[name] for name in (
-    "dory_requant_t", "dory_conv_t", "dory_linear_t", "dory_pool_t", "dory_add_t", "dory_matmul_t", "dory_softmax_t",
-    "dory_rmsnorm_t", "dory_hardswish_t"))
+Requant, Conv, Linear, Pool, Add, MatMul, Softmax, RMSNorm, Hardswish, Gelu, LayerNorm, ITAMax = (
+    MIRRORS[name] for name in ("dory_requant_t", "dory_conv_t", "dory_linear_t", "dory_pool_t", "dory_add_t",
+                               "dory_matmul_t", "dory_softmax_t", "dory_rmsnorm_t", "dory_hardswish_t", "dory_gelu_t",
+                               "dory_layernorm_t", "dory_itamax_t"))
 
 
 def layout_source() -> str:
@@ -271,7 +272,9 @@ def golden(op, *args: np.ndarray) -> np.ndarray:
            qnn.RequantOp: QnnFunctions.run_requant, qnn.AddOp: QnnFunctions.run_add,
            qnn.MaxPoolOp: QnnFunctions.run_max_pool, qnn.SumPoolOp: QnnFunctions.run_sum_pool,
            qnn.MatMulOp: QnnFunctions.run_matmul, qnn.SoftmaxOp: QnnFunctions.run_softmax,
-           qnn.RMSNormOp: QnnFunctions.run_rms_norm, qnn.HardswishOp: QnnFunctions.run_hardswish}
+           qnn.RMSNormOp: QnnFunctions.run_rms_norm, qnn.HardswishOp: QnnFunctions.run_hardswish,
+           qnn.GeluOp: QnnFunctions.run_gelu, qnn.LayerNormOp: QnnFunctions.run_layer_norm,
+           qnn.ITAMaxOp: QnnFunctions.run_ita_max}
     (result,) = run[type(op)](GOLDEN, None, op, tuple(np.asarray(a, dtype=np.int64) for a in args)).values
     return np.asarray(result, dtype=np.int64)
 
@@ -773,6 +776,77 @@ def hardswish_case(seed: int) -> Case:
                                         **params), to_hwc(y), execute, [rq])
 
 
+def gelu_case(seed: int) -> Case:
+    """QuantLib's iGELU, elementwise, its constants for an input step eps (quantlib_builder.i_gelu), then a
+    requant per channel or per tensor, or the int32 values."""
+    rng = np.random.default_rng(seed)
+    h, w, c = int(rng.integers(1, 8)), int(rng.integers(1, 8)), int(rng.integers(1, 14))
+    in_type = int(rng.choice([U8, I8]))
+    eps_b = float(rng.choice([1 / 8, 1 / 16, 8 / 255, 1 / 50, 1 / 64])) / math.sqrt(2.0)
+    params = dict(b=math.floor(-1.769 / eps_b + 0.5), one=math.floor(1.0 / (eps_b * eps_b * 0.2888) + 0.5))
+    x = random_activations(rng, (h, w, c), in_type)
+    op = qnn.GeluOp(value((1, c, h, w), in_type), TensorType(int_type(I32), [1, c, h, w]), **params)
+    rq, y, out_type = requant_or_int32(rng, golden(op, to_nchw(x)), 0.3)
+
+    def execute(lib: KernelLib, run_rng, fill: int | None = None) -> np.ndarray:
+        out = output_buffer(run_rng, (h, w, c), NP_TYPE[out_type], fill)
+        lib.run(K_GELU, Gelu(in_=address(x), in_type=in_type, h=h, w=w, c=c,
+                             rq=None if rq is None else ctypes.addressof(rq.struct), out=address(out),
+                             out_type=out_type, **params), run_rng)
+        return out
+
+    return Case("gelu", seed, dict(hwc=(h, w, c), in_type=in_type, requant=None if rq is None else rq.config,
+                                   **params), to_hwc(y), execute, [rq])
+
+
+def layernorm_case(seed: int) -> Case:
+    """QuantLib's iLayerNorm over the c features of every pixel: int32 gains and offsets per feature, a shift
+    (log2 D), an 8-bit output clipped to its type's range or narrower."""
+    rng = np.random.default_rng(seed)
+    h, w, c, in_type = row_tile(rng)
+    out_type = int(rng.choice([I8, I8, U8]))
+    shift = int(rng.integers(0, 17))
+    weight = np.array([signed(rng, 2**31 // 1024 - 1, 0.3) for _ in range(c)], dtype=np.int32)
+    bias = np.array([signed(rng, 2**24, 0.5) for _ in range(c)], dtype=np.int32)
+    x = random_activations(rng, (h, w, c), in_type)
+    op = qnn.LayerNormOp(value((1, c, h, w), in_type), value((c,), I32), value((c,), I32),
+                         TensorType(int_type(out_type), [1, c, h, w]), shift)
+    lo, hi = RANGE[out_type]
+    if rng.random() < 0.3:  # a narrower clip (n_levels below 256)
+        lo, hi = lo + int(rng.integers(0, 64)), hi - int(rng.integers(0, 64))
+    expected = np.clip(to_hwc(golden(op, to_nchw(x), weight, bias)), lo, hi)
+
+    def execute(lib: KernelLib, run_rng, fill: int | None = None) -> np.ndarray:
+        out = output_buffer(run_rng, (h, w, c), NP_TYPE[out_type], fill)
+        lib.run(K_LAYERNORM, LayerNorm(in_=address(x), in_type=in_type, h=h, w=w, c=c, weight=address(weight),
+                                       bias=address(bias), shift=shift, min=lo, max=hi, out=address(out),
+                                       out_type=out_type), run_rng)
+        return out
+
+    return Case("layernorm", seed, dict(hwc=(h, w, c), in_type=in_type, out_type=out_type, shift=shift,
+                                        clip=(lo, hi)), expected, execute)
+
+
+def itamax_case(seed: int) -> Case:
+    """ITA's integer softmax (QuantLib's ITAMax: one group of all the features, or ITAPartialMax in groups)
+    over the c int8 features of every pixel."""
+    rng = np.random.default_rng(seed)
+    h, w = int(rng.integers(1, 5)), int(rng.integers(1, 6))
+    width = int(rng.choice([1, 4, 16])) if rng.random() < 0.5 else None
+    c = int(rng.integers(1, 5)) * width if width else int(rng.integers(1, 70))
+    params = dict(n_levels=256, group_width=width or c)
+    x = random_activations(rng, (h, w, c), I8)
+    op = qnn.ITAMaxOp(value((1, c, h, w), I8), TensorType(int_type(U8), [1, c, h, w]), **params)
+    expected = to_hwc(golden(op, to_nchw(x)))
+
+    def execute(lib: KernelLib, run_rng, fill: int | None = None) -> np.ndarray:
+        out = output_buffer(run_rng, (h, w, c), np.uint8, fill)
+        lib.run(K_ITAMAX, ITAMax(in_=address(x), h=h, w=w, c=c, out=address(out), **params), run_rng)
+        return out
+
+    return Case("itamax", seed, dict(hwc=(h, w, c), **params), expected, execute)
+
+
 def requant_case(seed: int) -> Case:
     """dory_requant on single values: accumulators of every magnitude, up to the int32 extremes."""
     rng = np.random.default_rng(seed)
@@ -800,7 +874,7 @@ COUNTS = {"conv": 60, "pointwise": 30, "depthwise": 45, "linear": 30, "maxpool":
           "conv16": 20, "pointwise16": 12, "depthwise16": 12, "linear16": 12, "maxpool16": 10, "sumpool16": 10,
           "add16": 12,
           # QuantLib's integer transformer ops
-          "softmax": 20, "rmsnorm": 20, "hardswish": 20}
+          "softmax": 20, "rmsnorm": 20, "hardswish": 20, "gelu": 20, "layernorm": 20, "itamax": 20}
 
 
 def make_case(name: str, seed: int) -> Case:
@@ -810,6 +884,7 @@ def make_case(name: str, seed: int) -> Case:
         return pool_case(seed, name)
     return {"linear": linear_case, "add": add_case, "requant": requant_case, "matmul": matmul_case,
             "softmax": softmax_case, "rmsnorm": rmsnorm_case, "hardswish": hardswish_case,
+            "gelu": gelu_case, "layernorm": layernorm_case, "itamax": itamax_case,
             "linear16": partial(linear_case, wide=True), "add16": partial(add_case, wide=True)}[name](seed)
 
 

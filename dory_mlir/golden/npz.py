@@ -15,8 +15,10 @@ after this module see IR-shaped goldens only.
 - `activations.npz`: intermediate tensors under the names of the PyTorch modules that produced
   them (`model_0__ql_replaced__integerize_pact_conv2d_pass_0`), not the ONNX tensor names, in
   the order the network computes them. Matching (`match_activations`): an array whose name is
-  an ONNX tensor or node name is matched by name; the others are matched by position within
-  the gaps the name matches leave, in order, to the nodes that compute values (nodes that only
+  an ONNX tensor or node name, or the module whose parameters one node alone reads
+  (`module_names`), is matched by name, and an array equal to a network output (`outputs.npz`)
+  records that output; the others are matched by position within the gaps the name matches
+  leave (the arrays after a name match, with the nodes after its node), in order, to the nodes that compute values (nodes that only
   reshape are skipped; the graph inputs come first, since some exports record them), and only
   where the shapes agree and the tensor's type holds the array's values. When an export leaves some tensors out (e.g. an add's output before
   its requantization), the positional alignment is the one that compares the most arrays and,

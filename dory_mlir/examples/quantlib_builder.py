@@ -1113,9 +1113,36 @@ def llama_decoder_step(seed: int) -> QuantLibNetBuilder:
     return b
 
 
+def transformer_encoder(seed: int) -> QuantLibNetBuilder:
+    """A small integer transformer encoder (seeded sizes, 1 or 2 post-norm layers as BERT's): signed rows
+    [1, S, E] (sometimes [S, E]) of S in 2..12 tokens, per layer the attention (H in 1..4 heads of D in
+    2..8), a residual add, iLayerNorm, an MLP (E -> 2E, iGELU requantized, -> E), a residual add,
+    iLayerNorm: every QuantLib integer op of a BERT-style encoder in one network."""
+    rng = np.random.default_rng([seed, 33])
+    tokens, heads, head_dim = int(rng.integers(2, 13)), int(rng.integers(1, 5)), int(rng.integers(2, 9))
+    embed = heads * head_dim
+    batched = bool(rng.integers(0, 2))
+    b = QuantLibNetBuilder(seed, (1, tokens, embed) if batched else (tokens, embed), signed_input=True)
+    x = INPUT_NAME
+    for layer in range(int(rng.integers(1, 3))):
+        attended = b.attention(f"l{layer}.attn", x, heads)
+        b.last = b.add(f"l{layer}.res1", b.requant(x, f"l{layer}.skip1", signed=True, per_channel=False, axis=-1),
+                       attended, signed=True)
+        x = b.i_layer_norm(f"l{layer}.norm1", int(rng.integers(8, 17)), per_feature=rng.random() < 0.8)
+        b.rows_linear(f"l{layer}.fc1", 2 * embed, signed=True, per_column=False)
+        gelu = b.i_gelu(float(rng.choice([1 / 16, 8 / 255, 1 / 50])))
+        b.requant(gelu, f"l{layer}.act", signed=True, per_channel=False, axis=-1)
+        mlp = b.rows_linear(f"l{layer}.fc2", embed, signed=True, per_column=False)
+        b.last = b.add(f"l{layer}.res2", b.requant(x, f"l{layer}.skip2", signed=True, per_channel=False, axis=-1),
+                       mlp, signed=True)
+        x = b.i_layer_norm(f"l{layer}.norm2", int(rng.integers(8, 17)), per_feature=rng.random() < 0.8)
+    return b
+
+
 def attention_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:
     """Integer attention (issue 15): heads as Reshape + Transpose, tested in tests/test_attention.py."""
-    return {"random_attention": random_attention, "llama_decoder_step": llama_decoder_step}
+    return {"random_attention": random_attention, "llama_decoder_step": llama_decoder_step,
+            "transformer_encoder": transformer_encoder}
 
 
 def integer_op_networks() -> dict[str, Callable[[int], QuantLibNetBuilder]]:

@@ -316,7 +316,7 @@ class QuantLibImporter(IntegerGraphImporter):
             return False
         mul, add = (self.lookup(name) for name in consumers[0].input[1:])
         return (isinstance(mul, np.ndarray) and mul.size == 1 and isinstance(add, np.ndarray) and add.size == 1
-                and float(add.reshape(-1)[0]) == 0)
+                and add.dtype.kind in "iuf" and float(add.reshape(-1)[0]) == 0)  # else RequantShift says what is wrong
 
     def emit_verified(self, op) -> None:
         """Emits `op` once its verifier passes; its complaint is the node's one-line error."""

@@ -1,6 +1,6 @@
 """Classifies Deeploy's integer kernel tests (../shared/models/deeploy-kernels) in one command.
 
-    .venv/bin/python bench/deeploy_kernels.py [ROOT] [--verify] [--jobs N] [--filter TEXT]
+    .venv/bin/python bench/deeploy_kernels.py [ROOT] [--verify [--sanitize] [--target rv32-qemu]] [--jobs N] [--filter TEXT]
 
 For every folder: its op types, `dory-golden --check` (and with `--verify`, `dory-verify`: the
 generated C bit-exact) and, when a tool fails, the first line of its error. A result is
@@ -66,12 +66,13 @@ def op_types(folder: Path) -> str:
     return ",".join(sorted({node.op_type for node in model.graph.node}))
 
 
-def check(folder: Path, verify: bool, timeout: int) -> tuple[str, str, Outcome, Outcome | None]:
+def check(folder: Path, verify: list[str] | None, timeout: int) -> tuple[str, str, Outcome, Outcome | None]:
+    """`verify`: None, or dory-verify's extra options (`--sanitize`, `--target rv32-qemu`)."""
     model = folder / "network.onnx"
     golden = run([*TOOL, "dory_mlir.cli.golden", str(model), "--check", str(folder)], timeout)
     verified = None
-    if verify:
-        verified = run([*TOOL, "dory_mlir.cli.verify", str(model), "--golden", str(folder)], timeout) \
+    if verify is not None:
+        verified = run([*TOOL, "dory_mlir.cli.verify", str(model), "--golden", str(folder), *verify], timeout) \
             if golden.result == "PASS" else Outcome("-", "", 0.0)
     return folder.name, op_types(folder), golden, verified
 
@@ -80,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", nargs="?", type=Path, default=DEFAULT_ROOT)
     parser.add_argument("--verify", action="store_true", help="also run dory-verify where dory-golden passes")
+    parser.add_argument("--sanitize", action="store_true", help="dory-verify builds with ASan+UBSan")
+    parser.add_argument("--target", choices=("host", "rv32-qemu"), default="host", help="dory-verify's target")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--filter", default="", help="only folders whose name contains TEXT")
     parser.add_argument("--timeout", type=int, default=600)
@@ -89,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no test folders under {args.root}", file=sys.stderr)
         return 1
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        rows = list(pool.map(lambda f: check(f, args.verify, args.timeout), folders))
+        options = (["--sanitize"] if args.sanitize else []) + ["--target", args.target]
+        rows = list(pool.map(lambda f: check(f, options if args.verify else None, args.timeout), folders))
     header = ["folder", "ops", "dory-golden"] + (["dory-verify"] if args.verify else []) + ["first line of the error"]
     table = [header]
     for name, ops, golden, verified in rows:

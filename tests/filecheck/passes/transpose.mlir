@@ -29,10 +29,10 @@ func.func @network(%x: tensor<1x12x6x1xsi8>) -> tensor<1x6x12x1xsi8> {
 // FUSE:      %k = qnn.layer 1 (%q) : (tensor<1x4x18x1xsi8>) -> tensor<1x6x12x1xsi8> {
 
 // Everything in one tile of 72 B; at 30 B, tiles of 6 (then 4) rows: the 18 (12) rows in 3 runs.
-// TILE:  qnn.layer 0 (%h) {tiling = #tiling.layer<l1_tile = [4, 18, 1, 4], l1_tiles = [1, 1, 1, 1], l1_bytes = 72, l2_tile = [4, 18], weights = "none", streamed = []>}
-// TILE:  qnn.layer 1 (%q) {tiling = #tiling.layer<l1_tile = [6, 12, 1, 6], l1_tiles = [1, 1, 1, 1], l1_bytes = 72, l2_tile = [6, 12], weights = "none", streamed = []>}
-// SMALL: qnn.layer 0 (%h) {tiling = #tiling.layer<l1_tile = [4, 6, 1, 4], l1_tiles = [1, 3, 1, 1], l1_bytes = 24, l2_tile = [4, 18], weights = "none", streamed = []>}
-// SMALL: qnn.layer 1 (%q) {tiling = #tiling.layer<l1_tile = [6, 4, 1, 6], l1_tiles = [1, 3, 1, 1], l1_bytes = 24, l2_tile = [6, 12], weights = "none", streamed = []>}
+// TILE:  qnn.layer 0 (%h) {tiling = #tiling.layer<l1_tile = [4, 18, 1, 4], l1_tiles = [1, 1, 1, 1], l1_bytes = 72, l2_tile = [4, 18], weights = "none", streamed = [], loop_order = "input-stationary", stationary_slots = 2>}
+// TILE:  qnn.layer 1 (%q) {tiling = #tiling.layer<l1_tile = [6, 12, 1, 6], l1_tiles = [1, 1, 1, 1], l1_bytes = 72, l2_tile = [6, 12], weights = "none", streamed = [], loop_order = "input-stationary", stationary_slots = 2>}
+// SMALL: qnn.layer 0 (%h) {tiling = #tiling.layer<l1_tile = [4, 6, 1, 4], l1_tiles = [1, 3, 1, 1], l1_bytes = 24, l2_tile = [4, 18], weights = "none", streamed = [], loop_order = "input-stationary", stationary_slots = 2>}
+// SMALL: qnn.layer 1 (%q) {tiling = #tiling.layer<l1_tile = [6, 4, 1, 6], l1_tiles = [1, 3, 1, 1], l1_bytes = 24, l2_tile = [6, 12], weights = "none", streamed = [], loop_order = "input-stationary", stationary_slots = 2>}
 
 // The table's last column (18) is where a tile's first row starts in the input: rows of 4 contiguous
 // bytes 12 apart (tile t at 4t), then rows of 6 bytes 4 apart (tile t at 24t).

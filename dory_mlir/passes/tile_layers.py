@@ -597,8 +597,8 @@ class LayerLowering:
         per_copy = len(self.slice_table) // copies
         copy = index if per_copy == 1 else b.binary(arith.DivUIOp, index, b.index(per_copy))
         slot = b.binary(arith.RemUIOp, copy, b.index(2))
-        slot_bytes = self.slot_bytes(buffer)
-        return b.binary(arith.AddiOp, b.binary(arith.MuliOp, slot, b.index(slot_bytes)), b.index(offset))
+        base = b.binary(arith.MuliOp, slot, b.index(self.slot_bytes(buffer)))
+        return b.binary(arith.AddiOp, base, b.index(offset)) if offset else base
 
     def slot_bytes(self, buffer: str) -> int:
         """Bytes of one of the two slots of an L2 slice buffer: the activations' buffers are two equal

@@ -592,7 +592,8 @@ class LayerLowering:
         """Byte offset of slice `index`'s block in an L2 slice buffer of `copies` copies per layer (the
         slices, or the slices of rows): two slots, alternating per copy, when it is copied more than once
         (the plan then reserved two, `memory_plan._working_set`), else one."""
-        if copies == 1:
+        first = isinstance(index.owner, arith.ConstantOp) and index.owner.value == IntegerAttr(0, IndexType())
+        if copies == 1 or first:  # one slot, or the first slice's (the loop's prologue): slot 0
             return b.index(offset)
         per_copy = len(self.slice_table) // copies
         copy = index if per_copy == 1 else b.binary(arith.DivUIOp, index, b.index(per_copy))

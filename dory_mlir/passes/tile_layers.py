@@ -7,7 +7,9 @@ into L1, the kernel (`pulp.kernel`, all cores), `dma.copy` of the output back.
 
 With double buffering (the default) every L1 buffer has two slots: the copies of tile
 t+1 are issued before tile t computes and waited after it, and the output of tile t is
-written back while tile t+1 computes (its wait comes one iteration later). The layer
+written back while tile t+1 computes (its wait comes one iteration later). A layer that
+streams from L3 runs its tiles L2 slice by L2 slice, pipelined the same way one level up
+(`LayerLowering.slice_loop`: slice k+1's L3 copies fly while slice k's tiles run). The layer
 function carries `pulp.cluster`: the code generator runs it on every core of the team,
 issuing DMA from core 0, with the `pulp.barrier`s of the IR between copies and compute.
 

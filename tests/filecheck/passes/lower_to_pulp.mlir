@@ -56,6 +56,11 @@ func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> {
 // STREAM:           arith.muli %[[SLOT]]
 // STREAM:           dma.copy {{%.*}}, {{%.*}} : memref<?x?x?xsi8, strided<[72, 8, 1], offset: ?>, "L3"> to memref<?x?x?xsi8, "L2">
 // STREAM:         } else {
+// The output rows' slot alternates per slice of rows (slice / channel slices per row slice, mod 2):
+// STREAM:         %[[ROW_SLICE:.*]] = arith.divui %[[SLICE]], %{{.*}} : index
+// STREAM:         %[[OUT_SLOT:.*]] = arith.remui %[[ROW_SLICE]], %{{.*}} : index
+// STREAM:         %[[OUT_BASE:.*]] = arith.muli %[[OUT_SLOT]], %{{.*}} : index
+// STREAM:         memref.view %out_slice[%[[OUT_BASE]]]
 // slice k's, issued in the previous iteration, is waited for only now:
 // STREAM:         dma.wait %[[W]]
 // STREAM:         scf.for

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dory_mlir.target import load_target
-from dory_mlir.tiling.cost import TileSpans, estimate, kernel_terms
+from dory_mlir.tiling.cost import TileSpans, estimate, kernel_terms, with_l3_overlap
 from dory_mlir.tiling.cost_figures import KERNEL_COSTS, CostModel, DmaCosts, Link
 from dory_mlir.tiling.geometry import LayerShape, LoopOrder
 from dory_mlir.tiling.model import NP, PY, Tile
@@ -142,3 +142,12 @@ def test_kernel_terms_depthwise_lines_along_the_longer_side():
 def test_target_dma_figures():
     assert load_target("gap8").dma.l2_l1.bytes_per_cycle == 8
     assert load_target("gap8").dma == DmaCosts()  # the default model is GAP8's
+
+
+def test_l3_transfers_overlap_the_pipelined_l2_slices():
+    """One slice: nothing to overlap (L3 + T). Many: per slice the longer of the two, plus one slice of each
+    not overlapped (the first slice's copies in, the last one's tiles / write-back)."""
+    assert with_l3_overlap(1000, 400, 1) == 1400
+    assert with_l3_overlap(1000, 400, 4) == 3 / 4 * 1000 + 1400 / 4
+    assert with_l3_overlap(400, 1000, 4) == 3 / 4 * 1000 + 1400 / 4
+    assert max(1000, 400) < with_l3_overlap(1000, 400, 100) < 1000 + 400

@@ -78,8 +78,8 @@ def dtype_enum(ty: Attribute) -> str:
 
 # Ops that only compute a value: printed only when something printed uses it (a lowering may leave
 # a tile-table read unused, e.g. the rows of an add of two vectors; the C builds with -Werror).
-VALUE_OPS = (arith.ConstantOp, arith.IndexCastOp, arith.AddiOp, arith.SubiOp, arith.MuliOp, arith.RemUIOp,
-             arith.CmpiOp, memref.LoadOp)
+VALUE_OPS = (arith.ConstantOp, arith.IndexCastOp, arith.AddiOp, arith.SubiOp, arith.MuliOp, arith.DivUIOp,
+             arith.RemUIOp, arith.CmpiOp, memref.LoadOp)
 
 
 @dataclass
@@ -172,8 +172,9 @@ class Printer:
         elif isinstance(op, arith.IndexCastOp):
             # A tile size may only size views whose sizes no kernel call reads (an add of two vectors).
             self.line(f"{c_type(op.result.type)} {self.name(op.result)} __attribute__((unused)) = (int){self.name(op.input)};")
-        elif isinstance(op, arith.AddiOp | arith.SubiOp | arith.MuliOp | arith.RemUIOp):
-            symbol = {arith.AddiOp: "+", arith.SubiOp: "-", arith.MuliOp: "*", arith.RemUIOp: "%"}[type(op)]
+        elif isinstance(op, arith.AddiOp | arith.SubiOp | arith.MuliOp | arith.DivUIOp | arith.RemUIOp):
+            # index values are never negative here (offsets, sizes, slots): C's int / and % are the unsigned ones
+            symbol = {arith.AddiOp: "+", arith.SubiOp: "-", arith.MuliOp: "*", arith.DivUIOp: "/", arith.RemUIOp: "%"}[type(op)]
             self.declare(op.result, f"{self.name(op.lhs)} {symbol} {self.name(op.rhs)}")
         elif isinstance(op, arith.CmpiOp):
             symbol = {"eq": "==", "ne": "!=", "ult": "<", "slt": "<", "ule": "<=", "sle": "<=", "ugt": ">", "sgt": ">"}[

@@ -41,9 +41,9 @@ from dory_mlir.tiling.layers import constant_parts, layer_shape, nbytes
 from dory_mlir.tiling.memory_plan import L3DoesNotFit, LayerDoesNotFit, NetLayer, NetTensor, L2Plan, check_l3, plan_network
 from dory_mlir.tiling.model import PY, L1Target
 
-from dory_mlir.tiling.cost import TileSpans, estimate
+from dory_mlir.tiling.cost import TileSpans, estimate, with_l3_overlap
 from dory_mlir.tiling.cost_figures import CostModel
-from dory_mlir.tiling.geometry import input_rows
+from dory_mlir.tiling.geometry import input_rows, spans
 from dory_mlir.tiling.traffic import Grid, input_read, l2_l1_bytes, sliced_l2_l1_bytes
 
 L1_ALLOC_GRANULE = 8  # round_up(size, 8) of the host and rv32 runtimes' pi_cl_l1_malloc
@@ -139,11 +139,14 @@ def annotate(view: NetworkView, plan: L2Plan, function: func.FuncOp, l1: L1Targe
         else:
             moved = l2_l1_bytes(shape, grid, _pads(layer), order)
         l3, l3_copies = _l3_bytes(net, view, plan, decision, _pads(layer))
-        spans = TileSpans.of_spans(grid.co, grid.ho, grid.wo, grid.ci, *input_read(shape, grid, _pads(layer)))
-        cycles = estimate(shape, tile, spans, l1.cores, l1.double_buffer, l1.costs, PY, order=order,
+        tile_spans = TileSpans.of_spans(grid.co, grid.ho, grid.wo, grid.ci, *input_read(shape, grid, _pads(layer)))
+        cycles = estimate(shape, tile, tile_spans, l1.cores, l1.double_buffer, l1.costs, PY, order=order,
                           single=decision.l1.single)
         l3_cycles = l1.costs.dma.l3_l2.cycles(l3, l3_copies)
-        total = round(cycles.total_cycles + l3_cycles)
+        sliced = decision.streamed or decision.weights_in == "L3-stream"
+        # the lowering's slice table: rows outer, channel slices inner (`tile_layers.tile_table`)
+        slices = len(spans(shape.h_out, decision.ho2 or shape.h_out)) * len(spans(shape.c_out, decision.co2 or shape.c_out)) if sliced else 1
+        total = round(with_l3_overlap(cycles.total_cycles, l3_cycles, slices))
         rows.append({
             "layer": net.index, "name": net.name, "kind": shape.kind,
             "input_hwc": [shape.h_in, shape.w_in, shape.c_in], "output_hwc": [shape.h_out, shape.w_out, shape.c_out],

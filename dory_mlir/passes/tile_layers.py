@@ -7,7 +7,9 @@ into L1, the kernel (`pulp.kernel`, all cores), `dma.copy` of the output back.
 
 With double buffering (the default) every L1 buffer has two slots: the copies of tile
 t+1 are issued before tile t computes and waited after it, and the output of tile t is
-written back while tile t+1 computes (its wait comes one iteration later). The layer
+written back while tile t+1 computes (its wait comes one iteration later). A layer that
+streams from L3 runs its tiles L2 slice by L2 slice, pipelined the same way one level up
+(`LayerLowering.slice_loop`: slice k+1's L3 copies fly while slice k's tiles run). The layer
 function carries `pulp.cluster`: the code generator runs it on every core of the team,
 issuing DMA from core 0, with the `pulp.barrier`s of the IR between copies and compute.
 
@@ -197,6 +199,19 @@ def table_global(name: str, table: np.ndarray) -> memref.GlobalOp:
                                DenseIntOrFPElementsAttr(TensorType(i32, list(table.shape)),
                                                         BytesAttr(table.astype("<i4").tobytes())),
                                constant=UnitAttr(), alignment=ALIGN)
+
+
+@dataclass
+class SliceBlock:
+    """The block of a streamed tensor an L2 slice needs, in its L2 slot (`LayerLowering.slice_blocks`)."""
+
+    phase: str
+    source: SSAValue  # the tensor in L3
+    offsets: list[SSAValue]  # the block's origin in it
+    sizes: list[SSAValue]
+    view: SSAValue  # where the block is in L2
+    counts: list[SSAValue]  # sizes whose 0 means nothing to copy (a slice that reads only padding)
+    first_co: SSAValue | None  # i1: the block is not in L2 yet (the first channel slice of its rows)
 
 
 class TileRow(dict):
@@ -458,80 +473,169 @@ class LayerLowering:
         return memref_value, None
 
     def slice_loop(self, b: BodyBuilder) -> None:
-        """Each L2 slice: copy its streamed inputs from L3 into L2, run its tiles, write its
-        streamed output back to L3 (after the last channel slice of its rows)."""
+        """The L2 slices, pipelined like the tiles one level down: slice k+1's streamed inputs are copied
+        from L3 into the other of their two L2 slots (the plan reserves two per streamed tensor that
+        changes between slices) while slice k's tiles run, and waited for when slice k+1 starts; slice
+        k's streamed output (written after the last channel slice of its rows) goes out to L3 while
+        slice k+1 runs, and is waited for after it."""
         table = b.add(memref.GetGlobalOp(self.slice_table_name(), self.slice_table_type())).results[0]
-        body = Block(arg_types=[IndexType()])
+        blocks = self.slice_blocks(b, TileRow(b, table, b.index(0), SCOL), b.index(0), ("prefetched",))
+        first = [self.copy_slice_block(b, block) for block in blocks.values()]
+        start = b.add(dma.CompletedOp()).results[0]
+        body = Block(arg_types=[IndexType(), *[dma.TokenType()] * (len(first) + 1)])
         sb = b.child(body)
-        row = TileRow(sb, table, body.args[0], SCOL)
-        tokens = []
+        index, incoming, previous_out = body.args[0], body.args[1:-1], body.args[-1]
+        issued: list[SSAValue] = []
+        if first:
+            following = sb.binary(arith.AddiOp, index, sb.index(1))
+            has_next = sb.add(arith.CmpiOp(following, sb.index(len(self.slice_table)), "ult")).results[0]
+            prefetch, none = Block(), Block()
+            pb = sb.child(prefetch)
+            next_blocks = self.slice_blocks(pb, TileRow(pb, table, following, SCOL), following, ("prefetched",))
+            prefetch.add_op(scf.YieldOp(*(self.copy_slice_block(pb, block) for block in next_blocks.values())))
+            nothing = [dma.CompletedOp() for _ in first]
+            for op in nothing:
+                none.add_op(op)
+            none.add_op(scf.YieldOp(*(op.token for op in nothing)))
+            issued = list(sb.add(scf.IfOp(has_next, [dma.TokenType()] * len(first), [prefetch], [none])).results)
+        row = TileRow(sb, table, index, SCOL)
+        blocks = self.slice_blocks(sb, row, index, ("prefetched", "waited", "written"))
+        # Held in one place, not per slot: copied only now that the previous slice's tiles are done with it.
+        waited = [self.copy_slice_block(sb, block) for block in blocks.values() if block.phase == "waited"]
+        for token in [*incoming, *waited]:
+            sb.add(dma.WaitOp(token))
+        self.slice_sources = {role: (block.view, block.offsets) for role, block in blocks.items()}
+        self.tile_loop(sb, row["start"], sb.binary(arith.AddiOp, row["start"], row["count"]))
+        sb.add(dma.WaitOp(previous_out))  # slice k-1's output went out to L3 while slice k ran
+        sb.add(scf.YieldOp(*issued, self.write_slice(sb, row, blocks.get("out"))))
+        self.slice_sources.clear()
+        loop = b.add(scf.ForOp(b.index(0), b.index(len(self.slice_table)), b.index(1), [*first, start], body))
+        b.add(dma.WaitOp(loop.results[-1]))
+
+    def slice_blocks(self, b: BodyBuilder, row: TileRow, index: SSAValue, phases: tuple[str, ...]) -> dict[str, SliceBlock]:
+        """The blocks of the streamed tensors slice `index` (its table row `row`) needs in L2, in their
+        slot, whose phase is one of `phases`: "prefetched" (two slots: copied during the previous
+        slice), "waited" (the constants every channel slice needs whole, held once: copied at the
+        slice) or "written" (the output)."""
+        blocks: dict[str, SliceBlock] = {}
         channel_sliced = len(set(self.slice_table[:, SCOL["co0"]].tolist())) > 1
         for role in self.streamed:
-            if role == "out":
-                continue
             if role in ("weights", "bias", "mul", "add"):
                 continue
-            rows, origin_rows = (row["ihn"], row["ih0"]) if role == "in" else (row["hn"], row["h0"])
+            phase = "written" if role == "out" else "prefetched"
+            if phase not in phases:
+                continue
             source = self.args[role]
             shape = _shape(source)
-            sizes = [rows, sb.index(shape[1]), sb.index(shape[2])] if len(shape) == 3 else [sb.index(shape[0])]
-            offsets = [origin_rows, sb.index(0), sb.index(0)] if len(shape) == 3 else [sb.index(0)]
-            view = self.slice_view(sb, f"{role}_slice", 0, sizes, source.type.element_type)  # type: ignore[attr-defined]
-
-            def copy(cb: BodyBuilder, source=source, offsets=offsets, sizes=sizes, view=view) -> SSAValue:
-                return cb.add(dma.CopyOp(self.l3_block(cb, source, offsets, sizes), view)).results[0]
-
+            rows, origin_rows = (row["ihn"], row["ih0"]) if role == "in" else (row["hn"], row["h0"])
+            sizes = [rows, b.index(shape[1]), b.index(shape[2])] if len(shape) == 3 else [b.index(shape[0])]
+            offsets = [origin_rows, b.index(0), b.index(0)] if len(shape) == 3 else [b.index(0)]
+            base = self.slot_base(b, f"{role}_slice", index, self.row_slices(), 0)
+            view = self.slice_view(b, f"{role}_slice", base, sizes, source.type.element_type)  # type: ignore[attr-defined]
             # A slice of output rows may read only padding: no copy then.
             counts = [row["ihn"]] if role == "in" and self.empty_slice_in and len(shape) == 3 else []
-            # The rows stay in their L2 buffer across the channel slices of the same rows: copied at the first only.
-            first_co = sb.add(arith.CmpiOp(row["co0"], sb.index(0), "eq")).results[0] if channel_sliced else None
-            tokens.append(self.guarded(sb, counts, copy, first_co) if counts or first_co is not None else copy(sb))
-            self.slice_sources[role] = (view, offsets)
-        offset = 0
+            # The rows stay in their L2 slot across the channel slices of the same rows: copied at the first only.
+            first_co = b.add(arith.CmpiOp(row["co0"], b.index(0), "eq")).results[0] if channel_sliced and role != "out" else None
+            blocks[role] = SliceBlock(phase, source, offsets, sizes, view, counts, first_co)
+        layout = self.constants_layout()
+        for role, (whole, offset) in layout.items():
+            phase = "waited" if whole else "prefetched"
+            if phase not in phases:
+                continue
+            source = self.weights_3d if role == "weights" else self.args[role]
+            assert source is not None
+            shape = _shape(source)
+            sizes = [b.index(d) for d in shape] if whole else [row["con"], *(b.index(d) for d in shape[1:])]
+            offsets = [b.index(0)] * len(shape) if whole else [row["co0"], *(b.index(0) for _ in shape[1:])]
+            # The per-channel blocks alternate between two slots; the whole constants follow both.
+            base = b.index(offset) if whole else self.slot_base(b, "weights_slice", index, len(self.slice_table), offset)
+            view = self.slice_view(b, "weights_slice", base, sizes, source.type.element_type)  # type: ignore[attr-defined]
+            blocks[role] = SliceBlock(phase, source, offsets, sizes, view, [], None)
+        return blocks
+
+    def constant_sizes(self) -> dict[str, tuple[bool, int]]:
+        """Per streamed constant: whether it is copied whole (per-tensor constants, and requant constants
+        that vary over the rows: [H, C] / [H, 1]) and its L2 bytes (aligned; a channel slice's at most)."""
+        sizes: dict[str, tuple[bool, int]] = {}
+        max_co = int(self.slice_table[:, SCOL["con"]].max())
         for role in ("weights", "bias", "mul", "add"):
             if role not in self.streamed:
                 continue
             source = self.weights_3d if role == "weights" else self.args[role]
             assert source is not None
             shape = _shape(source)
-            # Per-tensor constants, and requant constants that vary over the rows ([H, C] / [H, 1]), whole.
             whole = role != "weights" and (shape[0] == 1 or len(shape) == 2)
-            sizes = [sb.index(d) for d in shape] if whole else [row["con"], *(sb.index(d) for d in shape[1:])]
-            offsets = [sb.index(0)] * len(shape) if whole else [row["co0"], *(sb.index(0) for _ in shape[1:])]
-            view = self.slice_view(sb, "weights_slice", offset, sizes, source.type.element_type)  # type: ignore[attr-defined]
-            tokens.append(sb.add(dma.CopyOp(self.l3_block(sb, source, offsets, sizes), view)).results[0])
-            self.slice_sources[role] = (view, offsets)
-            max_co = int(self.slice_table[:, SCOL["con"]].max())
             per_channel = int(np.prod(shape[1:])) * _elem_bytes(source)
-            offset += align(per_channel * shape[0] if whole else per_channel * max_co)
-        if "out" in self.streamed:
-            shape = _shape(self.args["out"])
-            sizes = [row["hn"], sb.index(shape[1]), sb.index(shape[2])] if len(shape) == 3 else [sb.index(shape[0])]
-            origin = [row["h0"], sb.index(0), sb.index(0)] if len(shape) == 3 else [sb.index(0)]
-            view = self.slice_view(sb, "out_slice", 0, sizes, self.args["out"].type.element_type)  # type: ignore[attr-defined]
-            self.slice_sources["out"] = (view, origin)
-        for token in tokens:
-            sb.add(dma.WaitOp(token))
-        first = row["start"]
-        self.tile_loop(sb, first, sb.binary(arith.AddiOp, first, row["count"]))
-        if "out" in self.streamed:
-            view, origin = self.slice_sources["out"]
-            shape = _shape(self.args["out"])
-            sizes = [row["hn"], sb.index(shape[1]), sb.index(shape[2])] if len(shape) == 3 else [sb.index(shape[0])]
-            last = sb.add(arith.CmpiOp(row["last_co"], sb.index(1), "eq")).results[0]
-            write, skip = Block(), Block()
-            wb = sb.child(write)
-            wb.add(dma.WaitOp(wb.add(dma.CopyOp(view, self.l3_block(wb, self.args["out"], origin, sizes))).results[0]))
-            write.add_op(scf.YieldOp())
-            skip.add_op(scf.YieldOp())
-            sb.add(scf.IfOp(last, [], [write], [skip]))
-        self.slice_sources.clear()
-        sb.add(scf.YieldOp())
-        b.add(scf.ForOp(b.index(0), b.index(len(self.slice_table)), b.index(1), [], body))
+            sizes[role] = (whole, align(per_channel * shape[0] if whole else per_channel * max_co))
+        return sizes
 
-    def slice_view(self, b: BodyBuilder, role: str, offset: int, sizes: list[SSAValue], element: Attribute) -> SSAValue:
+    def constants_layout(self) -> dict[str, tuple[bool, int]]:
+        """Per streamed constant: whether it is whole, and its byte offset in its slot of the weights' L2
+        buffer (the whole ones: in the buffer, after the two slots). Checked against the plan's size."""
+        sizes = self.constant_sizes()
+        if not sizes:
+            return {}
+        slots = 2 if len(self.slice_table) > 1 else 1
+        layout, offsets = {}, {False: 0, True: self.slot_bytes("weights_slice") * slots}
+        for role, (whole, size) in sizes.items():
+            layout[role] = (whole, offsets[whole])
+            offsets[whole] += size
+        reserved = _shape(self.args["weights_slice"])[0]
+        if offsets[True] != reserved:
+            raise AssertionError(f"layer {self.index}: the streamed constants take {offsets[True]} B of L2 "
+                                 f"({slots} slots) where the plan reserved {reserved} B")
+        return layout
+
+    def row_slices(self) -> int:
+        """The slices of rows (each split in the same channel slices)."""
+        return len(set(self.slice_table[:, SCOL["h0"]].tolist()))
+
+    def slot_base(self, b: BodyBuilder, buffer: str, index: SSAValue, copies: int, offset: int) -> SSAValue:
+        """Byte offset of slice `index`'s block in an L2 slice buffer of `copies` copies per layer (the
+        slices, or the slices of rows): two slots, alternating per copy, when it is copied more than once
+        (the plan then reserved two, `memory_plan._working_set`), else one."""
+        first = isinstance(index.owner, arith.ConstantOp) and index.owner.value == IntegerAttr(0, IndexType())
+        if copies == 1 or first:  # one slot, or the first slice's (the loop's prologue): slot 0
+            return b.index(offset)
+        per_copy = len(self.slice_table) // copies
+        copy = index if per_copy == 1 else b.binary(arith.DivUIOp, index, b.index(per_copy))
+        slot = b.binary(arith.RemUIOp, copy, b.index(2))
+        base = b.binary(arith.MuliOp, slot, b.index(self.slot_bytes(buffer)))
+        return b.binary(arith.AddiOp, base, b.index(offset)) if offset else base
+
+    def slot_bytes(self, buffer: str) -> int:
+        """Bytes of one of the two slots of an L2 slice buffer: the activations' buffers are two equal
+        slots; the weights' are two slots of the per-channel constants, then the whole ones."""
+        if buffer == "weights_slice":
+            return sum(size for whole, size in self.constant_sizes().values() if not whole)
+        return _shape(self.args[buffer])[0] // 2
+
+    def copy_slice_block(self, b: BodyBuilder, block: SliceBlock) -> SSAValue:
+        """The L3 → L2 copy of a slice block (guarded: none when it reads only padding, or its rows are
+        already in L2)."""
+        def copy(cb: BodyBuilder) -> SSAValue:
+            return cb.add(dma.CopyOp(self.l3_block(cb, block.source, block.offsets, block.sizes), block.view)).results[0]
+
+        if block.counts or block.first_co is not None:
+            return self.guarded(b, block.counts, copy, block.first_co)
+        return copy(b)
+
+    def write_slice(self, b: BodyBuilder, row: TileRow, block: SliceBlock | None) -> SSAValue:
+        """Slice `row`'s output rows, L2 → L3, after the last channel slice of those rows (else, or
+        without a streamed output, a completed token)."""
+        if block is None:
+            return b.add(dma.CompletedOp()).results[0]
+        last = b.add(arith.CmpiOp(row["last_co"], b.index(1), "eq")).results[0]
+        write, skip = Block(), Block()
+        wb = b.child(write)
+        write.add_op(scf.YieldOp(wb.add(dma.CopyOp(block.view, self.l3_block(wb, block.source, block.offsets, block.sizes))).results[0]))
+        skip.add_op(completed := dma.CompletedOp())
+        skip.add_op(scf.YieldOp(completed.token))
+        return b.add(scf.IfOp(last, [dma.TokenType()], [write], [skip])).results[0]
+
+    def slice_view(self, b: BodyBuilder, role: str, offset: SSAValue, sizes: list[SSAValue], element: Attribute) -> SSAValue:
         ty = MemRefType(element, [DYNAMIC_INDEX] * len(sizes), NoneAttr(), StringAttr("L2"))
-        return b.add(memref.ViewOp(self.args[role], b.index(offset), sizes, ty)).results[0]
+        return b.add(memref.ViewOp(self.args[role], offset, sizes, ty)).results[0]
 
     def l3_block(self, b: BodyBuilder, source: SSAValue, offsets: list[SSAValue], sizes: list[SSAValue]) -> SSAValue:
         """A block of an L3 tensor (contiguous: whole rows, or whole channels' constants)."""

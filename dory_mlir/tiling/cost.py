@@ -13,7 +13,7 @@ output back, and the 8 cores run one kernel call. The estimate, in cluster cycle
 | double-buffered total | `max(DMA − exposed, compute) + exposed + prologue + epilogue` | tile t+1's copies and tile t−1's write overlap tile t's kernel: per tile the longer of the two (summed over tiles with the per-tile averages); exposed: the DMA of the stationary buffer when it has one L1 slot (`LoopOrder`: copied between two tiles, waited for) |
 | prologue / epilogue | the average input copy of one tile (waited for before the first kernel) / the average output copy of one tile (after the last) | |
 | single-buffered total | `DMA + compute` | every copy is waited for (also a transpose, double buffering or not: DMA alone, its copies in and out one after the other) |
-| L3↔L2 (report only) | `bytes / l3_l2.bytes_per_cycle + transfers · l3_l2.setup_cycles` (a transfer per tensor and L2 slice), added to the total | the L3 slices are copied before their tiles start (single-buffered today); the L2 plan, not the L1 tiler, decides these bytes |
+| L3↔L2 (report only) | `L3 = bytes / l3_l2.bytes_per_cycle + transfers · l3_l2.setup_cycles` (a transfer per tensor and L2 slice); with `s` L2 slices and the L2-level total `T` above, the layer takes `(s − 1)/s · max(L3, T) + (L3 + T)/s` (`with_l3_overlap`) | `tile-layers` pipelines the slices: slice k+1's L3 copies and slice k−1's write-back fly while slice k's tiles run, so per slice (averages) the longer of the two counts, plus one slice's L3 copies (the first's in, the last's out) and one slice's tiles not overlapped; one slice: `L3 + T`. The L3 → L2 copy of whole weights before a layer is counted as if overlapped too (an approximation); the L2 plan, not the L1 tiler, decides these bytes |
 
 The tile grid of the search is regular (`TileSpans.regular`: full tiles plus one ragged tile per dimension,
 the padding guessed symmetric from the shapes); the report's is the lowering's exact grid (`TileSpans.of_spans`,
@@ -188,3 +188,9 @@ def estimate(layer: LayerShape, tile, grid: TileSpans, cores: int, double_buffer
     else:
         total = dma + compute
     return Estimate(dma, compute, total, sum(moved.values()))
+
+
+def with_l3_overlap(l2_total, l3_cycles, slices: int):
+    """A layer's estimate with its L3↔L2 transfers (`l3_cycles`) over `slices` pipelined L2 slices whose
+    L2-level estimate totals `l2_total` (the L3↔L2 row of the module docstring)."""
+    return (slices - 1) / slices * max(l3_cycles, l2_total) + (l3_cycles + l2_total) / slices

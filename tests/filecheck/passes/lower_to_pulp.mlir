@@ -46,10 +46,44 @@ func.func @network(%x: tensor<1x8x16x16xui8>) -> tensor<1x10xsi32> {
 
 // STREAM:     func.func private @layer0({{.*}}%out: memref<16x16x16xui8, "L3">, %out_slice: memref<{{[0-9]+}}xi8, "L2">, %weights_slice: memref<{{[0-9]+}}xi8, "L2">)
 // STREAM:       %{{.*}} = memref.get_global @layer0_slices : memref<{{[0-9]+}}x9xi32, "L2">
-// STREAM:       scf.for
-// The weights of the slice's channels come from L3 into the layer's L2 buffer:
-// STREAM:         dma.copy {{%.*}}, {{%.*}} : memref<?x?x?xsi8, strided<[72, 8, 1], offset: ?>, "L3"> to memref<?x?x?xsi8, "L2">
+// The L2 slices are pipelined: the first slice's weights (its channels) come from L3 before the loop...
+// STREAM:       %[[FIRST_W:.*]] = dma.copy {{%.*}}, {{%.*}} : memref<?x?x?xsi8, strided<[72, 8, 1], offset: ?>, "L3"> to memref<?x?x?xsi8, "L2">
+// STREAM:       scf.for %[[SLICE:.*]] = {{.*}} iter_args(%[[W:.*]] = %[[FIRST_W]], {{.*}}) -> (!dma.token, !dma.token, !dma.token, !dma.token)
+// ...then slice k+1's, into the other slot of the weights' L2 buffer, before slice k's tiles run:
+// STREAM:         %[[NEXT:.*]] = arith.addi %[[SLICE]], %{{.*}} : index
+// STREAM:         scf.if %{{.*}} -> (!dma.token, !dma.token, !dma.token)
+// STREAM:           %[[SLOT:.*]] = arith.remui %[[NEXT]], %{{.*}} : index
+// STREAM:           arith.muli %[[SLOT]]
+// STREAM:           dma.copy {{%.*}}, {{%.*}} : memref<?x?x?xsi8, strided<[72, 8, 1], offset: ?>, "L3"> to memref<?x?x?xsi8, "L2">
+// STREAM:         } else {
+// The output rows' slot alternates per slice of rows (slice / channel slices per row slice, mod 2):
+// STREAM:         %[[ROW_SLICE:.*]] = arith.divui %[[SLICE]], %{{.*}} : index
+// STREAM:         %[[OUT_SLOT:.*]] = arith.remui %[[ROW_SLICE]], %{{.*}} : index
+// STREAM:         %[[OUT_BASE:.*]] = arith.muli %[[OUT_SLOT]], %{{.*}} : index
+// STREAM:         memref.view %out_slice[%[[OUT_BASE]]]
+// slice k's, issued in the previous iteration, is waited for only now:
+// STREAM:         dma.wait %[[W]]
 // STREAM:         scf.for
 // STREAM:           pulp.kernel "dory_conv2d"
-// STREAM:         scf.if
+// slice k−1's output rows went out to L3 while slice k ran; slice k's go out after its last channel slice
+// and are waited for one slice later (after the loop for the last):
+// STREAM:         dma.wait %[[PREVIOUS_OUT:[^ ]*]]
+// STREAM:         %[[OUT:.*]] = scf.if
 // STREAM:           dma.copy {{%.*}}, {{%.*}} : memref<?x?x?xui8, "L2"> to memref<?x?x?xui8, strided<[256, 16, 1], offset: ?>, "L3">
+// STREAM:         scf.yield {{.*}}, %[[OUT]] : !dma.token
+// STREAM:       dma.wait
+// STREAM:       func.return
+// Layer 1 streams its input by rows (halo included) into two slots of its L2 buffer, alternating per
+// slice of rows, the next slice's rows copied while this slice's tiles run:
+// STREAM:     func.func private @layer1(%in: memref<16x16x16xui8, "L3">{{.*}}, %in_slice: memref<1536xi8, "L2">
+// STREAM:       %[[FIRST_IN:.*]] = dma.copy {{%.*}}, {{%.*}} : memref<?x?x?xui8, strided<[256, 16, 1], offset: ?>, "L3"> to memref<?x?x?xui8, "L2">
+// STREAM:       scf.for %[[ROWS:.*]] = {{.*}} iter_args(%[[IN:.*]] = %[[FIRST_IN]], {{.*}})
+// STREAM:         %[[NEXT_ROWS:.*]] = arith.addi %[[ROWS]], %{{.*}} : index
+// STREAM:         scf.if
+// STREAM:           %[[IN_SLOT:.*]] = arith.remui %[[NEXT_ROWS]], %{{.*}} : index
+// STREAM:           %[[IN_BASE:.*]] = arith.muli %[[IN_SLOT]], %{{.*}} : index
+// STREAM:           %[[NEXT_IN:.*]] = memref.view %in_slice[%[[IN_BASE]]]
+// STREAM:           dma.copy {{%.*}}, %[[NEXT_IN]] : memref<?x?x?xui8, strided<[256, 16, 1], offset: ?>, "L3"> to memref<?x?x?xui8, "L2">
+// STREAM:         dma.wait %[[IN]]
+// STREAM:         scf.for
+// STREAM:           pulp.kernel "dory_depthwise"

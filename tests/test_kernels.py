@@ -727,104 +727,78 @@ def softmax_case(seed: int) -> Case:
     return Case("softmax", seed, dict(hwc=(h, w, c), in_type=in_type, **coeffs), expected, execute)
 
 
-def rmsnorm_case(seed: int) -> Case:
-    """QuantLib's iRMSNorm over the c features of every pixel: int32 weights with |x·weight| < 2^31, a shift
-    (log2 D), an 8-bit output clipped to its type's range or narrower."""
+def row_norm_case(name: str, seed: int, with_bias: bool) -> Case:
+    """QuantLib's iRMSNorm (`with_bias` False) or iLayerNorm over the c features of every pixel: int32 gains
+    (|x·weight| < 2^31 for the RMS norm, a mean-free x four times wider for the layer norm) and, for the layer
+    norm, offsets per feature; a shift (log2 D), an 8-bit output clipped to its type's range or narrower."""
     rng = np.random.default_rng(seed)
     h, w, c, in_type = row_tile(rng)
     out_type = int(rng.choice([I8, I8, U8]))
     shift = int(rng.integers(0, 17))
-    weight = np.array([signed(rng, 2**31 // 256 - 1, 0.3) for _ in range(c)], dtype=np.int32)
+    weight = np.array([signed(rng, 2**31 // (1024 if with_bias else 256) - 1, 0.3) for _ in range(c)], dtype=np.int32)
+    constants = [weight] + ([np.array([signed(rng, 2**24, 0.5) for _ in range(c)], dtype=np.int32)] if with_bias else [])
     x = random_activations(rng, (h, w, c), in_type)
-    op = qnn.RMSNormOp(value((1, c, h, w), in_type), value((c,), I32), TensorType(int_type(out_type), [1, c, h, w]),
-                       shift)
+    op_class, kernel, mirror = (qnn.LayerNormOp, K_LAYERNORM, LayerNorm) if with_bias else (qnn.RMSNormOp, K_RMSNORM, RMSNorm)
+    op = op_class(value((1, c, h, w), in_type), *(value((c,), I32) for _ in constants),
+                  TensorType(int_type(out_type), [1, c, h, w]), shift)
     lo, hi = RANGE[out_type]
     if rng.random() < 0.3:  # a narrower clip (n_levels below 256)
         lo, hi = lo + int(rng.integers(0, 64)), hi - int(rng.integers(0, 64))
-    expected = np.clip(to_hwc(golden(op, to_nchw(x), weight)), lo, hi)
+    expected = np.clip(to_hwc(golden(op, to_nchw(x), *constants)), lo, hi)
 
     def execute(lib: KernelLib, run_rng, fill: int | None = None) -> np.ndarray:
         out = output_buffer(run_rng, (h, w, c), NP_TYPE[out_type], fill)
-        lib.run(K_RMSNORM, RMSNorm(in_=address(x), in_type=in_type, h=h, w=w, c=c, weight=address(weight),
-                                   shift=shift, min=lo, max=hi, out=address(out), out_type=out_type), run_rng)
+        pointers = dict(zip(("weight", "bias"), (address(v) for v in constants)))
+        lib.run(kernel, mirror(in_=address(x), in_type=in_type, h=h, w=w, c=c, shift=shift, min=lo, max=hi,
+                               out=address(out), out_type=out_type, **pointers), run_rng)
         return out
 
-    return Case("rmsnorm", seed, dict(hwc=(h, w, c), in_type=in_type, out_type=out_type, shift=shift, clip=(lo, hi)),
+    return Case(name, seed, dict(hwc=(h, w, c), in_type=in_type, out_type=out_type, shift=shift, clip=(lo, hi)),
                 expected, execute)
 
 
-def hardswish_case(seed: int) -> Case:
-    """QuantLib's iHardswish, elementwise, for an input step of 1/step (quantlib_builder.i_hardswish), then a
-    requant per channel or per tensor, or the int32 values."""
+rmsnorm_case = partial(row_norm_case, "rmsnorm", with_bias=False)
+layernorm_case = partial(row_norm_case, "layernorm", with_bias=True)
+
+
+def elementwise_int32_case(name: str, seed: int, op_class, kernel: int, mirror, draw_params) -> Case:
+    """A QuantLib elementwise op with an int32 result (iHardswish, iGELU) on a random HWC tile, its parameters
+    drawn by `draw_params(rng)`, then a requant per channel or per tensor, or the int32 values."""
     rng = np.random.default_rng(seed)
     h, w, c = int(rng.integers(1, 8)), int(rng.integers(1, 8)), int(rng.integers(1, 14))
     in_type = int(rng.choice([U8, I8]))
+    params = draw_params(rng)
+    x = random_activations(rng, (h, w, c), in_type)
+    op = op_class(value((1, c, h, w), in_type), TensorType(int_type(I32), [1, c, h, w]), **params)
+    rq, y, out_type = requant_or_int32(rng, golden(op, to_nchw(x)), 0.3)
+
+    def execute(lib: KernelLib, run_rng, fill: int | None = None) -> np.ndarray:
+        out = output_buffer(run_rng, (h, w, c), NP_TYPE[out_type], fill)
+        lib.run(kernel, mirror(in_=address(x), in_type=in_type, h=h, w=w, c=c,
+                               rq=None if rq is None else ctypes.addressof(rq.struct), out=address(out),
+                               out_type=out_type, **params), run_rng)
+        return out
+
+    return Case(name, seed, dict(hwc=(h, w, c), in_type=in_type, requant=None if rq is None else rq.config,
+                                 **params), to_hwc(y), execute, [rq])
+
+
+def hardswish_params(rng) -> dict[str, int]:
+    """iHardswish for an input step of 1/step (quantlib_builder.i_hardswish)."""
     step = int(rng.choice([4, 16, 42, 255]))
-    params = dict(one_over_six=round(2 ** int(rng.integers(3, 8)) / 6), three=3 * step, six=6 * step)
-    x = random_activations(rng, (h, w, c), in_type)
-    op = qnn.HardswishOp(value((1, c, h, w), in_type), TensorType(int_type(I32), [1, c, h, w]), **params)
-    rq, y, out_type = requant_or_int32(rng, golden(op, to_nchw(x)), 0.3)
-
-    def execute(lib: KernelLib, run_rng, fill: int | None = None) -> np.ndarray:
-        out = output_buffer(run_rng, (h, w, c), NP_TYPE[out_type], fill)
-        lib.run(K_HARDSWISH, Hardswish(in_=address(x), in_type=in_type, h=h, w=w, c=c,
-                                       rq=None if rq is None else ctypes.addressof(rq.struct), out=address(out),
-                                       out_type=out_type, **params), run_rng)
-        return out
-
-    return Case("hardswish", seed, dict(hwc=(h, w, c), in_type=in_type, requant=None if rq is None else rq.config,
-                                        **params), to_hwc(y), execute, [rq])
+    return dict(one_over_six=round(2 ** int(rng.integers(3, 8)) / 6), three=3 * step, six=6 * step)
 
 
-def gelu_case(seed: int) -> Case:
-    """QuantLib's iGELU, elementwise, its constants for an input step eps (quantlib_builder.i_gelu), then a
-    requant per channel or per tensor, or the int32 values."""
-    rng = np.random.default_rng(seed)
-    h, w, c = int(rng.integers(1, 8)), int(rng.integers(1, 8)), int(rng.integers(1, 14))
-    in_type = int(rng.choice([U8, I8]))
+def gelu_params(rng) -> dict[str, int]:
+    """iGELU's constants for an input step eps (quantlib_builder.i_gelu)."""
     eps_b = float(rng.choice([1 / 8, 1 / 16, 8 / 255, 1 / 50, 1 / 64])) / math.sqrt(2.0)
-    params = dict(b=math.floor(-1.769 / eps_b + 0.5), one=math.floor(1.0 / (eps_b * eps_b * 0.2888) + 0.5))
-    x = random_activations(rng, (h, w, c), in_type)
-    op = qnn.GeluOp(value((1, c, h, w), in_type), TensorType(int_type(I32), [1, c, h, w]), **params)
-    rq, y, out_type = requant_or_int32(rng, golden(op, to_nchw(x)), 0.3)
-
-    def execute(lib: KernelLib, run_rng, fill: int | None = None) -> np.ndarray:
-        out = output_buffer(run_rng, (h, w, c), NP_TYPE[out_type], fill)
-        lib.run(K_GELU, Gelu(in_=address(x), in_type=in_type, h=h, w=w, c=c,
-                             rq=None if rq is None else ctypes.addressof(rq.struct), out=address(out),
-                             out_type=out_type, **params), run_rng)
-        return out
-
-    return Case("gelu", seed, dict(hwc=(h, w, c), in_type=in_type, requant=None if rq is None else rq.config,
-                                   **params), to_hwc(y), execute, [rq])
+    return dict(b=math.floor(-1.769 / eps_b + 0.5), one=math.floor(1.0 / (eps_b * eps_b * 0.2888) + 0.5))
 
 
-def layernorm_case(seed: int) -> Case:
-    """QuantLib's iLayerNorm over the c features of every pixel: int32 gains and offsets per feature, a shift
-    (log2 D), an 8-bit output clipped to its type's range or narrower."""
-    rng = np.random.default_rng(seed)
-    h, w, c, in_type = row_tile(rng)
-    out_type = int(rng.choice([I8, I8, U8]))
-    shift = int(rng.integers(0, 17))
-    weight = np.array([signed(rng, 2**31 // 1024 - 1, 0.3) for _ in range(c)], dtype=np.int32)
-    bias = np.array([signed(rng, 2**24, 0.5) for _ in range(c)], dtype=np.int32)
-    x = random_activations(rng, (h, w, c), in_type)
-    op = qnn.LayerNormOp(value((1, c, h, w), in_type), value((c,), I32), value((c,), I32),
-                         TensorType(int_type(out_type), [1, c, h, w]), shift)
-    lo, hi = RANGE[out_type]
-    if rng.random() < 0.3:  # a narrower clip (n_levels below 256)
-        lo, hi = lo + int(rng.integers(0, 64)), hi - int(rng.integers(0, 64))
-    expected = np.clip(to_hwc(golden(op, to_nchw(x), weight, bias)), lo, hi)
-
-    def execute(lib: KernelLib, run_rng, fill: int | None = None) -> np.ndarray:
-        out = output_buffer(run_rng, (h, w, c), NP_TYPE[out_type], fill)
-        lib.run(K_LAYERNORM, LayerNorm(in_=address(x), in_type=in_type, h=h, w=w, c=c, weight=address(weight),
-                                       bias=address(bias), shift=shift, min=lo, max=hi, out=address(out),
-                                       out_type=out_type), run_rng)
-        return out
-
-    return Case("layernorm", seed, dict(hwc=(h, w, c), in_type=in_type, out_type=out_type, shift=shift,
-                                        clip=(lo, hi)), expected, execute)
+hardswish_case = partial(elementwise_int32_case, "hardswish", op_class=qnn.HardswishOp, kernel=K_HARDSWISH,
+                         mirror=Hardswish, draw_params=hardswish_params)
+gelu_case = partial(elementwise_int32_case, "gelu", op_class=qnn.GeluOp, kernel=K_GELU, mirror=Gelu,
+                    draw_params=gelu_params)
 
 
 def itamax_case(seed: int) -> Case:

@@ -45,6 +45,9 @@ from dory_mlir.tiling.model import (
     total_bytes,
 )
 
+SPLIT_BATCH = 1 << 16
+"""About how many (tile, input-channel slice) pairs of split reductions one vectorized evaluation weighs."""
+
 TIE = (1, 50)
 """Estimates within 1/50 (2 %) of the cheapest tile's are a tie: `cycles · 50 ≤ best · 51`."""
 
@@ -100,9 +103,9 @@ def _largest_fitting_slice(layer: LayerShape, target: L1Target, co, ho, wo) -> n
     return lo
 
 
-def _pick(sizes: list[tuple], legal: np.ndarray) -> list[tuple]:
-    """One dimension of a `TileSpans` of the searched grid, restricted to the legal tiles."""
-    return [tuple(np.broadcast_to(v, legal.shape)[legal] for v in pair) for pair in sizes]
+def _pick(sizes: list[tuple], shape: tuple[int, ...], rows: np.ndarray) -> list[tuple]:
+    """One dimension of a `TileSpans` of the searched grid (arrays of `shape`, or scalars), at the tiles `rows`."""
+    return [tuple(np.broadcast_to(v, shape)[rows] for v in pair) for pair in sizes]
 
 
 def schedules(layer: LayerShape, target: L1Target, whole_reduction: bool = True) -> list[tuple[LoopOrder, str | None]]:
@@ -160,37 +163,60 @@ def search(layer: LayerShape, target: L1Target) -> tuple[Tile, LoopOrder, str | 
     parts = [np.broadcast_to(p, co.shape) for p in compute_parts(layer, spatial, target.cores, target.costs, NP)]
 
     pool: list[dict[str, np.ndarray]] = []
-    for ci in candidates:
-        whole_reduction = ci is None or ci == layer.c_in
+
+    def weigh(rows: np.ndarray, ci: np.ndarray | None, single: str | None) -> None:
+        """Adds the estimates of the tiles `rows` (indices into co, ho, wo) with input-channel slices `ci`
+        (None: all, or tied to co) to the pool, in every plan of `single` that `ci` allows."""
+        whole_reduction = ci is None or bool((ci == layer.c_in).all())
         here = schedules(layer, target, whole_reduction)
-        for single in dict.fromkeys(kept for _, kept in here):
-            if not whole_reduction:
-                legal = largest >= ci
-            else:  # one slot only where two do not fit: it saves nothing then and exposes the copies
-                legal = fits_all[None] if single is None else fits_all[single] & ~fits_all[None]
-            if not legal.any():
+        if ci is None:
+            tile = Tile(co[rows], ho[rows], wo[rows], every_ci.ci[rows])
+            ci_spans = _pick(spatial.ci, co.shape, rows)
+        else:
+            tile = Tile(co[rows], ho[rows], wo[rows], ci)
+            rest = layer.c_in % ci
+            ci_spans = [(ci, layer.c_in // ci), (rest, (rest > 0).astype(ci.dtype))]
+        grid = TileSpans(*(_pick(getattr(spatial, d), co.shape, rows) for d in ("co", "ho", "wo")), ci_spans,
+                         spatial.in_rows[rows], spatial.in_cols[rows])
+        legal_parts = [p[rows] for p in parts]
+        for index, (order, kept) in enumerate(plans):
+            if kept != single or (order, kept) not in here:
                 continue
-            tile = Tile(co[legal], ho[legal], wo[legal], co[legal] if ci is None else np.full(int(legal.sum()), ci))
-            grid = TileSpans(*(_pick(getattr(spatial, d), legal) for d in ("co", "ho", "wo")),
-                             _pick(spatial.ci, legal) if ci is None else [(ci, layer.c_in // ci), (layer.c_in % ci, int(layer.c_in % ci > 0))],
-                             spatial.in_rows[legal], spatial.in_cols[legal])
-            legal_parts = [p[legal] for p in parts]
-            for index, (order, kept) in enumerate(plans):
-                if kept != single or (order, kept) not in here:
-                    continue
-                found = {k: np.broadcast_to(v, tile.co.shape) for k, v in
-                         keys(layer, tile, target, NP, legal_parts, False, grid, order, single).items()}
-                found |= {"co": tile.co, "ho": tile.ho, "wo": tile.wo, "ci": tile.ci, "plan": np.full(tile.co.shape, index)}
-                if order is not LoopOrder.INPUT_STATIONARY and single is None:
-                    # with one channel tile both orders walk the same tiles (with two slots: the same estimate)
-                    found = {k: v[tile.co < layer.c_out] for k, v in found.items()}
-                pool.append(found)
-        if not pool:
-            continue
-        # Keep only what may still be chosen (a blocked tile beats any other; the window only shrinks).
-        merged = {k: np.concatenate([p[k] for p in pool]) for k in pool[0]}
-        window = _window(merged)
-        pool = [{k: v[window] for k, v in merged.items()}]
+            found = {k: np.broadcast_to(v, tile.co.shape) for k, v in
+                     keys(layer, tile, target, NP, legal_parts, False, grid, order, single).items()}
+            found |= {"co": tile.co, "ho": tile.ho, "wo": tile.wo, "ci": tile.ci, "plan": np.full(tile.co.shape, index)}
+            if order is not LoopOrder.INPUT_STATIONARY and single is None:
+                # with one channel tile both orders walk the same tiles (with two slots: the same estimate)
+                found = {k: v[tile.co < layer.c_out] for k, v in found.items()}
+            pool.append(found)
+
+    def prune() -> None:
+        """Keeps only what may still be chosen (a blocked tile beats any other; the window only shrinks)."""
+        if pool:
+            merged = {k: np.concatenate([p[k] for p in pool]) for k in pool[0]}
+            pool[:] = [{k: v[_window(merged)] for k, v in merged.items()}]
+
+    # All input channels: with two slots, and with a buffer in one slot only where two do not fit (it
+    # saves nothing then and exposes the copies).
+    for single in singles:
+        legal = fits_all[None] if single is None else fits_all[single] & ~fits_all[None]
+        if legal.any():
+            weigh(np.flatnonzero(legal), None if not layer.splits_reduction else np.full(int(legal.sum()), layer.c_in), single)
+    prune()
+    # Split reductions (two slots, input-stationary: `schedules`): every slice size with every tile it fits,
+    # weighed in batches of about SPLIT_BATCH tiles rather than one slice size at a time (a layer with
+    # thousands of input channels has a hundred slice sizes and few tiles each).
+    split = np.array([ci for ci in candidates if ci is not None and ci < layer.c_in], dtype=np.int64)
+    if split.size:  # how many tiles each slice size fits
+        per_slice = np.maximum(1, largest.size - np.searchsorted(np.sort(largest), split, side="left"))
+    start = 0
+    while start < split.size:
+        stop = start + max(1, int(np.searchsorted(np.cumsum(per_slice[start:]), SPLIT_BATCH, side="right")))
+        which, rows = np.nonzero(largest[None, :] >= split[start:stop, None])
+        if rows.size:
+            weigh(rows, split[start:stop][which], None)
+            prune()
+        start = stop
     if not pool:
         return None
     found = pool[0]

@@ -158,6 +158,15 @@ def compute_parts(layer: LayerShape, grid: TileSpans, cores: int, model: CostMod
     return per_slice, per_channel
 
 
+def compute_cycles(layer: LayerShape, parts, counts: tuple, model: CostModel):
+    """The compute term of a layer tiled in `counts` tiles per dimension (co, ho, wo, ci) from its
+    `compute_parts`. It is a lower bound of the estimate's total in either buffering (`estimate`): the search
+    drops tiles whose bound is already beyond the cheapest estimate found."""
+    per_slice, per_channel = parts
+    n_tiles = counts[0] * counts[1] * counts[2] * counts[3]
+    return per_slice * counts[3] + per_channel * layer.c_in + n_tiles * model.dma.tile_overhead_cycles
+
+
 def estimate(layer: LayerShape, tile, grid: TileSpans, cores: int, double_buffer: bool, model: CostModel,
              B, parts=None, order: LoopOrder = LoopOrder.INPUT_STATIONARY, single: str | None = None) -> Estimate:
     """Estimated cycles of the layer tiled as `grid` (interior tile `tile`) in loop order `order`: see the
@@ -179,9 +188,9 @@ def estimate(layer: LayerShape, tile, grid: TileSpans, cores: int, double_buffer
             dma_in = dma_in + cycles
         if name == single:
             exposed = cycles
-    per_slice, per_channel = parts if parts is not None else compute_parts(layer, grid, cores, model, B)
+    compute = compute_cycles(layer, parts if parts is not None else compute_parts(layer, grid, cores, model, B),
+                             counts, model)
     n_tiles = counts[0] * counts[1] * counts[2] * counts[3]
-    compute = per_slice * counts[3] + per_channel * layer.c_in + n_tiles * model.dma.tile_overhead_cycles
     dma = dma_in + dma_out
     if double_buffer and layer.kind not in DMA_KINDS:  # a DMA-only layer's copies wait for each other
         total = B.Max(dma - exposed, compute) + exposed + dma_in / n_tiles + dma_out / n_copies["output"]

@@ -122,6 +122,12 @@ class _NumPy(_Python):
     Min = staticmethod(np.minimum)
     Max = staticmethod(np.maximum)
 
+    @staticmethod
+    def align(value):
+        # the same rounding as `_Python.align` by a mask (ALIGN is a power of two): a third of the time
+        # of a floor division over the search's arrays
+        return (value + (ALIGN - 1)) & -ALIGN
+
 
 PY = _Python()
 NP = _NumPy()

@@ -28,7 +28,7 @@ import numpy as np
 
 from dory_mlir.tiling import solve_cache
 from dory_mlir.tiling.certify import certify_tile
-from dory_mlir.tiling.cost import TileSpans, compute_parts, estimate
+from dory_mlir.tiling.cost import TileSpans, compute_cycles, compute_parts, estimate
 from dory_mlir.tiling.geometry import TILE_DIMS, LoopOrder
 from dory_mlir.tiling.model import (
     NP,
@@ -44,6 +44,9 @@ from dory_mlir.tiling.model import (
     smallest_footprint,
     total_bytes,
 )
+
+SEED_TILES = 256
+"""How many tiles of least compute the search estimates first: their cheapest estimate bounds the rest."""
 
 SPLIT_BATCH = 1 << 16
 """About how many (tile, input-channel slice) pairs of split reductions one vectorized evaluation weighs."""
@@ -138,7 +141,8 @@ def search(layer: LayerShape, target: L1Target) -> tuple[Tile, LoopOrder, str | 
     def fits(tile: Tile, single: str | None) -> np.ndarray:
         return total_bytes(layer, tile, target, NP, single) <= target.l1_bytes
 
-    fits_whole = fits(whole, None)  # a tile that fits with no slice (or one buffer in one slot) fits with none
+    two_slots = fits(whole, None)  # with every input channel (with theirs when ci is tied to co)
+    fits_whole = two_slots.copy()  # a tile that fits with no slice (or one buffer in one slot) fits with none
     if layer.splits_reduction and layer.c_in > 1:
         fits_whole |= fits(Tile(co, ho, wo, np.ones_like(co)), None)
     for single in singles[1:]:  # one slot: only with all input channels (`schedules`)
@@ -153,7 +157,7 @@ def search(layer: LayerShape, target: L1Target) -> tuple[Tile, LoopOrder, str | 
     # The tiles that fit with all input channels (with theirs when ci is tied to co): with two slots, and
     # where those do not fit, with a buffer in one slot; the largest slice below c_in that fits (two slots).
     every_ci = Tile(co, ho, wo, np.full_like(co, layer.c_in) if layer.splits_reduction else co)
-    fits_all = {None: fits(every_ci, None)}
+    fits_all = {None: two_slots[keep]}
     tight = np.flatnonzero(~fits_all[None])
     for single in singles[1:]:
         fits_all[single] = np.zeros_like(co, bool)
@@ -164,9 +168,24 @@ def search(layer: LayerShape, target: L1Target) -> tuple[Tile, LoopOrder, str | 
 
     pool: list[dict[str, np.ndarray]] = []
 
+    spatial_counts = [np.broadcast_to(spatial.count(d), co.shape) for d in ("co", "ho", "wo")]
+
+    def least_cycles(rows: np.ndarray, ci: np.ndarray | None) -> np.ndarray:
+        """A lower bound of the tiles' estimates in any plan: their compute (`compute_cycles`)."""
+        slices = 1 if ci is None else -(-layer.c_in // ci)
+        counts = (*(n[rows] for n in spatial_counts), slices)
+        return np.rint(compute_cycles(layer, [p[rows] for p in parts], counts, target.costs))
+
     def weigh(rows: np.ndarray, ci: np.ndarray | None, single: str | None) -> None:
         """Adds the estimates of the tiles `rows` (indices into co, ho, wo) with input-channel slices `ci`
-        (None: all, or tied to co) to the pool, in every plan of `single` that `ci` allows."""
+        (None: all, or tied to co) to the pool, in every plan of `single` that `ci` allows — but not those
+        of tiles whose compute alone is beyond the window of the cheapest estimate already in the pool
+        (exact: that estimate only falls, and all tiles weighed are alike blocked or not)."""
+        if pool:
+            within = least_cycles(rows, ci) * TIE[1] <= pool[0]["cycles"].min() * (TIE[1] + TIE[0])
+            rows, ci = rows[within], (ci if ci is None else ci[within])
+            if not rows.size:
+                return
         whole_reduction = ci is None or bool((ci == layer.c_in).all())
         here = schedules(layer, target, whole_reduction)
         if ci is None:
@@ -198,11 +217,19 @@ def search(layer: LayerShape, target: L1Target) -> tuple[Tile, LoopOrder, str | 
 
     # All input channels: with two slots, and with a buffer in one slot only where two do not fit (it
     # saves nothing then and exposes the copies).
+    every = (lambda rows: np.full(rows.size, layer.c_in)) if layer.splits_reduction else (lambda rows: None)
     for single in singles:
         legal = fits_all[None] if single is None else fits_all[single] & ~fits_all[None]
-        if legal.any():
-            weigh(np.flatnonzero(legal), None if not layer.splits_reduction else np.full(int(legal.sum()), layer.c_in), single)
-    prune()
+        rows = np.flatnonzero(legal)
+        if not pool and rows.size > SEED_TILES:  # the least compute first: a bound for the rest
+            first = np.zeros(rows.size, bool)
+            first[np.argpartition(least_cycles(rows, every(rows)), SEED_TILES)[:SEED_TILES]] = True
+            weigh(rows[first], every(rows[first]), single)
+            prune()
+            rows = rows[~first]
+        if rows.size:
+            weigh(rows, every(rows), single)
+            prune()
     # Split reductions (two slots, input-stationary: `schedules`): every slice size with every tile it fits,
     # weighed in batches of about SPLIT_BATCH tiles rather than one slice size at a time (a layer with
     # thousands of input channels has a hundred slice sizes and few tiles each).

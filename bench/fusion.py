@@ -30,7 +30,7 @@ from dory_mlir.passes.tile import NetworkView, TilePass, collecting_tile_reports
 from dory_mlir.pipeline import load_network, make_context  # noqa: E402
 from dory_mlir.target import load_target  # noqa: E402
 from dory_mlir.tiling.cost_figures import CostModel  # noqa: E402
-from dory_mlir.tiling.fusion import choose, fusable  # noqa: E402
+from dory_mlir.tiling.fusion import choose, fusable_pairs  # noqa: E402
 from dory_mlir.tiling.model import L1Target  # noqa: E402
 from dory_mlir.passes.tile import L1_ALLOC_GRANULE  # noqa: E402
 
@@ -77,8 +77,7 @@ def main() -> None:
             function = next(f for f in module.walk() if type(f).__name__ == "FuncOp" and f.body.blocks)
             view = NetworkView(function)
             layers, tensors = view.net_layers, view.tensors
-            pairs = [(p, d) for p, d in zip(layers, layers[1:])
-                     if d.inputs == (p.output,) and tensors[p.output].last == d.index and fusable(p.shape, d.shape)]
+            pairs = fusable_pairs(layers, tensors)
             if not pairs:
                 continue
             saved_cycles = saved_bytes = kept_out = fused = 0

@@ -4,8 +4,9 @@ import pytest
 
 from dory_mlir.tiling.cost_figures import CostModel, DmaCosts, Link
 from dory_mlir.tiling.fusion import (
-    FusedTile, best_fused, choose, fused_estimate, fused_footprint, fusable, tile_candidates, unfused,
+    FusedTile, best_fused, choose, fused_estimate, fused_footprint, fusable, fusable_pairs, tile_candidates, unfused,
 )
+from dory_mlir.tiling.memory_plan import NetLayer, NetTensor
 from dory_mlir.tiling.geometry import LayerShape, LoopOrder
 from dory_mlir.tiling.model import L1Target
 
@@ -94,3 +95,17 @@ def test_choice_fuses_when_cheaper_and_not_when_the_halo_costs_more():
     big_dw = LayerShape("depthwise", 128, 128, 32, 32, 32, 32, 3, 3, const_bytes=8)
     big = choose(big_pw, big_dw, L1Target(36_000, 8, True, CostModel()))
     assert not big.fuse
+
+
+def test_network_pairs_need_the_intermediate_read_by_the_depthwise_layer_alone():
+    conv = LayerShape("conv", 8, 8, 4, 4, 4, 4, 3, 3, const_bytes=8)
+    layers = [NetLayer(0, "pw", POINTWISE, ("input",), "t0"), NetLayer(1, "dw", DEPTHWISE, ("t0",), "t1"),
+              NetLayer(2, "conv", conv, ("t1",), "t2"), NetLayer(3, "dw2", DEPTHWISE, ("t2",), "t3")]
+
+    def tensors(**last: int) -> dict[str, NetTensor]:
+        return {name: NetTensor(name, 128, 4, first, last.get(name, first + 1))
+                for name, first in (("input", -1), ("t0", 0), ("t1", 1), ("t2", 2), ("t3", 3))}
+
+    assert [(p.name, d.name) for p, d in fusable_pairs(layers, tensors())] == [("pw", "dw"), ("conv", "dw2")]
+    # t0 also read by a later layer (a residual branch), t2 a network output: not fusable
+    assert fusable_pairs(layers, tensors(t0=3, t2=4)) == []

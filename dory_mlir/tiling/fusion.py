@@ -46,6 +46,7 @@ from dory_mlir.tiling.cost import call_cycles
 from dory_mlir.tiling.geometry import (
     LayerShape, LoopOrder, activation_tile_bytes, align, buffer_slots, input_rows, spans, weight_tile_bytes,
 )
+from dory_mlir.tiling.memory_plan import NetLayer, NetTensor
 from dory_mlir.tiling.model import PY, L1Target, Tile
 from dory_mlir.tiling.solve import TIE, solve_l1
 from dory_mlir.tiling.traffic import Grid, l2_l1_bytes
@@ -60,6 +61,14 @@ def fusable(producer: LayerShape, consumer: LayerShape) -> bool:
             and (consumer.c_in, consumer.h_in, consumer.w_in) == (producer.c_out, producer.h_out, producer.w_out)
             and consumer.in_bytes == producer.out_bytes
             and not producer.constants_vary_over_rows and not consumer.constants_vary_over_rows)
+
+
+def fusable_pairs(layers: list[NetLayer], tensors: dict[str, NetTensor]) -> list[tuple[NetLayer, NetLayer]]:
+    """The (producer, depthwise) pairs of a network that may run fused: the depthwise layer is the next
+    layer, its one input is the producer's output and no other layer reads it, nor is it a network output
+    (`NetTensor.last`: the last reader; past the layers for an output)."""
+    return [(p, d) for p, d in zip(layers, layers[1:])
+            if d.inputs == (p.output,) and tensors[p.output].last == d.index and fusable(p.shape, d.shape)]
 
 
 def symmetric_pad(size_out: int, stride: int, kernel: int, dilation: int, size_in: int) -> int:

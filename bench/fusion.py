@@ -6,9 +6,11 @@ may fuse (`dory_mlir/tiling/fusion.py`), fused against unfused.
 Networks: MobileNetV1-1.0 at 128x128 and MobileNetV1-0.25 (MLPerf Tiny's visual wake words network, at
 128x128), both generated with seeded weights by the QuantLib builder, and every shared network (MLPerf Tiny's
 KeywordSpotting and AnomalyDetection, DORY's) that has such a pair. A pair is the producer and the next layer,
-a depthwise layer that alone reads the producer's output. Per pair: the two layers tiled on their own (the
+a layer that alone reads the producer's output (`fusion.fusable_pairs`: conv/pointwise → depthwise,
+depthwise → pointwise). Per pair: the two layers tiled on their own (the
 tile pass's L1 objective: estimated cycles, L2↔L1 bytes), the best fused tiling (channels x depthwise rows,
-loop order) and its estimate, and the decision. Per network: the saving of the pairs the model fuses,
+loop order) and its estimate, and the decision; `grouped`: the pairs fused together (`fusion.select_groups`:
+a layer in one group at most). Per network: the saving of those groups,
 in estimated cycles and L2↔L1 bytes, the pairs' share of the network's totals (the tile report's), and the
 intermediate tensors kept out of L2 (and the most activation bytes alive at once, unfused and fused: a lower
 bound of the L2 plan's peak). Estimates only (L3 transfers excluded on both sides): the lowering does
@@ -30,7 +32,7 @@ from dory_mlir.passes.tile import NetworkView, TilePass, collecting_tile_reports
 from dory_mlir.pipeline import load_network, make_context  # noqa: E402
 from dory_mlir.target import load_target  # noqa: E402
 from dory_mlir.tiling.cost_figures import CostModel  # noqa: E402
-from dory_mlir.tiling.fusion import choose, fusable_pairs  # noqa: E402
+from dory_mlir.tiling.fusion import choose, fusable_pairs, select_groups  # noqa: E402
 from dory_mlir.tiling.model import L1Target  # noqa: E402
 from dory_mlir.passes.tile import L1_ALLOC_GRANULE  # noqa: E402
 
@@ -80,28 +82,28 @@ def main() -> None:
             pairs = fusable_pairs(layers, tensors)
             if not pairs:
                 continue
-            saved_cycles = saved_bytes = kept_out = fused = 0
-            pair_cycles = pair_bytes = 0  # the pairs' unfused totals
             print(name)
-            for p, d in pairs:
-                found = choose(p.shape, d.shape, l1)
+            choices = [(p.index, d.index, choose(p.shape, d.shape, l1)) for p, d in pairs]
+            chosen = select_groups(choices)
+            for i, ((p, d), (_, _, found)) in enumerate(zip(pairs, choices, strict=True)):
                 f = found.fused
-                pair_cycles, pair_bytes = pair_cycles + found.unfused_cycles, pair_bytes + found.unfused_bytes
-                if found.fuse:
-                    fused += 1
-                    saved_cycles += found.unfused_cycles - f.total_cycles
-                    saved_bytes += found.unfused_bytes - f.l2_l1_bytes
-                    kept_out += found.intermediate_bytes
                 tile = f"{f.tile.co} x {f.tile.ho}, {f.tile.order.value}" if f else "none fits L1"
                 print(f"  {p.index:3d} {p.shape.kind:9s} -> {d.index:3d} {d.shape.describe():36s} "
                       f"{found.unfused_cycles:12,d} {f.total_cycles if f else 0:12,d} {found.unfused_bytes:10,d} "
-                      f"{f.l2_l1_bytes if f else 0:10,d}  {tile:32s} {'yes' if found.fuse else 'no'}")
-            kept = {p.output for p, d in pairs if choose(p.shape, d.shape, l1).fuse}
+                      f"{f.l2_l1_bytes if f else 0:10,d}  {tile:32s} {'yes' if found.fuse else 'no':4s}"
+                      f"{'  grouped' if i in chosen else ''}")
+            groups = [choices[i] for i in chosen]
+            saved_cycles = sum(c.unfused_cycles - c.fused.total_cycles for _, _, c in groups)
+            saved_bytes = sum(c.unfused_bytes - c.fused.l2_l1_bytes for _, _, c in groups)
+            group_cycles = sum(c.unfused_cycles for _, _, c in groups) or 1
+            group_bytes = sum(c.unfused_bytes for _, _, c in groups) or 1
+            kept = {p.output for i, (p, _) in enumerate(pairs) if i in chosen}
+            kept_out = sum(tensors[tensor].bytes for tensor in kept)
             peak, fused_peak = live_peak(tensors, len(layers)), live_peak(tensors, len(layers), kept)
             total_cycles, total_bytes = sum(r["est_cycles"] for r in rows), sum(r["dma_l2_l1_bytes"] for r in rows)
-            print(f"  fused {fused} of {len(pairs)} pairs: saves {saved_cycles:,} est. cycles "
-                  f"({saved_cycles / pair_cycles:.1%} of the pairs', {saved_cycles / total_cycles:.1%} of the network's "
-                  f"{total_cycles:,}), {saved_bytes:,} L2<->L1 B ({saved_bytes / pair_bytes:.1%} of the pairs', "
+            print(f"  {len(groups)} groups of {len(pairs)} pairs: saves {saved_cycles:,} est. cycles "
+                  f"({saved_cycles / group_cycles:.1%} of the groups', {saved_cycles / total_cycles:.1%} of the network's "
+                  f"{total_cycles:,}), {saved_bytes:,} L2<->L1 B ({saved_bytes / group_bytes:.1%} of the groups', "
                   f"{saved_bytes / total_bytes:.1%} of the network's {total_bytes:,}); "
                   f"{kept_out:,} B of intermediates kept out of L2; live activations peak {peak:,} -> {fused_peak:,} B")
 

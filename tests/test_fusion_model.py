@@ -4,7 +4,8 @@ import pytest
 
 from dory_mlir.tiling.cost_figures import CostModel, DmaCosts, Link
 from dory_mlir.tiling.fusion import (
-    FusedTile, best_fused, choose, fused_estimate, fused_footprint, fusable, fusable_pairs, tile_candidates, unfused,
+    FusedEstimate, FusedTile, FusionChoice, best_fused, choose, fused_estimate, fused_footprint, fusable, fusable_pairs,
+    select_groups, tile_candidates, unfused,
 )
 from dory_mlir.tiling.memory_plan import NetLayer, NetTensor
 from dory_mlir.tiling.geometry import LayerShape, LoopOrder
@@ -17,11 +18,13 @@ TARGET = L1Target(36_000, 8, True, CostModel(DmaCosts(Link(8.0, 30.0), Link(1.0,
 
 def test_fusable_pairs():
     assert fusable(POINTWISE, DEPTHWISE)
-    assert not fusable(DEPTHWISE, POINTWISE)  # depthwise → pointwise: every output channel reads all inputs
+    assert fusable(DEPTHWISE, POINTWISE)  # row-wise
+    assert not fusable(DEPTHWISE, LayerShape("conv", 8, 8, 4, 4, 4, 4, 3, 3))  # a 3x3 conv reads a halo of rows
+    assert not fusable(POINTWISE, POINTWISE)
     assert not fusable(POINTWISE, LayerShape("depthwise", 16, 16, 4, 4, 4, 4, 3, 3))  # other channels
     assert not fusable(POINTWISE, LayerShape("depthwise", 8, 8, 4, 4, 4, 4, 3, 3, in_bytes=2))  # other width
     with pytest.raises(ValueError, match="not a fusable pair"):
-        choose(DEPTHWISE, POINTWISE, TARGET)
+        choose(POINTWISE, POINTWISE, TARGET)
 
 
 def test_one_tile_moves_every_byte_once_and_never_the_intermediate():
@@ -90,6 +93,7 @@ def test_choice_fuses_when_cheaper_and_not_when_the_halo_costs_more():
     small = choose(POINTWISE, DEPTHWISE, TARGET)
     assert small.fuse and small.fused.l2_l1_bytes < small.unfused_bytes
     assert small.intermediate_bytes == 4 * 4 * 8
+    assert choose(DEPTHWISE, POINTWISE, TARGET).fuse  # row-wise too
     # A large feature map: the fused tiles must be small, the halo rows recomputed: not worth it.
     big_pw = LayerShape("pointwise", 64, 128, 32, 32, 32, 32, const_bytes=8)
     big_dw = LayerShape("depthwise", 128, 128, 32, 32, 32, 32, 3, 3, const_bytes=8)
@@ -109,3 +113,36 @@ def test_network_pairs_need_the_intermediate_read_by_the_depthwise_layer_alone()
     assert [(p.name, d.name) for p, d in fusable_pairs(layers, tensors())] == [("pw", "dw"), ("conv", "dw2")]
     # t0 also read by a later layer (a residual branch), t2 a network output: not fusable
     assert fusable_pairs(layers, tensors(t0=3, t2=4)) == []
+
+
+def test_row_wise_one_tile_moves_every_byte_once_and_never_the_intermediate():
+    whole = fused_estimate(DEPTHWISE, POINTWISE, FusedTile(8, 4), TARGET)
+    dw = 4 * 4 * 8 + 8 * 9 + 8 * 8  # depthwise input, weights, constants
+    pw = 8 * 8 + 8 * 8  # pointwise weights, constants
+    assert whole.l2_l1_bytes == dw + pw + 4 * 4 * 8
+    assert whole.buffers["intermediate"] == 4 * 4 * 8 and whole.buffers["dw weights"] == 8 * 9
+    assert unfused(DEPTHWISE, TARGET)[1] + unfused(POINTWISE, TARGET)[1] == whole.l2_l1_bytes + 2 * 4 * 4 * 8
+
+
+def test_row_wise_tiles_reread_the_input_halo_and_the_pointwise_blocks_per_row_tile():
+    """Two row tiles (3 input rows each, pad 1) x two blocks of 4 output channels: the depthwise weights and
+    constants once, the pointwise's per row tile; the depthwise kernel runs once per row tile."""
+    tiled = fused_estimate(DEPTHWISE, POINTWISE, FusedTile(4, 2), TARGET)
+    assert tiled.l2_l1_bytes == 6 * 4 * 8 + 8 * 9 + 8 * 8 + 2 * 8 * (8 + 8) + 4 * 4 * 8
+    assert tiled.buffers["intermediate"] == 2 * 4 * 8  # the tile's rows, all channels: no halo
+    assert tiled.buffers["weights"] == 2 * 4 * 8 and tiled.buffers["output"] == 2 * 2 * 4 * 4
+    assert all(t.order is LoopOrder.INPUT_STATIONARY for t in tile_candidates(DEPTHWISE, POINTWISE))
+
+
+def test_select_groups_puts_a_layer_in_one_group_and_saves_the_most_bytes():
+    def choice(saved: int, fuse: bool = True) -> FusionChoice:
+        fused = FusedEstimate(FusedTile(4, 1), {}, 0.0, 0.0, 100, 1000 - saved) if fuse else None
+        return FusionChoice(fused, 100, 1000, 0)
+
+    # a chain 0-1-2-3: the pairs (0,1) and (2,3) together save more than (1,2) alone
+    chain = [(0, 1, choice(300)), (1, 2, choice(500)), (2, 3, choice(300))]
+    assert select_groups(chain) == [0, 2]
+    chain[1] = (1, 2, choice(700))
+    assert select_groups(chain) == [1]
+    assert select_groups([(0, 1, choice(300, fuse=False)), (1, 2, choice(200))]) == [1]
+    assert select_groups([]) == []

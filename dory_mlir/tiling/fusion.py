@@ -1,5 +1,12 @@
-"""Depth-first fusion of a conv (pointwise) layer and the depthwise layer that reads its output: the fused
-tiling, its estimate and the decision. No IR here.
+"""Depth-first fusion of two layers, the second reading the first's output: the fused tiling, its estimate
+and the decision. No IR here. Two patterns (`fusable`):
+
+- channel-wise: a conv or pointwise layer → a depthwise layer (below);
+- row-wise: a depthwise layer → a pointwise layer (1x1, stride 1): a tile of `ho` rows, per tile the
+  depthwise kernel computes those rows of all channels into L1 (its input rows with their halo, as its own
+  row tiles read them) and the pointwise kernel reads them there for each block of `co` output channels
+  (the intermediate rows stay in L1 across the blocks; the depthwise weights and constants, whole, are
+  copied once; the pointwise weights and constants per row tile unless there is one block). No recompute.
 
 A depthwise layer's output channels [c, c + t) read only its input channels [c, c + t), which the
 producer computes from all of its input channels and its output channels [c, c + t) alone. So the pair
@@ -24,6 +31,11 @@ is not copied again (one row tile, or one channel block: copied once).
 | depthwise weights, constants | `co · kh · kw`, `co · const_bytes` (+ per-tensor) | 2 unless one channel block |
 | output | `ho · w_out · co · out_bytes` | 2 unless one tile |
 | im2col | each kernel's scratch (`kernel_abi.im2col_bytes`) | 1 |
+
+The row-wise pattern's buffers: the depthwise input (`hi · w_in · c`, 2 slots unless one row tile), its
+weights and constants (whole, 1 slot), the intermediate (`ho · w · c`, 1 slot), the pointwise weights and
+constants (`co · c`, 2 slots unless one block), the output (`ho · w · co`, 2 slots unless one tile) and the
+depthwise kernel's im2col.
 
 The estimate is `cost.py`'s, over the fused tiles: per tile both kernel calls (`cost.call_cycles`) and two
 `tile_overhead_cycles` (two kernels, their barriers), DMA of all copies at the target's L2↔L1 figures,
@@ -55,17 +67,25 @@ PRODUCER_KINDS = ("conv", "pointwise")
 
 
 def fusable(producer: LayerShape, consumer: LayerShape) -> bool:
-    """The consumer is a depthwise layer reading exactly the producer's output (same channels, rows,
-    columns, element width), and neither takes requant constants that vary over the rows."""
-    return (producer.kind in PRODUCER_KINDS and consumer.kind == "depthwise"
+    """One of the two patterns (the module docstring): the consumer reads exactly the producer's output (same
+    channels, rows, columns, element width), and neither takes requant constants that vary over the rows."""
+    channel_wise = producer.kind in PRODUCER_KINDS and consumer.kind == "depthwise"
+    row_wise = (producer.kind == "depthwise" and consumer.kind == "pointwise"
+                and (consumer.kh, consumer.kw, consumer.sh, consumer.sw) == (1, 1, 1, 1))
+    return ((channel_wise or row_wise)
             and (consumer.c_in, consumer.h_in, consumer.w_in) == (producer.c_out, producer.h_out, producer.w_out)
             and consumer.in_bytes == producer.out_bytes
             and not producer.constants_vary_over_rows and not consumer.constants_vary_over_rows)
 
 
+def row_wise(producer: LayerShape) -> bool:
+    """A `fusable` pair of the row-wise pattern (depthwise → pointwise)."""
+    return producer.kind == "depthwise"
+
+
 def fusable_pairs(layers: list[NetLayer], tensors: dict[str, NetTensor]) -> list[tuple[NetLayer, NetLayer]]:
-    """The (producer, depthwise) pairs of a network that may run fused: the depthwise layer is the next
-    layer, its one input is the producer's output and no other layer reads it, nor is it a network output
+    """The (producer, consumer) pairs of a network that may run fused: the consumer is the next layer, its
+    one input is the producer's output and no other layer reads it, nor is it a network output
     (`NetTensor.last`: the last reader; past the layers for an output)."""
     return [(p, d) for p, d in zip(layers, layers[1:])
             if d.inputs == (p.output,) and tensors[p.output].last == d.index and fusable(p.shape, d.shape)]
@@ -79,9 +99,10 @@ def symmetric_pad(size_out: int, stride: int, kernel: int, dilation: int, size_i
 @dataclass(frozen=True)
 class FusedTile:
     co: int
-    """Channels of a block: the producer's output channels = the depthwise layer's channels."""
+    """Channels of a block: channel-wise, the producer's output channels = the depthwise layer's channels;
+    row-wise, the pointwise layer's output channels."""
     ho: int
-    """Depthwise output rows of a tile (all columns)."""
+    """Output rows of a tile of the pair's second layer (all columns)."""
     order: LoopOrder = LoopOrder.INPUT_STATIONARY
 
 
@@ -133,6 +154,8 @@ def _row_tiles(producer: LayerShape, consumer: LayerShape, ho: int) -> list[tupl
 
 def fused_footprint(producer: LayerShape, consumer: LayerShape, tile: FusedTile, target: L1Target) -> dict[str, int]:
     """Bytes of each L1 buffer of the fused walk (the module docstring's table), the largest tile's."""
+    if row_wise(producer):
+        return _row_wise_footprint(producer, consumer, tile, target)
     rows = _row_tiles(producer, consumer, tile.ho)
     one_row_tile, one_block = len(rows) == 1, tile.co >= consumer.c_out
     mid_rows, in_rows = max(r[1] for r in rows), max(r[2] for r in rows)
@@ -161,6 +184,8 @@ def fused_footprint(producer: LayerShape, consumer: LayerShape, tile: FusedTile,
 
 def fused_estimate(producer: LayerShape, consumer: LayerShape, tile: FusedTile, target: L1Target) -> FusedEstimate:
     """Estimated cycles and L2↔L1 bytes of the fused walk (the module docstring)."""
+    if row_wise(producer):
+        return _row_wise_estimate(producer, consumer, tile, target)
     rows = _row_tiles(producer, consumer, tile.ho)
     blocks = spans(consumer.c_out, tile.co)
     costs, link = target.costs, target.costs.dma.l2_l1
@@ -185,22 +210,82 @@ def fused_estimate(producer: LayerShape, consumer: LayerShape, tile: FusedTile, 
                                    target.cores, costs, PY)
         compute += call_cycles("depthwise", co, ho, consumer.w_out, co, consumer.kh, consumer.kw, target.cores, costs, PY)
     compute += n_tiles * 2 * costs.dma.tile_overhead_cycles
-    dma_in, dma_out = link.cycles(moved_in, copies_in), link.cycles(moved_out, n_tiles)
+    return _estimate(producer, consumer, tile, target, (moved_in, copies_in), moved_out, n_tiles, compute)
+
+
+def _estimate(producer: LayerShape, consumer: LayerShape, tile: FusedTile, target: L1Target,
+              moved_in: tuple[int, int], moved_out: int, n_tiles: int, compute: float) -> FusedEstimate:
+    """The fused walk's estimate from its input bytes and copies, output bytes (a copy per tile), tiles and
+    compute cycles: `cost.estimate`'s double-buffered total."""
+    link = target.costs.dma.l2_l1
+    dma_in, dma_out = link.cycles(*moved_in), link.cycles(moved_out, n_tiles)
     dma = dma_in + dma_out
     total = max(dma, compute) + dma_in / n_tiles + dma_out / n_tiles if target.double_buffer else dma + compute
     return FusedEstimate(tile, fused_footprint(producer, consumer, tile, target), dma, compute, round(total),
-                         moved_in + moved_out)
+                         moved_in[0] + moved_out)
+
+
+def _dw_rows(dw: LayerShape, ho: int) -> list[tuple[int, int]]:
+    """Per row tile of `ho` depthwise output rows: (its rows, the input rows it reads, padding excluded)."""
+    pad = symmetric_pad(dw.h_out, dw.sh, dw.kh, dw.dh, dw.h_in)
+    return [(r1 - r0, input_rows(r0, r1, dw.sh, dw.kh, dw.dh, pad, dw.h_in)) for r0, r1 in spans(dw.h_out, ho)]
+
+
+def _row_wise_footprint(dw: LayerShape, pw: LayerShape, tile: FusedTile, target: L1Target) -> dict[str, int]:
+    rows = _dw_rows(dw, tile.ho)
+    one_row_tile, one_block = len(rows) == 1, tile.co >= pw.c_out
+    in_rows = max(r[1] for r in rows)
+
+    def slots(unchanging: bool) -> int:
+        return buffer_slots(unchanging, target.double_buffer)
+
+    buffers = {
+        "input": slots(one_row_tile) * align(activation_tile_bytes(in_rows, dw.w_in, dw.c_in, dw.in_bytes)),
+        "dw weights": align(weight_tile_bytes("depthwise", dw.c_out, dw.c_out, dw.kh, dw.kw)),
+        "dw constants": align(dw.c_out * dw.const_bytes) + dw.fixed_const_bytes if dw.const_bytes else dw.fixed_const_bytes,
+        "intermediate": align(activation_tile_bytes(tile.ho, dw.w_out, dw.c_out, dw.out_bytes)),
+        "weights": slots(one_block) * align(weight_tile_bytes("pointwise", tile.co, pw.c_in, 1, 1)),
+        "constants": (slots(one_block) * align(tile.co * pw.const_bytes) if pw.const_bytes else 0) + pw.fixed_const_bytes,
+        "output": slots(one_row_tile and one_block) * align(activation_tile_bytes(tile.ho, pw.w_out, tile.co, pw.out_bytes)),
+    }
+    scratch = im2col_bytes(KERNEL_OF["depthwise"], target.cores, dw.kh, dw.kw, dw.c_out, in_rows)
+    buffers["im2col"] = align(scratch) if scratch is not None else 0
+    return buffers
+
+
+def _row_wise_estimate(dw: LayerShape, pw: LayerShape, tile: FusedTile, target: L1Target) -> FusedEstimate:
+    rows, blocks = _dw_rows(dw, tile.ho), spans(pw.c_out, tile.co)
+    costs = target.costs
+    # Per row tile: its input rows; the pointwise weights and constants per block, again per row tile unless
+    # one block serves every tile; the depthwise weights and constants once.
+    pw_again = len(rows) if len(blocks) > 1 else 1
+    moved_in = (sum(r[1] for r in rows) * dw.w_in * dw.c_in * dw.in_bytes
+                + dw.c_out * (dw.kh * dw.kw + dw.const_bytes) + dw.fixed_const_bytes
+                + pw.c_out * (pw.c_in + pw.const_bytes) * pw_again + pw.fixed_const_bytes)
+    moved_out = pw.h_out * pw.w_out * pw.c_out * pw.out_bytes
+    copies_in = (len(rows) + 1 + int(bool(dw.const_bytes or dw.fixed_const_bytes))
+                 + (1 + int(bool(pw.const_bytes))) * len(blocks) * pw_again + int(bool(pw.fixed_const_bytes)))
+    compute = 0.0
+    for ho, _ in rows:  # the depthwise kernel once per row tile (all channels), the pointwise per block
+        compute += call_cycles("depthwise", dw.c_out, ho, dw.w_out, dw.c_out, dw.kh, dw.kw, target.cores, costs, PY)
+        compute += costs.dma.tile_overhead_cycles
+        for c0, c1 in blocks:
+            compute += call_cycles("pointwise", c1 - c0, ho, pw.w_out, pw.c_in, 1, 1, target.cores, costs, PY)
+            compute += costs.dma.tile_overhead_cycles
+    return _estimate(dw, pw, tile, target, (moved_in, copies_in), moved_out, len(rows) * len(blocks), compute)
 
 
 def tile_candidates(producer: LayerShape, consumer: LayerShape) -> list[FusedTile]:
     """The smallest tile of each tile count along rows and along channel blocks (a channel block a
-    multiple of the kernels' channel block of 4, or all channels): a smaller tile of the same count only
-    needs more L1."""
-    block = KERNELS[KERNEL_OF[producer.kind]].channel_block
+    multiple of the conv and pointwise kernels' channel block, or all channels): a smaller tile of the same
+    count only needs more L1."""
+    block = KERNELS[KERNEL_OF["pointwise"]].channel_block  # the conv, pointwise kernels' block (depthwise: 1)
     c = consumer.c_out
     channel_blocks = sorted({min(c, block * -(-c // (block * n))) for n in range(1, -(-c // block) + 1)})
     rows = sorted({-(-consumer.h_out // n) for n in range(1, consumer.h_out + 1)})
-    return [FusedTile(co, ho, order) for co in channel_blocks for ho in rows for order in LoopOrder]
+    # row-wise: the intermediate rows stay in L1 across the blocks (input-stationary) only
+    orders = (LoopOrder.INPUT_STATIONARY,) if row_wise(producer) else tuple(LoopOrder)
+    return [FusedTile(co, ho, order) for co in channel_blocks for ho in rows for order in orders]
 
 
 def best_fused(producer: LayerShape, consumer: LayerShape, target: L1Target) -> FusedEstimate | None:
@@ -238,4 +323,27 @@ def choose(producer: LayerShape, consumer: LayerShape, target: L1Target) -> Fusi
     (p_cycles, p_bytes), (d_cycles, d_bytes) = unfused(producer, target), unfused(consumer, target)
     intermediate = producer.h_out * producer.w_out * producer.c_out * producer.out_bytes
     return FusionChoice(best_fused(producer, consumer, target), p_cycles + d_cycles, p_bytes + d_bytes, intermediate)
+
+
+def select_groups(pairs: list[tuple[int, int, FusionChoice]]) -> list[int]:
+    """Which of the pairs (producer index, consumer index, choice) to fuse, as positions in `pairs`: a layer
+    belongs to one group at most (a chain of three is not modelled), so among the pairs whose choice says
+    fuse, the set with no layer in common that saves the most L2↔L1 bytes (their estimated cycles are no
+    worse by the tiler's tie rule: bytes decide). The pairs are consecutive layers in network order: a
+    dynamic program over them."""
+    best: list[tuple[int, list[int]]] = [(0, [])]  # over the first j pairs: (bytes saved, chosen)
+    for j, (producer, _, choice) in enumerate(pairs):
+        skip = best[-1]
+        take = skip
+        if choice.fuse:
+            saved = choice.unfused_bytes - choice.fused.l2_l1_bytes  # type: ignore[union-attr]
+            # the best over the pairs before j that do not use this pair's producer
+            k = j
+            while k > 0 and pairs[k - 1][1] >= producer:
+                k -= 1
+            before = best[k]
+            if before[0] + saved > skip[0]:
+                take = (before[0] + saved, [*before[1], j])
+        best.append(take)
+    return best[-1][1]
 

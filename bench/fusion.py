@@ -5,7 +5,7 @@ may fuse (`dory_mlir/tiling/fusion.py`), fused against unfused.
 
 Networks: MobileNetV1-1.0 at 128x128 and MobileNetV1-0.25 (MLPerf Tiny's visual wake words network, at
 128x128), both generated with seeded weights by the QuantLib builder, and every shared network (MLPerf Tiny's
-KeywordSpotting and AnomalyDetection, DORY's) that has such a pair. A pair is the producer and the next layer,
+KeywordSpotting and AnomalyDetection, DORY's; one line for a network without such a pair). A pair is the producer and the next layer,
 a layer that alone reads the producer's output (`fusion.fusable_pairs`: conv/pointwise → depthwise,
 depthwise → pointwise). Per pair: the two layers tiled on their own (the
 tile pass's L1 objective: estimated cycles, L2↔L1 bytes), the best fused tiling (channels x depthwise rows,
@@ -24,17 +24,18 @@ import sys
 import tempfile
 from pathlib import Path
 
+from xdsl.dialects import func
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dory_mlir.passes.fuse import FusePass  # noqa: E402
-from dory_mlir.passes.tile import NetworkView, TilePass, collecting_tile_reports  # noqa: E402
+from dory_mlir.passes.tile import L1_ALLOC_GRANULE, NetworkView, TilePass, collecting_tile_reports  # noqa: E402
 from dory_mlir.pipeline import load_network, make_context  # noqa: E402
 from dory_mlir.target import load_target  # noqa: E402
 from dory_mlir.tiling.cost_figures import CostModel  # noqa: E402
 from dory_mlir.tiling.fusion import choose, fusable_pairs, select_groups  # noqa: E402
 from dory_mlir.tiling.model import L1Target  # noqa: E402
-from dory_mlir.passes.tile import L1_ALLOC_GRANULE  # noqa: E402
 
 
 def networks(models: Path, mobilenet: bool, scratch: Path) -> list[tuple[str, Path]]:
@@ -76,11 +77,12 @@ def main() -> None:
                 FusePass().apply(make_context(), module)
                 TilePass(l1_size=args.l1_size).apply(make_context(), module)
             rows = reports[-1]["layers"]
-            function = next(f for f in module.walk() if type(f).__name__ == "FuncOp" and f.body.blocks)
+            function = next(f for f in module.walk() if isinstance(f, func.FuncOp) and f.body.blocks)
             view = NetworkView(function)
             layers, tensors = view.net_layers, view.tensors
             pairs = fusable_pairs(layers, tensors)
             if not pairs:
+                print(f"{name}: no fusable pair")
                 continue
             print(name)
             choices = [(p.index, d.index, choose(p.shape, d.shape, l1)) for p, d in pairs]
